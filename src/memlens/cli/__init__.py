@@ -1,0 +1,1 @@
+"""The memlens command line: one module per verb under ``memlens.cli.commands``."""

@@ -1,0 +1,1 @@
+"""One module per memlens verb; discovered by :func:`memlens.cli.main.discover`."""

@@ -1,0 +1,89 @@
+"""``memlens maps``: one line per region with residency counts (pmap, ptexplore -quiet)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from memlens.analyses.regions import RegionRow, region_rows, select_regions
+from memlens.cli.exitcodes import ExitCode
+from memlens.cli.target import add_target_arguments, open_from_args
+from memlens.render import jsonout
+from memlens.render.table import Column, Table, print_table
+from memlens.render.units import hex_address, human_size
+
+NAME = "maps"
+HELP = "list regions with size, permissions and resident/swapped/soft-dirty pages"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_target_arguments(parser)
+    parser.add_argument(
+        "--areas", type=lambda s: [a for a in s.split(",") if a],
+        help="only regions whose name contains one of these (comma separated)",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _cell(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_from_args(args) as snap:
+        rows = region_rows(snap, select_regions(snap.regions, args.areas))
+        word = snap.space.word_size
+        if args.json:
+            jsonout.dump("maps", {"target": snap.source, "format": snap.format,
+                                  "page_size": snap.page_size,
+                                  "regions": [_json_row(r) for r in rows]})  # fmt: skip
+        else:
+            _print(rows, word, snap.page_size, saved=snap.format != "live")
+        partial = [r for r in rows if r.partial and "exited" in r.partial]
+        if partial:
+            print(f"memlens: partial result: {partial[0].partial}", file=sys.stderr)
+            return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+def _json_row(row: RegionRow) -> dict[str, object]:
+    r = row.region
+    return {
+        "start": r.start, "end": r.end, "size": r.size, "perms": str(r.perms),
+        "offset": r.offset, "name": r.name, "kind": r.kind.value, "path": r.path,
+        "deleted": r.deleted, "saved_bytes": row.saved, "resident_pages": row.resident,
+        "swapped_pages": row.swapped, "soft_dirty_pages": row.soft_dirty,
+        "partial": row.partial,
+    }  # fmt: skip
+
+
+def _print(rows: list[RegionRow], word: int, page_size: int, *, saved: bool) -> None:
+    cols = [Column("start"), Column("end"), Column("size", "right"), Column("perm"),
+            Column("offset", "right")]  # fmt: skip
+    if saved:
+        cols.append(Column("saved", "right"))
+    cols += [Column("rss", "right"), Column("swap", "right"), Column("dirty", "right"),
+             Column("name")]  # fmt: skip
+    table = Table(cols)
+    tot = {"size": 0, "saved": 0, "rss": 0, "swap": 0, "dirty": 0}
+    for row in rows:
+        r = row.region
+        cells = [hex_address(r.start, word), hex_address(r.end, word), human_size(r.size),
+                 str(r.perms), f"{r.offset:x}"]  # fmt: skip
+        if saved:
+            cells.append(human_size(row.saved or 0))
+        cells += [_cell(row.resident), _cell(row.swapped), _cell(row.soft_dirty),
+                  r.label() + (" [partial]" if row.partial else "")]  # fmt: skip
+        table.add(*cells)
+        tot["size"] += r.size
+        tot["saved"] += row.saved or 0
+        tot["rss"] += row.resident or 0
+        tot["swap"] += row.swapped or 0
+        tot["dirty"] += row.soft_dirty or 0
+    footer = ["total", f"{len(rows)} regions", human_size(tot["size"]), "", ""]
+    if saved:
+        footer.append(human_size(tot["saved"]))
+    footer += [str(tot["rss"]), str(tot["swap"]), str(tot["dirty"]),
+               f"resident {human_size(tot['rss'] * page_size)}"]  # fmt: skip
+    table.footer = footer
+    print_table(table)

@@ -1,0 +1,101 @@
+"""Arguments every verb that takes a TARGET shares, and opening the target."""
+
+from __future__ import annotations
+
+import argparse
+
+from memlens.core.snapshot import Snapshot
+from memlens.errors import UsageError
+from memlens.sources.options import OpenOptions
+from memlens.sources.registry import format_names, open_target
+
+
+def parse_int(text: str) -> int:
+    """An integer in decimal or with a 0x / 0o / 0b prefix; bare hex with a-f allowed."""
+    t = text.strip().replace("_", "")
+    try:
+        return int(t, 0)
+    except ValueError:
+        try:
+            return int(t, 16)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def parse_address(text: str) -> int:
+    """An address: hex with or without 0x (``7f00``, ``0x7f00``), or decimal with ``#``."""
+    t = text.strip().replace("_", "").replace("`", "")
+    try:
+        if t.startswith("#"):
+            return int(t[1:], 10)
+        return int(t, 16) if not t.lower().startswith("0x") else int(t, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an address: {text!r}") from None
+
+
+def _piece(text: str) -> tuple[int, str]:
+    addr, sep, path = text.partition(":")
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(f"expected ADDR:FILE, not {text!r}")
+    return parse_address(addr), path
+
+
+def _snapshot(text: str) -> int | str:
+    if text in ("all", "last"):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected an index, 'last' or 'all'") from None
+
+
+def add_target_arguments(parser: argparse.ArgumentParser, *, nargs: str | None = None) -> None:
+    """Add TARGET and the options that say how to open it."""
+    parser.add_argument(
+        "target", metavar="TARGET", nargs=nargs,
+        help="a PID, or a snapshot file (core, minidump, ...)",
+    )
+    group = parser.add_argument_group("how to open TARGET")
+    group.add_argument(
+        "--format", choices=format_names(), help="skip content probing and use this reader"
+    )
+    group.add_argument("--base", type=parse_address, help="load address of a raw dump (hex)")
+    group.add_argument("--word-size", type=int, choices=(4, 8), help="pointer size of a raw dump")
+    group.add_argument("--endian", choices=("little", "big"), help="byte order of a raw dump")
+    group.add_argument(
+        "--snapshot-size", type=parse_int, help="bytes per snapshot in a file of several"
+    )
+    group.add_argument(
+        "--snapshot", type=_snapshot, help="which snapshot of such a file: K, last or all"
+    )
+    group.add_argument(
+        "--piece", action="append", type=_piece, default=[], metavar="ADDR:FILE",
+        help="another raw piece mapped at ADDR (repeatable)",
+    )  # fmt: skip
+    group.add_argument("--pid", dest="select_pid", type=int, help="process of a multi-process dump")
+    group.add_argument(
+        "--freeze", action="store_true",
+        help="SIGSTOP a live target while reading it for a consistent view (always resumed)",
+    )  # fmt: skip
+
+
+def options_from(args: argparse.Namespace) -> OpenOptions:
+    snapshot = args.snapshot
+    if snapshot == "all":
+        raise UsageError("--snapshot all is accepted only by verbs that compare snapshots")
+    return OpenOptions(
+        format=args.format,
+        base=args.base,
+        word_size=args.word_size,
+        endian=args.endian,
+        snapshot_size=args.snapshot_size,
+        snapshot=snapshot,
+        pieces=tuple(args.piece),
+        freeze=args.freeze,
+        pid=args.select_pid,
+    )
+
+
+def open_from_args(args: argparse.Namespace, target: str | None = None) -> Snapshot:
+    """Open ``target`` (default ``args.target``) with the options on the command line."""
+    return open_target(target if target is not None else args.target, options_from(args))

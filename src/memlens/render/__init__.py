@@ -1,0 +1,1 @@
+"""Renderers: every piece of output formatting lives here, not in analyses."""

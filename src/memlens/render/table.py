@@ -1,0 +1,64 @@
+"""Tables: Rich on a terminal, plain aligned columns when piped."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from rich.console import Console
+from rich.table import Table as RichTable
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    header: str
+    align: str = "left"  # "left" or "right"
+
+
+@dataclass(slots=True)
+class Table:
+    columns: Sequence[Column]
+    rows: list[Sequence[str]] = field(default_factory=list)
+    title: str | None = None
+    footer: Sequence[str] | None = None
+
+    def add(self, *cells: str) -> None:
+        self.rows.append(cells)
+
+
+def is_terminal(stream: TextIO) -> bool:
+    return bool(getattr(stream, "isatty", lambda: False)())
+
+
+def render_plain(table: Table) -> str:
+    rows = [[c.header for c in table.columns], *table.rows]
+    if table.footer:
+        rows.append(list(table.footer))
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(table.columns))]
+    lines = []
+    if table.title:
+        lines.append(table.title)
+    for r in rows:
+        cells = [
+            str(cell).rjust(w) if col.align == "right" else str(cell).ljust(w)
+            for cell, w, col in zip(r, widths, table.columns, strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def print_table(table: Table, stream: TextIO | None = None) -> None:
+    out = stream or sys.stdout
+    if not is_terminal(out):
+        out.write(render_plain(table))
+        return
+    rich = RichTable(title=table.title, show_footer=bool(table.footer), box=None, pad_edge=False)
+    for i, col in enumerate(table.columns):
+        footer = table.footer[i] if table.footer else ""
+        rich.add_column(col.header, justify="right" if col.align == "right" else "left",
+                        footer=footer)  # fmt: skip
+    for r in table.rows:
+        rich.add_row(*[str(c) for c in r])
+    Console(file=out).print(rich)

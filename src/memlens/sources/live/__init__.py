@@ -1,0 +1,1 @@
+"""A live Linux process read through /proc and process_vm_readv, never written to."""

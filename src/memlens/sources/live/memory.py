@@ -1,0 +1,120 @@
+"""Read a live process's memory without stopping or writing to it.
+
+``process_vm_readv`` (one syscall, no ptrace stop; ~7 GB/s here) with a
+fallback to ``pread`` on ``/proc/PID/mem`` when the syscall is refused (e.g.
+seccomp, or pages the syscall cannot reach such as PROT_NONE for root).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import errno
+import os
+
+import numpy as np
+import numpy.typing as npt
+
+from memlens.errors import AddressError, ProcessGoneError, TargetError
+
+
+class _IoVec(ctypes.Structure):
+    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_process_vm_readv = getattr(_libc, "process_vm_readv", None)
+if _process_vm_readv is not None:
+    _process_vm_readv.restype = ctypes.c_ssize_t
+    _process_vm_readv.argtypes = [
+        ctypes.c_int, ctypes.POINTER(_IoVec), ctypes.c_ulong,
+        ctypes.POINTER(_IoVec), ctypes.c_ulong, ctypes.c_ulong,
+    ]  # fmt: skip
+
+
+class ProcessMemory:
+    """A :class:`~memlens.core.backing.Backing` whose offsets are the process's addresses."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._mem_fd: int | None = None
+        self._use_syscall = _process_vm_readv is not None
+
+    def close(self) -> None:
+        if self._mem_fd is not None:
+            os.close(self._mem_fd)
+            self._mem_fd = None
+
+    def _alive(self) -> bool:
+        return os.path.exists(f"/proc/{self.pid}/mem")
+
+    def _readv(self, address: int, buf: ctypes.Array[ctypes.c_char], size: int) -> int:
+        assert _process_vm_readv is not None
+        local = _IoVec(ctypes.cast(buf, ctypes.c_void_p), size)
+        remote = _IoVec(address, size)
+        n = int(_process_vm_readv(self.pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0))
+        if n < 0:
+            err = ctypes.get_errno()
+            if err == errno.ESRCH:
+                raise ProcessGoneError(self.pid, "exited while being read")
+            if err in (errno.EPERM, errno.ENOSYS, errno.EFAULT):
+                return -1
+            raise TargetError(self.pid, f"process_vm_readv: {os.strerror(err)}")
+        return n
+
+    def _pread(self, address: int, size: int) -> bytes:
+        if self._mem_fd is None:
+            try:
+                self._mem_fd = os.open(f"/proc/{self.pid}/mem", os.O_RDONLY)
+            except FileNotFoundError:
+                raise ProcessGoneError(self.pid, "exited while being read") from None
+            except PermissionError:
+                raise TargetError(self.pid, "no permission to read /proc/PID/mem") from None
+        out = bytearray()
+        while len(out) < size:
+            try:
+                chunk = os.pread(self._mem_fd, size - len(out), address + len(out))
+            except OSError as e:
+                if e.errno == errno.ESRCH or not self._alive():
+                    raise ProcessGoneError(self.pid, "exited while being read") from None
+                raise AddressError(address + len(out), "unreadable in the process", size) from None
+            if not chunk:
+                break
+            out += chunk
+        if len(out) < size:
+            if not self._alive():
+                raise ProcessGoneError(self.pid, "exited while being read")
+            raise AddressError(address + len(out), "unreadable in the process", size)
+        return bytes(out)
+
+    def read(self, offset: int, size: int) -> bytes:
+        if size <= 0:
+            return b""
+        if self._use_syscall:
+            buf = ctypes.create_string_buffer(size)
+            n = self._readv(offset, buf, size)
+            if n == size:
+                return buf.raw
+            if n > 0:  # partial: the rest may still be readable through /proc/PID/mem
+                return buf.raw[:n] + self._pread(offset + n, size - n)
+        return self._pread(offset, size)
+
+    def array(self, offset: int, size: int) -> npt.NDArray[np.uint8]:
+        return np.frombuffer(self.read(offset, size), dtype=np.uint8)
+
+    def find(self, pattern: bytes, start: int, end: int) -> int:
+        chunk = 16 << 20
+        overlap = max(len(pattern) - 1, 0)
+        pos = start
+        while pos < end:
+            stop = min(end, pos + chunk + overlap)
+            try:
+                data = self.read(pos, stop - pos)
+            except AddressError:
+                pos += chunk
+                continue
+            hit = data.find(pattern)
+            if hit >= 0:
+                return pos + hit
+            pos += chunk
+        return -1

@@ -1,0 +1,114 @@
+"""A live process as a :class:`~memlens.core.snapshot.Snapshot`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+from memlens.core.addrspace import AddressSpace, Segment
+from memlens.core.pages import PageTable
+from memlens.core.region import Region
+from memlens.core.snapshot import Arch, Snapshot, Thread
+from memlens.errors import ProcessGoneError, TargetError
+from memlens.sources.live.maps import parse_maps
+from memlens.sources.live.memory import ProcessMemory
+from memlens.sources.live.pagemap import PagemapReader
+from memlens.sources.options import OpenOptions
+
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _read_text(pid: int, name: str) -> str:
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as f:
+            return f.read().decode("utf-8", "surrogateescape")
+    except FileNotFoundError:
+        raise ProcessGoneError(pid, "no such process") from None
+    except PermissionError:
+        raise TargetError(pid, f"no permission to read /proc/{pid}/{name}") from None
+    except ProcessLookupError:
+        raise ProcessGoneError(pid, "exited while being read") from None
+
+
+def _threads(pid: int) -> list[Thread]:
+    threads = []
+    try:
+        tids = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task"))
+    except OSError:
+        return []
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().rstrip("\n")
+        except OSError:
+            name = None
+        threads.append(Thread(tid=tid, name=name))
+    return threads
+
+
+def _arch() -> Arch:
+    machine = os.uname().machine
+    word = 8 if machine in ("x86_64", "aarch64", "ppc64le", "s390x", "riscv64") else 4
+    return Arch(machine, word, "big" if machine == "s390x" else "little")
+
+
+class LiveProcess(Snapshot):
+    """A running process, read in place.  Nothing here stops or writes to it."""
+
+    def __init__(self, pid: int, options: OpenOptions) -> None:
+        self.memory = ProcessMemory(pid)
+        regions = parse_maps(_read_text(pid, "maps"), f"/proc/{pid}/maps")
+        arch = _arch()
+        space = AddressSpace(
+            regions,
+            [Segment(r.start, r.end, self.memory, r.start) for r in regions],
+            word_size=arch.word_size,
+            byteorder="big" if arch.byteorder == "big" else "little",
+        )
+        cmdline = _read_text(pid, "cmdline").rstrip("\0").replace("\0", " ")
+        super().__init__(
+            format="live",
+            source=str(pid),
+            space=space,
+            arch=arch,
+            threads=_threads(pid),
+            pid=pid,
+            command_line=cmdline or None,
+            page_size=PAGE_SIZE,
+        )
+        self.options = options
+        self._pagemap: PagemapReader | None = None
+
+    @property
+    def has_residency(self) -> bool:
+        return True
+
+    def pagemap(self) -> PagemapReader:
+        if self._pagemap is None:
+            self._pagemap = PagemapReader(self.pid or 0, self.page_size)
+        return self._pagemap
+
+    def page_table(self, region: Region) -> PageTable | None:
+        return self.pagemap().table(region)
+
+    def iter_page_tables(self, regions: list[Region]) -> Iterator[tuple[Region, PageTable | None]]:
+        reader = self.pagemap()
+        tables = [reader.table(r, with_kpage=False) for r in regions]
+        reader.add_kpage(tables)
+        yield from zip(regions, tables, strict=True)
+
+    def close(self) -> None:
+        self.memory.close()
+        if self._pagemap is not None:
+            self._pagemap.close()
+
+
+def open_process(pid: int, options: OpenOptions) -> LiveProcess:
+    """Open a live process by PID.
+
+    Raises:
+        TargetError: no such process, or no permission.
+    """
+    if not os.path.exists(f"/proc/{pid}"):
+        raise TargetError(pid, "no such process")
+    return LiveProcess(pid, options)
