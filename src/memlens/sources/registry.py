@@ -1,7 +1,7 @@
 """Pick the reader for a target: a PID, or a file probed by content in a fixed order.
 
 Each file reader is a module exposing ``NAME``, ``probe(head: bytes) -> bool``
-(never raises) and ``open(path, options) -> Snapshot``.  The probe order is the
+(never raises) and ``load(path, options) -> Snapshot``.  The probe order is the
 order of :data:`READERS`: the most specific signatures first, ``raw`` (which
 accepts anything, but only when asked for with ``--format raw`` or ``--base``)
 last.
@@ -75,7 +75,7 @@ def open_target(target: str | int, options: OpenOptions | None = None) -> Snapsh
         reader = _reader(name)
         if reader is None:
             raise UsageError(f"unknown format {name!r}; known: {', '.join(format_names())}")
-        snapshot: Snapshot = reader.open(path, opts)
+        snapshot: Snapshot = reader.load(path, opts)
         return snapshot
     try:
         with open(path, "rb") as f:
@@ -91,7 +91,7 @@ def open_target(target: str | int, options: OpenOptions | None = None) -> Snapsh
             continue  # raw takes anything: only on request
         reader = _reader(name)
         if reader is not None and reader.probe(head):
-            snapshot = reader.open(path, opts)
+            snapshot = reader.load(path, opts)
             return snapshot
     raise FormatError(
         path, 0, "not a known snapshot format (for a raw dump give --format raw --base ADDR)"

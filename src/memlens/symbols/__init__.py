@@ -1,0 +1,1 @@
+"""Symbols: module maps, the symbolizer chain, demangling.  Built on sources; below analyses."""
