@@ -11,7 +11,7 @@ from __future__ import annotations
 import mmap
 import os
 
-from memlens.core.addrspace import AddressSpace, Segment
+from memlens.core.addrspace import AddressSpace, ByteOrder, Segment
 from memlens.core.backing import BufferBacking
 from memlens.core.rangemap import Overlap
 from memlens.core.region import Perms, Region, RegionKind
@@ -77,7 +77,7 @@ def load(path: str, options: OpenOptions) -> Snapshot:
     if options.base is None and not options.pieces:
         raise UsageError(f"{path}: a raw dump needs --base ADDR (where its first byte lives)")
     word = options.word_size or 8
-    order = "big" if options.endian == "big" else "little"
+    order: ByteOrder = "big" if options.endian == "big" else "little"
     pieces: list[tuple[int, str]] = []
     if options.base is not None:
         pieces.append((options.base, path))
