@@ -1,0 +1,235 @@
+"""One address space over the segments a source describes.
+
+Sources only say *where* bytes come from (:class:`Segment`); this module does
+the lookup, bounds checks and reads for all of them.  A segment with no backing
+is mapped but *not saved* (a core's ``filesz < memsz`` tail, a memdump
+mapping): reading it raises :class:`AddressError` unless ``pad=True``.
+Unavailable bytes are never silently zero.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from memlens.core.backing import Backing
+from memlens.core.rangemap import Overlap, RangeMap
+from memlens.core.region import Region
+from memlens.errors import AddressError
+
+ByteOrder = Literal["little", "big"]
+
+NOT_SAVED = "not saved"
+UNMAPPED = "unmapped"
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """``[start, end)`` of the address space, backed by ``backing`` at ``backing_offset``.
+
+    ``backing is None`` means the range is mapped but its bytes were not saved.
+    """
+
+    start: int
+    end: int
+    backing: Backing | None
+    backing_offset: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+    @property
+    def saved(self) -> bool:
+        return self.backing is not None
+
+
+class AddressSpace:
+    """Regions plus segments of one target, with typed reads.
+
+    Args:
+        regions: the mappings (names, permissions); may be empty for sources that
+            only know bytes.
+        segments: where bytes come from; overlaps resolved by ``overlap``.
+        word_size: 4 or 8; the size of a pointer.
+        byteorder: ``"little"`` or ``"big"``.
+    """
+
+    def __init__(
+        self,
+        regions: Sequence[Region],
+        segments: Iterable[Segment],
+        *,
+        word_size: int = 8,
+        byteorder: ByteOrder = "little",
+        overlap: Overlap = Overlap.KEEP_FIRST,
+    ) -> None:
+        if word_size not in (4, 8):
+            raise ValueError(f"word size must be 4 or 8, not {word_size}")
+        self.word_size = word_size
+        self.byteorder: ByteOrder = byteorder
+        self.regions: list[Region] = sorted(regions, key=lambda r: (r.start, r.end))
+        self.segments: RangeMap[Segment] = RangeMap(
+            ((s.start, s.end, s) for s in segments), overlap
+        )
+        self.region_map: RangeMap[Region] = RangeMap(
+            ((r.start, r.end, r) for r in self.regions), Overlap.KEEP_FIRST
+        )
+        bo = "<" if byteorder == "little" else ">"
+        self._struct = {
+            1: struct.Struct(bo + "B"),
+            2: struct.Struct(bo + "H"),
+            4: struct.Struct(bo + "I"),
+            8: struct.Struct(bo + "Q"),
+        }
+
+    # -- lookup ---------------------------------------------------------------
+
+    def region_at(self, address: int) -> Region | None:
+        """The region holding ``address``, or ``None``."""
+        hit = self.region_map.find(address)
+        return hit[2] if hit else None
+
+    def segment_at(self, address: int) -> Segment | None:
+        hit = self.segments.find(address)
+        return hit[2] if hit else None
+
+    def is_readable(self, address: int, size: int = 1) -> bool:
+        """Whether ``read(address, size)`` would succeed."""
+        try:
+            self._check(address, size)
+        except AddressError:
+            return False
+        return True
+
+    # -- reads ----------------------------------------------------------------
+
+    def read(self, address: int, size: int, *, pad: bool = False) -> bytes:
+        """``size`` bytes at ``address``.
+
+        Raises:
+            AddressError: some byte is unmapped or not saved (unless ``pad``,
+                which zero-fills those bytes instead).
+        """
+        if size < 0:
+            raise ValueError("negative size")
+        if size == 0:
+            return b""
+        end = address + size
+        i = self.segments.index(address)
+        if i >= 0:
+            seg = self.segments.value(i)
+            if end <= seg.end and seg.backing is not None:
+                return seg.backing.read(seg.backing_offset + address - seg.start, size)
+        if not pad:
+            self._check(address, size)
+        out = bytearray(size)
+        for start, stop, seg in self.segments.overlapping(address, end):
+            if seg.backing is None:
+                continue
+            lo, hi = max(start, address), min(stop, end)
+            out[lo - address : hi - address] = seg.backing.read(
+                seg.backing_offset + lo - seg.start, hi - lo
+            )
+        return bytes(out)
+
+    def _check(self, address: int, size: int) -> None:
+        cursor = address
+        end = address + size
+        for start, stop, seg in self.segments.overlapping(address, end):
+            if start > cursor:
+                break
+            if seg.backing is None:
+                raise AddressError(cursor, NOT_SAVED, size)
+            cursor = stop
+            if cursor >= end:
+                return
+        if cursor < end:
+            raise AddressError(cursor, UNMAPPED, size)
+
+    def u8(self, address: int) -> int:
+        return int(self._struct[1].unpack(self.read(address, 1))[0])
+
+    def u16(self, address: int) -> int:
+        return int(self._struct[2].unpack(self.read(address, 2))[0])
+
+    def u32(self, address: int) -> int:
+        return int(self._struct[4].unpack(self.read(address, 4))[0])
+
+    def u64(self, address: int) -> int:
+        return int(self._struct[8].unpack(self.read(address, 8))[0])
+
+    def pointer(self, address: int) -> int:
+        """A word of the target's pointer size."""
+        return int(self._struct[self.word_size].unpack(self.read(address, self.word_size))[0])
+
+    def words(self, address: int, count: int, *, pad: bool = False) -> npt.NDArray[np.uint64]:
+        """``count`` target words as a uint64 array (native order)."""
+        dtype = np.dtype(f"{'<' if self.byteorder == 'little' else '>'}u{self.word_size}")
+        raw = self.read(address, count * self.word_size, pad=pad)
+        return np.frombuffer(raw, dtype=dtype).astype(np.uint64)
+
+    def cstring(self, address: int, limit: int = 4096) -> bytes:
+        """Bytes from ``address`` up to (not including) a NUL, at most ``limit``."""
+        out = bytearray()
+        while len(out) < limit:
+            chunk = self.read(address + len(out), min(256, limit - len(out)), pad=True)
+            nul = chunk.find(b"\0")
+            if nul >= 0:
+                out += chunk[:nul]
+                break
+            out += chunk
+        return bytes(out)
+
+    # -- search ---------------------------------------------------------------
+
+    def saved_ranges(self) -> Iterator[tuple[int, int, Segment]]:
+        """Segments whose bytes are available, in address order."""
+        for start, end, seg in self.segments:
+            if seg.backing is not None:
+                yield start, end, seg
+
+    def find(
+        self, pattern: bytes, start: int = 0, end: int = 1 << 64, *, align: int = 1
+    ) -> Iterator[int]:
+        """Every address in ``[start, end)`` where ``pattern`` occurs (saved bytes only).
+
+        Matches do not span segments: separately saved ranges are not known to
+        be adjacent in the target.  ``align`` keeps only aligned matches.
+        """
+        if not pattern:
+            raise ValueError("empty pattern")
+        for seg_start, seg_end, seg in self.saved_ranges():
+            lo, hi = max(seg_start, start), min(seg_end, end)
+            if hi - lo < len(pattern):
+                continue
+            assert seg.backing is not None
+            base = seg.backing_offset - seg.start
+            pos, stop = lo + base, hi + base
+            while True:
+                hit = seg.backing.find(pattern, pos, stop)
+                if hit < 0:
+                    break
+                addr = hit - base
+                if addr % align == 0:
+                    yield addr
+                pos = hit + 1
+
+    # -- totals ---------------------------------------------------------------
+
+    def saved_bytes(self, start: int, end: int) -> int:
+        """How many bytes of ``[start, end)`` are saved."""
+        total = 0
+        for s, e, seg in self.segments.overlapping(start, end):
+            if seg.backing is not None:
+                total += min(e, end) - max(s, start)
+        return total
+
+    def mapped_bytes(self, start: int, end: int) -> int:
+        """How many bytes of ``[start, end)`` are covered by segments (saved or not)."""
+        return sum(min(e, end) - max(s, start) for s, e, _ in self.segments.overlapping(start, end))

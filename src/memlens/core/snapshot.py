@@ -1,0 +1,161 @@
+"""What memlens knows of one target: a live process or a saved snapshot.
+
+Every source (live PID, ELF core, minidump, raw dump, memdump text) produces a
+:class:`Snapshot`; every verb works on a :class:`Snapshot`.  Fields a source
+does not know stay empty / ``None`` -- never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from memlens.core.addrspace import AddressSpace
+from memlens.core.pages import PageTable
+from memlens.core.region import Region
+
+
+@dataclass(frozen=True, slots=True)
+class Arch:
+    """Target machine: name (``x86_64``, ``i386``, ``aarch64``, ``arm``, ``xtensa``...)."""
+
+    name: str
+    word_size: int
+    byteorder: str = "little"
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """One thread; ``registers`` maps register names to values (may be empty)."""
+
+    tid: int
+    name: str | None = None
+    registers: dict[str, int] = field(default_factory=dict)
+    crashed: bool = False
+    stack_start: int | None = None
+    stack_end: int | None = None
+
+    @property
+    def pc(self) -> int | None:
+        for key in ("rip", "eip", "pc"):
+            if key in self.registers:
+                return self.registers[key]
+        return None
+
+    @property
+    def sp(self) -> int | None:
+        for key in ("rsp", "esp", "sp"):
+            if key in self.registers:
+                return self.registers[key]
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """A loaded file: where it is mapped and how to identify it.
+
+    ``load_bias`` is the value added to the file's ``p_vaddr`` to get runtime
+    addresses (computed from PT_LOAD headers when the file is known).
+    """
+
+    path: str
+    base: int
+    end: int
+    build_id: bytes | None = None
+    debug_id: str | None = None
+    load_bias: int | None = None
+
+    @property
+    def size(self) -> int:
+        return self.end - self.base
+
+
+@dataclass(frozen=True, slots=True)
+class CrashInfo:
+    """Why the process stopped: signal or exception, and the faulting address."""
+
+    thread_id: int | None
+    signal: int | None = None
+    code: int | None = None
+    address: int | None = None
+    description: str | None = None
+
+
+class Snapshot:
+    """A target opened by :func:`memlens.open`.
+
+    Attributes:
+        format: the source format (``"live"``, ``"elfcore"``, ``"minidump"``...).
+        source: the PID or path it was opened from.
+        arch: target machine, when known.
+        space: the address space (regions + readable bytes).
+        threads, modules: what the source records (may be empty).
+        pid, command_line: the process, when known.
+        crash: signal/exception details for crash dumps.
+        page_size: bytes per page of the target.
+        warnings: things the reader noticed but could work around.
+        extra: format-specific facts for ``memlens info`` (name -> value).
+    """
+
+    def __init__(
+        self,
+        *,
+        format: str,
+        source: str,
+        space: AddressSpace,
+        arch: Arch | None = None,
+        threads: list[Thread] | None = None,
+        modules: list[Module] | None = None,
+        pid: int | None = None,
+        command_line: str | None = None,
+        crash: CrashInfo | None = None,
+        page_size: int = 4096,
+        warnings: list[str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        self.format = format
+        self.source = source
+        self.space = space
+        self.arch = arch
+        self.threads = threads or []
+        self.modules = modules or []
+        self.pid = pid
+        self.command_line = command_line
+        self.crash = crash
+        self.page_size = page_size
+        self.warnings = warnings or []
+        self.extra = extra or {}
+
+    @property
+    def regions(self) -> list[Region]:
+        return self.space.regions
+
+    @property
+    def has_residency(self) -> bool:
+        """Whether :meth:`page_table` can answer for this target."""
+        return False
+
+    def page_table(self, region: Region) -> PageTable | None:
+        """Per-page state of ``region``, or ``None`` when the source has none."""
+        return None
+
+    def iter_page_tables(self, regions: list[Region]) -> Iterator[tuple[Region, PageTable | None]]:
+        """Page tables of several regions; sources override to batch the reads."""
+        for region in regions:
+            yield region, self.page_table(region)
+
+    def close(self) -> None:
+        """Release files and mappings held by the snapshot."""
+
+    def __enter__(self) -> Snapshot:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
