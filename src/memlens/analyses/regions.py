@@ -17,6 +17,8 @@ class RegionRow:
     swapped: int | None
     soft_dirty: int | None
     partial: str | None = None
+    #: why the page counts are unknown (e.g. [vsyscall] lies above the task size)
+    note: str | None = None
 
 
 def select_regions(regions: Sequence[Region], areas: Sequence[str] | None) -> list[Region]:
@@ -37,6 +39,9 @@ def region_rows(snap: Snapshot, regions: Sequence[Region]) -> list[RegionRow]:
         saved = snap.space.saved_bytes(r.start, r.end) if saved_known else None
         if t is None:
             rows.append(RegionRow(r, saved, None, None, None))
+            continue
+        if "pagemap" in t.unavailable:
+            rows.append(RegionRow(r, saved, None, None, None, note=t.unavailable["pagemap"]))
             continue
         rows.append(
             RegionRow(
