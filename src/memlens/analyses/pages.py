@@ -95,7 +95,7 @@ class FlagGroup:
 
     Attributes:
         kind: a :class:`RegionKind` value, or ``"total"``.
-        state: ``"present"`` or ``"swapped"``.
+        state: ``"present"``, ``"swapped"`` or ``"guard"`` (a guard-region marker).
         flags: kpageflags bits (masked to the shown ones), or None when unknown.
         bits: names of the pagemap bits set (``file-page``, ``exclusive``...).
         pages: how many pages.
@@ -122,6 +122,13 @@ class PageSummary:
     page_size: int = 4096
 
 
+def _state(key: int) -> str:
+    if key >> BIT_SWAPPED & 1:
+        # guard regions are PTE markers that pagemap reports as swap entries
+        return "guard" if key >> BIT_GUARD & 1 else "swapped"
+    return "present"
+
+
 def _groups(keys: U64, kind: str | None, page_size: int, flags_known: bool) -> list[FlagGroup]:
     values, counts = np.unique(keys, return_counts=True)
     out = []
@@ -130,7 +137,7 @@ def _groups(keys: U64, kind: str | None, page_size: int, flags_known: bool) -> l
         out.append(
             FlagGroup(
                 kind=kind if kind is not None else _KINDS[(k & _KIND_MASK) >> _KIND_SHIFT].value,
-                state="swapped" if k >> BIT_SWAPPED & 1 else "present",
+                state=_state(k),
                 flags=(k & RAW_FLAGS_MASK) if flags_known else None,
                 bits=tuple(name for bit, name in PAGEMAP_BITS if k >> bit & 1),
                 pages=int(n),

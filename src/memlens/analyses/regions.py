@@ -48,7 +48,8 @@ def region_rows(snap: Snapshot, regions: Sequence[Region]) -> list[RegionRow]:
                 r,
                 saved,
                 int(t.present.sum()),
-                int(t.swapped.sum()),
+                # guard-region markers read as swap entries: not swapped memory
+                int((t.swapped & ~t.guard).sum()),
                 int((t.soft_dirty & (t.present | t.swapped)).sum()),
                 t.partial,
             )

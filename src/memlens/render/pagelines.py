@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from memlens.analyses.pages import RegionPages
 from memlens.core.pages import (
+    BIT_GUARD,
     BIT_PRESENT,
     BIT_SWAPPED,
     KPAGEFLAG_NAMES,
@@ -77,6 +78,10 @@ def flag_text(flags: int, raw: bool) -> str:
 def _tail(key: int, count: int | None, flags_known: bool, raw: bool) -> str:
     """Everything after the fixed-width prefix of a page line."""
     parts = []
+    marker = key >> BIT_SWAPPED & 1 and key >> BIT_GUARD & 1
+    if marker:
+        # a guard-region PTE marker: pagemap flags it "swapped", but nothing is in swap
+        return "guard region\n"
     if key >> BIT_SWAPPED & 1:
         parts.append(f"type {key >> _SWAP_TYPE_SHIFT & SWAP_TYPE_MASK}")
     elif not flags_known:
@@ -95,8 +100,9 @@ def _table_rows(table: PageTable, raw: bool) -> tuple[U8, npt.NDArray[np.intp], 
     """Prefix matrix per row, tail index per row, and the tail texts, in address order."""
     entries = table.entries
     present = table.present
-    swapped = table.swapped & ~present
-    shown = present | swapped
+    guard = table.guard & ~present
+    swapped = table.swapped & ~present & ~guard
+    shown = present | swapped | guard
     idx = np.flatnonzero(shown)
     flags_known = table.flags is not None and table.pfn_known
     raw_flags = table.flags if table.flags is not None and flags_known else None
