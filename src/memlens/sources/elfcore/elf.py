@@ -8,10 +8,13 @@ anything.
 
 from __future__ import annotations
 
+import mmap
 import struct
 from dataclasses import dataclass
 
 from memlens.errors import FormatError
+
+Buffer = bytes | memoryview | mmap.mmap
 
 ELF_MAGIC = b"\x7fELF"
 ET_CORE = 4
@@ -82,7 +85,7 @@ def probe(head: bytes) -> bool:
     return e_type == ET_CORE
 
 
-def parse_header(buf: bytes | memoryview, source: str) -> ElfHeader:
+def parse_header(buf: Buffer, source: str) -> ElfHeader:
     """The file header.
 
     Raises:
@@ -112,7 +115,7 @@ def parse_header(buf: bytes | memoryview, source: str) -> ElfHeader:
 
 
 def parse_program_headers(
-    buf: bytes | memoryview, hdr: ElfHeader, source: str, warnings: list[str]
+    buf: Buffer, hdr: ElfHeader, source: str, warnings: list[str]
 ) -> list[ProgramHeader]:
     """Program headers; those past the end of a truncated file are dropped with a warning.
 
@@ -136,8 +139,7 @@ def parse_program_headers(
     out = []
     for i in range(count):
         values = dict(zip(names, fmt.unpack_from(buf, hdr.phoff + i * hdr.phentsize), strict=True))
-        out.append(
-            ProgramHeader(values["type"], values["flags"], values["offset"], values["vaddr"],
-                          values["filesz"], values["memsz"], values["align"])  # fmt: skip
-        )
+        v = values
+        out.append(ProgramHeader(v["type"], v["flags"], v["offset"], v["vaddr"], v["filesz"],
+                                 v["memsz"], v["align"]))  # fmt: skip
     return out

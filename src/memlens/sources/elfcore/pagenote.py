@@ -70,12 +70,15 @@ def decode_info(desc: bytes) -> dict[str, Any]:
 def encode_pages(table: PageTable) -> bytes:
     entries = np.asarray(table.entries, dtype="<u8")
     index = np.flatnonzero(entries).astype("<u8")
-    flags = (FLAG_COUNTS if table.counts is not None else 0) | (
-        FLAG_FLAGS if table.flags is not None else 0
-    ) | (FLAG_PARTIAL if table.partial else 0)
+    flags = (
+        (FLAG_COUNTS if table.counts is not None else 0)
+        | (FLAG_FLAGS if table.flags is not None else 0)
+        | (FLAG_PARTIAL if table.partial else 0)
+    )
+    head = _PAGES.pack(PAGES_MAGIC, VERSION, flags, table.page_size, 0, table.start,
+                       len(entries), len(index))  # fmt: skip
     parts = [
-        _PAGES.pack(PAGES_MAGIC, VERSION, flags, table.page_size, 0, table.start,
-                    len(entries), len(index)),  # fmt: skip
+        head,
         index.tobytes(),
         entries[index].tobytes(),
     ]
@@ -110,7 +113,8 @@ class PageNote:
             return out
 
         counts = spread(cols[2]) if self.flags & FLAG_COUNTS else None
-        flags = spread(cols[2 + bool(self.flags & FLAG_COUNTS)]) if self.flags & FLAG_FLAGS else None
+        flag_col = 2 + bool(self.flags & FLAG_COUNTS)
+        flags = spread(cols[flag_col]) if self.flags & FLAG_FLAGS else None
         partial = "saved table was partial" if self.flags & FLAG_PARTIAL else None
         return PageTable(self.start, self.page_size, spread(cols[1]), counts, flags,
                          dict(unavailable), partial)  # fmt: skip
