@@ -33,8 +33,9 @@ from memlens.sources.options import OpenOptions
 NAME = "memdump"
 #: memdump records pages of the device's page size; it does not say which.
 DEFAULT_PAGE_SIZE = 4096
-#: a table is materialised up to this many pages (past it every page is beyond the bitmap)
-MAX_TABLE_PAGES = 1 << 27
+#: regions with more pages than this get a table that stops where the bitmap does (a partial
+#: table: every later page is not resident), so memory stays bounded by the file's size
+MAX_TABLE_PAGES = 1 << 20
 #: largest file accepted (a memdump of a big process is a few MiB)
 MAX_FILE = 1 << 30
 
@@ -88,7 +89,7 @@ class MemdumpSnapshot(Snapshot):
             bits = bits[:npages]  # padding bits of the last byte
         partial = None
         if npages > MAX_TABLE_PAGES:
-            npages = max(len(bits), MAX_TABLE_PAGES)
+            npages = len(bits)
             partial = f"only the first {npages} pages listed (all later pages not resident)"
         present = np.zeros(npages, dtype=np.uint64)
         present[: len(bits)] = bits.astype(np.uint64) << np.uint64(BIT_PRESENT)

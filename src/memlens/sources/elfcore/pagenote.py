@@ -40,8 +40,11 @@ FLAG_PARTIAL = 4
 _INFO = struct.Struct("<4sHH")
 _PAGES = struct.Struct("<4sHHIIQQQ")
 
-#: a table bigger than this many pages is refused (1 GiB of entries)
-MAX_TABLE_PAGES = 1 << 27
+#: regions with more pages than this get a table that stops after the last non-zero entry
+#: (a partial table), so memory stays bounded by the note's size
+MAX_TABLE_PAGES = 1 << 20
+#: ... and past that many pages a table is expanded only while it is this dense (1 in N)
+MAX_SPREAD = 512
 
 
 class PageNoteError(ValueError):
@@ -107,15 +110,22 @@ class PageNote:
         if n and (int(index.max()) >= self.npages):
             raise PageNoteError(f"page index past the region's {self.npages} pages")
 
+        size = self.npages
+        partial = "saved table was partial" if self.flags & FLAG_PARTIAL else None
+        if size > MAX_TABLE_PAGES:
+            size = int(index.max()) + 1 if n else 0
+            partial = f"only the first {size} pages listed (later pages have empty entries)"
+            if size > MAX_TABLE_PAGES and size > MAX_SPREAD * n:
+                raise PageNoteError(f"{n} entries spread over {size} pages: too sparse to expand")
+
         def spread(values: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
-            out = np.zeros(self.npages, dtype=np.uint64)
+            out = np.zeros(size, dtype=np.uint64)
             out[index] = values
             return out
 
         counts = spread(cols[2]) if self.flags & FLAG_COUNTS else None
         flag_col = 2 + bool(self.flags & FLAG_COUNTS)
         flags = spread(cols[flag_col]) if self.flags & FLAG_FLAGS else None
-        partial = "saved table was partial" if self.flags & FLAG_PARTIAL else None
         return PageTable(self.start, self.page_size, spread(cols[1]), counts, flags,
                          dict(unavailable), partial)  # fmt: skip
 
@@ -140,6 +150,4 @@ def decode_pages(desc: bytes) -> PageNote:
     note = PageNote(start, page_size, npages, flags, desc)
     if nnz > npages or len(desc) != _PAGES.size + 8 * nnz * note.columns:
         raise PageNoteError(f"{nnz} entries do not fit a {len(desc)}-byte note")
-    if npages > MAX_TABLE_PAGES:
-        raise PageNoteError(f"{npages} pages is more than memlens decodes ({MAX_TABLE_PAGES})")
     return note
