@@ -28,8 +28,8 @@ import numpy.typing as npt
 from memlens.core.pages import PageTable
 
 OWNER = "MEMLENS"
-NT_MEMLENS_INFO = 1
-NT_MEMLENS_PAGES = 2
+NT_MEMLENS_INFO = 0x4D4C5301  # "ML" S 1: high values no other tool (BFD) reads as its own
+NT_MEMLENS_PAGES = 0x4D4C5302
 VERSION = 1
 INFO_MAGIC = b"MLSI"
 PAGES_MAGIC = b"MLPT"

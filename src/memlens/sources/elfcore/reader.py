@@ -195,10 +195,13 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
 
     backing = BufferBacking(mm)
     regions, segments = _memory(phdrs, hdr, size, backing, facts, warnings)
+    # The first NT_PRSTATUS is the thread that dumped; a memlens snapshot has no crash.
+    dumped_by_crash = facts.memlens_info is None
     threads = [
-        Thread(tid=st.pid, registers=st.registers, crashed=i == 0)
+        Thread(tid=st.pid, registers=st.registers, crashed=i == 0 and dumped_by_crash)
         for i, st in enumerate(facts.prstatus)
     ]
+    regions = _memlens_names(regions, facts.memlens_info)
     order: ByteOrder = "little" if hdr.byteorder == "little" else "big"
     space = AddressSpace(_name_stacks(regions, threads), segments, word_size=hdr.word_size,
                          byteorder=order, overlap=Overlap.KEEP_FIRST)  # fmt: skip
@@ -285,6 +288,20 @@ def _region(start: int, end: int, flags: int, files: list[notes.FileMapping],
         return Region(start, end, perms, m.offset + start - m.start, m.path, RegionKind.FILE,
                       path, deleted)  # fmt: skip
     return Region(start, end, perms, 0, "", RegionKind.UNKNOWN)
+
+
+def _memlens_names(regions: list[Region], info: dict[str, Any] | None) -> list[Region]:
+    """Names of non-file regions a ``memlens snapshot`` recorded (``[heap]``, ``[stack]``)."""
+    names = (info or {}).get("names")
+    if not isinstance(names, dict):
+        return regions
+    out = []
+    for r in regions:
+        name = names.get(str(r.start))
+        if isinstance(name, str) and not r.name:
+            r = Region(r.start, r.end, r.perms, r.offset, name, kind_from_name(name))
+        out.append(r)
+    return out
 
 
 def _name_stacks(regions: list[Region], threads: list[Thread]) -> list[Region]:
