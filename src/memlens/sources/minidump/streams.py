@@ -357,13 +357,15 @@ class MiscInfo(Stream):
 
     @classmethod
     def parse(cls, dump: MinidumpFile, entry: DirectoryEntry) -> Self:
+        # The stream size decides the version; size_of_info is only cross-checked
+        # (some writers leave it 0).
         declared = dump.u32(entry.rva, "misc info size")
-        usable = min(declared, entry.size)
-        fitting = [m for m in L.MISC_INFO_VERSIONS if m.size <= usable]
+        fitting = [m for m in L.MISC_INFO_VERSIONS if m.size <= entry.size]
         if not fitting:
-            raise dump.error(entry.rva, f"misc info of {usable} bytes is smaller than any version")
+            raise dump.error(entry.rva, f"misc info of {entry.size} bytes is smaller than any "
+                             "version")  # fmt: skip
         if declared != entry.size:
-            dump.warn(f"misc info declares {declared} bytes in a {entry.size}-byte stream")
+            dump.warn(f"misc info declares size_of_info {declared} in a {entry.size}-byte stream")
         return cls(entry, dump.record(fitting[-1], entry.rva))
 
     def valid(self, name: str) -> bool:
