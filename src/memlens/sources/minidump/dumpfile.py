@@ -92,7 +92,7 @@ class MinidumpFile:
         self.path = path
         self.limits = limits or Limits()
         self.warnings: list[str] = []
-        self._cache: dict[int, Stream | None] = {}
+        self._cache: dict[int, Stream | FormatError] = {}
         self._mmap: mmap.mmap | None = None
         try:
             with open(path, "rb") as fh:
@@ -252,12 +252,14 @@ class MinidumpFile:
         if entry is None:
             return None
         if cls.TYPE not in self._cache:
-            self._cache[cls.TYPE] = None  # a failure is not cached: it raises again
-            with self.guard(entry.rva, f"{entry.name} stream"):
-                self._cache[cls.TYPE] = cls.parse(self, entry)
+            try:
+                with self.guard(entry.rva, f"{entry.name} stream"):
+                    self._cache[cls.TYPE] = cls.parse(self, entry)
+            except FormatError as e:
+                self._cache[cls.TYPE] = e  # the same error again, without re-parsing
         parsed = self._cache[cls.TYPE]
-        if parsed is None:
-            raise self.error(entry.rva, f"{entry.name} stream could not be read")
+        if isinstance(parsed, FormatError):
+            raise parsed
         assert isinstance(parsed, cls)
         return parsed
 

@@ -4,7 +4,8 @@ MemoryList descriptors each point at their own bytes.  Memory64List (full
 dumps) stores one ``base_rva``: range *i*'s bytes follow range *i-1*'s, so the
 rva of each range is ``base_rva`` plus the sizes before it.
 
-The unified view: Memory64List ranges first, then MemoryList ranges, into one
+The unified view: Memory64List ranges first, then MemoryList ranges, then the
+thread stacks the ThreadList points at, into one
 :class:`RangeMap` that keeps the first range on overlap -- so Memory64List wins
 where both lists cover an address, and within one list the earlier descriptor
 wins (rust-minidump), with a warning instead of dropping the list (Breakpad).
@@ -27,7 +28,7 @@ from memlens.core.rangemap import Overlap, RangeMap
 from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.dumpfile import DirectoryEntry, MinidumpFile
 from memlens.sources.minidump.records import Record
-from memlens.sources.minidump.streams import Stream, register
+from memlens.sources.minidump.streams import Stream, ThreadList, register
 
 TOP = 1 << 64
 
@@ -127,6 +128,12 @@ def memory_ranges(dump: MinidumpFile) -> list[MemoryRange]:
     listed = dump.try_stream(MemoryList)
     if listed is not None:
         ranges.extend(listed.ranges())
+    # A thread's stack descriptor points at bytes too (Windows writers repeat it in
+    # the MemoryList, others may not); a null rva means "look it up in the lists".
+    threads = dump.try_stream(ThreadList)
+    for t in threads.threads if threads is not None else []:
+        if t.stack_rva:
+            ranges.append(MemoryRange(t.stack_start, t.stack_size, t.stack_rva, "ThreadList"))
     return ranges
 
 
@@ -153,7 +160,7 @@ def unified_segments(
     _summarize(dump, f"memory ranges above the {dump.limits.max_region_size}-byte region limit "
                "skipped (raise limits.max_region_size)", too_big)  # fmt: skip
     # Overlaps inside one list are suspicious; Memory64List covering MemoryList is expected.
-    for source in ("Memory64List", "MemoryList"):
+    for source in ("Memory64List", "MemoryList", "ThreadList"):
         own = RangeMap([a for a in accepted if a[2].source == source], Overlap.KEEP_FIRST)
         _summarize(dump, f"overlapping {source} ranges (the first one kept)",
                    [f"[{c.start:#x}, {c.end:#x})" for c in own.conflicts])  # fmt: skip

@@ -218,8 +218,9 @@ def _regions(dump: MinidumpFile, modules: list[Module], threads: list[Thread],
     elif maps is not None:
         candidates = maps.regions(dump)
     else:
-        candidates = [named(r.start, r.start + r.size, Perms(), RegionKind.UNKNOWN)
-                      for r in ranges]  # fmt: skip
+        # Overlaps between ranges were reported with the memory; split them silently.
+        pieces = RangeMap(((r.start, r.start + r.size, r) for r in ranges), Overlap.KEEP_FIRST)
+        candidates = [named(start, end, Perms(), RegionKind.UNKNOWN) for start, end, _ in pieces]
     # Keep the first of overlapping regions (a region cannot be in two places).
     kept = RangeMap(((r.start, r.end, r) for r in candidates), Overlap.KEEP_FIRST)
     if kept.conflicts:
