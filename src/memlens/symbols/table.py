@@ -94,6 +94,8 @@ class SymbolTable:
         self._lines = lines
         self._by_name: dict[str, int] | None = None
         mask = (lookup_mask if lookup_mask is not None else np.ones(n, bool))[order]
+        #: symbols that name a place (not absolute values such as version nodes)
+        self.addressable = mask
         # the lookup index: one symbol per address (the first = best alias)
         cand = np.flatnonzero(mask)
         first = np.ones(len(cand), bool)
