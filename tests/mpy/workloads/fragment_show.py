@@ -1,0 +1,3 @@
+import micropython
+
+micropython.mem_info(1)
