@@ -7,7 +7,7 @@
 // gc.collect() does nothing; it collects when an outer call from JavaScript
 // begins, so a script run after another sees the first one's garbage freed.)
 //
-// usage: node capture.mjs --heapsize N --out PREFIX SCRIPT.py [SCRIPT.py ...]
+// usage: node capture.mjs --heapsize N --out PREFIX SCRIPT.upy [SCRIPT.upy ...]
 // writes PREFIX.bin (one snapshot per completed mem_info(1) table, each padded
 // with zeros to the largest), PREFIX.K.txt (the output up to and including
 // table K), and prints a JSON summary.

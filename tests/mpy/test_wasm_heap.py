@@ -22,11 +22,11 @@ from memlens.sources.registry import open_target
 from .wasm import Capture, capture
 
 CASES = {
-    "objects-64k": (["objects.py"], 65536),
-    "objects-256k": (["objects.py"], 262144),
-    "fragmented-128k": (["fragment_build.py", "fragment_free.py", "fragment_show.py"], 131072),
-    "auto-split-16k": (["grow.py"], 16384),
-    "auto-split-64k": (["grow.py"], 65536),
+    "objects-64k": (["objects.upy"], 65536),
+    "objects-256k": (["objects.upy"], 262144),
+    "fragmented-128k": (["fragment_build.upy", "fragment_free.upy", "fragment_show.upy"], 131072),
+    "auto-split-16k": (["grow.upy"], 16384),
+    "auto-split-64k": (["grow.upy"], 65536),
 }
 
 
@@ -42,7 +42,7 @@ def _printed(text: str) -> tuple[str, str, str]:
     gc_line = next(ln for ln in lines.splitlines() if ln.startswith("GC: total:"))
     gc_line = gc_line.split(", max new split:")[0]
     counts = next(ln for ln in lines.splitlines() if ln.startswith(" No. of 1-blocks:"))
-    table = lines[lines.index("GC memory layout"):]
+    table = lines[lines.index("GC memory layout") :]
     return gc_line, counts, table
 
 
@@ -65,7 +65,7 @@ def test_numbers_and_table_match_micropython(case: Capture) -> None:
 
 
 def test_text_parse_agrees(case: Capture) -> None:
-    gc_line, counts, table = _printed(case.texts[0])
+    _, _, table = _printed(case.texts[0])
     parsed = meminfo_text.parse(case.texts[0])
     assert parsed.header is not None and parsed.block_size == 16
     derived = parsed.derived()
@@ -86,7 +86,7 @@ def test_text_parse_agrees(case: Capture) -> None:
 
 
 def test_split_heap_found_when_it_grew(tmp_path: Path) -> None:
-    c = capture(tmp_path / "grow", ["grow.py"], 16384)
+    c = capture(tmp_path / "grow", ["grow.upy"], 16384)
     n_areas = c.texts[0].count("GC memory layout")
     assert n_areas >= 2
     snap, heap = _heap(c)
@@ -99,7 +99,7 @@ def test_split_heap_found_when_it_grew(tmp_path: Path) -> None:
 
 
 def test_objects_decoded(tmp_path: Path) -> None:
-    c = capture(tmp_path / "obj", ["objects.py"], 65536)
+    c = capture(tmp_path / "obj", ["objects.upy"], 65536)
     snap, heap = _heap(c)
     with snap:
         objs = objects(heap)
@@ -112,7 +112,7 @@ def test_objects_decoded(tmp_path: Path) -> None:
         assert repr(f"name-{i}") in contents
     table = [o for o in objs if o.type == "dict" and o.content and o.content.startswith("60 keys")]
     assert len(table) == 1
-    listed = str(table[0].content)[len("60 keys: "):].rstrip("…").split(", ")
+    listed = str(table[0].content)[len("60 keys: ") :].rstrip("…").split(", ")
     assert len(listed) >= 4
     assert all(k.startswith("'key") for k in listed[:4])
     assert {int(k.strip("'")[3:]) for k in listed[:4]} <= set(range(60))
@@ -121,9 +121,9 @@ def test_objects_decoded(tmp_path: Path) -> None:
 
 
 def test_snapshot_all_over_concatenated_dumps(tmp_path: Path) -> None:
-    c = capture(tmp_path / "multi",
-                ["fragment_build.py", "fragment_show.py", "fragment_free.py", "fragment_show.py",
-                 "objects.py"], 131072)  # fmt: skip
+    scripts = ["fragment_build.upy", "fragment_show.upy", "fragment_free.upy",
+               "fragment_show.upy", "objects.upy"]  # fmt: skip
+    c = capture(tmp_path / "multi", scripts, 131072)
     assert len(c.texts) == 3
     out = subprocess.run(
         [str(Path(sys.executable).with_name("memlens")), "mpy", str(c.dump), "--base", "0",
@@ -136,8 +136,10 @@ def test_snapshot_all_over_concatenated_dumps(tmp_path: Path) -> None:
         gc_line, counts, _ = _printed(c.texts[k])
         g = row["gc"]
         assert gc_line == f"GC: total: {g['total']}, used: {g['used']}, free: {g['free']}"
-        assert counts == (f" No. of 1-blocks: {g['num_1block']}, 2-blocks: {g['num_2block']}, "
-                          f"max blk sz: {g['max_block']}, max free sz: {g['max_free']}")  # fmt: skip
+        assert counts == (
+            f" No. of 1-blocks: {g['num_1block']}, 2-blocks: {g['num_2block']}, "
+            f"max blk sz: {g['max_block']}, max free sz: {g['max_free']}"
+        )
     # the last script allocated 40 Point instances and freed nothing it made
     last = {d["type"]: d for d in doc["snapshots"][2]["diff"]}
     assert last["instance of Point"]["allocated"] == 40

@@ -28,7 +28,7 @@ def capture(out: Path, scripts: list[str], heapsize: int) -> Capture:
     if node is None:
         pytest.skip("node is not installed (Debian nodejs)")
     if not PACKAGE.is_dir():
-        pytest.skip("MicroPython wasm package missing: run scripts/setup --test (npm ci in tests/mpy)")
+        pytest.skip("MicroPython wasm package missing: scripts/setup --test runs npm ci there")
     args = [node, str(HERE / "capture.mjs"), "--heapsize", str(heapsize), "--out", str(out)]
     args += [str(WORKLOADS / s) for s in scripts]
     proc = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)

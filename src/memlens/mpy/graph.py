@@ -42,7 +42,8 @@ def _targets(heap: MpyHeap, values: npt.NDArray[np.uint64]) -> npt.NDArray[np.in
     bsz = np.uint64(heap.block_size)
     aligned = (values % bsz) == 0
     for i, area in enumerate(heap.areas):
-        inside = aligned & (values >= np.uint64(area.pool_start)) & (values < np.uint64(area.pool_end))
+        lo, hi = np.uint64(area.pool_start), np.uint64(area.pool_end)
+        inside = aligned & (values >= lo) & (values < hi)
         if not inside.any():
             continue
         sel = np.flatnonzero(inside)
@@ -62,7 +63,7 @@ def build(heap: MpyHeap) -> OwnershipGraph:
     wpb = heap.block_size // ws
     srcs, dsts, words_at = [], [], []
     for i, area in enumerate(heap.areas):
-        pool = heap.mem.bytes(area.pool_start, area.pool_end - area.pool_start)
+        pool = heap.mem.view(area.pool_start, area.pool_end - area.pool_start)
         assert pool is not None  # checked when the heads were read
         words = pool.view(heap.mem.word_dtype).astype(np.uint64)
         area_sel = np.flatnonzero(hd.area == i)
@@ -123,7 +124,8 @@ def _reach(
         counts = hi - lo
         if counts.sum() == 0:
             break
-        idx = np.repeat(lo - np.cumsum(np.concatenate(([0], counts[:-1]))), counts) + np.arange(counts.sum())
+        out_start = np.cumsum(np.concatenate(([0], counts[:-1])))
+        idx = np.repeat(lo - out_start, counts) + np.arange(counts.sum())
         nxt = np.unique(d_sorted[idx])
         nxt = nxt[~seen[nxt]]
         seen[nxt] = True

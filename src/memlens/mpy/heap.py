@@ -39,6 +39,7 @@ class MpyHeap:
     info: GcInfo
     block_size: int
     warnings: list[str]
+    source: str = "memory"
     _types: TypeMap | None = None
     _qstrs: QstrTable | None = None
     _heads: Heads | None = None
@@ -60,10 +61,9 @@ class MpyHeap:
         idx = [heads(s) for s in self.states]
         fws = []
         for area, h in zip(self.areas, idx, strict=True):
-            pool = self.mem.bytes(area.pool_start, area.pool_end - area.pool_start)
+            pool = self.mem.view(area.pool_start, area.pool_end - area.pool_start)
             if pool is None:
-                raise FormatError(self.mem.space.regions[0].name if self.mem.space.regions
-                                  else "memory", area.pool_start, "heap pool not saved")  # fmt: skip
+                raise FormatError(self.source, area.pool_start, "heap pool not saved in the dump")
             words = pool.view(self.mem.word_dtype)
             per_block = self.block_size // self.word_size
             fws.append(words[h * per_block].astype(np.uint64))
@@ -110,7 +110,9 @@ class MpyHeap:
         return out
 
 
-def analyse(space: AddressSpace, *, source: str = "memory", located: Located | None = None) -> MpyHeap:
+def analyse(
+    space: AddressSpace, *, source: str = "memory", located: Located | None = None
+) -> MpyHeap:
     """Find and decode the heap in ``space``.
 
     Raises:
@@ -120,13 +122,14 @@ def analyse(space: AddressSpace, *, source: str = "memory", located: Located | N
     loc = located or locate_structural(mem, source)
     states = []
     for area in loc.areas:
-        atb = mem.bytes(area.atb_start, area.atb_len)
+        atb = mem.view(area.atb_start, area.atb_len)
         if atb is None:
             raise FormatError(source, area.atb_start, "allocation table not saved in the dump")
         states.append(decode_states(atb))
     bsz = 4 * space.word_size
     info = gc_info(states, [a.pool_end - a.pool_start for a in loc.areas], bsz)
-    return MpyHeap(mem, loc.areas, loc.layout, loc.method, states, info, bsz, list(loc.warnings))
+    return MpyHeap(mem, loc.areas, loc.layout, loc.method, states, info, bsz,
+                   list(loc.warnings), source)  # fmt: skip
 
 
 __all__ = ["AT_FREE", "AT_TAIL", "Heads", "MpyHeap", "analyse"]

@@ -58,7 +58,8 @@ def _scan(
     # Cheap first cut: pool start and end are non-zero multiples of the block size.
     aligned = (w & (bsz - np.uint64(1))) == 0
     aligned &= w != 0
-    rows = np.flatnonzero(aligned[2 + f_off : 2 + f_off + n_rows] & aligned[3 + f_off : 3 + f_off + n_rows])
+    pool_ok = aligned[2 + f_off : 2 + f_off + n_rows] & aligned[3 + f_off : 3 + f_off + n_rows]
+    rows = np.flatnonzero(pool_ok)
     if len(rows) == 0:
         return []
     a = w[rows]
@@ -90,12 +91,12 @@ def _validate(mem: MemView, words: tuple[int, ...], layout: AreaLayout) -> HeapA
     else:
         a, n, p, e = words
         f = None
-    atb = mem.bytes(a, n + layout.gap)
+    atb = mem.view(a, n + layout.gap)
     if atb is None:
         return None
     if layout.gap and atb[n] != 0:
         return None
-    if f is not None and mem.bytes(f, (n * 4 + 7) // 8) is None:
+    if f is not None and mem.view(f, (n * 4 + 7) // 8) is None:
         return None
     if not states_consistent(decode_states(atb[:n])):
         return None

@@ -64,7 +64,8 @@ class MemInfoText:
         if not self.areas or not self.block_size:
             raise FormatError("mem_info text", None, "no allocation table to derive numbers from")
         bsz = self.block_size
-        return gc_info([a.states for a in self.areas], [len(a.chars) * bsz for a in self.areas], bsz)
+        totals = [len(a.chars) * bsz for a in self.areas]
+        return gc_info([a.states for a in self.areas], totals, bsz)
 
     def letter_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

@@ -45,7 +45,7 @@ class MemView:
         r = self.ranges[i]
         return r if address < r.end else None
 
-    def bytes(self, address: int, size: int) -> npt.NDArray[np.uint8] | None:
+    def view(self, address: int, size: int) -> npt.NDArray[np.uint8] | None:
         """A view of ``size`` saved bytes at ``address``, or ``None`` if not all saved."""
         r = self.range_at(address)
         if r is None or size < 0 or address + size > r.end:
@@ -55,7 +55,7 @@ class MemView:
 
     def words(self, address: int, count: int) -> npt.NDArray[np.uint64] | None:
         """``count`` words at ``address`` (any alignment) as uint64, or ``None``."""
-        raw = self.bytes(address, count * self.word_size)
+        raw = self.view(address, count * self.word_size)
         if raw is None:
             return None
         return np.frombuffer(raw.tobytes(), dtype=self.word_dtype).astype(np.uint64)

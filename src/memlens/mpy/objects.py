@@ -78,7 +78,7 @@ def _str_content(heap: MpyHeap, addr: int) -> str | None:
     data = _word(heap, addr + 3 * ws)
     if length is None or data is None or length > 1 << 24:
         return None
-    raw = heap.mem.bytes(data, min(length, PREVIEW))
+    raw = heap.mem.view(data, min(length, PREVIEW))
     if raw is None:
         return None
     return _short(repr(raw.tobytes().decode("utf-8", "replace")))
@@ -90,7 +90,7 @@ def _bytes_content(heap: MpyHeap, addr: int) -> str | None:
     data = _word(heap, addr + 3 * ws)
     if length is None or data is None or length > 1 << 24:
         return None
-    raw = heap.mem.bytes(data, min(length, PREVIEW))
+    raw = heap.mem.view(data, min(length, PREVIEW))
     return None if raw is None else _short(repr(raw.tobytes()))
 
 
@@ -104,7 +104,7 @@ def _dict_content(heap: MpyHeap, addr: int) -> str | None:
     words = heap.mem.words(table, 2 * alloc) if alloc else np.zeros(0, dtype=np.uint64)
     if words is None:
         return None
-    keys = []
+    keys: list[str] = []
     for k in words[0::2].tolist():
         if k in (0, 4) or len(keys) >= MAX_KEYS:  # MP_OBJ_NULL, MP_OBJ_SENTINEL
             continue
@@ -133,7 +133,7 @@ def _tuple_content(heap: MpyHeap, addr: int) -> str | None:
 
 
 def _float_content(heap: MpyHeap, addr: int) -> str | None:
-    raw = heap.mem.bytes(addr + heap.word_size, 8)
+    raw = heap.mem.view(addr + heap.word_size, 8)
     if raw is None:
         return None
     order = "<" if heap.mem.byteorder == "little" else ">"
@@ -158,8 +158,9 @@ def objects(heap: MpyHeap, *, decode: bool = True) -> list[HeapObject]:
     tm = heap.types
     out = []
     bsz = heap.block_size
-    for addr, blocks, fw, letter in zip(hd.address.tolist(), hd.blocks.tolist(),
-                                        hd.first_word.tolist(), hd.letter.tolist(), strict=True):  # fmt: skip
+    rows = zip(hd.address.tolist(), hd.blocks.tolist(), hd.first_word.tolist(),
+               hd.letter.tolist(), strict=True)  # fmt: skip
+    for addr, blocks, fw, letter in rows:
         info = tm.types.get(fw)
         if info is None:
             tname = "(data)"

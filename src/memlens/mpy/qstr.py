@@ -50,14 +50,14 @@ def _pool_at(mem: MemView, addr: int, words: list[int], with_hash: bool) -> Qstr
     # Const pools set alloc below len on purpose (it sizes the first dynamic pool).
     if not (0 < length < _MAX_POOL and alloc < _MAX_POOL) or first >= (1 << 24):
         return None
-    lens = mem.bytes(lengths_ptr, length)
+    lens = mem.view(lengths_ptr, length)
     ptrs = mem.words(table, length)
     if lens is None or ptrs is None:
         return None
     out: list[str] = []
     bad = 0
     for ln, p in zip(lens.tolist(), ptrs.tolist(), strict=True):
-        raw = mem.bytes(p, ln + 1)
+        raw = mem.view(p, ln + 1)
         if raw is None or raw[ln] != 0:
             return None
         text = raw[:ln].tobytes().decode("utf-8", "replace")
@@ -86,12 +86,13 @@ def find_pools(mem: MemView) -> QstrTable:
         ok &= (w[1 : 1 + n] & np.uint64(0x7FFFFFFF)) < np.uint64(1 << 24)
         ok &= (w[:n] % np.uint64(ws)) == 0
         ok &= (w[4 : 4 + n] != 0) & (w[5 : 5 + n] != 0) & (w[6 : 6 + n] != 0)
-        for i in np.flatnonzero(ok)[:_MAX_CANDIDATES * 16].tolist():
+        for i in np.flatnonzero(ok)[: _MAX_CANDIDATES * 16].tolist():
             words = [int(x) for x in w[i : i + 6]]
             for with_hash in (True, False):
                 pool = _pool_at(mem, base + i * ws, words, with_hash)
                 if pool is not None:
-                    if pool.first not in found or len(pool.strings) > len(found[pool.first].strings):
+                    old = found.get(pool.first)
+                    if old is None or len(pool.strings) > len(old.strings):
                         found[pool.first] = pool
                     break
     return QstrTable(list(found.values()))

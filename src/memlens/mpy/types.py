@@ -54,11 +54,10 @@ class TypeMap:
 
 
 def _type_name(mem: MemView, addr: int, qstrs: QstrTable) -> str | None:
-    raw = mem.bytes(addr + mem.word_size, 4)
+    raw = mem.view(addr + mem.word_size, 4)
     if raw is None:
         return None
-    order = "little" if mem.byteorder == "little" else "big"
-    q = int.from_bytes(raw[2:4].tobytes(), order)
+    q = int.from_bytes(raw[2:4].tobytes(), "little" if mem.byteorder == "little" else "big")
     name = qstrs.get(q)
     if name and name.isidentifier():
         return name

@@ -18,13 +18,14 @@ document.body.dataset.ready = String(document.querySelectorAll('svg .blk').lengt
 """
 
 
-def page(title: str, summary: str, layout_svg: str, graph_svg: str | None,
-         data: dict[str, object]) -> str:
+def page(
+    title: str, summary: str, layout_svg: str, graph_svg: str | None, data: dict[str, object]
+) -> str:
     graph = graph_svg if graph_svg is not None else "<p>(ownership graph not drawn)</p>"
     if graph.startswith("<?xml"):
-        graph = graph[graph.index("<svg"):]
+        graph = graph[graph.index("<svg") :]
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
         f"<title>{escape(title)}</title>"
         "<style>body{font-family:sans-serif;margin:1em}pre{background:#fafafa;padding:.5em}"
         "#details{position:sticky;top:0;background:#ffe;border:1px solid #cc9;padding:.3em;"

@@ -90,8 +90,8 @@ def layout_svg(
     for k, (letter, label) in enumerate(LEGEND.items()):
         x = 4 + (k % 6) * 140
         yy = ly + (k // 6) * 18
-        parts.append(f'<rect x="{x}" y="{yy}" width="12" height="12" fill="{COLOURS[letter]}"/>'
-                     f'<text x="{x + 16}" y="{yy + 10}" class="t">{escape(label)}</text>')  # fmt: skip
+        parts.append(f'<rect x="{x}" y="{yy}" width="12" height="12" fill="{COLOURS[letter]}"/>')
+        parts.append(f'<text x="{x + 16}" y="{yy + 10}" class="t">{escape(label)}</text>')
     height = ly + 50
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}" font-family="monospace">'

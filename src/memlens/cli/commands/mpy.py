@@ -64,8 +64,13 @@ def _is_text(path: str) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     target = args.target
-    if isinstance(target, str) and os.path.isfile(target) and args.format is None \
-            and args.base is None and _is_text(target):
+    if (
+        isinstance(target, str)
+        and os.path.isfile(target)
+        and args.format is None
+        and args.base is None
+        and _is_text(target)
+    ):
         return _run_text(args, target)
     if args.snapshot == "all":
         return _run_all(args)
@@ -120,8 +125,14 @@ def _report(args: argparse.Namespace, heap: MpyHeap, source: str) -> int:
     return ExitCode.OK
 
 
-def _heap_json(heap: MpyHeap, source: str, objs: list[HeapObject], graph: OwnershipGraph | None,
-               frag: Fragmentation, args: argparse.Namespace) -> dict[str, Any]:
+def _heap_json(
+    heap: MpyHeap,
+    source: str,
+    objs: list[HeapObject],
+    graph: OwnershipGraph | None,
+    frag: Fragmentation,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "source": source, "method": heap.method, "layout": heap.layout.name,
         "word_size": heap.word_size, "block_size": heap.block_size,
@@ -219,20 +230,21 @@ def _dot(heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None) ->
     assert graph is not None
     addr = heap.heads.address.tolist()
     keep = np.zeros(len(objs), dtype=bool)
-    keep[: MAX_GRAPH_NODES] = True
+    keep[:MAX_GRAPH_NODES] = True
     nodes = [(addr[i], f"{addr[i]:#x}\\n{o.type} {o.size}B" + (f"\\n{o.content[:24]}" if o.content
              else ""), o.letter, bool(graph.reachable[i]))
              for i, o in enumerate(objs) if keep[i]]  # fmt: skip
-    edges = sorted({(addr[s], addr[d]) for s, d in zip(graph.src.tolist(), graph.dst.tolist(),
-                                                      strict=True) if keep[s] and keep[d]})  # fmt: skip
+    pairs = zip(graph.src.tolist(), graph.dst.tolist(), strict=True)
+    edges = sorted({(addr[s], addr[d]) for s, d in pairs if keep[s] and keep[d]})
     roots = sorted({(f"root {r:#x}", addr[t]) for r, t in
                     zip(graph.root_address.tolist(), graph.root_target.tolist(), strict=True)
                     if keep[t]})  # fmt: skip
     return mpy_dot.dot_source(nodes, edges, roots[:MAX_GRAPH_NODES])
 
 
-def _write_graph(path: str, heap: MpyHeap, objs: list[HeapObject],
-                 graph: OwnershipGraph | None) -> None:
+def _write_graph(
+    path: str, heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None
+) -> None:
     src = _dot(heap, objs, graph)
     if path.endswith(".dot") or path.endswith(".gv"):
         _write(path, src)
@@ -240,14 +252,21 @@ def _write_graph(path: str, heap: MpyHeap, objs: list[HeapObject],
         _write(path, mpy_dot.render(src, "png" if path.endswith(".png") else "svg"))
 
 
-def _write_html(path: str, heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None,
-                frag: Fragmentation, source: str) -> None:
+def _write_html(
+    path: str,
+    heap: MpyHeap,
+    objs: list[HeapObject],
+    graph: OwnershipGraph | None,
+    frag: Fragmentation,
+    source: str,
+) -> None:
     summary = info_lines(heap.info) + (
         f"largest free run {frag.largest_free_bytes} B of {frag.free_bytes} B free, "
         f"{frag.free_runs} free runs\n")  # fmt: skip
     layout = _layout_svg(heap, objs, source)
     graph_svg = mpy_dot.render(_dot(heap, objs, graph), "svg").decode()
-    data = {"gc": _info_json(heap.info), "types": [asdict(t) for t in type_stats(objs)]}
+    data: dict[str, object] = {"gc": _info_json(heap.info),
+                               "types": [asdict(t) for t in type_stats(objs)]}  # fmt: skip
     _write(path, mpy_html.page(f"memlens mpy: {source}", summary, layout, graph_svg, data))
 
 
@@ -292,8 +311,13 @@ def _print_diff(rows: list[dict[str, Any]]) -> None:
                    Column("freed", "right"), Column("bytes", "right")],
                   title="since the previous snapshot")  # fmt: skip
     for r in rows:
-        table.add(r["type"], str(r["allocated"]), str(r["allocated_bytes"]), str(r["freed"]),
-                  str(r["freed_bytes"]))
+        table.add(
+            r["type"],
+            str(r["allocated"]),
+            str(r["allocated_bytes"]),
+            str(r["freed"]),
+            str(r["freed_bytes"]),
+        )
     print_table(table)
 
 
@@ -313,7 +337,8 @@ def _run_text(args: argparse.Namespace, path: str) -> int:
         h = parsed.header
         for name in ("total", "used", "free", "num_1block", "num_2block", "max_block", "max_free"):
             if getattr(h, name) != getattr(derived, name):
-                mismatch.append(f"{name}: header {getattr(h, name)}, table {getattr(derived, name)}")
+                printed, computed = getattr(h, name), getattr(derived, name)
+                mismatch.append(f"{name}: header {printed}, table {computed}")
     if args.json:
         jsonout.dump("mpy-meminfo", {
             "source": path, "header": _info_json(parsed.header) if parsed.header else None,
@@ -336,7 +361,8 @@ def _run_text(args: argparse.Namespace, path: str) -> int:
             sys.stdout.write("from the table:\n" + info_lines(derived, parsed.max_new_split))
             fr = fragmentation([a.states for a in parsed.areas], derived.block_size)
             print(f"fragmentation: largest free run {human_size(fr.largest_free_bytes)} = "
-                  f"{100 * fr.largest_over_free:.1f}% of free, {fr.free_runs} free runs")  # fmt: skip
+                  f"{100 * fr.largest_over_free:.1f}% of free, "
+                  f"{fr.free_runs} free runs")  # fmt: skip
         print("blocks by letter: " + ", ".join(f"{k}:{v}" for k, v in
                                              parsed.letter_counts().items()))  # fmt: skip
         for m in mismatch:
