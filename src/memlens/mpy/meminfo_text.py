@@ -76,6 +76,10 @@ class MemInfoText:
         return dict(sorted(out.items()))
 
 
+def _bad(source: str, lineno: int, reason: str) -> FormatError:
+    return FormatError(source, None, f"line {lineno}: {reason}")
+
+
 def parse(text: str, source: str = "mem_info text") -> MemInfoText:
     """Parse ``mem_info()`` / ``mem_info(1)`` output (other lines are ignored).
 
@@ -109,26 +113,26 @@ def parse(text: str, source: str = "mem_info text") -> MemInfoText:
         elif (m := _FREE.match(line)) and chunks:
             n = int(m.group(1)) * BLOCKS_PER_LINE
             if blocks + n > MAX_TEXT_BLOCKS:
-                raise FormatError(source, lineno, "table too large")
+                raise _bad(source, lineno, "table too large")
             chunks[-1].append(b"." * n)
             blocks += n
         elif (m := _LINE.match(line)) and chunks:
             if blocks % BLOCKS_PER_LINE:
-                raise FormatError(source, lineno, "table line after a short line")
+                raise _bad(source, lineno, "table line after a short line")
             width = len(m.group(1))
             out.offset_width = width
             offset = int(m.group(1), 16)
             if first_offset is None and blocks > 0:
                 first_offset = (blocks, offset)
                 if offset % blocks or offset // blocks not in (8, 16, 32, 64):
-                    raise FormatError(source, lineno, f"offset {offset:#x} for block {blocks}")
+                    raise _bad(source, lineno, f"offset {offset:#x} for block {blocks}")
                 out.block_size = offset // blocks
             if out.block_size is not None:
                 mask = 0xFFFFF if width == 5 else 0xFFFFFFFF
                 if offset != (blocks * out.block_size) & mask:
-                    raise FormatError(source, lineno, f"offset {m.group(1)} out of sequence")
+                    raise _bad(source, lineno, f"offset {m.group(1)} out of sequence")
             elif offset != 0:
-                raise FormatError(source, lineno, f"first line of an area at offset {m.group(1)}")
+                raise _bad(source, lineno, f"first line of an area at offset {m.group(1)}")
             chunks[-1].append(m.group(2).encode("ascii"))
             blocks += len(m.group(2))
     for start, parts in zip(starts, chunks, strict=True):

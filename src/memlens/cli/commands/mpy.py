@@ -95,8 +95,9 @@ def _frag_json(fr: Fragmentation) -> dict[str, Any]:
                           for b, c, t in fr.histogram]}  # fmt: skip
 
 
-def _table_text(args: argparse.Namespace, heap: MpyHeap) -> str:
-    areas = [(a.pool_start, c) for a, c in zip(heap.areas, heap.block_chars(), strict=True)]
+def _table_text(args: argparse.Namespace, heap: MpyHeap, *, typed: bool = True) -> str:
+    chars = heap.block_chars(typed=typed)
+    areas = [(a.pool_start, c) for a, c in zip(heap.areas, chars, strict=True)]
     return alloc_table(areas, heap.block_size, offset_width=args.offset_width,
                        pointer_prefix=args.pointer_prefix)  # fmt: skip
 
@@ -104,10 +105,15 @@ def _table_text(args: argparse.Namespace, heap: MpyHeap) -> str:
 def _report(args: argparse.Namespace, heap: MpyHeap, source: str) -> int:
     for w in heap.warnings:
         print(f"memlens: warning: {w}", file=sys.stderr)
-    need_objects = args.objects or args.json or args.graph or args.html or args.layout
-    objs = objects(heap) if need_objects or not args.table else []
-    graph = build(heap) if (args.graph or args.html or args.json) else None
     frag = fragmentation(heap.states, heap.block_size)
+    try:
+        objs = objects(heap)
+    except FormatError as e:
+        # The allocation table alone still gives the numbers and the table's shape.
+        sys.stdout.write(info_lines(heap.info) + _table_text(args, heap, typed=False))
+        print(f"memlens: partial result: {e}", file=sys.stderr)
+        return ExitCode.PARTIAL
+    graph = build(heap) if (args.graph or args.html or args.json) else None
     if args.json:
         jsonout.dump("mpy", _heap_json(heap, source, objs, graph, frag, args))
     elif args.table:
