@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from memlens.mpy.heap import MpyHeap
 
@@ -78,10 +79,10 @@ def _str_content(heap: MpyHeap, addr: int) -> str | None:
     data = _word(heap, addr + 3 * ws)
     if length is None or data is None or length > 1 << 24:
         return None
-    raw = heap.mem.view(data, min(length, PREVIEW))
+    raw = heap.mem.raw(data, min(length, PREVIEW))
     if raw is None:
         return None
-    return _short(repr(raw.tobytes().decode("utf-8", "replace")))
+    return _short(repr(raw.decode("utf-8", "replace")))
 
 
 def _bytes_content(heap: MpyHeap, addr: int) -> str | None:
@@ -90,8 +91,8 @@ def _bytes_content(heap: MpyHeap, addr: int) -> str | None:
     data = _word(heap, addr + 3 * ws)
     if length is None or data is None or length > 1 << 24:
         return None
-    raw = heap.mem.view(data, min(length, PREVIEW))
-    return None if raw is None else _short(repr(raw.tobytes()))
+    raw = heap.mem.raw(data, min(length, PREVIEW))
+    return None if raw is None else _short(repr(raw))
 
 
 def _dict_content(heap: MpyHeap, addr: int) -> str | None:
@@ -133,11 +134,11 @@ def _tuple_content(heap: MpyHeap, addr: int) -> str | None:
 
 
 def _float_content(heap: MpyHeap, addr: int) -> str | None:
-    raw = heap.mem.view(addr + heap.word_size, 8)
+    raw = heap.mem.raw(addr + heap.word_size, 8)
     if raw is None:
         return None
     order = "<" if heap.mem.byteorder == "little" else ">"
-    return repr(struct.unpack(order + "d", raw.tobytes())[0])
+    return repr(struct.unpack(order + "d", raw)[0])
 
 
 def _bytearray_content(heap: MpyHeap, addr: int) -> str | None:
@@ -152,27 +153,61 @@ DECODERS: dict[str, Callable[[MpyHeap, int], str | None]] = {
 }  # fmt: skip
 
 
+def _str_many(heap: MpyHeap, addrs: npt.NDArray[np.uint64], as_text: bool) -> list[str | None]:
+    ws = np.uint64(heap.word_size)
+    lens, ok1 = heap.mem.gather_words(addrs + np.uint64(2) * ws)
+    ptrs, ok2 = heap.mem.gather_words(addrs + np.uint64(3) * ws)
+    out: list[str | None] = []
+    raw_at = heap.mem.raw
+    for n, p, good in zip(lens.tolist(), ptrs.tolist(), (ok1 & ok2).tolist(), strict=True):
+        raw = raw_at(p, min(n, PREVIEW)) if good and n <= 1 << 24 else None
+        if raw is None:
+            out.append(None)
+        elif as_text:
+            out.append(_short(repr(raw.decode("utf-8", "replace"))))
+        else:
+            out.append(_short(repr(raw)))
+    return out
+
+
 def objects(heap: MpyHeap, *, decode: bool = True) -> list[HeapObject]:
     """Every allocation with its type; content for the cheap types."""
     hd = heap.heads
     tm = heap.types
-    out = []
-    bsz = heap.block_size
-    rows = zip(hd.address.tolist(), hd.blocks.tolist(), hd.first_word.tolist(),
-               hd.letter.tolist(), strict=True)  # fmt: skip
-    for addr, blocks, fw, letter in rows:
+    n = len(hd.address)
+    uniq, inv = np.unique(hd.first_word, return_inverse=True)
+    names: list[str] = []
+    for fw in uniq.tolist():
         info = tm.types.get(fw)
         if info is None:
-            tname = "(data)"
+            names.append("(data)")
         elif info.static:
-            tname = info.name
+            names.append(info.name)
         else:
-            tname = f"instance of {info.name}"
-        content = None
-        if decode and info is not None and info.static and info.name in DECODERS:
-            content = DECODERS[info.name](heap, addr)
-        out.append(HeapObject(addr, blocks, blocks * bsz, tname, chr(letter), content))
-    return out
+            names.append(f"instance of {info.name}")
+    inv_list = inv.reshape(-1).tolist()
+    tnames = [names[i] for i in inv_list]
+    contents: list[str | None] = [None] * n
+    if decode:
+        for u, fw in enumerate(uniq.tolist()):
+            info = tm.types.get(fw)
+            if info is None or not info.static or info.name not in DECODERS:
+                continue
+            idx = np.flatnonzero(inv.reshape(-1) == u)
+            if info.name in ("str", "bytes"):
+                vals = _str_many(heap, hd.address[idx], info.name == "str")
+            else:
+                decoder = DECODERS[info.name]
+                vals = [decoder(heap, a) for a in hd.address[idx].tolist()]
+            for i, v in zip(idx.tolist(), vals, strict=True):
+                contents[i] = v
+    bsz = heap.block_size
+    letters = [chr(c) for c in hd.letter.tolist()]
+    return [
+        HeapObject(a, b, b * bsz, t, ch, c)
+        for a, b, t, ch, c in zip(hd.address.tolist(), hd.blocks.tolist(), tnames, letters,
+                                  contents, strict=True)
+    ]  # fmt: skip
 
 
 def type_stats(objs: list[HeapObject]) -> list[TypeStat]:

@@ -54,6 +54,10 @@ def _pool_at(mem: MemView, addr: int, words: list[int], with_hash: bool) -> Qstr
     ptrs = mem.words(table, length)
     if lens is None or ptrs is None:
         return None
+    ends = ptrs + lens.astype(np.uint64)
+    nul, saved = mem.gather_bytes(ends)
+    if int(np.count_nonzero(saved & (nul == 0))) * 16 < length * 15:
+        return None  # most entries must be NUL-terminated where their length says
     out: list[str] = []
     bad = 0
     for ln, p in zip(lens.tolist(), ptrs.tolist(), strict=True):
@@ -86,13 +90,34 @@ def find_pools(mem: MemView) -> QstrTable:
         ok &= (w[1 : 1 + n] & np.uint64(0x7FFFFFFF)) < np.uint64(1 << 24)
         ok &= (w[:n] % np.uint64(ws)) == 0
         ok &= (w[4 : 4 + n] != 0) & (w[5 : 5 + n] != 0) & (w[6 : 6 + n] != 0)
-        for i in np.flatnonzero(ok)[: _MAX_CANDIDATES * 16].tolist():
-            words = [int(x) for x in w[i : i + 6]]
-            for with_hash in (True, False):
+        rows = np.flatnonzero(ok)
+        for with_hash in (True, False):
+            lens_col, first_col = (5, 6) if with_hash else (4, 5)
+            low = np.uint64(0x100)  # pointers into the first page are small ints, not tables
+            good = rows[
+                (w[rows + 3] >= 2) & (w[rows + lens_col] >= low) & (w[rows + first_col] >= low)
+            ]
+            good = good[(w[good + 3] < 3) | (w[good + first_col + 1] != w[good + first_col + 2])]
+            # Entries 1 to 8 (entry 0 may be the null qstr): the length byte, then
+            # the NUL right after a text with no NUL at its end.
+            for k in range(1, 9):
+                kk = np.minimum(np.uint64(k), w[good + 3] - np.uint64(1))
+                ln, ok0 = mem.gather_bytes(w[good + lens_col] + kk)
+                first, ok1 = mem.gather_words(
+                    np.uint64(base)
+                    + (good.astype(np.uint64) + np.uint64(first_col) + kk) * np.uint64(ws)
+                )
+                end = first + ln.astype(np.uint64)
+                nul, ok2 = mem.gather_bytes(end)
+                last, ok3 = mem.gather_bytes(end - np.uint64(1))
+                # only the first pool starts with empty qstrs (null and ""), at 0 and 1
+                text_ok = ((ln == 0) & (k < 2)) | ((ln != 0) & (last != 0) & ok3)
+                good = good[ok0 & ok1 & ok2 & (nul == 0) & (first != 0) & text_ok]
+            for i in good[:_MAX_CANDIDATES].tolist():
+                words = [int(x) for x in w[i : i + 6]]
                 pool = _pool_at(mem, base + i * ws, words, with_hash)
                 if pool is not None:
                     old = found.get(pool.first)
                     if old is None or len(pool.strings) > len(old.strings):
                         found[pool.first] = pool
-                    break
     return QstrTable(list(found.values()))

@@ -9,7 +9,6 @@ it, and a type's name is the qstr in its 16-bit ``name`` member (after the
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -72,21 +71,19 @@ def identify(
 ) -> TypeMap:
     """Types of the given head first words, found by structure."""
     uniq = np.unique(first_words)
-    targets: Counter[int] = Counter()
-    type_of: dict[int, int] = {}
-    for t in uniq.tolist():
-        if t == 0 or t % mem.word_size:
-            continue
-        w = mem.word(t)
-        if w is None or w == 0:
-            continue
-        type_of[t] = w
-        targets[w] += 1
+    uniq = uniq[(uniq != 0) & (uniq % np.uint64(mem.word_size) == 0)]
+    # A type object's own first word is mp_type_type, whose first word is itself.
+    target, ok = mem.gather_words(uniq)
+    uniq, target = uniq[ok & (target != 0)], target[ok & (target != 0)]
+    cands, counts = np.unique(target, return_counts=True)
+    self_typed, ok2 = mem.gather_words(cands)
+    winners = cands[ok2 & (self_typed == cands)]
     type_type = None
-    for cand, _ in targets.most_common():
-        if mem.word(cand) == cand:
-            type_type = cand
-            break
+    if len(winners):
+        best = counts[ok2 & (self_typed == cands)]
+        type_type = int(winners[int(np.argmax(best))])
+    type_of = {int(t): int(v) for t, v in zip(uniq.tolist(), target.tolist(), strict=True)
+               if v == type_type}  # fmt: skip
     types: dict[int, TypeInfo] = {}
     if type_type is None:
         return TypeMap(None, types)
