@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from pathlib import Path
 
@@ -100,7 +101,5 @@ def test_elf_reader_survives_corruption(firmware: tuple[Path, Path], tmp_path: P
 @given(st.lists(st.text(max_size=80), max_size=30))
 def test_text_parsers_raise_only_memlens_errors(lines: list[str]) -> None:
     for parse in (parse_nm_lines, parse_map_lines):
-        try:
+        with contextlib.suppress(MemlensError):
             parse(lines)
-        except MemlensError:
-            pass
