@@ -66,7 +66,8 @@ MEMALIGN = r"""
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#define CHECK(c) do { if (!(c)) { printf("FAIL %s:%d %s\n", __FILE__, __LINE__, #c); return 1; } } while (0)
+#define CHECK(c) \
+    do { if (!(c)) { printf("FAIL %s:%d %s\n", __FILE__, __LINE__, #c); return 1; } } while (0)
 int main(void) {
     size_t aligns[] = {8, 16, 32, 64, 256, 4096, 65536};
     for (int round = 0; round < 200; ++round) {
@@ -216,7 +217,10 @@ int main(int argc, char **argv) {
         }
         int status = 0;
         waitpid(pid, &status, 0);
-        if (!WIFEXITED(status) || WEXITSTATUS(status)) { printf("FAIL child %d\n", status); return 1; }
+        if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+            printf("FAIL child %d\n", status);
+            return 1;
+        }
         ++forks;
         usleep(20000);
         clock_gettime(CLOCK_MONOTONIC, &now);

@@ -7,7 +7,6 @@ import json
 import subprocess
 from pathlib import Path
 
-import heap_programs as progs
 import pytest
 from heap_helpers import build, need_tool, report_of
 
@@ -21,7 +20,11 @@ SCHEMA = HERE / "node_modules" / "speedscope" / "dist" / "release" / "file-forma
 DEMO = r"""
 #include <stdlib.h>
 #include <string.h>
-__attribute__((noinline)) void *leaf_alloc(size_t n) { void *p = malloc(n); memset(p, 1, n); return p; }
+__attribute__((noinline)) void *leaf_alloc(size_t n) {
+    void *p = malloc(n);
+    memset(p, 1, n);
+    return p;
+}
 __attribute__((noinline)) void big_cache(void) { leaf_alloc(3 << 20); }
 __attribute__((noinline)) void many_rows(void) { for (int i = 0; i < 1000; ++i) leaf_alloc(1000); }
 int main(void) { big_cache(); many_rows(); return 0; }
@@ -56,8 +59,8 @@ def test_pprof_top_from_go_tool_pprof(snapshot: Path, tmp_path: Path) -> None:
             if line.strip().endswith(("big_cache", "many_rows", "leaf_alloc"))}  # fmt: skip
     # 3 MiB + 1000 x 1000 B, all allocated in the leaf: 4145728 B = 4048.56 kB
     assert flat["leaf_alloc"] == "4048.56kB"
-    objects = subprocess.run([go, "tool", "pprof", "-top", "-sample_index=inuse_objects", str(out)],
-                             capture_output=True, text=True, env=env, check=True).stdout  # fmt: skip
+    cmd = [go, "tool", "pprof", "-top", "-sample_index=inuse_objects", str(out)]
+    objects = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True).stdout
     line = next(x for x in objects.splitlines() if x.strip().endswith("leaf_alloc"))
     assert line.split()[0] == "1001"
 
@@ -72,7 +75,8 @@ def test_speedscope_matches_the_published_schema(snapshot: Path, tmp_path: Path)
     jsonschema.validate(doc, json.loads(SCHEMA.read_text()))
     names = [f["name"] for f in doc["shared"]["frames"]]
     prof = doc["profiles"][0]
-    weight = {tuple(names[i] for i in s): w for s, w in zip(prof["samples"], prof["weights"], strict=True)}
+    pairs = zip(prof["samples"], prof["weights"], strict=True)
+    weight = {tuple(names[i] for i in s): w for s, w in pairs}
     cache = next(w for s, w in weight.items() if s[-2:] == ("big_cache", "leaf_alloc"))
     assert cache == 3 << 20
 

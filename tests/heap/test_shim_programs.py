@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -45,11 +46,13 @@ def test_seed_expectations_with_a_snapshot_after_each_phase(tmp_path: Path) -> N
     assert "\n" + f"{int(second.percent(by_fn['another_func']))}% 1048576 [1048576]\n" in out
     # Address order, as the seed printed them: 131073 and 131071 alternate.
     sizes = by_fn["example_func"].sizes
-    assert all(a != b for a, b in zip(sizes, sizes[1:], strict=False))
+    assert all(a != b for a, b in itertools.pairwise(sizes))
     assert "example_func" in out and "another_func" in out
 
 
-def test_two_threads_leave_1024_blocks_each(tmp_path: Path, spawn: list[subprocess.Popen[bytes]]) -> None:
+def test_two_threads_leave_1024_blocks_each(
+    tmp_path: Path, spawn: list[subprocess.Popen[bytes]]
+) -> None:
     exe = build(progs.THREADS, tmp_path / "threads", "-O0", "-lpthread")
     proc, line = start_under_shim([str(exe)], spawn)
     assert line == "ready\n"
@@ -81,7 +84,9 @@ def test_aligned_allocators_free_cleanly_and_keep_sizes(
     assert int(profile.blocks.size[addr.index(keep)]) == 12345
 
 
-def test_realloc_chains_keep_exact_sizes(tmp_path: Path, spawn: list[subprocess.Popen[bytes]]) -> None:
+def test_realloc_chains_keep_exact_sizes(
+    tmp_path: Path, spawn: list[subprocess.Popen[bytes]]
+) -> None:
     exe = build(progs.REALLOC, tmp_path / "realloc")
     proc, line = start_under_shim([str(exe)], spawn)
     assert line == "ok\n"
@@ -108,7 +113,10 @@ def test_cxx_new_reaches_the_shim(tmp_path: Path, spawn: list[subprocess.Popen[b
 def test_python_under_the_shim_has_interpreter_frames(
     tmp_path: Path, spawn: list[subprocess.Popen[bytes]]
 ) -> None:
-    code = "import sys, signal\nbig=[bytearray(100000) for _ in range(20)]\nprint('ready', flush=True)\nsignal.pause()\n"
+    code = (
+        "import signal\nbig = [bytearray(100000) for _ in range(20)]\n"
+        "print('ready', flush=True)\nsignal.pause()\n"
+    )
     proc, line = start_under_shim([sys.executable, "-c", code], spawn)
     assert line == "ready\n"
     report = report_of(live_profile(proc.pid))
