@@ -62,9 +62,12 @@ class HeapBlocks:
         )
         nframes = np.concatenate([p["nframes"] for p in parts])
         cols = {c: np.concatenate([p[c] for p in parts]) for c in COLUMNS}
-        order = np.argsort(cols["address"], kind="stable")
-        cols = {c: a[order] for c, a in cols.items()}
-        stack_id, stacks = intern_stacks(frames[order], nframes[order])
+        addr = cols["address"]
+        if len(addr) > 1 and not bool(np.all(addr[1:] > addr[:-1])):
+            order = np.argsort(addr, kind="stable")
+            cols = {c: a[order] for c, a in cols.items()}
+            frames, nframes = frames[order], nframes[order]
+        stack_id, stacks = intern_stacks(frames, nframes)
         return HeapBlocks.from_columns(cols, stack_id, stacks)
 
     @staticmethod

@@ -126,6 +126,16 @@ def _ranges(space: AddressSpace) -> Iterator[tuple[int, int]]:
                 yield max(start, r.start), min(end, r.end)
 
 
+def _words(space: AddressSpace, pos: int, size: int, dtype: np.dtype[np.uint64]) -> U64:
+    """``size`` bytes at ``pos`` as native uint64 words; zero-copy from one mapped segment."""
+    seg = space.segment_at(pos)
+    if seg is not None and seg.backing is not None and pos + size <= seg.end:
+        raw = seg.backing.array(seg.backing_offset + pos - seg.start, size)
+        if len(raw) == size:
+            return raw.view(dtype).astype(np.uint64, copy=False)
+    return np.frombuffer(space.read(pos, size), dtype=dtype).astype(np.uint64, copy=False)
+
+
 def scan_space(space: AddressSpace) -> tuple[HeapBlocks, list[str]]:
     """Every record in the writable, saved parts of ``space``, and warnings for unread ranges."""
     dtype = np.dtype("<u8" if space.byteorder == "little" else ">u8")
@@ -138,12 +148,11 @@ def scan_space(space: AddressSpace) -> tuple[HeapBlocks, list[str]]:
             body = min(CHUNK, hi - pos)
             take = min(body + MAX_RECORD, hi - pos) & ~7
             try:
-                raw = space.read(pos, take)
+                words = _words(space, pos, take, dtype)
             except (AddressError, MemlensError) as e:
                 warnings.append(f"skipped {pos:#x}-{pos + take:#x}: {e}")
                 pos += body
                 continue
-            words = np.frombuffer(raw, dtype=dtype).astype(np.uint64, copy=False)
             parts.append(scan_words(words, pos, body // 8, hi))
             pos += body
     return HeapBlocks.concat(parts), warnings
