@@ -111,7 +111,8 @@ def bench_core(work: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout
     t = min(timed(argv, env) for _ in range(3))
-    print(f"\nmemlens heap on a {core.stat().st_size / 2**30:.2f} GiB gdb core: best of 3 {t:.2f} s")
+    gib = core.stat().st_size / 2**30
+    print(f"\nmemlens heap on a {gib:.2f} GiB gdb core: best of 3 {t:.2f} s")
     print("  " + out.splitlines()[0])
 
 
