@@ -56,10 +56,6 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - t0
 
 
-def median_of(runs: int, argv: list[str], env: dict[str, str] | None = None) -> float:
-    return statistics.median(timed(argv, env) for _ in range(runs))
-
-
 def bench_malloc(runs: int, work: Path) -> None:
     exe = work / "mallocbench"
     subprocess.run(["gcc", "-O2", "-g", "-pthread", "-o", str(exe), str(HERE / "mallocbench.c")],
@@ -71,22 +67,29 @@ def bench_malloc(runs: int, work: Path) -> None:
         e.update(kv)
         return e
 
-    rows: list[tuple[str, float]] = [("plain", median_of(runs, [str(exe)]))]
+    configs: list[tuple[str, list[str], dict[str, str] | None]] = [("plain", [str(exe)], None)]
     heaptrack = shutil.which("heaptrack")
     if heaptrack:
-        out = work / "ht"
-        rows.append(("heaptrack", median_of(runs, [heaptrack, "-o", str(out), str(exe)])))
-    rows.append(("memlens exact (libunwind)", median_of(runs, [str(exe)], env())))
-    rows.append(("memlens exact (libgcc)", median_of(runs, [str(exe)], env(MEMLENS_UNWIND="gcc"))))
-    rows.append(("memlens sampled 512 KiB", median_of(runs, [str(exe)],
-                                                      env(MEMLENS_SAMPLE="524288"))))  # fmt: skip
-    plain = rows[0][1]
-    ht = dict(rows).get("heaptrack")
-    print(f"\nmallocbench: 2 threads x 1M alloc/free, depth 10 (median of {runs})")
-    print(f"{'run':28} {'wall s':>8} {'x plain':>8} {'x heaptrack':>12}")
-    for name, t in rows:
+        configs.append(("heaptrack", [heaptrack, "-o", str(work / "ht"), str(exe)], None))
+    configs += [
+        ("memlens exact (libunwind)", [str(exe)], env()),
+        ("memlens exact (libgcc)", [str(exe)], env(MEMLENS_UNWIND="gcc")),
+        ("memlens sampled 512 KiB", [str(exe)], env(MEMLENS_SAMPLE="524288")),
+    ]
+    # Rounds interleave the configurations so that load from elsewhere on the
+    # machine hits them alike; min and median per configuration.
+    times: dict[str, list[float]] = {name: [] for name, _, _ in configs}
+    for _ in range(runs):
+        for name, argv, e in configs:
+            times[name].append(timed(argv, e))
+    plain = min(times["plain"])
+    ht = min(times["heaptrack"]) if heaptrack else None
+    print(f"\nmallocbench: 2 threads x 1M alloc/free, depth 10 ({runs} interleaved rounds)")
+    print(f"{'run':28} {'min s':>7} {'median s':>9} {'x plain':>8} {'x heaptrack':>12}")
+    for name, ts in times.items():
+        t = min(ts)
         vs_ht = f"{t / ht:12.2f}" if ht else f"{'-':>12}"
-        print(f"{name:28} {t:8.3f} {t / plain:8.2f} {vs_ht}")
+        print(f"{name:28} {t:7.3f} {statistics.median(ts):9.3f} {t / plain:8.2f} {vs_ht}")
 
 
 def bench_core(work: Path) -> None:

@@ -18,8 +18,8 @@ import numpy.typing as npt
 
 from memlens.core.snapshot import Snapshot
 from memlens.heap.model import HeapBlocks, HeapProfile
-from memlens.heap.modules import modules_from_regions
 from memlens.heap.records import FLAG_SAMPLED, FLAG_STACK, scan_space
+from memlens.heap.symbolize import modules_of, symbolize_returns
 from memlens.symbols.frame import AddressSymbolizer, Frame
 
 SIZES_KEPT = 1000  # sizes listed per group (address order); the count is always exact
@@ -57,7 +57,7 @@ class HeapReport:
 def profile_from_snapshot(snap: Snapshot, reason: str | None = None) -> HeapProfile:
     """Scan ``snap`` for records and describe its modules."""
     blocks, warnings = scan_space(snap.space)
-    modules = list(snap.modules) or modules_from_regions(snap.regions)
+    modules = modules_of(snap)
     arch = snap.arch
     return HeapProfile(
         blocks=blocks,
@@ -177,6 +177,4 @@ def build_report(
 
 
 def symbolize_with(symbolizer: AddressSymbolizer) -> Callable[[Sequence[int]], dict[int, Frame]]:
-    from memlens.heap.symbolize import symbolize_returns
-
     return lambda addrs: symbolize_returns(symbolizer, addrs)
