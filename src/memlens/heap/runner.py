@@ -6,7 +6,8 @@ inside it): the child gets ``LD_PRELOAD=libmemlens_shim.so`` and
 ``snapshot PID TID REASON\\n`` to fd W and blocks reading one byte from fd R.
 Meanwhile this parent reads the child's memory through /proc (the child is
 held inside the shim, so the heap does not change under the scan, except in
-other threads), saves a ``.mlheap`` file and writes the byte.  ``--every``
+other threads), saves a ``.mlheap`` file (and with ``core`` an ELF core of the whole process)
+and writes the byte.  ``--every``
 sends SIGUSR2 on a timer.  If the parent dies, the pipe closes and the child
 continues (read returns 0).
 """
@@ -28,6 +29,7 @@ from memlens.errors import MemlensError, ToolMissingError
 from memlens.heap import profile_file
 from memlens.heap.model import HeapProfile
 from memlens.heap.report import profile_from_snapshot
+from memlens.sources.live.coredump import snapshot_process
 from memlens.sources.live.process import open_process
 from memlens.sources.options import OpenOptions
 
@@ -52,6 +54,7 @@ class RunOptions:
     frames: int = 16
     unwind: str = "auto"
     crash: bool = True
+    core: bool = False  # also write an ELF core of the process at each snapshot
 
 
 @dataclass(slots=True)
@@ -158,6 +161,9 @@ def _serve(
             name = f"{len(result.snapshots):03d}-{reason.replace(':', '-')}.mlheap"
             path = os.path.join(opts.out_dir, name)
             profile_file.write(profile, path)
+            if opts.core:
+                # The whole process, for gdb or 'memlens heap CORE' later.
+                snapshot_process(pid, path[: -len(".mlheap")] + ".core")
             taken = SnapshotTaken(path, reason, pid, profile)
             result.snapshots.append(taken)
             if on_snapshot is not None:

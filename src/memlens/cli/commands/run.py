@@ -54,6 +54,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="unwinder: libunwind when installed, else libgcc; fp for "
                         "programs built with frame pointers")  # fmt: skip
     parser.add_argument("--no-crash", action="store_true", help="do not catch crash signals")
+    parser.add_argument("--core", action="store_true",
+                        help="also write an ELF core of the process at each snapshot")  # fmt: skip
     parser.add_argument("--top", type=int, default=10, help="stacks in the printed report")
     parser.add_argument("--html", help="where to write the HTML report (default OUT/heap.html)")
 
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         cmd = demo_command(out_dir)
         print(f"memlens: no command given; running the demo: {' '.join(cmd)}", file=sys.stderr)
     opts = RunOptions(out_dir=out_dir, every=args.every, sample=args.sample, frames=args.frames,
-                      unwind=args.unwind, crash=not args.no_crash)  # fmt: skip
+                      unwind=args.unwind, crash=not args.no_crash, core=args.core)  # fmt: skip
     summaries: dict[str, Table] = {}
 
     def on_snapshot(taken: SnapshotTaken, snap: Snapshot) -> None:
