@@ -6,7 +6,7 @@
 2. ``memlens heap CORE`` on a gdb core of ~1 GiB holding 1M live blocks
    (scan + group + symbolize + text report).  Goal: <= 3 s.
 
-Usage: .venv/bin/python benchmarks/bench_heap.py [--runs N] [--skip-core]
+Usage: .venv/bin/python benchmarks/bench_heap.py [--runs N] [--skip-core] [--skip-malloc]
 """
 
 from __future__ import annotations
@@ -123,11 +123,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--skip-core", action="store_true")
+    ap.add_argument("--skip-malloc", action="store_true")
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, "
           f"Python {platform.python_version()}")  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="memlens-bench-") as tmp:
-        bench_malloc(args.runs, Path(tmp))
+        if not args.skip_malloc:
+            bench_malloc(args.runs, Path(tmp))
         if not args.skip_core:
             bench_core(Path(tmp))
 
