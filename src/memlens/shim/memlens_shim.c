@@ -223,8 +223,8 @@ static inline int in_self(void *pc) {
 
 /* Frames of the caller, with the shim's own frames dropped. */
 static int collect(uint64_t *frames) {
-    void *buf[ML_MAX_FRAMES + 8];
-    int want = g_frames + 8;
+    void *buf[ML_MAX_FRAMES + 4];
+    int want = g_frames + 4; /* room for the unwinder's and our own frames */
     int n = raw_backtrace(buf, want);
     int skip = 0;
     /* The unwinder's own frames (libunwind/libgcc) may come first, then ours. */
