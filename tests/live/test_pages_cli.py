@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import ROOT, need_root
-from tests.live.pagetarget import PAGE, Target, start_target
+from tests.live.pagetarget import PAGE, Target, start_sleeper, start_target
 
 import memlens
 from memlens.cli.main import main
@@ -156,7 +156,7 @@ def test_pages_json_of_one_page(target: Target, capsys: pytest.CaptureFixture[st
 
 @pytest.fixture
 def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    p = subprocess.Popen(["sleep", "600"])
+    p = start_sleeper()
     yield p
     p.kill()
     p.wait()

@@ -142,6 +142,7 @@ def _table_rows(table: PageTable, raw: bool) -> tuple[U8, npt.NDArray[np.intp], 
         prefix[sw, 18:23] = np.frombuffer(b"swap ", np.uint8)
         prefix[sw, 23:39] = hex_columns(off)
         prefix[sw, 39:41] = ord(" ")
+    prefix[guard[idx], 18:] = 0  # a guard marker has neither frame nor swap slot
 
     # runs of pages that are neither present nor swapped: one line each
     hidden = ~shown

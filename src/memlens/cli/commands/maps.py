@@ -31,6 +31,8 @@ def _cell(value: int | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     with open_from_args(args) as snap:
+        for warning in snap.warnings:
+            print(f"memlens: warning: {warning}", file=sys.stderr)
         rows = region_rows(snap, select_regions(snap.regions, args.areas))
         word = snap.space.word_size
         if args.json:

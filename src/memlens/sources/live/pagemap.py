@@ -27,6 +27,8 @@ MAX_PAGES_PER_READ = 1 << 21
 PFN_GAP_MERGE = 64
 
 CAP_SYS_ADMIN = 21
+#: user space never reaches the upper half of a 64-bit address space
+KERNEL_HALF = 1 << 63
 
 
 def has_cap_sys_admin() -> bool:
@@ -89,9 +91,12 @@ def read_entries(
         out[done : done + got] = np.frombuffer(raw, dtype="<u8", count=got)
         done += got
         if got < want:
-            if not process_alive(pid):
-                return out[:done], EXITED
-            return out[:done], ABOVE_TASK_SIZE
+            # End of file: either the range lies above the task size (only the
+            # kernel half, e.g. [vsyscall]), or the mm is gone -- which can
+            # happen while the task is not yet a zombie (exit_mm runs first).
+            if (first + done) * page_size >= KERNEL_HALF and process_alive(pid):
+                return out[:done], ABOVE_TASK_SIZE
+            return out[:done], EXITED
     return out, None
 
 
