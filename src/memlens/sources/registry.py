@@ -37,7 +37,10 @@ def format_names() -> list[str]:
 def _reader(name: str) -> ModuleType | None:
     for fmt, module in READERS:
         if fmt == name:
-            if importlib.util.find_spec(module) is None:
+            try:
+                if importlib.util.find_spec(module) is None:
+                    return None
+            except ModuleNotFoundError:  # the reader's package is not there either
                 return None
             return importlib.import_module(module)
     return None
