@@ -6,9 +6,9 @@ import json
 import os
 
 import pytest
+from tests.conftest import need_root
 
 from memlens.cli.main import main
-from tests.conftest import need_root
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
