@@ -128,7 +128,8 @@ def main() -> int:
     print()
     if "Go ptexplore model" in best:
         go = best["Go ptexplore model"]
-        print(f"per-page output: memlens is {go[0] / ml[0]:.1f}x faster than the Go ptexplore model "
+        print(f"per-page output: memlens is {go[0] / ml[0]:.1f}x faster than the Go ptexplore "
+              "model "
               f"(wall), {go[1] / ml[1]:.1f}x (cpu)")  # fmt: skip
     c = best["C one-pread-per-page, buffered"]
     print(f"per-page output: memlens vs buffered C one-pread-per-page: {c[0] / ml[0]:.2f}x (wall), "
