@@ -15,8 +15,8 @@ HELP = "start a demo process with known memory and show 'maps' and 'pages --summ
 DESCRIPTION = """\
 Starts a child process that maps 64 MiB of anonymous memory (every other
 page written, the second half then dropped with MADV_DONTNEED, the first
-page mlocked) and a 1 MiB file (4 pages read; fault-around maps their
-neighbours from the page cache too), then runs 'memlens maps' and
+page mlocked) and a 1 MiB file (4 pages read; the kernel may map more of
+it: fault-around, large folios), then runs 'memlens maps' and
 'memlens pages --summary' on it.  The child is always killed afterwards.
 """
 
