@@ -12,6 +12,7 @@ from memlens.analyses.regions import select_regions
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, open_from_args, parse_address
 from memlens.core.snapshot import Snapshot
+from memlens.errors import UsageError
 from memlens.render import jsonout
 from memlens.render.table import is_terminal
 
@@ -65,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     with open_from_args(args) as snap:
         for warning in snap.warnings:
             print(f"memlens: warning: {warning}", file=sys.stderr)
+        if not snap.has_residency:
+            raise UsageError(f"{args.target}: this {snap.format} snapshot has no page tables "
+                             "(pages needs a live PID or a snapshot that saved them)")  # fmt: skip
         if args.address is not None:
             scanned = [page_at(snap, args.address)]
         else:
