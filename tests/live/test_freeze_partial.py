@@ -9,12 +9,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from tests.conftest import ROOT
-from tests.live.pagetarget import start_sleeper, wait_for
+from tests.live.pagetarget import wait_for
 
 from memlens.cli.main import main
 from memlens.errors import TargetError
@@ -32,14 +32,6 @@ def stopped(pid: int) -> bool:
 def running(pid: int) -> bool:
     states = task_states(pid)
     return bool(states) and not any(s in "Tt" for s in states.values())
-
-
-@pytest.fixture
-def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    p = start_sleeper()
-    yield p
-    p.kill()
-    p.wait()
 
 
 def hook_reads(monkeypatch: pytest.MonkeyPatch, after: int, action: Callable[[], None]) -> None:

@@ -9,26 +9,16 @@ import shutil
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from tests.conftest import ROOT, need_root
-from tests.live.pagetarget import PAGE, Target, start_sleeper, start_target
+from tests.live.pagetarget import PAGE, Target
 
 import memlens
 from memlens.cli.main import main
 from memlens.core.pages import KPAGEFLAG_NAMES
 from memlens.render.pagelines import render_table
-
-
-@pytest.fixture(scope="module")
-def target(build_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    t = start_target(build_dir, tmp_path_factory.mktemp("pagecli"))
-    yield t
-    t.proc.kill()
-    t.proc.wait()
 
 
 def kpage(path: str, pfn: int) -> int:
@@ -152,14 +142,6 @@ def test_pages_json_of_one_page(target: Target, capsys: pytest.CaptureFixture[st
     assert page["pfn"] == pagemap(target.pid, addr) & ((1 << 55) - 1)
     assert page["kpageflags"] == kpage("/proc/kpageflags", page["pfn"])
     assert "exclusive" not in page["pagemap_bits"] and "ANON" in page["flag_names"]
-
-
-@pytest.fixture
-def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    p = start_sleeper()
-    yield p
-    p.kill()
-    p.wait()
 
 
 def test_unprivileged_mode_reports_presence_and_why_the_rest_is_missing(

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 from tests.conftest import need_root
-from tests.live.pagetarget import PAGE, Target, start_target
+from tests.live.pagetarget import PAGE, Target
 
 import memlens
 from memlens.analyses.pages import page_at
@@ -22,14 +21,6 @@ from memlens.core.snapshot import Snapshot
 
 FLAG = {name: 1 << bit for bit, name in enumerate(KPAGEFLAG_NAMES)}
 FLAG.update({name: 1 << bit for bit, name in KPAGEFLAG_RAW_NAMES.items()})
-
-
-@pytest.fixture(scope="module")
-def target(build_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    t = start_target(build_dir, tmp_path_factory.mktemp("pagetarget"))
-    yield t
-    t.proc.kill()
-    t.proc.wait()
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import sys
 
 from memlens.analyses.regions import RegionRow, region_rows, select_regions
 from memlens.cli.exitcodes import ExitCode
-from memlens.cli.target import add_target_arguments, open_from_args
+from memlens.cli.target import add_areas_argument, add_target_arguments, open_from_args
 from memlens.render import jsonout
 from memlens.render.table import Column, Table, print_table
 from memlens.render.units import hex_address, human_size
@@ -18,10 +18,7 @@ HELP = "list regions with size, permissions and resident/swapped/soft-dirty page
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
-    parser.add_argument(
-        "--areas", type=lambda s: [a for a in s.split(",") if a],
-        help="only regions whose name contains one of these (comma separated)",
-    )  # fmt: skip
+    add_areas_argument(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 

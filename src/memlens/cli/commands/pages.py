@@ -10,7 +10,12 @@ from contextlib import contextmanager
 from memlens.analyses.pages import RegionPages, page_at, partial_reason, scan, summarize
 from memlens.analyses.regions import select_regions
 from memlens.cli.exitcodes import ExitCode
-from memlens.cli.target import add_target_arguments, open_from_args, parse_address
+from memlens.cli.target import (
+    add_areas_argument,
+    add_target_arguments,
+    open_from_args,
+    parse_address,
+)
 from memlens.core.snapshot import Snapshot
 from memlens.errors import UsageError
 from memlens.render import jsonout
@@ -33,10 +38,7 @@ kind and in total (the kernel's page-types view).
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
-    parser.add_argument(
-        "--areas", type=lambda s: [a for a in s.split(",") if a],
-        help="only regions whose name contains one of these (comma separated)",
-    )  # fmt: skip
+    add_areas_argument(parser)
     parser.add_argument(
         "--address", type=parse_address, metavar="ADDR",
         help="show only the page holding ADDR (hex; 0 allowed)",
