@@ -19,6 +19,7 @@ import memlens
 from memlens.cli.main import main
 from memlens.core.pages import KPAGEFLAG_NAMES
 from memlens.render.pagelines import render_table
+from memlens.sources.live.pagemap import soft_dirty_supported
 
 
 def kpage(path: str, pfn: int) -> int:
@@ -117,6 +118,10 @@ def test_maps_areas_matching_twice_print_once(
     assert code == 0 and len(regions) == 1
     assert regions[0]["path"] == str(target.dir / "page target data")
     assert regions[0]["resident_pages"] == 2
+    # soft-dirty is a count only where the kernel tracks it, never a false zero;
+    # a new mapping is VM_SOFTDIRTY, so both of its pages count
+    expected = 2 if soft_dirty_supported() else None
+    assert regions[0]["soft_dirty_pages"] == expected
 
 
 def test_maps_text_marks_vsyscall_unknown(

@@ -82,10 +82,14 @@ def _print(rows: list[RegionRow], word: int, page_size: int, *, saved: bool) -> 
     footer = ["total", f"{len(rows)} regions", human_size(tot["size"]), "", ""]
     if saved:
         footer.append(human_size(tot["saved"]))
-    footer += [str(tot["rss"]), str(tot["swap"]), str(tot["dirty"]),
+    dirty_known = any(row.soft_dirty is not None for row in rows)
+    footer += [str(tot["rss"]), str(tot["swap"]), str(tot["dirty"]) if dirty_known else "-",
                f"resident {human_size(tot['rss'] * page_size)}"]  # fmt: skip
     table.footer = footer
     print_table(table)
     for row in rows:
         if row.note:
             print(f"note: {row.region.label()}: page counts unknown: {row.note}")
+    reasons = sorted({row.soft_dirty_reason for row in rows if row.soft_dirty_reason})
+    for reason in reasons:
+        print(f"note: soft-dirty counts unknown: {reason}")

@@ -8,6 +8,7 @@ One ``pread`` per region for pagemap (bounded chunks for huge regions), and one
 from __future__ import annotations
 
 import errno
+import functools
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,26 @@ PFN_GAP_MERGE = 64
 CAP_SYS_ADMIN = 21
 #: user space never reaches the upper half of a 64-bit address space
 KERNEL_HALF = 1 << 63
+
+
+#: ``PageTable.unavailable["soft_dirty"]`` when the kernel does not track it
+NO_SOFT_DIRTY = "the kernel does not track soft-dirty pages (no CONFIG_MEM_SOFT_DIRTY)"
+
+
+@functools.cache
+def soft_dirty_supported() -> bool:
+    """Whether the kernel tracks soft-dirty bits, without writing to any clear_refs.
+
+    New mappings carry VM_SOFTDIRTY, which smaps lists as ``sd`` in VmFlags
+    only on kernels built with CONFIG_MEM_SOFT_DIRTY; memlens's own mappings
+    are new enough (a process that cleared its own bits could hide them, so
+    this looks at memlens itself, never at the target).
+    """
+    try:
+        with open("/proc/self/smaps") as f:
+            return any(line.startswith("VmFlags:") and " sd" in line for line in f)
+    except OSError:
+        return True  # cannot tell: report the bits as read
 
 
 def has_cap_sys_admin() -> bool:
@@ -163,6 +184,8 @@ class PagemapReader:
         assert self._fd is not None
         entries, short = read_entries(self._fd, self.pid, region, self.page_size)
         table = PageTable(region.start, self.page_size, entries)
+        if not soft_dirty_supported():
+            table.unavailable["soft_dirty"] = NO_SOFT_DIRTY
         if short == ABOVE_TASK_SIZE and len(entries) == 0:
             table.unavailable["pagemap"] = short
         elif short is not None:
@@ -228,10 +251,12 @@ class PagemapReader:
 __all__ = [
     "ABOVE_TASK_SIZE",
     "EXITED",
+    "NO_SOFT_DIRTY",
     "PFN_MASK",
     "PagemapReader",
     "has_cap_sys_admin",
     "process_alive",
     "read_entries",
     "read_kpage",
+    "soft_dirty_supported",
 ]
