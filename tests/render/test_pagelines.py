@@ -90,8 +90,13 @@ entry = st.one_of(
 def test_one_line_per_page_or_run(entries: list[int], data: st.DataObject) -> None:
     flags = data.draw(st.lists(st.integers(0, 2**42 - 1), min_size=len(entries),
                                max_size=len(entries)))  # fmt: skip
-    t = make(entries, flags=flags, counts=[1] * len(entries))
+    counts = data.draw(st.lists(st.integers(0, 2**22), min_size=len(entries),
+                                max_size=len(entries)))  # fmt: skip
+    t = make(entries, flags=flags, counts=counts)
     lines = render_table(t).decode().splitlines()
+    present_counts = [c for e, c in zip(entries, counts, strict=True) if e >> 63]
+    shown_counts = [int(ln.split("  count ")[1].split()[0]) for ln in lines if "  count " in ln]
+    assert shown_counts == present_counts
     shown = [i for i, e in enumerate(entries) if e >> 62]
     runs = sum(1 for i, e in enumerate(entries) if not e >> 62 and (i == 0 or entries[i - 1] >> 62))
     assert len(lines) == len(shown) + runs

@@ -51,6 +51,10 @@ BLOCK_ROWS = 1 << 15
 #: pagemap bits 55-63 of an entry, as kept in a tail key (swap type goes below)
 _ENTRY_BITS = np.uint64(0x1FF << 55)
 _SWAP_TYPE_SHIFT = 48
+#: map counts below 2**21 ride in bits 27-47 of a tail key (non-raw mode)
+_COUNT_SHIFT = 27
+_COUNT_BITS = _SWAP_TYPE_SHIFT - _COUNT_SHIFT
+_COUNT_MASK = ((1 << _COUNT_BITS) - 1) << _COUNT_SHIFT
 #: kpageflags bits kept in a tail key: raw mode keeps every bit below 48, so
 #: bits a newer kernel defines show up as BIT<n> instead of vanishing
 _FLAG_KEY_MASK = (1 << _SWAP_TYPE_SHIFT) - 1
@@ -116,14 +120,21 @@ def _table_rows(table: PageTable, raw: bool) -> tuple[U8, npt.NDArray[np.intp], 
     if raw_flags is not None:
         key |= raw_flags[idx] & np.uint64(_FLAG_KEY_MASK if raw else PUBLIC_FLAGS_MASK)
     counts = table.counts[idx] if table.counts is not None else np.zeros(len(idx), np.uint64)
-    ukey, inv1 = np.unique(key, return_inverse=True)
-    combined = (inv1.astype(np.uint64) << np.uint64(32)) | np.minimum(counts, np.uint64(2**32 - 1))
-    ucomb, inv = np.unique(combined, return_inverse=True)
-    tails = [
-        _tail(int(ukey[c >> 32]), (c & 0xFFFFFFFF) if table.counts is not None else None,
-              flags_known, raw).encode()
-        for c in ucomb.tolist()
-    ]  # fmt: skip
+    cmax = int(counts.max()) if len(counts) else 0
+    if not raw and cmax < 1 << _COUNT_BITS:
+        # one sort: the count fits in the bits between flags (0-26) and swap type
+        ukey, inv = np.unique(key | counts << np.uint64(_COUNT_SHIFT), return_inverse=True)
+        combos = [(k & ~(_COUNT_MASK), k >> _COUNT_SHIFT & ((1 << _COUNT_BITS) - 1))
+                  for k in ukey.tolist()]  # fmt: skip
+    else:
+        ukey1, inv1 = np.unique(key, return_inverse=True)
+        combined = (inv1.astype(np.uint64) << np.uint64(32)) | np.minimum(counts,
+                                                                          np.uint64(2**32 - 1))
+        ucomb, inv = np.unique(combined, return_inverse=True)
+        combos = [(int(ukey1[c >> 32]), c & 0xFFFFFFFF) for c in ucomb.tolist()]
+    tails = [_tail(k, c if table.counts is not None else None, flags_known, raw).encode()
+             for k, c in combos]  # fmt: skip
+    n_tails = len(tails)
 
     # prefixes: address, then phys/swap column
     addrs = np.uint64(table.start) + idx.astype(np.uint64) * np.uint64(table.page_size)
@@ -155,7 +166,7 @@ def _table_rows(table: PageTable, raw: bool) -> tuple[U8, npt.NDArray[np.intp], 
 
     pos = np.concatenate((idx, gap_start))
     order = np.argsort(pos, kind="stable")
-    tail_id = np.concatenate((inv, ginv + len(ucomb)))[order]
+    tail_id = np.concatenate((inv, ginv + n_tails))[order]
     full_prefix = np.zeros((len(pos), prefix.shape[1]), dtype=np.uint8)
     full_prefix[: len(idx)] = prefix
     return full_prefix[order], tail_id, tails
