@@ -23,9 +23,10 @@ from memlens.errors import ProcessGoneError, TargetError
 ENTRY = 8
 #: pages per pagemap read; bounds memory for huge (reserved) regions
 MAX_PAGES_PER_READ = 1 << 21
-#: PFNs closer than this are read in one kpage* request (reading a few extra
-#: entries is cheaper than another syscall)
-PFN_GAP_MERGE = 64
+#: PFNs closer than this are read in one kpage* request: an entry costs the
+#: kernel ~0.13 us, a pread ~1 us plus Python's loop; 8 was fastest here on a
+#: fragmented 512 MiB process (64: 1.45x slower, 1: 1.5x)
+PFN_GAP_MERGE = 8
 
 CAP_SYS_ADMIN = 21
 #: user space never reaches the upper half of a 64-bit address space
@@ -162,20 +163,25 @@ def read_kpage(path: str, pfns: npt.NDArray[np.uint64] | PfnSet) -> npt.NDArray[
     """
     pset = pfns if isinstance(pfns, PfnSet) else PfnSet(pfns)
     unique = pset.unique
-    values = np.zeros(len(unique), dtype=np.uint64)
+    bounds = np.array(pset.spans, dtype=np.intp).reshape(-1, 2)
+    firsts = unique[bounds[:, 0]] if len(bounds) else np.empty(0, np.uint64)
+    lasts = unique[bounds[:, 1] - 1] if len(bounds) else np.empty(0, np.uint64)
+    chunks: list[bytes] = []
     fd = os.open(path, os.O_RDONLY)
     try:
-        for lo, hi in pset.spans:
-            # Python ints here: numpy scalars in searchsorted/arith cost a copy each
-            first = int(unique[lo])
-            count = int(unique[hi - 1]) - first + 1
-            raw = os.pread(fd, count * ENTRY, first * ENTRY)
-            span = np.frombuffer(raw, dtype="<u8", count=len(raw) // ENTRY)
-            rel = (unique[lo:hi] - unique[lo]).astype(np.intp)
-            ok = rel < len(span)
-            values[lo:hi][ok] = span[rel[ok]]
+        # the loop only reads: gathering is one vectorized pass afterwards
+        for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
+            chunks.append(os.pread(fd, (last - first + 1) * ENTRY, first * ENTRY))
     finally:
         os.close(fd)
+    got = np.array([len(c) // ENTRY for c in chunks], dtype=np.intp)
+    flat = np.frombuffer(b"".join(chunks), dtype="<u8")
+    base = np.concatenate(([0], np.cumsum(got)[:-1])) if len(got) else got
+    span_of = np.repeat(np.arange(len(bounds)), bounds[:, 1] - bounds[:, 0])
+    rel = (unique - firsts[span_of]).astype(np.intp)
+    ok = rel < got[span_of]
+    values = np.zeros(len(unique), dtype=np.uint64)
+    values[ok] = flat[(base[span_of] + rel)[ok]]
     result: npt.NDArray[np.uint64] = values[pset.back()]
     return result
 
