@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 
@@ -122,13 +121,12 @@ def read_entries(
     return out, None
 
 
-def _spans(pfns: npt.NDArray[np.uint64]) -> list[tuple[int, int]]:
-    """Sorted unique PFNs grouped into read spans: ``(index of first PFN, index past last)``."""
-    if len(pfns) == 0:
-        return []
+def _spans(pfns: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
+    """Sorted unique PFNs grouped into read spans: rows of (index of first, index past last)."""
     breaks = np.flatnonzero(np.diff(pfns) > PFN_GAP_MERGE) + 1
-    bounds = np.concatenate(([0], breaks, [len(pfns)])).tolist()
-    return list(itertools.pairwise(bounds))
+    bounds = np.concatenate(([0], breaks, [len(pfns)])).astype(np.intp)
+    spans: npt.NDArray[np.intp] = np.stack((bounds[:-1], bounds[1:]), axis=1)
+    return spans if len(pfns) else spans[:0]
 
 
 class PfnSet:
@@ -163,7 +161,7 @@ def read_kpage(path: str, pfns: npt.NDArray[np.uint64] | PfnSet) -> npt.NDArray[
     """
     pset = pfns if isinstance(pfns, PfnSet) else PfnSet(pfns)
     unique = pset.unique
-    bounds = np.array(pset.spans, dtype=np.intp).reshape(-1, 2)
+    bounds = pset.spans
     firsts = unique[bounds[:, 0]] if len(bounds) else np.empty(0, np.uint64)
     lasts = unique[bounds[:, 1] - 1] if len(bounds) else np.empty(0, np.uint64)
     chunks: list[bytes] = []
