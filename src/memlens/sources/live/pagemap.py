@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -254,6 +253,8 @@ class PagemapReader:
                 return f"{path}: {e.strerror}"
 
         if len(files) > 1 and len(allpfn) > 4096:
+            from concurrent.futures import ThreadPoolExecutor  # only big scans need it
+
             with ThreadPoolExecutor(max_workers=len(files)) as pool:
                 futures = {key: pool.submit(fetch, path) for key, path in files.items()}
                 results = {key: f.result() for key, f in futures.items()}
