@@ -191,3 +191,26 @@ def test_unprivileged_mode_by_mocking_only_the_capability_check(
     assert t.unavailable["flags"] == "needs CAP_SYS_ADMIN (run as root)"
     first = (target.addr["anon"] - region.start) // PAGE
     assert [bool(x) for x in t.present[first : first + 3]] == [True, False, True]
+
+
+def test_huge_reservation_is_not_scanned_page_by_page(capsys: pytest.CaptureFixture[str]) -> None:
+    """A 128 GiB PROT_NONE reservation: no 256 MiB table, a reason instead of counts."""
+    code = ("import mmap, sys; m = mmap.mmap(-1, 128 << 30, prot=0, "
+            "flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x4000); "  # MAP_NORESERVE
+            "print(m.__len__(), flush=True); sys.stdin.read()")  # fmt: skip
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == str(128 << 30)
+        assert main(["maps", str(child.pid), "--json"]) == 0
+        regions = json.loads(capsys.readouterr().out)["regions"]
+        [huge] = [r for r in regions if r["size"] == 128 << 30]
+        assert huge["resident_pages"] is None and huge["perms"] == "---p"
+        assert huge["note"] == (f"too large for a per-page table ({(128 << 30) // PAGE} pages, "
+                                f"more than {1 << 24}); not scanned")  # fmt: skip
+        assert main(["pages", str(child.pid), "--summary", "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert huge["start"] in [r["start"] for r in summary["regions_without_page_table"]]
+    finally:
+        child.kill()
+        child.wait()

@@ -19,8 +19,11 @@ from memlens.core.region import Region
 from memlens.errors import ProcessGoneError, TargetError
 
 ENTRY = 8
-#: pages per pagemap read; bounds memory for huge (reserved) regions
+#: pages per pagemap read
 MAX_PAGES_PER_READ = 1 << 21
+#: regions with more pages are not scanned page by page (64 GiB of 4 KiB pages:
+#: 128 MiB of entries, ~0.5 GiB at peak with the decoded arrays)
+MAX_TABLE_PAGES = 1 << 24
 #: PFNs closer than this are read in one kpage* request: an entry costs the
 #: kernel ~0.13 us, a pread ~1 us plus Python's loop; 8 was fastest here on a
 #: fragmented 512 MiB process (64: 1.45x slower, 1: 1.5x)
@@ -205,6 +208,17 @@ class PagemapReader:
     def table(self, region: Region, *, with_kpage: bool = True) -> PageTable:
         """Page table of one region (with kpagecount and kpageflags when ``with_kpage``)."""
         assert self._fd is not None
+        pages = (region.end - region.start + self.page_size - 1) // self.page_size
+        if pages > MAX_TABLE_PAGES:
+            # a dense table (8 bytes a page, plus numpy temporaries) of a huge
+            # reservation -- V8's 1 TiB sandbox, ASan's shadow -- would exhaust
+            # memory: say so instead of trying
+            table = PageTable(region.start, self.page_size, np.empty(0, dtype=np.uint64))
+            table.unavailable["pagemap"] = (
+                f"too large for a per-page table ({pages} pages, more than {MAX_TABLE_PAGES});"
+                " not scanned"
+            )
+            return table
         entries, short = read_entries(self._fd, self.pid, region, self.page_size)
         table = PageTable(region.start, self.page_size, entries)
         if not soft_dirty_supported():
