@@ -61,13 +61,21 @@ def test_unknown_flag_bits_show_in_raw_mode_only() -> None:
 
 
 def test_pfn_unavailable_lines() -> None:
-    t = make([present(0, exclusive=True), 0, present(0)])
+    # unprivileged: the kernel zeroes PFNs and swap slots alike
+    t = make([present(0, exclusive=True), 0, present(0), swapped(0, 0, soft_dirty=True)])
     t.unavailable = {"pfn": "r", "count": "r", "flags": "r"}
     assert render_table(t).decode().splitlines() == [
         "0000000000010000  present  exclusive",
         "... 1 pages not present ...",
         "0000000000012000  present",
+        "0000000000013000  swapped  soft-dirty",
     ]
+
+
+def test_flags_unreadable_but_pfn_known() -> None:
+    t = make([present(0x42)], counts=[3])
+    t.unavailable = {"flags": "/proc/kpageflags: Permission denied"}
+    assert render_table(t).decode() == "0000000000010000  phys 0000000000042000  count 3\n"
 
 
 def test_hex_columns_match_format() -> None:
