@@ -6,6 +6,9 @@ of each PT_LOAD is data; ``[vaddr+filesz, vaddr+memsz)`` was not saved
 (``coredump_filter``) and reads of it raise.  Segments past the end of a
 truncated file are clipped, with a warning saying how much is missing.
 
+NT_FILE mappings that no PT_LOAD covers (gdb ``gcore`` leaves out unmodified
+file text) are regions with unknown permissions (``---p``) and nothing saved.
+
 Overlapping PT_LOADs: the first in file order wins, later ones keep only
 their uncovered parts (with a warning).  Zero-size PT_LOADs are ignored.  A
 segment that wraps past the top of the address space is clipped at the top.
@@ -265,6 +268,7 @@ def _memory(
         if start + in_file < end:
             segments.append(Segment(start + in_file, end, None))
         regions.append(_region(start, end, ph.flags, files, file_starts))
+    regions += _file_only_regions(files, regions, segments)
     if missing:
         warnings.append(f"file is truncated: {clipped} PT_LOAD segments lose {missing} bytes "
                         f"({missing / (1 << 20):.1f} MiB) past its end at {size:#x}; "
@@ -275,6 +279,28 @@ def _memory(
         warnings.append(f"{wrapped} PT_LOAD segments wrap past the top of the address space; "
                         "clipped at the top")  # fmt: skip
     return regions, segments
+
+
+def _file_only_regions(files: list[notes.FileMapping], regions: list[Region],
+                       segments: list[Segment]) -> list[Region]:  # fmt: skip
+    """NT_FILE mappings no PT_LOAD covers (gdb ``gcore`` leaves out unmodified file text).
+
+    They were mapped, so they are regions; their permissions are unknown (``---p``) and none
+    of their bytes are saved.
+    """
+    loads = sorted((r.start, r.end) for r in regions)
+    starts = [s for s, _ in loads]
+    out = []
+    for m in files:
+        i = bisect.bisect_left(starts, m.end)
+        if i > 0 and loads[i - 1][1] > m.start:
+            continue  # overlaps a PT_LOAD: named through it
+        deleted = m.path.endswith(DELETED)
+        path = m.path[: -len(DELETED)] if deleted else m.path
+        out.append(Region(m.start, m.end, Perms(False, False, False), m.offset, m.path,
+                          RegionKind.FILE, path, deleted))  # fmt: skip
+        segments.append(Segment(m.start, m.end, None))
+    return out
 
 
 def _region(start: int, end: int, flags: int, files: list[notes.FileMapping],
