@@ -25,7 +25,7 @@ from memlens.sources.elfcore.writer import (
     build_notes,
     write_core,
 )
-from memlens.sources.live.freeze import StoppedThreads
+from memlens.sources.live.ptrace_stop import StoppedThreads
 from memlens.sources.live.process import LiveProcess, open_process
 from memlens.sources.options import OpenOptions
 
