@@ -111,7 +111,9 @@ def kernel_core(program: Path, tmp_path_factory: pytest.TempPathFactory):  # typ
 
 
 @pytest.fixture(scope="module")
-def gcore(program: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, tuple[int, int, int]]]:
+def gcore(
+    program: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Path, tuple[int, int, int]]]:
     gdb = need_tool("gdb")
     tmp = tmp_path_factory.mktemp("gcore")
     proc = subprocess.Popen([str(program)], stdout=subprocess.PIPE)

@@ -13,7 +13,9 @@ X86_64_REGS = 27
 I386_REGS = 17
 
 
-def _open(tmp_path: Path, core: Core, name: str = "core", cut: int | None = None) -> memlens.Snapshot:
+def _open(
+    tmp_path: Path, core: Core, name: str = "core", cut: int | None = None
+) -> memlens.Snapshot:
     data = core.build()
     path = tmp_path / name
     path.write_bytes(data if cut is None else data[:cut])
@@ -54,7 +56,9 @@ def test_classes_and_byte_orders(tmp_path: Path, bits: int, endian: str) -> None
         region = snap.space.region_at(0x10000)
         assert region is not None
         assert (region.name, region.offset, str(region.perms)) == ("/usr/bin/prog", 0x2000, "r-xp")
-        assert [(m.path, m.base, m.end) for m in snap.modules] == [("/usr/bin/prog", 0x10000, 0x13000)]
+        assert [(m.path, m.base, m.end) for m in snap.modules] == [
+            ("/usr/bin/prog", 0x10000, 0x13000)
+        ]
         vendor = snap.extra["notes"][-1]
         assert (vendor["owner"], vendor["type"], vendor["head"]) == ("VENDOR", 1, "010203")
         assert snap.space.saved_bytes(0x10000, 0x13000) == 0x1000

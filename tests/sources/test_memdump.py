@@ -94,7 +94,9 @@ def test_every_prefix(fixtures_dir: Path, tmp_path: Path) -> None:
         exercise(path, "memdump")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.integers(0, 8 * 1500), min_size=1, max_size=6))
 def test_bit_flips(fixtures_dir: Path, tmp_path: Path, bits: list[int]) -> None:
     data = (fixtures_dir / "memdump" / "android_init.memdump").read_bytes()

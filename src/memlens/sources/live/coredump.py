@@ -25,8 +25,8 @@ from memlens.sources.elfcore.writer import (
     build_notes,
     write_core,
 )
-from memlens.sources.live.ptrace_stop import StoppedThreads
 from memlens.sources.live.process import LiveProcess, open_process
+from memlens.sources.live.ptrace_stop import StoppedThreads
 from memlens.sources.options import OpenOptions
 
 #: size of elf_gregset_t per arch (what NT_PRSTATUS pr_reg holds)
