@@ -73,8 +73,9 @@ class Core:
                 continue
             offsets.append(notes_at + len(body))
             body += ld.data
-        ident = b"\x7fELF" + bytes([1 if self.bits == 32 else 2, 1 if self.endian == "little" else 2,
-                                     1, 0]) + b"\0" * 8  # fmt: skip
+        ei_class = 1 if self.bits == 32 else 2
+        ei_data = 1 if self.endian == "little" else 2
+        ident = b"\x7fELF" + bytes([ei_class, ei_data, 1, 0]) + b"\0" * 8
         count = self.phnum_override if self.phnum_override is not None else phnum
         if self.bits == 64:
             hdr = ident + struct.pack(e + "HHIQQQIHHHHHH", 4, self.machine, 1, 0, ehsize, 0, 0,
