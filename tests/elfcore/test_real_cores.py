@@ -147,7 +147,11 @@ def _check_against_gdb(program: Path, core: Path, addrs: tuple[int, int, int]) -
     assert _readelf_notes(core) == [(n["owner"], n["size"]) for n in snap.extra["notes"]]
     ours = [(m.start, m.end, m.offset, m.path) for m in snap.extra["nt_file"]]
     assert ours == _eu_readelf_nt_file(core) != []
-    assert any(m.path == str(program) for m in snap.modules)
+    module = next(m for m in snap.modules if m.path == str(program))
+    notes = subprocess.run([need_tool("readelf"), "-n", str(program)], capture_output=True,
+                           text=True, check=True).stdout  # fmt: skip
+    build_id = re.search(r"Build ID: ([0-9a-f]+)", notes)
+    assert build_id and module.build_id == bytes.fromhex(build_id.group(1))
     return snap
 
 
