@@ -1,0 +1,1 @@
+"""Minidump reader (Windows, Breakpad, Crashpad): see :mod:`memlens.sources.minidump.reader`."""

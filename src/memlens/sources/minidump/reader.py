@@ -1,0 +1,272 @@
+"""Minidump reader (Windows, Breakpad, Crashpad): ``probe`` and ``load`` for the registry.
+
+``load`` maps the file, validates its header and directory (a bad one is
+refused with one :class:`FormatError`), then builds a :class:`Snapshot` from
+whichever streams are readable; a corrupt stream becomes a warning in
+``Snapshot.warnings`` and the rest of the dump is still used.
+
+Regions come from MemoryInfoList when present (what Windows knew), else from
+the Breakpad LinuxMaps stream, else from the saved memory ranges themselves.
+Parts of a region whose bytes the dump does not hold are mapped but *not
+saved*: reading them raises instead of returning zeroes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from memlens.core.addrspace import AddressSpace, Segment
+from memlens.core.backing import BufferBacking
+from memlens.core.rangemap import Overlap, RangeMap
+from memlens.core.region import Perms, Region, RegionKind
+from memlens.core.snapshot import Arch, CrashInfo, Module, Snapshot, Thread
+from memlens.sources.minidump import ids
+from memlens.sources.minidump.crashpad import CrashpadInfo
+from memlens.sources.minidump.dumpfile import Limits, MinidumpFile
+from memlens.sources.minidump.linux import LinuxCmdLine, LinuxLsbRelease, LinuxMaps, LinuxProcStatus
+from memlens.sources.minidump.memory import TOP, MemoryRange, unified_segments
+from memlens.sources.minidump.streams import (
+    BreakpadInfo,
+    ExceptionStream,
+    MiscInfo,
+    ModuleList,
+    SystemInfo,
+    ThreadList,
+    ThreadNames,
+)
+from memlens.sources.options import OpenOptions
+
+NAME = "minidump"
+
+
+def probe(head: bytes) -> bool:
+    """A minidump starts with ``MDMP`` (or ``PMDM`` when written big-endian)."""
+    return head[:4] in (b"MDMP", b"PMDM")
+
+
+class MinidumpSnapshot(Snapshot):
+    """A :class:`Snapshot` that also keeps the parsed file (``.dump``) for stream access."""
+
+    def __init__(self, dump: MinidumpFile, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dump = dump
+
+    def close(self) -> None:
+        self.dump.close()
+
+
+def load(path: str, options: OpenOptions) -> MinidumpSnapshot:
+    """Open a minidump.
+
+    Raises:
+        FormatError: not a minidump, or its header or stream directory is corrupt.
+    """
+    dump = MinidumpFile(path, Limits.from_extra(options.extra))
+    with dump.guard(None, "minidump"):
+        return _build(dump)
+
+
+def _build(dump: MinidumpFile) -> MinidumpSnapshot:
+    sysinfo = dump.try_stream(SystemInfo)
+    backing = BufferBacking(dump.buffer)
+    segments, ranges = unified_segments(dump, backing)
+    modules = _modules(dump)
+    threads, crash = _threads(dump, sysinfo)
+    regions = _regions(dump, modules, threads, ranges)
+    arch = _arch(dump, sysinfo, threads)
+    # Regions the dump lists but holds no bytes for: mapped, not saved.  Saved
+    # segments come first, so they win wherever both cover an address.
+    filler = [Segment(r.start, r.end, None) for r in regions if r.perms.read or r.perms.write
+              or r.perms.execute]  # fmt: skip
+    space = AddressSpace(regions, segments + filler, word_size=arch.word_size,
+                         byteorder=dump.order, overlap=Overlap.KEEP_FIRST)  # fmt: skip
+    misc = dump.try_stream(MiscInfo)
+    status = dump.try_stream(LinuxProcStatus)
+    pid = misc.process_id if misc is not None else None
+    if pid is None and status is not None:
+        pid = status.pid
+    cmdline = dump.try_stream(LinuxCmdLine)
+    return MinidumpSnapshot(
+        dump,
+        format=NAME,
+        source=dump.path,
+        space=space,
+        arch=arch,
+        threads=threads,
+        modules=modules,
+        pid=pid,
+        command_line=" ".join(cmdline.items) if cmdline is not None else None,
+        crash=crash,
+        page_size=4096,
+        warnings=dump.warnings,
+        extra=_extra(dump, sysinfo, misc),
+    )
+
+
+def _arch(dump: MinidumpFile, sysinfo: SystemInfo | None, threads: list[Thread]) -> Arch:
+    if sysinfo is not None and sysinfo.arch_code in ids.ARCHES:
+        _, name, word = ids.ARCHES[sysinfo.arch_code]
+        return Arch(name, word, dump.order)
+    # No SystemInfo: the register names of the contexts tell the CPU.
+    for thread in threads:
+        if "rip" in thread.registers:
+            return Arch("x86_64", 8, dump.order)
+        if "eip" in thread.registers:
+            return Arch("i386", 4, dump.order)
+        if "x0" in thread.registers:
+            return Arch("aarch64", 8, dump.order)
+        if "r0" in thread.registers:
+            return Arch("arm", 4, dump.order)
+    return Arch("unknown", 8, dump.order)
+
+
+def _modules(dump: MinidumpFile) -> list[Module]:
+    stream = dump.try_stream(ModuleList)
+    if stream is None:
+        return []
+    out = []
+    for m in stream.modules:
+        end = m.base + m.size
+        if end > TOP:
+            dump.warn(f"module {m.name!r} at {m.base:#x} wraps past the top of the address space")
+            end = TOP
+        build_id = m.codeview.build_id if m.codeview is not None else None
+        out.append(Module(m.name, m.base, end, build_id, m.debug_identifier))
+    return out
+
+
+def _threads(
+    dump: MinidumpFile, sysinfo: SystemInfo | None
+) -> tuple[list[Thread], CrashInfo | None]:
+    exc = dump.try_stream(ExceptionStream)
+    names_stream = dump.try_stream(ThreadNames)
+    names = names_stream.by_tid() if names_stream is not None else {}
+    stream = dump.try_stream(ThreadList)
+    threads = []
+    for t in stream.threads if stream is not None else []:
+        crashed = exc is not None and exc.thread_id == t.tid
+        # The exception's context is the one at the fault; the thread list holds
+        # the handler's for the crashing thread in Breakpad dumps.
+        context = exc.context if crashed and exc is not None and exc.context else t.context
+        end = min(t.stack_start + t.stack_size, TOP)
+        threads.append(Thread(t.tid, names.get(t.tid), context.registers if context else {},
+                              crashed, t.stack_start, end))  # fmt: skip
+    return threads, (_crash(exc, sysinfo) if exc is not None else None)
+
+
+def _crash(exc: ExceptionStream, sysinfo: SystemInfo | None) -> CrashInfo:
+    posix = (sysinfo.raw["platform_id"] in ids.POSIX_PLATFORMS if sysinfo is not None
+             else exc.code < 0x100)  # fmt: skip
+    if posix:
+        # Breakpad on POSIX: exception_code = signal, exception_flags = si_code.
+        return CrashInfo(exc.thread_id, signal=exc.code, code=exc.flags, address=exc.address,
+                         description=ids.SIGNALS.get(exc.code, f"signal {exc.code}"))  # fmt: skip
+    name = ids.WINDOWS_EXCEPTIONS.get(exc.code, f"exception {exc.code:#x}")
+    address = exc.address
+    params = exc.parameters
+    if exc.code in ids.WINDOWS_FAULT_ADDRESS_CODES and len(params) >= 2:
+        # exception_information = [access kind, data address]; exception_address is the pc.
+        address = params[1]
+        name += "_" + ids.ACCESS_KINDS.get(params[0], str(params[0]))
+    return CrashInfo(exc.thread_id, code=exc.code, address=address, description=name)
+
+
+Naming = tuple[str, RegionKind, str | None]
+
+
+def _namer(modules: list[Module], threads: list[Thread]) -> RangeMap[Naming]:
+    items: list[tuple[int, int, Naming]] = []
+    for t in threads:
+        if t.stack_start is not None and t.stack_end is not None:
+            items.append((t.stack_start, t.stack_end, (f"[stack:{t.tid}]", RegionKind.STACK, None)))
+    for m in modules:
+        items.append((m.base, m.end, (m.path, RegionKind.FILE, m.path or None)))
+    return RangeMap(items, Overlap.KEEP_FIRST)
+
+
+def _perms(protection: int) -> Perms:
+    r, w, x = ids.PROTECTIONS.get(protection & 0xFF, (False, False, False))
+    return Perms(r, w, x, False)
+
+
+def _regions(dump: MinidumpFile, modules: list[Module], threads: list[Thread],
+             ranges: list[MemoryRange]) -> list[Region]:  # fmt: skip
+    from memlens.sources.minidump.streams import MemoryInfoList
+
+    namer = _namer(modules, threads)
+
+    def named(start: int, end: int, perms: Perms, kind: RegionKind) -> Region:
+        hit = namer.find(start)
+        if hit is None:
+            return Region(start, end, perms, 0, "", kind)
+        name, hkind, path = hit[2]
+        return Region(start, end, perms, 0, name, hkind, path)
+
+    candidates: list[Region] = []
+    infos = dump.try_stream(MemoryInfoList)
+    maps = dump.try_stream(LinuxMaps)
+    if infos is not None:
+        for info in infos.infos:
+            start, size, state = info["base_address"], info["region_size"], info["state"]
+            if state == ids.MEM_FREE or size == 0 or start + size > TOP:
+                continue
+            perms = _perms(info["protection"]) if state == ids.MEM_COMMIT else Perms(False)
+            kind = (RegionKind.FILE if info["type"] in (ids.MEM_IMAGE, ids.MEM_MAPPED)
+                    else RegionKind.ANON)  # fmt: skip
+            candidates.append(named(start, start + size, perms, kind))
+    elif maps is not None:
+        candidates = maps.regions(dump)
+    else:
+        # Overlaps between ranges were reported with the memory; split them silently.
+        pieces = RangeMap(((r.start, r.start + r.size, r) for r in ranges), Overlap.KEEP_FIRST)
+        candidates = [named(start, end, Perms(), RegionKind.UNKNOWN) for start, end, _ in pieces]
+    # Keep the first of overlapping regions (a region cannot be in two places).
+    kept = RangeMap(((r.start, r.end, r) for r in candidates), Overlap.KEEP_FIRST)
+    if kept.conflicts:
+        dump.warn(f"{len(kept.conflicts)} overlapping regions: the first of each kept")
+    seen: set[int] = set()
+    out = []
+    for _, _, region in kept:
+        if id(region) not in seen:
+            seen.add(id(region))
+            out.append(region)
+    return out
+
+
+def _time(stamp: int) -> str:
+    return dt.datetime.fromtimestamp(stamp, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _extra(dump: MinidumpFile, sysinfo: SystemInfo | None, misc: MiscInfo | None) -> dict[str, Any]:
+    extra: dict[str, Any] = {
+        "byte_order": dump.order,
+        "dump_time": _time(dump.header["time_date_stamp"]),
+        "streams": [f"{e.name} ({e.stream_type:#x}, {e.size} bytes)" for e in dump.directory
+                    if e.stream_type != 0],
+    }  # fmt: skip
+    if sysinfo is not None:
+        extra.update(cpu=sysinfo.cpu, platform=sysinfo.platform, os_version=sysinfo.os_version,
+                     cpu_count=sysinfo.raw["number_of_processors"])  # fmt: skip
+        if sysinfo.csd_version:
+            extra["csd_version"] = sysinfo.csd_version
+        if sysinfo.cpu_vendor:
+            extra["cpu_vendor"] = sysinfo.cpu_vendor
+    if misc is not None:
+        if misc.valid("process_create_time"):
+            extra["process_create_time"] = _time(misc.raw["process_create_time"])
+        if misc.valid("processor_max_mhz") and misc.raw.has("processor_max_mhz"):
+            extra["processor_max_mhz"] = misc.raw["processor_max_mhz"]
+    lsb = dump.try_stream(LinuxLsbRelease)
+    if lsb is not None:
+        fields = lsb.fields("=")
+        extra["os_release"] = fields.get("DISTRIB_DESCRIPTION") or fields.get("PRETTY_NAME", "")
+    info = dump.try_stream(BreakpadInfo)
+    if info is not None and info.raw["validity"] & 2:
+        extra["requesting_thread_id"] = info.raw["requesting_thread_id"]
+    crashpad = dump.try_stream(CrashpadInfo)
+    if crashpad is not None:
+        extra["crashpad_report_id"] = crashpad.report_id
+        if crashpad.simple_annotations:
+            extra["annotations"] = dict(crashpad.simple_annotations)
+    return extra
