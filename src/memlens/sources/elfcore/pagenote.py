@@ -5,8 +5,10 @@ a live process travels inside a standard core.  Everything here is
 little-endian whatever the core's byte order, and versioned:
 
 * ``(MEMLENS, NT_MEMLENS_INFO)``: ``"MLSI"``, u16 version, u16 reserved, then a
-  UTF-8 JSON object (``memlens_version``, ``pid``, ``unavailable``: why
-  PFNs/counts/flags are missing, ``registers``: whether threads were stopped).
+  UTF-8 JSON object: ``memlens_version``, ``pid``, ``time``, ``unavailable``
+  (region start in decimal -> {"pfn"/"count"/"flags"/"pagemap": why it is
+  missing}), ``registers`` (saved, or why not), ``names`` (region start ->
+  name, for the non-file regions NT_FILE does not name).
 * ``(MEMLENS, NT_MEMLENS_PAGES)``, one per region: header ``"MLPT"``, u16
   version, u16 flags, u32 page size, u32 reserved, u64 region start, u64 page
   count, u64 ``n`` = pages with a non-zero pagemap entry; then ``n`` u64 page

@@ -122,7 +122,8 @@ class ElfCore(Snapshot):
     """An ELF core; serves per-page state when the core came from ``memlens snapshot``."""
 
     def __init__(self, *, mapping: mmap.mmap | None, backing: BufferBacking,
-                 page_notes: dict[int, pagenote.PageNote], unavailable: dict[str, str],
+                 page_notes: dict[int, pagenote.PageNote],
+                 unavailable: dict[int, dict[str, str]],
                  **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self._mmap = mapping
@@ -139,7 +140,7 @@ class ElfCore(Snapshot):
         if note is None:
             return None
         try:
-            return note.table(self._unavailable)
+            return note.table(self._unavailable.get(region.start, {}))
         except pagenote.PageNoteError as e:
             raise FormatError(self.source, None, f"MEMLENS page note: {e}") from None
 
@@ -214,12 +215,17 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
                         f"({lost} bytes) of later segments ignored, the first wins")  # fmt: skip
     info = facts.memlens_info or {}
     unavailable = info.get("unavailable") if isinstance(info.get("unavailable"), dict) else {}
+    per_region = {
+        int(k): {str(a): str(b) for a, b in v.items()}
+        for k, v in (unavailable or {}).items()
+        if isinstance(v, dict) and str(k).isdigit()
+    }
     ps = facts.prpsinfo
     return ElfCore(
         mapping=mm,
         backing=backing,
         page_notes=facts.page_notes,
-        unavailable={str(k): str(v) for k, v in (unavailable or {}).items()},
+        unavailable=per_region,
         format=NAME,
         source=path,
         space=space,
