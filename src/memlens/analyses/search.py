@@ -23,8 +23,8 @@ from memlens.core.backing import BufferBacking
 from memlens.errors import AddressError, UsageError
 
 CHUNK = 16 << 20
-#: bytes compared per numpy step (bounds the temporary arrays to a few MiB)
-NP_CHUNK = 16 << 20
+#: bytes compared per numpy step (a window that stays in the CPU cache)
+NP_CHUNK = 1 << 20
 
 
 def int_pattern(value: int, size: int, byteorder: str) -> bytes:
@@ -78,12 +78,17 @@ def search(
 
 
 def _numpy(seg: Segment, pattern: bytes, lo: int, hi: int, align: int) -> Iterator[int]:
-    """Matches in a mapped segment: shifted uint32 compares, then a full check per candidate."""
+    """Matches in a mapped segment: shifted uint32 compares, then a full check per candidate.
+
+    Windows of NP_CHUNK bytes stay in the CPU cache; the compare writes into one reused
+    boolean buffer and ``any()`` skips the (usual) windows without a candidate.
+    """
     assert isinstance(seg.backing, BufferBacking)
     backing = seg.backing
     head = np.frombuffer(pattern[:4], dtype=np.uint32)[0]
     base = seg.backing_offset - seg.start
     n = len(pattern)
+    mask = np.empty(NP_CHUNK // 4 + 1, dtype=np.bool_)
     pos = lo
     while pos <= hi - n:
         stop = min(hi, pos + NP_CHUNK + n - 1)  # windows starting before pos + NP_CHUNK
@@ -93,19 +98,18 @@ def _numpy(seg: Segment, pattern: bytes, lo: int, hi: int, align: int) -> Iterat
         for k in range(4):
             if align % 4 == 0 and (pos + k) % 4:
                 continue  # this shift never lands on an aligned address
-            count = (starts - k + 3) // 4
-            if count <= 0 or k + 4 * count > len(window):
-                count = (len(window) - k) // 4
+            count = min((starts - k + 3) // 4, (len(window) - k) // 4)
             if count <= 0:
                 continue
-            view = window[k : k + 4 * count].view(np.uint32)
-            hits = np.flatnonzero(view == head) * 4 + k
-            found.append(hits[hits < starts])
-        cands = np.sort(np.concatenate(found)) if found else np.empty(0, dtype=np.int64)
-        for c in cands.tolist():
-            addr = pos + c
-            if addr % align == 0 and (n == 4 or window[c : c + n].tobytes() == pattern):
-                yield addr
+            hits = mask[:count]
+            np.equal(window[k : k + 4 * count].view(np.uint32), head, out=hits)
+            if hits.any():
+                found.append(np.flatnonzero(hits) * 4 + k)
+        if found:
+            for c in np.sort(np.concatenate(found)).tolist():
+                addr = pos + c
+                if addr % align == 0 and (n == 4 or window[c : c + n].tobytes() == pattern):
+                    yield addr
         pos += NP_CHUNK
 
 
