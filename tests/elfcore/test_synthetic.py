@@ -136,3 +136,20 @@ def test_unknown_machine_registers_raw(tmp_path: Path) -> None:
     core.notes = [core.prstatus(1, [5, 6, 7])]
     with _open(tmp_path, core) as snap:
         assert snap.threads[0].registers == {"r0": 5, "r1": 6, "r2": 7}
+
+
+@pytest.mark.parametrize(
+    "machine,bits,count,pc,sp",
+    [(183, 64, 34, ("pc", 32), ("sp", 31)), (40, 32, 18, ("pc", 15), ("sp", 13))],
+)
+def test_aarch64_and_arm_registers_named(
+    tmp_path: Path, machine: int, bits: int, count: int, pc: tuple[str, int], sp: tuple[str, int]
+) -> None:
+    core = Core(bits=bits, machine=machine)
+    regs = [0x1000 + i for i in range(count)]
+    core.notes = [core.prstatus(3, regs)]
+    with _open(tmp_path, core) as snap:
+        t = snap.threads[0]
+        assert len(t.registers) == count
+        assert (t.pc, t.sp) == (regs[pc[1]], regs[sp[1]])
+        assert t.registers[pc[0]] == regs[pc[1]]
