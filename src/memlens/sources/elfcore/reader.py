@@ -147,6 +147,7 @@ class ElfCore(Snapshot):
     def close(self) -> None:
         if self._mmap is None:
             return
+        self._page_notes = {}  # their descriptions are views of the mapping
         try:
             self._backing.release()
             self._mmap.close()
@@ -187,7 +188,7 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
     for ph in phdrs:
         if ph.type != elf.PT_NOTE or ph.offset >= size:
             continue
-        data = mm[ph.offset : min(size, ph.offset + ph.filesz)]
+        data = memoryview(mm)[ph.offset : min(size, ph.offset + ph.filesz)]
         if len(data) < ph.filesz:
             warnings.append(f"PT_NOTE at {ph.offset:#x} is cut by the end of the file")
         align = 8 if ph.align == 8 else 4
