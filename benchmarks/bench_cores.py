@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -31,12 +32,31 @@ PATTERN = bytes.fromhex("0123456789abcdef")
 
 
 def timed(fn, repeat: int = 1) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+    """Median wall time of ``fn`` and its last result."""
     times, result = [], None
     for _ in range(repeat):
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
     return statistics.median(times), result
+
+
+def cpu(fn, repeat: int = 3) -> float:  # type: ignore[no-untyped-def]
+    """Median CPU seconds (this process and its children) of ``fn``: robust to other load."""
+    times = []
+    for _ in range(repeat):
+        a, c = (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+        fn()
+        b, d = (
+            resource.getrusage(resource.RUSAGE_SELF),
+            resource.getrusage(resource.RUSAGE_CHILDREN),
+        )
+        times.append(sum(getattr(y, f) - getattr(x, f) for x, y in ((a, b), (c, d))
+                         for f in ("ru_utime", "ru_stime")))  # fmt: skip
+    return statistics.median(times)
 
 
 def run(argv: list[str], **kw: object) -> subprocess.CompletedProcess[bytes]:
@@ -65,8 +85,10 @@ def main() -> None:
     size = core.stat().st_size
     print(f"machine: {os.cpu_count()} cores, {os.uname().release}, Python {sys.version.split()[0]}")
     print(f"core: {size / 2**30:.2f} GiB, {mib} MiB of data")
-    print(f"write:  memlens snapshot {t_snap:.2f} s   gdb gcore {t_gcore:.2f} s   "
-          f"ratio {t_gcore / t_snap:.1f}x")
+    print(
+        f"write:  memlens snapshot {t_snap:.2f} s   gdb gcore {t_gcore:.2f} s   "
+        f"ratio {t_gcore / t_snap:.1f}x"
+    )
 
     for path in (core, gcore):
         with open(path, "rb") as f:  # warm the page cache for every reader alike
@@ -88,8 +110,10 @@ def main() -> None:
     t_open_gdbcore, _ = timed(lambda: memlens.open(str(gcore)).close(), 21) if gcore.exists() else (
         float("nan"), None)  # fmt: skip
     t_elft, _ = timed(open_pyelftools, 21)
-    print(f"open:   memlens.open {t_open * 1e3:.2f} ms ({regions} regions; gcore file "
-          f"{t_open_gdbcore * 1e3:.2f} ms)   pyelftools segments {t_elft * 1e3:.2f} ms")
+    print(
+        f"open:   memlens.open {t_open * 1e3:.2f} ms ({regions} regions; gcore file "
+        f"{t_open_gdbcore * 1e3:.2f} ms)   pyelftools segments {t_elft * 1e3:.2f} ms"
+    )
 
     def scan_memlens() -> int:
         with memlens.open(str(core)) as snap:
@@ -108,10 +132,22 @@ def main() -> None:
 
     t_mmap, _ = timed(scan_mmap, 3)
     gib = saved / 2**30
-    print(f"find:   memlens search {gib / t_find:.2f} GiB/s ({t_find:.3f} s, {hits} hits)   "
-          f"memlens find CLI {t_cli:.3f} s ({cli.stdout.decode().strip()} hits)   "  # type: ignore[attr-defined]
-          f"grep -c -F {size / 2**30 / t_grep:.2f} GiB/s ({t_grep:.3f} s)   "
-          f"mmap.find {size / 2**30 / t_mmap:.2f} GiB/s ({t_mmap:.3f} s)")
+    grep = ["grep", "-c", "-F", "-a", PATTERN.decode("latin-1"), str(core)]
+    cli_hits = cli.stdout.decode().strip()  # type: ignore[attr-defined]
+    c_find = cpu(scan_memlens)
+    c_grep = cpu(lambda: run(grep, env={"LC_ALL": "C"}))
+    c_mmap = cpu(scan_mmap)
+    print(
+        f"find:   memlens search {gib / t_find:.2f} GiB/s ({t_find:.3f} s, {hits} hits)   "
+        f"memlens find CLI {t_cli:.3f} s ({cli_hits} hits)   "
+        f"grep -c -F {size / 2**30 / t_grep:.2f} GiB/s ({t_grep:.3f} s)   "
+        f"mmap.find {size / 2**30 / t_mmap:.2f} GiB/s ({t_mmap:.3f} s)"
+    )
+    print(
+        f"find per CPU second (robust to load): memlens search {gib / c_find:.2f} GiB/s   "
+        f"grep -c -F {size / 2**30 / c_grep:.2f} GiB/s   mmap.find {size / 2**30 / c_mmap:.2f} GiB/s"
+    )
+    print(f"load average {os.getloadavg()[0]:.1f}")
     shutil.rmtree(work)
 
 
