@@ -145,7 +145,8 @@ def main() -> None:
     )
     print(
         f"find per CPU second (robust to load): memlens search {gib / c_find:.2f} GiB/s   "
-        f"grep -c -F {size / 2**30 / c_grep:.2f} GiB/s   mmap.find {size / 2**30 / c_mmap:.2f} GiB/s"
+        f"grep -c -F {size / 2**30 / c_grep:.2f} GiB/s   "
+        f"mmap.find {size / 2**30 / c_mmap:.2f} GiB/s"
     )
     print(f"load average {os.getloadavg()[0]:.1f}")
     shutil.rmtree(work)
