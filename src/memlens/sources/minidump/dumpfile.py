@@ -291,6 +291,11 @@ class MinidumpFile:
         raise self.error(entry.rva, f"{what}: {count} entries of {entry_size} bytes do not fit "
                          f"the stream size {entry.size}")  # fmt: skip
 
+    @property
+    def mapping(self) -> mmap.mmap | None:
+        """The file's mmap (``None`` for an empty file)."""
+        return self._mmap
+
     def close(self) -> None:
         self._cache.clear()
         self.buffer.release()

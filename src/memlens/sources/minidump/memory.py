@@ -176,3 +176,31 @@ def unified_segments(
         used.append(r)
     _summarize(dump, "memory past the end of the file (mapped, not saved)", truncated)
     return segments, used
+
+
+def not_saved_gaps(extents: list[tuple[int, int]], saved: list[Segment]) -> list[Segment]:
+    """The parts of ``extents`` (sorted, disjoint) that no saved segment covers.
+
+    They become segments without backing: mapped, but not saved in the dump.
+    """
+    covered: list[list[int]] = []
+    for seg in sorted(saved, key=lambda sg: sg.start):
+        if covered and seg.start <= covered[-1][1]:
+            covered[-1][1] = max(covered[-1][1], seg.end)
+        else:
+            covered.append([seg.start, seg.end])
+    gaps: list[Segment] = []
+    j = 0
+    for start, end in extents:
+        cursor = start
+        while j < len(covered) and covered[j][1] <= cursor:
+            j += 1
+        k = j
+        while k < len(covered) and covered[k][0] < end:
+            if covered[k][0] > cursor:
+                gaps.append(Segment(cursor, covered[k][0], None))
+            cursor = max(cursor, covered[k][1])
+            k += 1
+        if cursor < end:
+            gaps.append(Segment(cursor, end, None))
+    return gaps

@@ -14,9 +14,10 @@ saved*: reading them raises instead of returning zeroes.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from typing import Any
 
-from memlens.core.addrspace import AddressSpace, Segment
+from memlens.core.addrspace import AddressSpace
 from memlens.core.backing import BufferBacking
 from memlens.core.rangemap import Overlap, RangeMap
 from memlens.core.region import Perms, Region, RegionKind
@@ -25,7 +26,7 @@ from memlens.sources.minidump import ids
 from memlens.sources.minidump.crashpad import CrashpadInfo
 from memlens.sources.minidump.dumpfile import Limits, MinidumpFile
 from memlens.sources.minidump.linux import LinuxCmdLine, LinuxLsbRelease, LinuxMaps, LinuxProcStatus
-from memlens.sources.minidump.memory import TOP, MemoryRange, unified_segments
+from memlens.sources.minidump.memory import TOP, MemoryRange, not_saved_gaps, unified_segments
 from memlens.sources.minidump.streams import (
     BreakpadInfo,
     ExceptionStream,
@@ -55,6 +56,9 @@ class MinidumpSnapshot(Snapshot):
     def close(self) -> None:
         self.dump.close()
 
+    def __enter__(self) -> MinidumpSnapshot:
+        return self
+
 
 def load(path: str, options: OpenOptions) -> MinidumpSnapshot:
     """Open a minidump.
@@ -69,17 +73,22 @@ def load(path: str, options: OpenOptions) -> MinidumpSnapshot:
 
 def _build(dump: MinidumpFile) -> MinidumpSnapshot:
     sysinfo = dump.try_stream(SystemInfo)
-    backing = BufferBacking(dump.buffer)
+    backing = BufferBacking(dump.mapping if dump.mapping is not None else b"")
     segments, ranges = unified_segments(dump, backing)
     modules = _modules(dump)
     threads, crash = _threads(dump, sysinfo)
     regions = _regions(dump, modules, threads, ranges)
     arch = _arch(dump, sysinfo, threads)
-    # Regions the dump lists but holds no bytes for: mapped, not saved.  Saved
-    # segments come first, so they win wherever both cover an address.
-    filler = [Segment(r.start, r.end, None) for r in regions if r.perms.read or r.perms.write
-              or r.perms.execute]  # fmt: skip
-    space = AddressSpace(regions, segments + filler, word_size=arch.word_size,
+    # Parts of accessible regions the dump holds no bytes for: mapped, not saved.
+    gaps = not_saved_gaps([(r.start, r.end) for r in regions
+                           if r.perms.read or r.perms.write or r.perms.execute], segments)
+    ordered = sorted(segments, key=lambda sg: sg.start)
+    if all(a.end <= b.start for a, b in itertools.pairwise(ordered)):
+        # Disjoint: hand over in address order (the linear RangeMap path).
+        merged = sorted(ordered + gaps, key=lambda sg: sg.start)
+    else:
+        merged = segments + gaps  # overlaps: list order decides who wins
+    space = AddressSpace(regions, merged, word_size=arch.word_size,
                          byteorder=dump.order, overlap=Overlap.KEEP_FIRST)  # fmt: skip
     misc = dump.try_stream(MiscInfo)
     status = dump.try_stream(LinuxProcStatus)
@@ -207,12 +216,11 @@ def _regions(dump: MinidumpFile, modules: list[Module], threads: list[Thread],
     infos = dump.try_stream(MemoryInfoList)
     maps = dump.try_stream(LinuxMaps)
     if infos is not None:
-        for info in infos.infos:
-            start, size, state = info["base_address"], info["region_size"], info["state"]
+        for start, size, state, protection, type_ in infos.table.tolist():
             if state == ids.MEM_FREE or size == 0 or start + size > TOP:
                 continue
-            perms = _perms(info["protection"]) if state == ids.MEM_COMMIT else Perms(False)
-            kind = (RegionKind.FILE if info["type"] in (ids.MEM_IMAGE, ids.MEM_MAPPED)
+            perms = _perms(protection) if state == ids.MEM_COMMIT else Perms(False)
+            kind = (RegionKind.FILE if type_ in (ids.MEM_IMAGE, ids.MEM_MAPPED)
                     else RegionKind.ANON)  # fmt: skip
             candidates.append(named(start, start + size, perms, kind))
     elif maps is not None:

@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
+import numpy as np
+import numpy.typing as npt
+
 from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.codeview import CodeView, parse_codeview
 from memlens.sources.minidump.context import Context, parse_context
@@ -223,7 +226,7 @@ class UnloadedModuleList(Stream):
 
 
 def sized_list(dump: MinidumpFile, entry: DirectoryEntry, header: Layout,
-               item: L.Layout, count_field: str, limit: int | None) -> tuple[Record, list[int]]:
+               item: Layout, count_field: str, limit: int | None) -> tuple[Record, range]:
     """A list stream whose header states its own header and entry sizes.
 
     Returns the header record and the rva of each entry.  Entries may be larger
@@ -241,7 +244,7 @@ def sized_list(dump: MinidumpFile, entry: DirectoryEntry, header: Layout,
         raise dump.error(entry.rva, f"{what}: {count} entries of {entry_size} bytes do not fit "
                          f"the stream size {entry.size}")  # fmt: skip
     dump.check_range(entry.rva, entry.size, what)
-    return raw, [entry.rva + head_size + i * entry_size for i in range(count)]
+    return raw, range(entry.rva + head_size, entry.rva + head_size + count * entry_size, entry_size)
 
 
 # -- exception, system, misc -------------------------------------------------------
@@ -402,16 +405,36 @@ class MemoryInfoList(Stream):
     TYPE = 16
     KEY = "memory_info_list"
 
-    def __init__(self, entry: DirectoryEntry, raw: Record, infos: list[Record]) -> None:
+    #: the fields the reader needs, at their MDRawMemoryInfo offsets
+    COLUMNS = (("base_address", "u8", 0), ("region_size", "u8", 24), ("state", "u4", 32),
+               ("protection", "u4", 36), ("type", "u4", 40))  # fmt: skip
+
+    def __init__(self, entry: DirectoryEntry, raw: Record, table: npt.NDArray[np.void],
+                 dump: MinidumpFile, rvas: range) -> None:  # fmt: skip
         super().__init__(entry)
         self.raw = raw
-        self.infos = infos
+        #: one row per entry (columns of COLUMNS), decoded at once: full dumps have thousands
+        self.table = table
+        self._dump = dump
+        self._rvas = rvas
 
     @classmethod
     def parse(cls, dump: MinidumpFile, entry: DirectoryEntry) -> Self:
         raw, rvas = sized_list(dump, entry, L.MEMORY_INFO_HEADER, L.MEMORY_INFO,
                                "number_of_entries", None)  # fmt: skip
-        return cls(entry, raw, [dump.record(L.MEMORY_INFO, rva) for rva in rvas])
+        order = "<" if dump.order == "little" else ">"
+        dtype = np.dtype({"names": [c[0] for c in cls.COLUMNS],
+                          "formats": [order + c[1] for c in cls.COLUMNS],
+                          "offsets": [c[2] for c in cls.COLUMNS],
+                          "itemsize": raw["size_of_entry"]})  # fmt: skip
+        table = np.frombuffer(dump.buffer, dtype=dtype, count=len(rvas),
+                              offset=rvas[0] if rvas else 0)  # fmt: skip
+        return cls(entry, raw, table, dump, rvas)
+
+    @property
+    def infos(self) -> list[Record]:
+        """Every entry as a raw record (decoded on demand)."""
+        return [self._dump.record(L.MEMORY_INFO, rva) for rva in self._rvas]
 
 
 @register
