@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 import sys
 import tempfile
 import time
@@ -23,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.minidump.synth import Synth  # noqa: E402
+from tests.minidump.synth import Synth
 
-import memlens  # noqa: E402
+import memlens
 
 
 def write_dump(path: Path, ranges: int, size: int) -> list[tuple[int, int]]:
