@@ -17,6 +17,8 @@ class RegionRow:
     swapped: int | None
     soft_dirty: int | None
     partial: str | None = None
+    #: why the page counts are unknown (e.g. [vsyscall] lies above the task size)
+    note: str | None = None
 
 
 def select_regions(regions: Sequence[Region], areas: Sequence[str] | None) -> list[Region]:
@@ -38,12 +40,16 @@ def region_rows(snap: Snapshot, regions: Sequence[Region]) -> list[RegionRow]:
         if t is None:
             rows.append(RegionRow(r, saved, None, None, None))
             continue
+        if "pagemap" in t.unavailable:
+            rows.append(RegionRow(r, saved, None, None, None, note=t.unavailable["pagemap"]))
+            continue
         rows.append(
             RegionRow(
                 r,
                 saved,
                 int(t.present.sum()),
-                int(t.swapped.sum()),
+                # guard-region markers read as swap entries: not swapped memory
+                int((t.swapped & ~t.guard).sum()),
                 int((t.soft_dirty & (t.present | t.swapped)).sum()),
                 t.partial,
             )

@@ -76,3 +76,11 @@ class BufferBacking:
 
     def array(self, offset: int, size: int) -> npt.NDArray[np.uint8]:
         return np.frombuffer(self._view, dtype=np.uint8, count=size, offset=offset)
+
+    def release(self) -> None:
+        """Drop this backing's view so a mapping under it can be closed.
+
+        Raises:
+            BufferError: arrays handed out by :meth:`array` still use the buffer.
+        """
+        self._view.release()

@@ -141,8 +141,14 @@ class Snapshot:
         """Per-page state of ``region``, or ``None`` when the source has none."""
         return None
 
-    def iter_page_tables(self, regions: list[Region]) -> Iterator[tuple[Region, PageTable | None]]:
-        """Page tables of several regions; sources override to batch the reads."""
+    def iter_page_tables(
+        self, regions: list[Region], *, counts: bool = True
+    ) -> Iterator[tuple[Region, PageTable | None]]:
+        """Page tables of several regions; sources override to batch the reads.
+
+        ``counts=False`` lets a source skip per-page map counts (kpagecount)
+        when the caller only needs flags.
+        """
         for region in regions:
             yield region, self.page_table(region)
 

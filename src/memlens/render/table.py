@@ -7,9 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from rich.console import Console
-from rich.table import Table as RichTable
-
 
 @dataclass(frozen=True, slots=True)
 class Column:
@@ -54,6 +51,10 @@ def print_table(table: Table, stream: TextIO | None = None) -> None:
     if not is_terminal(out):
         out.write(render_plain(table))
         return
+    # imported here: rich costs ~40 ms of start-up that piped output never needs
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
     rich = RichTable(title=table.title, show_footer=bool(table.footer), box=None, pad_edge=False)
     for i, col in enumerate(table.columns):
         footer = table.footer[i] if table.footer else ""

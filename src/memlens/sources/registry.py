@@ -40,7 +40,7 @@ def _reader(name: str) -> ModuleType | None:
             try:
                 if importlib.util.find_spec(module) is None:
                     return None
-            except ModuleNotFoundError:  # the reader's parent package is not there yet
+            except ModuleNotFoundError:  # the reader's package is not there either
                 return None
             return importlib.import_module(module)
     return None

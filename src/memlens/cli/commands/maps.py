@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
                                   "regions": [_json_row(r) for r in rows]})  # fmt: skip
         else:
             _print(rows, word, snap.page_size, saved=snap.format != "live")
-        partial = [r for r in rows if r.partial and "exited" in r.partial]
+        partial = [r for r in rows if r.partial]
         if partial:
             print(f"memlens: partial result: {partial[0].partial}", file=sys.stderr)
             return ExitCode.PARTIAL
@@ -53,7 +53,7 @@ def _json_row(row: RegionRow) -> dict[str, object]:
         "offset": r.offset, "name": r.name, "kind": r.kind.value, "path": r.path,
         "deleted": r.deleted, "saved_bytes": row.saved, "resident_pages": row.resident,
         "swapped_pages": row.swapped, "soft_dirty_pages": row.soft_dirty,
-        "partial": row.partial,
+        "partial": row.partial, "note": row.note,
     }  # fmt: skip
 
 
@@ -87,3 +87,6 @@ def _print(rows: list[RegionRow], word: int, page_size: int, *, saved: bool) -> 
                f"resident {human_size(tot['rss'] * page_size)}"]  # fmt: skip
     table.footer = footer
     print_table(table)
+    for row in rows:
+        if row.note:
+            print(f"note: {row.region.label()}: page counts unknown: {row.note}")

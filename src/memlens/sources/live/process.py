@@ -10,6 +10,7 @@ from memlens.core.pages import PageTable
 from memlens.core.region import Region
 from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.errors import ProcessGoneError, TargetError
+from memlens.sources.live.freeze import Freezer
 from memlens.sources.live.maps import parse_maps
 from memlens.sources.live.memory import ProcessMemory
 from memlens.sources.live.pagemap import PagemapReader
@@ -56,7 +57,19 @@ class LiveProcess(Snapshot):
     """A running process, read in place.  Nothing here stops or writes to it."""
 
     def __init__(self, pid: int, options: OpenOptions) -> None:
+        self.freezer: Freezer | None = None
+        if options.freeze:
+            self.freezer = Freezer(pid)
+            self.freezer.stop()
+        try:
+            self._open(pid, options)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, pid: int, options: OpenOptions) -> None:
         self.memory = ProcessMemory(pid)
+        self._pagemap: PagemapReader | None = None
         regions = parse_maps(_read_text(pid, "maps"), f"/proc/{pid}/maps")
         arch = _arch()
         space = AddressSpace(
@@ -77,7 +90,8 @@ class LiveProcess(Snapshot):
             page_size=PAGE_SIZE,
         )
         self.options = options
-        self._pagemap: PagemapReader | None = None
+        if self.freezer is not None and self.freezer.note:
+            self.warnings.append(f"--freeze: {self.freezer.note}")
 
     @property
     def has_residency(self) -> bool:
@@ -91,16 +105,26 @@ class LiveProcess(Snapshot):
     def page_table(self, region: Region) -> PageTable | None:
         return self.pagemap().table(region)
 
-    def iter_page_tables(self, regions: list[Region]) -> Iterator[tuple[Region, PageTable | None]]:
+    def iter_page_tables(
+        self, regions: list[Region], *, counts: bool = True
+    ) -> Iterator[tuple[Region, PageTable | None]]:
         reader = self.pagemap()
         tables = [reader.table(r, with_kpage=False) for r in regions]
-        reader.add_kpage(tables)
+        reader.add_kpage(tables, counts=counts)
         yield from zip(regions, tables, strict=True)
 
     def close(self) -> None:
-        self.memory.close()
-        if self._pagemap is not None:
-            self._pagemap.close()
+        """Release the /proc files; resume the process when --freeze stopped it."""
+        try:
+            if getattr(self, "memory", None) is not None:
+                self.memory.close()
+            if getattr(self, "_pagemap", None) is not None:
+                assert self._pagemap is not None
+                self._pagemap.close()
+                self._pagemap = None
+        finally:
+            if self.freezer is not None:
+                self.freezer.resume()
 
 
 def open_process(pid: int, options: OpenOptions) -> LiveProcess:

@@ -1,0 +1,5 @@
+"""``python -m memlens``: the same as the ``memlens`` command."""
+
+from memlens.cli.main import entry
+
+entry()

@@ -1,0 +1,184 @@
+"""Per-page state of regions, and the page-types style summary of it.
+
+The summary groups every present or swapped page by its *flag set*: the
+kpageflags bits (public 0-26, or 0-41 in raw mode) together with the pagemap
+bits that describe the mapping (file/shared, exclusive, soft-dirty, uffd-wp,
+guard) and whether the page is present or swapped.  Grouping is one
+``np.unique`` over a packed 64-bit key per page, per region kind and in total,
+so it costs a sort of the pages, never a Python loop over them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from memlens.core.pages import (
+    BIT_EXCLUSIVE,
+    BIT_FILE,
+    BIT_GUARD,
+    BIT_PRESENT,
+    BIT_SOFT_DIRTY,
+    BIT_SWAPPED,
+    BIT_UFFD_WP,
+    PAGEMAP_BITS,
+    PUBLIC_FLAGS_MASK,
+    RAW_FLAGS_MASK,
+    PageTable,
+)
+from memlens.core.region import Region, RegionKind
+from memlens.core.snapshot import Snapshot
+from memlens.errors import AddressError
+
+U64 = npt.NDArray[np.uint64]
+
+#: pagemap bits that are part of a page's flag set in the summary
+_ENTRY_KEY_MASK = sum(
+    1 << b
+    for b in (BIT_SOFT_DIRTY, BIT_EXCLUSIVE, BIT_UFFD_WP, BIT_GUARD, BIT_FILE, BIT_SWAPPED)
+)
+#: kpageflags use bits 0-41 at most; the region kind goes in bits 48-53
+_KIND_SHIFT = 48
+_KIND_MASK = 0x3F << _KIND_SHIFT
+_KINDS: tuple[RegionKind, ...] = tuple(RegionKind)
+
+
+@dataclass(frozen=True, slots=True)
+class RegionPages:
+    """One region and what is known of its pages (``table`` None: source has nothing)."""
+
+    region: Region
+    table: PageTable | None
+
+
+def scan(
+    snap: Snapshot, regions: Sequence[Region], *, counts: bool = True
+) -> list[RegionPages]:
+    """Page tables of ``regions`` (batched by the source)."""
+    if not snap.has_residency:
+        return [RegionPages(r, None) for r in regions]
+    return [RegionPages(r, t) for r, t in snap.iter_page_tables(list(regions), counts=counts)]
+
+
+def page_at(snap: Snapshot, address: int) -> RegionPages:
+    """The one page holding ``address`` (address 0 included), as a one-page table.
+
+    Raises:
+        AddressError: no region holds ``address``.
+    """
+    region = snap.space.region_at(address)
+    if region is None:
+        raise AddressError(address, "not in any mapped region")
+    start = address - address % snap.page_size
+    page = replace(region, start=start, end=min(start + snap.page_size, region.end))
+    table = snap.page_table(page) if snap.has_residency else None
+    return RegionPages(region, table)
+
+
+def partial_reason(scanned: Sequence[RegionPages]) -> str | None:
+    """Why the scan is incomplete (the process exited mid-scan), or None."""
+    for rp in scanned:
+        if rp.table is not None and rp.table.partial:
+            return rp.table.partial
+    return None
+
+
+# -- summary ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FlagGroup:
+    """Pages of one kind sharing one flag set.
+
+    Attributes:
+        kind: a :class:`RegionKind` value, or ``"total"``.
+        state: ``"present"``, ``"swapped"`` or ``"guard"`` (a guard-region marker).
+        flags: kpageflags bits (masked to the shown ones), or None when unknown.
+        bits: names of the pagemap bits set (``file-page``, ``exclusive``...).
+        pages: how many pages.
+        size: bytes.
+    """
+
+    kind: str
+    state: str
+    flags: int | None
+    bits: tuple[str, ...]
+    pages: int
+    size: int
+
+
+@dataclass(slots=True)
+class PageSummary:
+    """Every flag group per region kind, then the totals over all kinds."""
+
+    groups: list[FlagGroup] = field(default_factory=list)
+    totals: list[FlagGroup] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    regions_without_table: list[tuple[Region, str]] = field(default_factory=list)
+    partial: str | None = None
+    page_size: int = 4096
+
+
+def _state(key: int) -> str:
+    if key >> BIT_SWAPPED & 1:
+        # guard regions are PTE markers that pagemap reports as swap entries
+        return "guard" if key >> BIT_GUARD & 1 else "swapped"
+    return "present"
+
+
+def _groups(keys: U64, kind: str | None, page_size: int, flags_known: bool) -> list[FlagGroup]:
+    values, counts = np.unique(keys, return_counts=True)
+    out = []
+    for key, n in zip(values.tolist(), counts.tolist(), strict=True):
+        k = int(key)
+        out.append(
+            FlagGroup(
+                kind=kind if kind is not None else _KINDS[(k & _KIND_MASK) >> _KIND_SHIFT].value,
+                state=_state(k),
+                flags=(k & RAW_FLAGS_MASK) if flags_known else None,
+                bits=tuple(name for bit, name in PAGEMAP_BITS if k >> bit & 1),
+                pages=int(n),
+                size=int(n) * page_size,
+            )
+        )
+    # most pages first; ties in a stable order of the key
+    return sorted(out, key=lambda g: (g.kind, -g.pages, g.state, g.flags or 0, g.bits))
+
+
+def summarize(scanned: Sequence[RegionPages], page_size: int, *, raw: bool = False) -> PageSummary:
+    """Group the present and swapped pages of ``scanned`` by flag set."""
+    summary = PageSummary(page_size=page_size)
+    mask = np.uint64(RAW_FLAGS_MASK if raw else PUBLIC_FLAGS_MASK)
+    key_parts: list[U64] = []
+    flags_known = True
+    for rp in scanned:
+        t = rp.table
+        if t is None:
+            summary.regions_without_table.append((rp.region, "the source has no page data"))
+            continue
+        if "pagemap" in t.unavailable:
+            summary.regions_without_table.append((rp.region, t.unavailable["pagemap"]))
+            continue
+        summary.unavailable.update({k: v for k, v in t.unavailable.items() if k != "count"})
+        summary.partial = summary.partial or t.partial
+        shown = (t.entries >> np.uint64(BIT_PRESENT) | t.entries >> np.uint64(BIT_SWAPPED)) & 1
+        idx = np.flatnonzero(shown)
+        if len(idx) == 0:
+            continue
+        key = t.entries[idx] & np.uint64(_ENTRY_KEY_MASK)
+        if t.flags is None:
+            flags_known = False
+        else:
+            key |= t.flags[idx] & mask
+        key |= np.uint64(_KINDS.index(rp.region.kind) << _KIND_SHIFT)
+        key_parts.append(key)
+    if not key_parts:
+        return summary
+    keys = np.concatenate(key_parts)
+    summary.groups = _groups(keys, None, page_size, flags_known)
+    summary.totals = _groups(keys & np.uint64(~_KIND_MASK & (1 << 64) - 1), "total",
+                             page_size, flags_known)  # fmt: skip
+    return summary

@@ -1,0 +1,115 @@
+"""``memlens pages``: per-page state of a target (ptexplore), or its flag summary (page-types)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from memlens.analyses.pages import RegionPages, page_at, partial_reason, scan, summarize
+from memlens.analyses.regions import select_regions
+from memlens.cli.exitcodes import ExitCode
+from memlens.cli.target import add_target_arguments, open_from_args, parse_address
+from memlens.core.snapshot import Snapshot
+from memlens.render import jsonout
+from memlens.render.table import is_terminal
+
+NAME = "pages"
+HELP = "per-page state: physical address, map count, kpageflags; or --summary by flag set"
+DESCRIPTION = """\
+One line per present or swapped page of each region: the physical address,
+the pagemap bits (file-page, exclusive, soft-dirty, uffd-wp, guard), the map
+count and the kpageflags names; swapped pages show swap type and offset; runs
+of pages that are not present are folded into one line.
+
+Physical addresses, counts and flags need CAP_SYS_ADMIN (root); without it
+memlens still reports which pages are present and says why the rest is
+unavailable.  --summary groups the pages by identical flag set, per region
+kind and in total (the kernel's page-types view).
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_target_arguments(parser)
+    parser.add_argument(
+        "--areas", type=lambda s: [a for a in s.split(",") if a],
+        help="only regions whose name contains one of these (comma separated)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--address", type=parse_address, metavar="ADDR",
+        help="show only the page holding ADDR (hex; 0 allowed)",
+    )  # fmt: skip
+    parser.add_argument("--summary", action="store_true",
+                        help="group pages by flag set per region kind (page-types)")  # fmt: skip
+    parser.add_argument(
+        "--raw", action="store_true",
+        help="also show kpageflags bits 32-41 (MLOCKED, SOFTDIRTY...) and unnamed bits",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[None]:
+    """A spinner on stderr while reading, only when stderr is a terminal."""
+    if not is_terminal(sys.stderr):
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(what):
+        yield
+
+
+def run(args: argparse.Namespace) -> int:
+    with open_from_args(args) as snap:
+        for warning in snap.warnings:
+            print(f"memlens: warning: {warning}", file=sys.stderr)
+        if args.address is not None:
+            scanned = [page_at(snap, args.address)]
+        else:
+            regions = select_regions(snap.regions, args.areas)
+            with _progress(f"reading page tables of {len(regions)} regions"):
+                scanned = scan(snap, regions, counts=not args.summary)
+        emit: Callable[[Snapshot, list[RegionPages], argparse.Namespace], None]
+        emit = _summary if args.summary else _pages
+        emit(snap, scanned, args)
+        partial = partial_reason(scanned)
+    if partial:
+        print(f"memlens: partial result: {partial}", file=sys.stderr)
+        return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+def _summary(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
+    from memlens.render.pagesummary import print_summary, summary_json
+
+    summary = summarize(scanned, snap.page_size, raw=args.raw)
+    if args.json:
+        jsonout.dump("pages-summary", {"target": snap.source, "format": snap.format,
+                                       "page_size": snap.page_size,
+                                       **summary_json(summary, args.raw)})  # fmt: skip
+    else:
+        print_summary(summary, args.raw)
+
+
+def _pages(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
+    if args.json:
+        from memlens.render.pagejson import region_json
+
+        regions = [region_json(rp, args.raw) for rp in scanned]
+        jsonout.dump("pages", {"target": snap.source, "format": snap.format,
+                               "page_size": snap.page_size, "address": args.address,
+                               "regions": regions})  # fmt: skip
+        return
+    from memlens.render.pagelines import write_region, write_single
+
+    sys.stdout.flush()
+    out = sys.stdout.buffer
+    word = snap.space.word_size
+    for rp in scanned:
+        if args.address is not None:
+            write_single(out, rp, word, args.raw)
+        else:
+            write_region(out, rp, word, args.raw)
+    out.flush()

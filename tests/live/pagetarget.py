@@ -1,0 +1,48 @@
+"""Start tests/live/pagetarget.c: a process with known page states."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.conftest import compile_c
+
+HERE = Path(__file__).resolve().parent
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+@dataclass
+class Target:
+    proc: subprocess.Popen[str]
+    addr: dict[str, int]
+    dir: Path
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def command(self, word: str) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(word + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+
+def start_target(build: Path, workdir: Path) -> Target:
+    exe = build / "pagetarget"
+    if not exe.exists():
+        compile_c((HERE / "pagetarget.c").read_text(), exe)
+    proc = subprocess.Popen([str(exe), str(workdir)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert proc.stdout is not None
+    addr: dict[str, int] = {}
+    for line in proc.stdout:
+        word, _, value = line.strip().partition(" ")
+        if word == "ready":
+            break
+        addr[word] = int(value, 16) if word != "child" else int(value)
+    return Target(proc, addr, workdir)
+
+
