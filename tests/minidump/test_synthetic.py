@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 import memlens
+from memlens.analyses.minidump_streams import all_blocks
 from memlens.errors import AddressError, FormatError
 from memlens.sources.minidump.reader import MinidumpSnapshot
 from memlens.sources.options import OpenOptions
@@ -143,6 +144,9 @@ def test_null_stack_rva_is_found_in_the_memory_list(tmp_path: Path) -> None:
         (t,) = snap.threads
         assert (t.pc, t.sp, t.stack_start, t.stack_end) == (0x1234, 0x5004, 0x5000, 0x5020)
         assert snap.space.read(t.stack_start or 0, 32) == b"S" * 32
+        blocks = all_blocks(snap.dump, 3)
+        (stack,) = [b for b in blocks if b.data_label == "Stack"]
+        assert stack.data == b"S" * 32
 
 
 def test_huge_counts_are_bounded_by_the_stream(tmp_path: Path) -> None:

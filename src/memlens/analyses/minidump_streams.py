@@ -19,7 +19,7 @@ from memlens.sources.minidump.crashpad import CrashpadInfo
 from memlens.sources.minidump.dumpfile import MinidumpFile
 from memlens.sources.minidump.ids import stream_name
 from memlens.sources.minidump.linux import LinuxAuxv, LinuxDsoDebug, TextStream
-from memlens.sources.minidump.memory import Memory64List, MemoryList
+from memlens.sources.minidump.memory import Memory64List, MemoryList, memory_ranges
 from memlens.sources.minidump.records import Record, Value
 from memlens.sources.minidump.streams import (
     BreakpadInfo,
@@ -118,7 +118,14 @@ def _threads(dump: MinidumpFile, s: ThreadList) -> Iterator[Block]:
         if t.stack_rva:
             data, error = _memory(dump, t.stack_rva, t.stack_size)
         else:
-            error = "stack descriptor has no rva (see the memory list)"
+            # A null rva: the stack's bytes are in the memory lists.
+            hits = [r for r in memory_ranges(dump) if r.start <= t.stack_start
+                    and t.stack_start + t.stack_size <= r.start + r.size]  # fmt: skip
+            if hits:
+                r = hits[0]
+                data, error = _memory(dump, r.rva + t.stack_start - r.start, t.stack_size)
+            else:
+                error = "stack descriptor has no rva and no memory range holds it"
         yield Block(s.KEY, [], data_label="Stack", data=data, data_error=error)
 
 

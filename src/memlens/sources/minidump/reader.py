@@ -13,7 +13,9 @@ saved*: reading them raises instead of returning zeroes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
 import itertools
 from typing import Any
 
@@ -49,11 +51,14 @@ def probe(head: bytes) -> bool:
 class MinidumpSnapshot(Snapshot):
     """A :class:`Snapshot` that also keeps the parsed file (``.dump``) for stream access."""
 
-    def __init__(self, dump: MinidumpFile, **kwargs: Any) -> None:
+    def __init__(self, dump: MinidumpFile, backing: BufferBacking, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dump = dump
+        self._backing = backing
 
     def close(self) -> None:
+        with contextlib.suppress(BufferError):  # arrays handed out still use the mapping
+            self._backing.release()
         self.dump.close()
 
     def __enter__(self) -> MinidumpSnapshot:
@@ -98,6 +103,7 @@ def _build(dump: MinidumpFile) -> MinidumpSnapshot:
     cmdline = dump.try_stream(LinuxCmdLine)
     return MinidumpSnapshot(
         dump,
+        backing,
         format=NAME,
         source=dump.path,
         space=space,
@@ -194,6 +200,7 @@ def _namer(modules: list[Module], threads: list[Thread]) -> RangeMap[Naming]:
     return RangeMap(items, Overlap.KEEP_FIRST)
 
 
+@functools.cache
 def _perms(protection: int) -> Perms:
     r, w, x = ids.PROTECTIONS.get(protection & 0xFF, (False, False, False))
     return Perms(r, w, x, False)
