@@ -84,6 +84,8 @@ class AddressSpace:
         self._seg_readers = [v.backing.read if v.backing is not None else None
                              for _, _, v in self.segments]  # fmt: skip
         self._seg_deltas = [v.backing_offset - v.start for _, _, v in self.segments]
+        # Buffers that slice straight to bytes (BufferBacking over bytes/mmap): no call at all.
+        self._seg_buffers = [getattr(v.backing, "sliceable", None) for _, _, v in self.segments]
         self.region_map: RangeMap[Region] = RangeMap(
             ((r.start, r.end, r) for r in self.regions), Overlap.KEEP_FIRST
         )
@@ -126,6 +128,10 @@ class AddressSpace:
         i = bisect.bisect_right(self._seg_starts, address) - 1
         # The piece's own end, not seg.end: an overlap may have split the segment.
         if i >= 0 and size > 0 and address + size <= self._seg_ends[i]:
+            buf = self._seg_buffers[i]
+            if buf is not None:
+                offset = address + self._seg_deltas[i]
+                return buf[offset : offset + size]
             reader = self._seg_readers[i]
             if reader is not None:
                 return reader(address + self._seg_deltas[i], size)

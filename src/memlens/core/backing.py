@@ -53,6 +53,12 @@ class BufferBacking:
     def __len__(self) -> int:
         return len(self._view)
 
+    @property
+    def sliceable(self) -> bytes | mmap.mmap | None:
+        """The buffer itself when slicing it yields ``bytes`` (for read fast paths)."""
+        buf = self._buffer
+        return buf if isinstance(buf, (bytes, mmap.mmap)) else None
+
     def read(self, offset: int, size: int) -> bytes:
         if self._sliceable:
             return self._buffer[offset : offset + size]  # type: ignore[return-value]
