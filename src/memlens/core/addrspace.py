@@ -10,6 +10,7 @@ Unavailable bytes are never silently zero.
 from __future__ import annotations
 
 import bisect
+import mmap
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -85,7 +86,9 @@ class AddressSpace:
                              for _, _, v in self.segments]  # fmt: skip
         self._seg_deltas = [v.backing_offset - v.start for _, _, v in self.segments]
         # Buffers that slice straight to bytes (BufferBacking over bytes/mmap): no call at all.
-        self._seg_buffers = [getattr(v.backing, "sliceable", None) for _, _, v in self.segments]
+        self._seg_buffers: list[bytes | mmap.mmap | None] = [
+            getattr(v.backing, "sliceable", None) for _, _, v in self.segments
+        ]
         self.region_map: RangeMap[Region] = RangeMap(
             ((r.start, r.end, r) for r in self.regions), Overlap.KEEP_FIRST
         )
