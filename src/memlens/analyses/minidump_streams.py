@@ -9,11 +9,11 @@ from the struct tables, so the two outputs can be compared field by field.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from memlens.errors import MemlensError
-from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.context import Context
 from memlens.sources.minidump.crashpad import CrashpadInfo
 from memlens.sources.minidump.dumpfile import MinidumpFile
@@ -253,43 +253,58 @@ def _crashpad(s: CrashpadInfo) -> Iterator[Block]:
         yield mb
 
 
+def _listed_infos(_: MinidumpFile, s: Stream) -> Iterator[Block]:
+    assert isinstance(s, (MemoryInfoList, ThreadInfoList))
+    title = "MinidumpMemoryInfoList" if isinstance(s, MemoryInfoList) else "MinidumpThreadInfoList"
+    return _listed(s, title, s.raw, s.infos)
+
+
+def _unloaded(_: MinidumpFile, s: UnloadedModuleList) -> Iterator[Block]:
+    return _listed(s, "MinidumpUnloadedModuleList", s.raw, [m.raw for m in s.modules],
+                   [m.name for m in s.modules])  # fmt: skip
+
+
+def _thread_names(_: MinidumpFile, s: ThreadNames) -> Iterator[Block]:
+    return _listed(s, "MinidumpThreadNamesList", None, [r for r, _ in s.names],
+                   [n for _, n in s.names])  # fmt: skip
+
+
+def _plain(_: MinidumpFile, s: Stream) -> Iterator[Block]:
+    raw = getattr(s, "raw", None)
+    assert isinstance(raw, Record)
+    yield _block(s.KEY, [], raw)
+
+
+Printer = Callable[[MinidumpFile, Any], Iterable[Block]]
+
+#: stream class -> how its blocks are made (subclasses resolve through the MRO)
+PRINTERS: dict[type[Stream], Printer] = {
+    ThreadList: _threads,
+    ModuleList: lambda _, s: _modules(s),
+    MemoryList: _memory_list,
+    Memory64List: _memory64_list,
+    ExceptionStream: lambda _, s: _exception(s),
+    SystemInfo: lambda _, s: _system_info(s),
+    MiscInfo: lambda _, s: _misc_info(s),
+    BreakpadInfo: _plain,
+    MemoryInfoList: _listed_infos,
+    ThreadInfoList: _listed_infos,
+    UnloadedModuleList: _unloaded,
+    ThreadNames: _thread_names,
+    LinuxAuxv: lambda _, s: _auxv(s),
+    TextStream: lambda _, s: _text(s),
+    LinuxDsoDebug: lambda _, s: _dso_debug(s),
+    CrashpadInfo: lambda _, s: _crashpad(s),
+}
+
+
 def stream_blocks(dump: MinidumpFile, stream: Stream) -> list[Block]:
     """The blocks of one parsed stream."""
-    if isinstance(stream, ThreadList):
-        return list(_threads(dump, stream))
-    if isinstance(stream, ModuleList):
-        return list(_modules(stream))
-    if isinstance(stream, MemoryList):
-        return list(_memory_list(dump, stream))
-    if isinstance(stream, Memory64List):
-        return list(_memory64_list(dump, stream))
-    if isinstance(stream, ExceptionStream):
-        return list(_exception(stream))
-    if isinstance(stream, SystemInfo):
-        return list(_system_info(stream))
-    if isinstance(stream, MiscInfo):
-        return list(_misc_info(stream))
-    if isinstance(stream, BreakpadInfo):
-        return [_block(stream.KEY, [], stream.raw)]
-    if isinstance(stream, MemoryInfoList):
-        return list(_listed(stream, "MinidumpMemoryInfoList", stream.raw, stream.infos))
-    if isinstance(stream, ThreadInfoList):
-        return list(_listed(stream, "MinidumpThreadInfoList", stream.raw, stream.infos))
-    if isinstance(stream, UnloadedModuleList):
-        return list(_listed(stream, "MinidumpUnloadedModuleList", stream.raw,
-                            [m.raw for m in stream.modules], [m.name for m in stream.modules]))
-    if isinstance(stream, ThreadNames):
-        return list(_listed(stream, "MinidumpThreadNamesList", None,
-                            [r for r, _ in stream.names], [n for _, n in stream.names]))
-    if isinstance(stream, LinuxAuxv):
-        return list(_auxv(stream))
-    if isinstance(stream, TextStream):
-        return list(_text(stream))
-    if isinstance(stream, LinuxDsoDebug):
-        return list(_dso_debug(stream))
-    if isinstance(stream, CrashpadInfo):
-        return list(_crashpad(stream))
-    return []  # every registered class is handled above; a new one shows up as unknown
+    for cls in type(stream).__mro__:
+        printer = PRINTERS.get(cls)
+        if printer is not None:
+            return list(printer(dump, stream))
+    return []  # a stream class without a printer is listed as unknown by all_blocks
 
 
 #: the order streams are printed in (Breakpad's order first)
@@ -337,4 +352,4 @@ def all_blocks(dump: MinidumpFile, only: int | None = None) -> list[Block]:
     return blocks
 
 
-__all__ = ["Block", "L", "Line", "all_blocks", "stream_keys"]
+__all__ = ["Block", "Line", "all_blocks", "stream_blocks", "stream_keys"]
