@@ -15,7 +15,7 @@ from memlens.cli.main import main
 from memlens.core.region import RegionKind
 from memlens.errors import AddressError, FormatError
 from memlens.sources.minidump.dumpfile import MinidumpFile
-from memlens.sources.minidump.linux import LinuxMaps
+from memlens.sources.minidump.linux import LinuxDsoDebug, LinuxMaps
 from memlens.sources.minidump.reader import MinidumpSnapshot, load
 from memlens.sources.minidump.streams import MemoryInfoList, ThreadList
 from memlens.sources.options import OpenOptions
@@ -159,7 +159,7 @@ def test_linux_raise_sigabrt_against_its_own_maps(md: Path) -> None:
     maps_stream = dump.stream(LinuxMaps)
     assert maps_stream is not None
     lines = [ln for ln in maps_stream.text.splitlines() if ln.strip()]
-    with memlens.open(path) as snap:
+    with load(path, OpenOptions()) as snap:
         assert len(snap.regions) == len(lines) == 35
         for region, line in zip(snap.regions, lines, strict=True):
             lo, hi = line.split()[0].split("-")
@@ -177,6 +177,13 @@ def test_linux_raise_sigabrt_against_its_own_maps(md: Path) -> None:
         assert snap.pid == 23526
         assert snap.crash is not None and snap.crash.signal == 6
         assert snap.extra["os_release"] == "Ubuntu 14.04 LTS"
+        # the DSO debug link maps (natural alignment) agree with the module list
+        dso = snap.dump.stream(LinuxDsoDebug)
+        assert dso is not None and dso.raw["dso_count"] == len(dso.link_maps) == 8
+        bases = {m.base for m in snap.modules}
+        named = [lm for lm in dso.link_maps if lm.name.startswith("/lib")]
+        assert named and all(lm.raw["addr"] in bases for lm in named)
+        assert named[0].name == "/lib/x86_64-linux-gnu/libpthread.so.0"
         # the crashed thread's saved stack lies inside one mapping of the maps
         (thread,) = snap.threads
         assert thread.sp is not None and snap.space.is_readable(thread.sp, 8)

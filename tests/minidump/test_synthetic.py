@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import memlens
 from memlens.analyses.minidump_streams import all_blocks
 from memlens.errors import AddressError, FormatError
 from memlens.sources.minidump.reader import MinidumpSnapshot
+from memlens.sources.minidump.streams import ModuleList
 from memlens.sources.options import OpenOptions
 
 from .synth import LINUX_MAPS, MEMORY_LIST, Synth
@@ -215,3 +217,70 @@ def test_regions_from_memory_info_and_maps(tmp_path: Path) -> None:
     with open_synth(tmp_path, s) as snap:
         assert [(r.start, r.name) for r in snap.regions] == [(0x400000, "/bin/true"),
                                                               (0x7FFC0000, "[stack]")]
+
+
+def _arm_context(s: Synth, pc: int, sp: int) -> bytes:
+    ctx = bytearray(368)
+    ctx[0:4] = s.p("I", 0x40000002)  # CONTEXT_ARM | integer
+    ctx[4 + 4 * 13 : 4 + 4 * 14] = s.p("I", sp)  # iregs[13]
+    ctx[4 + 4 * 15 : 4 + 4 * 16] = s.p("I", pc)  # iregs[15]
+    return bytes(ctx)
+
+
+def _arm64_context(s: Synth, pc: int, sp: int, x0: int) -> bytes:
+    ctx = bytearray(912)
+    ctx[0:4] = s.p("I", 0x00400002)  # CONTEXT_ARM64 | integer
+    ctx[8:16] = s.p("Q", x0)
+    ctx[8 + 8 * 31 : 8 + 8 * 32] = s.p("Q", sp)
+    ctx[8 + 8 * 32 : 8 + 8 * 33] = s.p("Q", pc)
+    return bytes(ctx)
+
+
+def _arm64_old_context(s: Synth, pc: int, sp: int) -> bytes:
+    ctx = bytearray(796)
+    ctx[0:8] = s.p("Q", 0x80000002)  # old Breakpad arm64 flag, u64 flags
+    ctx[8 + 8 * 31 : 8 + 8 * 32] = s.p("Q", sp)  # iregs[31] is sp
+    ctx[264:272] = s.p("Q", pc)
+    return bytes(ctx)
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_arm_contexts(tmp_path: Path, endian: str) -> None:
+    cases: list[tuple[int, Callable[[Synth], bytes], str, int]] = [
+        (5, lambda s: _arm_context(s, 0x8000, 0x7FF0), "arm", 4),
+        (12, lambda s: _arm64_context(s, 0x400000, 0x7FFFF000, 42), "aarch64", 8),
+        (0x8003, lambda s: _arm64_old_context(s, 0x400000, 0x7FFFF000), "aarch64", 8),
+    ]
+    for arch, make, name, word in cases:
+        s = Synth(endian)
+        s.system_info(arch=arch, platform=0x8203)
+        s.thread_list([(1, 0x7000, b"", make(s))])
+        with open_synth(tmp_path, s) as snap:
+            assert snap.arch is not None and (snap.arch.name, snap.arch.word_size) == (name, word)
+            (t,) = snap.threads
+            assert (t.pc, t.sp) == ((0x8000, 0x7FF0) if name == "arm" else (0x400000, 0x7FFFF000))
+            if arch == 12:
+                assert t.registers["x0"] == 42
+            assert snap.warnings == []
+
+
+def test_nb10_codeview_and_utf16_names(tmp_path: Path) -> None:
+    s = Synth()
+    s.system_info(arch=0, platform=2)
+    nb10 = s.p("IIII", 0x3031424E, 0, 0x3A1B2C3D, 7) + b"old.pdb\0"
+    s.module_list([(0x10000000, 0x1000, "C:\\Prog\\naïve—模块.dll", nb10)])
+    with open_synth(tmp_path, s) as snap:
+        (m,) = snap.modules
+        assert m.path == "C:\\Prog\\naïve—模块.dll"
+        assert m.debug_id == "3A1B2C3D7"
+        module = snap.dump.stream(ModuleList)
+        assert module is not None and module.modules[0].debug_file == "old.pdb"
+
+
+def test_context_too_small_is_a_warning(tmp_path: Path) -> None:
+    s = Synth()
+    s.system_info(arch=9)
+    s.thread_list([(1, 0x7000, b"", bytes(100))])
+    with open_synth(tmp_path, s) as snap:
+        assert snap.threads[0].registers == {}
+        assert any("no known CPU context fits 100 bytes" in w for w in snap.warnings)

@@ -132,7 +132,7 @@ def memory_ranges(dump: MinidumpFile) -> list[MemoryRange]:
     # the MemoryList, others may not); a null rva means "look it up in the lists".
     threads = dump.try_stream(ThreadList)
     for t in threads.threads if threads is not None else []:
-        if t.stack_rva:
+        if t.stack_rva and t.stack_size:
             ranges.append(MemoryRange(t.stack_start, t.stack_size, t.stack_rva, "ThreadList"))
     return ranges
 
