@@ -1,0 +1,124 @@
+"""``memlens symbolize``: one frame per address (function+offset, file:line, inline chain)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+
+from memlens.cli.exitcodes import ExitCode
+from memlens.cli.target import add_target_arguments, open_from_args, parse_address
+from memlens.errors import UsageError
+from memlens.render import jsonout
+from memlens.symbols.chain import SOURCES, Symbolizer, symbolizer_for, symbolizer_for_file
+from memlens.symbols.elffile import ET_CORE, is_elf
+from memlens.symbols.frame import Frame
+from memlens.symbols.ldmap import load_map
+from memlens.symbols.nmtext import load_nm
+from memlens.symbols.table import SymbolTable
+
+NAME = "symbolize"
+HELP = "turn addresses into function+offset, file:line and inline frames"
+DESCRIPTION = (
+    "TARGET is a PID, a core, a minidump or a plain ELF file (then the addresses are the "
+    "file's own). Addresses are hex (0x optional); '-' reads them from stdin, one or more "
+    "per line."
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_target_arguments(parser)
+    parser.add_argument("addresses", nargs="+", metavar="ADDR", help="addresses, or - for stdin")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--debug-dir", action="append", default=[], metavar="DIR",
+                        help="also look for separate debug files here (repeatable)")
+    parser.add_argument("--sysroot", help="the target's files live under this directory")
+    parser.add_argument("--chain", type=lambda s: [c for c in s.split(",") if c],
+                        help=f"symbol sources in order (default all: {','.join(SOURCES)})")
+    parser.add_argument("--nm", action="append", default=[], metavar="[MODULE=]FILE",
+                        help="nm output for MODULE (file name or path; none: absolute addresses)")
+    parser.add_argument("--map", action="append", default=[], metavar="[MODULE=]FILE",
+                        help="GNU ld map file for MODULE (none: absolute addresses)")  # fmt: skip
+
+
+def _addresses(items: list[str]) -> Iterator[int]:
+    for item in items:
+        if item == "-":
+            for line in sys.stdin:
+                for word in line.split():
+                    yield _parse(word)
+        else:
+            yield _parse(item)
+
+
+def _parse(text: str) -> int:
+    try:
+        return parse_address(text)
+    except argparse.ArgumentTypeError as e:
+        raise UsageError(str(e)) from None
+
+
+def user_tables(nm: list[str], maps: list[str]) -> dict[str, SymbolTable]:
+    tables: dict[str, SymbolTable] = {}
+    for spec, loader in [(s, "nm") for s in nm] + [(s, "map") for s in maps]:
+        module, sep, path = spec.partition("=")
+        if not sep:
+            module, path = "", spec
+        tables[module] = load_nm(path) if loader == "nm" else load_map(path).table(path)
+    return tables
+
+
+def make_symbolizer(args: argparse.Namespace, target: str) -> tuple[Symbolizer, object | None]:
+    tables = user_tables(args.nm, args.map)
+    elf, etype = is_elf(target)
+    if elf and etype != ET_CORE and args.format is None:
+        return symbolizer_for_file(target, debug_dirs=args.debug_dir, chain=args.chain,
+                                   tables=tables), None  # fmt: skip
+    snap = open_from_args(args)
+    return symbolizer_for(snap, debug_dirs=args.debug_dir, sysroot=args.sysroot,
+                          chain=args.chain, tables=tables), snap  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    addresses = list(_addresses(args.addresses))
+    symbolizer, snap = make_symbolizer(args, args.target)
+    try:
+        frames = symbolizer.symbolize(addresses)
+    finally:
+        close = getattr(snap, "close", None)
+        if close is not None:
+            close()
+    if args.json:
+        jsonout.dump("symbolize", {"target": args.target,
+                                   "frames": [frame_json(f) for f in frames],
+                                   "warnings": symbolizer.warnings})  # fmt: skip
+    else:
+        for f in frames:
+            print(format_frame(f))
+    return ExitCode.OK
+
+
+def frame_json(f: Frame) -> dict[str, object]:
+    return {
+        "address": f.address, "module": f.module, "module_offset": f.module_offset,
+        "function": f.function, "function_offset": f.function_offset, "file": f.file,
+        "line": f.line, "inlined_by": [frame_json(i) for i in f.inlined_by],
+    }  # fmt: skip
+
+
+def _where(f: Frame) -> str:
+    return f" at {f.file}:{f.line}" if f.file and f.line else f" at {f.file}" if f.file else ""
+
+
+def format_frame(f: Frame) -> str:
+    """``0xADDR function+0xOFF at file:line (module+0xOFF)``, then one line per inline caller."""
+    mod = f.module.rsplit("/", 1)[-1] if f.module else None
+    where = f" ({mod}+{f.module_offset:#x})" if mod and f.module_offset is not None else ""
+    name = f.function or "??"
+    if f.function and f.function_offset is not None:
+        name += f"+{f.function_offset:#x}"
+    lines = [f"{f.address:#x} {name}{_where(f)}{where}"]
+    for caller in f.inlined_by:
+        off = f"+{caller.function_offset:#x}" if caller.function_offset is not None else ""
+        lines.append(f"    inlined into {caller.function}{off}{_where(caller)}")
+    return "\n".join(lines)

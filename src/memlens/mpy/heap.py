@@ -1,0 +1,135 @@
+"""One analysed heap: areas, block states, numbers, heads and their types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from memlens.core.addrspace import AddressSpace
+from memlens.errors import FormatError
+from memlens.mpy.atb import GcInfo, States, block_lengths, decode_states, gc_info, heads
+from memlens.mpy.layout import AT_FREE, AT_MARK, AT_TAIL, AreaLayout, HeapArea
+from memlens.mpy.locate import Located, locate_structural
+from memlens.mpy.memview import MemView
+from memlens.mpy.qstr import QstrTable, find_pools
+from memlens.mpy.types import TypeMap, identify
+
+
+@dataclass(slots=True)
+class Heads:
+    """Every allocation, across areas, in list order (area, then address)."""
+
+    area: npt.NDArray[np.int64]
+    block: npt.NDArray[np.int64]
+    address: npt.NDArray[np.uint64]
+    blocks: npt.NDArray[np.int64]
+    first_word: npt.NDArray[np.uint64]
+    letter: npt.NDArray[np.uint8]
+
+
+@dataclass(slots=True)
+class MpyHeap:
+    mem: MemView
+    areas: list[HeapArea]
+    layout: AreaLayout
+    method: str
+    states: list[States]
+    info: GcInfo
+    block_size: int
+    warnings: list[str]
+    source: str = "memory"
+    _types: TypeMap | None = None
+    _qstrs: QstrTable | None = None
+    _heads: Heads | None = None
+
+    @property
+    def word_size(self) -> int:
+        return self.mem.word_size
+
+    def in_heap(self, address: int) -> bool:
+        return any(a.pool_start <= address < a.pool_end for a in self.areas)
+
+    @property
+    def qstrs(self) -> QstrTable:
+        if self._qstrs is None:
+            self._qstrs = find_pools(self.mem)
+        return self._qstrs
+
+    def _head_arrays(self) -> tuple[list[npt.NDArray[np.int64]], list[npt.NDArray[np.uint64]]]:
+        idx = [heads(s) for s in self.states]
+        fws = []
+        for area, h in zip(self.areas, idx, strict=True):
+            pool = self.mem.view(area.pool_start, area.pool_end - area.pool_start)
+            if pool is None:
+                raise FormatError(self.source, area.pool_start, "heap pool not saved in the dump")
+            words = pool.view(self.mem.word_dtype)
+            per_block = self.block_size // self.word_size
+            fws.append(words[h * per_block].astype(np.uint64))
+        return idx, fws
+
+    @property
+    def types(self) -> TypeMap:
+        if self._types is None:
+            _, fws = self._head_arrays()
+            allfw = np.concatenate(fws) if fws else np.zeros(0, dtype=np.uint64)
+            self._types = identify(self.mem, allfw, self.qstrs, self.in_heap)
+        return self._types
+
+    @property
+    def heads(self) -> Heads:
+        if self._heads is None:
+            idx, fws = self._head_arrays()
+            parts_area, parts_addr, parts_len = [], [], []
+            for i, (area, h, s) in enumerate(zip(self.areas, idx, self.states, strict=True)):
+                parts_area.append(np.full(len(h), i, dtype=np.int64))
+                parts_addr.append(np.uint64(area.pool_start) + h.astype(np.uint64)
+                                  * np.uint64(self.block_size))  # fmt: skip
+                parts_len.append(block_lengths(s, h))
+            fw = np.concatenate(fws)
+            self._heads = Heads(
+                area=np.concatenate(parts_area), block=np.concatenate(idx),
+                address=np.concatenate(parts_addr), blocks=np.concatenate(parts_len),
+                first_word=fw, letter=self.types.letter_codes(fw),
+            )  # fmt: skip
+        return self._heads
+
+    def block_chars(self, *, typed: bool = True) -> list[npt.NDArray[np.uint8]]:
+        """One ``gc_dump_alloc_table`` character per block, per area."""
+        lut = np.frombuffer(b".h=m", dtype=np.uint8)
+        out = [lut[s] for s in self.states]
+        if typed:
+            hd = self.heads
+            for i, chars in enumerate(out):
+                sel = hd.area == i
+                blocks = hd.block[sel]
+                letters = hd.letter[sel]
+                unmarked = self.states[i][blocks] != AT_MARK
+                chars[blocks[unmarked]] = letters[unmarked]
+        return out
+
+
+def analyse(
+    space: AddressSpace, *, source: str = "memory", located: Located | None = None
+) -> MpyHeap:
+    """Find and decode the heap in ``space``.
+
+    Raises:
+        FormatError: no heap, or its tables are not saved in the dump.
+    """
+    mem = MemView(space)
+    loc = located or locate_structural(mem, source)
+    states = []
+    for area in loc.areas:
+        atb = mem.view(area.atb_start, area.atb_len)
+        if atb is None:
+            raise FormatError(source, area.atb_start, "allocation table not saved in the dump")
+        states.append(decode_states(atb))
+    bsz = 4 * space.word_size
+    info = gc_info(states, [a.pool_end - a.pool_start for a in loc.areas], bsz)
+    return MpyHeap(mem, loc.areas, loc.layout, loc.method, states, info, bsz,
+                   list(loc.warnings), source)  # fmt: skip
+
+
+__all__ = ["AT_FREE", "AT_TAIL", "Heads", "MpyHeap", "analyse"]

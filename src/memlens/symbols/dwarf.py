@@ -1,0 +1,112 @@
+"""DWARF file:line and inline frames through ``symbolic``'s SymCache, behind our own interface.
+
+symbolic's Python API has shrunk before (minidumps went in 9.0, demangling in
+11.0), so it is touched only here.  A SymCache is built once per debug file and
+kept on disk under ``$XDG_CACHE_HOME/memlens/symcache/`` keyed by build id and
+SymCache format version (reopening is an mmap).  SymCache addresses are
+relative to the file's image base (the lowest PT_LOAD address).
+
+Only answers that carry a source file are used: SymCache also falls back to
+the symbol table, and it lets a size-less symbol run on to the end of the
+image; the ELF symbol table source answers for names instead.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from memlens.errors import FormatError
+
+
+@dataclass(frozen=True, slots=True)
+class LineFrame:
+    """One level of a source location: the function (mangled) and file:line in it.
+
+    ``function_start`` is the function's address relative to the image base, when known.
+    """
+
+    function: str
+    function_start: int | None
+    file: str | None
+    line: int | None
+
+
+_NO_ADDR = (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+
+
+def cache_dir() -> str:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.path.join(base, "memlens", "symcache")
+
+
+def available() -> bool:
+    try:
+        import symbolic  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class LineTable:
+    """file:line lookups for one debug file.
+
+    Raises:
+        FormatError: the file has no usable debug information.
+    """
+
+    def __init__(self, path: str, build_id: bytes | None, *, use_cache: bool = True) -> None:
+        from symbolic.debuginfo import Archive
+        from symbolic.exceptions import SymbolicError
+        from symbolic.symcache import SYMCACHE_LATEST_VERSION, SymCache
+
+        self.path = path
+        version = int(SYMCACHE_LATEST_VERSION)
+        cached = None
+        if build_id and use_cache:
+            cached = os.path.join(cache_dir(), f"{build_id.hex()}.v{version}.symc")
+        try:
+            if cached and os.path.exists(cached):
+                self._cache = SymCache.open(cached)  # type: ignore[no-untyped-call]
+                return
+            archive = Archive.open(path)
+            obj = next(iter(archive.iter_objects()), None)
+            if obj is None:
+                raise FormatError(path, None, "no object in file")
+            self._cache = obj.make_symcache()
+        except SymbolicError as e:
+            raise FormatError(path, None, f"debug info: {e}") from None
+        if cached:
+            self._save(cached)
+
+    def _save(self, target: str) -> None:
+        try:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                self._cache.dump_into(f)
+            os.replace(tmp, target)  # atomic: concurrent runs never see half a file
+        except OSError:
+            pass  # a cache we cannot write is only slower, not wrong
+
+    def lookup(self, relative: Sequence[int]) -> list[list[LineFrame]]:
+        """Per address (relative to the image base): innermost frame first; [] if unknown."""
+        out: list[list[LineFrame]] = []
+        lookup = self._cache.lookup
+        for addr in relative:
+            if addr < 0 or addr >= 1 << 64:
+                out.append([])
+                continue
+            locs = lookup(addr)
+            if not locs or not locs[0].full_path:
+                out.append([])
+                continue
+            out.append([
+                # inlined levels carry no start address (u32 -1)
+                LineFrame(loc.symbol, None if loc.sym_addr in _NO_ADDR else int(loc.sym_addr),
+                          loc.full_path, int(loc.line) or None)
+                for loc in locs
+            ])  # fmt: skip
+        return out

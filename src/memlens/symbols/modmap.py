@@ -1,0 +1,141 @@
+"""The module map of a target: which file is loaded where, with its load bias.
+
+Sources, best first: file-backed regions (live ``/proc/PID/maps``, NT_FILE,
+minidump LinuxMaps) -- they give the file offset of each mapping, hence the
+exact bias through the file's PT_LOAD headers; the snapshot's ``modules``
+(minidump ModuleList, NT_FILE); and, when neither names a file, the dynamic
+loader's own list in memory (auxv ``AT_PHDR`` -> ``PT_DYNAMIC`` -> ``DT_DEBUG``
+-> ``r_debug`` -> ``link_map``, bounded).
+
+The bias is never "address = file offset": it is ``runtime - p_vaddr`` from
+the PT_LOAD that holds the mapped offset.  Build ids come from the file and,
+when present, from the target (the dump's module record or the ELF notes in
+memory); a file whose build id differs is reported and not used.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+
+from memlens.core.snapshot import Snapshot
+from memlens.errors import MemlensError
+from memlens.symbols import linkmap
+from memlens.symbols.elffile import ElfFile
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedModule:
+    """One file loaded in the target.
+
+    Attributes:
+        path: the file as the target names it.
+        base, end: the address range its mappings cover.
+        load_bias: runtime address minus the file's ``p_vaddr`` (None: unknown).
+        build_id: the build id the target records (dump or memory), when any.
+        file: the local file symbols are read from (None: not found or rejected).
+        file_build_id: the build id of ``file``.
+        problem: why ``file`` is None, or what is doubtful.
+    """
+
+    path: str
+    base: int
+    end: int
+    load_bias: int | None = None
+    build_id: bytes | None = None
+    file: str | None = None
+    file_build_id: bytes | None = None
+    problem: str | None = None
+
+    @property
+    def name(self) -> str:
+        return os.path.basename(self.path)
+
+
+@dataclass(slots=True)
+class _Candidate:
+    path: str
+    base: int
+    end: int
+    mapping: tuple[int, int] | None  # (start, file offset) of the lowest-offset mapping
+    deleted: bool = False
+    build_id: bytes | None = None
+    bias: int | None = None
+    base_from_bias: bool = False  # the loader's list gives the bias, not the base
+
+
+def _from_regions(snapshot: Snapshot) -> dict[str, _Candidate]:
+    found: dict[str, _Candidate] = {}
+    for r in snapshot.regions:
+        if not r.path:
+            continue
+        c = found.get(r.path)
+        if c is None:
+            found[r.path] = _Candidate(r.path, r.start, r.end, (r.start, r.offset), r.deleted)
+            continue
+        c.base, c.end = min(c.base, r.start), max(c.end, r.end)
+        if c.mapping is None or r.offset < c.mapping[1]:
+            c.mapping = (r.start, r.offset)
+    return found
+
+
+def _local_file(snapshot: Snapshot, c: _Candidate, sysroot: str | None) -> str | None:
+    if sysroot:
+        p = os.path.join(sysroot, c.path.lstrip("/"))
+        return p if os.path.isfile(p) else None
+    if snapshot.format == "live" and snapshot.pid and c.mapping is not None:
+        # the exact file the process mapped, even when deleted or replaced on disk
+        # or in another mount namespace; needs the same rights as reading its memory
+        start = c.mapping[0]
+        for r in snapshot.regions:
+            if r.start == start:
+                mf = f"/proc/{snapshot.pid}/map_files/{r.start:x}-{r.end:x}"
+                if os.path.exists(mf) and (c.deleted or not os.path.isfile(c.path)):
+                    return mf
+    return c.path if os.path.isfile(c.path) else None
+
+
+def build_module_map(snapshot: Snapshot, *, sysroot: str | None = None) -> list[LoadedModule]:
+    """The modules of ``snapshot``, sorted by base address (never raises for one bad file)."""
+    cands = _from_regions(snapshot)
+    by_base = {c.base: c for c in cands.values()}
+    for m in snapshot.modules:
+        c = cands.get(m.path) or by_base.get(m.base)
+        if c is None:
+            c = _Candidate(m.path, m.base, m.end, None)
+            cands[m.path] = c
+        c.build_id = c.build_id or m.build_id
+        if m.load_bias is not None and c.bias is None:
+            c.bias = m.load_bias
+    if not cands:
+        for path, base, bias in linkmap.walk(snapshot):
+            cands[path] = _Candidate(path, base, base, None, bias=bias, base_from_bias=True)
+    out = [_resolve(snapshot, c, sysroot) for c in cands.values()]
+    return sorted(out, key=lambda m: (m.base, m.end))
+
+
+def _resolve(snapshot: Snapshot, c: _Candidate, sysroot: str | None) -> LoadedModule:
+    target_id = c.build_id or linkmap.build_id_in_memory(snapshot, c.base)
+    local = _local_file(snapshot, c, sysroot)
+    if local is None:
+        return LoadedModule(c.path, c.base, c.end, c.bias, target_id, None, None,
+                            "file not found" + (f" under {sysroot}" if sysroot else ""))
+    try:
+        with ElfFile(local) as elf:
+            file_id = elf.build_id()
+            bias = c.bias
+            if bias is None:
+                start, offset = c.mapping if c.mapping is not None else (c.base, 0)
+                bias = elf.bias_for_mapping(start, offset)
+            base, end = c.base, c.end
+            if c.base_from_bias and bias is not None and elf.loads:
+                base = bias + elf.image_base()
+            if end <= base and bias is not None and elf.loads:
+                end = bias + max(s.vaddr + s.memsz for s in elf.loads)
+    except MemlensError as e:
+        return LoadedModule(c.path, c.base, c.end, c.bias, target_id, None, None, str(e))
+    module = LoadedModule(c.path, base, end, bias, target_id, local, file_id)
+    if target_id and file_id and target_id != file_id:
+        return replace(module, file=None, problem=(
+            f"build id of {local} is {file_id.hex()}, the target's is {target_id.hex()}"))
+    return module
