@@ -9,7 +9,7 @@ import pytest
 
 import memlens
 from memlens.analyses.minidump_streams import all_blocks
-from memlens.errors import AddressError, FormatError
+from memlens.errors import AddressError, FormatError, UsageError
 from memlens.sources.minidump.reader import MinidumpSnapshot
 from memlens.sources.minidump.streams import ModuleList
 from memlens.sources.options import OpenOptions
@@ -178,7 +178,7 @@ def test_limits_are_configurable(tmp_path: Path) -> None:
         assert any("exceed the limit of 4" in w for w in snap.warnings)
     with open_synth(tmp_path, s, minidump={"max_region_size": 32}) as snap:
         assert list(snap.space.saved_ranges()) == []
-    with pytest.raises(FormatError, match="unknown minidump limits"):
+    with pytest.raises(UsageError, match="unknown minidump limits"):
         open_synth(tmp_path, s, minidump={"max_bogus": 1})
 
 

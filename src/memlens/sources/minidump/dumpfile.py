@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from memlens.errors import FormatError, MemlensError
+from memlens.errors import FormatError, MemlensError, UsageError
 from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.ids import ARCHES, stream_name
 from memlens.sources.minidump.records import ByteOrder, Layout, Record
@@ -50,7 +50,7 @@ class Limits:
         known = {fd.name for fd in fields(cls)}
         unknown = set(given) - known
         if unknown:
-            raise FormatError("options", None, f"unknown minidump limits: {sorted(unknown)}")
+            raise UsageError(f"unknown minidump limits {sorted(unknown)}; known: {sorted(known)}")
         return cls(**{k: int(v) for k, v in given.items()})
 
 
