@@ -16,6 +16,7 @@ reported as mapped but not saved -- each with a warning.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Self
 
@@ -119,6 +120,12 @@ def _summarize(dump: MinidumpFile, what: str, items: list[str]) -> None:
     dump.warn(f"{what}: {shown}")
 
 
+def _disjoint(items: list[tuple[int, int, MemoryRange]]) -> bool:
+    """Whether the (start, end) ranges do not overlap (any order)."""
+    ordered = sorted((s, e) for s, e, _ in items)
+    return all(a[1] <= b[0] for a, b in itertools.pairwise(ordered))
+
+
 def memory_ranges(dump: MinidumpFile) -> list[MemoryRange]:
     """Memory64List ranges, then MemoryList ranges (unreadable lists become warnings)."""
     ranges: list[MemoryRange] = []
@@ -161,9 +168,12 @@ def unified_segments(
                "skipped (raise limits.max_region_size)", too_big)  # fmt: skip
     # Overlaps inside one list are suspicious; Memory64List covering MemoryList is expected.
     for source in ("Memory64List", "MemoryList", "ThreadList"):
-        own = RangeMap([a for a in accepted if a[2].source == source], Overlap.KEEP_FIRST)
+        own = [a for a in accepted if a[2].source == source]
+        if _disjoint(own):
+            continue  # the usual case: no RangeMap needed to find conflicts
+        conflicts = RangeMap(own, Overlap.KEEP_FIRST).conflicts
         _summarize(dump, f"overlapping {source} ranges (the first one kept)",
-                   [f"[{c.start:#x}, {c.end:#x})" for c in own.conflicts])  # fmt: skip
+                   [f"[{c.start:#x}, {c.end:#x})" for c in conflicts])  # fmt: skip
     segments: list[Segment] = []
     used: list[MemoryRange] = []
     for start, end, r in accepted:

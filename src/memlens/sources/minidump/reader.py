@@ -237,6 +237,10 @@ def _regions(dump: MinidumpFile, modules: list[Module], threads: list[Thread],
         pieces = RangeMap(((r.start, r.start + r.size, r) for r in ranges), Overlap.KEEP_FIRST)
         candidates = [named(start, end, Perms(), RegionKind.UNKNOWN) for start, end, _ in pieces]
     # Keep the first of overlapping regions (a region cannot be in two places).
+    if all(r.start < r.end for r in candidates) and all(
+        a.end <= b.start for a, b in itertools.pairwise(candidates)
+    ):
+        return candidates  # already in address order, no overlap (the usual case)
     kept = RangeMap(((r.start, r.end, r) for r in candidates), Overlap.KEEP_FIRST)
     if kept.conflicts:
         dump.warn(f"{len(kept.conflicts)} overlapping regions: the first of each kept")
