@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
@@ -168,8 +169,8 @@ class MinidumpFile:
             yield
         except MemlensError:
             raise
-        except (ValueError, IndexError, OverflowError, KeyError, TypeError) as e:
-            # struct.error and UnicodeDecodeError are ValueError subclasses.
+        except (struct.error, ValueError, IndexError, OverflowError) as e:
+            # UnicodeDecodeError is a ValueError; struct.error is not.
             raise self.error(offset, f"{what}: {e}") from None
         except OSError as e:
             raise self.error(offset, f"{what}: {e.strerror or e}") from None

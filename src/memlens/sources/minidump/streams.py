@@ -14,6 +14,7 @@ from typing import ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
+from memlens.errors import FormatError
 from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.codeview import CodeView, parse_codeview
 from memlens.sources.minidump.context import Context, parse_context
@@ -96,8 +97,8 @@ class ThreadList(Stream):
             size, ctx_rva = raw["thread_context.data_size"], raw["thread_context.rva"]
             try:
                 context = read_context(dump, size, ctx_rva, what)
-            except Exception as e:
-                dump.warn(f"{what}: {e}")
+            except FormatError as e:
+                dump.warn(f"{what}: {e.reason}")
                 context = None
             threads.append(MinidumpThread(raw, context))
         return cls(entry, threads)
@@ -155,23 +156,23 @@ def _read_module(dump: MinidumpFile, raw: Record, index: int) -> MinidumpModule:
     what = f"module {index}"
     try:
         name = dump.string(raw["module_name_rva"], f"{what} name")
-    except Exception as e:
-        dump.warn(f"{what}: {e}")
+    except FormatError as e:
+        dump.warn(f"{what}: {e.reason}")
         name = ""
     codeview = None
     cv_size, cv_rva = raw["cv_record.data_size"], raw["cv_record.rva"]
     if cv_size:
         try:
             codeview = parse_codeview(dump, cv_rva, cv_size, f"{what} CodeView record")
-        except Exception as e:
-            dump.warn(f"{what}: {e}")
+        except FormatError as e:
+            dump.warn(f"{what}: {e.reason}")
     misc = None
     misc_size, misc_rva = raw["misc_record.data_size"], raw["misc_record.rva"]
     if misc_size:
         try:
             misc = bytes(dump.bytes_at(misc_rva, misc_size, f"{what} misc record"))
-        except Exception as e:
-            dump.warn(f"{what}: {e}")
+        except FormatError as e:
+            dump.warn(f"{what}: {e.reason}")
     return MinidumpModule(raw, name, codeview, misc)
 
 
@@ -218,8 +219,8 @@ class UnloadedModuleList(Stream):
             rec = dump.record(L.UNLOADED_MODULE, rva)
             try:
                 name = dump.string(rec["module_name_rva"], f"unloaded module {i} name")
-            except Exception as e:
-                dump.warn(str(e))
+            except FormatError as e:
+                dump.warn(e.reason)
                 name = ""
             modules.append(UnloadedModule(rec, name))
         return cls(entry, raw, modules)
@@ -268,8 +269,8 @@ class ExceptionStream(Stream):
         size, rva = raw["thread_context.data_size"], raw["thread_context.rva"]
         try:
             context = read_context(dump, size, rva, "exception context")
-        except Exception as e:
-            dump.warn(f"exception context: {e}")
+        except FormatError as e:
+            dump.warn(f"exception context: {e.reason}")
             context = None
         return cls(entry, raw, context)
 
@@ -317,8 +318,8 @@ class SystemInfo(Stream):
         if raw["csd_version_rva"]:
             try:
                 csd = dump.string(raw["csd_version_rva"], "CSD version")
-            except Exception as e:
-                dump.warn(str(e))
+            except FormatError as e:
+                dump.warn(e.reason)
         return cls(entry, raw, csd)
 
     @property
@@ -471,8 +472,8 @@ class ThreadNames(Stream):
         for raw in dump.records(L.THREAD_NAME, rva, count, "thread names"):
             try:
                 name = dump.string(raw["rva_of_thread_name"], f"thread {raw['thread_id']} name")
-            except Exception as e:
-                dump.warn(str(e))
+            except FormatError as e:
+                dump.warn(e.reason)
                 continue
             names.append((raw, name))
         return cls(entry, names)
