@@ -9,6 +9,7 @@ import pytest
 
 import memlens
 from memlens.analyses.minidump_streams import all_blocks
+from memlens.cli.main import main
 from memlens.errors import AddressError, FormatError, UsageError
 from memlens.sources.minidump.reader import MinidumpSnapshot
 from memlens.sources.minidump.streams import ModuleList
@@ -284,3 +285,22 @@ def test_context_too_small_is_a_warning(tmp_path: Path) -> None:
     with open_synth(tmp_path, s) as snap:
         assert snap.threads[0].registers == {}
         assert any("no known CPU context fits 100 bytes" in w for w in snap.warnings)
+
+
+def test_cli_reports_unreadable_stream_and_exits_partial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = Synth()
+    s.system_info()
+    s.stream(3, s.p("I", 5) + bytes(20))  # 5 threads claimed, room for none
+    s.memory_list([(0x1000, b"ok")])
+    path = write(tmp_path, s.build())
+    assert main(["minidump", path]) == 3
+    out, err = capsys.readouterr()
+    assert "MD_THREAD_LIST_STREAM: unreadable" in out
+    assert "MinidumpMemoryList" in out  # the rest is still printed
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("memlens: error:")]
+    assert "5 entries of 48 bytes do not fit the stream size 24" in line
+    assert main(["minidump", path, "--stream", "0x5"]) == 0
+    out, _ = capsys.readouterr()
+    assert out.startswith("MinidumpMemoryList\n  region_count = 1\n")
