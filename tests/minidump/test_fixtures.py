@@ -145,12 +145,24 @@ def test_tiny_exe_xsave_context_and_memory_info(md: Path) -> None:
         assert size > 1232 and thread.context.extra_bytes == size - 1232
         infos = dump.stream(MemoryInfoList)
         assert infos is not None and len(infos.infos) == 557
+        not_free = [r for r in infos.infos if r["state"] != 0x10000]
     finally:
         dump.close()
     with memlens.open(str(md / "tiny-exe-with-cet-xsave.dmp")) as snap:
         assert len(list(snap.space.saved_ranges())) == 65
         assert snap.threads[0].registers["rsp"] == thread.context.registers["rsp"]
         assert snap.warnings == []
+        # regions: every MemoryInfoList entry that is not MEM_FREE, named by modules/stacks
+        assert [(r.start, r.end) for r in snap.regions] == [
+            (i["base_address"], i["base_address"] + i["region_size"]) for i in not_free]
+        exe = snap.modules[0]
+        head = snap.space.region_at(exe.base)
+        assert head is not None and (head.name, head.kind, str(head.perms)) == (
+            "C:\\src\\crashpad\\tiny.exe", RegionKind.FILE, "r--p")
+        sp = snap.threads[0].sp
+        assert sp is not None
+        stack = snap.space.region_at(sp)
+        assert stack is not None and stack.name == f"[stack:{thread.tid}]"
 
 
 def test_linux_raise_sigabrt_against_its_own_maps(md: Path) -> None:

@@ -213,7 +213,9 @@ def _regions(dump: MinidumpFile, modules: list[Module], threads: list[Thread],
     namer = _namer(modules, threads)
 
     def named(start: int, end: int, perms: Perms, kind: RegionKind) -> Region:
-        hit = namer.find(start)
+        # By overlap, not by start: a stack region usually begins below the
+        # saved stack (the reservation), an image region may start mid-module.
+        hit = next(namer.overlapping(start, end), None)
         if hit is None:
             return Region(start, end, perms, 0, "", kind)
         name, hkind, path = hit[2]
