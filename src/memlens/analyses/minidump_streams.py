@@ -58,7 +58,8 @@ class Block:
     lines: list[Line] = field(default_factory=list)
     width: int | None = None
     data_label: str | None = None
-    data: bytes | None = None
+    #: a zero-copy view into the mapped file (a full dump's regions are large)
+    data: bytes | memoryview | None = None
     data_error: str | None = None
 
 
@@ -89,9 +90,9 @@ def _context_block(stream: str, context: Context | None) -> Block:
     return _block(stream, [], context.raw)
 
 
-def _memory(dump: MinidumpFile, rva: int, size: int) -> tuple[bytes | None, str | None]:
+def _memory(dump: MinidumpFile, rva: int, size: int) -> tuple[memoryview | None, str | None]:
     try:
-        return bytes(dump.bytes_at(rva, size, "memory")), None
+        return dump.bytes_at(rva, size, "memory"), None
     except MemlensError as e:
         return None, str(e)
 
