@@ -8,7 +8,6 @@ from typing import Any, TextIO
 from memlens.analyses.minidump_streams import Block, Line
 from memlens.sources.minidump.ids import ARCHES, PLATFORMS, stream_name
 
-
 CHUNK = 1 << 20
 
 
