@@ -22,17 +22,24 @@ from memlens.cli.exitcodes import ExitCode
 from memlens.errors import MemlensError
 
 
-def discover() -> list[ModuleType]:
-    """Command modules, sorted by verb name."""
-    found = [
-        importlib.import_module(f"{commands.__name__}.{info.name}")
-        for info in pkgutil.iter_modules(commands.__path__)
-        if not info.name.startswith("_")
-    ]
+def discover(only: str | None = None) -> list[ModuleType]:
+    """Command modules, sorted by verb name.
+
+    ``only``: import just the module of that verb when one is named so (a run of
+    one verb need not import every other verb's dependencies: start-up time);
+    every module when there is none.
+    """
+    names = [info.name for info in pkgutil.iter_modules(commands.__path__)
+             if not info.name.startswith("_")]  # fmt: skip
+    if only in names:
+        one = importlib.import_module(f"{commands.__name__}.{only}")
+        if getattr(one, "NAME", None) == only:
+            return [one]
+    found = [importlib.import_module(f"{commands.__name__}.{name}") for name in names]
     return sorted((m for m in found if hasattr(m, "NAME")), key=lambda m: str(m.NAME))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="memlens",
         description="What is in a process's memory, whether it is resident, and who put it there.",
@@ -41,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"memlens {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    for module in discover():
+    for module in discover(only):
         p = sub.add_parser(
             module.NAME,
             help=module.HELP,
@@ -56,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    verb = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(verb)
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
