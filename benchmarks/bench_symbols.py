@@ -107,7 +107,8 @@ def resident(tmp: Path) -> None:
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline() == b"ready\n"
-        nlibs = sum(1 for line in open(f"/proc/{proc.pid}/maps") if ".so" in line)
+        maps = Path(f"/proc/{proc.pid}/maps").read_text().splitlines()
+        nlibs = sum(1 for line in maps if ".so" in line)
         cmd = [MEMLENS, "resident", str(proc.pid), "--summary"]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         ours = best(lambda: subprocess.run(cmd, capture_output=True, check=True), 3)

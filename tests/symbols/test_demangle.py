@@ -1,4 +1,4 @@
-"""Demangled names through ``symbolize``: C++ (g++) against ``c++filt``, Rust (rustc) both manglings."""
+"""Demangled names through ``symbolize``: C++ (g++) vs ``c++filt``; Rust (rustc), both manglings."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ CXX = r"""
 namespace outer { namespace inner {
 template <typename T, int N> struct Box {
     T v[N];
-    __attribute__((noinline)) T sum() const { T s{}; for (int i = 0; i < N; i++) s += v[i]; return s; }
+    __attribute__((noinline)) T sum() const {
+        T s{};
+        for (int i = 0; i < N; i++) s += v[i];
+        return s;
+    }
     __attribute__((noinline)) Box &operator+=(const Box &o) {
         for (int i = 0; i < N; i++) v[i] += o.v[i];
         return *this;

@@ -1,4 +1,4 @@
-"""Minidumps whose module files are not on disk: frames are module+offset from the dump's ModuleList.
+"""Minidumps whose module files are not here: frames are module+offset from the ModuleList.
 
 The oracle is the ModuleList read here with ``struct`` (independently of the
 minidump reader): every address inside a module gives that module's name and

@@ -32,6 +32,7 @@ from memlens.symbols.batch import Bools, FrameBatch, Located, as_addresses
 from memlens.symbols.debugfile import debug_dirs as all_debug_dirs
 from memlens.symbols.debugfile import find_debug_file
 from memlens.symbols.demangle import demangle
+from memlens.symbols.dwarflines import ElfLineTable
 from memlens.symbols.elffile import ElfFile
 from memlens.symbols.elfsyms import load_elf_symbols
 from memlens.symbols.frame import AddressSymbolizer, Frame
@@ -75,7 +76,7 @@ class ModuleSymbols:
         self.problems: list[str] = []
         self._loaded = False
         self._symtab: SymbolTable | None = None
-        self._lines: dwarf.LineTable | None = None
+        self._lines: dwarf.LineTable | ElfLineTable | None = None
         self._lines_tried = False
         self.image_base = 0
         self.debug_file: str | None = None
@@ -112,16 +113,20 @@ class ModuleSymbols:
         self._load()
         return self._symtab
 
-    def lines(self) -> dwarf.LineTable | None:
+    def lines(self) -> dwarf.LineTable | ElfLineTable | None:
+        """file:line: symbolic's SymCache (inline frames too), else pyelftools' line table."""
         self._load()
         if self._lines_tried:
             return self._lines
         self._lines_tried = True
         source = self.debug_file or (self.module.file if self._has_debug_info else None)
-        if source is None or not dwarf.available():
+        if source is None:
             return None
         try:
-            self._lines = dwarf.LineTable(source, self.module.file_build_id)
+            if dwarf.available():
+                self._lines = dwarf.LineTable(source, self.module.file_build_id)
+            else:
+                self._lines = ElfLineTable(source, self.image_base)
         except FormatError as e:
             self.problems.append(str(e))
         return self._lines
@@ -239,7 +244,8 @@ class Symbolizer:
             has_offset[rows] = True
             todo = todo[~hit]
 
-    def _dwarf_rows(self, module: LoadedModule | None, ms: ModuleSymbols, lt: dwarf.LineTable,
+    def _dwarf_rows(self, module: LoadedModule | None, ms: ModuleSymbols,
+                    lt: dwarf.LineTable | ElfLineTable,
                     uniq: U64, lo: int, vaddr: U64, todo: I64, names: Obj, offsets: I64,
                     has_offset: Bools, located: Located,
                     ) -> Bools:  # fmt: skip
@@ -254,13 +260,17 @@ class Symbolizer:
             row = lo + t
             addr = int(uniq[row])
             top = locs[0]
+            if top.function is None:  # a bare line table: the symbol table names it
+                located[row] = (top.file, top.line, ())
+                continue
             named[k] = True
             names[row] = demangle(top.function)
             if len(locs) == 1 and top.function_start is not None:
                 offsets[row] = r - top.function_start
                 has_offset[row] = True
             inl = tuple(
-                Frame(addr, modname, addr - base if module else None, demangle(loc.function),
+                Frame(addr, modname, addr - base if module else None,
+                      demangle(loc.function) if loc.function else None,
                       r - loc.function_start
                       if loc is locs[-1] and loc.function_start is not None else None,
                       loc.file, loc.line)
