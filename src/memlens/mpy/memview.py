@@ -30,9 +30,7 @@ class MemView:
         self.space = space
         self.word_size = space.word_size
         self.byteorder = space.byteorder
-        self._order: Literal["little", "big"] = (
-            "little" if space.byteorder == "little" else "big"
-        )
+        self._order: Literal["little", "big"] = "little" if space.byteorder == "little" else "big"
         self.word_dtype = np.dtype(
             f"{'<' if space.byteorder == 'little' else '>'}u{space.word_size}"
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -13,12 +13,13 @@ import numpy as np
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, options_from
 from memlens.errors import FormatError, UsageError
-from memlens.mpy import meminfo_text
+from memlens.mpy import meminfo_text, symbols
 from memlens.mpy.atb import GcInfo
 from memlens.mpy.graph import OwnershipGraph, build
 from memlens.mpy.heap import MpyHeap, analyse
 from memlens.mpy.objects import HeapObject, objects, type_stats
 from memlens.mpy.report import Fragmentation, diff, fragmentation
+from memlens.mpy.symbols import FirmwareSymbols
 from memlens.render import jsonout, mpy_dot, mpy_html
 from memlens.render.mpy_meminfo import alloc_table, info_lines
 from memlens.render.mpy_svg import Alloc, layout_svg
@@ -41,6 +42,11 @@ MAX_GRAPH_NODES = 5000
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
+    sym = parser.add_argument_group("firmware symbols (optional: the heap is found without them)")
+    sym.add_argument("--elf", metavar="FW.elf", help="firmware ELF: symbols, and DWARF layouts")
+    sym.add_argument("--map", dest="ld_map", metavar="FW.map", help="GNU ld map of the firmware")
+    sym.add_argument("--bin", dest="fw_bin", metavar="FW.bin",
+                     help="firmware image (with --map): mapped at the start of flash")  # fmt: skip
     g = parser.add_argument_group("what to show")
     g.add_argument("--table", action="store_true", help="print the mem_info(1) text exactly")
     g.add_argument("--objects", action="store_true", help="list every allocation")
@@ -72,12 +78,31 @@ def run(args: argparse.Namespace) -> int:
         and _is_text(target)
     ):
         return _run_text(args, target)
+    fw = _firmware(args)
     if args.snapshot == "all":
-        return _run_all(args)
-    options = options_from(args)
+        return _run_all(args, fw)
+    options = _with_flash(options_from(args), fw)
     with open_target(target, options) as snap:
-        heap = analyse(snap.space, source=snap.source)
+        heap = analyse(snap.space, source=snap.source, symbols=fw)
         return _report(args, heap, snap.source)
+
+
+def _firmware(args: argparse.Namespace) -> FirmwareSymbols | None:
+    if args.elf and args.ld_map:
+        raise UsageError("give --elf or --map, not both")
+    if args.fw_bin and not args.ld_map:
+        raise UsageError("--bin goes with --map")
+    if args.elf:
+        return symbols.from_elf(args.elf)
+    if args.ld_map:
+        return symbols.from_map(args.ld_map, args.fw_bin)
+    return None
+
+
+def _with_flash(options: OpenOptions, fw: FirmwareSymbols | None) -> OpenOptions:
+    if fw is None or fw.flash is None:
+        return options
+    return replace(options, pieces=(*options.pieces, fw.flash))
 
 
 # -- one heap -------------------------------------------------------------------
@@ -279,7 +304,7 @@ def _write_html(
 # -- several snapshots --------------------------------------------------------------
 
 
-def _run_all(args: argparse.Namespace) -> int:
+def _run_all(args: argparse.Namespace, fw: FirmwareSymbols | None) -> int:
     if not args.snapshot_size:
         raise UsageError("--snapshot all needs --snapshot-size")
     try:
@@ -288,13 +313,12 @@ def _run_all(args: argparse.Namespace) -> int:
         raise FormatError(args.target, None, e.strerror or str(e)) from None
     if count == 0:
         raise FormatError(args.target, 0, "file is smaller than one snapshot")
-    base = options_from(argparse.Namespace(**{**vars(args), "snapshot": None}))
+    base = _with_flash(options_from(argparse.Namespace(**{**vars(args), "snapshot": None})), fw)
     results: list[dict[str, Any]] = []
     prev: list[HeapObject] | None = None
     for k in range(count):
-        opts = OpenOptions(**{**asdict(base), "snapshot": k})
-        with open_target(args.target, opts) as snap:
-            heap = analyse(snap.space, source=f"{snap.source}#{k}")
+        with open_target(args.target, replace(base, snapshot=k)) as snap:
+            heap = analyse(snap.space, source=f"{snap.source}#{k}", symbols=fw)
             objs = objects(heap)
             row: dict[str, Any] = {"snapshot": k, "gc": _info_json(heap.info),
                                    "types": [asdict(t) for t in type_stats(objs)]}  # fmt: skip
