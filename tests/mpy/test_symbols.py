@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -86,6 +87,9 @@ def firmware(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     spans = [(cursor, cursor + 0x9000), (cursor + 0xA000, cursor + 0xF000)]
     areas = write_heap(img, random.Random(11), spans, ctx + printed[0],
                        {t: addrs[f"mp_type_{t}"] for t in TYPES})  # fmt: skip
+    # a root: mp_state_ctx.vm.root[3] (offset 48 + 24) points at the first allocation
+    first_head = min(areas[0].heads)
+    img.words(ctx + 72, areas[0].pool + first_head * 32)
     dump = d / "ram.bin"
     dump.write_bytes(bytes(img.data))
     return {"exe": exe, "stripped": stripped, "map": d / "fw.map", "printed": printed,
@@ -142,3 +146,20 @@ def test_same_heap_every_way(firmware: dict[str, object], how: str) -> None:
             cs[b] = LETTERS.get(tname, "h") if syms is not None else "h"
         ref.append((a.pool, cs))
     assert got == ref_table(ref, 32)
+
+
+def test_roots_named_by_symbols(firmware: dict[str, object]) -> None:
+    import json
+    import sys
+
+    areas = firmware["areas"]
+    assert isinstance(areas, list)
+    target = areas[0].pool + min(areas[0].heads) * 32
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("memlens")), "mpy", str(firmware["dump"]),
+         "--base", hex(int(firmware["base"])), "--word-size", "8",  # type: ignore[call-overload]
+         "--elf", str(firmware["exe"]), "--json"],
+        capture_output=True, text=True, check=True)  # fmt: skip
+    g = json.loads(out.stdout)["graph"]
+    named = {(n, t) for (_, t), n in zip(g["roots"], g["root_symbols"], strict=True)}
+    assert ("mp_state_ctx+0x48", target) in named

@@ -18,6 +18,7 @@ from memlens.mpy.layout import AreaLayout, HeapArea
 from memlens.mpy.locate import Located, candidates, locate_structural
 from memlens.mpy.memview import MemView
 from memlens.mpy.types import TypeInfo, TypeMap
+from memlens.symbols.table import SymbolTable
 
 TYPE_PREFIX = "mp_type_"
 LETTER_BY_SYMBOL: dict[str, str] = {
@@ -38,6 +39,19 @@ class FirmwareSymbols:
     area_offset: int | None = None  # of mem.area inside mp_state_ctx (DWARF)
     area_members: dict[str, int] = field(default_factory=dict)  # (DWARF)
     flash: tuple[int, str] | None = None  # firmware image to map: (address, path)
+    table: SymbolTable | None = None  # for naming roots
+
+    def names(self, addresses: list[int]) -> list[str | None]:
+        """``symbol+offset`` for each address, ``None`` where no symbol holds it."""
+        if self.table is None or not addresses:
+            return [None] * len(addresses)
+        pos, off = self.table.lookup(addresses)
+        out: list[str | None] = []
+        for p, o in zip(pos.tolist(), off.tolist(), strict=True):
+            out.append(
+                None if p < 0 else f"{self.table.name(p)}+{o:#x}" if o else self.table.name(p)
+            )
+        return out
 
 
 def _member_offset(die: Any) -> int | None:
@@ -105,7 +119,7 @@ def from_elf(path: str) -> FirmwareSymbols:
     from memlens.symbols.elfsyms import symbols_of
 
     table = symbols_of(path)
-    fw = FirmwareSymbols(path)
+    fw = FirmwareSymbols(path, table=table)
     for sym in table:
         if sym.name == "mp_state_ctx" or sym.name.startswith(TYPE_PREFIX):
             fw.addresses.setdefault(sym.name, sym.address)
@@ -127,7 +141,7 @@ def from_map(map_path: str, bin_path: str | None) -> FirmwareSymbols:
     from memlens.symbols.ldmap import load_map
 
     lmap = load_map(map_path)
-    fw = FirmwareSymbols(map_path)
+    fw = FirmwareSymbols(map_path, table=lmap.table(map_path))
     for s in lmap.symbols:
         wanted = s.name == "mp_state_ctx" or s.name.startswith(TYPE_PREFIX)
         if wanted and not s.assigned:

@@ -185,6 +185,8 @@ def _heap_json(
                       zip(graph.root_address.tolist(), graph.root_target.tolist(), strict=True)],
             "unreachable": [int(addr[i]) for i in graph.unreachable.tolist()],
         }  # fmt: skip
+        if heap.symbols is not None:
+            payload["graph"]["root_symbols"] = heap.symbols.names(graph.root_address.tolist())
     return payload
 
 
@@ -267,9 +269,12 @@ def _dot(heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None) ->
              for i, o in enumerate(objs) if keep[i]]  # fmt: skip
     pairs = zip(graph.src.tolist(), graph.dst.tolist(), strict=True)
     edges = sorted({(addr[s], addr[d]) for s, d in pairs if keep[s] and keep[d]})
-    roots = sorted({(f"root {r:#x}", addr[t]) for r, t in
-                    zip(graph.root_address.tolist(), graph.root_target.tolist(), strict=True)
+    where = graph.root_address.tolist()
+    names = heap.symbols.names(where) if heap.symbols else [None] * len(where)
+    roots = sorted({(f"root {n or hex(r)}", addr[t]) for r, n, t in
+                    zip(where, names, graph.root_target.tolist(), strict=True)
                     if keep[t]})  # fmt: skip
+
     return mpy_dot.dot_source(nodes, edges, roots[:MAX_GRAPH_NODES])
 
 
