@@ -180,7 +180,16 @@ def locate_structural(mem: MemView, source: str = "memory") -> Located:
         warnings.append(f"{len(distinct)} distinct area records found; using the one at "
                         f"{best.word_address:#x}")  # fmt: skip
     a = best.area
-    area = HeapArea(best.word_address, a.atb_start, a.atb_len, a.ftb_start, a.pool_start,
-                    a.pool_end, None)  # fmt: skip
-    return Located([area], best.layout, "structure (single area record)", best.word_address,
+    layout, record = best.layout, best.word_address
+    if layout.next_word is not None:
+        # One area: a split-heap build has next == NULL just before; otherwise
+        # the word before belongs to something else and the build is not split.
+        before = mem.word(best.word_address - mem.word_size)
+        if before == 0:
+            record = best.word_address - mem.word_size
+        else:
+            layout = next(x for x in KNOWN_LAYOUTS if x.next_word is None
+                          and x.finaliser == layout.finaliser and x.gap == layout.gap)  # fmt: skip
+    area = HeapArea(record, a.atb_start, a.atb_len, a.ftb_start, a.pool_start, a.pool_end, None)
+    return Located([area], layout, "structure (single area record)", record,
                    warnings)  # fmt: skip

@@ -74,25 +74,11 @@ def describe_value(heap: MpyHeap, value: int) -> str:
 
 
 def _str_content(heap: MpyHeap, addr: int) -> str | None:
-    ws = heap.word_size
-    length = _word(heap, addr + 2 * ws)
-    data = _word(heap, addr + 3 * ws)
-    if length is None or data is None or length > 1 << 24:
-        return None
-    raw = heap.mem.raw(data, min(length, PREVIEW))
-    if raw is None:
-        return None
-    return _short(repr(raw.decode("utf-8", "replace")))
+    return _str_many(heap, np.array([addr], dtype=np.uint64), True)[0]
 
 
 def _bytes_content(heap: MpyHeap, addr: int) -> str | None:
-    ws = heap.word_size
-    length = _word(heap, addr + 2 * ws)
-    data = _word(heap, addr + 3 * ws)
-    if length is None or data is None or length > 1 << 24:
-        return None
-    raw = heap.mem.raw(data, min(length, PREVIEW))
-    return None if raw is None else _short(repr(raw))
+    return _str_many(heap, np.array([addr], dtype=np.uint64), False)[0]
 
 
 def _dict_content(heap: MpyHeap, addr: int) -> str | None:
