@@ -37,7 +37,7 @@ area records are recognised by their structure) and print MicroPython's own
 numbers and allocation table, objects by type, and draw the heap. TARGET may
 also be the text printed by micropython.mem_info(1).
 """
-MAX_GRAPH_NODES = 5000
+GRAPH_NODES = 1500  # dot's layout time grows fast; minutes beyond a few thousand nodes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--graph", metavar="FILE", help="ownership graph: .dot, .svg or .png (dot)")
     g.add_argument("--layout", metavar="FILE", help="heap layout picture: .svg or .png")
     g.add_argument("--html", metavar="FILE", help="one page with the layout and the graph")
+    g.add_argument(
+        "--graph-nodes", type=int, default=GRAPH_NODES, metavar="N",
+        help=f"at most N allocations in the graph, largest first ({GRAPH_NODES})",
+    )  # fmt: skip
     g.add_argument("--json", action="store_true", help="all numbers and objects as JSON")
 
 
@@ -150,9 +154,9 @@ def _report(args: argparse.Namespace, heap: MpyHeap, source: str) -> int:
     if args.layout:
         _write_layout(args.layout, heap, objs)
     if args.graph:
-        _write_graph(args.graph, heap, objs, graph)
+        _write_graph(args.graph, heap, objs, graph, args.graph_nodes)
     if args.html:
-        _write_html(args.html, heap, objs, graph, frag, source)
+        _write_html(args.html, heap, objs, graph, frag, source, args.graph_nodes)
     return ExitCode.OK
 
 
@@ -259,11 +263,19 @@ def _write_layout(path: str, heap: MpyHeap, objs: list[HeapObject]) -> None:
         _write(path, svg)
 
 
-def _dot(heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None) -> str:
+def _dot(heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None,
+         limit: int = GRAPH_NODES) -> str:  # fmt: skip
     assert graph is not None
     addr = heap.heads.address.tolist()
     keep = np.zeros(len(objs), dtype=bool)
-    keep[:MAX_GRAPH_NODES] = True
+    if len(objs) > limit:
+        # the biggest allocations first: they are where the memory went
+        sizes = np.array([o.size for o in objs], dtype=np.int64)
+        keep[np.argsort(-sizes, kind="stable")[:limit]] = True
+        print(f"memlens: warning: graph limited to the {limit} largest of {len(objs)} "
+              f"allocations (--graph-nodes)", file=sys.stderr)  # fmt: skip
+    else:
+        keep[:] = True
     nodes = [(addr[i], f"{addr[i]:#x}\\n{o.type} {o.size}B" + (f"\\n{o.content[:24]}" if o.content
              else ""), o.letter, bool(graph.reachable[i]))
              for i, o in enumerate(objs) if keep[i]]  # fmt: skip
@@ -275,13 +287,13 @@ def _dot(heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None) ->
                     zip(where, names, graph.root_target.tolist(), strict=True)
                     if keep[t]})  # fmt: skip
 
-    return mpy_dot.dot_source(nodes, edges, roots[:MAX_GRAPH_NODES])
+    return mpy_dot.dot_source(nodes, edges, roots[:limit])
 
 
 def _write_graph(
-    path: str, heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None
+    path: str, heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None, limit: int
 ) -> None:
-    src = _dot(heap, objs, graph)
+    src = _dot(heap, objs, graph, limit)
     if path.endswith(".dot") or path.endswith(".gv"):
         _write(path, src)
     else:
@@ -295,12 +307,13 @@ def _write_html(
     graph: OwnershipGraph | None,
     frag: Fragmentation,
     source: str,
+    limit: int,
 ) -> None:
     summary = info_lines(heap.info) + (
         f"largest free run {frag.largest_free_bytes} B of {frag.free_bytes} B free, "
         f"{frag.free_runs} free runs\n")  # fmt: skip
     layout = _layout_svg(heap, objs, source)
-    graph_svg = mpy_dot.render(_dot(heap, objs, graph), "svg").decode()
+    graph_svg = mpy_dot.render(_dot(heap, objs, graph, limit), "svg").decode()
     data: dict[str, object] = {"gc": _info_json(heap.info),
                                "types": [asdict(t) for t in type_stats(objs)]}  # fmt: skip
     _write(path, mpy_html.page(f"memlens mpy: {source}", summary, layout, graph_svg, data))
