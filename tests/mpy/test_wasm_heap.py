@@ -144,3 +144,21 @@ def test_snapshot_all_over_concatenated_dumps(tmp_path: Path) -> None:
     last = {d["type"]: d for d in doc["snapshots"][2]["diff"]}
     assert last["instance of Point"]["allocated"] == 40
     assert last["instance of Point"]["freed"] == 0
+
+
+def test_elf_core_input(tmp_path: Path) -> None:
+    """The same real heap inside an ELF core (32-bit, two PT_LOADs and an unsaved tail)."""
+    from ..elfcore.corewriter import Core, Load
+
+    c = capture(tmp_path / "obj", ["objects.upy"], 65536)
+    data = c.dump.read_bytes()
+    split = 0x20000  # below the heap: the tables and the pool land in the second load
+    core = Core(bits=32, machine=3, loads=[Load(0, data[:split]),
+                                           Load(split, data[split:], memsz=len(data) - split + 0x10000)])  # fmt: skip
+    path = tmp_path / "core"
+    path.write_bytes(core.build())
+    out = subprocess.run([str(Path(sys.executable).with_name("memlens")), "mpy", str(path),
+                          "--table"], capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    gc_line, counts, table = _printed(c.texts[0])
+    assert out.stdout == f"{gc_line}\n{counts}\n{table}"
