@@ -26,7 +26,7 @@ def dot_source(
         colour = COLOURS.get(letter, COLOURS["h"])
         extra = "" if reachable else ', color="#d32f2f", penwidth=2, style="filled,dashed"'
         out.append(f'  n{addr:x} [label={_q(label)}, fillcolor="{colour}"{extra}, '
-                   f'tooltip={_q(f"{addr:#x}")}];')  # fmt: skip
+                   f"tooltip={_q(label.replace(chr(92) + 'n', ' '))}];")  # fmt: skip
     names = sorted({name for name, _ in roots})
     for i, name in enumerate(names):
         out.append(f"  r{i} [label={_q(name)}, shape=plaintext, style=solid];")
