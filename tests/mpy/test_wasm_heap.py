@@ -81,6 +81,11 @@ def test_text_parse_agrees(case: Capture) -> None:
         assert [a.pool_start for a in parsed.areas] == [a.pool_start for a in heap.areas]
         for ta, chars in zip(parsed.areas, heap.block_chars(), strict=True):
             assert np.array_equal(ta.chars, chars)
+        by_letter: dict[str, tuple[int, int]] = {}
+        for o in objects(heap):
+            c, b = by_letter.get(o.letter, (0, 0))
+            by_letter[o.letter] = (c + 1, b + o.size)
+        assert parsed.allocations_by_letter() == dict(sorted(by_letter.items()))
     areas = [(a.pool_start, a.chars) for a in parsed.areas]
     assert alloc_table(areas, 16) == table
 

@@ -136,13 +136,13 @@ def _report(args: argparse.Namespace, heap: MpyHeap, source: str) -> int:
         print(f"memlens: warning: {w}", file=sys.stderr)
     frag = fragmentation(heap.states, heap.block_size)
     try:
-        objs = objects(heap)
+        graph = build(heap)
+        objs = objects(heap, graph=graph)
     except FormatError as e:
         # The allocation table alone still gives the numbers and the table's shape.
         sys.stdout.write(info_lines(heap.info) + _table_text(args, heap, typed=False))
         print(f"memlens: partial result: {e}", file=sys.stderr)
         return ExitCode.PARTIAL
-    graph = build(heap) if (args.graph or args.html or args.json) else None
     if args.json:
         jsonout.dump("mpy", _heap_json(heap, source, objs, graph, frag, args))
     elif args.table:
@@ -337,7 +337,7 @@ def _run_all(args: argparse.Namespace, fw: FirmwareSymbols | None) -> int:
     for k in range(count):
         with open_target(args.target, replace(base, snapshot=k)) as snap:
             heap = analyse(snap.space, source=f"{snap.source}#{k}", symbols=fw)
-            objs = objects(heap)
+            objs = objects(heap, graph=build(heap))
             row: dict[str, Any] = {"snapshot": k, "gc": _info_json(heap.info),
                                    "types": [asdict(t) for t in type_stats(objs)]}  # fmt: skip
             if prev is not None:
@@ -395,6 +395,8 @@ def _run_text(args: argparse.Namespace, path: str) -> int:
             "stack_max": parsed.stack_max, "block_size": parsed.block_size,
             "areas": [{"pool_start": a.pool_start, "blocks": len(a.chars)} for a in parsed.areas],
             "letters": parsed.letter_counts(), "mismatch": mismatch,
+            "allocations_by_letter": {k: {"count": c, "bytes": b}
+                                      for k, (c, b) in parsed.allocations_by_letter().items()},
         })  # fmt: skip
     elif args.table and derived is not None:
         areas = [(a.pool_start, a.chars) for a in parsed.areas]
@@ -413,6 +415,10 @@ def _run_text(args: argparse.Namespace, path: str) -> int:
                   f"{fr.free_runs} free runs")  # fmt: skip
         print("blocks by letter: " + ", ".join(f"{k}:{v}" for k, v in
                                              parsed.letter_counts().items()))  # fmt: skip
+        allocs = parsed.allocations_by_letter()
+        if allocs:
+            print("allocations by letter (count, bytes): "
+                  + ", ".join(f"{k}: {c} {b}" for k, (c, b) in allocs.items()))  # fmt: skip
         for m in mismatch:
             print(f"  differs from the printed header: {m}")
     return ExitCode.OK if not mismatch else ExitCode.PARTIAL
