@@ -65,7 +65,8 @@ def main() -> None:
     heap.heads  # noqa: B018  (types and heads, counted in numbers_and_table above)
 
     def objects_and_graph() -> tuple[int, int]:
-        return len(objects(heap)), len(build(heap).src)
+        graph = build(heap)
+        return len(objects(heap, graph=graph)), len(graph.src)
 
     objs = objects(heap)
 
