@@ -163,3 +163,35 @@ def test_roots_named_by_symbols(firmware: dict[str, object]) -> None:
     g = json.loads(out.stdout)["graph"]
     named = {(n, t) for (_, t), n in zip(g["roots"], g["root_symbols"], strict=True)}
     assert ("mp_state_ctx+0x48", target) in named
+
+
+def test_map_and_firmware_image(firmware: dict[str, object], tmp_path: Path) -> None:
+    """--map + --bin: static type objects are read from the firmware image, mapped
+    where the map says the loaded sections begin; the RAM dump holds only RAM."""
+    exe = firmware["exe"]
+    addrs = firmware["addrs"]
+    printed = firmware["printed"]
+    assert isinstance(addrs, dict) and isinstance(printed, list)
+    fw_bin = tmp_path / "fw.bin"
+    subprocess.run(["objcopy", "-O", "binary", str(exe), str(fw_bin)], check=True)
+    ctx = addrs["mp_state_ctx"]
+    img = Image(ctx, 8, "<")
+    start = (ctx + 0x1000) & ~0xFFF
+    areas = write_heap(img, random.Random(12), [(start, start + 0x6000)], ctx + printed[0],
+                       {t: addrs[f"mp_type_{t}"] for t in TYPES})  # fmt: skip
+    ram = tmp_path / "ram.bin"
+    ram.write_bytes(bytes(img.data))
+    syms = symbols.from_map(str(firmware["map"]), str(fw_bin))
+    assert syms.flash is not None
+    opts = OpenOptions(format="raw", base=ctx, word_size=8, pieces=(syms.flash,))
+    with open_target(str(ram), opts) as snap:
+        heap = analyse(snap.space, symbols=syms)
+        # the type objects come from the image: their first word is &mp_type_type
+        assert heap.mem.word(addrs["mp_type_list"]) == addrs["mp_type_type"]
+        assert [a.pool_start for a in heap.areas] == [areas[0].pool]
+        chars = [(a.pool_start, c) for a, c in zip(heap.areas, heap.block_chars(), strict=True)]
+        got = alloc_table(chars, 32)
+    cs = [".h="[k] for k in areas[0].kinds]
+    for b, tname in areas[0].heads.items():
+        cs[b] = LETTERS.get(tname, "h")
+    assert got == ref_table([(areas[0].pool, cs)], 32)
