@@ -75,6 +75,8 @@ class ProcessMemory:
         while len(out) < size:
             try:
                 chunk = os.pread(self._mem_fd, size - len(out), address + len(out))
+            except OverflowError:  # offsets >= 2**63 ([vsyscall]) do not fit pread's off_t
+                raise AddressError(address + len(out), "unreadable in the process", size) from None
             except OSError as e:
                 if e.errno == errno.ESRCH or not self._alive():
                     raise ProcessGoneError(self.pid, "exited while being read") from None
