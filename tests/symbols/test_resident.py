@@ -131,3 +131,29 @@ def test_memdump_fixture_with_synthetic_nm(
     # the nm lines themselves, in address order (as nm sorts them)
     assert out == sorted((line for line in lines if line.split()[-1] in wanted),
                          key=lambda line: int(line.split()[0], 16))  # fmt: skip
+
+
+def test_resident_on_a_memlens_snapshot_equals_the_live_process(
+    live_lib: tuple[int, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``memlens snapshot PID -o FILE`` records residency: the same answers from the file."""
+    pid, lib = live_lib
+    core = tmp_path / "snap.core"
+    live = _json(capsys, "resident", str(pid), "--lib", lib.name, "--json")
+    live_summary = _json(capsys, "resident", str(pid), "--summary", "--json")
+    assert main(["snapshot", str(pid), "-o", str(core)]) == 0
+    capsys.readouterr()
+    snap = _json(capsys, "resident", str(core), "--lib", lib.name, "--json")
+    snap_summary = _json(capsys, "resident", str(core), "--summary", "--json")
+    (a,), (b,) = live["libraries"], snap["libraries"]
+    assert {s["name"] for s in a["symbols"] if s["name"] in FUNCS} == CALLED
+    assert b["symbols"] == a["symbols"]
+    assert b["path"] == a["path"] and b["load_bias"] == a["load_bias"]
+
+    def per_library(doc: dict) -> dict:
+        # the other libraries of the process: their pages may be faulted in or
+        # reclaimed between two reads; ours is held fixed by the driver
+        return {x["path"]: x for x in doc["libraries"]}
+
+    assert per_library(snap_summary)[str(lib)] == per_library(live_summary)[str(lib)]
+    assert set(per_library(snap_summary)) == set(per_library(live_summary))
