@@ -131,6 +131,7 @@ def run_under_shim(
     os.close(ack_r)
     result = RunResult(returncode=0)
     buf = b""
+    ticks = 0
     next_tick = time.monotonic() + opts.every if opts.every else None
     try:
         while True:
@@ -143,7 +144,11 @@ def run_under_shim(
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
-                    _serve(line.decode("ascii", "replace"), opts, result, on_snapshot)
+                    parts = line.decode("ascii", "replace").split(" ", 3)
+                    if ticks and parts[1:2] == [str(proc.pid)] and parts[3:] == ["signal"]:
+                        ticks -= 1  # the SIGUSR2 our timer sent
+                        parts[3] = "every"
+                    _serve(" ".join(parts), opts, result, on_snapshot)
                     os.write(ack_w, b"k")
                 if not chunk and proc.poll() is not None:
                     break
@@ -153,6 +158,7 @@ def run_under_shim(
                 next_tick += opts.every or 0
                 if proc.poll() is None:
                     os.kill(proc.pid, signal.SIGUSR2)
+                    ticks += 1
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGINT)
     finally:
