@@ -17,6 +17,7 @@ segment that wraps past the top of the address space is clipped at the top.
 from __future__ import annotations
 
 import bisect
+import itertools
 import mmap
 import os
 import struct
@@ -208,8 +209,9 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
     ]
     regions = _memlens_names(regions, facts.memlens_info)
     order: ByteOrder = "little" if hdr.byteorder == "little" else "big"
-    space = AddressSpace(_name_stacks(regions, threads), segments, word_size=hdr.word_size,
-                         byteorder=order, overlap=Overlap.KEEP_FIRST)  # fmt: skip
+    space = AddressSpace(_name_stacks(regions, threads), _in_order(segments),
+                         word_size=hdr.word_size, byteorder=order,
+                         overlap=Overlap.KEEP_FIRST)  # fmt: skip
     if space.segments.conflicts:
         lost = sum(c.end - c.start for c in space.segments.conflicts)
         warnings.append(f"PT_LOAD segments overlap: {len(space.segments.conflicts)} spans "
@@ -286,6 +288,16 @@ def _memory(
         warnings.append(f"{wrapped} PT_LOAD segments wrap past the top of the address space; "
                         "clipped at the top")  # fmt: skip
     return regions, segments
+
+
+def _in_order(segments: list[Segment]) -> list[Segment]:
+    """Segments sorted by address when none overlap (the range map then builds in linear
+    time even if a core lists its PT_LOADs out of order); in file order otherwise, since
+    then the first in the file must win."""
+    ordered = sorted(segments, key=lambda s: s.start)
+    if all(a.end <= b.start for a, b in itertools.pairwise(ordered)):
+        return ordered
+    return segments
 
 
 def _file_only_regions(files: list[notes.FileMapping], regions: list[Region],
