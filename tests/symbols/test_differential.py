@@ -17,10 +17,10 @@ from tests.symbols.progs import build_generated, functions_of
 Chain = list[tuple[str | None, str | None, int | None]]
 
 
-def _llvm(path: Path, addresses: list[int]) -> list[Chain]:
+def _llvm(path: Path, addresses: list[int], inlining: str = "--inlining") -> list[Chain]:
     exe = need_tool("llvm-symbolizer")
     text = subprocess.run(
-        [exe, f"--obj={path}", "--inlining", "--demangle", "--functions=linkage"],
+        [exe, f"--obj={path}", inlining, "--demangle", "--functions=linkage"],
         input="\n".join(hex(a) for a in addresses) + "\n",
         check=True, capture_output=True, text=True,
     ).stdout  # fmt: skip
@@ -96,3 +96,24 @@ def test_live_process_bias_matches_file_symbolization(build_dir: Path, spawn: li
     assert all(f.module == str(exe) for f in live)
     assert [f.module_offset for f in live] == [a + mod.load_bias - mod.base for a in file_addrs]
     assert pf.function in ("printf", "__printf", "_IO_printf") and pf.function_offset == 1
+
+
+@pytest.mark.parametrize("version", ["4", "5"])
+def test_pyelftools_line_table_fallback_matches_llvm_symbolizer(
+    build_dir: Path, monkeypatch: pytest.MonkeyPatch, version: str
+) -> None:
+    """Without symbolic: file:line from the bare line table (pyelftools), names from .symtab."""
+    from memlens.symbols import dwarf
+
+    exe = build_generated(build_dir / f"gen_lines_v{version}", "-fPIE", "-pie",
+                          f"-gdwarf-{version}")  # fmt: skip
+    addresses = _addresses(exe)
+    expected = _llvm(exe, addresses, "--no-inlines")
+    monkeypatch.setattr(dwarf, "available", lambda: False)
+    frames = symbolizer_for_file(str(exe)).symbolize(addresses)
+    assert all(f.inlined_by == () for f in frames)
+    ours = [[(f.function, f.file, f.line)] for f in frames]
+    mismatches = [(hex(a), o, e) for a, o, e in zip(addresses, ours, expected, strict=True)
+                  if o != e]  # fmt: skip
+    assert not mismatches, (len(mismatches), mismatches[:5])
+    assert len({f.line for f in frames}) > 200  # many distinct lines really looked up

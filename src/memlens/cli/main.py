@@ -22,17 +22,35 @@ from memlens.cli.exitcodes import ExitCode
 from memlens.errors import MemlensError
 
 
-def discover() -> list[ModuleType]:
-    """Command modules, sorted by verb name."""
-    found = [
-        importlib.import_module(f"{commands.__name__}.{info.name}")
-        for info in pkgutil.iter_modules(commands.__path__)
-        if not info.name.startswith("_")
-    ]
+def discover(only: str | None = None) -> list[ModuleType]:
+    """Command modules, sorted by verb name.
+
+    With ``only``, just the module of that file name when it defines that verb:
+    importing every verb (and what each imports) costs more start-up than most
+    verbs' work, so a command line that names its verb loads that one alone.
+    """
+    names = [info.name for info in pkgutil.iter_modules(commands.__path__)
+             if not info.name.startswith("_")]  # fmt: skip
+    if only is not None and only in names:
+        module = importlib.import_module(f"{commands.__name__}.{only}")
+        if getattr(module, "NAME", None) == only:
+            return [module]
+    found = [importlib.import_module(f"{commands.__name__}.{name}") for name in names]
     return sorted((m for m in found if hasattr(m, "NAME")), key=lambda m: str(m.NAME))
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _named_verb(argv: Sequence[str] | None) -> str | None:
+    """The verb of a command line (its first word that is not an option), if any."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    for word in words:
+        if word in ("-h", "--help", "--version"):
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="memlens",
         description="What is in a process's memory, whether it is resident, and who put it there.",
@@ -41,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"memlens {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    for module in discover():
+    for module in discover(only):
         p = sub.add_parser(
             module.NAME,
             help=module.HELP,
@@ -56,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    parser = build_parser(_named_verb(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()

@@ -15,6 +15,7 @@ Public API (stable; used by the heap profiler and others)::
     symbolizer_for(snapshot, debug_dirs=(), sysroot=None, chain=None) -> Symbolizer
     symbolizer_for_file(path, ...) -> Symbolizer    # file addresses, no target
     Symbolizer.symbolize(addresses) -> list[Frame]  # one frame per address, same order
+    Symbolizer.resolve(addresses) -> FrameBatch     # the same in columns, frames on demand
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ import numpy.typing as npt
 from memlens.core.snapshot import Snapshot
 from memlens.errors import FormatError, MemlensError, UsageError
 from memlens.symbols import dwarf
+from memlens.symbols.batch import Bools, FrameBatch, Located, as_addresses
 from memlens.symbols.debugfile import debug_dirs as all_debug_dirs
 from memlens.symbols.debugfile import find_debug_file
 from memlens.symbols.demangle import demangle
+from memlens.symbols.dwarflines import ElfLineTable
 from memlens.symbols.elffile import ElfFile
 from memlens.symbols.elfsyms import load_elf_symbols
 from memlens.symbols.frame import AddressSymbolizer, Frame
@@ -37,13 +40,16 @@ from memlens.symbols.modmap import LoadedModule, build_module_map
 from memlens.symbols.table import SymbolTable
 
 __all__ = [
-    "DEFAULT_CHAIN", "SOURCES", "AddressSymbolizer", "Frame", "LoadedModule", "Symbolizer",
+    "DEFAULT_CHAIN", "SOURCES", "AddressSymbolizer", "Frame", "FrameBatch", "LoadedModule",
+    "Symbolizer",
     "symbolizer_for", "symbolizer_for_file",
 ]  # fmt: skip
 
 SOURCES = ("dwarf", "symtab", "nm", "ldmap")
 DEFAULT_CHAIN: tuple[str, ...] = ("dwarf", "symtab", "nm", "ldmap")
 U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+Obj = npt.NDArray[np.object_]
 _MASK = (1 << 64) - 1
 
 
@@ -70,7 +76,7 @@ class ModuleSymbols:
         self.problems: list[str] = []
         self._loaded = False
         self._symtab: SymbolTable | None = None
-        self._lines: dwarf.LineTable | None = None
+        self._lines: dwarf.LineTable | ElfLineTable | None = None
         self._lines_tried = False
         self.image_base = 0
         self.debug_file: str | None = None
@@ -107,16 +113,20 @@ class ModuleSymbols:
         self._load()
         return self._symtab
 
-    def lines(self) -> dwarf.LineTable | None:
+    def lines(self) -> dwarf.LineTable | ElfLineTable | None:
+        """file:line: symbolic's SymCache (inline frames too), else pyelftools' line table."""
         self._load()
         if self._lines_tried:
             return self._lines
         self._lines_tried = True
         source = self.debug_file or (self.module.file if self._has_debug_info else None)
-        if source is None or not dwarf.available():
+        if source is None:
             return None
         try:
-            self._lines = dwarf.LineTable(source, self.module.file_build_id)
+            if dwarf.available():
+                self._lines = dwarf.LineTable(source, self.module.file_build_id)
+            else:
+                self._lines = ElfLineTable(source, self.image_base)
         except FormatError as e:
             self.problems.append(str(e))
         return self._lines
@@ -167,82 +177,107 @@ class Symbolizer:
             return self.tables.get("")
         return self.tables.get(module.path) or self.tables.get(module.name)
 
-    def symbolize(self, addresses: Sequence[int] | npt.NDArray[np.uint64]) -> list[Frame]:
-        """One frame per address, in order."""
-        addrs = [int(a) & _MASK for a in addresses]
-        arr = np.array(addrs, np.uint64)
-        frames: list[Frame | None] = [None] * len(addrs)
+    def symbolize(self, addresses: Sequence[int] | npt.NDArray[np.integer]) -> list[Frame]:
+        """One frame per address, in order (repeated addresses share one frame)."""
+        return self.resolve(addresses).frames()
+
+    def resolve(self, addresses: Sequence[int] | npt.NDArray[np.integer]) -> FrameBatch:
+        """The batch path: each distinct address resolved once, in numpy; frames on demand."""
+        arr = as_addresses(addresses)
+        uniq, inverse = np.unique(arr, return_inverse=True)
+        n = len(uniq)
+        names: Obj = np.full(n, None, object)
+        offsets = np.zeros(n, np.int64)
+        has_offset = np.zeros(n, bool)
+        located: Located = {}
         if len(self.modules):
-            mi = np.searchsorted(self._starts, arr, side="right").astype(np.int64) - 1
-            inside = (mi >= 0) & (arr < self._ends[np.maximum(mi, 0)])
+            mi = np.searchsorted(self._starts, uniq, side="right").astype(np.int64) - 1
+            inside = (mi >= 0) & (uniq < self._ends[np.maximum(mi, 0)])
             mi = np.where(inside, mi, -1)
         else:
-            mi = np.full(len(addrs), -1, np.int64)
-        for k in np.unique(mi):
-            sel = np.flatnonzero(mi == k)
-            module = self.modules[int(k)] if k >= 0 else None
-            for j, frame in zip(sel.tolist(), self._module_batch(module, arr[sel]), strict=True):
-                frames[j] = frame
-        return [f if f is not None else Frame(a) for f, a in zip(frames, addrs, strict=True)]
+            mi = np.full(n, -1, np.int64)
+        # ``uniq`` is sorted and modules do not overlap: each module is one run of rows
+        bounds = np.flatnonzero(np.diff(mi)) + 1
+        for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), n], strict=True):
+            if lo < hi:
+                k = int(mi[lo])
+                self._module_rows(self.modules[k] if k >= 0 else None, uniq, lo, hi, names,
+                                  offsets, has_offset, located)  # fmt: skip
+        return FrameBatch(arr, uniq, inverse.astype(np.int64).reshape(-1),
+                          paths=[m.path for m in self.modules], bases=self._starts, module=mi,
+                          function=names, function_offset=offsets, has_offset=has_offset,
+                          located=located)  # fmt: skip
 
-    def _module_batch(self, module: LoadedModule | None, arr: U64) -> list[Frame]:
-        n = len(arr)
-        names: list[str | None] = [None] * n
-        offsets: list[int | None] = [None] * n
-        files: list[str | None] = [None] * n
-        lines: list[int | None] = [None] * n
-        inl: list[tuple[Frame, ...]] = [()] * n
-        addrs = arr.tolist()
-        modname = module.path if module else None
-        modoff = [a - module.base for a in addrs] if module else [None] * n
+    def _module_rows(self, module: LoadedModule | None, uniq: U64, lo: int, hi: int,
+                     names: Obj, offsets: I64, has_offset: Bools,
+                     located: Located,
+                     ) -> None:  # fmt: skip
+        """Fill rows ``lo:hi`` of the columns (all addresses in ``module``) from the chain."""
         bias = 0 if module is None else module.load_bias
-        if bias is not None:
-            vaddr = arr - np.uint64(bias & _MASK)  # wraps like the target's arithmetic
-            ms = self._syms[self.modules.index(module)] if module else None
-            for source in self.chain:
-                todo = np.array([i for i in range(n) if names[i] is None], np.int64)
-                if not len(todo):
-                    break
-                if source == "dwarf" and ms is not None:
-                    lt = ms.lines()
-                    if lt is None:
-                        continue
-                    rel = [(int(v) - ms.image_base) for v in vaddr[todo].tolist()]
-                    for i, r, locs in zip(todo.tolist(), rel, lt.lookup(rel), strict=True):
-                        if not locs:
-                            continue
-                        top = locs[0]
-                        names[i], files[i], lines[i] = demangle(top.function), top.file, top.line
-                        if len(locs) == 1 and top.function_start is not None:
-                            offsets[i] = r - top.function_start
-                        inl[i] = tuple(
-                            Frame(addrs[i], modname, modoff[i], demangle(loc.function),
-                                  r - loc.function_start
-                                  if loc is locs[-1] and loc.function_start is not None else None,
-                                  loc.file, loc.line)
-                            for loc in locs[1:]
-                        )  # fmt: skip
-                    continue
-                table = None
-                if source == "symtab" and ms is not None:
-                    table = ms.symtab()
-                elif source in ("nm", "ldmap"):
-                    table = self._user_table(module)
-                if table is None or not len(table):
-                    continue
-                pos, off = table.lookup(vaddr[todo])
-                cache: dict[int, str] = {}
-                for i, p, o in zip(todo.tolist(), pos.tolist(), off.tolist(), strict=True):
-                    if p < 0:
-                        continue
-                    name = cache.get(p)
-                    if name is None:
-                        name = cache[p] = demangle(table.name(p))
-                    names[i], offsets[i] = name, o
-        return [
-            Frame(addrs[i], modname, modoff[i], names[i], offsets[i], files[i], lines[i], inl[i])
-            for i in range(n)
-        ]
+        if bias is None:
+            return
+        vaddr = uniq[lo:hi] - np.uint64(bias & _MASK)  # wraps like the target's arithmetic
+        ms = self._syms[self.modules.index(module)] if module else None
+        todo = np.arange(hi - lo, dtype=np.int64)
+        for source in self.chain:
+            if not len(todo):
+                break
+            if source == "dwarf" and ms is not None:
+                lt = ms.lines()
+                if lt is not None:
+                    named = self._dwarf_rows(module, ms, lt, uniq, lo, vaddr, todo, names,
+                                             offsets, has_offset, located)  # fmt: skip
+                    todo = todo[~named]
+                continue
+            table = None
+            if source == "symtab" and ms is not None:
+                table = ms.symtab()
+            elif source in ("nm", "ldmap"):
+                table = self._user_table(module)
+            if table is None or not len(table):
+                continue
+            pos, off = table.lookup(vaddr[todo])
+            hit = pos >= 0
+            rows = todo[hit] + lo
+            names[rows] = table.names_at(pos[hit], demangle)
+            offsets[rows] = off[hit]
+            has_offset[rows] = True
+            todo = todo[~hit]
+
+    def _dwarf_rows(self, module: LoadedModule | None, ms: ModuleSymbols,
+                    lt: dwarf.LineTable | ElfLineTable,
+                    uniq: U64, lo: int, vaddr: U64, todo: I64, names: Obj, offsets: I64,
+                    has_offset: Bools, located: Located,
+                    ) -> Bools:  # fmt: skip
+        """DWARF answers for rows ``lo + todo``; returns which of ``todo`` it named."""
+        named = np.zeros(len(todo), bool)
+        modname = module.path if module else None
+        base = module.base if module else 0
+        rel = [v - ms.image_base for v in vaddr[todo].tolist()]
+        for k, (t, r, locs) in enumerate(zip(todo.tolist(), rel, lt.lookup(rel), strict=True)):
+            if not locs:
+                continue
+            row = lo + t
+            addr = int(uniq[row])
+            top = locs[0]
+            if top.function is None:  # a bare line table: the symbol table names it
+                located[row] = (top.file, top.line, ())
+                continue
+            named[k] = True
+            names[row] = demangle(top.function)
+            if len(locs) == 1 and top.function_start is not None:
+                offsets[row] = r - top.function_start
+                has_offset[row] = True
+            inl = tuple(
+                Frame(addr, modname, addr - base if module else None,
+                      demangle(loc.function) if loc.function else None,
+                      r - loc.function_start
+                      if loc is locs[-1] and loc.function_start is not None else None,
+                      loc.file, loc.line)
+                for loc in locs[1:]
+            )  # fmt: skip
+            located[row] = (top.file, top.line, inl)
+        return named
 
 
 def symbolizer_for(

@@ -25,10 +25,11 @@ from memlens.errors import FormatError
 class LineFrame:
     """One level of a source location: the function (mangled) and file:line in it.
 
-    ``function_start`` is the function's address relative to the image base, when known.
+    ``function_start`` is the function's address relative to the image base, when known;
+    ``function`` is None from a bare line table (the symbol table names it).
     """
 
-    function: str
+    function: str | None
     function_start: int | None
     file: str | None
     line: int | None

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError
+from memlens.sources.minidump.codeview import elf_debug_id
 from memlens.symbols import linkmap
 from memlens.symbols.elffile import ElfFile
 
@@ -60,6 +61,7 @@ class _Candidate:
     mapping: tuple[int, int] | None  # (start, file offset) of the lowest-offset mapping
     deleted: bool = False
     build_id: bytes | None = None
+    debug_id: str | None = None  # a minidump's CodeView id when it records no build id
     bias: int | None = None
     base_from_bias: bool = False  # the loader's list gives the bias, not the base
 
@@ -105,6 +107,13 @@ def build_module_map(snapshot: Snapshot, *, sysroot: str | None = None) -> list[
             c = _Candidate(m.path, m.base, m.end, None)
             cands[m.path] = c
         c.build_id = c.build_id or m.build_id
+        c.debug_id = c.debug_id or m.debug_id
+        if m.end > m.base and (m.base < c.base or m.end > c.end):
+            # a dump's module list spans the whole image; a region may be only a saved
+            # piece of it (a minidump MemoryList range inside ntdll.dll)
+            if m.base < c.base:
+                c.mapping = (m.base, 0)  # the image starts with file offset 0
+            c.base, c.end = min(c.base, m.base), max(c.end, m.end)
         if m.load_bias is not None and c.bias is None:
             c.bias = m.load_bias
     if not cands:
@@ -138,4 +147,11 @@ def _resolve(snapshot: Snapshot, c: _Candidate, sysroot: str | None) -> LoadedMo
     if target_id and file_id and target_id != file_id:
         return replace(module, file=None, problem=(
             f"build id of {local} is {file_id.hex()}, the target's is {target_id.hex()}"))
+    if not target_id and c.debug_id and file_id:
+        # older Breakpad dumps keep only the GUID form of the build id (RSDS record):
+        # compare the GUIDs (the age digits after them differ by writer)
+        mine = elf_debug_id(file_id)
+        if mine[:32].upper() != c.debug_id[:32].upper():
+            return replace(module, file=None, problem=(
+                f"debug id of {local} is {mine}, the target's is {c.debug_id}"))
     return module

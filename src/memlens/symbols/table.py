@@ -93,6 +93,7 @@ class SymbolTable:
         self._letters = letters
         self._lines = lines
         self._by_name: dict[str, int] | None = None
+        self._shown: dict[object, tuple[npt.NDArray[np.object_], npt.NDArray[np.bool_]]] = {}
         mask = (lookup_mask if lookup_mask is not None else np.ones(n, bool))[order]
         #: symbols that name a place (not absolute values such as version nodes)
         self.addressable = mask
@@ -115,6 +116,24 @@ class SymbolTable:
         """Name of the symbol at sorted position ``i``."""
         j = int(self._order[i])
         return self._names(j) if callable(self._names) else self._names[j]
+
+    def names_at(self, positions: I64, show: Callable[[str], str] | None = None,
+                 ) -> npt.NDArray[np.object_]:  # fmt: skip
+        """Names at sorted ``positions`` as an object array, through ``show`` (e.g. a
+        demangler); each symbol's name is decoded and shown once per table."""
+        got = self._shown.get(show)
+        if got is None:
+            got = self._shown[show] = (np.full(len(self), None, object), np.zeros(len(self), bool))
+        cache, done = got
+        need = positions[~done[positions]]
+        if len(need):
+            want = np.unique(need)
+            names = [self.name(i) for i in want.tolist()]
+            column = np.empty(len(want), object)
+            column[:] = [show(x) for x in names] if show is not None else names
+            cache[want] = column
+            done[want] = True
+        return cache[positions]
 
     def symbol(self, i: int) -> Symbol:
         j = int(self._order[i])

@@ -7,7 +7,7 @@ import sys
 
 from memlens.analyses.regions import RegionRow, region_rows, select_regions
 from memlens.cli.exitcodes import ExitCode
-from memlens.cli.target import add_target_arguments, open_from_args
+from memlens.cli.target import add_areas_argument, add_target_arguments, open_from_args
 from memlens.render import jsonout
 from memlens.render.table import Column, Table, print_table
 from memlens.render.units import hex_address, human_size
@@ -18,10 +18,7 @@ HELP = "list regions with size, permissions and resident/swapped/soft-dirty page
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
-    parser.add_argument(
-        "--areas", type=lambda s: [a for a in s.split(",") if a],
-        help="only regions whose name contains one of these (comma separated)",
-    )  # fmt: skip
+    add_areas_argument(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
@@ -31,6 +28,8 @@ def _cell(value: int | None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     with open_from_args(args) as snap:
+        for warning in snap.warnings:
+            print(f"memlens: warning: {warning}", file=sys.stderr)
         rows = region_rows(snap, select_regions(snap.regions, args.areas))
         word = snap.space.word_size
         if args.json:
@@ -92,7 +91,8 @@ def _print(rows: list[RegionRow], word: int, page_size: int, *, saved: bool,
     if saved:
         footer += [human_size(tot["saved"]), human_size(tot["size"] - tot["saved"])]
     if residency:
-        footer += [str(tot["rss"]), str(tot["swap"]), str(tot["dirty"]),
+        dirty_known = any(row.soft_dirty is not None for row in rows)
+        footer += [str(tot["rss"]), str(tot["swap"]), str(tot["dirty"]) if dirty_known else "-",
                    f"resident {human_size(tot['rss'] * page_size)}"]  # fmt: skip
     else:
         footer.append("")
@@ -101,3 +101,6 @@ def _print(rows: list[RegionRow], word: int, page_size: int, *, saved: bool,
     for row in rows:
         if row.note:
             print(f"note: {row.region.label()}: page counts unknown: {row.note}")
+    reasons = sorted({row.soft_dirty_reason for row in rows if row.soft_dirty_reason})
+    for reason in reasons:
+        print(f"note: soft-dirty counts unknown: {reason}")

@@ -8,7 +8,6 @@ seccomp, or pages the syscall cannot reach such as PROT_NONE for root).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 
@@ -22,7 +21,9 @@ class _IoVec(ctypes.Structure):
     _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The process's own symbol namespace holds libc; ctypes.util.find_library
+# would import subprocess & co. (~50 ms of every command's start-up).
+_libc = ctypes.CDLL(None, use_errno=True)
 _process_vm_readv = getattr(_libc, "process_vm_readv", None)
 if _process_vm_readv is not None:
     _process_vm_readv.restype = ctypes.c_ssize_t

@@ -1,0 +1,135 @@
+"""Symbolization and residency speed, memlens vs the reference tools, side by side in one run.
+
+    .venv/bin/python benchmarks/bench_symbols.py [LIBRARY]
+
+1. load LIBRARY's symbol table (``Symbolizer`` ready to answer), cold process cache;
+2. 100k random ``.text`` addresses -> symbol+offset through the public calls:
+   ``Symbolizer.resolve`` (columns, the batch path) and ``Symbolizer.symbolize``
+   (100k ``Frame`` objects);
+3. 10k addresses -> file:line + inline frames, memlens vs ``llvm-symbolizer``;
+4. ``memlens resident --summary`` of a live process with 50 shared libraries
+   (a C program the script builds, dlopening 50 libraries it builds), vs ``pmap -X``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from memlens.symbols.chain import symbolizer_for_file
+from memlens.symbols.elffile import ElfFile
+
+LIB = sys.argv[1] if len(sys.argv) > 1 else "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0"
+ROOT = Path(__file__).resolve().parent.parent
+MEMLENS = str(ROOT / ".venv" / "bin" / "memlens")
+
+
+def best(f: object, runs: int = 5) -> float:
+    """Best of ``runs`` wall times of ``f()`` in seconds (the machine is shared)."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        f()  # type: ignore[operator]
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def symbols() -> None:
+    with ElfFile(LIB) as elf:
+        text = elf.section(".text")
+    assert text is not None
+    load = best(lambda: symbolizer_for_file(LIB, chain=["symtab"]).resolve([text.addr]))
+    rng = np.random.default_rng(1)
+    addrs = rng.integers(text.addr, text.addr + text.size, 100_000, dtype=np.uint64)
+    as_list = addrs.tolist()
+    sym = symbolizer_for_file(LIB, chain=["symtab"])
+    sym.resolve(addrs[:10])
+    batch = sym.resolve(addrs)
+    named = sum(f is not None for f in batch.function.tolist()) / len(batch.unique)
+    t_resolve = best(lambda: sym.resolve(as_list))
+    t_frames = best(lambda: sym.symbolize(as_list))
+    ntab = len(sym.module_symbols(sym.modules[0]).symtab() or [])
+    print(f"{LIB}: {ntab} symbols")
+    print(f"  load (symbolizer ready): {load * 1e3:.1f} ms")
+    print(f"  100k addresses -> symbol+offset, resolve() (columns): {t_resolve * 1e3:.0f} ms "
+          f"({named:.1%} named, {len(batch.unique)} distinct)")
+    print(f"  100k addresses -> symbol+offset, symbolize() (100k Frames): {t_frames * 1e3:.0f} ms")
+    tenk = as_list[:10_000]
+    full = symbolizer_for_file(LIB)
+    full.symbolize(tenk[:10])  # builds / opens the SymCache
+    ours = best(lambda: symbolizer_for_file(LIB).symbolize(tenk), 3)
+    frames = full.symbolize(tenk)
+    llvm = best(lambda: subprocess.run(
+        ["llvm-symbolizer", f"--obj={LIB}", "--inlining"], input="\n".join(map(hex, tenk)),
+        capture_output=True, text=True, check=True), 3)  # fmt: skip
+    print(f"  10k file:line+inline: memlens {ours:.2f} s, llvm-symbolizer {llvm:.2f} s, "
+          f"ratio {ours / llvm:.2f} ({sum(f.line is not None for f in frames)} with lines)")
+
+
+HOST = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!dlopen(argv[i], RTLD_NOW)) { fprintf(stderr, "%s\n", dlerror()); return 1; }
+    printf("ready\n"); fflush(stdout);
+    getchar();
+    return 0;
+}
+"""
+
+
+def library_source(i: int, functions: int = 200) -> str:
+    body = [f"int lib{i}_f{j}(int x) {{ return x * {j + 3} + {i}; }}" for j in range(functions)]
+    body.append(f"int lib{i}_data[4096] = {{ {i} }};")
+    return "\n".join(body) + "\n"
+
+
+def resident(tmp: Path) -> None:
+    (tmp / "host.c").write_text(HOST)
+    subprocess.run(["gcc", "-O1", "-o", str(tmp / "host"), str(tmp / "host.c"), "-ldl"],
+                   check=True)  # fmt: skip
+    libs = []
+    for i in range(50):
+        src = tmp / f"lib{i}.c"
+        src.write_text(library_source(i))
+        libs.append(str(tmp / f"libbench{i}.so"))
+        subprocess.run(["gcc", "-O1", "-g", "-shared", "-fPIC", "-o", libs[-1], str(src)],
+                       check=True)  # fmt: skip
+    proc = subprocess.Popen([str(tmp / "host"), *libs], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"ready\n"
+        maps = Path(f"/proc/{proc.pid}/maps").read_text().splitlines()
+        nlibs = sum(1 for line in maps if ".so" in line)
+        cmd = [MEMLENS, "resident", str(proc.pid), "--summary"]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        ours = best(lambda: subprocess.run(cmd, capture_output=True, check=True), 3)
+        pmap = best(lambda: subprocess.run(["pmap", "-X", str(proc.pid)], capture_output=True,
+                                           check=True), 3)  # fmt: skip
+        rows = sum(1 for line in out.splitlines() if ".so" in line)
+        print(f"resident --summary, live process with {nlibs} library mappings "
+              f"({rows} library rows): memlens {ours:.2f} s (whole CLI run), "
+              f"pmap -X {pmap:.3f} s")
+    finally:
+        proc.stdin.close()  # type: ignore[union-attr]
+        proc.wait()
+
+
+def main() -> None:
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    symbols()
+    with tempfile.TemporaryDirectory() as tmp:
+        resident(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()
