@@ -202,7 +202,8 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
     backing = BufferBacking(mm)
     regions, segments = _memory(phdrs, hdr, size, backing, facts, warnings)
     # The first NT_PRSTATUS is the thread that dumped; a memlens snapshot has no crash.
-    dumped_by_crash = facts.memlens_info is None
+    signal = _signal(facts, facts.prstatus[0].pid if facts.prstatus else None)
+    dumped_by_crash = facts.memlens_info is None and _is_crash(signal)
     threads = [
         Thread(tid=st.pid, registers=st.registers, crashed=i == 0 and dumped_by_crash)
         for i, st in enumerate(facts.prstatus)
@@ -237,7 +238,7 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
         modules=_modules(facts.files, space),
         pid=ps.pid if ps else (threads[0].tid if threads else None),
         command_line=(ps.psargs or ps.fname or None) if ps else None,
-        crash=_crash(facts, threads),
+        crash=signal if dumped_by_crash else None,
         page_size=_page_size(facts),
         warnings=warnings,
         extra=_extra(hdr, facts, space),
@@ -381,8 +382,8 @@ def _modules(files: notes.FileNote | None, space: AddressSpace) -> list[Module]:
     return sorted(out, key=lambda m: m.base)
 
 
-def _crash(facts: _Facts, threads: list[Thread]) -> CrashInfo | None:
-    tid = threads[0].tid if threads else None
+def _signal(facts: _Facts, tid: int | None) -> CrashInfo | None:
+    """The signal the dumping thread had: NT_SIGINFO, else its NT_PRSTATUS ``pr_cursig``."""
     si = facts.siginfo
     if si is not None and si.signo:
         return CrashInfo(tid, si.signo, si.code, si.address,
@@ -393,9 +394,20 @@ def _crash(facts: _Facts, threads: list[Thread]) -> CrashInfo | None:
     return None
 
 
+def _is_crash(info: CrashInfo | None) -> bool:
+    """A signal whose default action dumps core: the kernel wrote this core for a crash.
+
+    gdb ``gcore`` of a stopped process records SIGSTOP (or the stop signal): that is not a
+    crash.  A core with no signal at all (ESP-IDF, old gdb) keeps the convention that its
+    first thread is the one that dumped.
+    """
+    return info is None or info.signal in notes.CORE_SIGNALS
+
+
 def _page_size(facts: _Facts) -> int:
-    for candidate in (facts.files.page_size if facts.files else 0, facts.auxv.get(6, 0)):
-        if candidate and candidate & (candidate - 1) == 0:
+    # gdb writes NT_FILE's page size as 1 (offsets in bytes): only real page sizes count.
+    for candidate in (facts.auxv.get(6, 0), facts.files.page_size if facts.files else 0):
+        if candidate >= 512 and candidate & (candidate - 1) == 0:
             return candidate
     return 4096
 
@@ -417,4 +429,7 @@ def _extra(hdr: elf.ElfHeader, facts: _Facts, space: AddressSpace) -> dict[str, 
                              "psargs": ps.psargs}  # fmt: skip
     if facts.memlens_info is not None:
         extra["memlens"] = facts.memlens_info
+    sig = _signal(facts, None)
+    if sig is not None and not _is_crash(sig):
+        extra["stop_signal"] = sig.description
     return extra
