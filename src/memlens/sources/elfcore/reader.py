@@ -140,6 +140,10 @@ class ElfCore(Snapshot):
         note = self._page_notes.get(region.start)
         if note is None:
             return None
+        pages = -(-region.size // note.page_size)
+        if note.npages != pages:
+            raise FormatError(self.source, None, f"MEMLENS page note for {region.start:#x} "
+                              f"lists {note.npages} pages; the region has {pages}")  # fmt: skip
         try:
             return note.table(self._unavailable.get(region.start, {}))
         except pagenote.PageNoteError as e:
