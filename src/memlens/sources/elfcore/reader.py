@@ -373,16 +373,16 @@ def _modules(files: notes.FileNote | None, space: AddressSpace) -> list[Module]:
     """One module per NT_FILE path: lowest start to highest end; build id when saved."""
     if files is None:
         return []
-    spans: dict[str, tuple[int, int, int]] = {}
+    spans: dict[str, tuple[int, int, notes.FileMapping]] = {}
     for m in files.mappings:
-        lo, hi, first = spans.get(m.path, (m.start, m.end, m.end - m.start))
-        if m.start < lo and m.offset == 0:
-            first = m.end - m.start
-        spans[m.path] = (min(lo, m.start), max(hi, m.end), first)
+        lo, hi, lowest = spans.get(m.path, (m.start, m.end, m))
+        spans[m.path] = (min(lo, m.start), max(hi, m.end), m if m.start < lowest.start else lowest)
     out = []
-    for path, (lo, hi, first) in spans.items():
+    for path, (lo, hi, lowest) in spans.items():
         clean = path[: -len(DELETED)] if path.endswith(DELETED) else path
-        out.append(Module(clean, lo, hi, build_id=build_id_at(space, lo, first)))
+        # The headers are at the base only when the lowest mapping starts at file offset 0.
+        build_id = build_id_at(space, lo, lowest.end - lowest.start) if lowest.offset == 0 else None
+        out.append(Module(clean, lo, hi, build_id=build_id))
     return sorted(out, key=lambda m: m.base)
 
 
