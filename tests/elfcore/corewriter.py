@@ -37,6 +37,8 @@ class Core:
     notes: list[NoteItem] = field(default_factory=list)
     note_align: int = 4
     phnum_override: int | None = None
+    #: write e_phnum as PN_XNUM (0xffff) and the real count in section header 0's sh_info
+    xnum: bool = False
 
     @property
     def e(self) -> str:
@@ -73,15 +75,26 @@ class Core:
                 continue
             offsets.append(notes_at + len(body))
             body += ld.data
-        ident = b"\x7fELF" + bytes([1 if self.bits == 32 else 2, 1 if self.endian == "little" else 2,
-                                     1, 0]) + b"\0" * 8  # fmt: skip
+        ei_class = 1 if self.bits == 32 else 2
+        ei_data = 1 if self.endian == "little" else 2
+        ident = b"\x7fELF" + bytes([ei_class, ei_data, 1, 0]) + b"\0" * 8
         count = self.phnum_override if self.phnum_override is not None else phnum
+        shoff = shnum = 0
+        if self.xnum:
+            count, shnum = 0xFFFF, 1
+            shoff = notes_at + len(body)
+            # Elf64_Shdr / Elf32_Shdr of section 0: all zero but sh_info = the real count
+            if self.bits == 64:
+                body += struct.pack(e + "IIQQQQIIQQ", 0, 0, 0, 0, 0, 0, 0, phnum, 0, 0)
+            else:
+                body += struct.pack(e + "IIIIIIIIII", 0, 0, 0, 0, 0, 0, 0, phnum, 0, 0)
+        shentsize = 64 if self.bits == 64 else 40
         if self.bits == 64:
-            hdr = ident + struct.pack(e + "HHIQQQIHHHHHH", 4, self.machine, 1, 0, ehsize, 0, 0,
-                                      ehsize, phentsize, count, 0, 0, 0)  # fmt: skip
+            hdr = ident + struct.pack(e + "HHIQQQIHHHHHH", 4, self.machine, 1, 0, ehsize, shoff,
+                                      0, ehsize, phentsize, count, shentsize, shnum, 0)  # fmt: skip
         else:
-            hdr = ident + struct.pack(e + "HHIIIIIHHHHHH", 4, self.machine, 1, 0, ehsize, 0, 0,
-                                      ehsize, phentsize, count, 0, 0, 0)  # fmt: skip
+            hdr = ident + struct.pack(e + "HHIIIIIHHHHHH", 4, self.machine, 1, 0, ehsize, shoff,
+                                      0, ehsize, phentsize, count, shentsize, shnum, 0)  # fmt: skip
         phdrs = self._phdr(4, 0, notes_at, 0, len(notes), len(notes), self.note_align)
         for ld, off in zip(self.loads, offsets, strict=True):
             memsz = ld.memsz if ld.memsz is not None else len(ld.data)

@@ -76,7 +76,7 @@ def test_core_linux32_layouts(fixtures_dir: Path) -> None:
         ps = snap.extra["prpsinfo"]
         for key in ("pid", "ppid", "pgrp", "sid", "uid", "gid"):
             assert re.search(rf"\b{key}: {ps[key]}\b", out), key
-        assert f'fname: {ps["fname"]}' in out
+        assert f"fname: {ps['fname']}" in out
         assert snap.arch == memlens.Arch("i386", 4, "little")
         regs = snap.threads[0].registers
         for name in ("eip", "esp", "ebp"):

@@ -60,7 +60,9 @@ def test_every_prefix_synthetic(tmp_path: Path) -> None:
         exercise(path, "elfcore")
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.sampled_from(FIXTURES), st.lists(st.integers(0, 8 * DENSE - 1), min_size=1, max_size=8))
 def test_bit_flips(fixtures_dir: Path, tmp_path: Path, name: str, bits: list[int]) -> None:
     data = (fixtures_dir / "elfcore" / name).read_bytes()

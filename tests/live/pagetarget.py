@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.conftest import compile_c
+
+from memlens.sources.live.freeze import task_states
 
 HERE = Path(__file__).resolve().parent
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -46,3 +50,27 @@ def start_target(build: Path, workdir: Path) -> Target:
     return Target(proc, addr, workdir)
 
 
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.005)
+    return check()
+
+
+def asleep(pid: int) -> bool:
+    """Every thread of ``pid`` is in state S.
+
+    Popen returns while exec is still mapping the new image; 'S' means the
+    program reached its sleep, so every mapping exists.
+    """
+    return set(task_states(pid).values()) == {"S"}
+
+
+def start_sleeper() -> subprocess.Popen[bytes]:
+    p = subprocess.Popen(["sleep", "600"])
+    assert wait_for(lambda: asleep(p.pid))
+    return p

@@ -9,26 +9,17 @@ import shutil
 import struct
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 from tests.conftest import ROOT, need_root
-from tests.live.pagetarget import PAGE, Target, start_target
+from tests.live.pagetarget import PAGE, Target
 
 import memlens
 from memlens.cli.main import main
 from memlens.core.pages import KPAGEFLAG_NAMES
 from memlens.render.pagelines import render_table
-
-
-@pytest.fixture(scope="module")
-def target(build_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    t = start_target(build_dir, tmp_path_factory.mktemp("pagecli"))
-    yield t
-    t.proc.kill()
-    t.proc.wait()
+from memlens.sources.live.pagemap import soft_dirty_supported
 
 
 def kpage(path: str, pfn: int) -> int:
@@ -127,6 +118,10 @@ def test_maps_areas_matching_twice_print_once(
     assert code == 0 and len(regions) == 1
     assert regions[0]["path"] == str(target.dir / "page target data")
     assert regions[0]["resident_pages"] == 2
+    # soft-dirty is a count only where the kernel tracks it, never a false zero;
+    # a new mapping is VM_SOFTDIRTY, so both of its pages count
+    expected = 2 if soft_dirty_supported() else None
+    assert regions[0]["soft_dirty_pages"] == expected
 
 
 def test_maps_text_marks_vsyscall_unknown(
@@ -152,14 +147,6 @@ def test_pages_json_of_one_page(target: Target, capsys: pytest.CaptureFixture[st
     assert page["pfn"] == pagemap(target.pid, addr) & ((1 << 55) - 1)
     assert page["kpageflags"] == kpage("/proc/kpageflags", page["pfn"])
     assert "exclusive" not in page["pagemap_bits"] and "ANON" in page["flag_names"]
-
-
-@pytest.fixture
-def sleeper() -> Iterator[subprocess.Popen[bytes]]:
-    p = subprocess.Popen(["sleep", "600"])
-    yield p
-    p.kill()
-    p.wait()
 
 
 def test_unprivileged_mode_reports_presence_and_why_the_rest_is_missing(
@@ -204,3 +191,26 @@ def test_unprivileged_mode_by_mocking_only_the_capability_check(
     assert t.unavailable["flags"] == "needs CAP_SYS_ADMIN (run as root)"
     first = (target.addr["anon"] - region.start) // PAGE
     assert [bool(x) for x in t.present[first : first + 3]] == [True, False, True]
+
+
+def test_huge_reservation_is_not_scanned_page_by_page(capsys: pytest.CaptureFixture[str]) -> None:
+    """A 128 GiB PROT_NONE reservation: no 256 MiB table, a reason instead of counts."""
+    code = ("import mmap, sys; m = mmap.mmap(-1, 128 << 30, prot=0, "
+            "flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | 0x4000); "  # MAP_NORESERVE
+            "print(m.__len__(), flush=True); sys.stdin.read()")  # fmt: skip
+    child = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == str(128 << 30)
+        assert main(["maps", str(child.pid), "--json"]) == 0
+        regions = json.loads(capsys.readouterr().out)["regions"]
+        [huge] = [r for r in regions if r["size"] == 128 << 30]
+        assert huge["resident_pages"] is None and huge["perms"] == "---p"
+        assert huge["note"] == (f"too large for a per-page table ({(128 << 30) // PAGE} pages, "
+                                f"more than {1 << 24}); not scanned")  # fmt: skip
+        assert main(["pages", str(child.pid), "--summary", "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert huge["start"] in [r["start"] for r in summary["regions_without_page_table"]]
+    finally:
+        child.kill()
+        child.wait()

@@ -15,7 +15,7 @@ from memlens.cli.main import main
 from memlens.core.region import RegionKind
 from memlens.errors import AddressError, FormatError
 from memlens.sources.minidump.dumpfile import MinidumpFile
-from memlens.sources.minidump.linux import LinuxMaps
+from memlens.sources.minidump.linux import LinuxDsoDebug, LinuxMaps
 from memlens.sources.minidump.reader import MinidumpSnapshot, load
 from memlens.sources.minidump.streams import MemoryInfoList, ThreadList
 from memlens.sources.options import OpenOptions
@@ -145,12 +145,24 @@ def test_tiny_exe_xsave_context_and_memory_info(md: Path) -> None:
         assert size > 1232 and thread.context.extra_bytes == size - 1232
         infos = dump.stream(MemoryInfoList)
         assert infos is not None and len(infos.infos) == 557
+        not_free = [r for r in infos.infos if r["state"] != 0x10000]
     finally:
         dump.close()
     with memlens.open(str(md / "tiny-exe-with-cet-xsave.dmp")) as snap:
         assert len(list(snap.space.saved_ranges())) == 65
         assert snap.threads[0].registers["rsp"] == thread.context.registers["rsp"]
         assert snap.warnings == []
+        # regions: every MemoryInfoList entry that is not MEM_FREE, named by modules/stacks
+        assert [(r.start, r.end) for r in snap.regions] == [
+            (i["base_address"], i["base_address"] + i["region_size"]) for i in not_free]
+        exe = snap.modules[0]
+        head = snap.space.region_at(exe.base)
+        assert head is not None and (head.name, head.kind, str(head.perms)) == (
+            "C:\\src\\crashpad\\tiny.exe", RegionKind.FILE, "r--p")
+        sp = snap.threads[0].sp
+        assert sp is not None
+        stack = snap.space.region_at(sp)
+        assert stack is not None and stack.name == f"[stack:{thread.tid}]"
 
 
 def test_linux_raise_sigabrt_against_its_own_maps(md: Path) -> None:
@@ -159,7 +171,7 @@ def test_linux_raise_sigabrt_against_its_own_maps(md: Path) -> None:
     maps_stream = dump.stream(LinuxMaps)
     assert maps_stream is not None
     lines = [ln for ln in maps_stream.text.splitlines() if ln.strip()]
-    with memlens.open(path) as snap:
+    with load(path, OpenOptions()) as snap:
         assert len(snap.regions) == len(lines) == 35
         for region, line in zip(snap.regions, lines, strict=True):
             lo, hi = line.split()[0].split("-")
@@ -177,6 +189,13 @@ def test_linux_raise_sigabrt_against_its_own_maps(md: Path) -> None:
         assert snap.pid == 23526
         assert snap.crash is not None and snap.crash.signal == 6
         assert snap.extra["os_release"] == "Ubuntu 14.04 LTS"
+        # the DSO debug link maps (natural alignment) agree with the module list
+        dso = snap.dump.stream(LinuxDsoDebug)
+        assert dso is not None and dso.raw["dso_count"] == len(dso.link_maps) == 8
+        bases = {m.base for m in snap.modules}
+        named = [lm for lm in dso.link_maps if lm.name.startswith("/lib")]
+        assert named and all(lm.raw["addr"] in bases for lm in named)
+        assert named[0].name == "/lib/x86_64-linux-gnu/libpthread.so.0"
         # the crashed thread's saved stack lies inside one mapping of the maps
         (thread,) = snap.threads
         assert thread.sp is not None and snap.space.is_readable(thread.sp, 8)

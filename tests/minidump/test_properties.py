@@ -21,6 +21,7 @@ from memlens.sources.options import OpenOptions
 
 from .synth import Synth
 
+FIXTURE_OK = HealthCheck.function_scoped_fixture  # tmp_path is only overwritten per example
 FIXTURES = ["minidump2.dmp", "linux_raise_sigabrt.dmp", "linux_inline.dmp",
             "tiny-exe-with-cet-xsave.dmp", "regions-memlist64.dmp", "invalid-range.dmp",
             "invalid-record-count.dmp"]  # fmt: skip
@@ -73,7 +74,7 @@ def test_prefixes(md: Path, tmp_path: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", FIXTURES)
-@settings(max_examples=60, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=5000, suppress_health_check=[FIXTURE_OK])
 @given(flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(0, 7)), min_size=1,
                       max_size=8))  # fmt: skip
 def test_bit_flips(md: Path, tmp_path: Path, name: str, flips: list[tuple[int, int]]) -> None:
@@ -130,8 +131,8 @@ def test_huge_counts_and_sizes_bounded_memory(md: Path, tmp_path: Path, name: st
         tracemalloc.stop()
 
 
-@settings(max_examples=80, deadline=5000, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(counts=st.lists(st.sampled_from(HUGE + [0, 1, 3]), min_size=6, max_size=6),
+@settings(max_examples=80, deadline=5000, suppress_health_check=[FIXTURE_OK])
+@given(counts=st.lists(st.sampled_from([*HUGE, 0, 1, 3]), min_size=6, max_size=6),
        endian=st.sampled_from(["<", ">"]))  # fmt: skip
 def test_synthetic_hostile_lists(tmp_path: Path, counts: list[int], endian: str) -> None:
     s = Synth(endian)

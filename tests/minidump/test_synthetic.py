@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 import memlens
-from memlens.errors import AddressError, FormatError
+from memlens.analyses.minidump_streams import all_blocks
+from memlens.cli.main import main
+from memlens.errors import AddressError, FormatError, UsageError
 from memlens.sources.minidump.reader import MinidumpSnapshot
+from memlens.sources.minidump.streams import ModuleList
 from memlens.sources.options import OpenOptions
 
 from .synth import LINUX_MAPS, MEMORY_LIST, Synth
@@ -143,6 +147,9 @@ def test_null_stack_rva_is_found_in_the_memory_list(tmp_path: Path) -> None:
         (t,) = snap.threads
         assert (t.pc, t.sp, t.stack_start, t.stack_end) == (0x1234, 0x5004, 0x5000, 0x5020)
         assert snap.space.read(t.stack_start or 0, 32) == b"S" * 32
+        blocks = all_blocks(snap.dump, 3)
+        (stack,) = [b for b in blocks if b.data_label == "Stack"]
+        assert stack.data == b"S" * 32
 
 
 def test_huge_counts_are_bounded_by_the_stream(tmp_path: Path) -> None:
@@ -172,7 +179,7 @@ def test_limits_are_configurable(tmp_path: Path) -> None:
         assert any("exceed the limit of 4" in w for w in snap.warnings)
     with open_synth(tmp_path, s, minidump={"max_region_size": 32}) as snap:
         assert list(snap.space.saved_ranges()) == []
-    with pytest.raises(FormatError, match="unknown minidump limits"):
+    with pytest.raises(UsageError, match="unknown minidump limits"):
         open_synth(tmp_path, s, minidump={"max_bogus": 1})
 
 
@@ -211,3 +218,89 @@ def test_regions_from_memory_info_and_maps(tmp_path: Path) -> None:
     with open_synth(tmp_path, s) as snap:
         assert [(r.start, r.name) for r in snap.regions] == [(0x400000, "/bin/true"),
                                                               (0x7FFC0000, "[stack]")]
+
+
+def _arm_context(s: Synth, pc: int, sp: int) -> bytes:
+    ctx = bytearray(368)
+    ctx[0:4] = s.p("I", 0x40000002)  # CONTEXT_ARM | integer
+    ctx[4 + 4 * 13 : 4 + 4 * 14] = s.p("I", sp)  # iregs[13]
+    ctx[4 + 4 * 15 : 4 + 4 * 16] = s.p("I", pc)  # iregs[15]
+    return bytes(ctx)
+
+
+def _arm64_context(s: Synth, pc: int, sp: int, x0: int) -> bytes:
+    ctx = bytearray(912)
+    ctx[0:4] = s.p("I", 0x00400002)  # CONTEXT_ARM64 | integer
+    ctx[8:16] = s.p("Q", x0)
+    ctx[8 + 8 * 31 : 8 + 8 * 32] = s.p("Q", sp)
+    ctx[8 + 8 * 32 : 8 + 8 * 33] = s.p("Q", pc)
+    return bytes(ctx)
+
+
+def _arm64_old_context(s: Synth, pc: int, sp: int) -> bytes:
+    ctx = bytearray(796)
+    ctx[0:8] = s.p("Q", 0x80000002)  # old Breakpad arm64 flag, u64 flags
+    ctx[8 + 8 * 31 : 8 + 8 * 32] = s.p("Q", sp)  # iregs[31] is sp
+    ctx[264:272] = s.p("Q", pc)
+    return bytes(ctx)
+
+
+@pytest.mark.parametrize("endian", ["<", ">"])
+def test_arm_contexts(tmp_path: Path, endian: str) -> None:
+    cases: list[tuple[int, Callable[[Synth], bytes], str, int]] = [
+        (5, lambda s: _arm_context(s, 0x8000, 0x7FF0), "arm", 4),
+        (12, lambda s: _arm64_context(s, 0x400000, 0x7FFFF000, 42), "aarch64", 8),
+        (0x8003, lambda s: _arm64_old_context(s, 0x400000, 0x7FFFF000), "aarch64", 8),
+    ]
+    for arch, make, name, word in cases:
+        s = Synth(endian)
+        s.system_info(arch=arch, platform=0x8203)
+        s.thread_list([(1, 0x7000, b"", make(s))])
+        with open_synth(tmp_path, s) as snap:
+            assert snap.arch is not None and (snap.arch.name, snap.arch.word_size) == (name, word)
+            (t,) = snap.threads
+            assert (t.pc, t.sp) == ((0x8000, 0x7FF0) if name == "arm" else (0x400000, 0x7FFFF000))
+            if arch == 12:
+                assert t.registers["x0"] == 42
+            assert snap.warnings == []
+
+
+def test_nb10_codeview_and_utf16_names(tmp_path: Path) -> None:
+    s = Synth()
+    s.system_info(arch=0, platform=2)
+    nb10 = s.p("IIII", 0x3031424E, 0, 0x3A1B2C3D, 7) + b"old.pdb\0"
+    s.module_list([(0x10000000, 0x1000, "C:\\Prog\\naïve—模块.dll", nb10)])
+    with open_synth(tmp_path, s) as snap:
+        (m,) = snap.modules
+        assert m.path == "C:\\Prog\\naïve—模块.dll"
+        assert m.debug_id == "3A1B2C3D7"
+        module = snap.dump.stream(ModuleList)
+        assert module is not None and module.modules[0].debug_file == "old.pdb"
+
+
+def test_context_too_small_is_a_warning(tmp_path: Path) -> None:
+    s = Synth()
+    s.system_info(arch=9)
+    s.thread_list([(1, 0x7000, b"", bytes(100))])
+    with open_synth(tmp_path, s) as snap:
+        assert snap.threads[0].registers == {}
+        assert any("no known CPU context fits 100 bytes" in w for w in snap.warnings)
+
+
+def test_cli_reports_unreadable_stream_and_exits_partial(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    s = Synth()
+    s.system_info()
+    s.stream(3, s.p("I", 5) + bytes(20))  # 5 threads claimed, room for none
+    s.memory_list([(0x1000, b"ok")])
+    path = write(tmp_path, s.build())
+    assert main(["minidump", path]) == 3
+    out, err = capsys.readouterr()
+    assert "MD_THREAD_LIST_STREAM: unreadable" in out
+    assert "MinidumpMemoryList" in out  # the rest is still printed
+    (line,) = [ln for ln in err.splitlines() if ln.startswith("memlens: error:")]
+    assert "5 entries of 48 bytes do not fit the stream size 24" in line
+    assert main(["minidump", path, "--stream", "0x5"]) == 0
+    out, _ = capsys.readouterr()
+    assert out.startswith("MinidumpMemoryList\n  region_count = 1\n")

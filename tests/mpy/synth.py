@@ -8,6 +8,7 @@ MicroPython's ``mpstate.h`` / ``qstr.h`` field lists, and ``gc_info`` /
 
 from __future__ import annotations
 
+import itertools
 import random
 import struct
 from dataclasses import dataclass, field
@@ -51,14 +52,16 @@ class SynthArea:
     heads: dict[int, str]  # block -> type name ("" for raw data)
 
 
-def setup_area(start: int, end: int, block: int, finaliser: bool = True) -> tuple[int, int, int]:
+def setup_area(
+    start: int, end: int, block: int, finaliser: bool = True, gap: int = 1
+) -> tuple[int, int, int]:
     """gc_setup_area: (alloc table length, finaliser table start, pool start)."""
     total = end - start
     if finaliser:
-        atb_len = (total - 1) * 8 // (8 + 8 * 4 // 8 + 8 * 4 * block)
+        atb_len = (total - gap) * 8 // (8 + 8 * 4 // 8 + 8 * 4 * block)
     else:
-        atb_len = (total - 1) // (1 + 8 // 2 * block)
-    ftb = start + atb_len + 1
+        atb_len = (total - gap) // (1 + 8 // 2 * block)
+    ftb = start + atb_len + gap
     pool = end - atb_len * 4 * block
     return atb_len, ftb, pool
 
@@ -88,6 +91,8 @@ def write_heap(
     spans: list[tuple[int, int]],
     record_static: int,
     type_addr: dict[str, int],
+    finaliser: bool = True,
+    gap: int = 1,
 ) -> list[SynthArea]:
     """Areas over ``spans``; the first record at ``record_static``, the others
     just before their tables (gc_add), all linked by ``next`` (split heap)."""
@@ -102,13 +107,14 @@ def write_heap(
         else:
             record = start
             tables = start + rec_words * w
-        atb_len, ftb, pool = setup_area(tables, end, block)
+        atb_len, ftb, pool = setup_area(tables, end, block, finaliser, gap)
         kinds, heads = random_kinds(atb_len * 4, rng, [*type_addr, ""])
         atb = bytearray(atb_len)
         for b, kind in enumerate(kinds):
             atb[b // 4] |= kind << (2 * (b % 4))
-        img.put(tables, bytes(atb) + b"\0")
-        img.put(ftb, b"\0" * ((atb_len * 4 + 7) // 8))
+        img.put(tables, bytes(atb) + b"\0" * gap)
+        if finaliser:
+            img.put(ftb, b"\0" * ((atb_len * 4 + 7) // 8))
         img.put(pool, b"\0" * (end - pool))
         for b, tname in heads.items():
             addr = pool + b * block
@@ -119,9 +125,23 @@ def write_heap(
         areas.append(SynthArea(record, tables, atb_len, ftb, pool, end, kinds, heads))
     for k, a in enumerate(areas):
         nxt = areas[k + 1].record if k + 1 < len(areas) else 0
-        img.words(a.record, nxt, a.atb, a.atb_len, a.ftb, a.pool, a.end, 0, 0)
-    # a pointer from each head to the next head, so the graph has edges
+        fields = [nxt, a.atb, a.atb_len, *([a.ftb] if finaliser else []), a.pool, a.end, 0, 0]
+        img.words(a.record, *fields)
     return areas
+
+
+def link_heads(img: Image, areas: list[SynthArea]) -> list[tuple[int, int]]:
+    """Word 3 of every typed head points at the next head of its area: the edges."""
+    block = 4 * img.word
+    edges = []
+    for a in areas:
+        order = sorted(a.heads)
+        for b, nxt in itertools.pairwise(order):
+            if a.heads[b]:
+                src, dst = a.pool + b * block, a.pool + nxt * block
+                img.words(src + 3 * img.word, dst)
+                edges.append((src, dst))
+    return edges
 
 
 def write_types(img: Image, at: int, names: list[str], qstr_first: int) -> dict[str, int]:

@@ -17,12 +17,14 @@ from memlens.render.mpy_meminfo import alloc_table
 from memlens.sources.options import OpenOptions
 from memlens.sources.registry import open_target
 
-from .synth import LETTERS, Image, ref_info, ref_table, write_heap, write_types
+from .synth import LETTERS, Image, link_heads, ref_info, ref_table, write_heap, write_types
 
+_EDGES: dict[tuple[object, ...], list[tuple[int, int]]] = {}
 NAMES = ["str", "list", "tuple", "dict", "float", "bytearray", "module", "function", "Foo"]
 
 
-def _make(tmp_path: Path, word: int, order: str, n_areas: int, seed: int) -> tuple[Path, list]:  # type: ignore[type-arg]
+def _make(tmp_path: Path, word: int, order: str, n_areas: int, seed: int,  # type: ignore[type-arg]
+          finaliser: bool = True, gap: int = 1) -> tuple[Path, list]:  # fmt: skip
     rng = random.Random(seed)
     base = 0x20000000 if word == 4 else 0x7F0000000000
     img = Image(base, word, order)
@@ -33,7 +35,8 @@ def _make(tmp_path: Path, word: int, order: str, n_areas: int, seed: int) -> tup
         size = rng.choice([0x3000, 0x8000, 0x11000]) + 0x40 * k
         spans.append((cursor, cursor + size))
         cursor += size + 0x2000
-    areas = write_heap(img, rng, spans, base + 0x200, types)
+    areas = write_heap(img, rng, spans, base + 0x200, types, finaliser, gap)
+    _EDGES[(word, order, n_areas, seed, finaliser, gap)] = link_heads(img, areas)
     path = tmp_path / f"heap-{word}-{order == '<'}-{n_areas}-{seed}.bin"
     path.write_bytes(bytes(img.data))
     return path, areas
@@ -74,6 +77,27 @@ def test_matches_reference_loops(tmp_path: Path, word: int, order: str, n_areas:
         assert names == {t for a in areas for t in a.heads.values() if t}
         g = build(heap)
         assert len(g.reachable) == sum(len(a.heads) for a in areas)
+        addr = heap.heads.address
+        got = sorted((int(addr[x]), int(addr[y])) for x, y in zip(g.src, g.dst, strict=True))
+        assert got == sorted(_EDGES[(word, order, n_areas, seed, True, 1)])
+
+
+@pytest.mark.parametrize("word", [4, 8])
+@pytest.mark.parametrize("finaliser,gap", [(False, 1), (True, 0), (False, 0)])
+def test_other_table_layouts(tmp_path: Path, word: int, finaliser: bool, gap: int) -> None:
+    # split heaps (2023) came after the gap byte (2021): no split heap without a gap
+    n_areas = 2 if gap else 1
+    path, areas = _make(tmp_path, word, "<", n_areas, 9, finaliser, gap)
+    with _open(path, word, "<") as snap:
+        heap = analyse(snap.space)
+        assert heap.layout.finaliser is finaliser
+        assert [a.pool_start for a in heap.areas] == [a.pool for a in areas]
+        assert heap.layout.gap == gap or (not finaliser and heap.layout.gap == 1)
+        assert [a.ftb_start is not None for a in heap.areas] == [finaliser] * n_areas
+        info = heap.info
+        mine = (info.total, info.used, info.free, info.num_1block, info.num_2block,
+                info.max_block, info.max_free)  # fmt: skip
+        assert mine == ref_info([a.kinds for a in areas], 4 * word)
 
 
 def test_truncated_dump_is_a_clear_error(tmp_path: Path) -> None:

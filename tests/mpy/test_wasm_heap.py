@@ -81,6 +81,11 @@ def test_text_parse_agrees(case: Capture) -> None:
         assert [a.pool_start for a in parsed.areas] == [a.pool_start for a in heap.areas]
         for ta, chars in zip(parsed.areas, heap.block_chars(), strict=True):
             assert np.array_equal(ta.chars, chars)
+        by_letter: dict[str, tuple[int, int]] = {}
+        for o in objects(heap):
+            c, b = by_letter.get(o.letter, (0, 0))
+            by_letter[o.letter] = (c + 1, b + o.size)
+        assert parsed.allocations_by_letter() == dict(sorted(by_letter.items()))
     areas = [(a.pool_start, a.chars) for a in parsed.areas]
     assert alloc_table(areas, 16) == table
 
@@ -144,3 +149,22 @@ def test_snapshot_all_over_concatenated_dumps(tmp_path: Path) -> None:
     last = {d["type"]: d for d in doc["snapshots"][2]["diff"]}
     assert last["instance of Point"]["allocated"] == 40
     assert last["instance of Point"]["freed"] == 0
+
+
+def test_elf_core_input(tmp_path: Path) -> None:
+    """The same real heap inside an ELF core (32-bit, two PT_LOADs and an unsaved tail)."""
+    from ..elfcore.corewriter import Core, Load
+
+    c = capture(tmp_path / "obj", ["objects.upy"], 65536)
+    data = c.dump.read_bytes()
+    split = 0x20000  # below the heap: the tables and the pool land in the second load
+    tail = len(data) - split + 0x10000  # memsz beyond filesz: mapped, not saved
+    core = Core(bits=32, machine=3, loads=[Load(0, data[:split]),
+                                           Load(split, data[split:], memsz=tail)])  # fmt: skip
+    path = tmp_path / "core"
+    path.write_bytes(core.build())
+    out = subprocess.run([str(Path(sys.executable).with_name("memlens")), "mpy", str(path),
+                          "--table"], capture_output=True, text=True, check=False)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    gc_line, counts, table = _printed(c.texts[0])
+    assert out.stdout == f"{gc_line}\n{counts}\n{table}"

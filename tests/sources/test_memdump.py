@@ -94,7 +94,9 @@ def test_every_prefix(fixtures_dir: Path, tmp_path: Path) -> None:
         exercise(path, "memdump")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.lists(st.integers(0, 8 * 1500), min_size=1, max_size=6))
 def test_bit_flips(fixtures_dir: Path, tmp_path: Path, bits: list[int]) -> None:
     data = (fixtures_dir / "memdump" / "android_init.memdump").read_bytes()
@@ -113,3 +115,14 @@ def test_huge_region_is_bounded(tmp_path: Path) -> None:
         assert table is not None and len(table) == 16 and table.partial
         assert int(table.present.sum()) == 9
     exercise(path)
+
+
+def test_name_with_quotes_and_hostile_lines(tmp_path: Path) -> None:
+    path = tmp_path / "q.txt"
+    path.write_text(_line(0x1000, 0x2000, b"\x01", "[]", 'a "quoted" name') + "\n")
+    with memlens.open(str(path)) as snap:
+        assert snap.regions[0].name == 'a "quoted" name'
+    # A long line of quotes is refused in linear time (no regex backtracking).
+    path.write_bytes(b"1000-2000 rw-p 0 " + b'"' * 200_000 + b"\n")
+    with pytest.raises(memlens.FormatError, match="line 1: not a memdump mapping line"):
+        memlens.open(str(path), memlens.OpenOptions(format="memdump"))

@@ -38,7 +38,7 @@ def test_snapshots_of_one_range(tmp_path: Path) -> None:
             assert snap.space.read(0x100, 16) == byte * 16
             assert snap.extra["snapshots"] == 3
             assert snap.space.region_at(0x110) is None
-    with pytest.raises(memlens.UsageError, match="holds snapshots 0..2"):
+    with pytest.raises(memlens.UsageError, match=r"holds snapshots 0\.\.2"):
         memlens.open(str(path), _opts(base=0, snapshot_size=16, snapshot=3))
     with pytest.raises(memlens.FormatError, match="smaller than one snapshot"):
         memlens.open(str(path), _opts(base=0, snapshot_size=1000))

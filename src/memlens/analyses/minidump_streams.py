@@ -9,17 +9,17 @@ from the struct tables, so the two outputs can be compared field by field.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from memlens.errors import MemlensError
-from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.context import Context
 from memlens.sources.minidump.crashpad import CrashpadInfo
 from memlens.sources.minidump.dumpfile import MinidumpFile
 from memlens.sources.minidump.ids import stream_name
 from memlens.sources.minidump.linux import LinuxAuxv, LinuxDsoDebug, TextStream
-from memlens.sources.minidump.memory import Memory64List, MemoryList
+from memlens.sources.minidump.memory import Memory64List, MemoryList, memory_ranges
 from memlens.sources.minidump.records import Record, Value
 from memlens.sources.minidump.streams import (
     BreakpadInfo,
@@ -58,7 +58,8 @@ class Block:
     lines: list[Line] = field(default_factory=list)
     width: int | None = None
     data_label: str | None = None
-    data: bytes | None = None
+    #: a zero-copy view into the mapped file (a full dump's regions are large)
+    data: bytes | memoryview | None = None
     data_error: str | None = None
 
 
@@ -89,9 +90,9 @@ def _context_block(stream: str, context: Context | None) -> Block:
     return _block(stream, [], context.raw)
 
 
-def _memory(dump: MinidumpFile, rva: int, size: int) -> tuple[bytes | None, str | None]:
+def _memory(dump: MinidumpFile, rva: int, size: int) -> tuple[memoryview | None, str | None]:
     try:
-        return bytes(dump.bytes_at(rva, size, "memory")), None
+        return dump.bytes_at(rva, size, "memory"), None
     except MemlensError as e:
         return None, str(e)
 
@@ -118,7 +119,14 @@ def _threads(dump: MinidumpFile, s: ThreadList) -> Iterator[Block]:
         if t.stack_rva:
             data, error = _memory(dump, t.stack_rva, t.stack_size)
         else:
-            error = "stack descriptor has no rva (see the memory list)"
+            # A null rva: the stack's bytes are in the memory lists.
+            hits = [r for r in memory_ranges(dump) if r.start <= t.stack_start
+                    and t.stack_start + t.stack_size <= r.start + r.size]  # fmt: skip
+            if hits:
+                r = hits[0]
+                data, error = _memory(dump, r.rva + t.stack_start - r.start, t.stack_size)
+            else:
+                error = "stack descriptor has no rva and no memory range holds it"
         yield Block(s.KEY, [], data_label="Stack", data=data, data_error=error)
 
 
@@ -246,43 +254,58 @@ def _crashpad(s: CrashpadInfo) -> Iterator[Block]:
         yield mb
 
 
+def _listed_infos(_: MinidumpFile, s: Stream) -> Iterator[Block]:
+    assert isinstance(s, (MemoryInfoList, ThreadInfoList))
+    title = "MinidumpMemoryInfoList" if isinstance(s, MemoryInfoList) else "MinidumpThreadInfoList"
+    return _listed(s, title, s.raw, s.infos)
+
+
+def _unloaded(_: MinidumpFile, s: UnloadedModuleList) -> Iterator[Block]:
+    return _listed(s, "MinidumpUnloadedModuleList", s.raw, [m.raw for m in s.modules],
+                   [m.name for m in s.modules])  # fmt: skip
+
+
+def _thread_names(_: MinidumpFile, s: ThreadNames) -> Iterator[Block]:
+    return _listed(s, "MinidumpThreadNamesList", None, [r for r, _ in s.names],
+                   [n for _, n in s.names])  # fmt: skip
+
+
+def _plain(_: MinidumpFile, s: Stream) -> Iterator[Block]:
+    raw = getattr(s, "raw", None)
+    assert isinstance(raw, Record)
+    yield _block(s.KEY, [], raw)
+
+
+Printer = Callable[[MinidumpFile, Any], Iterable[Block]]
+
+#: stream class -> how its blocks are made (subclasses resolve through the MRO)
+PRINTERS: dict[type[Stream], Printer] = {
+    ThreadList: _threads,
+    ModuleList: lambda _, s: _modules(s),
+    MemoryList: _memory_list,
+    Memory64List: _memory64_list,
+    ExceptionStream: lambda _, s: _exception(s),
+    SystemInfo: lambda _, s: _system_info(s),
+    MiscInfo: lambda _, s: _misc_info(s),
+    BreakpadInfo: _plain,
+    MemoryInfoList: _listed_infos,
+    ThreadInfoList: _listed_infos,
+    UnloadedModuleList: _unloaded,
+    ThreadNames: _thread_names,
+    LinuxAuxv: lambda _, s: _auxv(s),
+    TextStream: lambda _, s: _text(s),
+    LinuxDsoDebug: lambda _, s: _dso_debug(s),
+    CrashpadInfo: lambda _, s: _crashpad(s),
+}
+
+
 def stream_blocks(dump: MinidumpFile, stream: Stream) -> list[Block]:
     """The blocks of one parsed stream."""
-    if isinstance(stream, ThreadList):
-        return list(_threads(dump, stream))
-    if isinstance(stream, ModuleList):
-        return list(_modules(stream))
-    if isinstance(stream, MemoryList):
-        return list(_memory_list(dump, stream))
-    if isinstance(stream, Memory64List):
-        return list(_memory64_list(dump, stream))
-    if isinstance(stream, ExceptionStream):
-        return list(_exception(stream))
-    if isinstance(stream, SystemInfo):
-        return list(_system_info(stream))
-    if isinstance(stream, MiscInfo):
-        return list(_misc_info(stream))
-    if isinstance(stream, BreakpadInfo):
-        return [_block(stream.KEY, [], stream.raw)]
-    if isinstance(stream, MemoryInfoList):
-        return list(_listed(stream, "MinidumpMemoryInfoList", stream.raw, stream.infos))
-    if isinstance(stream, ThreadInfoList):
-        return list(_listed(stream, "MinidumpThreadInfoList", stream.raw, stream.infos))
-    if isinstance(stream, UnloadedModuleList):
-        return list(_listed(stream, "MinidumpUnloadedModuleList", stream.raw,
-                            [m.raw for m in stream.modules], [m.name for m in stream.modules]))
-    if isinstance(stream, ThreadNames):
-        return list(_listed(stream, "MinidumpThreadNamesList", None,
-                            [r for r, _ in stream.names], [n for _, n in stream.names]))
-    if isinstance(stream, LinuxAuxv):
-        return list(_auxv(stream))
-    if isinstance(stream, TextStream):
-        return list(_text(stream))
-    if isinstance(stream, LinuxDsoDebug):
-        return list(_dso_debug(stream))
-    if isinstance(stream, CrashpadInfo):
-        return list(_crashpad(stream))
-    return []  # every registered class is handled above; a new one shows up as unknown
+    for cls in type(stream).__mro__:
+        printer = PRINTERS.get(cls)
+        if printer is not None:
+            return list(printer(dump, stream))
+    return []  # a stream class without a printer is listed as unknown by all_blocks
 
 
 #: the order streams are printed in (Breakpad's order first)
@@ -330,4 +353,4 @@ def all_blocks(dump: MinidumpFile, only: int | None = None) -> list[Block]:
     return blocks
 
 
-__all__ = ["Block", "L", "Line", "all_blocks", "stream_keys"]
+__all__ = ["Block", "Line", "all_blocks", "stream_blocks", "stream_keys"]

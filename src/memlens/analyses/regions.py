@@ -19,6 +19,8 @@ class RegionRow:
     partial: str | None = None
     #: why the page counts are unknown (e.g. [vsyscall] lies above the task size)
     note: str | None = None
+    #: why ``soft_dirty`` is None although the page table was read
+    soft_dirty_reason: str | None = None
 
 
 def select_regions(regions: Sequence[Region], areas: Sequence[str] | None) -> list[Region]:
@@ -50,8 +52,11 @@ def region_rows(snap: Snapshot, regions: Sequence[Region]) -> list[RegionRow]:
                 int(t.present.sum()),
                 # guard-region markers read as swap entries: not swapped memory
                 int((t.swapped & ~t.guard).sum()),
-                int((t.soft_dirty & (t.present | t.swapped)).sum()),
+                None
+                if "soft_dirty" in t.unavailable
+                else int((t.soft_dirty & (t.present | t.swapped)).sum()),
                 t.partial,
+                soft_dirty_reason=t.unavailable.get("soft_dirty"),
             )
         )
     return rows

@@ -25,18 +25,29 @@ from memlens.errors import MemlensError
 def discover(only: str | None = None) -> list[ModuleType]:
     """Command modules, sorted by verb name.
 
-    ``only``: import just the module of that verb when one is named so (a run of
-    one verb need not import every other verb's dependencies: start-up time);
-    every module when there is none.
+    With ``only``, just the module of that file name when it defines that verb:
+    importing every verb (and what each imports) costs more start-up than most
+    verbs' work, so a command line that names its verb loads that one alone.
     """
     names = [info.name for info in pkgutil.iter_modules(commands.__path__)
              if not info.name.startswith("_")]  # fmt: skip
-    if only in names:
-        one = importlib.import_module(f"{commands.__name__}.{only}")
-        if getattr(one, "NAME", None) == only:
-            return [one]
+    if only is not None and only in names:
+        module = importlib.import_module(f"{commands.__name__}.{only}")
+        if getattr(module, "NAME", None) == only:
+            return [module]
     found = [importlib.import_module(f"{commands.__name__}.{name}") for name in names]
     return sorted((m for m in found if hasattr(m, "NAME")), key=lambda m: str(m.NAME))
+
+
+def _named_verb(argv: Sequence[str] | None) -> str | None:
+    """The verb of a command line (its first word that is not an option), if any."""
+    words = sys.argv[1:] if argv is None else list(argv)
+    for word in words:
+        if word in ("-h", "--help", "--version"):
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -63,9 +74,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
-    verb = next((a for a in argv if not a.startswith("-")), None)
-    parser = build_parser(verb)
+    parser = build_parser(_named_verb(argv))
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()

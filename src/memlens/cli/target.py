@@ -79,6 +79,14 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, nargs: str | None =
     )  # fmt: skip
 
 
+def add_areas_argument(parser: argparse.ArgumentParser) -> None:
+    """``--areas a,b,c``: keep regions whose name contains any of the words."""
+    parser.add_argument(
+        "--areas", type=lambda s: [a for a in s.split(",") if a],
+        help="only regions whose name contains one of these (comma separated)",
+    )  # fmt: skip
+
+
 def options_from(args: argparse.Namespace) -> OpenOptions:
     snapshot = args.snapshot
     if snapshot == "all":

@@ -9,6 +9,8 @@ Unavailable bytes are never silently zero.
 
 from __future__ import annotations
 
+import bisect
+import mmap
 import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -77,6 +79,16 @@ class AddressSpace:
         self.segments: RangeMap[Segment] = RangeMap(
             ((s.start, s.end, s) for s in segments), overlap
         )
+        # Flat tables for the read fast path: one bisect, then one backing call.
+        self._seg_starts = [s for s, _, _ in self.segments]
+        self._seg_ends = [e for _, e, _ in self.segments]
+        self._seg_readers = [v.backing.read if v.backing is not None else None
+                             for _, _, v in self.segments]  # fmt: skip
+        self._seg_deltas = [v.backing_offset - v.start for _, _, v in self.segments]
+        # Buffers that slice straight to bytes (BufferBacking over bytes/mmap): no call at all.
+        self._seg_buffers: list[bytes | mmap.mmap | None] = [
+            getattr(v.backing, "sliceable", None) for _, _, v in self.segments
+        ]
         self.region_map: RangeMap[Region] = RangeMap(
             ((r.start, r.end, r) for r in self.regions), Overlap.KEEP_FIRST
         )
@@ -116,16 +128,21 @@ class AddressSpace:
             AddressError: some byte is unmapped or not saved (unless ``pad``,
                 which zero-fills those bytes instead).
         """
+        i = bisect.bisect_right(self._seg_starts, address) - 1
+        # The piece's own end, not seg.end: an overlap may have split the segment.
+        if i >= 0 and size > 0 and address + size <= self._seg_ends[i]:
+            buf = self._seg_buffers[i]
+            if buf is not None:
+                offset = address + self._seg_deltas[i]
+                return buf[offset : offset + size]
+            reader = self._seg_readers[i]
+            if reader is not None:
+                return reader(address + self._seg_deltas[i], size)
         if size < 0:
             raise ValueError("negative size")
         if size == 0:
             return b""
         end = address + size
-        i = self.segments.index(address)
-        if i >= 0:
-            seg = self.segments.value(i)
-            if end <= seg.end and seg.backing is not None:
-                return seg.backing.read(seg.backing_offset + address - seg.start, size)
         if not pad:
             self._check(address, size)
         out = bytearray(size)

@@ -40,6 +40,16 @@ class Conflict:
     end: int
 
 
+def _sorted_disjoint(items: Sequence[tuple[int, int, object]]) -> bool:
+    """Whether every range is non-empty and starts at or after the previous one's end."""
+    prev = -1
+    for start, end, _ in items:
+        if start < prev or end <= start:
+            return False
+        prev = end
+    return True
+
+
 class RangeMap(Generic[T]):
     """Map from half-open integer ranges to values.
 
@@ -55,6 +65,15 @@ class RangeMap(Generic[T]):
     ) -> None:
         self.conflicts: list[Conflict] = []
         self.empty: list[tuple[int, T]] = []
+        items = items if isinstance(items, list) else list(items)
+        if _sorted_disjoint(items):
+            # Fast path (most sources list ranges in address order): O(n), no inserts.
+            self._starts = [s for s, _, _ in items]
+            self._ends = [e for _, e, _ in items]
+            self._values = [v for _, _, v in items]
+            self._starts_np = np.array(self._starts, dtype=np.uint64)
+            self._lasts_np = np.array([e - 1 for e in self._ends], dtype=np.uint64)
+            return
         # Accepted ranges kept sorted by start; input order decides who is "first".
         starts: list[int] = []
         ends: list[int] = []

@@ -11,9 +11,10 @@ from memlens.core.addrspace import AddressSpace
 from memlens.errors import FormatError
 from memlens.mpy.atb import GcInfo, States, block_lengths, decode_states, gc_info, heads
 from memlens.mpy.layout import AT_FREE, AT_MARK, AT_TAIL, AreaLayout, HeapArea
-from memlens.mpy.locate import Located, locate_structural
+from memlens.mpy.locate import locate_structural
 from memlens.mpy.memview import MemView
 from memlens.mpy.qstr import QstrTable, find_pools
+from memlens.mpy.symbols import FirmwareSymbols, locate_with_symbols, type_map
 from memlens.mpy.types import TypeMap, identify
 
 
@@ -40,6 +41,7 @@ class MpyHeap:
     block_size: int
     warnings: list[str]
     source: str = "memory"
+    symbols: FirmwareSymbols | None = None
     _types: TypeMap | None = None
     _qstrs: QstrTable | None = None
     _heads: Heads | None = None
@@ -74,7 +76,8 @@ class MpyHeap:
         if self._types is None:
             _, fws = self._head_arrays()
             allfw = np.concatenate(fws) if fws else np.zeros(0, dtype=np.uint64)
-            self._types = identify(self.mem, allfw, self.qstrs, self.in_heap)
+            found = identify(self.mem, allfw, self.qstrs, self.in_heap)
+            self._types = type_map(self.symbols, found) if self.symbols else found
         return self._types
 
     @property
@@ -111,7 +114,7 @@ class MpyHeap:
 
 
 def analyse(
-    space: AddressSpace, *, source: str = "memory", located: Located | None = None
+    space: AddressSpace, *, source: str = "memory", symbols: FirmwareSymbols | None = None
 ) -> MpyHeap:
     """Find and decode the heap in ``space``.
 
@@ -119,7 +122,9 @@ def analyse(
         FormatError: no heap, or its tables are not saved in the dump.
     """
     mem = MemView(space)
-    loc = located or locate_structural(mem, source)
+    loc = locate_with_symbols(mem, symbols, source) if symbols else None
+    if loc is None:
+        loc = locate_structural(mem, source)
     states = []
     for area in loc.areas:
         atb = mem.view(area.atb_start, area.atb_len)
@@ -129,7 +134,7 @@ def analyse(
     bsz = 4 * space.word_size
     info = gc_info(states, [a.pool_end - a.pool_start for a in loc.areas], bsz)
     return MpyHeap(mem, loc.areas, loc.layout, loc.method, states, info, bsz,
-                   list(loc.warnings), source)  # fmt: skip
+                   list(loc.warnings), source, symbols)  # fmt: skip
 
 
 __all__ = ["AT_FREE", "AT_TAIL", "Heads", "MpyHeap", "analyse"]

@@ -46,7 +46,11 @@ class Located:
 
 
 def _scan(
-    base: int, w: npt.NDArray[np.uint64], finaliser: bool, ws: int
+    base: int,
+    w: npt.NDArray[np.uint64],
+    aligned: npt.NDArray[np.bool_],
+    finaliser: bool,
+    ws: int,
 ) -> list[tuple[int, int, tuple[int, ...]]]:
     """``(address, gap, words)`` of every record consistent with one table layout."""
     bsz = np.uint64(WORDS_PER_BLOCK * ws)
@@ -55,9 +59,8 @@ def _scan(
     if n_rows <= 0:
         return []
     f_off = 1 if finaliser else 0
-    # Cheap first cut: pool start and end are non-zero multiples of the block size.
-    aligned = (w & (bsz - np.uint64(1))) == 0
-    aligned &= w != 0
+    # Cheap first cut (``aligned``): pool start and end are non-zero multiples of
+    # the block size.
     pool_ok = aligned[2 + f_off : 2 + f_off + n_rows] & aligned[3 + f_off : 3 + f_off + n_rows]
     rows = np.flatnonzero(pool_ok)
     if len(rows) == 0:
@@ -107,9 +110,11 @@ def candidates(mem: MemView) -> list[Candidate]:
     """Every area record in memory that is consistent with some known layout."""
     ws = mem.word_size
     found: list[Candidate] = []
-    for finaliser in (True, False):
-        for base, w in mem.aligned_words():
-            for addr, gap, words in _scan(base, w, finaliser, ws):
+    bsz = np.uint64(WORDS_PER_BLOCK * ws)
+    for base, w in mem.aligned_words():
+        aligned = ((w & (bsz - np.uint64(1))) == 0) & (w != 0)
+        for finaliser in (True, False):
+            for addr, gap, words in _scan(base, w, aligned, finaliser, ws):
                 for layout in KNOWN_LAYOUTS:
                     if layout.finaliser != finaliser or layout.gap != gap:
                         continue
@@ -180,7 +185,16 @@ def locate_structural(mem: MemView, source: str = "memory") -> Located:
         warnings.append(f"{len(distinct)} distinct area records found; using the one at "
                         f"{best.word_address:#x}")  # fmt: skip
     a = best.area
-    area = HeapArea(best.word_address, a.atb_start, a.atb_len, a.ftb_start, a.pool_start,
-                    a.pool_end, None)  # fmt: skip
-    return Located([area], best.layout, "structure (single area record)", best.word_address,
+    layout, record = best.layout, best.word_address
+    if layout.next_word is not None:
+        # One area: a split-heap build has next == NULL just before; otherwise
+        # the word before belongs to something else and the build is not split.
+        before = mem.word(best.word_address - mem.word_size)
+        if before == 0:
+            record = best.word_address - mem.word_size
+        else:
+            layout = next(x for x in KNOWN_LAYOUTS if x.next_word is None
+                          and x.finaliser == layout.finaliser and x.gap == layout.gap)  # fmt: skip
+    area = HeapArea(record, a.atb_start, a.atb_len, a.ftb_start, a.pool_start, a.pool_end, None)
+    return Located([area], layout, "structure (single area record)", record,
                    warnings)  # fmt: skip

@@ -15,7 +15,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.errors import FormatError
-from memlens.mpy.atb import GcInfo, States, gc_info
+from memlens.mpy.atb import GcInfo, States, block_lengths, gc_info, heads
 from memlens.mpy.layout import AT_FREE, AT_HEAD, AT_MARK, AT_TAIL
 
 BLOCKS_PER_LINE = 64
@@ -66,6 +66,20 @@ class MemInfoText:
         bsz = self.block_size
         totals = [len(a.chars) * bsz for a in self.areas]
         return gc_info([a.states for a in self.areas], totals, bsz)
+
+    def allocations_by_letter(self) -> dict[str, tuple[int, int]]:
+        """Per head letter: how many allocations and how many bytes (head + tails)."""
+        bsz = self.block_size or 0
+        acc: dict[str, list[int]] = {}
+        for a in self.areas:
+            s = a.states
+            idx = heads(s)
+            lens = block_lengths(s, idx)
+            for c, n in zip(a.chars[idx].tolist(), lens.tolist(), strict=True):
+                slot = acc.setdefault(chr(c), [0, 0])
+                slot[0] += 1
+                slot[1] += n * bsz
+        return {k: (v[0], v[1]) for k, v in sorted(acc.items())}
 
     def letter_counts(self) -> dict[str, int]:
         out: dict[str, int] = {}

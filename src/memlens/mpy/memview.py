@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
 
@@ -30,9 +29,7 @@ class MemView:
         self.space = space
         self.word_size = space.word_size
         self.byteorder = space.byteorder
-        self._order: Literal["little", "big"] = (
-            "little" if space.byteorder == "little" else "big"
-        )
+        self._order: Literal["little", "big"] = "little" if space.byteorder == "little" else "big"
         self.word_dtype = np.dtype(
             f"{'<' if space.byteorder == 'little' else '>'}u{space.word_size}"
         )
@@ -44,6 +41,7 @@ class MemView:
         self._starts = np.array([r.start for r in self.ranges], dtype=np.uint64)
         self._start_list = [r.start for r in self.ranges]
         self._mvs = [memoryview(r.data.data) for r in self.ranges]
+        self._words: list[tuple[int, npt.NDArray[np.uint64]]] | None = None
 
     def range_at(self, address: int) -> SavedRange | None:
         # bisect on a Python list: far cheaper than numpy for one scalar
@@ -83,16 +81,23 @@ class MemView:
         raw = self.raw(address, self.word_size)
         return None if raw is None else int.from_bytes(raw, self._order)
 
-    def aligned_words(self) -> Iterator[tuple[int, npt.NDArray[np.uint64]]]:
-        """Per saved range: the address of its first aligned word and all its words."""
-        ws = self.word_size
-        for r in self.ranges:
-            skip = (-r.start) % ws
-            n = (len(r.data) - skip) // ws
-            if n <= 0:
-                continue
-            view = r.data[skip : skip + n * ws].view(self.word_dtype)
-            yield r.start + skip, view.astype(np.uint64, copy=False)
+    def aligned_words(self) -> list[tuple[int, npt.NDArray[np.uint64]]]:
+        """Per saved range: the address of its first aligned word and all its words.
+
+        Computed once (several scans share it): one uint64 copy of the dump.
+        """
+        if self._words is None:
+            ws = self.word_size
+            out = []
+            for r in self.ranges:
+                skip = (-r.start) % ws
+                n = (len(r.data) - skip) // ws
+                if n <= 0:
+                    continue
+                view = r.data[skip : skip + n * ws].view(self.word_dtype)
+                out.append((r.start + skip, view.astype(np.uint64)))
+            self._words = out
+        return self._words
 
     def _locate(
         self, addrs: npt.NDArray[np.uint64], size: int

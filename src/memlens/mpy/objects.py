@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from memlens.mpy.graph import OwnershipGraph
 from memlens.mpy.heap import MpyHeap
 
 PREVIEW = 48
@@ -74,25 +75,11 @@ def describe_value(heap: MpyHeap, value: int) -> str:
 
 
 def _str_content(heap: MpyHeap, addr: int) -> str | None:
-    ws = heap.word_size
-    length = _word(heap, addr + 2 * ws)
-    data = _word(heap, addr + 3 * ws)
-    if length is None or data is None or length > 1 << 24:
-        return None
-    raw = heap.mem.raw(data, min(length, PREVIEW))
-    if raw is None:
-        return None
-    return _short(repr(raw.decode("utf-8", "replace")))
+    return _str_many(heap, np.array([addr], dtype=np.uint64), True)[0]
 
 
 def _bytes_content(heap: MpyHeap, addr: int) -> str | None:
-    ws = heap.word_size
-    length = _word(heap, addr + 2 * ws)
-    data = _word(heap, addr + 3 * ws)
-    if length is None or data is None or length > 1 << 24:
-        return None
-    raw = heap.mem.raw(data, min(length, PREVIEW))
-    return None if raw is None else _short(repr(raw))
+    return _str_many(heap, np.array([addr], dtype=np.uint64), False)[0]
 
 
 def _dict_content(heap: MpyHeap, addr: int) -> str | None:
@@ -170,8 +157,15 @@ def _str_many(heap: MpyHeap, addrs: npt.NDArray[np.uint64], as_text: bool) -> li
     return out
 
 
-def objects(heap: MpyHeap, *, decode: bool = True) -> list[HeapObject]:
-    """Every allocation with its type; content for the cheap types."""
+def objects(
+    heap: MpyHeap, *, decode: bool = True, graph: OwnershipGraph | None = None
+) -> list[HeapObject]:
+    """Every allocation with its type; content for the cheap types.
+
+    With ``graph``, a block that is not an object (a string's bytes, a list's
+    items, a dict's table) is named after the object pointing at it:
+    ``(data of list)``.
+    """
     hd = heap.heads
     tm = heap.types
     n = len(hd.address)
@@ -187,6 +181,14 @@ def objects(heap: MpyHeap, *, decode: bool = True) -> list[HeapObject]:
             names.append(f"instance of {info.name}")
     inv_list = inv.reshape(-1).tolist()
     tnames = [names[i] for i in inv_list]
+    if graph is not None and len(graph.dst):
+        order = np.argsort(graph.dst, kind="stable")
+        dst_sorted, src_sorted = graph.dst[order], graph.src[order]
+        first = np.flatnonzero(np.concatenate(([True], dst_sorted[1:] != dst_sorted[:-1])))
+        for child, parent in zip(dst_sorted[first].tolist(), src_sorted[first].tolist(),
+                                 strict=True):  # fmt: skip
+            if tnames[child] == "(data)" and names[inv_list[parent]] != "(data)":
+                tnames[child] = f"(data of {names[inv_list[parent]]})"
     contents: list[str | None] = [None] * n
     if decode:
         for u, fw in enumerate(uniq.tolist()):

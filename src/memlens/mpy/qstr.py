@@ -85,18 +85,18 @@ def find_pools(mem: MemView) -> QstrTable:
         if len(w) < 8:
             continue
         n = len(w) - 7
-        alloc, length = w[2 : 2 + n], w[3 : 3 + n]
-        ok = (length > 0) & (length < _MAX_POOL) & (alloc < _MAX_POOL)
-        ok &= (w[1 : 1 + n] & np.uint64(0x7FFFFFFF)) < np.uint64(1 << 24)
-        ok &= (w[:n] % np.uint64(ws)) == 0
-        ok &= (w[4 : 4 + n] != 0) & (w[5 : 5 + n] != 0) & (w[6 : 6 + n] != 0)
-        rows = np.flatnonzero(ok)
+        # One full pass for the strongest cheap test (2 <= len < 64K, as one unsigned
+        # compare), then the rest on the few rows left.
+        rows = np.flatnonzero((w[3 : 3 + n] - np.uint64(2)) < np.uint64(_MAX_POOL - 2))
+        ok = w[rows + 2] < np.uint64(_MAX_POOL)
+        ok &= (w[rows + 1] & np.uint64(0x7FFFFFFF)) < np.uint64(1 << 24)
+        ok &= (w[rows] % np.uint64(ws)) == 0
+        ok &= (w[rows + 4] != 0) & (w[rows + 5] != 0) & (w[rows + 6] != 0)
+        rows = rows[ok]
         for with_hash in (True, False):
             lens_col, first_col = (5, 6) if with_hash else (4, 5)
             low = np.uint64(0x100)  # pointers into the first page are small ints, not tables
-            good = rows[
-                (w[rows + 3] >= 2) & (w[rows + lens_col] >= low) & (w[rows + first_col] >= low)
-            ]
+            good = rows[(w[rows + lens_col] >= low) & (w[rows + first_col] >= low)]
             good = good[(w[good + 3] < 3) | (w[good + first_col + 1] != w[good + first_col + 2])]
             # Entries 1 to 8 (entry 0 may be the null qstr): the length byte, then
             # the NUL right after a text with no NUL at its end.

@@ -8,6 +8,8 @@ from typing import Any, TextIO
 from memlens.analyses.minidump_streams import Block, Line
 from memlens.sources.minidump.ids import ARCHES, PLATFORMS, stream_name
 
+CHUNK = 1 << 20
+
 
 def _time(value: int) -> str:
     stamp = dt.datetime.fromtimestamp(value, dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
@@ -54,7 +56,10 @@ def write_text(blocks: list[Block], out: TextIO) -> None:
         if block.data_label is not None:
             out.write(block.data_label + "\n")
             if block.data is not None:
-                out.write("0x" + block.data.hex() + "\n")
+                out.write("0x")
+                for at in range(0, len(block.data), CHUNK):  # bounded memory for huge regions
+                    out.write(block.data[at : at + CHUNK].hex())
+                out.write("\n")
             else:
                 out.write(f"(unavailable: {block.data_error})\n")
         out.write("\n")

@@ -26,7 +26,7 @@ def dot_source(
         colour = COLOURS.get(letter, COLOURS["h"])
         extra = "" if reachable else ', color="#d32f2f", penwidth=2, style="filled,dashed"'
         out.append(f'  n{addr:x} [label={_q(label)}, fillcolor="{colour}"{extra}, '
-                   f'tooltip={_q(f"{addr:#x}")}];')  # fmt: skip
+                   f"tooltip={_q(label.replace(chr(92) + 'n', ' '))}];")  # fmt: skip
     names = sorted({name for name, _ in roots})
     for i, name in enumerate(names):
         out.append(f"  r{i} [label={_q(name)}, shape=plaintext, style=solid];")
@@ -39,6 +39,26 @@ def dot_source(
     return "\n".join(out) + "\n"
 
 
+def pipe_through(tool: str, args: list[str], data: bytes, hint: str) -> bytes:
+    """Run an external filter program on ``data`` and return its output.
+
+    Raises:
+        ToolMissingError: ``tool`` is not installed (``hint`` says how to get it).
+        MemlensError: it failed.
+    """
+    path = shutil.which(tool)
+    if path is None:
+        raise ToolMissingError(tool, hint)
+    try:
+        proc = subprocess.run([path, *args], input=data, capture_output=True, timeout=300,
+                              check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise MemlensError(f"{tool} failed: {e}") from None
+    if proc.returncode != 0:
+        raise MemlensError(f"{tool} failed: {proc.stderr.decode(errors='replace').strip()[:300]}")
+    return proc.stdout
+
+
 def render(source: str, fmt: str) -> bytes:
     """Run ``dot -T<fmt>`` on ``source``.
 
@@ -46,14 +66,5 @@ def render(source: str, fmt: str) -> bytes:
         ToolMissingError: Graphviz is not installed.
         MemlensError: dot failed.
     """
-    dot = shutil.which("dot")
-    if dot is None:
-        raise ToolMissingError("dot", "install Graphviz (Debian: apt-get install graphviz)")
-    try:
-        proc = subprocess.run([dot, f"-T{fmt}"], input=source.encode(), capture_output=True,
-                              timeout=300, check=False)  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired) as e:
-        raise MemlensError(f"dot failed: {e}") from None
-    if proc.returncode != 0:
-        raise MemlensError(f"dot failed: {proc.stderr.decode(errors='replace').strip()[:300]}")
-    return proc.stdout
+    hint = "install Graphviz (Debian: apt-get install graphviz)"
+    return pipe_through("dot", [f"-T{fmt}"], source.encode(), hint)

@@ -10,8 +10,11 @@ _SCRIPT = """
 const info = document.getElementById('details');
 document.querySelectorAll('svg .blk, svg g.node').forEach(el => {
   el.addEventListener('mouseenter', () => {
+    // dot puts a node's tooltip on its <a xlink:title>; layout blocks carry a <title>
+    const a = el.querySelector('a');
+    const tip = a && (a.getAttribute('xlink:title') || a.getAttribute('title'));
     const t = el.querySelector('title');
-    info.textContent = t ? t.textContent : '';
+    info.textContent = tip || (t ? t.textContent : '');
   });
 });
 document.body.dataset.ready = String(document.querySelectorAll('svg .blk').length);

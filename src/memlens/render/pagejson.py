@@ -46,7 +46,9 @@ def region_json(rp: RegionPages, raw: bool = False) -> dict[str, Any]:
             "entry": e,
         }
         if is_swapped[i]:
-            page.update(swap_type=stype[i], swap_offset=soff[i])
+            # hidden along with PFNs without CAP_SYS_ADMIN
+            page.update(swap_type=stype[i] if pfns is not None else None,
+                        swap_offset=soff[i] if pfns is not None else None)  # fmt: skip
         elif not is_guard[i]:
             page["pfn"] = None if pfns is None else pfns[i]
             page["count"] = None if counts is None else counts[i]

@@ -51,6 +51,10 @@ BLOCK_ROWS = 1 << 15
 #: pagemap bits 55-63 of an entry, as kept in a tail key (swap type goes below)
 _ENTRY_BITS = np.uint64(0x1FF << 55)
 _SWAP_TYPE_SHIFT = 48
+#: map counts below 2**21 ride in bits 27-47 of a tail key (non-raw mode)
+_COUNT_SHIFT = 27
+_COUNT_BITS = _SWAP_TYPE_SHIFT - _COUNT_SHIFT
+_COUNT_MASK = ((1 << _COUNT_BITS) - 1) << _COUNT_SHIFT
 #: kpageflags bits kept in a tail key: raw mode keeps every bit below 48, so
 #: bits a newer kernel defines show up as BIT<n> instead of vanishing
 _FLAG_KEY_MASK = (1 << _SWAP_TYPE_SHIFT) - 1
@@ -75,24 +79,28 @@ def flag_text(flags: int, raw: bool) -> str:
     return ",".join(names)
 
 
-def _tail(key: int, count: int | None, flags_known: bool, raw: bool) -> str:
-    """Everything after the fixed-width prefix of a page line."""
+def _tail(key: int, count: int | None, pfn_known: bool, flags_known: bool, raw: bool) -> str:
+    """Everything after the fixed-width prefix of a page line.
+
+    Without CAP_SYS_ADMIN the kernel zeroes PFNs *and* swap slots, so then a
+    page is only "present" or "swapped": never a made-up frame 0 or slot 0.
+    """
     parts = []
-    marker = key >> BIT_SWAPPED & 1 and key >> BIT_GUARD & 1
-    if marker:
+    if key >> BIT_SWAPPED & 1 and key >> BIT_GUARD & 1:
         # a guard-region PTE marker: pagemap flags it "swapped", but nothing is in swap
         return "guard region\n"
     if key >> BIT_SWAPPED & 1:
-        parts.append(f"type {key >> _SWAP_TYPE_SHIFT & SWAP_TYPE_MASK}")
-    elif not flags_known:
+        parts.append(f"type {key >> _SWAP_TYPE_SHIFT & SWAP_TYPE_MASK}" if pfn_known else "swapped")
+    elif not pfn_known:
         parts.append("present")
     words = " ".join(name for bit, name in PAGEMAP_BITS if key >> bit & 1)
     if words:
         parts.append(words)
-    if key >> BIT_PRESENT & 1 and flags_known:
+    if key >> BIT_PRESENT & 1 and pfn_known:
         if count is not None:
             parts.append(f"count {count}")
-        parts.append(flag_text(key & _FLAG_KEY_MASK, raw) or "-")
+        if flags_known:
+            parts.append(flag_text(key & _FLAG_KEY_MASK, raw) or "-")
     return "  ".join(parts) + "\n"
 
 
@@ -104,8 +112,9 @@ def _table_rows(table: PageTable, raw: bool) -> tuple[U8, npt.NDArray[np.intp], 
     swapped = table.swapped & ~present & ~guard
     shown = present | swapped | guard
     idx = np.flatnonzero(shown)
-    flags_known = table.flags is not None and table.pfn_known
-    raw_flags = table.flags if table.flags is not None and flags_known else None
+    pfn_known = table.pfn_known
+    flags_known = table.flags is not None and pfn_known
+    raw_flags = table.flags if flags_known else None
 
     # tail keys: pagemap bits 55-63 | swap type | kpageflags
     e = entries[idx]
@@ -116,32 +125,36 @@ def _table_rows(table: PageTable, raw: bool) -> tuple[U8, npt.NDArray[np.intp], 
     if raw_flags is not None:
         key |= raw_flags[idx] & np.uint64(_FLAG_KEY_MASK if raw else PUBLIC_FLAGS_MASK)
     counts = table.counts[idx] if table.counts is not None else np.zeros(len(idx), np.uint64)
-    ukey, inv1 = np.unique(key, return_inverse=True)
-    combined = (inv1.astype(np.uint64) << np.uint64(32)) | np.minimum(counts, np.uint64(2**32 - 1))
-    ucomb, inv = np.unique(combined, return_inverse=True)
-    tails = [
-        _tail(int(ukey[c >> 32]), (c & 0xFFFFFFFF) if table.counts is not None else None,
-              flags_known, raw).encode()
-        for c in ucomb.tolist()
-    ]  # fmt: skip
+    cmax = int(counts.max()) if len(counts) else 0
+    if not raw and cmax < 1 << _COUNT_BITS:
+        # one sort: the count fits in the bits between flags (0-26) and swap type
+        ukey, inv = np.unique(key | counts << np.uint64(_COUNT_SHIFT), return_inverse=True)
+        combos = [(k & ~(_COUNT_MASK), k >> _COUNT_SHIFT & ((1 << _COUNT_BITS) - 1))
+                  for k in ukey.tolist()]  # fmt: skip
+    else:
+        ukey1, inv1 = np.unique(key, return_inverse=True)
+        combined = (inv1.astype(np.uint64) << np.uint64(32)) | np.minimum(counts,
+                                                                          np.uint64(2**32 - 1))
+        ucomb, inv = np.unique(combined, return_inverse=True)
+        combos = [(int(ukey1[c >> 32]), c & 0xFFFFFFFF) for c in ucomb.tolist()]
+    counts_known = table.counts is not None and pfn_known
+    tails = [_tail(k, c if counts_known else None, pfn_known, flags_known, raw).encode()
+             for k, c in combos]  # fmt: skip
+    n_tails = len(tails)
 
     # prefixes: address, then phys/swap column
     addrs = np.uint64(table.start) + idx.astype(np.uint64) * np.uint64(table.page_size)
     prefix = np.zeros((len(idx), 41), dtype=np.uint8)
     prefix[:, 0:16] = hex_columns(addrs)
     prefix[:, 16:18] = ord(" ")
-    if flags_known:
+    if pfn_known:
         second = np.where(sw, (e & np.uint64(PFN_MASK)) >> np.uint64(SWAP_OFFSET_SHIFT),
                           (e & np.uint64(PFN_MASK)) * np.uint64(table.page_size))  # fmt: skip
         prefix[:, 18:23] = np.where(sw[:, None], np.frombuffer(b"swap ", np.uint8),
                                     np.frombuffer(b"phys ", np.uint8))  # fmt: skip
         prefix[:, 23:39] = hex_columns(second)
         prefix[:, 39:41] = ord(" ")
-    elif sw.any():
-        off = (e[sw] & np.uint64(PFN_MASK)) >> np.uint64(SWAP_OFFSET_SHIFT)
-        prefix[sw, 18:23] = np.frombuffer(b"swap ", np.uint8)
-        prefix[sw, 23:39] = hex_columns(off)
-        prefix[sw, 39:41] = ord(" ")
+    prefix[guard[idx], 18:] = 0  # a guard marker has neither frame nor swap slot
 
     # runs of pages that are neither present nor swapped: one line each
     hidden = ~shown
@@ -154,7 +167,7 @@ def _table_rows(table: PageTable, raw: bool) -> tuple[U8, npt.NDArray[np.intp], 
 
     pos = np.concatenate((idx, gap_start))
     order = np.argsort(pos, kind="stable")
-    tail_id = np.concatenate((inv, ginv + len(ucomb)))[order]
+    tail_id = np.concatenate((inv, ginv + n_tails))[order]
     full_prefix = np.zeros((len(pos), prefix.shape[1]), dtype=np.uint8)
     full_prefix[: len(idx)] = prefix
     return full_prefix[order], tail_id, tails

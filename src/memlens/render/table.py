@@ -58,8 +58,9 @@ def print_table(table: Table, stream: TextIO | None = None) -> None:
     rich = RichTable(title=table.title, show_footer=bool(table.footer), box=None, pad_edge=False)
     for i, col in enumerate(table.columns):
         footer = table.footer[i] if table.footer else ""
+        # fold, never truncate: a cut-off flag list or path loses the answer
         rich.add_column(col.header, justify="right" if col.align == "right" else "left",
-                        footer=footer)  # fmt: skip
+                        footer=footer, overflow="fold")  # fmt: skip
     for r in table.rows:
         rich.add_row(*[str(c) for c in r])
     Console(file=out).print(rich)

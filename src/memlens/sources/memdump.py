@@ -40,10 +40,11 @@ MAX_TABLE_PAGES = 1 << 20
 MAX_FILE = 1 << 30
 
 _PID = re.compile(rb"^\[ PID=(\d+)\]\s*$")
-_LINE = re.compile(
-    rb"^([0-9a-fA-F]{1,16})-([0-9a-fA-F]{1,16}) ([-rwxsp]{4}) ([0-9a-fA-F]{1,16}) "
-    rb"(.*?)\"(.*)\" \[([A-Za-z0-9+/=]*)\]\s*$"
+#: the part of a mapping line before the name (the fields hold no quotes)
+_HEAD = re.compile(
+    rb"^([0-9a-fA-F]{1,16})-([0-9a-fA-F]{1,16}) ([-rwxsp]{4}) ([0-9a-fA-F]{1,16}) ([^\"]*)$"
 )
+_BITMAP = re.compile(rb"^[A-Za-z0-9+/=]*$")
 _FIELD = re.compile(rb"([a-z_]+)=(\[[^\]]*\]|\d+)")
 
 UNAVAILABLE = {
@@ -57,8 +58,28 @@ def probe(head: bytes) -> bool:
     """The first non-blank line is a ``[ PID=N]`` header or a memdump mapping line."""
     for line in head.splitlines()[:4]:
         if line.strip():
-            return bool(_PID.match(line) or _LINE.match(line))
+            return bool(_PID.match(line) or _split(line))
     return False
+
+
+def _split(line: bytes) -> tuple[re.Match[bytes], bytes, bytes] | None:
+    """(head fields, name, base64 bitmap) of a mapping line, or ``None``.
+
+    Split with plain string searches, not one regex: a name may hold quotes, and a
+    backtracking pattern over a hostile line of quotes would take quadratic time.
+    """
+    line = line.rstrip()
+    if not line.endswith(b"]"):
+        return None
+    open_bitmap = line.rfind(b'" [')
+    first_quote = line.find(b'"')
+    if open_bitmap < 0 or first_quote < 0 or first_quote >= open_bitmap:
+        return None
+    head = _HEAD.match(line[:first_quote])
+    bitmap = line[open_bitmap + 3 : -1]
+    if head is None or not _BITMAP.match(bitmap):
+        return None
+    return head, line[first_quote + 1 : open_bitmap], bitmap
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,17 +144,18 @@ def _parse(data: bytes, source: str) -> dict[int | None, list[_Mapping]]:
         if pid:
             current = blocks.setdefault(int(pid.group(1)), [])
             continue
-        m = _LINE.match(line)
-        if m is None:
+        parts = _split(line)
+        if parts is None:
             raise FormatError(source, None, f"line {lineno}: not a memdump mapping line")
+        m, raw_name, raw_bitmap = parts
         start, end, offset = int(m.group(1), 16), int(m.group(2), 16), int(m.group(4), 16)
         if end < start:
             raise FormatError(source, None, f"line {lineno}: end {end:#x} below start {start:#x}")
         try:
-            bitmap = binascii.a2b_base64(m.group(7))
+            bitmap = binascii.a2b_base64(raw_bitmap)
         except binascii.Error:
             raise FormatError(source, None, f"line {lineno}: bad base64 bitmap") from None
-        name = m.group(6).decode("utf-8", "surrogateescape")
+        name = raw_name.decode("utf-8", "surrogateescape")
         kind = kind_from_name(name)
         region = Region(start, end, Perms.parse(m.group(3).decode()), offset, name, kind,
                         name if name.startswith("/") else None)  # fmt: skip

@@ -57,8 +57,8 @@ def to_json(summary: Summary) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _line(key: str, value: object) -> None:
-    print(f"{key:<13}{value}")
+def _line(key: str, value: object, width: int = 13) -> None:
+    print(f"{key:<{max(width, len(key) + 1)}}{value}")
 
 
 def print_text(summary: Summary, *, verbose: bool = False) -> None:
@@ -136,19 +136,20 @@ def _print_extra(extra: dict[str, Any], verbose: bool) -> None:
     if not extra:
         return
     print("\ndetails")
+    width = 3 + max(len(str(k)) for k in extra)
     for key in sorted(extra):
         value = extra[key]
         if key == "auxv" and isinstance(value, dict):
             named = {_AUXV.get(int(k), f"AT_{k}"): v for k, v in value.items()
                      if verbose or int(k) in _AUXV}  # fmt: skip
-            _line(f"  {key}", "  ".join(f"{k}={v:#x}" for k, v in named.items()))
+            _line(f"  {key}", width=width, value="  ".join(f"{k}={v:#x}" for k, v in named.items()))
         elif isinstance(value, (dict, list)):
             if not verbose:
-                _line(f"  {key}", f"{len(value)} entries (--verbose lists them)")
+                _line(f"  {key}", width=width, value=f"{len(value)} entries (--verbose lists them)")
                 continue
             print(f"  {key}:")
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for k, v in items:
                 print(f"    {k}: {v}")
         else:
-            _line(f"  {key}", value)
+            _line(f"  {key}", width=width, value=value)

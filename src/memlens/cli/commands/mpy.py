@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 import numpy as np
@@ -13,12 +13,13 @@ import numpy as np
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, options_from
 from memlens.errors import FormatError, UsageError
-from memlens.mpy import meminfo_text
+from memlens.mpy import meminfo_text, symbols
 from memlens.mpy.atb import GcInfo
 from memlens.mpy.graph import OwnershipGraph, build
 from memlens.mpy.heap import MpyHeap, analyse
 from memlens.mpy.objects import HeapObject, objects, type_stats
 from memlens.mpy.report import Fragmentation, diff, fragmentation
+from memlens.mpy.symbols import FirmwareSymbols
 from memlens.render import jsonout, mpy_dot, mpy_html
 from memlens.render.mpy_meminfo import alloc_table, info_lines
 from memlens.render.mpy_svg import Alloc, layout_svg
@@ -36,11 +37,16 @@ area records are recognised by their structure) and print MicroPython's own
 numbers and allocation table, objects by type, and draw the heap. TARGET may
 also be the text printed by micropython.mem_info(1).
 """
-MAX_GRAPH_NODES = 5000
+GRAPH_NODES = 1500  # dot's layout time grows fast; minutes beyond a few thousand nodes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
+    sym = parser.add_argument_group("firmware symbols (optional: the heap is found without them)")
+    sym.add_argument("--elf", metavar="FW.elf", help="firmware ELF: symbols, and DWARF layouts")
+    sym.add_argument("--map", dest="ld_map", metavar="FW.map", help="GNU ld map of the firmware")
+    sym.add_argument("--bin", dest="fw_bin", metavar="FW.bin",
+                     help="firmware image (with --map): mapped at the start of flash")  # fmt: skip
     g = parser.add_argument_group("what to show")
     g.add_argument("--table", action="store_true", help="print the mem_info(1) text exactly")
     g.add_argument("--objects", action="store_true", help="list every allocation")
@@ -50,6 +56,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--graph", metavar="FILE", help="ownership graph: .dot, .svg or .png (dot)")
     g.add_argument("--layout", metavar="FILE", help="heap layout picture: .svg or .png")
     g.add_argument("--html", metavar="FILE", help="one page with the layout and the graph")
+    g.add_argument(
+        "--graph-nodes", type=int, default=GRAPH_NODES, metavar="N",
+        help=f"at most N allocations in the graph, largest first ({GRAPH_NODES})",
+    )  # fmt: skip
     g.add_argument("--json", action="store_true", help="all numbers and objects as JSON")
 
 
@@ -72,12 +82,31 @@ def run(args: argparse.Namespace) -> int:
         and _is_text(target)
     ):
         return _run_text(args, target)
+    fw = _firmware(args)
     if args.snapshot == "all":
-        return _run_all(args)
-    options = options_from(args)
+        return _run_all(args, fw)
+    options = _with_flash(options_from(args), fw)
     with open_target(target, options) as snap:
-        heap = analyse(snap.space, source=snap.source)
+        heap = analyse(snap.space, source=snap.source, symbols=fw)
         return _report(args, heap, snap.source)
+
+
+def _firmware(args: argparse.Namespace) -> FirmwareSymbols | None:
+    if args.elf and args.ld_map:
+        raise UsageError("give --elf or --map, not both")
+    if args.fw_bin and not args.ld_map:
+        raise UsageError("--bin goes with --map")
+    if args.elf:
+        return symbols.from_elf(args.elf)
+    if args.ld_map:
+        return symbols.from_map(args.ld_map, args.fw_bin)
+    return None
+
+
+def _with_flash(options: OpenOptions, fw: FirmwareSymbols | None) -> OpenOptions:
+    if fw is None or fw.flash is None:
+        return options
+    return replace(options, pieces=(*options.pieces, fw.flash))
 
 
 # -- one heap -------------------------------------------------------------------
@@ -107,13 +136,13 @@ def _report(args: argparse.Namespace, heap: MpyHeap, source: str) -> int:
         print(f"memlens: warning: {w}", file=sys.stderr)
     frag = fragmentation(heap.states, heap.block_size)
     try:
-        objs = objects(heap)
+        graph = build(heap)
+        objs = objects(heap, graph=graph)
     except FormatError as e:
         # The allocation table alone still gives the numbers and the table's shape.
         sys.stdout.write(info_lines(heap.info) + _table_text(args, heap, typed=False))
         print(f"memlens: partial result: {e}", file=sys.stderr)
         return ExitCode.PARTIAL
-    graph = build(heap) if (args.graph or args.html or args.json) else None
     if args.json:
         jsonout.dump("mpy", _heap_json(heap, source, objs, graph, frag, args))
     elif args.table:
@@ -125,9 +154,9 @@ def _report(args: argparse.Namespace, heap: MpyHeap, source: str) -> int:
     if args.layout:
         _write_layout(args.layout, heap, objs)
     if args.graph:
-        _write_graph(args.graph, heap, objs, graph)
+        _write_graph(args.graph, heap, objs, graph, args.graph_nodes)
     if args.html:
-        _write_html(args.html, heap, objs, graph, frag, source)
+        _write_html(args.html, heap, objs, graph, frag, source, args.graph_nodes)
     return ExitCode.OK
 
 
@@ -160,6 +189,8 @@ def _heap_json(
                       zip(graph.root_address.tolist(), graph.root_target.tolist(), strict=True)],
             "unreachable": [int(addr[i]) for i in graph.unreachable.tolist()],
         }  # fmt: skip
+        if heap.symbols is not None:
+            payload["graph"]["root_symbols"] = heap.symbols.names(graph.root_address.tolist())
     return payload
 
 
@@ -232,26 +263,37 @@ def _write_layout(path: str, heap: MpyHeap, objs: list[HeapObject]) -> None:
         _write(path, svg)
 
 
-def _dot(heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None) -> str:
+def _dot(heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None,
+         limit: int = GRAPH_NODES) -> str:  # fmt: skip
     assert graph is not None
     addr = heap.heads.address.tolist()
     keep = np.zeros(len(objs), dtype=bool)
-    keep[:MAX_GRAPH_NODES] = True
+    if len(objs) > limit:
+        # the biggest allocations first: they are where the memory went
+        sizes = np.array([o.size for o in objs], dtype=np.int64)
+        keep[np.argsort(-sizes, kind="stable")[:limit]] = True
+        print(f"memlens: warning: graph limited to the {limit} largest of {len(objs)} "
+              f"allocations (--graph-nodes)", file=sys.stderr)  # fmt: skip
+    else:
+        keep[:] = True
     nodes = [(addr[i], f"{addr[i]:#x}\\n{o.type} {o.size}B" + (f"\\n{o.content[:24]}" if o.content
              else ""), o.letter, bool(graph.reachable[i]))
              for i, o in enumerate(objs) if keep[i]]  # fmt: skip
     pairs = zip(graph.src.tolist(), graph.dst.tolist(), strict=True)
     edges = sorted({(addr[s], addr[d]) for s, d in pairs if keep[s] and keep[d]})
-    roots = sorted({(f"root {r:#x}", addr[t]) for r, t in
-                    zip(graph.root_address.tolist(), graph.root_target.tolist(), strict=True)
+    where = graph.root_address.tolist()
+    names = heap.symbols.names(where) if heap.symbols else [None] * len(where)
+    roots = sorted({(f"root {n or hex(r)}", addr[t]) for r, n, t in
+                    zip(where, names, graph.root_target.tolist(), strict=True)
                     if keep[t]})  # fmt: skip
-    return mpy_dot.dot_source(nodes, edges, roots[:MAX_GRAPH_NODES])
+
+    return mpy_dot.dot_source(nodes, edges, roots[:limit])
 
 
 def _write_graph(
-    path: str, heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None
+    path: str, heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None, limit: int
 ) -> None:
-    src = _dot(heap, objs, graph)
+    src = _dot(heap, objs, graph, limit)
     if path.endswith(".dot") or path.endswith(".gv"):
         _write(path, src)
     else:
@@ -265,12 +307,13 @@ def _write_html(
     graph: OwnershipGraph | None,
     frag: Fragmentation,
     source: str,
+    limit: int,
 ) -> None:
     summary = info_lines(heap.info) + (
         f"largest free run {frag.largest_free_bytes} B of {frag.free_bytes} B free, "
         f"{frag.free_runs} free runs\n")  # fmt: skip
     layout = _layout_svg(heap, objs, source)
-    graph_svg = mpy_dot.render(_dot(heap, objs, graph), "svg").decode()
+    graph_svg = mpy_dot.render(_dot(heap, objs, graph, limit), "svg").decode()
     data: dict[str, object] = {"gc": _info_json(heap.info),
                                "types": [asdict(t) for t in type_stats(objs)]}  # fmt: skip
     _write(path, mpy_html.page(f"memlens mpy: {source}", summary, layout, graph_svg, data))
@@ -279,7 +322,7 @@ def _write_html(
 # -- several snapshots --------------------------------------------------------------
 
 
-def _run_all(args: argparse.Namespace) -> int:
+def _run_all(args: argparse.Namespace, fw: FirmwareSymbols | None) -> int:
     if not args.snapshot_size:
         raise UsageError("--snapshot all needs --snapshot-size")
     try:
@@ -288,14 +331,13 @@ def _run_all(args: argparse.Namespace) -> int:
         raise FormatError(args.target, None, e.strerror or str(e)) from None
     if count == 0:
         raise FormatError(args.target, 0, "file is smaller than one snapshot")
-    base = options_from(argparse.Namespace(**{**vars(args), "snapshot": None}))
+    base = _with_flash(options_from(argparse.Namespace(**{**vars(args), "snapshot": None})), fw)
     results: list[dict[str, Any]] = []
     prev: list[HeapObject] | None = None
     for k in range(count):
-        opts = OpenOptions(**{**asdict(base), "snapshot": k})
-        with open_target(args.target, opts) as snap:
-            heap = analyse(snap.space, source=f"{snap.source}#{k}")
-            objs = objects(heap)
+        with open_target(args.target, replace(base, snapshot=k)) as snap:
+            heap = analyse(snap.space, source=f"{snap.source}#{k}", symbols=fw)
+            objs = objects(heap, graph=build(heap))
             row: dict[str, Any] = {"snapshot": k, "gc": _info_json(heap.info),
                                    "types": [asdict(t) for t in type_stats(objs)]}  # fmt: skip
             if prev is not None:
@@ -353,6 +395,8 @@ def _run_text(args: argparse.Namespace, path: str) -> int:
             "stack_max": parsed.stack_max, "block_size": parsed.block_size,
             "areas": [{"pool_start": a.pool_start, "blocks": len(a.chars)} for a in parsed.areas],
             "letters": parsed.letter_counts(), "mismatch": mismatch,
+            "allocations_by_letter": {k: {"count": c, "bytes": b}
+                                      for k, (c, b) in parsed.allocations_by_letter().items()},
         })  # fmt: skip
     elif args.table and derived is not None:
         areas = [(a.pool_start, a.chars) for a in parsed.areas]
@@ -371,6 +415,10 @@ def _run_text(args: argparse.Namespace, path: str) -> int:
                   f"{fr.free_runs} free runs")  # fmt: skip
         print("blocks by letter: " + ", ".join(f"{k}:{v}" for k, v in
                                              parsed.letter_counts().items()))  # fmt: skip
+        allocs = parsed.allocations_by_letter()
+        if allocs:
+            print("allocations by letter (count, bytes): "
+                  + ", ".join(f"{k}: {c} {b}" for k, (c, b) in allocs.items()))  # fmt: skip
         for m in mismatch:
             print(f"  differs from the printed header: {m}")
     return ExitCode.OK if not mismatch else ExitCode.PARTIAL

@@ -10,8 +10,14 @@ from contextlib import contextmanager
 from memlens.analyses.pages import RegionPages, page_at, partial_reason, scan, summarize
 from memlens.analyses.regions import select_regions
 from memlens.cli.exitcodes import ExitCode
-from memlens.cli.target import add_target_arguments, open_from_args, parse_address
+from memlens.cli.target import (
+    add_areas_argument,
+    add_target_arguments,
+    open_from_args,
+    parse_address,
+)
 from memlens.core.snapshot import Snapshot
+from memlens.errors import UsageError
 from memlens.render import jsonout
 from memlens.render.table import is_terminal
 
@@ -32,10 +38,7 @@ kind and in total (the kernel's page-types view).
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
-    parser.add_argument(
-        "--areas", type=lambda s: [a for a in s.split(",") if a],
-        help="only regions whose name contains one of these (comma separated)",
-    )  # fmt: skip
+    add_areas_argument(parser)
     parser.add_argument(
         "--address", type=parse_address, metavar="ADDR",
         help="show only the page holding ADDR (hex; 0 allowed)",
@@ -65,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     with open_from_args(args) as snap:
         for warning in snap.warnings:
             print(f"memlens: warning: {warning}", file=sys.stderr)
+        if not snap.has_residency:
+            raise UsageError(f"{args.target}: this {snap.format} snapshot has no page tables "
+                             "(pages needs a live PID or a snapshot that saved them)")  # fmt: skip
         if args.address is not None:
             scanned = [page_at(snap, args.address)]
         else:

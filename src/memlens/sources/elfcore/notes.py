@@ -44,11 +44,16 @@ AUXV_NAMES: dict[int, str] = {
 }  # fmt: skip
 
 
+#: descriptions up to this size are copied to ``bytes``; bigger ones (a memlens snapshot's
+#: page tables) stay views of the mapped file, so opening does not touch their pages
+COPY_LIMIT = 64 << 10
+
+
 @dataclass(frozen=True, slots=True)
 class Note:
     owner: str
     type: int
-    desc: bytes
+    desc: bytes | memoryview
     offset: int  # file offset of the note header
 
     @property
@@ -57,7 +62,7 @@ class Note:
 
 
 def iter_notes(
-    data: bytes, file_offset: int, align: int, prefix: str, warnings: list[str]
+    data: bytes | memoryview, file_offset: int, align: int, prefix: str, warnings: list[str]
 ) -> list[Note]:
     """Notes in one PT_NOTE segment's bytes; a malformed note ends the segment with a warning."""
     notes = []
@@ -75,8 +80,11 @@ def iter_notes(
                 f"only {len(data) - name_at} remain in its PT_NOTE; later notes ignored"
             )
             break
-        owner = data[name_at : name_at + namesz].split(b"\0", 1)[0].decode("latin-1")
-        notes.append(Note(owner, ntype, data[desc_at : desc_at + descsz], file_offset + pos))
+        owner = bytes(data[name_at : name_at + namesz]).split(b"\0", 1)[0].decode("latin-1")
+        desc = data[desc_at : desc_at + descsz]
+        if descsz <= COPY_LIMIT:
+            desc = bytes(desc)
+        notes.append(Note(owner, ntype, desc, file_offset + pos))
         pos = end
     return notes
 
@@ -101,14 +109,14 @@ class PrStatus:
 _PRSTATUS = {4: (12, 24, 72), 8: (12, 32, 112)}
 
 
-def parse_prstatus(desc: bytes, word: int, prefix: str, arch: str) -> PrStatus | None:
+def parse_prstatus(desc: bytes | memoryview, word: int, prefix: str, arch: str) -> PrStatus | None:
     cursig_at, pid_at, reg_at = _PRSTATUS[word]
     if len(desc) < reg_at:
         return None
     cursig = struct.unpack_from(prefix + "h", desc, cursig_at)[0]
     pid, ppid = struct.unpack_from(prefix + "ii", desc, pid_at)
     # pr_reg runs to pr_fpvalid (an int, padded to the word) at the end.
-    reg_bytes = desc[reg_at : len(desc) - (4 if word == 4 else 8)]
+    reg_bytes = bytes(desc[reg_at : len(desc) - (4 if word == 4 else 8)])
     return PrStatus(pid, ppid, cursig, decode_registers(arch, reg_bytes, word, prefix))
 
 
@@ -134,7 +142,7 @@ _PRPSINFO = {
 }
 
 
-def parse_prpsinfo(desc: bytes, word: int, prefix: str) -> PrPsInfo | None:
+def parse_prpsinfo(desc: bytes | memoryview, word: int, prefix: str) -> PrPsInfo | None:
     layout = _PRPSINFO.get((word, len(desc)))
     if layout is None:
         return None
@@ -144,14 +152,14 @@ def parse_prpsinfo(desc: bytes, word: int, prefix: str) -> PrPsInfo | None:
     fname = _cstr(desc[fname_at : fname_at + 16])
     # The kernel turns the NULs between (and after) the arguments into spaces.
     psargs = _cstr(desc[fname_at + 16 : fname_at + 96]).rstrip(" ")
-    return PrPsInfo(pid, ppid, pgrp, sid, uid, gid, desc[0], fname, psargs)
+    return PrPsInfo(pid, ppid, pgrp, sid, uid, gid, int(desc[0]), fname, psargs)
 
 
-def _cstr(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+def _cstr(raw: bytes | memoryview) -> str:
+    return bytes(raw).split(b"\0", 1)[0].decode("utf-8", "replace")
 
 
-def parse_auxv(desc: bytes, word: int, prefix: str) -> dict[int, int]:
+def parse_auxv(desc: bytes | memoryview, word: int, prefix: str) -> dict[int, int]:
     """Auxiliary vector as {AT_*: value} up to AT_NULL."""
     fmt = struct.Struct(prefix + ("II" if word == 4 else "QQ"))
     out: dict[int, int] = {}
@@ -186,7 +194,7 @@ SI_CODES: dict[tuple[int, int], str] = {
 SI_USER_CODES = {0: "SI_USER", -1: "SI_QUEUE", -6: "SI_TKILL", 0x80: "SI_KERNEL"}
 
 
-def parse_siginfo(desc: bytes, word: int, prefix: str) -> SigInfo | None:
+def parse_siginfo(desc: bytes | memoryview, word: int, prefix: str) -> SigInfo | None:
     union_at = 16 if word == 8 else 12
     if len(desc) < union_at + word:
         return None
@@ -222,7 +230,7 @@ class FileNote:
     mappings: list[FileMapping] = field(default_factory=list)
 
 
-def parse_file_note(desc: bytes, word: int, prefix: str) -> FileNote | None:
+def parse_file_note(desc: bytes | memoryview, word: int, prefix: str) -> FileNote | None:
     """NT_FILE: count, page size, count x {start, end, page offset}, then the paths."""
     w = "I" if word == 4 else "Q"
     if len(desc) < 2 * word:
@@ -232,7 +240,7 @@ def parse_file_note(desc: bytes, word: int, prefix: str) -> FileNote | None:
     if count > (len(desc) - 2 * word) // (3 * word):
         return None
     table = struct.unpack_from(prefix + w * (3 * count), desc, 2 * word)
-    names = desc[2 * word + 3 * word * count :].split(b"\0")
+    names = bytes(desc[2 * word + 3 * word * count :]).split(b"\0")
     if len(names) < count:
         return None
     note = FileNote(page_size)
@@ -250,5 +258,5 @@ def summarize(note: Note) -> dict[str, Any]:
     row: dict[str, Any] = {"owner": note.owner, "type": note.type, "name": note.type_name,
                            "size": len(note.desc), "offset": note.offset}  # fmt: skip
     if (note.owner, note.type) not in NOTE_NAMES:
-        row["head"] = note.desc[:32].hex()
+        row["head"] = bytes(note.desc[:32]).hex()
     return row

@@ -5,8 +5,10 @@ a live process travels inside a standard core.  Everything here is
 little-endian whatever the core's byte order, and versioned:
 
 * ``(MEMLENS, NT_MEMLENS_INFO)``: ``"MLSI"``, u16 version, u16 reserved, then a
-  UTF-8 JSON object (``memlens_version``, ``pid``, ``unavailable``: why
-  PFNs/counts/flags are missing, ``registers``: whether threads were stopped).
+  UTF-8 JSON object: ``memlens_version``, ``pid``, ``time``, ``unavailable``
+  (region start in decimal -> {"pfn"/"count"/"flags"/"pagemap": why it is
+  missing}), ``registers`` (saved, or why not), ``names`` (region start ->
+  name, for the non-file regions NT_FILE does not name).
 * ``(MEMLENS, NT_MEMLENS_PAGES)``, one per region: header ``"MLPT"``, u16
   version, u16 flags, u32 page size, u32 reserved, u64 region start, u64 page
   count, u64 ``n`` = pages with a non-zero pagemap entry; then ``n`` u64 page
@@ -55,14 +57,14 @@ def encode_info(info: dict[str, Any]) -> bytes:
     return _INFO.pack(INFO_MAGIC, VERSION, 0) + json.dumps(info, sort_keys=True).encode()
 
 
-def decode_info(desc: bytes) -> dict[str, Any]:
+def decode_info(desc: bytes | memoryview) -> dict[str, Any]:
     if len(desc) < _INFO.size:
         raise PageNoteError("info note too short")
     magic, version, _ = _INFO.unpack_from(desc)
     if magic != INFO_MAGIC or version != VERSION:
         raise PageNoteError(f"info note magic {magic!r} version {version} not understood")
     try:
-        info = json.loads(desc[_INFO.size :].decode())
+        info = json.loads(bytes(desc[_INFO.size :]).decode())
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise PageNoteError(f"info note JSON: {e}") from None
     if not isinstance(info, dict):
@@ -100,7 +102,7 @@ class PageNote:
     page_size: int
     npages: int
     flags: int
-    desc: bytes
+    desc: bytes | memoryview  # a view of the mapped core: decoded only when asked for
 
     def table(self, unavailable: dict[str, str]) -> PageTable:
         n = (len(self.desc) - _PAGES.size) // 8 // self.columns
@@ -134,7 +136,7 @@ class PageNote:
         return 2 + bool(self.flags & FLAG_COUNTS) + bool(self.flags & FLAG_FLAGS)
 
 
-def decode_pages(desc: bytes) -> PageNote:
+def decode_pages(desc: bytes | memoryview) -> PageNote:
     """Validate a pages note's header and sizes (arrays stay undecoded until asked for).
 
     Raises:

@@ -6,6 +6,9 @@ of each PT_LOAD is data; ``[vaddr+filesz, vaddr+memsz)`` was not saved
 (``coredump_filter``) and reads of it raise.  Segments past the end of a
 truncated file are clipped, with a warning saying how much is missing.
 
+NT_FILE mappings that no PT_LOAD covers (gdb ``gcore`` leaves out unmodified
+file text) are regions with unknown permissions (``---p``) and nothing saved.
+
 Overlapping PT_LOADs: the first in file order wins, later ones keep only
 their uncovered parts (with a warning).  Zero-size PT_LOADs are ignored.  A
 segment that wraps past the top of the address space is clipped at the top.
@@ -119,7 +122,8 @@ class ElfCore(Snapshot):
     """An ELF core; serves per-page state when the core came from ``memlens snapshot``."""
 
     def __init__(self, *, mapping: mmap.mmap | None, backing: BufferBacking,
-                 page_notes: dict[int, pagenote.PageNote], unavailable: dict[str, str],
+                 page_notes: dict[int, pagenote.PageNote],
+                 unavailable: dict[int, dict[str, str]],
                  **kwargs: Any) -> None:  # fmt: skip
         super().__init__(**kwargs)
         self._mmap = mapping
@@ -136,13 +140,14 @@ class ElfCore(Snapshot):
         if note is None:
             return None
         try:
-            return note.table(self._unavailable)
+            return note.table(self._unavailable.get(region.start, {}))
         except pagenote.PageNoteError as e:
             raise FormatError(self.source, None, f"MEMLENS page note: {e}") from None
 
     def close(self) -> None:
         if self._mmap is None:
             return
+        self._page_notes = {}  # their descriptions are views of the mapping
         try:
             self._backing.release()
             self._mmap.close()
@@ -183,7 +188,7 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
     for ph in phdrs:
         if ph.type != elf.PT_NOTE or ph.offset >= size:
             continue
-        data = mm[ph.offset : min(size, ph.offset + ph.filesz)]
+        data = memoryview(mm)[ph.offset : min(size, ph.offset + ph.filesz)]
         if len(data) < ph.filesz:
             warnings.append(f"PT_NOTE at {ph.offset:#x} is cut by the end of the file")
         align = 8 if ph.align == 8 else 4
@@ -211,12 +216,17 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
                         f"({lost} bytes) of later segments ignored, the first wins")  # fmt: skip
     info = facts.memlens_info or {}
     unavailable = info.get("unavailable") if isinstance(info.get("unavailable"), dict) else {}
+    per_region = {
+        int(k): {str(a): str(b) for a, b in v.items()}
+        for k, v in (unavailable or {}).items()
+        if isinstance(v, dict) and str(k).isdigit()
+    }
     ps = facts.prpsinfo
     return ElfCore(
         mapping=mm,
         backing=backing,
         page_notes=facts.page_notes,
-        unavailable={str(k): str(v) for k, v in (unavailable or {}).items()},
+        unavailable=per_region,
         format=NAME,
         source=path,
         space=space,
@@ -265,6 +275,7 @@ def _memory(
         if start + in_file < end:
             segments.append(Segment(start + in_file, end, None))
         regions.append(_region(start, end, ph.flags, files, file_starts))
+    regions += _file_only_regions(files, regions, segments)
     if missing:
         warnings.append(f"file is truncated: {clipped} PT_LOAD segments lose {missing} bytes "
                         f"({missing / (1 << 20):.1f} MiB) past its end at {size:#x}; "
@@ -275,6 +286,28 @@ def _memory(
         warnings.append(f"{wrapped} PT_LOAD segments wrap past the top of the address space; "
                         "clipped at the top")  # fmt: skip
     return regions, segments
+
+
+def _file_only_regions(files: list[notes.FileMapping], regions: list[Region],
+                       segments: list[Segment]) -> list[Region]:  # fmt: skip
+    """NT_FILE mappings no PT_LOAD covers (gdb ``gcore`` leaves out unmodified file text).
+
+    They were mapped, so they are regions; their permissions are unknown (``---p``) and none
+    of their bytes are saved.
+    """
+    loads = sorted((r.start, r.end) for r in regions)
+    starts = [s for s, _ in loads]
+    out = []
+    for m in files:
+        i = bisect.bisect_left(starts, m.end)
+        if i > 0 and loads[i - 1][1] > m.start:
+            continue  # overlaps a PT_LOAD: named through it
+        deleted = m.path.endswith(DELETED)
+        path = m.path[: -len(DELETED)] if deleted else m.path
+        out.append(Region(m.start, m.end, Perms(False, False, False), m.offset, m.path,
+                          RegionKind.FILE, path, deleted))  # fmt: skip
+        segments.append(Segment(m.start, m.end, None))
+    return out
 
 
 def _region(start: int, end: int, flags: int, files: list[notes.FileMapping],

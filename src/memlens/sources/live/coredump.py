@@ -111,9 +111,9 @@ def _write(snap: LiveProcess, facts: ProcessFacts, arch: str, path: str,
         registers = f"saved for {got} of {len(threads)} threads ({freezer.problem or 'unreadable'})"
     regions = list(snap.regions)
     tables = [t for _, t in snap.iter_page_tables(regions) if t is not None]
-    unavailable: dict[str, str] = {}
-    for t in tables:
-        unavailable.update(t.unavailable)
+    # per region: what the page table could not know (PFNs without CAP_SYS_ADMIN, no
+    # pagemap above the task size...)
+    unavailable = {str(t.start): t.unavailable for t in tables if t.unavailable}
     info = {"memlens_version": __version__, "pid": facts.pid, "time": time.time(),
             "unavailable": unavailable, "registers": registers,
             # NT_FILE names only file mappings: keep [heap], [stack], [anon:...] too.

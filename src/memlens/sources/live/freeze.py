@@ -22,12 +22,15 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import subprocess
 import threading
 import time
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from memlens.errors import ProcessGoneError, TargetError
+
+if TYPE_CHECKING:
+    import subprocess
 
 #: how long to wait for every thread of the target to reach the stopped state
 STOP_TIMEOUT = 2.0
@@ -144,6 +147,8 @@ class Freezer:
     # -- safety nets ------------------------------------------------------
 
     def _start_watchdog(self) -> None:
+        import subprocess  # here: ~15 ms of start-up that only --freeze needs
+
         self._watchdog = subprocess.Popen(
             ["/bin/sh", "-c", _WATCHDOG, "memlens-freeze-watchdog", str(self.pid)],
             stdin=subprocess.PIPE,
@@ -162,6 +167,8 @@ class Freezer:
             dog.stdin.close()
         except OSError:
             pass
+        import subprocess
+
         try:
             dog.wait(timeout=5)
         except subprocess.TimeoutExpired:

@@ -8,7 +8,6 @@ seccomp, or pages the syscall cannot reach such as PROT_NONE for root).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 
@@ -22,7 +21,9 @@ class _IoVec(ctypes.Structure):
     _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+# The process's own symbol namespace holds libc; ctypes.util.find_library
+# would import subprocess & co. (~50 ms of every command's start-up).
+_libc = ctypes.CDLL(None, use_errno=True)
 _process_vm_readv = getattr(_libc, "process_vm_readv", None)
 if _process_vm_readv is not None:
     _process_vm_readv.restype = ctypes.c_ssize_t
@@ -74,6 +75,8 @@ class ProcessMemory:
         while len(out) < size:
             try:
                 chunk = os.pread(self._mem_fd, size - len(out), address + len(out))
+            except OverflowError:  # offsets >= 2**63 ([vsyscall]) do not fit pread's off_t
+                raise AddressError(address + len(out), "unreadable in the process", size) from None
             except OSError as e:
                 if e.errno == errno.ESRCH or not self._alive():
                     raise ProcessGoneError(self.pid, "exited while being read") from None

@@ -13,11 +13,12 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from memlens.errors import FormatError, MemlensError
+from memlens.errors import FormatError, MemlensError, UsageError
 from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.ids import ARCHES, stream_name
 from memlens.sources.minidump.records import ByteOrder, Layout, Record
@@ -50,7 +51,7 @@ class Limits:
         known = {fd.name for fd in fields(cls)}
         unknown = set(given) - known
         if unknown:
-            raise FormatError("options", None, f"unknown minidump limits: {sorted(unknown)}")
+            raise UsageError(f"unknown minidump limits {sorted(unknown)}; known: {sorted(known)}")
         return cls(**{k: int(v) for k, v in given.items()})
 
 
@@ -168,8 +169,8 @@ class MinidumpFile:
             yield
         except MemlensError:
             raise
-        except (ValueError, IndexError, OverflowError, KeyError, TypeError) as e:
-            # struct.error and UnicodeDecodeError are ValueError subclasses.
+        except (struct.error, ValueError, IndexError, OverflowError) as e:
+            # UnicodeDecodeError is a ValueError; struct.error is not.
             raise self.error(offset, f"{what}: {e}") from None
         except OSError as e:
             raise self.error(offset, f"{what}: {e.strerror or e}") from None
@@ -290,6 +291,11 @@ class MinidumpFile:
             return count, entry.rva + count_layout.size + 4
         raise self.error(entry.rva, f"{what}: {count} entries of {entry_size} bytes do not fit "
                          f"the stream size {entry.size}")  # fmt: skip
+
+    @property
+    def mapping(self) -> mmap.mmap | None:
+        """The file's mmap (``None`` for an empty file)."""
+        return self._mmap
 
     def close(self) -> None:
         self._cache.clear()

@@ -16,6 +16,7 @@ reported as mapped but not saved -- each with a warning.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Self
 
@@ -119,6 +120,12 @@ def _summarize(dump: MinidumpFile, what: str, items: list[str]) -> None:
     dump.warn(f"{what}: {shown}")
 
 
+def _disjoint(items: list[tuple[int, int, MemoryRange]]) -> bool:
+    """Whether the (start, end) ranges do not overlap (any order)."""
+    ordered = sorted((s, e) for s, e, _ in items)
+    return all(a[1] <= b[0] for a, b in itertools.pairwise(ordered))
+
+
 def memory_ranges(dump: MinidumpFile) -> list[MemoryRange]:
     """Memory64List ranges, then MemoryList ranges (unreadable lists become warnings)."""
     ranges: list[MemoryRange] = []
@@ -132,7 +139,7 @@ def memory_ranges(dump: MinidumpFile) -> list[MemoryRange]:
     # the MemoryList, others may not); a null rva means "look it up in the lists".
     threads = dump.try_stream(ThreadList)
     for t in threads.threads if threads is not None else []:
-        if t.stack_rva:
+        if t.stack_rva and t.stack_size:
             ranges.append(MemoryRange(t.stack_start, t.stack_size, t.stack_rva, "ThreadList"))
     return ranges
 
@@ -161,9 +168,12 @@ def unified_segments(
                "skipped (raise limits.max_region_size)", too_big)  # fmt: skip
     # Overlaps inside one list are suspicious; Memory64List covering MemoryList is expected.
     for source in ("Memory64List", "MemoryList", "ThreadList"):
-        own = RangeMap([a for a in accepted if a[2].source == source], Overlap.KEEP_FIRST)
+        own = [a for a in accepted if a[2].source == source]
+        if _disjoint(own):
+            continue  # the usual case: no RangeMap needed to find conflicts
+        conflicts = RangeMap(own, Overlap.KEEP_FIRST).conflicts
         _summarize(dump, f"overlapping {source} ranges (the first one kept)",
-                   [f"[{c.start:#x}, {c.end:#x})" for c in own.conflicts])  # fmt: skip
+                   [f"[{c.start:#x}, {c.end:#x})" for c in conflicts])  # fmt: skip
     segments: list[Segment] = []
     used: list[MemoryRange] = []
     for start, end, r in accepted:
@@ -176,3 +186,31 @@ def unified_segments(
         used.append(r)
     _summarize(dump, "memory past the end of the file (mapped, not saved)", truncated)
     return segments, used
+
+
+def not_saved_gaps(extents: list[tuple[int, int]], saved: list[Segment]) -> list[Segment]:
+    """The parts of ``extents`` (sorted, disjoint) that no saved segment covers.
+
+    They become segments without backing: mapped, but not saved in the dump.
+    """
+    covered: list[list[int]] = []
+    for seg in sorted(saved, key=lambda sg: sg.start):
+        if covered and seg.start <= covered[-1][1]:
+            covered[-1][1] = max(covered[-1][1], seg.end)
+        else:
+            covered.append([seg.start, seg.end])
+    gaps: list[Segment] = []
+    j = 0
+    for start, end in extents:
+        cursor = start
+        while j < len(covered) and covered[j][1] <= cursor:
+            j += 1
+        k = j
+        while k < len(covered) and covered[k][0] < end:
+            if covered[k][0] > cursor:
+                gaps.append(Segment(cursor, covered[k][0], None))
+            cursor = max(cursor, covered[k][1])
+            k += 1
+        if cursor < end:
+            gaps.append(Segment(cursor, end, None))
+    return gaps

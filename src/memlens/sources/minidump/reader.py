@@ -13,10 +13,13 @@ saved*: reading them raises instead of returning zeroes.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import functools
+import itertools
 from typing import Any
 
-from memlens.core.addrspace import AddressSpace, Segment
+from memlens.core.addrspace import AddressSpace
 from memlens.core.backing import BufferBacking
 from memlens.core.rangemap import Overlap, RangeMap
 from memlens.core.region import Perms, Region, RegionKind
@@ -25,7 +28,7 @@ from memlens.sources.minidump import ids
 from memlens.sources.minidump.crashpad import CrashpadInfo
 from memlens.sources.minidump.dumpfile import Limits, MinidumpFile
 from memlens.sources.minidump.linux import LinuxCmdLine, LinuxLsbRelease, LinuxMaps, LinuxProcStatus
-from memlens.sources.minidump.memory import TOP, MemoryRange, unified_segments
+from memlens.sources.minidump.memory import TOP, MemoryRange, not_saved_gaps, unified_segments
 from memlens.sources.minidump.streams import (
     BreakpadInfo,
     ExceptionStream,
@@ -48,12 +51,18 @@ def probe(head: bytes) -> bool:
 class MinidumpSnapshot(Snapshot):
     """A :class:`Snapshot` that also keeps the parsed file (``.dump``) for stream access."""
 
-    def __init__(self, dump: MinidumpFile, **kwargs: Any) -> None:
+    def __init__(self, dump: MinidumpFile, backing: BufferBacking, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.dump = dump
+        self._backing = backing
 
     def close(self) -> None:
+        with contextlib.suppress(BufferError):  # arrays handed out still use the mapping
+            self._backing.release()
         self.dump.close()
+
+    def __enter__(self) -> MinidumpSnapshot:
+        return self
 
 
 def load(path: str, options: OpenOptions) -> MinidumpSnapshot:
@@ -69,17 +78,22 @@ def load(path: str, options: OpenOptions) -> MinidumpSnapshot:
 
 def _build(dump: MinidumpFile) -> MinidumpSnapshot:
     sysinfo = dump.try_stream(SystemInfo)
-    backing = BufferBacking(dump.buffer)
+    backing = BufferBacking(dump.mapping if dump.mapping is not None else b"")
     segments, ranges = unified_segments(dump, backing)
     modules = _modules(dump)
     threads, crash = _threads(dump, sysinfo)
     regions = _regions(dump, modules, threads, ranges)
     arch = _arch(dump, sysinfo, threads)
-    # Regions the dump lists but holds no bytes for: mapped, not saved.  Saved
-    # segments come first, so they win wherever both cover an address.
-    filler = [Segment(r.start, r.end, None) for r in regions if r.perms.read or r.perms.write
-              or r.perms.execute]  # fmt: skip
-    space = AddressSpace(regions, segments + filler, word_size=arch.word_size,
+    # Parts of accessible regions the dump holds no bytes for: mapped, not saved.
+    gaps = not_saved_gaps([(r.start, r.end) for r in regions
+                           if r.perms.read or r.perms.write or r.perms.execute], segments)
+    ordered = sorted(segments, key=lambda sg: sg.start)
+    if all(a.end <= b.start for a, b in itertools.pairwise(ordered)):
+        # Disjoint: hand over in address order (the linear RangeMap path).
+        merged = sorted(ordered + gaps, key=lambda sg: sg.start)
+    else:
+        merged = segments + gaps  # overlaps: list order decides who wins
+    space = AddressSpace(regions, merged, word_size=arch.word_size,
                          byteorder=dump.order, overlap=Overlap.KEEP_FIRST)  # fmt: skip
     misc = dump.try_stream(MiscInfo)
     status = dump.try_stream(LinuxProcStatus)
@@ -89,6 +103,7 @@ def _build(dump: MinidumpFile) -> MinidumpSnapshot:
     cmdline = dump.try_stream(LinuxCmdLine)
     return MinidumpSnapshot(
         dump,
+        backing,
         format=NAME,
         source=dump.path,
         space=space,
@@ -185,6 +200,7 @@ def _namer(modules: list[Module], threads: list[Thread]) -> RangeMap[Naming]:
     return RangeMap(items, Overlap.KEEP_FIRST)
 
 
+@functools.cache
 def _perms(protection: int) -> Perms:
     r, w, x = ids.PROTECTIONS.get(protection & 0xFF, (False, False, False))
     return Perms(r, w, x, False)
@@ -197,7 +213,9 @@ def _regions(dump: MinidumpFile, modules: list[Module], threads: list[Thread],
     namer = _namer(modules, threads)
 
     def named(start: int, end: int, perms: Perms, kind: RegionKind) -> Region:
-        hit = namer.find(start)
+        # By overlap, not by start: a stack region usually begins below the
+        # saved stack (the reservation), an image region may start mid-module.
+        hit = next(namer.overlapping(start, end), None)
         if hit is None:
             return Region(start, end, perms, 0, "", kind)
         name, hkind, path = hit[2]
@@ -207,12 +225,11 @@ def _regions(dump: MinidumpFile, modules: list[Module], threads: list[Thread],
     infos = dump.try_stream(MemoryInfoList)
     maps = dump.try_stream(LinuxMaps)
     if infos is not None:
-        for info in infos.infos:
-            start, size, state = info["base_address"], info["region_size"], info["state"]
+        for start, size, state, protection, type_ in infos.table.tolist():
             if state == ids.MEM_FREE or size == 0 or start + size > TOP:
                 continue
-            perms = _perms(info["protection"]) if state == ids.MEM_COMMIT else Perms(False)
-            kind = (RegionKind.FILE if info["type"] in (ids.MEM_IMAGE, ids.MEM_MAPPED)
+            perms = _perms(protection) if state == ids.MEM_COMMIT else Perms(False)
+            kind = (RegionKind.FILE if type_ in (ids.MEM_IMAGE, ids.MEM_MAPPED)
                     else RegionKind.ANON)  # fmt: skip
             candidates.append(named(start, start + size, perms, kind))
     elif maps is not None:
@@ -222,6 +239,10 @@ def _regions(dump: MinidumpFile, modules: list[Module], threads: list[Thread],
         pieces = RangeMap(((r.start, r.start + r.size, r) for r in ranges), Overlap.KEEP_FIRST)
         candidates = [named(start, end, Perms(), RegionKind.UNKNOWN) for start, end, _ in pieces]
     # Keep the first of overlapping regions (a region cannot be in two places).
+    if all(r.start < r.end for r in candidates) and all(
+        a.end <= b.start for a, b in itertools.pairwise(candidates)
+    ):
+        return candidates  # already in address order, no overlap (the usual case)
     kept = RangeMap(((r.start, r.end, r) for r in candidates), Overlap.KEEP_FIRST)
     if kept.conflicts:
         dump.warn(f"{len(kept.conflicts)} overlapping regions: the first of each kept")

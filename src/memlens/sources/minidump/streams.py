@@ -11,6 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, Self
 
+import numpy as np
+import numpy.typing as npt
+
+from memlens.errors import FormatError
 from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.codeview import CodeView, parse_codeview
 from memlens.sources.minidump.context import Context, parse_context
@@ -93,8 +97,8 @@ class ThreadList(Stream):
             size, ctx_rva = raw["thread_context.data_size"], raw["thread_context.rva"]
             try:
                 context = read_context(dump, size, ctx_rva, what)
-            except Exception as e:
-                dump.warn(f"{what}: {e}")
+            except FormatError as e:
+                dump.warn(f"{what}: {e.reason}")
                 context = None
             threads.append(MinidumpThread(raw, context))
         return cls(entry, threads)
@@ -152,23 +156,23 @@ def _read_module(dump: MinidumpFile, raw: Record, index: int) -> MinidumpModule:
     what = f"module {index}"
     try:
         name = dump.string(raw["module_name_rva"], f"{what} name")
-    except Exception as e:
-        dump.warn(f"{what}: {e}")
+    except FormatError as e:
+        dump.warn(f"{what}: {e.reason}")
         name = ""
     codeview = None
     cv_size, cv_rva = raw["cv_record.data_size"], raw["cv_record.rva"]
     if cv_size:
         try:
             codeview = parse_codeview(dump, cv_rva, cv_size, f"{what} CodeView record")
-        except Exception as e:
-            dump.warn(f"{what}: {e}")
+        except FormatError as e:
+            dump.warn(f"{what}: {e.reason}")
     misc = None
     misc_size, misc_rva = raw["misc_record.data_size"], raw["misc_record.rva"]
     if misc_size:
         try:
             misc = bytes(dump.bytes_at(misc_rva, misc_size, f"{what} misc record"))
-        except Exception as e:
-            dump.warn(f"{what}: {e}")
+        except FormatError as e:
+            dump.warn(f"{what}: {e.reason}")
     return MinidumpModule(raw, name, codeview, misc)
 
 
@@ -215,15 +219,15 @@ class UnloadedModuleList(Stream):
             rec = dump.record(L.UNLOADED_MODULE, rva)
             try:
                 name = dump.string(rec["module_name_rva"], f"unloaded module {i} name")
-            except Exception as e:
-                dump.warn(str(e))
+            except FormatError as e:
+                dump.warn(e.reason)
                 name = ""
             modules.append(UnloadedModule(rec, name))
         return cls(entry, raw, modules)
 
 
 def sized_list(dump: MinidumpFile, entry: DirectoryEntry, header: Layout,
-               item: L.Layout, count_field: str, limit: int | None) -> tuple[Record, list[int]]:
+               item: Layout, count_field: str, limit: int | None) -> tuple[Record, range]:
     """A list stream whose header states its own header and entry sizes.
 
     Returns the header record and the rva of each entry.  Entries may be larger
@@ -241,7 +245,7 @@ def sized_list(dump: MinidumpFile, entry: DirectoryEntry, header: Layout,
         raise dump.error(entry.rva, f"{what}: {count} entries of {entry_size} bytes do not fit "
                          f"the stream size {entry.size}")  # fmt: skip
     dump.check_range(entry.rva, entry.size, what)
-    return raw, [entry.rva + head_size + i * entry_size for i in range(count)]
+    return raw, range(entry.rva + head_size, entry.rva + head_size + count * entry_size, entry_size)
 
 
 # -- exception, system, misc -------------------------------------------------------
@@ -265,8 +269,8 @@ class ExceptionStream(Stream):
         size, rva = raw["thread_context.data_size"], raw["thread_context.rva"]
         try:
             context = read_context(dump, size, rva, "exception context")
-        except Exception as e:
-            dump.warn(f"exception context: {e}")
+        except FormatError as e:
+            dump.warn(f"exception context: {e.reason}")
             context = None
         return cls(entry, raw, context)
 
@@ -314,8 +318,8 @@ class SystemInfo(Stream):
         if raw["csd_version_rva"]:
             try:
                 csd = dump.string(raw["csd_version_rva"], "CSD version")
-            except Exception as e:
-                dump.warn(str(e))
+            except FormatError as e:
+                dump.warn(e.reason)
         return cls(entry, raw, csd)
 
     @property
@@ -402,16 +406,36 @@ class MemoryInfoList(Stream):
     TYPE = 16
     KEY = "memory_info_list"
 
-    def __init__(self, entry: DirectoryEntry, raw: Record, infos: list[Record]) -> None:
+    #: the fields the reader needs, at their MDRawMemoryInfo offsets
+    COLUMNS = (("base_address", "u8", 0), ("region_size", "u8", 24), ("state", "u4", 32),
+               ("protection", "u4", 36), ("type", "u4", 40))  # fmt: skip
+
+    def __init__(self, entry: DirectoryEntry, raw: Record, table: npt.NDArray[np.void],
+                 dump: MinidumpFile, rvas: range) -> None:  # fmt: skip
         super().__init__(entry)
         self.raw = raw
-        self.infos = infos
+        #: one row per entry (columns of COLUMNS), decoded at once: full dumps have thousands
+        self.table = table
+        self._dump = dump
+        self._rvas = rvas
 
     @classmethod
     def parse(cls, dump: MinidumpFile, entry: DirectoryEntry) -> Self:
         raw, rvas = sized_list(dump, entry, L.MEMORY_INFO_HEADER, L.MEMORY_INFO,
                                "number_of_entries", None)  # fmt: skip
-        return cls(entry, raw, [dump.record(L.MEMORY_INFO, rva) for rva in rvas])
+        order = "<" if dump.order == "little" else ">"
+        dtype = np.dtype({"names": [c[0] for c in cls.COLUMNS],
+                          "formats": [order + c[1] for c in cls.COLUMNS],
+                          "offsets": [c[2] for c in cls.COLUMNS],
+                          "itemsize": raw["size_of_entry"]})  # fmt: skip
+        table = np.frombuffer(dump.buffer, dtype=dtype, count=len(rvas),
+                              offset=rvas[0] if rvas else 0)  # fmt: skip
+        return cls(entry, raw, table, dump, rvas)
+
+    @property
+    def infos(self) -> list[Record]:
+        """Every entry as a raw record (decoded on demand)."""
+        return [self._dump.record(L.MEMORY_INFO, rva) for rva in self._rvas]
 
 
 @register
@@ -448,8 +472,8 @@ class ThreadNames(Stream):
         for raw in dump.records(L.THREAD_NAME, rva, count, "thread names"):
             try:
                 name = dump.string(raw["rva_of_thread_name"], f"thread {raw['thread_id']} name")
-            except Exception as e:
-                dump.warn(str(e))
+            except FormatError as e:
+                dump.warn(e.reason)
                 continue
             names.append((raw, name))
         return cls(entry, names)

@@ -1,0 +1,138 @@
+"""Heap profiler speed, side by side in one run (issue 5; figures in BENCHMARKS.md).
+
+1. ``mallocbench`` (2 threads x 1M alloc/free, call depth 10, 1024 live):
+   plain, heaptrack, memlens exact (each unwinder) and sampled (512 KiB).
+   Goals: exact <= 0.5x heaptrack's wall time, sampled <= 1.3x plain.
+2. ``memlens heap CORE`` on a gdb core of ~1 GiB holding 1M live blocks
+   (scan + group + symbolize + text report).  Goal: <= 3 s.
+
+Usage: .venv/bin/python benchmarks/bench_heap.py [--runs N] [--skip-core] [--skip-malloc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from memlens.heap.runner import shim_path
+
+HERE = Path(__file__).resolve().parent
+
+BIG = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#define N 1000000
+static void *keep[N];
+__attribute__((noinline)) void *rows(size_t n) { return malloc(n); }
+__attribute__((noinline)) void *blobs(size_t n) { return malloc(n); }
+int main(void) {
+    unsigned x = 1;
+    for (int i = 0; i < N; ++i) {
+        x = x * 1103515245u + 12345u;
+        size_t n = 600 + (x >> 8) % 800;           /* ~1000 B average: ~1 GiB */
+        keep[i] = (i % 4) ? rows(n) : blobs(n);
+        ((char *)keep[i])[0] = 1;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    pause();
+    return 0;
+}
+"""
+
+
+def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def bench_malloc(runs: int, work: Path) -> None:
+    exe = work / "mallocbench"
+    subprocess.run(["gcc", "-O2", "-g", "-pthread", "-o", str(exe), str(HERE / "mallocbench.c")],
+                   check=True)  # fmt: skip
+    shim = shim_path()
+
+    def env(**kv: str) -> dict[str, str]:
+        e = dict(os.environ, LD_PRELOAD=shim)
+        e.update(kv)
+        return e
+
+    configs: list[tuple[str, list[str], dict[str, str] | None]] = [("plain", [str(exe)], None)]
+    heaptrack = shutil.which("heaptrack")
+    if heaptrack:
+        configs.append(("heaptrack", [heaptrack, "-o", str(work / "ht"), str(exe)], None))
+    configs += [
+        ("memlens exact (libunwind)", [str(exe)], env()),
+        ("memlens exact (libgcc)", [str(exe)], env(MEMLENS_UNWIND="gcc")),
+        ("memlens sampled 512 KiB", [str(exe)], env(MEMLENS_SAMPLE="524288")),
+    ]
+    # Rounds interleave the configurations so that load from elsewhere on the
+    # machine hits them alike; min and median per configuration.
+    times: dict[str, list[float]] = {name: [] for name, _, _ in configs}
+    for _ in range(runs):
+        for name, argv, e in configs:
+            times[name].append(timed(argv, e))
+    plain = min(times["plain"])
+    ht = min(times["heaptrack"]) if heaptrack else None
+    print(f"\nmallocbench: 2 threads x 1M alloc/free, depth 10 ({runs} interleaved rounds)")
+    print(f"{'run':28} {'min s':>7} {'median s':>9} {'x plain':>8} {'x heaptrack':>12}")
+    for name, ts in times.items():
+        t = min(ts)
+        vs_ht = f"{t / ht:12.2f}" if ht else f"{'-':>12}"
+        print(f"{name:28} {t:7.3f} {statistics.median(ts):9.3f} {t / plain:8.2f} {vs_ht}")
+
+
+def bench_core(work: Path) -> None:
+    src = work / "big.c"
+    src.write_text(BIG)
+    exe = work / "big"
+    subprocess.run(["gcc", "-O1", "-g", "-o", str(exe), str(src)], check=True)
+    env = dict(os.environ, LD_PRELOAD=shim_path())
+    proc = subprocess.Popen([str(exe)], env=env, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        core = work / "big.core"
+        subprocess.run(["gdb", "-p", str(proc.pid), "-batch", "-ex", f"gcore {core}"],
+                       check=True, capture_output=True)  # fmt: skip
+    finally:
+        proc.kill()
+        proc.wait()
+    memlens = str(Path(sys.executable).with_name("memlens"))
+    argv = [memlens, "heap", str(core), "--top", "10"]
+    # As installed for users: byte-code caching on (this machine's shell sets
+    # PYTHONDONTWRITEBYTECODE, which recompiles every module on every start).
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout
+    t = min(timed(argv, env) for _ in range(3))
+    gib = core.stat().st_size / 2**30
+    print(f"\nmemlens heap on a {gib:.2f} GiB gdb core: best of 3 {t:.2f} s")
+    print("  " + out.splitlines()[0])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--skip-core", action="store_true")
+    ap.add_argument("--skip-malloc", action="store_true")
+    args = ap.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, "
+          f"Python {platform.python_version()}")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="memlens-bench-") as tmp:
+        if not args.skip_malloc:
+            bench_malloc(args.runs, Path(tmp))
+        if not args.skip_core:
+            bench_core(Path(tmp))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,157 @@
+"""``memlens heap``: live heap blocks recorded by the allocation shim, grouped by call stack."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from memlens.cli.exitcodes import ExitCode
+from memlens.cli.target import add_target_arguments, open_from_args, parse_int
+from memlens.errors import UsageError
+from memlens.heap import profile_file
+from memlens.heap.diff import HeapDiff, diff_reports
+from memlens.heap.load import load_profile
+from memlens.heap.model import HeapProfile
+from memlens.heap.report import Filters, HeapReport, build_report, symbolize_with
+from memlens.heap.symbolize import symbolizer_for_profile
+from memlens.render import flamehtml, heapjson, pprof, speedscope
+from memlens.render.heaptext import folded_lines as _folded
+from memlens.render.heaptext import frame_line, write_flat, write_tree
+
+NAME = "heap"
+HELP = "live heap blocks grouped by allocation stack (needs the shim: see 'memlens run')"
+DESCRIPTION = """\
+Find the allocation shim's block records in TARGET -- a live PID (read through
+/proc without stopping it; --freeze to stop it while reading), an ELF core
+(kernel or gdb gcore), or a memlens heap snapshot (.mlheap, written by
+'memlens run') -- group live blocks by identical call stack and sort by bytes.
+
+  memlens heap 1234
+  memlens heap core.1234 --format html -o heap.html
+  memlens heap diff before.mlheap after.mlheap
+"""
+
+FORMATS = ("text", "tree", "folded", "pprof", "speedscope", "json", "html")
+BINARY = ("pprof",)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_target_arguments(parser)
+    parser.add_argument(
+        "more", nargs="*", metavar="B",
+        help="with TARGET 'diff': the two snapshots A B to compare",
+    )  # fmt: skip
+    # --format (shared with every TARGET verb, where it forces a reader) also
+    # takes the report formats here; the two sets of names are disjoint.
+    fmt = parser._option_string_actions["--format"]
+    fmt.choices = [*FORMATS, *(fmt.choices or ())]
+    fmt.help = f"report format: {', '.join(FORMATS)} (default text); or a reader to force"
+    out = parser.add_argument_group("output")
+    out.add_argument("-o", "--output", help="write the report to this file")
+    out.add_argument("--top", type=int, default=None, help="only the N largest stacks")
+    out.add_argument("--min-size", type=parse_int, default=0, help="only blocks of >= N bytes")
+    out.add_argument("--module", action="append", default=[],
+                     help="only stacks with a frame in a module whose path has this")  # fmt: skip
+    out.add_argument("--function", action="append", default=[],
+                     help="only stacks with a frame whose function name has this")  # fmt: skip
+    out.add_argument("--no-symbols", action="store_true", help="print raw addresses")
+    out.add_argument("--debug-dir", action="append", default=[],
+                     help="extra directory of separate debug files")  # fmt: skip
+    out.add_argument("--save", metavar="FILE",
+                     help="also save the heap as a memlens heap snapshot (.mlheap)")  # fmt: skip
+
+
+def filters_from(args: argparse.Namespace) -> Filters:
+    return Filters(
+        min_size=args.min_size,
+        modules=tuple(args.module),
+        functions=tuple(args.function),
+        top=args.top,
+    )
+
+
+def report_for(profile: HeapProfile, args: argparse.Namespace) -> HeapReport:
+    sym = None if args.no_symbols else symbolize_with(
+        symbolizer_for_profile(profile, args.debug_dir)
+    )  # fmt: skip
+    return build_report(profile, sym, filters_from(args))
+
+
+def emit(report: HeapReport, fmt: str, output: str | None) -> None:
+    """Write ``report`` in ``fmt`` to ``output`` (a path) or stdout."""
+    if fmt in BINARY:
+        data = pprof.encode(report)
+        import gzip
+
+        blob = gzip.compress(data, compresslevel=6, mtime=0)
+        if output:
+            with open(output, "wb") as f:
+                f.write(blob)
+        elif sys.stdout.isatty():
+            raise UsageError("pprof output is binary: use -o FILE or a pipe")
+        else:
+            sys.stdout.buffer.write(blob)
+        return
+    writers: dict[str, Callable[[HeapReport, TextIO], None]] = {
+        "text": write_flat,
+        "tree": write_tree,
+        "folded": _write_folded,
+        "speedscope": speedscope.write,
+        "json": heapjson.write,
+        "html": flamehtml.write,
+    }
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            writers[fmt](report, f)
+    else:
+        writers[fmt](report, sys.stdout)
+
+
+def _write_folded(report: HeapReport, out: TextIO) -> None:
+    out.write("".join(line + "\n" for line in _folded(report.groups)))
+
+
+def run(args: argparse.Namespace) -> int:
+    args.output_format = "text"
+    if args.format in FORMATS:
+        args.output_format, args.format = args.format, None
+    if args.target == "diff":
+        return run_diff(args)
+    if args.more:
+        raise UsageError(f"unexpected arguments: {' '.join(args.more)}")
+    profile = load_profile(args.target, lambda t: open_from_args(args, t))
+    if args.save:
+        profile_file.write(profile, args.save)
+    report = report_for(profile, args)
+    emit(report, args.output_format, args.output)
+    if report.total_count == 0:
+        print("memlens: no shim records found (was the program run under 'memlens run' "
+              "or LD_PRELOAD=libmemlens_shim.so?)", file=sys.stderr)  # fmt: skip
+        return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+def run_diff(args: argparse.Namespace) -> int:
+    if len(args.more) != 2:
+        raise UsageError("usage: memlens heap diff A B")
+    a, b = (load_profile(t, lambda t: open_from_args(args, t)) for t in args.more)
+    top = args.top
+    args.top = None
+    ra, rb = report_for(a, args), report_for(b, args)
+    d = diff_reports(ra, rb)
+    write_diff(d, sys.stdout, top)
+    return ExitCode.OK
+
+
+def write_diff(d: HeapDiff, out: TextIO, top: int | None = None) -> None:
+    out.write(
+        f"heap: {d.total_before} -> {d.total_after} bytes ({d.total_after - d.total_before:+d}), "
+        f"{d.blocks_before} -> {d.blocks_after} blocks ({d.blocks_after - d.blocks_before:+d})\n"
+    )
+    for s in d.sites[:top]:
+        out.write(f"{round(s.bytes_delta):+d} bytes {round(s.count_delta):+d} blocks "
+                  f"({round(s.bytes_before)} -> {round(s.bytes_after)})\n")  # fmt: skip
+        for f in s.frames:
+            out.write(f"    {frame_line(f)}\n")

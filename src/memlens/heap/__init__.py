@@ -1,0 +1,1 @@
+"""Heap profiling over the allocation shim's in-band records."""

@@ -1,0 +1,129 @@
+"""Live heap blocks as columns (numpy), their distinct stacks, and the profile around them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from memlens.core.snapshot import Module
+
+U64 = npt.NDArray[np.uint64]
+I64 = npt.NDArray[np.int64]
+
+COLUMNS = ("address", "size", "seq", "tid", "period", "flags")
+
+
+@dataclass(frozen=True, slots=True)
+class HeapBlocks:
+    """One row per live block; ``stack_id`` indexes ``stacks`` (tuples of return addresses).
+
+    The empty stack ``()`` is a block recorded without a stack (allocated inside the
+    unwinder, or not sampled).
+    """
+
+    address: U64
+    size: U64
+    seq: U64
+    tid: U64
+    period: U64
+    flags: U64
+    stack_id: I64
+    stacks: list[tuple[int, ...]]
+
+    def __len__(self) -> int:
+        return len(self.address)
+
+    @property
+    def total_bytes(self) -> int:
+        return int(self.size.sum(dtype=np.uint64))
+
+    def take(self, mask: npt.NDArray[np.bool_]) -> HeapBlocks:
+        """The rows where ``mask`` is true (stacks table shared)."""
+        return HeapBlocks.from_columns(
+            {c: getattr(self, c)[mask] for c in COLUMNS}, self.stack_id[mask], self.stacks
+        )
+
+    @staticmethod
+    def concat(parts: Sequence[dict[str, U64]]) -> HeapBlocks:
+        """Join scan results (``records.scan_words`` dicts) and intern their stacks."""
+        parts = [p for p in parts if len(p["address"])]
+        if not parts:
+            z = np.zeros(0, dtype=np.uint64)
+            return HeapBlocks.from_columns(
+                dict.fromkeys(COLUMNS, z), np.zeros(0, dtype=np.int64), []
+            )
+        width = max(p["frames"].shape[1] for p in parts)
+        frames = np.concatenate(
+            [np.pad(p["frames"], ((0, 0), (0, width - p["frames"].shape[1]))) for p in parts]
+        )
+        nframes = np.concatenate([p["nframes"] for p in parts])
+        cols = {c: np.concatenate([p[c] for p in parts]) for c in COLUMNS}
+        addr = cols["address"]
+        if len(addr) > 1 and not bool(np.all(addr[1:] > addr[:-1])):
+            order = np.argsort(addr, kind="stable")
+            cols = {c: a[order] for c, a in cols.items()}
+            frames, nframes = frames[order], nframes[order]
+        stack_id, stacks = intern_stacks(frames, nframes)
+        return HeapBlocks.from_columns(cols, stack_id, stacks)
+
+    @staticmethod
+    def from_columns(
+        columns: dict[str, U64], stack_id: I64, stacks: list[tuple[int, ...]]
+    ) -> HeapBlocks:
+        c = columns
+        return HeapBlocks(
+            c["address"], c["size"], c["seq"], c["tid"], c["period"], c["flags"], stack_id, stacks
+        )
+
+
+def intern_stacks(frames: U64, nframes: U64) -> tuple[I64, list[tuple[int, ...]]]:
+    """Distinct rows of ``frames`` (zero padded past ``nframes``): ids per row and the table.
+
+    Rows are hashed in numpy, then unique hashes give groups; every row is
+    compared with its group's first row, so a hash collision cannot merge two
+    different stacks (colliding rows fall back to exact tuples).
+    """
+    n = len(frames)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64), []
+    h = nframes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    with np.errstate(over="ignore"):
+        for j in range(frames.shape[1]):
+            h = (h ^ frames[:, j]) * np.uint64(0x100000001B3)
+            h ^= h >> np.uint64(29)
+    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    same = np.all(frames == frames[first[inverse]], axis=1) & (nframes == nframes[first[inverse]])
+    stacks = [tuple(int(a) for a in frames[i, : int(nframes[i])]) for i in first]
+    ids = inverse.astype(np.int64)
+    if not bool(same.all()):
+        table = {s: k for k, s in enumerate(stacks)}
+        for row in np.flatnonzero(~same):
+            key = tuple(int(a) for a in frames[row, : int(nframes[row])])
+            if key not in table:
+                table[key] = len(stacks)
+                stacks.append(key)
+            ids[row] = table[key]
+    return ids, stacks
+
+
+@dataclass(slots=True)
+class HeapProfile:
+    """Blocks found in one target, with what is needed to symbolize and label them later."""
+
+    blocks: HeapBlocks
+    modules: list[Module]
+    source: str
+    format: str
+    pid: int | None = None
+    command_line: str | None = None
+    reason: str | None = None
+    time: float | None = None
+    word_size: int = 8
+    byteorder: str = "little"
+    warnings: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,158 @@
+"""Find the shim's in-band block records in an address space.
+
+The layout is written by ``memlens/shim/memlens_shim.c`` (format version 1, all
+words 64-bit in the target's byte order)::
+
+    w[0]        START magic
+    w[1]        version (bits 0-15) | flags (16-31) | frame count n (32-63)
+    w[2..2+n)   return addresses, innermost first
+    w[2+n]      requested size
+    w[3+n]      sequence number
+    w[4+n]      thread id (bits 0-31) | sampling period (32-63)
+    w[5+n]      offset from the underlying allocation to the user data
+    w[6+n]      END magic; the user data starts right after it
+
+A hit counts only when it is 8-byte aligned, both magics and the version
+match, the frame count is sane, the user pointer is 16-byte aligned and the
+block fits in its region -- code or data that merely contains one magic is not
+a block.  The scan is numpy over each saved range, in bounded chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import numpy.typing as npt
+
+from memlens.core.addrspace import AddressSpace
+from memlens.core.region import Region
+from memlens.errors import AddressError, MemlensError
+from memlens.heap.model import HeapBlocks
+
+START_MAGIC = 0x3172504145484C4D  # "MLHEAPr1" as a little-endian word
+END_MAGIC = 0x3165504145484C4D  # "MLHEAPe1"
+VERSION = 1
+MAX_FRAMES = 64
+FIXED_WORDS = 7
+USER_ALIGN = 16
+MAX_RECORD = (FIXED_WORDS + MAX_FRAMES) * 8
+
+FLAG_STACK = 1
+FLAG_SAMPLED = 2
+FLAG_INTERNAL = 4
+
+CHUNK = 64 << 20  # bytes scanned per numpy pass: bounds memory on huge regions
+
+U64 = npt.NDArray[np.uint64]
+
+
+def scan_words(
+    words: U64, base: int, limit: int | None = None, region_end: int | None = None
+) -> dict[str, U64]:
+    """Records whose START word lies in ``words[:limit]`` (``base`` = address of ``words[0]``).
+
+    ``words`` must already be in native order.  Records may extend past
+    ``limit`` into the rest of ``words`` (the caller's overlap); a block's data
+    must end by ``region_end`` (default: the end of ``words``).
+    """
+    n_words = len(words)
+    lim = n_words if limit is None else min(limit, n_words)
+    starts = np.flatnonzero(words[:lim] == np.uint64(START_MAGIC))
+    if len(starts) == 0:
+        return _empty()
+    meta = words[np.minimum(starts + 1, n_words - 1)]
+    version = meta & np.uint64(0xFFFF)
+    flags = (meta >> np.uint64(16)) & np.uint64(0xFFFF)
+    nframes = (meta >> np.uint64(32)).astype(np.int64)
+    ok = (version == VERSION) & (nframes <= MAX_FRAMES) & (starts + 1 < n_words)
+    end = starts + 2 + np.where(ok, nframes, 0) + 4
+    ok &= end < n_words
+    end_c = np.minimum(end, n_words - 1)
+    ok &= words[end_c] == np.uint64(END_MAGIC)
+    user = np.uint64(base) + (end_c.astype(np.uint64) + np.uint64(1)) * np.uint64(8)
+    ok &= (user % np.uint64(USER_ALIGN)) == 0
+    starts, nframes, flags, end_c, user = (a[ok] for a in (starts, nframes, flags, end_c, user))
+    tail = end_c - 4
+    size = words[tail]
+    # The block's bytes must lie inside the scanned range (its region).
+    stop = base + n_words * 8 if region_end is None else region_end
+    room = np.uint64(stop) - np.minimum(user, np.uint64(stop))
+    fits = size <= room
+    starts, nframes, flags, tail, user, size = (
+        a[fits] for a in (starts, nframes, flags, tail, user, size)
+    )
+    width = int(nframes.max()) if len(nframes) else 0
+    cols = np.arange(width, dtype=np.int64)
+    idx = starts[:, None] + 2 + cols[None, :]
+    mask = cols[None, :] < nframes[:, None]
+    frames = np.where(mask, words[np.minimum(idx, n_words - 1)], np.uint64(0))
+    tidword = words[tail + 2]
+    return {
+        "address": user,
+        "size": size,
+        "seq": words[tail + 1],
+        "tid": tidword & np.uint64(0xFFFFFFFF),
+        "period": tidword >> np.uint64(32),
+        "flags": flags,
+        "nframes": nframes.astype(np.uint64),
+        "frames": frames.astype(np.uint64),
+    }
+
+
+def _empty() -> dict[str, U64]:
+    z = np.zeros(0, dtype=np.uint64)
+    return {k: z for k in ("address", "size", "seq", "tid", "period", "flags", "nframes")} | {
+        "frames": np.zeros((0, 0), dtype=np.uint64)
+    }
+
+
+def scannable(space: AddressSpace) -> list[Region]:
+    """Writable regions (where heap blocks live); every saved range when regions are unknown."""
+    if not space.regions:
+        return []
+    return [r for r in space.regions if r.perms.write]
+
+
+def _ranges(space: AddressSpace) -> Iterator[tuple[int, int]]:
+    regions = scannable(space)
+    if not space.regions:
+        for start, end, _seg in space.saved_ranges():
+            yield start, end
+        return
+    for r in regions:
+        for start, end, seg in space.segments.overlapping(r.start, r.end):
+            if seg.backing is not None:
+                yield max(start, r.start), min(end, r.end)
+
+
+def _words(space: AddressSpace, pos: int, size: int, dtype: np.dtype[np.uint64]) -> U64:
+    """``size`` bytes at ``pos`` as native uint64 words; zero-copy from one mapped segment."""
+    seg = space.segment_at(pos)
+    if seg is not None and seg.backing is not None and pos + size <= seg.end:
+        raw = seg.backing.array(seg.backing_offset + pos - seg.start, size)
+        if len(raw) == size:
+            return raw.view(dtype).astype(np.uint64, copy=False)
+    return np.frombuffer(space.read(pos, size), dtype=dtype).astype(np.uint64, copy=False)
+
+
+def scan_space(space: AddressSpace) -> tuple[HeapBlocks, list[str]]:
+    """Every record in the writable, saved parts of ``space``, and warnings for unread ranges."""
+    dtype = np.dtype("<u8" if space.byteorder == "little" else ">u8")
+    parts: list[dict[str, U64]] = []
+    warnings: list[str] = []
+    for lo, hi in _ranges(space):
+        lo8 = (lo + 7) & ~7
+        pos = lo8
+        while pos + FIXED_WORDS * 8 <= hi:
+            body = min(CHUNK, hi - pos)
+            take = min(body + MAX_RECORD, hi - pos) & ~7
+            try:
+                words = _words(space, pos, take, dtype)
+            except (AddressError, MemlensError) as e:
+                warnings.append(f"skipped {pos:#x}-{pos + take:#x}: {e}")
+                pos += body
+                continue
+            parts.append(scan_words(words, pos, body // 8, hi))
+            pos += body
+    return HeapBlocks.concat(parts), warnings

@@ -1,0 +1,180 @@
+"""From a target to a heap report: scan, group by identical stack, symbolize, filter.
+
+Groups are sorted by live bytes (largest first).  In sampled mode
+(``MEMLENS_SAMPLE``) only sampled blocks carry stacks; each stands for
+``1 / P`` blocks of its size with ``P = 1 - exp(-size / period)`` (tcmalloc's
+estimator), so group totals are unbiased estimates while the heap total stays
+exact (every block has a record).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from memlens.core.snapshot import Snapshot
+from memlens.heap.model import HeapBlocks, HeapProfile
+from memlens.heap.records import FLAG_SAMPLED, FLAG_STACK, scan_space
+from memlens.heap.symbolize import modules_of, symbolize_returns
+from memlens.symbols.frame import AddressSymbolizer, Frame
+
+SIZES_KEPT = 1000  # sizes listed per group (address order); the count is always exact
+
+
+@dataclass(frozen=True, slots=True)
+class Group:
+    """Live blocks allocated from one call stack."""
+
+    stack: tuple[int, ...]
+    bytes: int
+    count: int
+    sizes: tuple[int, ...]
+    est_bytes: float
+    est_count: float
+    frames: tuple[Frame, ...] = ()
+
+
+@dataclass(slots=True)
+class HeapReport:
+    """Groups plus the totals they are measured against."""
+
+    groups: list[Group]
+    total_bytes: int
+    total_count: int
+    sampled: bool
+    profile: HeapProfile
+    shown_bytes: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def percent(self, group: Group) -> float:
+        return 100.0 * group.est_bytes / self.total_bytes if self.total_bytes else 0.0
+
+
+def profile_from_snapshot(snap: Snapshot, reason: str | None = None) -> HeapProfile:
+    """Scan ``snap`` for records and describe its modules."""
+    blocks, warnings = scan_space(snap.space)
+    modules = modules_of(snap)
+    arch = snap.arch
+    return HeapProfile(
+        blocks=blocks,
+        modules=modules,
+        source=snap.source,
+        format=snap.format,
+        pid=snap.pid,
+        command_line=snap.command_line,
+        reason=reason,
+        time=time.time(),
+        word_size=arch.word_size if arch else snap.space.word_size,
+        byteorder=snap.space.byteorder,
+        warnings=[*snap.warnings, *warnings],
+    )
+
+
+def weights(blocks: HeapBlocks) -> npt.NDArray[np.float64]:
+    """How many blocks each block stands for: 1, or 1/P for sampled blocks."""
+    w = np.ones(len(blocks), dtype=np.float64)
+    sampled = (blocks.flags & np.uint64(FLAG_SAMPLED)) != 0
+    stacked = (blocks.flags & np.uint64(FLAG_STACK)) != 0
+    period = blocks.period.astype(np.float64)
+    use = sampled & stacked & (period > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = -np.expm1(-blocks.size.astype(np.float64) / np.where(period > 0, period, 1.0))
+    w[use] = 1.0 / np.maximum(p[use], 1e-300)
+    w[sampled & ~stacked] = 0.0  # unsampled: represented by the sampled ones
+    return w
+
+
+def group_blocks(blocks: HeapBlocks) -> list[Group]:
+    """Groups by stack, largest estimated bytes first (ties: by stack for a stable order)."""
+    if len(blocks) == 0:
+        return []
+    w = weights(blocks)
+    keep = w > 0
+    ids = blocks.stack_id[keep]
+    sizes = blocks.size[keep]
+    wk = w[keep]
+    m = len(blocks.stacks)
+    exact_bytes = np.bincount(ids, weights=sizes.astype(np.float64), minlength=m)
+    counts = np.bincount(ids, minlength=m)
+    est_bytes = np.bincount(ids, weights=sizes.astype(np.float64) * wk, minlength=m)
+    est_count = np.bincount(ids, weights=wk, minlength=m)
+    order = np.argsort(ids, kind="stable")  # blocks are in address order already
+    split = np.split(sizes[order], np.cumsum(counts)[:-1])
+    groups = [
+        Group(
+            stack=blocks.stacks[i],
+            bytes=int(exact_bytes[i]),
+            count=int(counts[i]),
+            sizes=tuple(int(s) for s in split[i][:SIZES_KEPT]),
+            est_bytes=float(est_bytes[i]),
+            est_count=float(est_count[i]),
+        )
+        for i in range(m)
+        if counts[i]
+    ]
+    groups.sort(key=lambda g: (-g.est_bytes, -g.count, g.stack))
+    return groups
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    min_size: int = 0
+    modules: tuple[str, ...] = ()
+    functions: tuple[str, ...] = ()
+    top: int | None = None
+
+
+def _matches(
+    frames: Sequence[Frame], needles: Sequence[str], attr: Callable[[Frame], str | None]
+) -> bool:
+    return any(n in (attr(f) or "") for f in frames for n in needles)
+
+
+def build_report(
+    profile: HeapProfile,
+    symbolize: Callable[[Sequence[int]], dict[int, Frame]] | None = None,
+    filters: Filters | None = None,
+) -> HeapReport:
+    """Group, symbolize (``symbolize`` maps return addresses to frames) and filter."""
+    f = filters or Filters()
+    blocks = profile.blocks
+    total_bytes, total_count = blocks.total_bytes, len(blocks)
+    sampled = bool(np.any((blocks.flags & np.uint64(FLAG_SAMPLED)) != 0))
+    if f.min_size:
+        blocks = blocks.take(blocks.size >= np.uint64(f.min_size))
+    groups = group_blocks(blocks)
+    if symbolize is not None:
+        table = symbolize([a for g in groups for a in g.stack])
+        groups = [
+            Group(g.stack, g.bytes, g.count, g.sizes, g.est_bytes, g.est_count,
+                  tuple(table[a] for a in g.stack))
+            for g in groups
+        ]  # fmt: skip
+    else:
+        groups = [
+            Group(g.stack, g.bytes, g.count, g.sizes, g.est_bytes, g.est_count,
+                  tuple(Frame(address=a) for a in g.stack))
+            for g in groups
+        ]  # fmt: skip
+    if f.modules:
+        groups = [g for g in groups if _matches(g.frames, f.modules, lambda fr: fr.module)]
+    if f.functions:
+        groups = [g for g in groups if _matches(g.frames, f.functions, lambda fr: fr.function)]
+    if f.top is not None:
+        groups = groups[: f.top]
+    return HeapReport(
+        groups=groups,
+        total_bytes=total_bytes,
+        total_count=total_count,
+        sampled=sampled,
+        profile=profile,
+        shown_bytes=sum(g.est_bytes for g in groups),
+    )
+
+
+def symbolize_with(symbolizer: AddressSymbolizer) -> Callable[[Sequence[int]], dict[int, Frame]]:
+    return lambda addrs: symbolize_returns(symbolizer, addrs)

@@ -1,0 +1,221 @@
+"""Firmware symbols for the heap: ``mp_state_ctx`` and the ``mp_type_*`` objects.
+
+From an ELF (its symbol table, and with DWARF the member offsets of
+``mp_state_ctx_t.mem.area`` and of ``mp_state_mem_area_t`` -- nothing is
+hard-coded), or from a GNU ld map plus the firmware ``.bin`` (the static type
+objects and qstrs live in flash, so the image is mapped where the map says
+flash begins).  Without DWARF the area record is found by the structural
+probe, limited to ``mp_state_ctx``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from memlens.errors import FormatError
+from memlens.mpy.layout import AreaLayout, HeapArea
+from memlens.mpy.locate import Located, candidates, locate_structural
+from memlens.mpy.memview import MemView
+from memlens.mpy.types import TypeInfo, TypeMap
+from memlens.symbols.table import SymbolTable
+
+TYPE_PREFIX = "mp_type_"
+LETTER_BY_SYMBOL: dict[str, str] = {
+    "mp_type_tuple": "T", "mp_type_list": "L", "mp_type_dict": "D", "mp_type_str": "S",
+    "mp_type_bytes": "S", "mp_type_bytearray": "A", "mp_type_array": "A",
+    "mp_type_float": "F", "mp_type_fun_bc": "B", "mp_type_module": "M",
+}  # fmt: skip
+AREA_FIELDS = ("next", "gc_alloc_table_start", "gc_alloc_table_byte_len",
+               "gc_finaliser_table_start", "gc_pool_start", "gc_pool_end")  # fmt: skip
+MAX_AREAS = 256
+CTX_WINDOW = 4096
+
+
+@dataclass(slots=True)
+class FirmwareSymbols:
+    source: str
+    addresses: dict[str, int] = field(default_factory=dict)
+    area_offset: int | None = None  # of mem.area inside mp_state_ctx (DWARF)
+    area_members: dict[str, int] = field(default_factory=dict)  # (DWARF)
+    flash: tuple[int, str] | None = None  # firmware image to map: (address, path)
+    table: SymbolTable | None = None  # for naming roots
+
+    def names(self, addresses: list[int]) -> list[str | None]:
+        """``symbol+offset`` for each address, ``None`` where no symbol holds it."""
+        if self.table is None or not addresses:
+            return [None] * len(addresses)
+        pos, off = self.table.lookup(addresses)
+        out: list[str | None] = []
+        for p, o in zip(pos.tolist(), off.tolist(), strict=True):
+            out.append(
+                None if p < 0 else f"{self.table.name(p)}+{o:#x}" if o else self.table.name(p)
+            )
+        return out
+
+
+def _member_offset(die: Any) -> int | None:
+    attr = die.attributes.get("DW_AT_data_member_location")
+    if attr is None:
+        return 0 if die.tag == "DW_TAG_member" else None  # union-like: first member at 0
+    if isinstance(attr.value, int):
+        return attr.value
+    # DW_OP_plus_uconst <n> (old DWARF): opcode 0x23 then ULEB128
+    raw = list(attr.value)
+    if raw and raw[0] == 0x23:
+        val, shift = 0, 0
+        for b in raw[1:]:
+            val |= (b & 0x7F) << shift
+            shift += 7
+            if not b & 0x80:
+                break
+        return val
+    return None
+
+
+def _structs(path: str) -> dict[str, dict[str, tuple[int, Any]]]:
+    """``struct name -> member -> (offset, member DIE)`` for the mp_state structs."""
+    from elftools.common.exceptions import ELFError
+    from elftools.elf.elffile import ELFFile
+
+    wanted = {"_mp_state_ctx_t", "_mp_state_mem_t", "_mp_state_mem_area_t"}
+    out: dict[str, dict[str, tuple[int, Any]]] = {}
+    try:
+        with open(path, "rb") as f:
+            elf = ELFFile(f)
+            if not elf.has_dwarf_info():
+                return out
+            dwarf = elf.get_dwarf_info()
+            for cu in dwarf.iter_CUs():
+                for die in cu.iter_DIEs():
+                    if die.tag != "DW_TAG_structure_type":
+                        continue
+                    name = die.attributes.get("DW_AT_name")
+                    if name is None or name.value.decode(errors="replace") not in wanted:
+                        continue
+                    sname = name.value.decode()
+                    if sname in out or not die.has_children:
+                        continue
+                    members = {}
+                    for child in die.iter_children():
+                        mname = child.attributes.get("DW_AT_name")
+                        off = _member_offset(child)
+                        if child.tag == "DW_TAG_member" and mname is not None and off is not None:
+                            members[mname.value.decode()] = (off, child)
+                    out[sname] = members
+                if len(out) == len(wanted):
+                    break
+    except (OSError, ELFError, ValueError, KeyError) as e:
+        raise FormatError(path, None, f"cannot read DWARF: {e}") from None
+    return out
+
+
+def from_elf(path: str) -> FirmwareSymbols:
+    """Symbols (and DWARF layouts when present) of a firmware ELF.
+
+    Raises:
+        FormatError: not a readable ELF file.
+    """
+    from memlens.symbols.elfsyms import symbols_of
+
+    table = symbols_of(path)
+    fw = FirmwareSymbols(path, table=table)
+    for sym in table:
+        if sym.name == "mp_state_ctx" or sym.name.startswith(TYPE_PREFIX):
+            fw.addresses.setdefault(sym.name, sym.address)
+    structs = _structs(path)
+    ctx, mem, area = (structs.get(k) for k in
+                      ("_mp_state_ctx_t", "_mp_state_mem_t", "_mp_state_mem_area_t"))  # fmt: skip
+    if ctx and mem and area and "mem" in ctx and "area" in mem:
+        fw.area_offset = ctx["mem"][0] + mem["area"][0]
+        fw.area_members = {k: v[0] for k, v in area.items() if k in AREA_FIELDS}
+    return fw
+
+
+def from_map(map_path: str, bin_path: str | None) -> FirmwareSymbols:
+    """Symbols from a GNU ld map; the ``.bin`` is mapped at the start of flash.
+
+    Raises:
+        FormatError: the map cannot be read.
+    """
+    from memlens.symbols.ldmap import load_map
+
+    lmap = load_map(map_path)
+    fw = FirmwareSymbols(map_path, table=lmap.table(map_path))
+    for s in lmap.symbols:
+        wanted = s.name == "mp_state_ctx" or s.name.startswith(TYPE_PREFIX)
+        if wanted and not s.assigned:
+            fw.addresses.setdefault(s.name, s.address)
+    if bin_path is not None:
+        code = [r for r in lmap.memory if "x" in r.attributes.lower()]
+
+        def in_code(addr: int) -> bool:
+            return not code or any(r.origin <= addr < r.origin + r.length for r in code)
+
+        starts = [s.address for s in lmap.sections if s.size and s.address and in_code(s.address)]
+        if not starts:
+            raise FormatError(map_path, None, "no loaded section to place the firmware image at")
+        fw.flash = (min(starts), bin_path)
+    return fw
+
+
+def locate_with_symbols(mem: MemView, fw: FirmwareSymbols, source: str) -> Located | None:
+    """The areas from ``mp_state_ctx``; ``None`` when the symbol is missing."""
+    ctx = fw.addresses.get("mp_state_ctx")
+    if ctx is None:
+        return None
+    needed = {"gc_alloc_table_start", "gc_alloc_table_byte_len", "gc_pool_start", "gc_pool_end"}
+    if fw.area_offset is not None and needed <= set(fw.area_members):
+        return _from_dwarf(mem, fw, ctx + fw.area_offset, source)
+    # No DWARF: probe the known layouts; the first area's record must lie in mp_state_ctx.
+    try:
+        found = locate_structural(mem, source)
+    except FormatError:
+        found = None
+    if found is not None and found.record is not None and ctx <= found.record < ctx + CTX_WINDOW:
+        found.method = "symbols (mp_state_ctx) + layout probe"
+        return found
+    near = [c for c in candidates(mem) if ctx <= c.word_address < ctx + CTX_WINDOW]
+    if not near:
+        raise FormatError(source, ctx, "no consistent heap area record inside mp_state_ctx")
+    near.sort(key=lambda c: c.word_address)
+    c = near[0]
+    a = c.area
+    area = HeapArea(c.word_address, a.atb_start, a.atb_len, a.ftb_start, a.pool_start, a.pool_end)
+    return Located([area], c.layout, "symbols (mp_state_ctx) + layout probe", c.word_address)
+
+
+def _from_dwarf(mem: MemView, fw: FirmwareSymbols, first: int, source: str) -> Located:
+    m = fw.area_members
+    finaliser = "gc_finaliser_table_start" in m
+    layout = AreaLayout("DWARF", finaliser, 1, -1 if "next" in m else None)
+    areas: list[HeapArea] = []
+    rec: int | None = first
+    seen: set[int] = set()
+    while rec and rec not in seen and len(areas) < MAX_AREAS:
+        seen.add(rec)
+        vals = {k: mem.word(rec + off) for k, off in m.items()}
+        if any(v is None for v in vals.values()):
+            raise FormatError(source, rec, "heap area record not saved in the dump")
+        v: dict[str, int] = {k: int(x) for k, x in vals.items() if x is not None}
+        nxt = v.get("next") or None
+        areas.append(HeapArea(rec, v["gc_alloc_table_start"], v["gc_alloc_table_byte_len"],
+                              v.get("gc_finaliser_table_start"), v["gc_pool_start"],
+                              v["gc_pool_end"], nxt))  # fmt: skip
+        rec = nxt
+    for a in areas:
+        if not (a.pool_end > a.pool_start and a.atb_len
+                and (a.pool_end - a.pool_start) % (a.atb_len * 4) == 0):  # fmt: skip
+            raise FormatError(source, a.record, "heap area record is inconsistent")
+    return Located(areas, layout, "symbols (mp_state_ctx) + DWARF", first)
+
+
+def type_map(fw: FirmwareSymbols, structural: TypeMap | None) -> TypeMap:
+    """Types named by symbols, on top of what structure found (user classes)."""
+    types = dict(structural.types) if structural else {}
+    for name, addr in fw.addresses.items():
+        if name.startswith(TYPE_PREFIX):
+            short = name[len(TYPE_PREFIX) :]
+            types[addr] = TypeInfo(addr, short, LETTER_BY_SYMBOL.get(name, "h"), True)
+    return TypeMap(structural.type_type if structural else fw.addresses.get("mp_type_type"),
+                   types, by_symbol=True)  # fmt: skip

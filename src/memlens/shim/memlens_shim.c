@@ -1,0 +1,608 @@
+/*
+ * memlens allocation shim (LD_PRELOAD=libmemlens_shim.so).
+ *
+ * Every live block carries an in-band record just before the user data, so a
+ * heap can be read back from any image of the process's memory (a live PID, a
+ * kernel core, a gdb core) with no side table.  Record format, version 1; all
+ * words are 64-bit in the target's byte order:
+ *
+ *   w[0]          START magic  0x3172504145484c4d ("MLHEAPr1" little-endian)
+ *   w[1]          version (bits 0-15) | flags (16-31) | frame count n (32-63)
+ *   w[2 .. 2+n)   return addresses, innermost first (caller of malloc first)
+ *   w[2+n]        requested size in bytes
+ *   w[3+n]        allocation sequence number (unique per process)
+ *   w[4+n]        thread id (bits 0-31) | sampling period in bytes (32-63)
+ *   w[5+n]        offset from the underlying allocation to the user pointer
+ *   w[6+n]        END magic    0x3165504145484c4d ("MLHEAPe1")
+ *   user data     aligned to max_align_t (16) or to the requested alignment
+ *
+ * free() clears both magics before releasing the block.
+ *
+ * Design notes (the original heapprof's defects are the reason for each):
+ * - No lock on the fast path: a per-thread recursion guard (initial-exec TLS,
+ *   so touching it never allocates) stops unwinders that call malloc from
+ *   recursing; a global recursive mutex deadlocked in calloc inside
+ *   pthread_create on glibc 2.36.
+ * - The real allocator is found with dlsym(RTLD_NEXT); calls made while dlsym
+ *   runs (it may calloc) are served from a static arena that is never freed.
+ * - The memalign family is intercepted, so every pointer free() sees has a
+ *   record and an offset back to the real block.
+ * - Snapshots: when MEMLENS_FD="W,R" is set (memlens run), the shim writes a
+ *   request line to fd W and waits for one byte on fd R at exit, on SIGUSR2
+ *   (MEMLENS_SIGNAL), and on a crash signal; the parent reads this process's
+ *   memory through /proc meanwhile, so the shim itself never writes files.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <unwind.h>
+
+#define ML_START_MAGIC 0x3172504145484c4dULL
+#define ML_END_MAGIC 0x3165504145484c4dULL
+#define ML_VERSION 1ULL
+#define ML_FLAG_STACK 1u    /* the record carries a stack */
+#define ML_FLAG_SAMPLED 2u  /* allocated in sampled mode (weight by period) */
+#define ML_FLAG_INTERNAL 4u /* allocated by the unwinder / bootstrap, no stack */
+#define ML_FIXED_WORDS 7
+#define ML_MAX_FRAMES 64
+#define ML_ALIGN 16 /* alignof(max_align_t) on the targets we build for */
+
+#define HOOK __attribute__((section("memlens_hooks"), noinline))
+#define EXPORT __attribute__((visibility("default")))
+#define TLS __thread __attribute__((tls_model("initial-exec")))
+
+extern char __start_memlens_hooks[], __stop_memlens_hooks[];
+
+typedef void *(*malloc_fn)(size_t);
+typedef void (*free_fn)(void *);
+typedef void *(*calloc_fn)(size_t, size_t);
+typedef void *(*realloc_fn)(void *, size_t);
+typedef void *(*memalign_fn)(size_t, size_t);
+typedef size_t (*usable_fn)(void *);
+typedef int (*unw_backtrace_fn)(void **, int);
+
+static struct {
+    malloc_fn malloc;
+    free_fn free;
+    calloc_fn calloc;
+    realloc_fn realloc;
+    memalign_fn memalign;
+    usable_fn usable;
+} real;
+
+enum unwinder { UNW_NONE, UNW_FP, UNW_GCC, UNW_LIBUNWIND };
+static enum unwinder g_unwinder = UNW_GCC;
+static unw_backtrace_fn g_unw_backtrace;
+static int g_frames = 16;
+static size_t g_header_stack; /* bytes reserved before user data for a full record */
+static size_t g_header_compact = 64;
+static uint64_t g_sample_period; /* 0 = exact mode */
+static volatile int g_state;     /* 0 not initialised, 1 initialising, 2 ready */
+static int g_notify_fd = -1, g_ack_fd = -1;
+static pid_t g_owner_pid;
+static uint64_t g_seq_next;
+
+static TLS int t_in_hook;
+static TLS int t_initializing;
+static TLS uint32_t t_tid;
+static TLS uint64_t t_seq, t_seq_end;
+static TLS int64_t t_until_sample;
+static TLS uint64_t t_rng;
+
+/* ---- bootstrap arena: serves dlsym's own allocations before `real` is set ---- */
+static _Alignas(ML_ALIGN) unsigned char g_arena[64 * 1024];
+static size_t g_arena_used;
+
+static void *arena_alloc(size_t size) {
+    size_t n = (size + ML_ALIGN - 1) & ~(size_t)(ML_ALIGN - 1);
+    size_t at = __atomic_fetch_add(&g_arena_used, n, __ATOMIC_RELAXED);
+    if (n < size || at + n > sizeof g_arena) return NULL;
+    return g_arena + at; /* static storage is zeroed: doubles as calloc */
+}
+
+static int in_arena(const void *p) {
+    return (const unsigned char *)p >= g_arena && (const unsigned char *)p < g_arena + sizeof g_arena;
+}
+
+/* ---- helpers ---- */
+static uint32_t thread_id(void) {
+    if (__builtin_expect(t_tid == 0, 0)) t_tid = (uint32_t)syscall(SYS_gettid);
+    return t_tid;
+}
+
+static uint64_t next_seq(void) {
+    /* Blocks of 256 numbers per thread keep the shared counter's cache line cold. */
+    if (__builtin_expect(t_seq == t_seq_end, 0)) {
+        t_seq = __atomic_fetch_add(&g_seq_next, 256, __ATOMIC_RELAXED);
+        t_seq_end = t_seq + 256;
+    }
+    return t_seq++;
+}
+
+static double uniform01(void) {
+    if (t_rng == 0) t_rng = 0x9e3779b97f4a7c15ULL ^ ((uint64_t)thread_id() << 17) ^ (uintptr_t)&t_rng;
+    t_rng ^= t_rng << 13;
+    t_rng ^= t_rng >> 7;
+    t_rng ^= t_rng << 17;
+    return ((t_rng >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+static int64_t sample_gap(void) {
+    /* Exponential gaps: each byte is sampled with probability 1/period, so a
+     * block of size s is sampled with P = 1 - exp(-s/period) (tcmalloc). */
+    return (int64_t)(-log(uniform01()) * (double)g_sample_period) + 1;
+}
+
+/* ---- unwinding ---- */
+struct gcc_state {
+    void **out;
+    int n, max;
+};
+
+static _Unwind_Reason_Code gcc_step(struct _Unwind_Context *ctx, void *arg) {
+    struct gcc_state *st = arg;
+    uintptr_t pc = _Unwind_GetIP(ctx);
+    if (pc == 0) return _URC_END_OF_STACK;
+    if (st->n >= st->max) return _URC_END_OF_STACK;
+    st->out[st->n++] = (void *)pc;
+    return _URC_NO_REASON;
+}
+
+static int fp_backtrace(void **out, int max) {
+    void **fp = __builtin_frame_address(0);
+    int n = 0;
+    while (fp && n < max) {
+        void **next = (void **)fp[0];
+        void *ret = fp[1];
+        if (!ret) break;
+        out[n++] = ret;
+        /* Stop on a chain that does not climb the stack: no frame pointers there. */
+        if (next <= fp || (uintptr_t)next - (uintptr_t)fp > (1u << 20) || ((uintptr_t)next & 7)) break;
+        fp = next;
+    }
+    return n;
+}
+
+static int raw_backtrace(void **out, int max) {
+    switch (g_unwinder) {
+    case UNW_LIBUNWIND:
+        return g_unw_backtrace(out, max);
+    case UNW_FP:
+        return fp_backtrace(out, max);
+    case UNW_GCC: {
+        struct gcc_state st = {out, 0, max};
+        _Unwind_Backtrace(gcc_step, &st);
+        return st.n;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* The shim's own code, found at start-up: leading frames inside it are dropped
+ * (the compiler may tail-call or inline our helpers, so no fixed skip count
+ * is right). */
+static uintptr_t g_self_lo, g_self_hi;
+
+static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    uintptr_t probe = (uintptr_t)arg;
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+        if (probe >= lo && probe < hi) {
+            g_self_lo = lo;
+            g_self_hi = hi;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static inline int in_self(void *pc) {
+    uintptr_t a = (uintptr_t)pc;
+    return (a >= g_self_lo && a < g_self_hi) ||
+           ((char *)pc >= __start_memlens_hooks && (char *)pc < __stop_memlens_hooks);
+}
+
+/* Frames of the caller, with the shim's own frames dropped. */
+static int collect(uint64_t *frames) {
+    void *buf[ML_MAX_FRAMES + 8];
+    int want = g_frames + 8;
+    int n = raw_backtrace(buf, want);
+    int skip = 0;
+    /* The unwinder's own frames (libunwind/libgcc) may come first, then ours. */
+    while (skip < n && !in_self(buf[skip]) && skip < 3) ++skip;
+    if (skip == n || !in_self(buf[skip])) skip = 0;
+    while (skip < n && in_self(buf[skip])) ++skip;
+    int count = n - skip;
+    if (count > g_frames) count = g_frames;
+    for (int i = 0; i < count; ++i) frames[i] = (uint64_t)(uintptr_t)buf[skip + i];
+    return count;
+}
+
+/* ---- initialisation ---- */
+static void request_snapshot(const char *reason);
+static char *put_uint(char *out, unsigned long v);
+static char *put_str(char *out, const char *s, const char *limit);
+
+static void on_snapshot_signal(int sig) {
+    (void)sig;
+    int saved = errno;
+    request_snapshot("signal");
+    errno = saved;
+}
+
+/* Async-signal-safe decimal formatting (snprintf is not). */
+static char *put_uint(char *out, unsigned long v) {
+    char tmp[24];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *out++ = tmp[--n];
+    return out;
+}
+
+static char *put_str(char *out, const char *s, const char *limit) {
+    while (*s && out < limit) *out++ = *s++;
+    return out;
+}
+
+static void on_crash_signal(int sig) {
+    char reason[32];
+    char *end = put_uint(put_str(reason, "crash:", reason + 8), (unsigned long)sig);
+    *end = 0;
+    request_snapshot(reason);
+    /* Die with the original signal (and its core dump): the default action is
+     * back (SA_RESETHAND); a re-raised signal is delivered once we return. */
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void after_fork_child(void) {
+    t_tid = 0;
+    /* A forked child is not the process `memlens run` watches. */
+    g_notify_fd = -1;
+    g_ack_fd = -1;
+}
+
+static long env_long(const char *name, long dflt, long lo, long hi) {
+    const char *s = getenv(name);
+    if (!s || !*s) return dflt;
+    char *end;
+    long v = strtol(s, &end, 0);
+    if (*end || v < lo || v > hi) return dflt;
+    return v;
+}
+
+static void init_settings(void) {
+    g_frames = (int)env_long("MEMLENS_FRAMES", 16, 1, ML_MAX_FRAMES);
+    g_header_stack = ((ML_FIXED_WORDS + (size_t)g_frames) * 8 + ML_ALIGN - 1) & ~(size_t)(ML_ALIGN - 1);
+    g_sample_period = (uint64_t)env_long("MEMLENS_SAMPLE", 0, 0, 0xffffffffL);
+    const char *unw = getenv("MEMLENS_UNWIND");
+    if (unw && !strcmp(unw, "fp")) {
+        g_unwinder = UNW_FP;
+    } else if (unw && !strcmp(unw, "none")) {
+        g_unwinder = UNW_NONE;
+    } else if (unw && !strcmp(unw, "gcc")) {
+        g_unwinder = UNW_GCC;
+    } else {
+        /* libunwind's cached fast path is several times faster than the
+         * libgcc unwinder; use it when installed. */
+        void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
+        if (lib) {
+            g_unw_backtrace = (unw_backtrace_fn)dlsym(lib, "unw_backtrace");
+            typedef int (*policy_fn)(void *, int);
+            policy_fn set_policy = (policy_fn)dlsym(lib, "_ULx86_64_set_caching_policy");
+            void **space = (void **)dlsym(lib, "_ULx86_64_local_addr_space");
+            if (set_policy && space) set_policy(*space, 2 /* UNW_CACHE_PER_THREAD */);
+        }
+        g_unwinder = g_unw_backtrace ? UNW_LIBUNWIND : UNW_GCC;
+    }
+    if (g_unwinder == UNW_GCC) {
+        /* Load libgcc_s now (it allocates), not inside the first malloc. */
+        void *buf[4];
+        struct gcc_state st = {buf, 0, 4};
+        _Unwind_Backtrace(gcc_step, &st);
+    }
+}
+
+static void init_snapshots(void) {
+    const char *fds = getenv("MEMLENS_FD");
+    if (!fds) return;
+    int w = -1, r = -1;
+    if (sscanf(fds, "%d,%d", &w, &r) != 2 || w < 0 || r < 0) return;
+    fcntl(w, F_SETFD, FD_CLOEXEC);
+    fcntl(r, F_SETFD, FD_CLOEXEC);
+    g_notify_fd = w;
+    g_ack_fd = r;
+    g_owner_pid = getpid();
+    int snap_sig = (int)env_long("MEMLENS_SIGNAL", SIGUSR2, 1, 64);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_snapshot_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(snap_sig, &sa, NULL);
+    if (env_long("MEMLENS_CRASH", 1, 0, 1)) {
+        static const int crash[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
+        sa.sa_handler = on_crash_signal;
+        sa.sa_flags = SA_RESETHAND;
+        for (size_t i = 0; i < sizeof crash / sizeof crash[0]; ++i) {
+            struct sigaction old;
+            /* Keep a handler the program installed before us. */
+            if (sigaction(crash[i], NULL, &old) == 0 && old.sa_handler == SIG_DFL)
+                sigaction(crash[i], &sa, NULL);
+        }
+    }
+}
+
+static void ml_init(void) {
+    int expected = 0;
+    if (!__atomic_compare_exchange_n(&g_state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        while (__atomic_load_n(&g_state, __ATOMIC_ACQUIRE) != 2) sched_yield();
+        return;
+    }
+    t_initializing = 1;
+    real.malloc = (malloc_fn)dlsym(RTLD_NEXT, "malloc");
+    real.free = (free_fn)dlsym(RTLD_NEXT, "free");
+    real.calloc = (calloc_fn)dlsym(RTLD_NEXT, "calloc");
+    real.realloc = (realloc_fn)dlsym(RTLD_NEXT, "realloc");
+    real.memalign = (memalign_fn)dlsym(RTLD_NEXT, "memalign");
+    real.usable = (usable_fn)dlsym(RTLD_NEXT, "malloc_usable_size");
+    t_initializing = 0;
+    /* The allocator works from here on; what follows may allocate (dlopen), and
+     * those blocks get records without stacks (the recursion guard is set). */
+    int was = t_in_hook;
+    t_in_hook = 1;
+    g_unwinder = UNW_NONE;
+    __atomic_store_n(&g_state, 2, __ATOMIC_RELEASE);
+    dl_iterate_phdr(find_self, (void *)(uintptr_t)&ml_init);
+    init_settings();
+    pthread_atfork(NULL, NULL, after_fork_child);
+    t_in_hook = was;
+}
+
+static inline int ensure_init(void) {
+    if (__builtin_expect(__atomic_load_n(&g_state, __ATOMIC_ACQUIRE) == 2, 1)) return 1;
+    if (t_initializing) return 0; /* dlsym asking for memory: use the arena */
+    ml_init();
+    return 1;
+}
+
+__attribute__((constructor)) static void ml_constructor(void) {
+    ensure_init();
+    t_in_hook = 1;
+    init_snapshots();
+    t_in_hook = 0;
+}
+
+__attribute__((destructor)) static void ml_destructor(void) { request_snapshot("exit"); }
+
+static void request_snapshot(const char *reason) {
+    int w = g_notify_fd, r = g_ack_fd;
+    if (w < 0 || r < 0 || getpid() != g_owner_pid) return;
+    char line[128];
+    char *limit = line + sizeof line - 2;
+    char *p = put_str(line, "snapshot ", limit);
+    p = put_uint(p, (unsigned long)getpid());
+    *p++ = ' ';
+    p = put_uint(p, thread_id());
+    *p++ = ' ';
+    p = put_str(p, reason, limit);
+    *p++ = '\n';
+    int n = (int)(p - line);
+    int was = t_in_hook;
+    t_in_hook = 1;
+    if (write(w, line, (size_t)n) == n) {
+        char ack;
+        while (read(r, &ack, 1) < 0 && errno == EINTR) {
+        }
+    }
+    t_in_hook = was;
+}
+
+/* A program can ask for a snapshot itself (dlsym it; a no-op outside memlens run). */
+EXPORT void memlens_snapshot(const char *reason) { request_snapshot(reason ? reason : "request"); }
+
+/* ---- records ---- */
+static inline uint64_t *tail_of(void *user) { return (uint64_t *)user - 5; }
+
+static inline int is_ours(void *user) {
+    return ((uintptr_t)user & (ML_ALIGN - 1)) == 0 && ((uint64_t *)user)[-1] == ML_END_MAGIC;
+}
+
+static inline void *write_record(unsigned char *raw, size_t offset, size_t size, const uint64_t *frames,
+                                 int n, unsigned flags) {
+    unsigned char *user = raw + offset;
+    uint64_t *rec = (uint64_t *)user - (ML_FIXED_WORDS + n);
+    rec[0] = ML_START_MAGIC;
+    rec[1] = ML_VERSION | ((uint64_t)flags << 16) | ((uint64_t)(uint32_t)n << 32);
+    for (int i = 0; i < n; ++i) rec[2 + i] = frames[i];
+    uint64_t *tail = rec + 2 + n;
+    tail[0] = size;
+    tail[1] = next_seq();
+    tail[2] = thread_id() | (g_sample_period << 32);
+    tail[3] = offset;
+    tail[4] = ML_END_MAGIC;
+    return user;
+}
+
+/* Decide whether this allocation gets a stack; fills frames, returns its flags. */
+static inline unsigned take_stack(size_t size, uint64_t *frames, int *n) {
+    *n = 0;
+    if (t_in_hook) return ML_FLAG_INTERNAL;
+    unsigned flags = 0;
+    if (g_sample_period) {
+        flags = ML_FLAG_SAMPLED;
+        t_until_sample -= (int64_t)size;
+        if (__builtin_expect(t_until_sample > 0, 1)) return flags;
+        if (t_until_sample == -(int64_t)size) {
+            /* First allocation of this thread: draw the first gap instead. */
+            t_until_sample = sample_gap() - (int64_t)size;
+            if (t_until_sample > 0) return flags;
+        }
+        t_until_sample = sample_gap();
+    }
+    if (g_unwinder == UNW_NONE) return flags;
+    t_in_hook = 1;
+    *n = collect(frames);
+    t_in_hook = 0;
+    return flags | ML_FLAG_STACK;
+}
+
+/* align: 0 for the malloc alignment, else a power of two >= sizeof(void*). */
+static void *ml_alloc(size_t size, size_t align, int zero) {
+    if (!ensure_init()) return arena_alloc(size);
+    uint64_t frames[ML_MAX_FRAMES];
+    int n;
+    unsigned flags = take_stack(size, frames, &n);
+    size_t header = (flags & ML_FLAG_STACK) ? g_header_stack : g_header_compact;
+    size_t offset = header;
+    if (align > ML_ALIGN) offset = (header + align - 1) & ~(align - 1);
+    size_t total = size + offset;
+    if (total < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    unsigned char *raw;
+    if (align > ML_ALIGN)
+        raw = real.memalign(align, total);
+    else if (zero)
+        raw = real.calloc(1, total);
+    else
+        raw = real.malloc(total);
+    if (!raw) return NULL;
+    return write_record(raw, offset, size, frames, n, flags);
+}
+
+static void ml_free(void *p) {
+    if (!p || in_arena(p)) return;
+    if (!is_ours(p)) {
+        /* Not from us (allocated before the shim was loaded): the real free owns it. */
+        if (ensure_init() && real.free) real.free(p);
+        return;
+    }
+    uint64_t *tail = tail_of(p);
+    uint64_t meta_n;
+    size_t offset = tail[3];
+    /* Find the start word: the frame count is in w[1], n words before the tail. */
+    unsigned char *raw = (unsigned char *)p - offset;
+    tail[4] = 0;
+    for (meta_n = 0; meta_n <= ML_MAX_FRAMES; ++meta_n) {
+        uint64_t *rec = tail - 2 - meta_n;
+        if ((unsigned char *)rec < raw) break;
+        if (rec[0] == ML_START_MAGIC && (rec[1] >> 32) == meta_n) {
+            rec[0] = 0;
+            break;
+        }
+    }
+    real.free(raw);
+}
+
+/* ---- the interposed API ---- */
+EXPORT HOOK void *malloc(size_t size) { return ml_alloc(size, 0, 0); }
+
+EXPORT HOOK void free(void *p) { ml_free(p); }
+
+EXPORT HOOK void *calloc(size_t nmemb, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return ml_alloc(total, 0, 1);
+}
+
+EXPORT HOOK void *realloc(void *p, size_t size) {
+    if (!p || in_arena(p)) {
+        void *q = ml_alloc(size, 0, 0);
+        if (q && p) {
+            size_t left = (size_t)(g_arena + sizeof g_arena - (unsigned char *)p);
+            memcpy(q, p, size < left ? size : left); /* arena blocks: size unknown */
+        }
+        return q;
+    }
+    if (size == 0) {
+        ml_free(p);
+        return NULL;
+    }
+    if (!is_ours(p)) return real.realloc(p, size);
+    size_t old = tail_of(p)[0];
+    void *q = ml_alloc(size, 0, 0);
+    if (!q) return NULL;
+    memcpy(q, p, old < size ? old : size);
+    ml_free(p);
+    return q;
+}
+
+EXPORT HOOK void *reallocarray(void *p, size_t nmemb, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return realloc(p, total);
+}
+
+static int bad_alignment(size_t align) { return align == 0 || (align & (align - 1)) != 0; }
+
+EXPORT HOOK void *memalign(size_t align, size_t size) {
+    if (bad_alignment(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return ml_alloc(size, align, 0);
+}
+
+EXPORT HOOK void *aligned_alloc(size_t align, size_t size) {
+    if (bad_alignment(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return ml_alloc(size, align, 0);
+}
+
+EXPORT HOOK int posix_memalign(void **out, size_t align, size_t size) {
+    if (bad_alignment(align) || align % sizeof(void *)) return EINVAL;
+    void *p = ml_alloc(size, align, 0);
+    if (!p) return ENOMEM;
+    *out = p;
+    return 0;
+}
+
+EXPORT HOOK void *valloc(size_t size) { return ml_alloc(size, (size_t)sysconf(_SC_PAGESIZE), 0); }
+
+EXPORT HOOK void *pvalloc(size_t size) {
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t rounded = (size + page - 1) & ~(page - 1);
+    if (rounded < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return ml_alloc(rounded ? rounded : page, page, 0);
+}
+
+EXPORT HOOK size_t malloc_usable_size(void *p) {
+    if (!p) return 0;
+    if (in_arena(p)) return 0;
+    if (!is_ours(p)) return real.usable ? real.usable(p) : 0;
+    uint64_t *tail = tail_of(p);
+    return real.usable((unsigned char *)p - tail[3]) - tail[3];
+}

@@ -1,0 +1,119 @@
+"""Per-page text and summary on synthetic page tables (an independent encoder of entries)."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from memlens.analyses.pages import RegionPages, summarize
+from memlens.core.pages import PageTable
+from memlens.core.region import Region, RegionKind
+from memlens.render.pagelines import hex_columns, render_table
+
+PAGE = 4096
+
+
+def present(pfn: int, *, exclusive: bool = False, file: bool = False) -> int:
+    return 1 << 63 | exclusive << 56 | file << 61 | pfn
+
+
+def swapped(swap_type: int, offset: int, *, soft_dirty: bool = False) -> int:
+    return 1 << 62 | soft_dirty << 55 | offset << 5 | swap_type
+
+
+GUARD = 1 << 62 | 1 << 58
+
+
+def make(entries: list[int], flags: list[int] | None = None,
+         counts: list[int] | None = None, start: int = 0x10000) -> PageTable:  # fmt: skip
+    e = np.array(entries, dtype=np.uint64)
+    return PageTable(
+        start, PAGE, e,
+        counts=None if counts is None else np.array(counts, dtype=np.uint64),
+        flags=None if flags is None else np.array(flags, dtype=np.uint64),
+    )  # fmt: skip
+
+
+def test_every_state_renders_exactly() -> None:
+    uptodate_anon = 1 << 3 | 1 << 12 | 1 << 11
+    t = make(
+        [present(0x1234, exclusive=True), 0, 0, swapped(3, 0xABC, soft_dirty=True), GUARD,
+         present(0x99, file=True)],
+        flags=[uptodate_anon, 0, 0, 0, 0, 1 << 33 | 1 << 11],
+        counts=[1, 0, 0, 0, 0, 7],
+    )  # fmt: skip
+    assert render_table(t).decode().splitlines() == [
+        "0000000000010000  phys 0000000001234000  exclusive  count 1  UPTODATE,MMAP,ANON",
+        "... 2 pages not present ...",
+        "0000000000013000  swap 0000000000000abc  type 3  soft-dirty",
+        "0000000000014000  guard region",
+        "0000000000015000  phys 0000000000099000  file-page  count 7  MMAP",
+    ]
+    raw = render_table(t, raw=True).decode().splitlines()
+    assert raw[-1] == "0000000000015000  phys 0000000000099000  file-page  count 7  MMAP,MLOCKED"
+
+
+def test_unknown_flag_bits_show_in_raw_mode_only() -> None:
+    t = make([present(1)], flags=[1 << 27 | 1 << 5], counts=[1])
+    assert render_table(t).decode() == "0000000000010000  phys 0000000000001000  count 1  LRU\n"
+    assert render_table(t, raw=True).decode().endswith("count 1  LRU,BIT27\n")
+
+
+def test_pfn_unavailable_lines() -> None:
+    # unprivileged: the kernel zeroes PFNs and swap slots alike
+    t = make([present(0, exclusive=True), 0, present(0), swapped(0, 0, soft_dirty=True)])
+    t.unavailable = {"pfn": "r", "count": "r", "flags": "r"}
+    assert render_table(t).decode().splitlines() == [
+        "0000000000010000  present  exclusive",
+        "... 1 pages not present ...",
+        "0000000000012000  present",
+        "0000000000013000  swapped  soft-dirty",
+    ]
+
+
+def test_flags_unreadable_but_pfn_known() -> None:
+    t = make([present(0x42)], counts=[3])
+    t.unavailable = {"flags": "/proc/kpageflags: Permission denied"}
+    assert render_table(t).decode() == "0000000000010000  phys 0000000000042000  count 3\n"
+
+
+def test_hex_columns_match_format() -> None:
+    values = np.array([0, 1, 0xDEADBEEF, 2**64 - 1, 0x00007FFF5E59B000], dtype=np.uint64)
+    assert [bytes(row).decode() for row in hex_columns(values)] == [
+        f"{int(v):016x}" for v in values
+    ]
+
+
+entry = st.one_of(
+    st.just(0),
+    st.builds(present, st.integers(0, 2**40), exclusive=st.booleans(), file=st.booleans()),
+    st.builds(swapped, st.integers(0, 31), st.integers(0, 2**40)),
+    st.just(GUARD),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(entry, min_size=1, max_size=300), st.data())
+def test_one_line_per_page_or_run(entries: list[int], data: st.DataObject) -> None:
+    flags = data.draw(st.lists(st.integers(0, 2**42 - 1), min_size=len(entries),
+                               max_size=len(entries)))  # fmt: skip
+    counts = data.draw(st.lists(st.integers(0, 2**22), min_size=len(entries),
+                                max_size=len(entries)))  # fmt: skip
+    t = make(entries, flags=flags, counts=counts)
+    lines = render_table(t).decode().splitlines()
+    present_counts = [c for e, c in zip(entries, counts, strict=True) if e >> 63]
+    shown_counts = [int(ln.split("  count ")[1].split()[0]) for ln in lines if "  count " in ln]
+    assert shown_counts == present_counts
+    shown = [i for i, e in enumerate(entries) if e >> 62]
+    runs = sum(1 for i, e in enumerate(entries) if not e >> 62 and (i == 0 or entries[i - 1] >> 62))
+    assert len(lines) == len(shown) + runs
+    page_lines = [ln for ln in lines if not ln.startswith("...")]
+    assert [int(ln[:16], 16) for ln in page_lines] == [0x10000 + i * PAGE for i in shown]
+    missing = sum(int(ln.split()[1]) for ln in lines if ln.startswith("..."))
+    assert missing == len(entries) - len(shown)
+    region = Region(0x10000, 0x10000 + len(entries) * PAGE, kind=RegionKind.ANON)
+    summary = summarize([RegionPages(region, t)], PAGE)
+    assert sum(g.pages for g in summary.totals) == len(shown)
+    assert sum(g.pages for g in summary.groups) == len(shown)
+    assert sum(g.pages for g in summary.totals if g.state == "guard") == entries.count(GUARD)
