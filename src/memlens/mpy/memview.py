@@ -95,7 +95,8 @@ class MemView:
                 if n <= 0:
                     continue
                 view = r.data[skip : skip + n * ws].view(self.word_dtype)
-                out.append((r.start + skip, view.astype(np.uint64)))
+                # zero-copy for 64-bit little-endian dumps; one uint64 copy otherwise
+                out.append((r.start + skip, view.astype(np.uint64, copy=False)))
             self._words = out
         return self._words
 

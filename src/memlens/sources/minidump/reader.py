@@ -19,6 +19,9 @@ import functools
 import itertools
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from memlens.core.addrspace import AddressSpace
 from memlens.core.backing import BufferBacking
 from memlens.core.rangemap import Overlap, RangeMap
@@ -200,6 +203,25 @@ def _namer(modules: list[Module], threads: list[Thread]) -> RangeMap[Naming]:
     return RangeMap(items, Overlap.KEEP_FIRST)
 
 
+def _names_for(namer: RangeMap[Naming], starts: npt.NDArray[np.uint64],
+               ends: npt.NDArray[np.uint64]) -> list[Naming | None]:  # fmt: skip
+    """For each region ``[start, end)`` the naming range overlapping it, if any (vectorized).
+
+    By overlap, not by start: a stack region usually begins below the saved
+    stack (the reservation), an image region may start mid-module.  The naming
+    ranges are sorted and disjoint, so the last one starting before ``end`` is
+    the only candidate to check.
+    """
+    items = list(namer)
+    if not items or not len(starts):
+        return [None] * len(starts)
+    n_starts = np.array([s for s, _, _ in items], dtype=np.uint64)
+    n_lasts = np.array([e - 1 for _, e, _ in items], dtype=np.uint64)
+    idx = np.searchsorted(n_starts, ends - np.uint64(1), side="right").astype(np.int64) - 1
+    hit = (idx >= 0) & (n_lasts[np.maximum(idx, 0)] >= starts)
+    return [items[i][2] if h else None for i, h in zip(idx.tolist(), hit.tolist(), strict=True)]
+
+
 @functools.cache
 def _perms(protection: int) -> Perms:
     r, w, x = ids.PROTECTIONS.get(protection & 0xFF, (False, False, False))
@@ -225,13 +247,22 @@ def _regions(dump: MinidumpFile, modules: list[Module], threads: list[Thread],
     infos = dump.try_stream(MemoryInfoList)
     maps = dump.try_stream(LinuxMaps)
     if infos is not None:
-        for start, size, state, protection, type_ in infos.table.tolist():
-            if state == ids.MEM_FREE or size == 0 or start + size > TOP:
-                continue
+        t = infos.table
+        start, size = t["base_address"], t["region_size"]
+        # Not free, not empty, not wrapping: 2**64 - start (mod 2**64) bounds the size.
+        keep = (t["state"] != ids.MEM_FREE) & (size > 0) & ((start == 0) | (size <= -start))
+        rows = t[keep]
+        names = _names_for(namer, rows["base_address"], rows["base_address"] + rows["region_size"])
+        for (start_, size_, state, protection, type_), naming in zip(rows.tolist(), names,
+                                                                     strict=True):  # fmt: skip
             perms = _perms(protection) if state == ids.MEM_COMMIT else Perms(False)
-            kind = (RegionKind.FILE if type_ in (ids.MEM_IMAGE, ids.MEM_MAPPED)
-                    else RegionKind.ANON)  # fmt: skip
-            candidates.append(named(start, start + size, perms, kind))
+            if naming is not None:
+                name, kind, path = naming
+            else:
+                name, path = "", None
+                kind = (RegionKind.FILE if type_ in (ids.MEM_IMAGE, ids.MEM_MAPPED)
+                        else RegionKind.ANON)  # fmt: skip
+            candidates.append(Region(start_, start_ + size_, perms, 0, name, kind, path))
     elif maps is not None:
         candidates = maps.regions(dump)
     else:
