@@ -173,12 +173,22 @@ def _threads(
     return threads, (_crash(exc, sysinfo) if exc is not None else None)
 
 
+#: signals whose si_addr is the faulting address (SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV)
+FAULT_SIGNALS = frozenset({4, 5, 7, 8, 11})
+
+
 def _crash(exc: ExceptionStream, sysinfo: SystemInfo | None) -> CrashInfo:
     posix = (sysinfo.raw["platform_id"] in ids.POSIX_PLATFORMS if sysinfo is not None
              else exc.code < 0x100)  # fmt: skip
     if posix:
-        # Breakpad on POSIX: exception_code = signal, exception_flags = si_code.
-        return CrashInfo(exc.thread_id, signal=exc.code, code=exc.flags, address=exc.address,
+        # Breakpad on POSIX: exception_code = signal, exception_flags = si_code,
+        # exception_address = si_addr -- which means a fault address only for a
+        # fault signal raised by the kernel (si_code > 0); for kill/raise it
+        # holds the sender's pid and uid.
+        si_code = exc.flags - (1 << 32) if exc.flags >= 1 << 31 else exc.flags
+        faulted = exc.code in FAULT_SIGNALS and si_code > 0
+        return CrashInfo(exc.thread_id, signal=exc.code, code=si_code,
+                         address=exc.address if faulted else None,
                          description=ids.SIGNALS.get(exc.code, f"signal {exc.code}"))  # fmt: skip
     name = ids.WINDOWS_EXCEPTIONS.get(exc.code, f"exception {exc.code:#x}")
     address = exc.address
