@@ -154,7 +154,11 @@ class AddressSpace:
         self._columns = _Columns(starts, sizes, np.asarray(offsets, dtype=np.uint64),
                                  np.asarray(saved, dtype=np.bool_), backing)  # fmt: skip
         self._seg_starts = starts.tolist()
-        self._seg_ends = [last + 1 for last in lasts.tolist()]
+        # Python lists, not arrays: the read path indexes them once per read, and a
+        # list index is cheaper than making an int from an array.array every time.
+        self._seg_ends = (starts + sizes).tolist()
+        if n and self._seg_ends[-1] == 0:  # only the last row can end at 2**64 (wraps to 0)
+            self._seg_ends[-1] = 1 << 64
         if n and int(starts[-1]) < 1 << 63 and int(offsets.max()) < 1 << 63:
             self._seg_deltas = (offsets.astype(np.int64) - starts.astype(np.int64)).tolist()
         else:  # addresses or offsets past int64: Python ints
@@ -203,10 +207,11 @@ class AddressSpace:
         if self._segments is None:
             assert self._columns is not None
             c = self._columns
+            ends = self._seg_ends
             values = [Segment(s, e, c.backing if f else None, o) for s, e, f, o in
-                      zip(self._seg_starts, self._seg_ends, c.saved.tolist(), c.offsets.tolist(),
+                      zip(self._seg_starts, ends, c.saved.tolist(), c.offsets.tolist(),
                           strict=True)]  # fmt: skip
-            self._segments = RangeMap.from_columns(self._seg_starts, self._seg_ends, values)
+            self._segments = RangeMap.from_columns(self._seg_starts, ends, values)
         return self._segments
 
     # -- lookup ---------------------------------------------------------------

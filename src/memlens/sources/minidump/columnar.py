@@ -71,8 +71,10 @@ def _memory64(dump: MinidumpFile) -> tuple[Array, Array, Array] | None:
         return None
     ends_in_file = np.cumsum(sizes, dtype=U64) + U64(full.base_rva)
     rvas = ends_in_file - sizes
-    order = np.argsort(full.starts, kind="stable")
-    starts, sizes, rvas = full.starts[order], sizes[order], rvas[order]
+    starts = full.starts
+    if len(starts) and not (starts[1:] > starts[:-1]).all():  # writers list them in order
+        order = np.argsort(starts, kind="stable")
+        starts, sizes, rvas = starts[order], sizes[order], rvas[order]
     if not _sorted_disjoint(starts, sizes):
         return None
     return starts, sizes, rvas
@@ -114,10 +116,14 @@ def _extents(dump: MinidumpFile) -> tuple[Array, Array] | None:
         return np.zeros(0, U64), np.zeros(0, U64)
     t = infos.table
     start, size = t["base_address"].astype(U64), t["region_size"].astype(U64)
-    keep = (t["state"] != ids.MEM_FREE) & (size > 0) & ((start == 0) | (size <= -start))
-    if not _sorted_disjoint(start[keep], size[keep]):
+    state = t["state"]
+    keep = (state != ids.MEM_FREE) & (size > 0) & ((start == 0) | (size <= -start))
+    everything = bool(keep.all())
+    if not _sorted_disjoint(*((start, size) if everything else (start[keep], size[keep]))):
         return None  # the general path resolves (and reports) overlapping regions
-    usable = keep & (t["state"] == ids.MEM_COMMIT) & _ACCESSIBLE[t["protection"] & 0xFF]
+    usable = keep & (state == ids.MEM_COMMIT) & _ACCESSIBLE[t["protection"] & 0xFF]
+    if usable.all():
+        return start, size
     return start[usable], size[usable]
 
 
@@ -127,6 +133,10 @@ def _uncovered(ext_starts: Array, ext_sizes: Array, starts: Array, sizes: Array)
         return False
     if not len(starts):
         return True
+    if len(ext_starts) == len(starts) and (ext_starts == starts).all() and (
+        ext_sizes == sizes
+    ).all():
+        return False  # each region saved whole: a full dump's usual shape
     ext_lasts = ext_starts + (ext_sizes - U64(1))
     prefix = np.concatenate([np.zeros(1, U64), np.cumsum(sizes, dtype=U64)])
     lasts = starts + (sizes - U64(1))
