@@ -9,9 +9,9 @@ Unavailable bytes are never silently zero.
 
 from __future__ import annotations
 
-import bisect
 import mmap
 import struct
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -25,6 +25,9 @@ from memlens.core.region import Region
 from memlens.errors import AddressError
 
 ByteOrder = Literal["little", "big"]
+
+#: below every address (negative ones too): the start of the read tables' sentinel row
+_SENTINEL_START = -(1 << 128)
 
 NOT_SAVED = "not saved"
 UNMAPPED = "unmapped"
@@ -94,13 +97,16 @@ class AddressSpace:
         )
         self._columns: _Columns | None = None
         # Flat tables for the read fast path: one bisect, then one backing call.
-        self._seg_starts = [s for s, _, _ in self._segments]
-        self._seg_ends = [e for _, e, _ in self._segments]
-        self._seg_readers = [v.backing.read if v.backing is not None else None
-                             for _, _, v in self._segments]  # fmt: skip
-        self._seg_deltas = [v.backing_offset - v.start for _, _, v in self._segments]
+        # Row 0 is a sentinel (starts below any address, ends at -1): every bisect
+        # lands on a row, and the sentinel fails the bounds check like a miss.
+        self._seg_starts = [_SENTINEL_START] + [s for s, _, _ in self._segments]
+        self._seg_ends = [-1] + [e for _, e, _ in self._segments]
+        self._seg_readers: list[Callable[[int, int], bytes] | None] = [None]
+        self._seg_readers += [v.backing.read if v.backing is not None else None
+                              for _, _, v in self._segments]  # fmt: skip
+        self._seg_deltas = [0] + [v.backing_offset - v.start for _, _, v in self._segments]
         # Buffers that slice straight to bytes (BufferBacking over bytes/mmap): no call at all.
-        self._seg_buffers: list[bytes | mmap.mmap | None] = [
+        self._seg_buffers: list[bytes | mmap.mmap | None] = [None] + [
             getattr(v.backing, "sliceable", None) for _, _, v in self._segments
         ]
         self._init_structs()
@@ -153,25 +159,28 @@ class AddressSpace:
         self._segments = None
         self._columns = _Columns(starts, sizes, np.asarray(offsets, dtype=np.uint64),
                                  np.asarray(saved, dtype=np.bool_), backing)  # fmt: skip
-        self._seg_starts = starts.tolist()
+        starts_list = starts.tolist()
+        self._seg_starts = [_SENTINEL_START, *starts_list]  # row 0: see __init__
         # Python lists, not arrays: the read path indexes them once per read, and a
         # list index is cheaper than making an int from an array.array every time.
-        self._seg_ends = (starts + sizes).tolist()
+        self._seg_ends = [-1, *(starts + sizes).tolist()]
         if n and self._seg_ends[-1] == 0:  # only the last row can end at 2**64 (wraps to 0)
             self._seg_ends[-1] = 1 << 64
         if n and int(starts[-1]) < 1 << 63 and int(offsets.max()) < 1 << 63:
-            self._seg_deltas = (offsets.astype(np.int64) - starts.astype(np.int64)).tolist()
+            deltas = (offsets.astype(np.int64) - starts.astype(np.int64)).tolist()
         else:  # addresses or offsets past int64: Python ints
-            self._seg_deltas = [o - s for o, s in zip(offsets.tolist(), self._seg_starts,
-                                                       strict=True)]  # fmt: skip
+            deltas = [o - s for o, s in zip(offsets.tolist(), starts_list, strict=True)]
+        self._seg_deltas = [0, *deltas]
         buf: bytes | mmap.mmap | None = getattr(backing, "sliceable", None)
+        self._seg_buffers = [None]
+        self._seg_readers = [None]
         if bool(saved.all()):
-            self._seg_buffers = [buf] * n
-            self._seg_readers = [backing.read] * n
+            self._seg_buffers += [buf] * n
+            self._seg_readers += [backing.read] * n
         else:
             flags = saved.tolist()
-            self._seg_buffers = [buf if f else None for f in flags]
-            self._seg_readers = [backing.read if f else None for f in flags]
+            self._seg_buffers += [buf if f else None for f in flags]
+            self._seg_readers += [backing.read if f else None for f in flags]
         self._init_structs()
         return self
 
@@ -207,11 +216,11 @@ class AddressSpace:
         if self._segments is None:
             assert self._columns is not None
             c = self._columns
-            ends = self._seg_ends
+            starts, ends = self._seg_starts[1:], self._seg_ends[1:]  # without the sentinel
             values = [Segment(s, e, c.backing if f else None, o) for s, e, f, o in
-                      zip(self._seg_starts, ends, c.saved.tolist(), c.offsets.tolist(),
+                      zip(starts, ends, c.saved.tolist(), c.offsets.tolist(),
                           strict=True)]  # fmt: skip
-            self._segments = RangeMap.from_columns(self._seg_starts, ends, values)
+            self._segments = RangeMap.from_columns(starts, ends, values)
         return self._segments
 
     # -- lookup ---------------------------------------------------------------
@@ -242,9 +251,9 @@ class AddressSpace:
             AddressError: some byte is unmapped or not saved (unless ``pad``,
                 which zero-fills those bytes instead).
         """
-        i = bisect.bisect_right(self._seg_starts, address) - 1
+        i = bisect_right(self._seg_starts, address) - 1  # >= 0: row 0 is the sentinel
         # The piece's own end, not seg.end: an overlap may have split the segment.
-        if i >= 0 and size > 0 and address + size <= self._seg_ends[i]:
+        if address + size <= self._seg_ends[i] and size > 0:
             buf = self._seg_buffers[i]
             if buf is not None:
                 offset = address + self._seg_deltas[i]
