@@ -154,3 +154,12 @@ def test_sixteen_threads_churn_with_fork_for_ten_seconds(
     workers = (b.size >= 1000) & (b.size < 2000) & (b.tid != proc.pid)  # main thread: start-up
     assert int(workers.sum()) == live
     assert len({int(t) for t in b.tid[workers]}) == 16
+
+
+def test_frame_pointer_unwinder_on_a_frame_pointer_build(tmp_path: Path) -> None:
+    exe = build(progs.SEED, tmp_path / "seed", "-O0", "-fno-omit-frame-pointer")
+    result = run_under_shim([str(exe)], RunOptions(out_dir=str(tmp_path / "o"), unwind="fp"))
+    report = report_of(result.snapshots[0].profile)
+    top = report.groups[0]
+    assert (top.bytes, top.count) == (1048576, 8)
+    assert functions(report, 0)[:2] == ["example_func", "main"]

@@ -117,18 +117,21 @@ int main(int argc, char **argv) {
         printf("uffd %lx\n", (unsigned long)u);
 
     fflush(stdout);
+    int done[2];
+    if (pipe(done) != 0) { perror("pipe"); return 1; }
     pid_t child = fork();
     if (child == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         sink = s[0];
         printf("child %d\n", getpid());
         fflush(stdout);
+        write(done[1], "x", 1);
         pause();
         _exit(0);
     }
     char line[64];
-    /* the child prints its line; wait a moment for its read of s[0] */
-    usleep(100000);
+    /* ready only once the child has mapped s[0] (however late it runs) */
+    if (read(done[0], line, 1) != 1) { perror("read"); return 1; }
     printf("ready\n");
     fflush(stdout);
     while (fgets(line, sizeof line, stdin)) {
