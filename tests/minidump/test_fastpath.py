@@ -17,6 +17,7 @@ from memlens.core.backing import BufferBacking
 from memlens.sources.minidump import reader
 from memlens.sources.minidump.columnar import fast_space
 from memlens.sources.minidump.dumpfile import MinidumpFile
+from memlens.sources.minidump.memory import memory_ranges
 
 from .synth import Synth
 
@@ -33,7 +34,9 @@ def _open(path: Path, fast: bool) -> Opened:
     modules = reader._modules(dump)
     threads, _ = reader._threads(dump, None)
     if fast:
-        space = fast_space(dump, backing, lambda r: reader._regions(dump, modules, threads, r), 8)
+        space = fast_space(
+            dump, backing, lambda: reader._regions(dump, modules, threads, memory_ranges(dump)), 8
+        )
     else:
         arch = reader._arch(dump, None, threads)
         space = reader._general_space(dump, backing, modules, threads, arch)

@@ -33,7 +33,6 @@ from memlens.sources.minidump.dumpfile import MinidumpFile
 from memlens.sources.minidump.linux import LinuxMaps
 from memlens.sources.minidump.memory import (
     Memory64List,
-    MemoryRange,
     memory_ranges,
     not_saved_gaps,
 )
@@ -153,12 +152,13 @@ def _uncovered(ext_starts: Array, ext_sizes: Array, starts: Array, sizes: Array)
 def fast_space(
     dump: MinidumpFile,
     backing: BufferBacking,
-    regions: Callable[[list[MemoryRange]], Sequence[Region]],
+    regions: Callable[[], Sequence[Region]],
     word_size: int,
 ) -> AddressSpace | None:
     """The address space of a clean dump, or ``None`` when the general path is needed.
 
-    ``regions`` builds the regions from the memory ranges; it runs on first use.
+    ``regions`` builds the regions (from the memory ranges when there is no
+    MemoryInfoList); it runs on first use of ``space.regions``.
     """
     if dump.try_stream(LinuxMaps) is not None:
         return None
@@ -186,6 +186,5 @@ def fast_space(
         sizes = np.concatenate([sizes, g_sizes])[order]
         rvas = np.concatenate([rvas, np.zeros(len(gaps), U64)])[order]
         saved = np.concatenate([saved, np.zeros(len(gaps), np.bool_)])[order]
-    return AddressSpace.from_columns(lambda: regions(memory_ranges(dump)), starts, sizes, rvas,
-                                     saved, backing, word_size=word_size,
-                                     byteorder=dump.order)  # fmt: skip
+    return AddressSpace.from_columns(regions, starts, sizes, rvas, saved, backing,
+                                     word_size=word_size, byteorder=dump.order)  # fmt: skip

@@ -32,7 +32,13 @@ from memlens.sources.minidump.columnar import fast_space
 from memlens.sources.minidump.crashpad import CrashpadInfo
 from memlens.sources.minidump.dumpfile import Limits, MinidumpFile
 from memlens.sources.minidump.linux import LinuxCmdLine, LinuxLsbRelease, LinuxMaps, LinuxProcStatus
-from memlens.sources.minidump.memory import TOP, MemoryRange, not_saved_gaps, unified_segments
+from memlens.sources.minidump.memory import (
+    TOP,
+    MemoryRange,
+    memory_ranges,
+    not_saved_gaps,
+    unified_segments,
+)
 from memlens.sources.minidump.streams import (
     BreakpadInfo,
     ExceptionStream,
@@ -89,8 +95,13 @@ def _build(dump: MinidumpFile) -> MinidumpSnapshot:
     modules = _modules(dump)
     threads, crash = _threads(dump, sysinfo)
     arch = _arch(dump, sysinfo, threads)
-    space = fast_space(dump, backing, lambda ranges: _regions(dump, modules, threads, ranges),
-                       arch.word_size)  # fmt: skip
+
+    def regions_later() -> list[Region]:
+        # Built on first use, after load() returned: same error wrapping as at load.
+        with dump.guard(None, "minidump"):
+            return _regions(dump, modules, threads, memory_ranges(dump))
+
+    space = fast_space(dump, backing, regions_later, arch.word_size)
     if space is None:
         space = _general_space(dump, backing, modules, threads, arch)
     misc = dump.try_stream(MiscInfo)
