@@ -1,22 +1,34 @@
 """Per-page text output, built with numpy for hundreds of thousands of pages.
 
-One line per present or swapped page::
+One line per present or swapped page, one per run of pages not present::
 
     00007fff5e59b000  phys 000000022762a000  exclusive  count 1  UPTODATE,LRU,ANON
     00007fff5e59c000  swap 0000000000001234  type 0  soft-dirty
+    00007fff5e59d000  guard region
     ... 30 pages not present ...
 
-A line is a fixed-width *prefix* (address, and the physical address or swap
-offset, formatted as hex digits by array lookups) followed by a *tail* drawn
-from a small table: the tail depends only on (state, pagemap bits, count,
-flags), and a process has few distinct combinations, so each is formatted
-once in Python.  Rows are assembled in a NUL-padded byte matrix whose NULs are
-dropped in one pass -- about 50x fewer Python operations than a format call
-per page.
+A line is a fixed-width *prefix* (the address, and the physical address or
+swap offset: hex digits made by table lookups over uint64 arrays) followed by
+a *tail* (state words, pagemap bits, map count, kpageflags names).  The tail
+depends only on (pagemap bits, swap type, kpageflags, count); a process has
+few distinct combinations, so each is formatted once in Python and the lines
+index a table of them.  Lines are then laid into one output buffer:
+
+* runs of consecutive lines sharing prefix width and tail (a large uniform
+  mapping is a few long runs) are written as dense ``(lines, width)`` views
+  of the buffer -- a strided copy per run, no padding;
+* when runs are short (fragmented flags), lines go into a NUL-padded byte
+  matrix whose NULs are dropped in one pass (text never holds a NUL).
+
+Nothing runs per page in Python.  Pages are handled in blocks of
+:data:`BLOCK_ROWS` shown pages so the buffers stay a few MiB whatever the
+region's size.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import numpy as np
@@ -41,23 +53,37 @@ from memlens.render.units import human_size
 
 U8 = npt.NDArray[np.uint8]
 U64 = npt.NDArray[np.uint64]
+INTP = npt.NDArray[np.intp]
 
 _DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 #: byte value -> its two hex digits, as the uint16 whose memory is "hl"
 _BYTE_HEX = (_DIGITS[np.arange(256) >> 4].astype(np.uint16)
              | _DIGITS[np.arange(256) & 15].astype(np.uint16) << 8)  # fmt: skip
-#: rows per assembled block (bounds the byte matrix to a few MiB)
-BLOCK_ROWS = 1 << 15
-#: pagemap bits 55-63 of an entry, as kept in a tail key (swap type goes below)
-_ENTRY_BITS = np.uint64(0x1FF << 55)
-_SWAP_TYPE_SHIFT = 48
-#: map counts below 2**21 ride in bits 27-47 of a tail key (non-raw mode)
-_COUNT_SHIFT = 27
-_COUNT_BITS = _SWAP_TYPE_SHIFT - _COUNT_SHIFT
-_COUNT_MASK = ((1 << _COUNT_BITS) - 1) << _COUNT_SHIFT
-#: kpageflags bits kept in a tail key: raw mode keeps every bit below 48, so
-#: bits a newer kernel defines show up as BIT<n> instead of vanishing
-_FLAG_KEY_MASK = (1 << _SWAP_TYPE_SHIFT) - 1
+#: shown pages per block (bounds every buffer to a few MiB)
+BLOCK_ROWS = 1 << 16
+#: the runs layout pays a few numpy calls per run: worth it while runs hold
+#: this many lines on average, else the padded matrix is cheaper
+MIN_RUN_LINES = 24
+
+#: entry bits that make a page shown: present, swapped, or a guard marker
+_SHOWN = np.uint64(1 << BIT_PRESENT | 1 << BIT_SWAPPED | 1 << BIT_GUARD)
+#: entry bits 55-63 as tail-key bits 0-8: the pagemap bits a line names
+_BITS_SHIFT = 55
+_KEY_BITS = sum(1 << (b - _BITS_SHIFT) for b, _ in PAGEMAP_BITS) | 1 << (BIT_PRESENT - _BITS_SHIFT)
+#: a swapped page's swap type rides above them
+_KEY_SWAP_SHIFT = 9
+#: the tail key of a guard-region marker (no other key reaches bit 14)
+_KEY_GUARD = 1 << 14
+_KEY_PRESENT = 1 << (BIT_PRESENT - _BITS_SHIFT)
+_KEY_GUARD_BIT = 1 << (BIT_GUARD - _BITS_SHIFT)
+
+#: prefix layout: 16 address digits, then "  phys " / "  swap " and 16 digits
+ADDR_WIDTH = 16
+FULL_PREFIX = ADDR_WIDTH + 7 + 16
+_PHYS = np.frombuffer(b"  phys ", dtype=np.uint8)
+_SWAP = np.frombuffer(b"  swap ", dtype=np.uint8)
+
+_U64_MAX = (1 << 64) - 1
 
 
 def hex_columns(values: U64) -> U8:
@@ -79,113 +105,250 @@ def flag_text(flags: int, raw: bool) -> str:
     return ",".join(names)
 
 
-def _tail(key: int, count: int | None, pfn_known: bool, flags_known: bool, raw: bool) -> str:
-    """Everything after the fixed-width prefix of a page line.
+def gap_line(pages: int) -> bytes:
+    return f"... {pages} pages not present ...\n".encode()
 
-    Without CAP_SYS_ADMIN the kernel zeroes PFNs *and* swap slots, so then a
-    page is only "present" or "swapped": never a made-up frame 0 or slot 0.
+
+class PageLines:
+    """Formats page tables; the tails formatted so far are kept across tables.
+
+    Args:
+        raw: also name kpageflags bits 32-41, and unnamed bits as ``BIT<n>``.
+        block_rows: shown pages per block.
+        layout: ``"auto"``, or force ``"runs"`` / ``"matrix"`` (tests use both).
     """
-    parts = []
-    if key >> BIT_SWAPPED & 1 and key >> BIT_GUARD & 1:
-        # a guard-region PTE marker: pagemap flags it "swapped", but nothing is in swap
-        return "guard region\n"
-    if key >> BIT_SWAPPED & 1:
-        parts.append(f"type {key >> _SWAP_TYPE_SHIFT & SWAP_TYPE_MASK}" if pfn_known else "swapped")
-    elif not pfn_known:
-        parts.append("present")
-    words = " ".join(name for bit, name in PAGEMAP_BITS if key >> bit & 1)
-    if words:
-        parts.append(words)
-    if key >> BIT_PRESENT & 1 and pfn_known:
-        if count is not None:
-            parts.append(f"count {count}")
-        if flags_known:
-            parts.append(flag_text(key & _FLAG_KEY_MASK, raw) or "-")
-    return "  ".join(parts) + "\n"
+
+    def __init__(self, raw: bool = False, *, block_rows: int = BLOCK_ROWS,
+                 layout: str = "auto") -> None:  # fmt: skip
+        self.raw = raw
+        self.block_rows = max(1, block_rows)
+        self.layout = layout
+        self._tails: dict[tuple[int, int, int, int], bytes] = {}
+
+    # -- tails -------------------------------------------------------------
+
+    def _tail(self, key: int, flags: int, count: int, known: int) -> bytes:
+        """Everything after the prefix of a line: each field led by two spaces.
+
+        ``known``: bit 0 PFNs (and swap slots), bit 1 counts, bit 2 flags.
+        Without CAP_SYS_ADMIN the kernel zeroes PFNs *and* swap slots, so then
+        a page is only "present" or "swapped": never a made-up frame 0 or slot 0.
+        """
+        cached = self._tails.get((key, flags, count, known))
+        if cached is not None:
+            return cached
+        if key == _KEY_GUARD:
+            # a guard-region PTE marker: pagemap flags it "swapped", but nothing is in swap
+            text = "  guard region\n"
+        else:
+            pfn_known = bool(known & 1)
+            present = bool(key & _KEY_PRESENT)
+            fields = []
+            if not present:
+                fields.append(f"type {key >> _KEY_SWAP_SHIFT}" if pfn_known else "swapped")
+            elif not pfn_known:
+                fields.append("present")
+            words = " ".join(n for b, n in PAGEMAP_BITS if key >> (b - _BITS_SHIFT) & 1)
+            if words:
+                fields.append(words)
+            if present and known & 2:
+                fields.append(f"count {count}")
+            if present and known & 4:
+                fields.append(flag_text(flags, self.raw) or "-")
+            text = "".join("  " + f for f in fields) + "\n"
+        tail = text.encode()
+        self._tails[(key, flags, count, known)] = tail
+        return tail
+
+    # -- tables ------------------------------------------------------------
+
+    def render(self, table: PageTable) -> bytes:
+        """The page lines of ``table`` (runs of pages not present folded)."""
+        return b"".join(self.chunks(table))
+
+    def chunks(self, table: PageTable) -> Iterator[bytes | memoryview]:
+        """The page lines of ``table``, a block of pages at a time."""
+        entries = table.entries
+        n = len(entries)
+        idx = np.flatnonzero(entries & _SHOWN)
+        m = len(idx)
+        if m == 0:
+            if n:
+                yield gap_line(n)
+            return
+        # pages not present before each shown page
+        gaps = np.empty(m, dtype=np.intp)
+        gaps[0] = idx[0]
+        np.subtract(idx[1:], idx[:-1], out=gaps[1:])
+        gaps[1:] -= 1
+        for lo in range(0, m, self.block_rows):
+            hi = min(lo + self.block_rows, m)
+            yield self._block(table, idx[lo:hi], gaps[lo:hi]).data
+        if n - 1 - int(idx[-1]):
+            yield gap_line(n - 1 - int(idx[-1]))
+
+    def _keys(self, table: PageTable, idx: INTP, e: U64,
+              absent: INTP) -> tuple[U64, U64 | None, U64 | None, int]:  # fmt: skip
+        """Per shown page: tail key, flags, count (None when not shown), and ``known`` bits.
+
+        ``absent`` indexes the shown pages that are not present (swapped or
+        guard markers): few, so they are fixed up by index, not by masks.
+        """
+        pfn_known = table.pfn_known
+        key = e >> np.uint64(_BITS_SHIFT)
+        key &= np.uint64(_KEY_BITS)
+        if len(absent):
+            ka = key[absent]
+            guard = ka & np.uint64(_KEY_GUARD_BIT) != 0
+            if pfn_known:
+                ka |= (e[absent] & np.uint64(SWAP_TYPE_MASK)) << np.uint64(_KEY_SWAP_SHIFT)
+            ka[guard] = _KEY_GUARD
+            key[absent] = ka
+        known = int(pfn_known)
+        flags = counts = None
+        if pfn_known and table.counts is not None:
+            known |= 2
+            counts = table.counts[idx]
+            counts[absent] = 0
+        if pfn_known and table.flags is not None:
+            known |= 4
+            flags = table.flags[idx]
+            if not self.raw:
+                flags &= np.uint64(PUBLIC_FLAGS_MASK)
+            flags[absent] = 0
+        return key, flags, counts, known
+
+    def _tail_ids(self, table: PageTable, idx: INTP, e: U64,
+                  absent: INTP) -> tuple[INTP, list[bytes]]:  # fmt: skip
+        """Tail index of each shown page, and the tails.
+
+        Distinct (key, flags, count) are found over *runs* of equal
+        neighbours first, so the sort sees one value per run, not per page.
+        """
+        key, flags, counts, known = self._keys(table, idx, e, absent)
+        cols = [c for c in (key, flags, counts) if c is not None]
+        change = np.empty(len(key), dtype=np.bool_)
+        change[0] = True
+        np.not_equal(key[1:], key[:-1], out=change[1:])
+        for c in cols[1:]:
+            change[1:] |= c[1:] != c[:-1]
+        starts = np.flatnonzero(change)
+        lengths = np.diff(np.append(starts, len(key)))
+        run_cols = [c[starts] for c in cols]
+        if len(run_cols) == 1:
+            uniq, inv = np.unique(run_cols[0], return_inverse=True)
+            combos = [(k, 0, 0) for k in uniq.tolist()]
+        else:
+            stacked = np.stack(run_cols, axis=1)
+            uniq2, inv = np.unique(stacked, axis=0, return_inverse=True)
+            rows = uniq2.tolist()
+            f_at, c_at = (1, 2) if flags is not None else (0, 1)
+            combos = [(r[0], r[f_at] if flags is not None else 0,
+                       r[c_at] if counts is not None else 0) for r in rows]  # fmt: skip
+        tails = [self._tail(k, f, c, known) for k, f, c in combos]
+        ids: INTP = np.repeat(inv.reshape(-1).astype(np.intp), lengths)
+        return ids, tails
+
+    def _prefix(self, table: PageTable, idx: INTP, e: U64,
+                absent: INTP) -> tuple[U8, int, INTP]:  # fmt: skip
+        """Prefix matrix of the shown pages, its width, and the rows that show only the address."""
+        addrs = idx.astype(np.uint64)
+        addrs *= np.uint64(table.page_size)
+        addrs += np.uint64(table.start)
+        if not table.pfn_known:
+            return hex_columns(addrs), ADDR_WIDTH, np.arange(len(idx), dtype=np.intp)
+        prefix = np.empty((len(idx), FULL_PREFIX), dtype=np.uint8)
+        prefix[:, :ADDR_WIDTH] = hex_columns(addrs)
+        second = e & np.uint64(PFN_MASK)
+        if len(absent):
+            fields = second[absent]
+            second *= np.uint64(table.page_size)
+            second[absent] = fields >> np.uint64(SWAP_OFFSET_SHIFT)
+        else:
+            second *= np.uint64(table.page_size)
+        prefix[:, ADDR_WIDTH + 7 :] = hex_columns(second)
+        prefix[:, ADDR_WIDTH : ADDR_WIDTH + 7] = _PHYS
+        guard = absent[e[absent] >> np.uint64(BIT_GUARD) & np.uint64(1) != 0]
+        prefix[absent, ADDR_WIDTH : ADDR_WIDTH + 7] = _SWAP
+        prefix[guard, ADDR_WIDTH:] = 0  # a guard marker has neither frame nor swap slot
+        return prefix, FULL_PREFIX, guard
+
+    def _block(self, table: PageTable, idx: INTP, gaps: INTP) -> U8:
+        k = len(idx)
+        e = table.entries[idx]
+        absent = np.flatnonzero(e < np.uint64(1 << BIT_PRESENT))
+        ids, tails = self._tail_ids(table, idx, e, absent)
+        prefix, width, short = self._prefix(table, idx, e, absent)
+
+        # rows: a gap line (when pages are missing) before each shown page
+        has_gap = gaps > 0
+        row_of = np.cumsum(has_gap, dtype=np.intp)
+        row_of += np.arange(k, dtype=np.intp)
+        gap_rows = row_of[has_gap] - 1
+        ulen, ginv = np.unique(gaps[has_gap], return_inverse=True)
+        n_tails = len(tails)
+        tails = tails + [gap_line(g) for g in ulen.tolist()]
+        n_rows = k + len(gap_rows)
+        tail_id = np.empty(n_rows, dtype=np.intp)
+        tail_id[row_of] = ids
+        tail_id[gap_rows] = ginv.reshape(-1) + n_tails
+        pwidth = np.zeros(n_rows, dtype=np.intp)
+        pwidth[row_of] = width
+        pwidth[row_of[short]] = ADDR_WIDTH
+        tail_len = np.array([len(t) for t in tails], dtype=np.intp)
+
+        change = np.flatnonzero((tail_id[1:] != tail_id[:-1]) | (pwidth[1:] != pwidth[:-1])) + 1
+        layout = self.layout
+        if layout == "auto":
+            layout = "runs" if (len(change) + 1) * MIN_RUN_LINES <= n_rows else "matrix"
+        if layout == "runs":
+            return _lay_runs(prefix, row_of, tail_id, pwidth, tails, tail_len, change)
+        return _lay_matrix(prefix, row_of, tail_id, tails, tail_len, n_rows)
 
 
-def _table_rows(table: PageTable, raw: bool) -> tuple[U8, npt.NDArray[np.intp], list[bytes]]:
-    """Prefix matrix per row, tail index per row, and the tail texts, in address order."""
-    entries = table.entries
-    present = table.present
-    guard = table.guard & ~present
-    swapped = table.swapped & ~present & ~guard
-    shown = present | swapped | guard
-    idx = np.flatnonzero(shown)
-    pfn_known = table.pfn_known
-    flags_known = table.flags is not None and pfn_known
-    raw_flags = table.flags if flags_known else None
+def _lay_runs(prefix: U8, row_of: INTP, tail_id: INTP, pwidth: INTP, tails: list[bytes],
+              tail_len: INTP, change: INTP) -> U8:  # fmt: skip
+    """Lines laid run by run: each run of equal (prefix width, tail) is a dense block."""
+    line_len = pwidth + tail_len[tail_id]
+    ends = np.cumsum(line_len)
+    out = np.empty(int(ends[-1]), dtype=np.uint8)
+    starts = ends - line_len
+    # index into ``prefix`` of each row's page (only read for rows with a prefix)
+    page_of = np.zeros(len(tail_id), dtype=np.intp)
+    page_of[row_of] = np.arange(len(row_of), dtype=np.intp)
+    bounds = np.concatenate(([0], change, [len(tail_id)])).tolist()
+    first = starts[bounds[:-1]].tolist()
+    pw = pwidth[bounds[:-1]].tolist()
+    tid = tail_id[bounds[:-1]].tolist()
+    pg = page_of[bounds[:-1]].tolist()
+    tail_rows = [np.frombuffer(t, dtype=np.uint8) for t in tails]
+    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
+        p, t = pw[i], tail_rows[tid[i]]
+        width = p + len(t)
+        view = out[first[i] : first[i] + (hi - lo) * width].reshape(hi - lo, width)
+        if p:
+            view[:, :p] = prefix[pg[i] : pg[i] + hi - lo, :p]
+        view[:, p:] = t
+    return out
 
-    # tail keys: pagemap bits 55-63 | swap type | kpageflags
-    e = entries[idx]
-    key = e & _ENTRY_BITS
-    sw = swapped[idx]
-    key |= np.where(sw, (e & np.uint64(SWAP_TYPE_MASK)) << np.uint64(_SWAP_TYPE_SHIFT),
-                    np.uint64(0))  # fmt: skip
-    if raw_flags is not None:
-        key |= raw_flags[idx] & np.uint64(_FLAG_KEY_MASK if raw else PUBLIC_FLAGS_MASK)
-    counts = table.counts[idx] if table.counts is not None else np.zeros(len(idx), np.uint64)
-    cmax = int(counts.max()) if len(counts) else 0
-    if not raw and cmax < 1 << _COUNT_BITS:
-        # one sort: the count fits in the bits between flags (0-26) and swap type
-        ukey, inv = np.unique(key | counts << np.uint64(_COUNT_SHIFT), return_inverse=True)
-        combos = [(k & ~(_COUNT_MASK), k >> _COUNT_SHIFT & ((1 << _COUNT_BITS) - 1))
-                  for k in ukey.tolist()]  # fmt: skip
-    else:
-        ukey1, inv1 = np.unique(key, return_inverse=True)
-        combined = (inv1.astype(np.uint64) << np.uint64(32)) | np.minimum(counts,
-                                                                          np.uint64(2**32 - 1))
-        ucomb, inv = np.unique(combined, return_inverse=True)
-        combos = [(int(ukey1[c >> 32]), c & 0xFFFFFFFF) for c in ucomb.tolist()]
-    counts_known = table.counts is not None and pfn_known
-    tails = [_tail(k, c if counts_known else None, pfn_known, flags_known, raw).encode()
-             for k, c in combos]  # fmt: skip
-    n_tails = len(tails)
 
-    # prefixes: address, then phys/swap column
-    addrs = np.uint64(table.start) + idx.astype(np.uint64) * np.uint64(table.page_size)
-    prefix = np.zeros((len(idx), 41), dtype=np.uint8)
-    prefix[:, 0:16] = hex_columns(addrs)
-    prefix[:, 16:18] = ord(" ")
-    if pfn_known:
-        second = np.where(sw, (e & np.uint64(PFN_MASK)) >> np.uint64(SWAP_OFFSET_SHIFT),
-                          (e & np.uint64(PFN_MASK)) * np.uint64(table.page_size))  # fmt: skip
-        prefix[:, 18:23] = np.where(sw[:, None], np.frombuffer(b"swap ", np.uint8),
-                                    np.frombuffer(b"phys ", np.uint8))  # fmt: skip
-        prefix[:, 23:39] = hex_columns(second)
-        prefix[:, 39:41] = ord(" ")
-    prefix[guard[idx], 18:] = 0  # a guard marker has neither frame nor swap slot
-
-    # runs of pages that are neither present nor swapped: one line each
-    hidden = ~shown
-    before = np.concatenate(([True], shown[:-1]))
-    after = np.concatenate((shown[1:], [True]))
-    gap_start = np.flatnonzero(hidden & before)
-    gap_len = np.flatnonzero(hidden & after) - gap_start + 1
-    ulen, ginv = np.unique(gap_len, return_inverse=True)
-    tails += [f"... {n} pages not present ...\n".encode() for n in ulen.tolist()]
-
-    pos = np.concatenate((idx, gap_start))
-    order = np.argsort(pos, kind="stable")
-    tail_id = np.concatenate((inv, ginv + n_tails))[order]
-    full_prefix = np.zeros((len(pos), prefix.shape[1]), dtype=np.uint8)
-    full_prefix[: len(idx)] = prefix
-    return full_prefix[order], tail_id, tails
+def _lay_matrix(prefix: U8, row_of: INTP, tail_id: INTP, tails: list[bytes],
+                tail_len: INTP, n_rows: int) -> U8:  # fmt: skip
+    """Lines in a NUL-padded matrix, NULs dropped: cheap when runs are short."""
+    width = prefix.shape[1]
+    tailmat = np.zeros((len(tails), int(tail_len.max())), dtype=np.uint8)
+    for i, t in enumerate(tails):
+        tailmat[i, : len(t)] = np.frombuffer(t, dtype=np.uint8)
+    mat = np.zeros((n_rows, width + tailmat.shape[1]), dtype=np.uint8)
+    mat[row_of, :width] = prefix
+    mat[:, width:] = tailmat[tail_id]
+    text: U8 = mat[mat != 0]
+    return text
 
 
 def render_table(table: PageTable, raw: bool = False) -> bytes:
     """The page lines of ``table`` (not-present runs folded)."""
-    prefix, tail_id, tails = _table_rows(table, raw)
-    width = max((len(t) for t in tails), default=1)
-    tailmat = np.zeros((len(tails), width), dtype=np.uint8)
-    for i, t in enumerate(tails):
-        tailmat[i, : len(t)] = np.frombuffer(t, np.uint8)
-    out = []
-    for lo in range(0, len(tail_id), BLOCK_ROWS):
-        hi = min(lo + BLOCK_ROWS, len(tail_id))
-        block = np.concatenate((prefix[lo:hi], tailmat[tail_id[lo:hi]]), axis=1)
-        out.append(block[block != 0].tobytes())
-    return b"".join(out)
+    return PageLines(raw).render(table)
 
 
 def region_header(rp: RegionPages, word_size: int) -> bytes:
@@ -214,10 +377,27 @@ def region_header(rp: RegionPages, word_size: int) -> bytes:
     return ("\n".join(lines) + "\n\n").encode()
 
 
+def write_regions(out: BinaryIO, scanned: list[RegionPages], word_size: int,
+                  raw: bool = False) -> None:  # fmt: skip
+    """Every region's header and lines; one write per block of pages."""
+    lines = PageLines(raw)
+    pending = bytearray()
+    for rp in scanned:
+        pending += region_header(rp, word_size)
+        if rp.table is None or not len(rp.table):
+            continue
+        for chunk in lines.chunks(rp.table):
+            if len(chunk) < 1 << 16:
+                pending += chunk  # small regions: gathered, not a write each
+                continue
+            out.write(pending)
+            pending.clear()
+            out.write(chunk)
+    out.write(pending)
+
+
 def write_region(out: BinaryIO, rp: RegionPages, word_size: int, raw: bool = False) -> None:
-    out.write(region_header(rp, word_size))
-    if rp.table is not None and len(rp.table):
-        out.write(render_table(rp.table, raw))
+    write_regions(out, [rp], word_size, raw)
 
 
 def write_single(out: BinaryIO, rp: RegionPages, word_size: int, raw: bool = False) -> None:
@@ -226,7 +406,7 @@ def write_single(out: BinaryIO, rp: RegionPages, word_size: int, raw: bool = Fal
     t = rp.table
     if t is None or not len(t):
         return
-    if not (t.present[0] or t.swapped[0]):
+    if not int(t.entries[0]) & int(_SHOWN):
         out.write(f"{t.start:016x}  not present\n".encode())
         return
     out.write(render_table(t, raw))

@@ -108,14 +108,13 @@ def _pages(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace)
                                "page_size": snap.page_size, "address": args.address,
                                "regions": regions})  # fmt: skip
         return
-    from memlens.render.pagelines import write_region, write_single
+    from memlens.render.pagelines import write_regions, write_single
 
     sys.stdout.flush()
     out = sys.stdout.buffer
     word = snap.space.word_size
-    for rp in scanned:
-        if args.address is not None:
-            write_single(out, rp, word, args.raw)
-        else:
-            write_region(out, rp, word, args.raw)
+    if args.address is not None:
+        write_single(out, scanned[0], word, args.raw)
+    else:
+        write_regions(out, scanned, word, args.raw)
     out.flush()
