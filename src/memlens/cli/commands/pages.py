@@ -18,7 +18,6 @@ from memlens.cli.target import (
 )
 from memlens.core.snapshot import Snapshot
 from memlens.errors import UsageError
-from memlens.render import jsonout
 from memlens.render.table import is_terminal
 
 NAME = "pages"
@@ -92,6 +91,8 @@ def _summary(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespac
 
     summary = summarize(scanned, snap.page_size, raw=args.raw)
     if args.json:
+        from memlens.render import jsonout
+
         jsonout.dump("pages-summary", {"target": snap.source, "format": snap.format,
                                        "page_size": snap.page_size,
                                        **summary_json(summary, args.raw)})  # fmt: skip
@@ -101,6 +102,7 @@ def _summary(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespac
 
 def _pages(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
     if args.json:
+        from memlens.render import jsonout
         from memlens.render.pagejson import region_json
 
         regions = [region_json(rp, args.raw) for rp in scanned]

@@ -239,11 +239,13 @@ class PagemapReader:
         """Fill flags (and counts) of present pages, for several tables in one pass.
 
         kpagecount and kpageflags are read in two threads: the reads are
-        kernel time (the GIL is released) and this machine kind has two cores.
+        mostly kernel time (the GIL is released), and machines have two cores.
         """
         if not self.privileged:
             return
-        pfns_per = [t.pfn[t.present] for t in tables]
+        present = [t.entries >= np.uint64(1 << 63) for t in tables]
+        mask = np.uint64(PFN_MASK)
+        pfns_per = [t.entries[p] & mask for t, p in zip(tables, present, strict=True)]
         allpfn = np.concatenate(pfns_per) if pfns_per else np.empty(0, dtype=np.uint64)
         if len(allpfn) and not allpfn.any():
             reason = "the kernel hides PFNs from this process"
@@ -266,29 +268,42 @@ class PagemapReader:
             except OSError as e:
                 return f"{path}: {e.strerror}"
 
-        if len(files) > 1 and len(allpfn) > 4096:
-            from concurrent.futures import ThreadPoolExecutor  # only big scans need it
+        results: dict[str, npt.NDArray[np.uint64] | str] = {}
+        if counts and len(allpfn) > 4096:
+            # kpagecount in a second thread while this one reads kpageflags
+            import threading  # numpy has imported it already
 
-            with ThreadPoolExecutor(max_workers=len(files)) as pool:
-                futures = {key: pool.submit(fetch, path) for key, path in files.items()}
-                results = {key: f.result() for key, f in futures.items()}
+            failed: list[BaseException] = []
+
+            def count_worker() -> None:
+                try:
+                    results["count"] = fetch(files["count"])
+                except BaseException as e:  # re-raised below, in the caller's thread
+                    failed.append(e)
+
+            worker = threading.Thread(target=count_worker, name="memlens-kpagecount")
+            worker.start()
+            try:
+                results["flags"] = fetch(files["flags"])
+            finally:
+                worker.join()
+            if failed:
+                raise failed[0]
         else:
             results = {key: fetch(path) for key, path in files.items()}
         offset = 0
-        for t, pf in zip(tables, pfns_per, strict=True):
-            mask = t.present
+        for t, where, pf in zip(tables, present, pfns_per, strict=True):
             for key, value in results.items():
                 if isinstance(value, str):
                     t.unavailable[key] = value
                     continue
                 full = np.zeros(len(t.entries), dtype=np.uint64)
-                full[mask] = value[offset : offset + len(pf)]
+                full[where] = value[offset : offset + len(pf)]
                 if key == "count":
                     t.counts = full
                 else:
                     t.flags = full
             offset += len(pf)
-
 
 __all__ = [
     "ABOVE_TASK_SIZE",
