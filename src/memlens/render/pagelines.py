@@ -27,6 +27,7 @@ region's size.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -56,9 +57,6 @@ U64 = npt.NDArray[np.uint64]
 INTP = npt.NDArray[np.intp]
 
 _DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
-#: byte value -> its two hex digits, as the uint16 whose memory is "hl"
-_BYTE_HEX = (_DIGITS[np.arange(256) >> 4].astype(np.uint16)
-             | _DIGITS[np.arange(256) & 15].astype(np.uint16) << 8)  # fmt: skip
 #: shown pages per block (bounds every buffer to a few MiB)
 BLOCK_ROWS = 1 << 16
 #: the runs layout pays a few numpy calls per run: worth it while runs hold
@@ -86,13 +84,22 @@ _SWAP = np.frombuffer(b"  swap ", dtype=np.uint8)
 _U64_MAX = (1 << 64) - 1
 
 
+@functools.cache
+def _hex4() -> npt.NDArray[np.uint32]:
+    """uint16 value -> its four hex digits, as the uint32 whose memory is that text."""
+    i = np.arange(1 << 16)
+    digits = np.stack([_DIGITS[i >> shift & 15] for shift in (12, 8, 4, 0)], axis=1)
+    table: npt.NDArray[np.uint32] = np.ascontiguousarray(digits).view(np.uint32).reshape(-1)
+    return table
+
+
 def hex_columns(values: U64) -> U8:
     """``values`` as 16 zero-padded lowercase hex digits: an ``(n, 16)`` ASCII matrix.
 
-    Big-endian bytes of each value index a 256-entry table of digit pairs.
+    Each big-endian 16-bit quarter of a value indexes a table of four digits.
     """
-    octets = np.ascontiguousarray(values, dtype=">u8").view(np.uint8).reshape(-1, 8)
-    result: U8 = _BYTE_HEX[octets].view(np.uint8).reshape(-1, 16)
+    quarters = values.astype(">u8").view(">u2").astype(np.intp)
+    result: U8 = _hex4()[quarters].view(np.uint8).reshape(-1, 16)
     return result
 
 
@@ -249,36 +256,12 @@ class PageLines:
         ids: INTP = np.repeat(inv.reshape(-1).astype(np.intp), lengths)
         return ids, tails
 
-    def _prefix(self, table: PageTable, idx: INTP, e: U64,
-                absent: INTP) -> tuple[U8, int, INTP]:  # fmt: skip
-        """Prefix matrix of the shown pages, its width, and the rows that show only the address."""
-        addrs = idx.astype(np.uint64)
-        addrs *= np.uint64(table.page_size)
-        addrs += np.uint64(table.start)
-        if not table.pfn_known:
-            return hex_columns(addrs), ADDR_WIDTH, np.arange(len(idx), dtype=np.intp)
-        prefix = np.empty((len(idx), FULL_PREFIX), dtype=np.uint8)
-        prefix[:, :ADDR_WIDTH] = hex_columns(addrs)
-        second = e & np.uint64(PFN_MASK)
-        if len(absent):
-            fields = second[absent]
-            second *= np.uint64(table.page_size)
-            second[absent] = fields >> np.uint64(SWAP_OFFSET_SHIFT)
-        else:
-            second *= np.uint64(table.page_size)
-        prefix[:, ADDR_WIDTH + 7 :] = hex_columns(second)
-        prefix[:, ADDR_WIDTH : ADDR_WIDTH + 7] = _PHYS
-        guard = absent[e[absent] >> np.uint64(BIT_GUARD) & np.uint64(1) != 0]
-        prefix[absent, ADDR_WIDTH : ADDR_WIDTH + 7] = _SWAP
-        prefix[guard, ADDR_WIDTH:] = 0  # a guard marker has neither frame nor swap slot
-        return prefix, FULL_PREFIX, guard
-
     def _block(self, table: PageTable, idx: INTP, gaps: INTP) -> U8:
         k = len(idx)
         e = table.entries[idx]
         absent = np.flatnonzero(e < np.uint64(1 << BIT_PRESENT))
         ids, tails = self._tail_ids(table, idx, e, absent)
-        prefix, width, short = self._prefix(table, idx, e, absent)
+        cols = _Columns(table, idx, e, absent)
 
         # rows: a gap line (when pages are missing) before each shown page
         has_gap = gaps > 0
@@ -293,8 +276,8 @@ class PageLines:
         tail_id[row_of] = ids
         tail_id[gap_rows] = ginv.reshape(-1) + n_tails
         pwidth = np.zeros(n_rows, dtype=np.intp)
-        pwidth[row_of] = width
-        pwidth[row_of[short]] = ADDR_WIDTH
+        pwidth[row_of] = cols.width
+        pwidth[row_of[cols.short]] = ADDR_WIDTH
         tail_len = np.array([len(t) for t in tails], dtype=np.intp)
 
         change = np.flatnonzero((tail_id[1:] != tail_id[:-1]) | (pwidth[1:] != pwidth[:-1])) + 1
@@ -302,18 +285,69 @@ class PageLines:
         if layout == "auto":
             layout = "runs" if (len(change) + 1) * MIN_RUN_LINES <= n_rows else "matrix"
         if layout == "runs":
-            return _lay_runs(prefix, row_of, tail_id, pwidth, tails, tail_len, change)
-        return _lay_matrix(prefix, row_of, tail_id, tails, tail_len, n_rows)
+            return _lay_runs(cols, row_of, tail_id, pwidth, tails, tail_len, change)
+        return _lay_matrix(cols.matrix(), row_of, tail_id, tails, tail_len, n_rows)
 
 
-def _lay_runs(prefix: U8, row_of: INTP, tail_id: INTP, pwidth: INTP, tails: list[bytes],
+class _Columns:
+    """The fixed-width columns of a block's shown pages, as hex digit matrices."""
+
+    def __init__(self, table: PageTable, idx: INTP, e: U64, absent: INTP) -> None:
+        addrs = idx.astype(np.uint64)
+        addrs *= np.uint64(table.page_size)
+        addrs += np.uint64(table.start)
+        self.address = hex_columns(addrs)
+        #: per page: not present (the second column is a swap slot, not a frame)
+        self.absent = np.zeros(len(idx), dtype=np.bool_)
+        self.absent[absent] = True
+        self.second: U8 | None = None
+        if not table.pfn_known:
+            self.width = ADDR_WIDTH
+            self.short = np.arange(len(idx), dtype=np.intp)  # every row: the address only
+            return
+        second = e & np.uint64(PFN_MASK)
+        if len(absent):
+            fields = second[absent]
+            second *= np.uint64(table.page_size)
+            second[absent] = fields >> np.uint64(SWAP_OFFSET_SHIFT)
+        else:
+            second *= np.uint64(table.page_size)
+        self.second = hex_columns(second)
+        self.width = FULL_PREFIX
+        # a guard marker has neither frame nor swap slot
+        self.short = absent[e[absent] >> np.uint64(BIT_GUARD) & np.uint64(1) != 0]
+
+    def write(self, view: U8, first: int, width: int) -> None:
+        """The hex columns of pages ``first...`` into the rows of ``view`` (labels are there)."""
+        rows = len(view)
+        _items(view, 0, ADDR_WIDTH)[:] = _items(self.address[first : first + rows], 0, ADDR_WIDTH)
+        if width == FULL_PREFIX:
+            assert self.second is not None
+            _items(view, ADDR_WIDTH + 7, FULL_PREFIX)[:] = _items(
+                self.second[first : first + rows], 0, ADDR_WIDTH
+            )
+
+    def matrix(self) -> U8:
+        """Every page's prefix, NUL-padded to the widest."""
+        if self.second is None:
+            return self.address
+        prefix = np.empty((len(self.address), FULL_PREFIX), dtype=np.uint8)
+        prefix[:, :ADDR_WIDTH] = self.address
+        prefix[:, ADDR_WIDTH : ADDR_WIDTH + 7] = _PHYS
+        prefix[self.absent, ADDR_WIDTH : ADDR_WIDTH + 7] = _SWAP
+        prefix[:, ADDR_WIDTH + 7 :] = self.second
+        prefix[self.short, ADDR_WIDTH:] = 0
+        return prefix
+
+
+def _lay_runs(cols: _Columns, row_of: INTP, tail_id: INTP, pwidth: INTP, tails: list[bytes],
               tail_len: INTP, change: INTP) -> U8:  # fmt: skip
     """Lines laid run by run: each run of equal (prefix width, tail) is a dense block."""
     line_len = pwidth + tail_len[tail_id]
     ends = np.cumsum(line_len)
     out = np.empty(int(ends[-1]), dtype=np.uint8)
     starts = ends - line_len
-    # index into ``prefix`` of each row's page (only read for rows with a prefix)
+    # index of each row's page (only read for rows with a prefix)
     page_of = np.zeros(len(tail_id), dtype=np.intp)
     page_of[row_of] = np.arange(len(row_of), dtype=np.intp)
     bounds = np.concatenate(([0], change, [len(tail_id)])).tolist()
@@ -321,15 +355,31 @@ def _lay_runs(prefix: U8, row_of: INTP, tail_id: INTP, pwidth: INTP, tails: list
     pw = pwidth[bounds[:-1]].tolist()
     tid = tail_id[bounds[:-1]].tolist()
     pg = page_of[bounds[:-1]].tolist()
-    tail_rows = [np.frombuffer(t, dtype=np.uint8) for t in tails]
     for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
-        p, t = pw[i], tail_rows[tid[i]]
+        p, t = pw[i], tails[tid[i]]
         width = p + len(t)
         view = out[first[i] : first[i] + (hi - lo) * width].reshape(hi - lo, width)
+        # the text all lines of the run share (one tail: its pages are all
+        # present or all swapped), then each line's hex columns over it
+        if p == FULL_PREFIX:
+            label = b"  swap " if cols.absent[pg[i]] else b"  phys "
+            row = bytes(ADDR_WIDTH) + label + bytes(16) + t
+        else:
+            row = bytes(p) + t
+        _items(view, 0, width)[:] = np.frombuffer(row, dtype=f"V{width}")[0]
         if p:
-            view[:, :p] = prefix[pg[i] : pg[i] + hi - lo, :p]
-        view[:, p:] = t
+            cols.write(view, pg[i], p)
     return out
+
+
+def _items(matrix: U8, lo: int, hi: int) -> npt.NDArray[np.void]:
+    """Columns ``lo:hi`` of each row of ``matrix`` as one ``V(hi-lo)`` item per row.
+
+    numpy copies a row's bytes as one item this way: twice as fast as a
+    strided copy of short uint8 rows.
+    """
+    items: npt.NDArray[np.void] = matrix[:, lo:hi].view(f"V{hi - lo}")[:, 0]
+    return items
 
 
 def _lay_matrix(prefix: U8, row_of: INTP, tail_id: INTP, tails: list[bytes],
@@ -340,8 +390,8 @@ def _lay_matrix(prefix: U8, row_of: INTP, tail_id: INTP, tails: list[bytes],
     for i, t in enumerate(tails):
         tailmat[i, : len(t)] = np.frombuffer(t, dtype=np.uint8)
     mat = np.zeros((n_rows, width + tailmat.shape[1]), dtype=np.uint8)
-    mat[row_of, :width] = prefix
-    mat[:, width:] = tailmat[tail_id]
+    _items(mat, 0, width)[row_of] = _items(prefix, 0, width)
+    _items(mat, width, mat.shape[1])[:] = _items(tailmat, 0, tailmat.shape[1])[tail_id]
     text: U8 = mat[mat != 0]
     return text
 
