@@ -61,7 +61,7 @@ _DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 BLOCK_ROWS = 1 << 16
 #: the runs layout pays a few numpy calls per run: worth it while runs hold
 #: this many lines on average, else the padded matrix is cheaper
-MIN_RUN_LINES = 24
+MIN_RUN_LINES = 64
 
 #: entry bits that make a page shown: present, swapped, or a guard marker
 _SHOWN = np.uint64(1 << BIT_PRESENT | 1 << BIT_SWAPPED | 1 << BIT_GUARD)
@@ -233,27 +233,26 @@ class PageLines:
         neighbours first, so the sort sees one value per run, not per page.
         """
         key, flags, counts, known = self._keys(table, idx, e, absent)
-        cols = [c for c in (key, flags, counts) if c is not None]
+        packed = _pack(key, flags, counts, self.raw)
+        cols = [c for c in (key, flags, counts) if c is not None] if packed is None else [packed]
         change = np.empty(len(key), dtype=np.bool_)
         change[0] = True
-        np.not_equal(key[1:], key[:-1], out=change[1:])
+        np.not_equal(cols[0][1:], cols[0][:-1], out=change[1:])
         for c in cols[1:]:
             change[1:] |= c[1:] != c[:-1]
         starts = np.flatnonzero(change)
         lengths = np.diff(np.append(starts, len(key)))
-        run_cols = [c[starts] for c in cols]
-        if len(run_cols) == 1:
-            uniq, inv = np.unique(run_cols[0], return_inverse=True)
-            combos = [(k, 0, 0) for k in uniq.tolist()]
+        uniq, inv = _unique_rows([c[starts] for c in cols])
+        if packed is not None:
+            combos = [(v & _PACK_KEY_MASK, v >> _PACK_FLAGS_SHIFT & PUBLIC_FLAGS_MASK,
+                       v >> _PACK_COUNT_SHIFT) for v in uniq[0]]  # fmt: skip
         else:
-            stacked = np.stack(run_cols, axis=1)
-            uniq2, inv = np.unique(stacked, axis=0, return_inverse=True)
-            rows = uniq2.tolist()
-            f_at, c_at = (1, 2) if flags is not None else (0, 1)
-            combos = [(r[0], r[f_at] if flags is not None else 0,
-                       r[c_at] if counts is not None else 0) for r in rows]  # fmt: skip
+            it = iter(uniq[1:])
+            fl = next(it) if flags is not None else [0] * len(uniq[0])
+            co = next(it) if counts is not None else [0] * len(uniq[0])
+            combos = list(zip(uniq[0], fl, co, strict=True))
         tails = [self._tail(k, f, c, known) for k, f, c in combos]
-        ids: INTP = np.repeat(inv.reshape(-1).astype(np.intp), lengths)
+        ids: INTP = np.repeat(inv, lengths)
         return ids, tails
 
     def _block(self, table: PageTable, idx: INTP, gaps: INTP) -> U8:
@@ -289,6 +288,43 @@ class PageLines:
         return _lay_matrix(cols.matrix(), row_of, tail_id, tails, tail_len, n_rows)
 
 
+#: a tail key packed with public flags and a count below 2**22 in one uint64
+_PACK_FLAGS_SHIFT = 15
+_PACK_COUNT_SHIFT = _PACK_FLAGS_SHIFT + len(KPAGEFLAG_NAMES)
+_PACK_KEY_MASK = (1 << _PACK_FLAGS_SHIFT) - 1
+
+
+def _pack(key: U64, flags: U64 | None, counts: U64 | None, raw: bool) -> U64 | None:
+    """(key, flags, count) as one uint64 when they fit (the usual case), else None."""
+    if flags is not None and raw:
+        return None
+    if counts is not None and len(counts) and int(counts.max()) >> (64 - _PACK_COUNT_SHIFT):
+        return None
+    packed = key.copy()
+    if flags is not None:
+        packed |= flags << np.uint64(_PACK_FLAGS_SHIFT)
+    if counts is not None:
+        packed |= counts << np.uint64(_PACK_COUNT_SHIFT)
+    return packed
+
+
+def _unique_rows(cols: list[U64]) -> tuple[list[list[int]], INTP]:
+    """Distinct rows of the columns ``cols`` (as Python ints, column-wise) and each row's index.
+
+    Sort-based: numpy >= 2.3's hash-based ``np.unique`` was several times slower here.
+    """
+    order = np.lexsort(cols[::-1]) if len(cols) > 1 else np.argsort(cols[0])
+    ordered = [c[order] for c in cols]
+    first = np.empty(len(order), dtype=np.bool_)
+    first[:1] = True
+    np.not_equal(ordered[0][1:], ordered[0][:-1], out=first[1:])
+    for c in ordered[1:]:
+        first[1:] |= c[1:] != c[:-1]
+    inv = np.empty(len(order), dtype=np.intp)
+    inv[order] = np.cumsum(first, dtype=np.intp) - 1
+    return [c[first].tolist() for c in ordered], inv
+
+
 class _Columns:
     """The fixed-width columns of a block's shown pages, as hex digit matrices."""
 
@@ -316,16 +352,6 @@ class _Columns:
         self.width = FULL_PREFIX
         # a guard marker has neither frame nor swap slot
         self.short = absent[e[absent] >> np.uint64(BIT_GUARD) & np.uint64(1) != 0]
-
-    def write(self, view: U8, first: int, width: int) -> None:
-        """The hex columns of pages ``first...`` into the rows of ``view`` (labels are there)."""
-        rows = len(view)
-        _items(view, 0, ADDR_WIDTH)[:] = _items(self.address[first : first + rows], 0, ADDR_WIDTH)
-        if width == FULL_PREFIX:
-            assert self.second is not None
-            _items(view, ADDR_WIDTH + 7, FULL_PREFIX)[:] = _items(
-                self.second[first : first + rows], 0, ADDR_WIDTH
-            )
 
     def matrix(self) -> U8:
         """Every page's prefix, NUL-padded to the widest."""
@@ -355,29 +381,44 @@ def _lay_runs(cols: _Columns, row_of: INTP, tail_id: INTP, pwidth: INTP, tails: 
     pw = pwidth[bounds[:-1]].tolist()
     tid = tail_id[bounds[:-1]].tolist()
     pg = page_of[bounds[:-1]].tolist()
+    address = cols.address.view(_V16).reshape(-1)
+    second = cols.second.view(_V16).reshape(-1) if cols.second is not None else address
+    templates: dict[tuple[int, int, bool], npt.NDArray[np.void]] = {}
     for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
-        p, t = pw[i], tails[tid[i]]
-        width = p + len(t)
-        view = out[first[i] : first[i] + (hi - lo) * width].reshape(hi - lo, width)
+        p, t, page, rows = pw[i], tid[i], pg[i], hi - lo
         # the text all lines of the run share (one tail: its pages are all
         # present or all swapped), then each line's hex columns over it
-        if p == FULL_PREFIX:
-            label = b"  swap " if cols.absent[pg[i]] else b"  phys "
-            row = bytes(ADDR_WIDTH) + label + bytes(16) + t
-        else:
-            row = bytes(p) + t
-        _items(view, 0, width)[:] = np.frombuffer(row, dtype=f"V{width}")[0]
+        swap = p == FULL_PREFIX and bool(cols.absent[page])
+        template = templates.get((p, t, swap))
+        if template is None:
+            label = (b"  swap " if swap else b"  phys ") + bytes(16) if p == FULL_PREFIX else b""
+            text = bytes(ADDR_WIDTH if p else 0) + label + tails[t]
+            template = templates[(p, t, swap)] = np.frombuffer(text, dtype=f"V{len(text)}")
+        width = template.itemsize
+        _strided(out, first[i], rows, width, template.dtype)[:] = template[0]
         if p:
-            cols.write(view, pg[i], p)
+            _strided(out, first[i], rows, width, _V16)[:] = address[page : page + rows]
+        if p == FULL_PREFIX:
+            col = first[i] + ADDR_WIDTH + 7
+            _strided(out, col, rows, width, _V16)[:] = second[page : page + rows]
     return out
 
 
-def _items(matrix: U8, lo: int, hi: int) -> npt.NDArray[np.void]:
-    """Columns ``lo:hi`` of each row of ``matrix`` as one ``V(hi-lo)`` item per row.
+_V16 = np.dtype("V16")
 
-    numpy copies a row's bytes as one item this way: twice as fast as a
-    strided copy of short uint8 rows.
+
+def _strided(buf: U8, offset: int, rows: int, stride: int,
+             dtype: np.dtype[np.void]) -> npt.NDArray[np.void]:  # fmt: skip
+    """``rows`` items of ``dtype`` in ``buf``, ``stride`` bytes apart from ``offset``.
+
+    numpy copies each item as a whole: much faster than a strided copy of
+    short uint8 rows, and one call instead of a slice, reshape and view.
     """
+    return np.ndarray((rows,), dtype, buf, offset, (stride,))
+
+
+def _items(matrix: U8, lo: int, hi: int) -> npt.NDArray[np.void]:
+    """Columns ``lo:hi`` of each row of ``matrix`` as one ``V(hi-lo)`` item per row."""
     items: npt.NDArray[np.void] = matrix[:, lo:hi].view(f"V{hi - lo}")[:, 0]
     return items
 
