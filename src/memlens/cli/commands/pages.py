@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from memlens.analyses.pages import RegionPages, page_at, partial_reason, scan, summarize
-from memlens.analyses.regions import select_regions
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import (
     add_areas_argument,
@@ -18,7 +17,6 @@ from memlens.cli.target import (
 )
 from memlens.core.snapshot import Snapshot
 from memlens.errors import UsageError
-from memlens.render.table import is_terminal
 
 NAME = "pages"
 HELP = "per-page state: physical address, map count, kpageflags; or --summary by flag set"
@@ -54,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 @contextmanager
 def _progress(what: str) -> Iterator[None]:
     """A spinner on stderr while reading, only when stderr is a terminal."""
-    if not is_terminal(sys.stderr):
+    if not sys.stderr.isatty():
         yield
         return
     from rich.console import Console
@@ -73,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
         if args.address is not None:
             scanned = [page_at(snap, args.address)]
         else:
-            regions = select_regions(snap.regions, args.areas)
+            regions = snap.regions
+            if args.areas:
+                from memlens.analyses.regions import select_regions
+
+                regions = select_regions(regions, args.areas)
             with _progress(f"reading page tables of {len(regions)} regions"):
                 scanned = scan(snap, regions, counts=not args.summary)
         emit: Callable[[Snapshot, list[RegionPages], argparse.Namespace], None]
