@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import itertools
 import os
 
 import numpy as np
@@ -123,35 +124,35 @@ def read_entries(
     return out, None
 
 
-def _spans(pfns: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
-    """Sorted unique PFNs grouped into read spans: rows of (index of first, index past last)."""
-    breaks = np.flatnonzero(np.diff(pfns) > PFN_GAP_MERGE) + 1
-    bounds = np.concatenate(([0], breaks, [len(pfns)])).astype(np.intp)
-    spans: npt.NDArray[np.intp] = np.stack((bounds[:-1], bounds[1:]), axis=1)
-    return spans if len(pfns) else spans[:0]
-
-
 class PfnSet:
-    """Sorted unique PFNs of some pages, their read spans, and the way back.
+    """PFNs of some pages as read spans of a kpage* file, and where each one's entry lands.
 
-    Built once and shared by the kpagecount and kpageflags reads.
+    PFNs closer than :data:`PFN_GAP_MERGE` share a span; the spans' entries,
+    read one ``pread`` each and concatenated, hold PFN ``pfns[i]``'s entry at
+    ``slot[i]``.  Built once and shared by the kpagecount and kpageflags reads.
     """
 
     def __init__(self, pfns: npt.NDArray[np.uint64]) -> None:
         self.pfns = pfns
-        # one argsort gives both the unique PFNs and the way back (a
-        # searchsorted of every PFN cost 4x more); sort-based on purpose:
-        # numpy >= 2.3's hash-based np.unique took 60-90 ms for 131k PFNs here
+        n = len(pfns)
+        # sort-based on purpose: numpy >= 2.3's hash-based np.unique took
+        # 60-90 ms for 131k PFNs here, an argsort 3 ms
         order = np.argsort(pfns)
         ordered = pfns[order]
-        first_of_run = np.empty(len(pfns), dtype=np.bool_)
-        first_of_run[:1] = True
-        np.not_equal(ordered[1:], ordered[:-1], out=first_of_run[1:])
-        self.unique = ordered[first_of_run]
-        self.spans = _spans(self.unique)
-        #: ``pfns[order]`` is sorted; ``unique[rank[i]] == pfns[order[i]]``
-        self.order = order
-        self.rank = np.cumsum(first_of_run, dtype=np.intp) - 1
+        new_span = np.empty(n, dtype=np.bool_)
+        new_span[:1] = True
+        np.greater(np.diff(ordered), np.uint64(PFN_GAP_MERGE), out=new_span[1:])
+        starts = np.flatnonzero(new_span)
+        firsts = ordered[starts]
+        lasts = ordered[np.append(starts[1:], n) - 1] if n else firsts
+        sizes = (lasts - firsts + np.uint64(1)).astype(np.intp)
+        base = np.cumsum(sizes) - sizes
+        span_of = np.cumsum(new_span, dtype=np.intp) - 1
+        self.slot = np.empty(n, dtype=np.intp)
+        self.slot[order] = (ordered - firsts[span_of]).astype(np.intp) + base[span_of]
+        self.total = int(sizes.sum())
+        self.read_sizes: list[int] = (sizes * ENTRY).tolist()
+        self.read_offsets: list[int] = (firsts * np.uint64(ENTRY)).tolist()
 
 
 def read_kpage(path: str, pfns: npt.NDArray[np.uint64] | PfnSet) -> npt.NDArray[np.uint64]:
@@ -163,28 +164,21 @@ def read_kpage(path: str, pfns: npt.NDArray[np.uint64] | PfnSet) -> npt.NDArray[
         PermissionError / OSError: the file cannot be opened or read.
     """
     pset = pfns if isinstance(pfns, PfnSet) else PfnSet(pfns)
-    unique = pset.unique
-    bounds = pset.spans
-    firsts = unique[bounds[:, 0]] if len(bounds) else np.empty(0, np.uint64)
-    lasts = unique[bounds[:, 1] - 1] if len(bounds) else np.empty(0, np.uint64)
-    chunks: list[bytes] = []
     fd = os.open(path, os.O_RDONLY)
     try:
-        # the loop only reads: gathering is one vectorized pass afterwards
-        for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
-            chunks.append(os.pread(fd, (last - first + 1) * ENTRY, first * ENTRY))
+        # map() runs the loop of preads in C: no bytecode per span
+        chunks = list(map(os.pread, itertools.repeat(fd), pset.read_sizes, pset.read_offsets))
     finally:
         os.close(fd)
-    got = np.array([len(c) // ENTRY for c in chunks], dtype=np.intp)
-    flat = np.frombuffer(b"".join(chunks), dtype="<u8")
-    base = np.concatenate(([0], np.cumsum(got)[:-1])) if len(got) else got
-    span_of = np.repeat(np.arange(len(bounds)), bounds[:, 1] - bounds[:, 0])
-    rel = (unique - firsts[span_of]).astype(np.intp)
-    ok = rel < got[span_of]
-    values = np.zeros(len(unique), dtype=np.uint64)
-    values[ok] = flat[(base[span_of] + rel)[ok]]
-    result = np.empty(len(pset.pfns), dtype=np.uint64)
-    result[pset.order] = values[pset.rank]
+    data = b"".join(chunks)
+    if len(data) != pset.total * ENTRY:
+        # a span ran past the end of the file (a PFN above the last page
+        # frame, e.g. of a device mapping): its missing entries read as 0
+        data = b"".join(c.ljust(size, b"\0")
+                        for c, size in zip(chunks, pset.read_sizes, strict=True))  # fmt: skip
+    result: npt.NDArray[np.uint64] = (
+        np.frombuffer(data, dtype="<u8").astype(np.uint64, copy=False)[pset.slot]
+    )
     return result
 
 
