@@ -118,6 +118,9 @@ def main() -> int:
                 cases["Go ptexplore model"] = [*progs["ptmodel"], pid]
             cases["python -c pass"] = [PYTHON, "-c", "pass"]
             cases["python -c 'import numpy'"] = [PYTHON, "-c", "import numpy"]
+            # what memlens's command line sets before numpy loads
+            cases["  the same, OPENBLAS_NUM_THREADS=1"] = [
+                "env", "OPENBLAS_NUM_THREADS=1", PYTHON, "-c", "import numpy"]  # fmt: skip
             results: dict[str, list[tuple[float, float]]] = {k: [] for k in cases}
             inproc: list[float] = []
             inproc_pages: list[float] = []

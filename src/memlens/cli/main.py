@@ -144,4 +144,27 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def entry() -> None:
-    sys.exit(main())
+    """Run the command line, then leave without tearing the interpreter down.
+
+    Freeing every module and object numpy and memlens created took 12-20 ms
+    of a ~150 ms command here, for memory the kernel takes back anyway.
+    Output is flushed and atexit handlers run first; a thread still running
+    (none of memlens's verbs leaves one) gets the ordinary, waiting exit.
+    """
+    import atexit
+    import contextlib
+
+    code = main()
+    for stream in (sys.stdout, sys.stderr):
+        # the reader went away, or the stream was closed (main() closes stderr on EPIPE)
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            stream.flush()
+
+    atexit._run_exitfuncs()
+    threading = sys.modules.get("threading")
+    if threading is not None and any(
+        t.is_alive() and not t.daemon and t is not threading.main_thread()
+        for t in threading.enumerate()
+    ):
+        sys.exit(code)
+    os._exit(code)
