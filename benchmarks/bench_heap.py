@@ -60,6 +60,9 @@ def bench_malloc(runs: int, work: Path) -> None:
     exe = work / "mallocbench"
     subprocess.run(["gcc", "-O2", "-g", "-pthread", "-o", str(exe), str(HERE / "mallocbench.c")],
                    check=True)  # fmt: skip
+    fp_exe = work / "mallocbench-fp"
+    subprocess.run(["gcc", "-O2", "-g", "-fno-omit-frame-pointer", "-pthread", "-o", str(fp_exe),
+                    str(HERE / "mallocbench.c")], check=True)  # fmt: skip
     shim = shim_path()
 
     def env(**kv: str) -> dict[str, str]:
@@ -75,6 +78,8 @@ def bench_malloc(runs: int, work: Path) -> None:
         ("memlens exact (libunwind)", [str(exe)], env()),
         ("memlens exact (libgcc)", [str(exe)], env(MEMLENS_UNWIND="gcc")),
         ("memlens sampled 512 KiB", [str(exe)], env(MEMLENS_SAMPLE="524288")),
+        ("plain, frame-pointer build", [str(fp_exe)], None),
+        ("memlens exact fp, fp build", [str(fp_exe)], env(MEMLENS_UNWIND="fp")),
     ]
     # Rounds interleave the configurations so that load from elsewhere on the
     # machine hits them alike; min and median per configuration.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -74,8 +75,8 @@ def main() -> int:
             assert p.Parse(str(path))
             return p
 
-        # Interleaved rounds, best of each: both tools see the same machine load.
-        best = [float("inf")] * 4
+        # Interleaved rounds: both tools see the same machine load.  Best and median of each.
+        rounds: list[tuple[float, float, float, float]] = []
         for _ in range(args.repeat):
             t0, snap = timed(ml_parse)
             t1, parser = timed(ud_parse)
@@ -84,17 +85,19 @@ def main() -> int:
             t2, ml_out = timed(lambda: [read(a, 8) for a in addrs])  # noqa: B023
             t3, ud_out = timed(lambda: [bytes(ud_read(a, 8)) for a in addrs])  # noqa: B023
             assert ml_out == ud_out, "the two readers disagree"
-            best = [min(b, t) for b, t in zip(best, (t0, t1, t2, t3), strict=True)]
+            rounds.append((t0, t1, t2, t3))
             snap.close()  # type: ignore[attr-defined]
-        t_ml_parse, t_ud_parse, t_ml_read, t_ud_read = best
         size_mib = path.stat().st_size / (1 << 20)
     print(f"machine: {platform.machine()}, Python {platform.python_version()}, "
           f"file {size_mib:.0f} MiB, {args.ranges} Memory64List ranges, {args.reads} reads of 8 "
-          f"bytes, best of {args.repeat}")  # fmt: skip
-    print(f"{'':12}{'memlens':>12}{'udmp-parser':>14}{'ratio':>8}")
-    for label, a, b in (("parse", t_ml_parse, t_ud_parse), ("20k reads", t_ml_read, t_ud_read),
-                        ("total", t_ml_parse + t_ml_read, t_ud_parse + t_ud_read)):  # fmt: skip
-        print(f"{label:12}{a * 1000:>10.1f}ms{b * 1000:>12.1f}ms{a / b:>8.2f}")
+          f"bytes, {args.repeat} interleaved rounds")  # fmt: skip
+    for what, pick in (("best", min), ("median", statistics.median)):
+        ml_parse_t, ud_parse_t, ml_read_t, ud_read_t = (pick(r[k] for r in rounds)
+                                                        for k in range(4))  # fmt: skip
+        print(f"{what:12}{'memlens':>12}{'udmp-parser':>14}{'ratio':>8}")
+        for label, a, b in (("parse", ml_parse_t, ud_parse_t), ("20k reads", ml_read_t, ud_read_t),
+                            ("total", ml_parse_t + ml_read_t, ud_parse_t + ud_read_t)):  # fmt: skip
+            print(f"  {label:10}{a * 1000:>10.1f}ms{b * 1000:>12.1f}ms{a / b:>8.2f}")
     return 0
 
 

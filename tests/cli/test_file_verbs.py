@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -123,3 +124,21 @@ def test_verbs_on_a_pid(tmp_path: Path, capsys: pytest.CaptureFixture[str],
     assert capsys.readouterr().out == "PID-VERB-MARKER\n"
     info = _json(capsys, "info", str(proc.pid))
     assert info["format"] == "live" and info["pid"] == proc.pid
+
+
+def test_info_minidump_through_generic_fields(
+    fixtures_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """info needs nothing minidump-specific: values from Breakpad's minidump2.dump.out."""
+    oracle = (fixtures_dir / "minidump" / "minidump2.dump.out").read_text()
+    bases = [int(b, 16) for b in re.findall(r"base_of_image\s+= (0x[0-9a-f]+)", oracle)]
+    tids = [int(t, 16) for t in re.findall(r"^  thread_id\s+= (0x[0-9a-f]+)", oracle, re.M)]
+    doc = _json(capsys, "info", str(fixtures_dir / "minidump" / "minidump2.dmp"))
+    assert doc["format"] == "minidump" and doc["pid"] == 3932
+    assert [m["base"] for m in doc["modules"]] == bases and len(bases) == 13
+    assert [t["tid"] for t in doc["threads"]] == tids[:2]
+    assert doc["crash"]["thread_id"] == 0xBF4
+    assert [t["tid"] for t in doc["threads"] if t["crashed"]] == [0xBF4]
+    assert main(["info", str(fixtures_dir / "minidump" / "minidump2.dmp")]) == 0
+    text = capsys.readouterr().out
+    assert "crash        thread 3060: " in text and "modules (13)" in text

@@ -129,3 +129,17 @@ def test_esp32_unknown_owners_listed_raw(fixtures_dir: Path) -> None:
         # The crashed task is the first NT_PRSTATUS (expected_output: handle 0x3ffafba0).
         assert snap.threads[0].tid == 0x3FFAFBA0 and snap.threads[0].crashed
         assert len(snap.threads) == 6
+
+
+def test_esp32_crashed_thread_registers(fixtures_dir: Path) -> None:
+    """The crashed task's registers as esp-coredump prints them (CURRENT THREAD REGISTERS)."""
+    text = (fixtures_dir / "elfcore" / "esp32.expected_output").read_text()
+    block = text.split("CURRENT THREAD REGISTERS", 1)[1].split("CURRENT THREAD STACK", 1)[0]
+    expected = {name: int(value, 16) for name, value in
+                re.findall(r"^(\w+)\s+(0x[0-9a-f]+)", block, re.M)}  # fmt: skip
+    names = ["pc", "ps", "lbeg", "lend", "lcount", "sar"] + [f"a{i}" for i in range(16)]
+    assert set(names) <= set(expected)
+    with _open(fixtures_dir, "esp32.core.elf") as snap:
+        regs = snap.threads[0].registers
+        assert {n: regs[n] for n in names} == {n: expected[n] for n in names}
+        assert snap.threads[0].pc == 0x4008110D

@@ -178,6 +178,10 @@ def test_gcore(program: Path, gcore: tuple[Path, tuple[int, int, int]]) -> None:
         text = next(r for r in snap.regions if r.path == str(program) and r.offset == 0x1000)
         assert str(text.perms) == "---p" and snap.space.saved_bytes(text.start, text.end) == 0
         assert snap.pid is not None and snap.command_line is not None
+        # gdb records the stop signal, not a crash; NT_FILE's page size of 1 is not used
+        assert snap.crash is None and not any(t.crashed for t in snap.threads)
+        assert snap.extra["stop_signal"].startswith("SIGSTOP")
+        assert snap.page_size == os.sysconf("SC_PAGE_SIZE")
 
 
 def test_gcore_without_nt_file(program: Path, gcore: tuple[Path, tuple[int, int, int]],

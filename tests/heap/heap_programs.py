@@ -170,19 +170,27 @@ CHURN = r"""
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/syscall.h>
 #define THREADS 16
 #define SLOTS 512
 static atomic_int stop, parked;
 static atomic_long live;
 static double seconds;
+static long thread_live[THREADS];   /* each worker's own count, written by it alone */
+static pid_t thread_tid[THREADS];
 __attribute__((noinline)) void *churn_worker(void *arg) {
-    unsigned seed = (unsigned)(uintptr_t)arg * 2654435761u + 1;
+    long me = (long)(uintptr_t)arg;
+    thread_tid[me] = (pid_t)syscall(SYS_gettid);
+    unsigned seed = (unsigned)me * 2654435761u + 1;
     void *slot[SLOTS] = {0};
     while (!atomic_load(&stop)) {
         for (int k = 0; k < 256; ++k) {
             seed = seed * 1103515245u + 12345u;
             int i = (int)((seed >> 8) % SLOTS);
-            if (slot[i]) { free(slot[i]); slot[i] = NULL; atomic_fetch_sub(&live, 1); }
+            if (slot[i]) {
+                free(slot[i]); slot[i] = NULL;
+                atomic_fetch_sub(&live, 1); --thread_live[me];
+            }
             else {
                 size_t n = 1000 + (seed >> 4) % 1000;
                 switch ((seed >> 20) % 4) {
@@ -192,7 +200,7 @@ __attribute__((noinline)) void *churn_worker(void *arg) {
                 default: slot[i] = aligned_alloc(64, n);
                 }
                 memset(slot[i], 7, n);
-                atomic_fetch_add(&live, 1);
+                atomic_fetch_add(&live, 1); ++thread_live[me];
             }
         }
     }
@@ -228,6 +236,7 @@ int main(int argc, char **argv) {
     atomic_store(&stop, 1);
     while (atomic_load(&parked) < THREADS) usleep(1000);
     printf("live %ld forks %d\n", atomic_load(&live), forks);
+    for (int i = 0; i < THREADS; ++i) printf("thread %d %ld\n", (int)thread_tid[i], thread_live[i]);
     fflush(stdout);
     pause();
     return 0;

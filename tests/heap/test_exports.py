@@ -131,3 +131,12 @@ def test_html_flame_graph_renders_and_zooms_in_chromium(snapshot: Path, tmp_path
         assert "big_cache" not in shown and "leaf_alloc" in shown
     finally:
         browser.close()
+
+
+def test_min_size_and_top_filters(snapshot: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["heap", str(snapshot), "--format", "json", "--min-size", "4096"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [g["bytes"] for g in doc["groups"]] == [3 << 20]
+    assert main(["heap", str(snapshot), "--format", "json", "--top", "1"]) == 0
+    (top,) = json.loads(capsys.readouterr().out)["groups"]
+    assert top["frames"][1]["function"] == "big_cache"

@@ -69,7 +69,9 @@ def heap_image(bo: str, base: int) -> tuple[bytes, list[tuple[int, int, list[int
         img[pos : pos + len(d)] = d
         pos = (pos + len(d) + 256 + 15) & ~15
     # A misaligned copy of a valid record (start at 4 mod 8) is not a record.
-    img[pos + 4 : pos + 4 + 72] = record(bo, [9], 8, 0, 0)
+    odd = record(bo, [9], 8, 0, 0)
+    img[pos + 4 : pos + 4 + len(odd)] = odd
+    assert len(img) == 64 * 1024
     return bytes(img), expect
 
 
@@ -187,3 +189,27 @@ def test_heap_of_a_process_without_the_shim_says_so(
     assert main(["heap", str(proc.pid)]) == 3
     assert "no shim records found" in capsys.readouterr().err
     assert report_of(live_profile(proc.pid)).total_count == 0
+
+
+@settings(max_examples=200, deadline=None)
+@given(flips=st.lists(st.tuples(st.integers(0, 64 * 1024 - 1), st.integers(1, 255)), max_size=40),
+       big=st.booleans())  # fmt: skip
+def test_scanner_on_damaged_memory_reports_only_consistent_records(
+    flips: list[tuple[int, int]], big: bool
+) -> None:
+    bo, name = (">", "big") if big else ("<", "little")
+    base = 0x7F0000000000
+    img, _ = heap_image(bo, base)
+    data = bytearray(img)
+    for pos, x in flips:
+        data[pos] ^= x
+    region = Region(base, base + len(data), Perms(write=True), name="[heap]")
+    space = AddressSpace([region], [Segment(base, base + len(data), BufferBacking(bytes(data)))],
+                         byteorder=name)  # type: ignore[arg-type]  # fmt: skip
+    blocks, _ = scan_space(space)
+    for addr, size, sid in zip(blocks.address, blocks.size, blocks.stack_id, strict=True):
+        a, n = int(addr), len(blocks.stacks[sid])
+        assert a % 16 == 0 and a + int(size) <= base + len(data)
+        assert space.read(a - 8, 8) == (END if bo == "<" else END[::-1])
+        start = a - 8 * (7 + n)
+        assert space.read(start, 8) == (START if bo == "<" else START[::-1])

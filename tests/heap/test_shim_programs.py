@@ -6,6 +6,7 @@ import io
 import itertools
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import heap_programs as progs
@@ -148,9 +149,25 @@ def test_sixteen_threads_churn_with_fork_for_ten_seconds(
     line = proc.stdout.readline().decode()
     assert line.startswith("live "), f"churn failed: {line!r} (exit {proc.poll()})"
     live, forks = int(line.split()[1]), int(line.split()[3])
+    own: dict[int, int] = {}
+    for _ in range(16):
+        _, tid, count = proc.stdout.readline().decode().split()
+        own[int(tid)] = int(count)
     assert forks >= 10
+    assert sum(own.values()) == live and len(own) == 16
     profile = live_profile(proc.pid)
     b = profile.blocks
     workers = (b.size >= 1000) & (b.size < 2000) & (b.tid != proc.pid)  # main thread: start-up
     assert int(workers.sum()) == live
-    assert len({int(t) for t in b.tid[workers]}) == 16
+    # Every thread's live records, by the thread id in the record, equal its own count.
+    found = Counter(int(t) for t in b.tid[workers])
+    assert {tid: found.get(tid, 0) for tid in own} == own
+
+
+def test_frame_pointer_unwinder_on_a_frame_pointer_build(tmp_path: Path) -> None:
+    exe = build(progs.SEED, tmp_path / "seed", "-O0", "-fno-omit-frame-pointer")
+    result = run_under_shim([str(exe)], RunOptions(out_dir=str(tmp_path / "o"), unwind="fp"))
+    report = report_of(result.snapshots[0].profile)
+    top = report.groups[0]
+    assert (top.bytes, top.count) == (1048576, 8)
+    assert functions(report, 0)[:2] == ["example_func", "main"]

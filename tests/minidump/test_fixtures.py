@@ -258,3 +258,14 @@ def test_stream_filter_and_json(md: Path) -> None:
     assert doc["blocks"][0]["fields"] == [[None, "./driver\u0000"]]
     code, _, err = run_cli("minidump", str(md / "minidump2.dmp"), "--stream", "nonsense")
     assert code == 2 and "unknown stream" in err
+
+
+def test_raised_signal_has_no_fault_address(fixtures_dir: Path) -> None:
+    # raise(SIGABRT): si_addr holds the sender's pid/uid, not an address.
+    with memlens.open(str(fixtures_dir / "minidump" / "linux_raise_sigabrt.dmp")) as snap:
+        assert snap.crash is not None
+        assert (snap.crash.signal, snap.crash.address, snap.crash.description) == (
+            6, None, "SIGABRT")
+    # A Windows access violation keeps its data address.
+    with memlens.open(str(fixtures_dir / "minidump" / "minidump2.dmp")) as snap:
+        assert snap.crash is not None and snap.crash.address == 0x45

@@ -29,7 +29,7 @@ def test_android_init_oracle(fixtures_dir: Path) -> None:
         table = snap.page_table(stack)
         assert table is not None and len(table) == 33
         assert table.present.tolist() == [False] * 29 + [True] * 4
-        assert set(table.unavailable) == {"pfn", "count", "flags"}
+        assert set(table.unavailable) == {"pfn", "count", "flags", "swap", "soft_dirty"}
         assert not table.pfn.any()
         # no bytes: every mapping reads as not saved
         with pytest.raises(memlens.AddressError, match="not saved"):

@@ -80,3 +80,30 @@ def test_line_table_reader_survives_corruption(program: Path, tmp_path: Path,
         table.lookup([0x1000, 0x1200, -5])
     except MemlensError:
         pass
+
+
+def test_line_table_cache_is_reused_and_damage_is_ignored(
+    program: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from memlens.symbols import dwarflines
+    from memlens.symbols.elffile import ElfFile
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    with ElfFile(str(program)) as elf:
+        build_id = elf.build_id()
+    assert build_id is not None
+    addresses = [a for _n, start, size in functions_of(program) for a in range(start, start + size)]
+    first = dwarflines.ElfLineTable(str(program), 0, build_id)
+    (cached,) = (tmp_path / "memlens" / "symcache").glob(f"{build_id.hex()}.lines*.npz")
+    expected = first.lookup(addresses)
+    assert sum(bool(x) for x in expected) > 0.9 * len(addresses)  # the table really answers
+    parsed = []
+    real_parse = dwarflines._parse
+    monkeypatch.setattr(dwarflines, "_parse", lambda p: parsed.append(p) or real_parse(p))
+    assert dwarflines.ElfLineTable(str(program), 0, build_id).lookup(addresses) == expected
+    assert parsed == []  # answered from the cache
+    cached.write_bytes(b"PK\x03\x04 not really a zip")
+    assert dwarflines.ElfLineTable(str(program), 0, build_id).lookup(addresses) == expected
+    assert parsed == [str(program)]  # damaged cache: parsed again (and rewritten)
+    assert dwarflines.ElfLineTable(str(program), 0, build_id).lookup(addresses) == expected
+    assert parsed == [str(program)]

@@ -123,8 +123,9 @@ def _key(f: Frame) -> tuple[object, ...]:
             f.line, tuple((i.function, i.file, i.line) for i in f.inlined_by))  # fmt: skip
 
 
-def test_live_gcore_and_kernel_core_agree_with_gdb(built: Built, tmp_path: Path,
-                                                    spawn: list) -> None:  # fmt: skip
+def test_live_gcore_and_kernel_core_agree_with_gdb(
+    built: Built, tmp_path: Path, spawn: list, capsys: pytest.CaptureFixture[str]
+) -> None:
     need_tool("gcore")
     files = [built.exe, built.lib]
     # 1. live process, then gdb's core of it (same addresses)
@@ -167,6 +168,12 @@ def test_live_gcore_and_kernel_core_agree_with_gdb(built: Built, tmp_path: Path,
     # the differential oracle: gdb on each core
     assert _gdb_info_symbol(built.exe, gcore, live_addrs) == expected
     assert _gdb_info_symbol(built.exe, kcore, kernel_addrs) == expected
+    # neither core records page residency: resident says so in one line
+    for core in (gcore, kcore):
+        assert main(["resident", str(core), "--lib", built.lib.name]) == ExitCode.USAGE
+        assert capsys.readouterr().err.splitlines() == [
+            f"memlens: error: {core}: no page residency in this elfcore snapshot "
+            "(a live PID, a memdump or a memlens snapshot has it)"]
 
 
 def test_resident_on_a_core_without_residency_is_one_clear_error(
@@ -178,5 +185,6 @@ def test_resident_on_a_core_without_residency_is_one_clear_error(
     core = tmp_path / f"gc.{proc.pid}"
     assert main(["resident", str(core), "--summary"]) == ExitCode.USAGE
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"memlens: error: {core}: a elfcore snapshot has no page residency"]
+    assert err == [f"memlens: error: {core}: no page residency in this elfcore snapshot "
+            "(a live PID, a memdump or a memlens snapshot has it)"]
     os.unlink(core)

@@ -51,7 +51,7 @@ def region_rows(snap: Snapshot, regions: Sequence[Region]) -> list[RegionRow]:
                 saved,
                 int(t.present.sum()),
                 # guard-region markers read as swap entries: not swapped memory
-                int((t.swapped & ~t.guard).sum()),
+                None if "swap" in t.unavailable else int((t.swapped & ~t.guard).sum()),
                 None
                 if "soft_dirty" in t.unavailable
                 else int((t.soft_dirty & (t.present | t.swapped)).sum()),

@@ -189,7 +189,8 @@ def residency_for(
         UsageError: the target has no residency information, or no such library.
     """
     if not snapshot.has_residency:
-        raise UsageError(f"{snapshot.source}: a {snapshot.format} snapshot has no page residency")
+        raise UsageError(f"{snapshot.source}: no page residency in this {snapshot.format} "
+                         "snapshot (a live PID, a memdump or a memlens snapshot has it)")
     groups = library_groups(snapshot, lib)
     if lib is not None and not groups:
         raise UsageError(f"no mapping of a file ending with {lib!r} in {snapshot.source}")

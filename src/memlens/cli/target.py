@@ -49,16 +49,26 @@ def _snapshot(text: str) -> int | str:
         raise argparse.ArgumentTypeError("expected an index, 'last' or 'all'") from None
 
 
-def add_target_arguments(parser: argparse.ArgumentParser, *, nargs: str | None = None) -> None:
-    """Add TARGET and the options that say how to open it."""
+def add_target_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    nargs: str | None = None,
+    reader_flag: str = "--format",
+) -> None:
+    """Add TARGET and the options that say how to open it.
+
+    ``reader_flag`` names the option that forces a reader (dest ``format``); a
+    verb whose own ``--format`` means an output format passes another name.
+    """
     parser.add_argument(
         "target", metavar="TARGET", nargs=nargs,
         help="a PID, or a snapshot file (core, minidump, ...)",
     )
     group = parser.add_argument_group("how to open TARGET")
     group.add_argument(
-        "--format", choices=format_names(), help="skip content probing and use this reader"
-    )
+        reader_flag, dest="format", choices=format_names(),
+        help="skip content probing and use this reader",
+    )  # fmt: skip
     group.add_argument("--base", type=parse_address, help="load address of a raw dump (hex)")
     group.add_argument("--word-size", type=int, choices=(4, 8), help="pointer size of a raw dump")
     group.add_argument("--endian", choices=("little", "big"), help="byte order of a raw dump")

@@ -9,10 +9,10 @@ Unavailable bytes are never silently zero.
 
 from __future__ import annotations
 
-import bisect
 import mmap
 import struct
-from collections.abc import Iterable, Iterator, Sequence
+from bisect import bisect_right
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,6 +25,9 @@ from memlens.core.region import Region
 from memlens.errors import AddressError
 
 ByteOrder = Literal["little", "big"]
+
+#: below every address (negative ones too): the start of the read tables' sentinel row
+_SENTINEL_START = -(1 << 128)
 
 NOT_SAVED = "not saved"
 UNMAPPED = "unmapped"
@@ -51,6 +54,17 @@ class Segment:
         return self.backing is not None
 
 
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """The segment table of :meth:`AddressSpace.from_columns`, kept to build segments lazily."""
+
+    starts: npt.NDArray[np.uint64]
+    sizes: npt.NDArray[np.uint64]
+    offsets: npt.NDArray[np.uint64]
+    saved: npt.NDArray[np.bool_]
+    backing: Backing
+
+
 class AddressSpace:
     """Regions plus segments of one target, with typed reads.
 
@@ -75,30 +89,139 @@ class AddressSpace:
             raise ValueError(f"word size must be 4 or 8, not {word_size}")
         self.word_size = word_size
         self.byteorder: ByteOrder = byteorder
-        self.regions: list[Region] = sorted(regions, key=lambda r: (r.start, r.end))
-        self.segments: RangeMap[Segment] = RangeMap(
+        self._regions: list[Region] | None = sorted(regions, key=lambda r: (r.start, r.end))
+        self._regions_factory: Callable[[], Sequence[Region]] | None = None
+        self._region_map: RangeMap[Region] | None = None
+        self._segments: RangeMap[Segment] | None = RangeMap(
             ((s.start, s.end, s) for s in segments), overlap
         )
+        self._columns: _Columns | None = None
         # Flat tables for the read fast path: one bisect, then one backing call.
-        self._seg_starts = [s for s, _, _ in self.segments]
-        self._seg_ends = [e for _, e, _ in self.segments]
-        self._seg_readers = [v.backing.read if v.backing is not None else None
-                             for _, _, v in self.segments]  # fmt: skip
-        self._seg_deltas = [v.backing_offset - v.start for _, _, v in self.segments]
+        # Row 0 is a sentinel (starts below any address, ends at -1): every bisect
+        # lands on a row, and the sentinel fails the bounds check like a miss.
+        self._seg_starts = [_SENTINEL_START] + [s for s, _, _ in self._segments]
+        self._seg_ends = [-1] + [e for _, e, _ in self._segments]
+        self._seg_readers: list[Callable[[int, int], bytes] | None] = [None]
+        self._seg_readers += [v.backing.read if v.backing is not None else None
+                              for _, _, v in self._segments]  # fmt: skip
+        self._seg_deltas = [0] + [v.backing_offset - v.start for _, _, v in self._segments]
         # Buffers that slice straight to bytes (BufferBacking over bytes/mmap): no call at all.
-        self._seg_buffers: list[bytes | mmap.mmap | None] = [
-            getattr(v.backing, "sliceable", None) for _, _, v in self.segments
+        self._seg_buffers: list[bytes | mmap.mmap | None] = [None] + [
+            getattr(v.backing, "sliceable", None) for _, _, v in self._segments
         ]
-        self.region_map: RangeMap[Region] = RangeMap(
-            ((r.start, r.end, r) for r in self.regions), Overlap.KEEP_FIRST
-        )
-        bo = "<" if byteorder == "little" else ">"
+        self._init_structs()
+
+    @classmethod
+    def from_columns(
+        cls,
+        regions: Sequence[Region] | Callable[[], Sequence[Region]],
+        starts: npt.NDArray[np.uint64],
+        sizes: npt.NDArray[np.uint64],
+        offsets: npt.NDArray[np.uint64],
+        saved: npt.NDArray[np.bool_],
+        backing: Backing,
+        *,
+        word_size: int = 8,
+        byteorder: ByteOrder = "little",
+    ) -> AddressSpace:
+        """An address space over a columnar segment table, built without a Python object per row.
+
+        Row *i* is ``[starts[i], starts[i] + sizes[i])``, held by ``backing`` at
+        ``offsets[i]`` when ``saved[i]``, else mapped but not saved.  Rows must be
+        sorted, non-empty and disjoint; a row may end at exactly ``2**64``.
+        ``regions`` may be a callable: it is called on first use of
+        :attr:`regions`, so readers that never look at regions never build them.
+        :class:`Segment` objects (:attr:`segments`) are likewise made on first use;
+        reads need neither.
+
+        Raises:
+            ValueError: the columns differ in length or break the rules above.
+        """
+        if word_size not in (4, 8):
+            raise ValueError(f"word size must be 4 or 8, not {word_size}")
+        n = len(starts)
+        if not len(sizes) == len(offsets) == len(saved) == n:
+            raise ValueError("segment columns of different lengths")
+        starts = np.asarray(starts, dtype=np.uint64)
+        sizes = np.asarray(sizes, dtype=np.uint64)
+        lasts = starts + (sizes - np.uint64(1))  # wraps only for size 0 or past 2**64
+        if n and (not sizes.all() or (lasts < starts).any() or (lasts[:-1] >= starts[1:]).any()):
+            raise ValueError("segments must be sorted, non-empty, disjoint and below 2**64")
+        self = cls.__new__(cls)
+        self.word_size = word_size
+        self.byteorder = byteorder
+        if callable(regions):
+            self._regions, self._regions_factory = None, regions
+        else:
+            self._regions = sorted(regions, key=lambda r: (r.start, r.end))
+            self._regions_factory = None
+        self._region_map = None
+        self._segments = None
+        self._columns = _Columns(starts, sizes, np.asarray(offsets, dtype=np.uint64),
+                                 np.asarray(saved, dtype=np.bool_), backing)  # fmt: skip
+        starts_list = starts.tolist()
+        self._seg_starts = [_SENTINEL_START, *starts_list]  # row 0: see __init__
+        # Python lists, not arrays: the read path indexes them once per read, and a
+        # list index is cheaper than making an int from an array.array every time.
+        self._seg_ends = [-1, *(starts + sizes).tolist()]
+        if n and self._seg_ends[-1] == 0:  # only the last row can end at 2**64 (wraps to 0)
+            self._seg_ends[-1] = 1 << 64
+        if n and int(starts[-1]) < 1 << 63 and int(offsets.max()) < 1 << 63:
+            deltas = (offsets.astype(np.int64) - starts.astype(np.int64)).tolist()
+        else:  # addresses or offsets past int64: Python ints
+            deltas = [o - s for o, s in zip(offsets.tolist(), starts_list, strict=True)]
+        self._seg_deltas = [0, *deltas]
+        buf: bytes | mmap.mmap | None = getattr(backing, "sliceable", None)
+        self._seg_buffers = [None]
+        self._seg_readers = [None]
+        if bool(saved.all()):
+            self._seg_buffers += [buf] * n
+            self._seg_readers += [backing.read] * n
+        else:
+            flags = saved.tolist()
+            self._seg_buffers += [buf if f else None for f in flags]
+            self._seg_readers += [backing.read if f else None for f in flags]
+        self._init_structs()
+        return self
+
+    def _init_structs(self) -> None:
+        bo = "<" if self.byteorder == "little" else ">"
         self._struct = {
             1: struct.Struct(bo + "B"),
             2: struct.Struct(bo + "H"),
             4: struct.Struct(bo + "I"),
             8: struct.Struct(bo + "Q"),
         }
+
+    @property
+    def regions(self) -> list[Region]:
+        """The mappings, sorted by address (built on first use for columnar spaces)."""
+        if self._regions is None:
+            assert self._regions_factory is not None
+            self._regions = sorted(self._regions_factory(), key=lambda r: (r.start, r.end))
+            self._regions_factory = None
+        return self._regions
+
+    @property
+    def region_map(self) -> RangeMap[Region]:
+        if self._region_map is None:
+            self._region_map = RangeMap(
+                ((r.start, r.end, r) for r in self.regions), Overlap.KEEP_FIRST
+            )
+        return self._region_map
+
+    @property
+    def segments(self) -> RangeMap[Segment]:
+        """Where bytes come from, in address order (overlaps already resolved)."""
+        if self._segments is None:
+            assert self._columns is not None
+            c = self._columns
+            starts, ends = self._seg_starts[1:], self._seg_ends[1:]  # without the sentinel
+            values = [Segment(s, e, c.backing if f else None, o) for s, e, f, o in
+                      zip(starts, ends, c.saved.tolist(), c.offsets.tolist(),
+                          strict=True)]  # fmt: skip
+            self._segments = RangeMap.from_columns(starts, ends, values)
+        return self._segments
 
     # -- lookup ---------------------------------------------------------------
 
@@ -128,9 +251,9 @@ class AddressSpace:
             AddressError: some byte is unmapped or not saved (unless ``pad``,
                 which zero-fills those bytes instead).
         """
-        i = bisect.bisect_right(self._seg_starts, address) - 1
+        i = bisect_right(self._seg_starts, address) - 1  # >= 0: row 0 is the sentinel
         # The piece's own end, not seg.end: an overlap may have split the segment.
-        if i >= 0 and size > 0 and address + size <= self._seg_ends[i]:
+        if address + size <= self._seg_ends[i] and size > 0:
             buf = self._seg_buffers[i]
             if buf is not None:
                 offset = address + self._seg_deltas[i]

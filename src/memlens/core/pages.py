@@ -79,8 +79,9 @@ class PageTable:
         entries: pagemap entries, one per page.
         counts: kpagecount per page (0 where not present), or ``None``.
         flags: kpageflags per page (0 where not present), or ``None``.
-        unavailable: why PFNs / counts / flags are missing, keyed by
-            ``"pfn"``, ``"count"``, ``"flags"``.
+        unavailable: why a kind of information is missing, keyed by
+            ``"pfn"``, ``"count"``, ``"flags"``, ``"swap"``, ``"soft_dirty"``
+            (or ``"pagemap"`` when there is no page table at all).
         partial: the table covers fewer pages than the region (a process
             exited mid-scan, a region above the task size...); ``entries``
             then covers only the first ``len(entries)`` pages.

@@ -138,6 +138,33 @@ class RangeMap(Generic[T]):
         self._lasts_np = np.array([e - 1 for e in self._ends], dtype=np.uint64)
         return self
 
+    @classmethod
+    def from_columns(cls, starts: list[int], ends: list[int], values: Sequence[T]) -> RangeMap[T]:
+        """Build from parallel columns already sorted, non-empty and disjoint (checked, O(n)).
+
+        For sources that hold their ranges as arrays: no ``(start, end, value)``
+        tuples are made.
+
+        Raises:
+            ValueError: the columns differ in length, or a range is empty or out of order.
+        """
+        if not len(starts) == len(ends) == len(values):
+            raise ValueError("columns of different lengths")
+        prev = -1
+        for start, end in zip(starts, ends, strict=True):
+            if start < prev or end <= start:
+                raise ValueError(f"range [{start:#x}, {end:#x}) empty or out of order")
+            prev = end
+        self = cls.__new__(cls)
+        self.conflicts = []
+        self.empty = []
+        self._starts = list(starts)
+        self._ends = list(ends)
+        self._values = list(values)
+        self._starts_np = np.array(self._starts, dtype=np.uint64)
+        self._lasts_np = np.array([e - 1 for e in self._ends], dtype=np.uint64)
+        return self
+
     def __len__(self) -> int:
         return len(self._starts)
 

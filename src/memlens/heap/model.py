@@ -91,9 +91,11 @@ def intern_stacks(frames: U64, nframes: U64) -> tuple[I64, list[tuple[int, ...]]
     if n == 0:
         return np.zeros(0, dtype=np.int64), []
     h = nframes.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    columns = np.asfortranarray(frames)  # contiguous columns for the per-column mix
     with np.errstate(over="ignore"):
         for j in range(frames.shape[1]):
-            h = (h ^ frames[:, j]) * np.uint64(0x100000001B3)
+            h ^= columns[:, j]
+            h *= np.uint64(0x100000001B3)
             h ^= h >> np.uint64(29)
     _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)

@@ -2,7 +2,9 @@
 
 Protocol (robust because the child never writes files and never needs memlens
 inside it): the child gets ``LD_PRELOAD=libmemlens_shim.so`` and
-``MEMLENS_FD=W,R``.  At exit, on SIGUSR2 and on a crash signal the shim writes
+``MEMLENS_FD=W,R,INODE_W,INODE_R`` (the fds are inherited by every process of
+the tree it starts; the inodes let one that reused those numbers tell).  At
+exit, on SIGUSR2 and on a crash signal the shim writes
 ``snapshot PID TID REASON\\n`` to fd W and blocks reading one byte from fd R.
 Meanwhile this parent reads the child's memory through /proc (the child is
 held inside the shim, so the heap does not change under the scan, except in
@@ -73,14 +75,30 @@ class RunResult:
 
     @property
     def final(self) -> SnapshotTaken | None:
-        return self.snapshots[-1] if self.snapshots else None
+        """The snapshot to report: each process's last one, the largest heap of those.
+
+        Every process of the tree (a shell wrapper and what it starts) takes
+        snapshots; helpers have small heaps, the program of interest the largest.
+        """
+        last: dict[int, SnapshotTaken] = {}
+        for s in self.snapshots:
+            last[s.pid] = s
+        if not last:
+            return None
+        return max(reversed(list(last.values())), key=lambda s: s.profile.blocks.total_bytes)
+
+    @property
+    def pids(self) -> list[int]:
+        return sorted({s.pid for s in self.snapshots})
 
 
 def child_env(opts: RunOptions, fds: tuple[int, int]) -> dict[str, str]:
     env = dict(os.environ)
     preload = env.get("LD_PRELOAD", "")
     env["LD_PRELOAD"] = shim_path() + (" " + preload if preload else "")
-    env["MEMLENS_FD"] = f"{fds[0]},{fds[1]}"
+    # The inodes let a descendant that reused fd numbers tell they are not ours.
+    ino = [os.fstat(fd).st_ino for fd in fds]
+    env["MEMLENS_FD"] = f"{fds[0]},{fds[1]},{ino[0]},{ino[1]}"
     env["MEMLENS_FRAMES"] = str(opts.frames)
     env["MEMLENS_CRASH"] = "1" if opts.crash else "0"
     if opts.sample:
@@ -113,6 +131,7 @@ def run_under_shim(
     os.close(ack_r)
     result = RunResult(returncode=0)
     buf = b""
+    ticks = 0
     next_tick = time.monotonic() + opts.every if opts.every else None
     try:
         while True:
@@ -125,7 +144,11 @@ def run_under_shim(
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
-                    _serve(line.decode("ascii", "replace"), opts, result, on_snapshot)
+                    parts = line.decode("ascii", "replace").split(" ", 3)
+                    if ticks and parts[1:2] == [str(proc.pid)] and parts[3:] == ["signal"]:
+                        ticks -= 1  # the SIGUSR2 our timer sent
+                        parts[3] = "every"
+                    _serve(" ".join(parts), opts, result, on_snapshot)
                     os.write(ack_w, b"k")
                 if not chunk and proc.poll() is not None:
                     break
@@ -135,6 +158,7 @@ def run_under_shim(
                 next_tick += opts.every or 0
                 if proc.poll() is None:
                     os.kill(proc.pid, signal.SIGUSR2)
+                    ticks += 1
     except KeyboardInterrupt:
         proc.send_signal(signal.SIGINT)
     finally:
@@ -158,7 +182,7 @@ def _serve(
     try:
         with open_process(pid, OpenOptions()) as snap:
             profile = profile_from_snapshot(snap, reason)
-            name = f"{len(result.snapshots):03d}-{reason.replace(':', '-')}.mlheap"
+            name = f"{len(result.snapshots):03d}-{pid}-{reason.replace(':', '-')}.mlheap"
             path = os.path.join(opts.out_dir, name)
             profile_file.write(profile, path)
             if opts.core:

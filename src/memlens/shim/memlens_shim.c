@@ -27,7 +27,8 @@
  *   runs (it may calloc) are served from a static arena that is never freed.
  * - The memalign family is intercepted, so every pointer free() sees has a
  *   record and an offset back to the real block.
- * - Snapshots: when MEMLENS_FD="W,R" is set (memlens run), the shim writes a
+ * - Snapshots: when MEMLENS_FD="W,R,INODE_W,INODE_R" is set (memlens run) and
+ *   fds W and R are still those pipes, the shim writes a
  *   request line to fd W and waits for one byte on fd R at exit, on SIGUSR2
  *   (MEMLENS_SIGNAL), and on a crash signal; the parent reads this process's
  *   memory through /proc meanwhile, so the shim itself never writes files.
@@ -46,6 +47,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <unwind.h>
@@ -221,8 +223,8 @@ static inline int in_self(void *pc) {
 
 /* Frames of the caller, with the shim's own frames dropped. */
 static int collect(uint64_t *frames) {
-    void *buf[ML_MAX_FRAMES + 8];
-    int want = g_frames + 8;
+    void *buf[ML_MAX_FRAMES + 4];
+    int want = g_frames + 4; /* room for the unwinder's and our own frames */
     int n = raw_backtrace(buf, want);
     int skip = 0;
     /* The unwinder's own frames (libunwind/libgcc) may come first, then ours. */
@@ -327,9 +329,16 @@ static void init_snapshots(void) {
     const char *fds = getenv("MEMLENS_FD");
     if (!fds) return;
     int w = -1, r = -1;
-    if (sscanf(fds, "%d,%d", &w, &r) != 2 || w < 0 || r < 0) return;
-    fcntl(w, F_SETFD, FD_CLOEXEC);
-    fcntl(r, F_SETFD, FD_CLOEXEC);
+    unsigned long ino_w = 0, ino_r = 0;
+    if (sscanf(fds, "%d,%d,%lu,%lu", &w, &r, &ino_w, &ino_r) != 4 || w < 0 || r < 0) return;
+    /* The fds are inherited across fork+exec by every process memlens run
+     * starts (a shell wrapper's children too); in a process that closed and
+     * reused those numbers they are something else: use them only when they
+     * are still memlens's two pipes (same inodes). */
+    struct stat st_w, st_r;
+    if (fstat(w, &st_w) || fstat(r, &st_r) || !S_ISFIFO(st_w.st_mode) || !S_ISFIFO(st_r.st_mode) ||
+        (unsigned long)st_w.st_ino != ino_w || (unsigned long)st_r.st_ino != ino_r)
+        return;
     g_notify_fd = w;
     g_ack_fd = r;
     g_owner_pid = getpid();

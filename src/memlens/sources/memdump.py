@@ -51,6 +51,8 @@ UNAVAILABLE = {
     "pfn": "memdump records residency only",
     "count": "memdump records residency only",
     "flags": "memdump records residency only",
+    "swap": "memdump records residency only",
+    "soft_dirty": "memdump records residency only",
 }
 
 

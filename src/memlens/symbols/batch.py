@@ -97,30 +97,47 @@ class FrameBatch(Sequence[Frame]):
     def frames(self) -> list[Frame]:
         """Every frame, in address order as asked (repeats share one frame object)."""
         if self._all is None:
-            n = len(self.unique)
-            files: list[str | None] = [None] * n
-            lines: list[int | None] = [None] * n
-            inl: list[tuple[Frame, ...]] = [()] * n
-            for r, (file, line, chain) in self.located.items():
-                files[r], lines[r], inl[r] = file, line, chain
-            none = self.module < 0
-            paths = np.empty(len(self.paths) + 1, object)  # index -1: no module
-            paths[: len(self.paths)] = self.paths
-            bases = np.concatenate((self.bases, np.zeros(1, np.uint64)))
-            mod_off = (self.unique - bases[self.module]).astype(object)
-            mod_off[none] = None
-            off = self.function_offset.astype(object)
-            off[~self.has_offset] = None
-            rows = make_frames(self.unique.tolist(), paths[self.module].tolist(),
-                               mod_off.tolist(), self.function.tolist(), off.tolist(), files,
-                               lines, inl)  # fmt: skip
-            if n == len(self.addresses) and np.array_equal(self.inverse, np.arange(n)):
-                self._all = rows  # distinct and already sorted: no reordering
+            n, total = len(self.unique), len(self.addresses)
+            if n == total:
+                # no repeats: build straight in the caller's order (columns are cheap to
+                # reorder, 100k objects are not)
+                where = np.empty(n, np.int64)
+                where[self.inverse] = np.arange(n)
+                self._all = self._build(self.inverse, where.tolist())
             else:
+                rows = self._build(np.arange(n), list(range(n)))
                 column = np.empty(n, object)
                 column[:] = rows
                 self._all = column[self.inverse].tolist()
         return self._all
+
+    def _build(self, take: I64, where: list[int]) -> list[Frame]:
+        """Frames of rows ``take`` (in that order); row ``r`` is at position ``where[r]``."""
+        n = len(take)
+        files: list[str | None] = [None] * n
+        lines: list[int | None] = [None] * n
+        inl: list[tuple[Frame, ...]] = [()] * n
+        for r, (file, line, chain) in self.located.items():
+            j = where[r]
+            files[j], lines[j], inl[j] = file, line, chain
+        module = self.module[take]
+        addr = self.unique[take]
+        paths = np.empty(len(self.paths) + 1, object)  # index -1: no module
+        paths[: len(self.paths)] = self.paths
+        bases = np.concatenate((self.bases, np.zeros(1, np.uint64)))
+        mod_off = _with_none(addr - bases[module], module < 0)
+        off = _with_none(self.function_offset[take], ~self.has_offset[take])
+        return make_frames(addr.tolist(), paths[module].tolist(), mod_off,
+                           self.function[take].tolist(), off, files, lines, inl)  # fmt: skip
+
+
+def _with_none(values: npt.NDArray[np.integer], missing: Bools) -> list[int | None]:
+    """``values`` as Python ints, ``None`` where ``missing``."""
+    if not missing.any():
+        return values.tolist()  # type: ignore[no-any-return]
+    column = values.astype(object)
+    column[missing] = None
+    return column.tolist()  # type: ignore[no-any-return]
 
 
 def as_addresses(addresses: Sequence[int] | npt.NDArray[np.integer]) -> U64:

@@ -126,7 +126,7 @@ class ModuleSymbols:
             if dwarf.available():
                 self._lines = dwarf.LineTable(source, self.module.file_build_id)
             else:
-                self._lines = ElfLineTable(source, self.image_base)
+                self._lines = ElfLineTable(source, self.image_base, self.module.file_build_id)
         except FormatError as e:
             self.problems.append(str(e))
         return self._lines

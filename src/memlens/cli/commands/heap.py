@@ -38,17 +38,16 @@ BINARY = ("pprof",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_target_arguments(parser)
+    # Here --format is the report format (as for pprof & co.); forcing a reader
+    # takes --input-format instead.
+    add_target_arguments(parser, reader_flag="--input-format")
     parser.add_argument(
         "more", nargs="*", metavar="B",
         help="with TARGET 'diff': the two snapshots A B to compare",
     )  # fmt: skip
-    # --format (shared with every TARGET verb, where it forces a reader) also
-    # takes the report formats here; the two sets of names are disjoint.
-    fmt = parser._option_string_actions["--format"]
-    fmt.choices = [*FORMATS, *(fmt.choices or ())]
-    fmt.help = f"report format: {', '.join(FORMATS)} (default text); or a reader to force"
     out = parser.add_argument_group("output")
+    out.add_argument("--format", dest="output_format", choices=FORMATS, default="text",
+                     help="report format (default text)")  # fmt: skip
     out.add_argument("-o", "--output", help="write the report to this file")
     out.add_argument("--top", type=int, default=None, help="only the N largest stacks")
     out.add_argument("--min-size", type=parse_int, default=0, help="only blocks of >= N bytes")
@@ -114,9 +113,6 @@ def _write_folded(report: HeapReport, out: TextIO) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    args.output_format = "text"
-    if args.format in FORMATS:
-        args.output_format, args.format = args.format, None
     if args.target == "diff":
         return run_diff(args)
     if args.more:

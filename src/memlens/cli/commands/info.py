@@ -114,8 +114,12 @@ def _print_threads(s: Snapshot, word: int, verbose: bool) -> None:
     print_table(table)
     if verbose:
         for th in s.threads:
-            regs = "  ".join(f"{k}={v:#x}" for k, v in th.registers.items())
-            print(f"  {th.tid}: {regs}")
+            if not th.registers:
+                continue
+            cells = [f"{k}={v:#x}" for k, v in th.registers.items()]
+            print(f"  registers of {th.tid}:")
+            for i in range(0, len(cells), 6):
+                print("    " + "  ".join(cells[i : i + 6]))
 
 
 def _print_modules(s: Snapshot, word: int) -> None:
@@ -150,6 +154,8 @@ def _print_extra(extra: dict[str, Any], verbose: bool) -> None:
             print(f"  {key}:")
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for k, v in items:
+                if isinstance(v, dict):
+                    v = "  ".join(f"{a}={b}" for a, b in v.items())
                 print(f"    {k}: {v}")
         else:
             _line(f"  {key}", width=width, value=value)

@@ -92,7 +92,9 @@ def _print(rows: list[RegionRow], word: int, page_size: int, *, saved: bool,
         footer += [human_size(tot["saved"]), human_size(tot["size"] - tot["saved"])]
     if residency:
         dirty_known = any(row.soft_dirty is not None for row in rows)
-        footer += [str(tot["rss"]), str(tot["swap"]), str(tot["dirty"]) if dirty_known else "-",
+        swap_known = any(row.swapped is not None for row in rows)
+        footer += [str(tot["rss"]), str(tot["swap"]) if swap_known else "-",
+                   str(tot["dirty"]) if dirty_known else "-",
                    f"resident {human_size(tot['rss'] * page_size)}"]  # fmt: skip
     else:
         footer.append("")

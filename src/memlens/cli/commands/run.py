@@ -141,7 +141,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"memlens: {cmd[0]} {status}; no heap snapshot was taken", file=sys.stderr)
         return ExitCode.ERROR
     sys.stdout.flush()
-    print(f"\n== {' '.join(cmd)}: {status}; {len(result.snapshots)} snapshot(s) in {out_dir}")
+    procs = f" of {len(result.pids)} processes" if len(result.pids) > 1 else ""
+    print(f"\n== {' '.join(cmd)}: {status}; {len(result.snapshots)} snapshot(s){procs} "
+          f"in {out_dir}; report of pid {final.pid} at {final.reason}")  # fmt: skip
     profile = final.profile
     full = build_report(profile, symbolize_with(symbolizer_for_profile(profile)), Filters())
     emit(replace(full, groups=full.groups[: args.top]), "text", None)

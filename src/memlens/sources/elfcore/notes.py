@@ -178,6 +178,12 @@ class SigInfo:
     address: int | None  # si_addr, for the signals whose code says it is meaningful
 
 
+#: signals whose default action dumps core (signal(7)); a core made while the process
+#: sat in any other signal (gdb gcore: SIGSTOP) is not a crash
+CORE_SIGNALS = {
+    signal.SIGABRT, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGQUIT,
+    signal.SIGSEGV, signal.SIGSYS, signal.SIGTRAP, signal.SIGXCPU, signal.SIGXFSZ,
+}  # fmt: skip
 #: signals whose siginfo carries a fault address (kernel-generated: si_code > 0)
 FAULT_SIGNALS = {signal.SIGILL, signal.SIGTRAP, signal.SIGBUS, signal.SIGFPE, signal.SIGSEGV}
 #: si_code names for the fault signals (asm-generic/siginfo.h)

@@ -17,6 +17,7 @@ segment that wraps past the top of the address space is clipped at the top.
 from __future__ import annotations
 
 import bisect
+import itertools
 import mmap
 import os
 import struct
@@ -139,6 +140,10 @@ class ElfCore(Snapshot):
         note = self._page_notes.get(region.start)
         if note is None:
             return None
+        pages = -(-region.size // note.page_size)
+        if note.npages != pages:
+            raise FormatError(self.source, None, f"MEMLENS page note for {region.start:#x} "
+                              f"lists {note.npages} pages; the region has {pages}")  # fmt: skip
         try:
             return note.table(self._unavailable.get(region.start, {}))
         except pagenote.PageNoteError as e:
@@ -201,15 +206,17 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
     backing = BufferBacking(mm)
     regions, segments = _memory(phdrs, hdr, size, backing, facts, warnings)
     # The first NT_PRSTATUS is the thread that dumped; a memlens snapshot has no crash.
-    dumped_by_crash = facts.memlens_info is None
+    signal = _signal(facts, facts.prstatus[0].pid if facts.prstatus else None)
+    dumped_by_crash = facts.memlens_info is None and _is_crash(signal)
     threads = [
         Thread(tid=st.pid, registers=st.registers, crashed=i == 0 and dumped_by_crash)
         for i, st in enumerate(facts.prstatus)
     ]
     regions = _memlens_names(regions, facts.memlens_info)
     order: ByteOrder = "little" if hdr.byteorder == "little" else "big"
-    space = AddressSpace(_name_stacks(regions, threads), segments, word_size=hdr.word_size,
-                         byteorder=order, overlap=Overlap.KEEP_FIRST)  # fmt: skip
+    space = AddressSpace(_name_stacks(regions, threads), _in_order(segments),
+                         word_size=hdr.word_size, byteorder=order,
+                         overlap=Overlap.KEEP_FIRST)  # fmt: skip
     if space.segments.conflicts:
         lost = sum(c.end - c.start for c in space.segments.conflicts)
         warnings.append(f"PT_LOAD segments overlap: {len(space.segments.conflicts)} spans "
@@ -235,7 +242,7 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
         modules=_modules(facts.files, space),
         pid=ps.pid if ps else (threads[0].tid if threads else None),
         command_line=(ps.psargs or ps.fname or None) if ps else None,
-        crash=_crash(facts, threads),
+        crash=signal if dumped_by_crash else None,
         page_size=_page_size(facts),
         warnings=warnings,
         extra=_extra(hdr, facts, space),
@@ -286,6 +293,16 @@ def _memory(
         warnings.append(f"{wrapped} PT_LOAD segments wrap past the top of the address space; "
                         "clipped at the top")  # fmt: skip
     return regions, segments
+
+
+def _in_order(segments: list[Segment]) -> list[Segment]:
+    """Segments sorted by address when none overlap (the range map then builds in linear
+    time even if a core lists its PT_LOADs out of order); in file order otherwise, since
+    then the first in the file must win."""
+    ordered = sorted(segments, key=lambda s: s.start)
+    if all(a.end <= b.start for a, b in itertools.pairwise(ordered)):
+        return ordered
+    return segments
 
 
 def _file_only_regions(files: list[notes.FileMapping], regions: list[Region],
@@ -356,21 +373,21 @@ def _modules(files: notes.FileNote | None, space: AddressSpace) -> list[Module]:
     """One module per NT_FILE path: lowest start to highest end; build id when saved."""
     if files is None:
         return []
-    spans: dict[str, tuple[int, int, int]] = {}
+    spans: dict[str, tuple[int, int, notes.FileMapping]] = {}
     for m in files.mappings:
-        lo, hi, first = spans.get(m.path, (m.start, m.end, m.end - m.start))
-        if m.start < lo and m.offset == 0:
-            first = m.end - m.start
-        spans[m.path] = (min(lo, m.start), max(hi, m.end), first)
+        lo, hi, lowest = spans.get(m.path, (m.start, m.end, m))
+        spans[m.path] = (min(lo, m.start), max(hi, m.end), m if m.start < lowest.start else lowest)
     out = []
-    for path, (lo, hi, first) in spans.items():
+    for path, (lo, hi, lowest) in spans.items():
         clean = path[: -len(DELETED)] if path.endswith(DELETED) else path
-        out.append(Module(clean, lo, hi, build_id=build_id_at(space, lo, first)))
+        # The headers are at the base only when the lowest mapping starts at file offset 0.
+        build_id = build_id_at(space, lo, lowest.end - lowest.start) if lowest.offset == 0 else None
+        out.append(Module(clean, lo, hi, build_id=build_id))
     return sorted(out, key=lambda m: m.base)
 
 
-def _crash(facts: _Facts, threads: list[Thread]) -> CrashInfo | None:
-    tid = threads[0].tid if threads else None
+def _signal(facts: _Facts, tid: int | None) -> CrashInfo | None:
+    """The signal the dumping thread had: NT_SIGINFO, else its NT_PRSTATUS ``pr_cursig``."""
     si = facts.siginfo
     if si is not None and si.signo:
         return CrashInfo(tid, si.signo, si.code, si.address,
@@ -381,9 +398,20 @@ def _crash(facts: _Facts, threads: list[Thread]) -> CrashInfo | None:
     return None
 
 
+def _is_crash(info: CrashInfo | None) -> bool:
+    """A signal whose default action dumps core: the kernel wrote this core for a crash.
+
+    gdb ``gcore`` of a stopped process records SIGSTOP (or the stop signal): that is not a
+    crash.  A core with no signal at all (ESP-IDF, old gdb) keeps the convention that its
+    first thread is the one that dumped.
+    """
+    return info is None or info.signal in notes.CORE_SIGNALS
+
+
 def _page_size(facts: _Facts) -> int:
-    for candidate in (facts.files.page_size if facts.files else 0, facts.auxv.get(6, 0)):
-        if candidate and candidate & (candidate - 1) == 0:
+    # gdb writes NT_FILE's page size as 1 (offsets in bytes): only real page sizes count.
+    for candidate in (facts.auxv.get(6, 0), facts.files.page_size if facts.files else 0):
+        if candidate >= 512 and candidate & (candidate - 1) == 0:
             return candidate
     return 4096
 
@@ -405,4 +433,7 @@ def _extra(hdr: elf.ElfHeader, facts: _Facts, space: AddressSpace) -> dict[str, 
                              "psargs": ps.psargs}  # fmt: skip
     if facts.memlens_info is not None:
         extra["memlens"] = facts.memlens_info
+    sig = _signal(facts, None)
+    if sig is not None and not _is_crash(sig):
+        extra["stop_signal"] = sig.description
     return extra

@@ -60,12 +60,21 @@ _I386 = [
 _AARCH64 = [f"x{i}" for i in range(31)] + ["sp", "pc", "pstate"]
 _ARM = [f"r{i}" for i in range(13)] + ["sp", "lr", "pc", "cpsr", "orig_r0"]
 
+#: Linux/ESP-IDF xtensa_elf_gregset_t: 8 special registers, threadptr, 55 reserved
+#: words, then the 64 address registers ar0-ar63 (a0-a15 = the current window)
+_XTENSA = (
+    ["pc", "ps", "lbeg", "lend", "lcount", "sar", "windowstart", "windowbase", "threadptr"]
+    + [f"reserved{i}" for i in range(9, 64)]
+    + [f"a{i}" for i in range(64)]
+)
+
 #: arch name -> register names in pr_reg order
 REGISTER_NAMES: dict[str, list[str]] = {
     "x86_64": _X86_64,
     "i386": _I386,
     "aarch64": _AARCH64,
     "arm": _ARM,
+    "xtensa": _XTENSA,
 }
 
 

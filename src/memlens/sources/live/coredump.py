@@ -69,6 +69,16 @@ def process_facts(pid: int) -> ProcessFacts:
     )  # fmt: skip
 
 
+def _elf_class(pid: int) -> int | None:
+    """EI_CLASS of the program (1 = 32-bit, 2 = 64-bit), or ``None`` when unreadable."""
+    try:
+        with open(f"/proc/{pid}/exe", "rb") as f:
+            ident = f.read(5)
+    except OSError:
+        return None
+    return ident[4] if ident[:4] == b"\x7fELF" and len(ident) == 5 else None
+
+
 def _auxv(pid: int) -> bytes:
     try:
         with open(f"/proc/{pid}/auxv", "rb") as f:
@@ -91,6 +101,9 @@ def snapshot_process(pid: int, path: str, *, stop: bool = True) -> SnapshotRepor
         arch = snap.arch.name if snap.arch else "unknown"
         if arch not in EM_BY_ARCH or arch not in GREGSET_SIZE:
             raise MemlensError(f"memlens snapshot supports x86_64 and aarch64, not {arch}")
+        if _elf_class(pid) == 1:
+            raise MemlensError(f"process {pid} is a 32-bit program: memlens snapshot writes "
+                               "64-bit cores only")  # fmt: skip
         facts = process_facts(pid)
         freezer = StoppedThreads(pid) if stop else None
         with freezer if freezer is not None else contextlib.nullcontext():

@@ -126,10 +126,10 @@ def _disjoint(items: list[tuple[int, int, MemoryRange]]) -> bool:
     return all(a[1] <= b[0] for a, b in itertools.pairwise(ordered))
 
 
-def memory_ranges(dump: MinidumpFile) -> list[MemoryRange]:
+def memory_ranges(dump: MinidumpFile, *, memory64: bool = True) -> list[MemoryRange]:
     """Memory64List ranges, then MemoryList ranges (unreadable lists become warnings)."""
     ranges: list[MemoryRange] = []
-    full = dump.try_stream(Memory64List)
+    full = dump.try_stream(Memory64List) if memory64 else None
     if full is not None:
         ranges.extend(full.ranges())
     listed = dump.try_stream(MemoryList)

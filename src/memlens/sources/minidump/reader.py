@@ -28,10 +28,17 @@ from memlens.core.rangemap import Overlap, RangeMap
 from memlens.core.region import Perms, Region, RegionKind
 from memlens.core.snapshot import Arch, CrashInfo, Module, Snapshot, Thread
 from memlens.sources.minidump import ids
+from memlens.sources.minidump.columnar import fast_space
 from memlens.sources.minidump.crashpad import CrashpadInfo
 from memlens.sources.minidump.dumpfile import Limits, MinidumpFile
 from memlens.sources.minidump.linux import LinuxCmdLine, LinuxLsbRelease, LinuxMaps, LinuxProcStatus
-from memlens.sources.minidump.memory import TOP, MemoryRange, not_saved_gaps, unified_segments
+from memlens.sources.minidump.memory import (
+    TOP,
+    MemoryRange,
+    memory_ranges,
+    not_saved_gaps,
+    unified_segments,
+)
 from memlens.sources.minidump.streams import (
     BreakpadInfo,
     ExceptionStream,
@@ -60,6 +67,9 @@ class MinidumpSnapshot(Snapshot):
         self._backing = backing
 
     def close(self) -> None:
+        # Regions are built from the mapped file on first use: build them before it
+        # goes, so a closed snapshot still lists them (as the general path's would).
+        _ = self.space.regions
         with contextlib.suppress(BufferError):  # arrays handed out still use the mapping
             self._backing.release()
         self.dump.close()
@@ -82,22 +92,18 @@ def load(path: str, options: OpenOptions) -> MinidumpSnapshot:
 def _build(dump: MinidumpFile) -> MinidumpSnapshot:
     sysinfo = dump.try_stream(SystemInfo)
     backing = BufferBacking(dump.mapping if dump.mapping is not None else b"")
-    segments, ranges = unified_segments(dump, backing)
     modules = _modules(dump)
     threads, crash = _threads(dump, sysinfo)
-    regions = _regions(dump, modules, threads, ranges)
     arch = _arch(dump, sysinfo, threads)
-    # Parts of accessible regions the dump holds no bytes for: mapped, not saved.
-    gaps = not_saved_gaps([(r.start, r.end) for r in regions
-                           if r.perms.read or r.perms.write or r.perms.execute], segments)
-    ordered = sorted(segments, key=lambda sg: sg.start)
-    if all(a.end <= b.start for a, b in itertools.pairwise(ordered)):
-        # Disjoint: hand over in address order (the linear RangeMap path).
-        merged = sorted(ordered + gaps, key=lambda sg: sg.start)
-    else:
-        merged = segments + gaps  # overlaps: list order decides who wins
-    space = AddressSpace(regions, merged, word_size=arch.word_size,
-                         byteorder=dump.order, overlap=Overlap.KEEP_FIRST)  # fmt: skip
+
+    def regions_later() -> list[Region]:
+        # Built on first use, after load() returned: same error wrapping as at load.
+        with dump.guard(None, "minidump"):
+            return _regions(dump, modules, threads, memory_ranges(dump))
+
+    space = fast_space(dump, backing, regions_later, arch.word_size)
+    if space is None:
+        space = _general_space(dump, backing, modules, threads, arch)
     misc = dump.try_stream(MiscInfo)
     status = dump.try_stream(LinuxProcStatus)
     pid = misc.process_id if misc is not None else None
@@ -120,6 +126,24 @@ def _build(dump: MinidumpFile) -> MinidumpSnapshot:
         warnings=dump.warnings,
         extra=_extra(dump, sysinfo, misc),
     )
+
+
+def _general_space(dump: MinidumpFile, backing: BufferBacking, modules: list[Module],
+                   threads: list[Thread], arch: Arch) -> AddressSpace:  # fmt: skip
+    """The address space of any dump: overlaps, cut-off and odd ranges repaired with warnings."""
+    segments, ranges = unified_segments(dump, backing)
+    regions = _regions(dump, modules, threads, ranges)
+    # Parts of accessible regions the dump holds no bytes for: mapped, not saved.
+    gaps = not_saved_gaps([(r.start, r.end) for r in regions
+                           if r.perms.read or r.perms.write or r.perms.execute], segments)
+    ordered = sorted(segments, key=lambda sg: sg.start)
+    if all(a.end <= b.start for a, b in itertools.pairwise(ordered)):
+        # Disjoint: hand over in address order (the linear RangeMap path).
+        merged = sorted(ordered + gaps, key=lambda sg: sg.start)
+    else:
+        merged = segments + gaps  # overlaps: list order decides who wins
+    return AddressSpace(regions, merged, word_size=arch.word_size,
+                        byteorder=dump.order, overlap=Overlap.KEEP_FIRST)  # fmt: skip
 
 
 def _arch(dump: MinidumpFile, sysinfo: SystemInfo | None, threads: list[Thread]) -> Arch:
@@ -173,12 +197,22 @@ def _threads(
     return threads, (_crash(exc, sysinfo) if exc is not None else None)
 
 
+#: signals whose si_addr is the faulting address (SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV)
+FAULT_SIGNALS = frozenset({4, 5, 7, 8, 11})
+
+
 def _crash(exc: ExceptionStream, sysinfo: SystemInfo | None) -> CrashInfo:
     posix = (sysinfo.raw["platform_id"] in ids.POSIX_PLATFORMS if sysinfo is not None
              else exc.code < 0x100)  # fmt: skip
     if posix:
-        # Breakpad on POSIX: exception_code = signal, exception_flags = si_code.
-        return CrashInfo(exc.thread_id, signal=exc.code, code=exc.flags, address=exc.address,
+        # Breakpad on POSIX: exception_code = signal, exception_flags = si_code,
+        # exception_address = si_addr -- which means a fault address only for a
+        # fault signal raised by the kernel (si_code > 0); for kill/raise it
+        # holds the sender's pid and uid.
+        si_code = exc.flags - (1 << 32) if exc.flags >= 1 << 31 else exc.flags
+        faulted = exc.code in FAULT_SIGNALS and si_code > 0
+        return CrashInfo(exc.thread_id, signal=exc.code, code=si_code,
+                         address=exc.address if faulted else None,
                          description=ids.SIGNALS.get(exc.code, f"signal {exc.code}"))  # fmt: skip
     name = ids.WINDOWS_EXCEPTIONS.get(exc.code, f"exception {exc.code:#x}")
     address = exc.address
