@@ -15,8 +15,9 @@ few distinct combinations, so each is formatted once in Python and the lines
 index a table of them.  Lines are then laid into one output buffer:
 
 * runs of consecutive lines sharing prefix width and tail (a large uniform
-  mapping is a few long runs) are written as dense ``(lines, width)`` views
-  of the buffer -- a strided copy per run, no padding;
+  mapping is a few long runs) are dense ``(lines, width)`` stretches of the
+  buffer: the text they share is broadcast into them, then the hex columns
+  are copied over it, each copy moving whole 16-byte items, no padding;
 * when runs are short (fragmented flags), lines go into a NUL-padded byte
   matrix whose NULs are dropped in one pass (text never holds a NUL).
 
@@ -60,7 +61,8 @@ _DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 #: shown pages per block (bounds every buffer to a few MiB)
 BLOCK_ROWS = 1 << 16
 #: the runs layout pays a few numpy calls per run: worth it while runs hold
-#: this many lines on average, else the padded matrix is cheaper
+#: the runs layout pays ~8 numpy calls per run, the matrix ~2x the bytes per
+#: line: on 131k lines the two broke even at runs of ~50 lines
 MIN_RUN_LINES = 64
 
 #: entry bits that make a page shown: present, swapped, or a guard marker
