@@ -60,7 +60,6 @@ INTP = npt.NDArray[np.intp]
 _DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 #: shown pages per block (bounds every buffer to a few MiB)
 BLOCK_ROWS = 1 << 16
-#: the runs layout pays a few numpy calls per run: worth it while runs hold
 #: the runs layout pays ~8 numpy calls per run, the matrix ~2x the bytes per
 #: line: on 131k lines the two broke even at runs of ~50 lines
 MIN_RUN_LINES = 64
