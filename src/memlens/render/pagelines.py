@@ -29,7 +29,6 @@ region's size.
 from __future__ import annotations
 
 import functools
-import itertools
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -60,9 +59,9 @@ INTP = npt.NDArray[np.intp]
 _DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 #: shown pages per block (bounds every buffer to a few MiB)
 BLOCK_ROWS = 1 << 16
-#: the runs layout pays ~8 numpy calls per run, the matrix ~2x the bytes per
-#: line: on 131k lines the two broke even at runs of ~50 lines
-MIN_RUN_LINES = 64
+#: the runs layout pays a few numpy calls per run, the matrix ~1.5x the bytes
+#: per line: on 131k lines the two broke even at runs of ~16-32 lines
+MIN_RUN_LINES = 24
 
 #: entry bits that make a page shown: present, swapped, or a guard marker
 _SHOWN = np.uint64(1 << BIT_PRESENT | 1 << BIT_SWAPPED | 1 << BIT_GUARD)
@@ -79,8 +78,10 @@ _KEY_GUARD_BIT = 1 << (BIT_GUARD - _BITS_SHIFT)
 #: prefix layout: 16 address digits, then "  phys " / "  swap " and 16 digits
 ADDR_WIDTH = 16
 FULL_PREFIX = ADDR_WIDTH + 7 + 16
-_PHYS = np.frombuffer(b"  phys ", dtype=np.uint8)
-_SWAP = np.frombuffer(b"  swap ", dtype=np.uint8)
+#: what comes before a tail, NULs where the hex columns go
+_ADDR_HEAD = bytes(ADDR_WIDTH)
+_PHYS_HEAD = bytes(ADDR_WIDTH) + b"  phys " + bytes(16)
+_SWAP_HEAD = bytes(ADDR_WIDTH) + b"  swap " + bytes(16)
 
 _U64_MAX = (1 << 64) - 1
 
@@ -228,7 +229,8 @@ class PageLines:
 
     def _tail_ids(self, table: PageTable, idx: INTP, e: U64,
                   absent: INTP) -> tuple[INTP, list[bytes]]:  # fmt: skip
-        """Tail index of each shown page, and the tails.
+        """Line-text index of each shown page, and the texts: each a tail led by
+        NULs where the hex columns go (and the "phys"/"swap" label between).
 
         Distinct (key, flags, count) are found over *runs* of equal
         neighbours first, so the sort sees one value per run, not per page.
@@ -253,40 +255,47 @@ class PageLines:
             co = next(it) if counts is not None else [0] * len(uniq[0])
             combos = list(zip(uniq[0], fl, co, strict=True))
         tails = [self._tail(k, f, c, known) for k, f, c in combos]
+        # the fixed text before a tail follows from its key: guard markers and
+        # pages whose frame is hidden show the address only
+        if not known & 1:
+            heads = [_ADDR_HEAD] * len(combos)
+        else:
+            heads = [_ADDR_HEAD if k == _KEY_GUARD else _PHYS_HEAD if k & _KEY_PRESENT
+                     else _SWAP_HEAD for k, _, _ in combos]  # fmt: skip
         ids: INTP = np.repeat(inv, lengths)
-        return ids, tails
+        return ids, [h + t for h, t in zip(heads, tails, strict=True)]
 
     def _block(self, table: PageTable, idx: INTP, gaps: INTP) -> U8:
         k = len(idx)
         e = table.entries[idx]
         absent = np.flatnonzero(e < np.uint64(1 << BIT_PRESENT))
-        ids, tails = self._tail_ids(table, idx, e, absent)
+        ids, texts = self._tail_ids(table, idx, e, absent)
         cols = _Columns(table, idx, e, absent)
 
-        # rows: a gap line (when pages are missing) before each shown page
+        # rows: a gap line (when pages are missing) before a shown page
         has_gap = gaps > 0
-        row_of = np.cumsum(has_gap, dtype=np.intp)
-        row_of += np.arange(k, dtype=np.intp)
-        gap_rows = row_of[has_gap] - 1
-        ulen, ginv = np.unique(gaps[has_gap], return_inverse=True)
-        n_tails = len(tails)
-        tails = tails + [gap_line(g) for g in ulen.tolist()]
-        n_rows = k + len(gap_rows)
-        tail_id = np.empty(n_rows, dtype=np.intp)
-        tail_id[row_of] = ids
-        tail_id[gap_rows] = ginv.reshape(-1) + n_tails
-        pwidth = np.zeros(n_rows, dtype=np.intp)
-        pwidth[row_of] = cols.width
-        pwidth[row_of[cols.short]] = ADDR_WIDTH
-        tail_len = np.array([len(t) for t in tails], dtype=np.intp)
-
-        change = np.flatnonzero((tail_id[1:] != tail_id[:-1]) | (pwidth[1:] != pwidth[:-1])) + 1
+        gap_rows: INTP | None = None
+        if has_gap.any():
+            row_of = np.cumsum(has_gap, dtype=np.intp)
+            row_of += np.arange(k, dtype=np.intp)
+            gap_rows = row_of[has_gap] - 1
+            ulen, ginv = np.unique(gaps[has_gap], return_inverse=True)
+            n_texts = len(texts)
+            texts = texts + [gap_line(g) for g in ulen.tolist()]
+            tail_id = np.empty(k + len(gap_rows), dtype=np.intp)
+            tail_id[row_of] = ids
+            tail_id[gap_rows] = ginv.reshape(-1) + n_texts
+        else:
+            row_of = np.arange(k, dtype=np.intp)
+            tail_id = ids
+        # a line's text fixes its prefix width, so runs are runs of equal text
+        change = np.flatnonzero(tail_id[1:] != tail_id[:-1]) + 1
         layout = self.layout
         if layout == "auto":
-            layout = "runs" if (len(change) + 1) * MIN_RUN_LINES <= n_rows else "matrix"
+            layout = "runs" if (len(change) + 1) * MIN_RUN_LINES <= len(tail_id) else "matrix"
         if layout == "runs":
-            return _lay_runs(cols, row_of, tail_id, pwidth, tails, tail_len, change)
-        return _lay_matrix(cols.matrix(), row_of, tail_id, tails, tail_len, n_rows)
+            return _lay_runs(cols, gap_rows, tail_id, texts, change)
+        return _lay_matrix(cols, row_of, tail_id, texts)
 
 
 #: a tail key packed with public flags and a count below 2**22 in one uint64
@@ -327,81 +336,54 @@ def _unique_rows(cols: list[U64]) -> tuple[list[list[int]], INTP]:
 
 
 class _Columns:
-    """The fixed-width columns of a block's shown pages, as hex digit matrices."""
+    """The hex columns of a block's shown pages: address, and frame or swap slot.
+
+    ``second`` is None when PFNs are hidden (the kernel zeroes swap slots too).
+    """
 
     def __init__(self, table: PageTable, idx: INTP, e: U64, absent: INTP) -> None:
         addrs = idx.astype(np.uint64)
         addrs *= np.uint64(table.page_size)
         addrs += np.uint64(table.start)
         self.address = hex_columns(addrs)
-        #: per page: not present (the second column is a swap slot, not a frame)
-        self.absent = np.zeros(len(idx), dtype=np.bool_)
-        self.absent[absent] = True
         self.second: U8 | None = None
-        if not table.pfn_known:
-            self.width = ADDR_WIDTH
-            self.short = np.arange(len(idx), dtype=np.intp)  # every row: the address only
-            return
-        second = e & np.uint64(PFN_MASK)
-        if len(absent):
-            fields = second[absent]
+        if table.pfn_known:
+            second = e & np.uint64(PFN_MASK)
+            fields = second[absent]  # swapped (or guard markers, whose column is not shown)
             second *= np.uint64(table.page_size)
             second[absent] = fields >> np.uint64(SWAP_OFFSET_SHIFT)
-        else:
-            second *= np.uint64(table.page_size)
-        self.second = hex_columns(second)
-        self.width = FULL_PREFIX
-        # a guard marker has neither frame nor swap slot
-        self.short = absent[e[absent] >> np.uint64(BIT_GUARD) & np.uint64(1) != 0]
-
-    def matrix(self) -> U8:
-        """Every page's prefix, NUL-padded to the widest."""
-        if self.second is None:
-            return self.address
-        prefix = np.empty((len(self.address), FULL_PREFIX), dtype=np.uint8)
-        prefix[:, :ADDR_WIDTH] = self.address
-        prefix[:, ADDR_WIDTH : ADDR_WIDTH + 7] = _PHYS
-        prefix[self.absent, ADDR_WIDTH : ADDR_WIDTH + 7] = _SWAP
-        prefix[:, ADDR_WIDTH + 7 :] = self.second
-        prefix[self.short, ADDR_WIDTH:] = 0
-        return prefix
+            self.second = hex_columns(second)
 
 
-def _lay_runs(cols: _Columns, row_of: INTP, tail_id: INTP, pwidth: INTP, tails: list[bytes],
-              tail_len: INTP, change: INTP) -> U8:  # fmt: skip
-    """Lines laid run by run: each run of equal (prefix width, tail) is a dense block."""
-    line_len = pwidth + tail_len[tail_id]
-    ends = np.cumsum(line_len)
-    out = np.empty(int(ends[-1]), dtype=np.uint8)
-    starts = ends - line_len
-    # index of each row's page (only read for rows with a prefix)
-    page_of = np.zeros(len(tail_id), dtype=np.intp)
-    page_of[row_of] = np.arange(len(row_of), dtype=np.intp)
-    bounds = np.concatenate(([0], change, [len(tail_id)])).tolist()
-    first = starts[bounds[:-1]].tolist()
-    pw = pwidth[bounds[:-1]].tolist()
-    tid = tail_id[bounds[:-1]].tolist()
-    pg = page_of[bounds[:-1]].tolist()
+def _lay_runs(cols: _Columns, gap_rows: INTP | None, tail_id: INTP, texts: list[bytes],
+              change: INTP) -> U8:  # fmt: skip
+    """Lines laid run by run: a run of lines with the same text is one dense block.
+
+    The text (NULs where hex digits go) is broadcast into the block, then the
+    address and second columns are copied over it.
+    """
+    lo = np.concatenate(([0], change))
+    rows = np.diff(np.append(lo, len(tail_id)))
+    tid = tail_id[lo]
+    text_len = np.array([len(t) for t in texts], dtype=np.intp)
+    sizes = text_len[tid] * rows
+    first = np.cumsum(sizes) - sizes
+    out = np.empty(int(sizes.sum()), dtype=np.uint8)
+    # shown page at each run's first row: rows before it, less the gap rows among them
+    page = lo if gap_rows is None else lo - np.searchsorted(gap_rows, lo)
     address = cols.address.view(_V16).reshape(-1)
     second = cols.second.view(_V16).reshape(-1) if cols.second is not None else address
-    templates: dict[tuple[int, int, bool], npt.NDArray[np.void]] = {}
-    for i, (lo, hi) in enumerate(itertools.pairwise(bounds)):
-        p, t, page, rows = pw[i], tid[i], pg[i], hi - lo
-        # the text all lines of the run share (one tail: its pages are all
-        # present or all swapped), then each line's hex columns over it
-        swap = p == FULL_PREFIX and bool(cols.absent[page])
-        template = templates.get((p, t, swap))
-        if template is None:
-            label = (b"  swap " if swap else b"  phys ") + bytes(16) if p == FULL_PREFIX else b""
-            text = bytes(ADDR_WIDTH if p else 0) + label + tails[t]
-            template = templates[(p, t, swap)] = np.frombuffer(text, dtype=f"V{len(text)}")
-        width = template.itemsize
-        _strided(out, first[i], rows, width, template.dtype)[:] = template[0]
-        if p:
-            _strided(out, first[i], rows, width, _V16)[:] = address[page : page + rows]
-        if p == FULL_PREFIX:
-            col = first[i] + ADDR_WIDTH + 7
-            _strided(out, col, rows, width, _V16)[:] = second[page : page + rows]
+    templates = [np.frombuffer(t, dtype=f"V{len(t)}") for t in texts]
+    for t, n, at, pg in zip(tid.tolist(), rows.tolist(), first.tolist(), page.tolist(),
+                            strict=True):  # fmt: skip
+        text = texts[t]
+        width = len(text)
+        _strided(out, at, n, width, templates[t].dtype)[:] = templates[t][0]
+        if text[0]:  # a gap line: no prefix
+            continue
+        _strided(out, at, n, width, _V16)[:] = address[pg : pg + n]
+        if width > FULL_PREFIX and not text[FULL_PREFIX - 1]:
+            _strided(out, at + ADDR_WIDTH + 7, n, width, _V16)[:] = second[pg : pg + n]
     return out
 
 
@@ -424,16 +406,25 @@ def _items(matrix: U8, lo: int, hi: int) -> npt.NDArray[np.void]:
     return items
 
 
-def _lay_matrix(prefix: U8, row_of: INTP, tail_id: INTP, tails: list[bytes],
-                tail_len: INTP, n_rows: int) -> U8:  # fmt: skip
-    """Lines in a NUL-padded matrix, NULs dropped: cheap when runs are short."""
-    width = prefix.shape[1]
-    tailmat = np.zeros((len(tails), int(tail_len.max())), dtype=np.uint8)
-    for i, t in enumerate(tails):
-        tailmat[i, : len(t)] = np.frombuffer(t, dtype=np.uint8)
-    mat = np.zeros((n_rows, width + tailmat.shape[1]), dtype=np.uint8)
-    _items(mat, 0, width)[row_of] = _items(prefix, 0, width)
-    _items(mat, width, mat.shape[1])[:] = _items(tailmat, 0, tailmat.shape[1])[tail_id]
+def _lay_matrix(cols: _Columns, row_of: INTP, tail_id: INTP, texts: list[bytes]) -> U8:
+    """Lines in a NUL-padded matrix, NULs dropped: cheap when runs are short.
+
+    Each row starts as its text (NULs where hex digits go); the hex columns
+    are then copied in as 16-byte items.
+    """
+    width = max(len(t) for t in texts)
+    textmat = np.zeros((len(texts), width), dtype=np.uint8)
+    for i, t in enumerate(texts):
+        textmat[i, : len(t)] = np.frombuffer(t, dtype=np.uint8)
+    mat = _items(textmat, 0, width)[tail_id].view(np.uint8).reshape(len(tail_id), width)
+    _items(mat, 0, ADDR_WIDTH)[row_of] = cols.address.view(_V16).reshape(-1)
+    if cols.second is not None:
+        # texts with a frame or swap slot: a NUL where the second column ends
+        full = np.array([len(t) > FULL_PREFIX and not t[FULL_PREFIX - 1] for t in texts])
+        if full.any():
+            pages = np.flatnonzero(full[tail_id[row_of]])
+            second = cols.second.view(_V16).reshape(-1)
+            _items(mat, ADDR_WIDTH + 7, FULL_PREFIX)[row_of[pages]] = second[pages]
     text: U8 = mat[mat != 0]
     return text
 
