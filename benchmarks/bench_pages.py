@@ -12,8 +12,12 @@
    open + scan + summarize, without interpreter start-up.
 
 Every program runs ``--runs`` times, interleaved; wall time (min / median)
-and CPU time (user+sys, min) are reported.  Needs root (kpage* files), gcc;
-go for the ptexplore model (skipped without it).
+and CPU time (user+sys, min) are reported, with the load average before and
+after.  ``python -c pass`` and ``python -c "import numpy"`` run beside them:
+the interpreter and numpy start-up every memlens command pays.  memlens's
+bytecode is compiled first, as an installed package's is (this sandbox sets
+PYTHONDONTWRITEBYTECODE, which would otherwise recompile it on every run).
+Needs root (kpage* files), gcc; go for the ptexplore model (skipped without it).
 
     sudo .venv/bin/python benchmarks/bench_pages.py [--mib 512] [--runs 7]
 """
@@ -21,6 +25,7 @@ go for the ptexplore model (skipped without it).
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import platform
 import resource
@@ -35,17 +40,25 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 MEMLENS = [str(ROOT / ".venv" / "bin" / "memlens")]
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+#: ptexplore's approach measured on this kind of machine (ENGINEERING_NOTES.md section 2)
+PTEXPLORE_REFERENCE = 2.27
 
+#: open + scan + summarize, and open + scan + per-page text to /dev/null, timed
+#: after the imports: the work of the two commands without interpreter start-up
 IN_PROCESS = """
-import sys, time
-t0 = time.perf_counter()
+import os, sys, time
 import memlens
 from memlens.analyses.pages import scan, summarize
-t1 = time.perf_counter()
+from memlens.render.pagelines import write_regions
+t0 = time.perf_counter()
 with memlens.open(int(sys.argv[1])) as snap:
     summary = summarize(scan(snap, snap.regions, counts=False), snap.page_size)
+t1 = time.perf_counter()
+with memlens.open(int(sys.argv[1])) as snap, open(os.devnull, "wb") as null:
+    write_regions(null, scan(snap, snap.regions), snap.space.word_size)
 t2 = time.perf_counter()
-print(f"{t2 - t1:.6f} {t1 - t0:.6f}")
+print(f"{t1 - t0:.6f} {t2 - t1:.6f}")
 """
 
 
@@ -83,6 +96,8 @@ def main() -> int:
     if os.geteuid() != 0:
         print("needs root: /proc/kpageflags and PFNs", file=sys.stderr)
         return 2
+    compileall.compile_dir(str(ROOT / "src" / "memlens"), quiet=1)
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmpdir:
         progs = build(Path(tmpdir))
         hold = subprocess.Popen([*progs["hold"], str(args.mib)], stdout=subprocess.PIPE)
@@ -101,43 +116,59 @@ def main() -> int:
             }
             if "ptmodel" in progs:
                 cases["Go ptexplore model"] = [*progs["ptmodel"], pid]
+            cases["python -c pass"] = [PYTHON, "-c", "pass"]
+            cases["python -c 'import numpy'"] = [PYTHON, "-c", "import numpy"]
+            # what memlens's command line sets before numpy loads
+            cases["  the same, OPENBLAS_NUM_THREADS=1"] = [
+                "env", "OPENBLAS_NUM_THREADS=1", PYTHON, "-c", "import numpy"]  # fmt: skip
             results: dict[str, list[tuple[float, float]]] = {k: [] for k in cases}
             inproc: list[float] = []
+            inproc_pages: list[float] = []
             for _ in range(args.runs):
                 for name, cmd in cases.items():
                     results[name].append(timed(cmd))
-                out = subprocess.run([str(ROOT / ".venv/bin/python"), "-c", IN_PROCESS, pid],
+                out = subprocess.run([PYTHON, "-c", IN_PROCESS, pid],
                                      capture_output=True, text=True, check=True).stdout  # fmt: skip
                 inproc.append(float(out.split()[0]))
+                inproc_pages.append(float(out.split()[1]))
         finally:
             hold.kill()
             hold.wait()
+    load_after = os.getloadavg()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, "
           f"Python {platform.python_version()}")  # fmt: skip
+    print("load average (1/5/15 min): before " + "/".join(f"{x:.2f}" for x in load_before)
+          + ", after " + "/".join(f"{x:.2f}" for x in load_after))  # fmt: skip
     print(f"target: {args.mib} MiB held, VmRSS {rss} kB, {pages} present pages; "
           f"{args.runs} runs each, interleaved\n")  # fmt: skip
     print(f"{'program':34} {'wall min':>9} {'wall med':>9} {'cpu min':>9}")
-    best: dict[str, tuple[float, float]] = {}
     for name, runs in results.items():
         walls = [w for w, _ in runs]
         cpus = [c for _, c in runs]
-        best[name] = (min(walls), min(cpus))
         print(f"{name:34} {min(walls):9.3f} {statistics.median(walls):9.3f} {min(cpus):9.3f}")
-    print(f"{'memlens summary, in-process':34} {min(inproc):9.3f} {statistics.median(inproc):9.3f}")
-    ml = best["memlens pages PID"]
-    print()
-    if "Go ptexplore model" in best:
-        go = best["Go ptexplore model"]
-        print(f"per-page output: memlens is {go[0] / ml[0]:.1f}x faster than the Go ptexplore "
-              "model "
-              f"(wall), {go[1] / ml[1]:.1f}x (cpu)")  # fmt: skip
-    c = best["C one-pread-per-page, buffered"]
-    print(f"per-page output: memlens vs buffered C one-pread-per-page: {c[0] / ml[0]:.2f}x (wall), "
-          f"{c[1] / ml[1]:.2f}x (cpu)")  # fmt: skip
-    floor = best["C raw floor (bulk reads only)"]
-    summ = best["memlens pages PID --summary"]
-    print(f"--summary: {summ[0] / floor[0]:.1f}x the raw floor (wall, CLI incl. start-up); "
-          f"in-process {min(inproc) / floor[0]:.1f}x")  # fmt: skip
+    for name, times in (("memlens pages, in-process", inproc_pages),
+                        ("memlens summary, in-process", inproc)):  # fmt: skip
+        print(f"{name:34} {min(times):9.3f} {statistics.median(times):9.3f}")
+    med = {name: statistics.median(w for w, _ in runs) for name, runs in results.items()}
+    ml = med["memlens pages PID"]
+    print("\nratios of median wall times:")
+    if "Go ptexplore model" in med:
+        go = med["Go ptexplore model"]
+        print(f"per-page output: memlens is {go / ml:.1f}x faster than the Go ptexplore model "
+              f"run beside it ({go:.3f} s)")  # fmt: skip
+    print(f"per-page output: memlens is {PTEXPLORE_REFERENCE / ml:.1f}x faster than "
+          f"{PTEXPLORE_REFERENCE} s (ptexplore's approach, ENGINEERING_NOTES)")  # fmt: skip
+    work = statistics.median(inproc_pages)
+    print(f"per-page output without start-up (in-process): {PTEXPLORE_REFERENCE / work:.1f}x "
+          f"faster than {PTEXPLORE_REFERENCE} s"
+          + (f", {med['Go ptexplore model'] / work:.1f}x than the Go model"
+             if "Go ptexplore model" in med else ""))  # fmt: skip
+    c = med["C one-pread-per-page, buffered"]
+    print(f"per-page output: memlens vs buffered C one-pread-per-page: {c / ml:.2f}x")
+    floor = med["C raw floor (bulk reads only)"]
+    summ = med["memlens pages PID --summary"]
+    print(f"--summary: {summ / floor:.2f}x the raw floor as a command; "
+          f"in-process {statistics.median(inproc) / floor:.2f}x")  # fmt: skip
     return 0
 
 

@@ -7,15 +7,17 @@ memdump text file -- as one :class:`~memlens.core.snapshot.Snapshot`::
     with memlens.open(1234) as snap:
         for region in snap.regions:
             print(region.label(), hex(region.start))
+
+The names below are imported on first use: ``import memlens`` (and so every
+``memlens`` command) does not pay for numpy before it needs it, which lets the
+command line set up the process first (see :mod:`memlens.cli.main`).
 """
 
 from __future__ import annotations
 
-from memlens.core.addrspace import AddressSpace, Segment
-from memlens.core.pages import PageTable
-from memlens.core.rangemap import Overlap, RangeMap
-from memlens.core.region import Perms, Region, RegionKind
-from memlens.core.snapshot import Arch, CrashInfo, Module, Snapshot, Thread
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from memlens.errors import (
     AddressError,
     FormatError,
@@ -24,10 +26,56 @@ from memlens.errors import (
     TargetError,
     UsageError,
 )
-from memlens.sources.options import OpenOptions
-from memlens.sources.registry import open_target as open
+
+if TYPE_CHECKING:
+    from memlens.core.addrspace import AddressSpace, Segment
+    from memlens.core.pages import PageTable
+    from memlens.core.rangemap import Overlap, RangeMap
+    from memlens.core.region import Perms, Region, RegionKind
+    from memlens.core.snapshot import Arch, CrashInfo, Module, Snapshot, Thread
+    from memlens.sources.options import OpenOptions
+    from memlens.sources.registry import open_target as open
 
 __version__ = "0.1.0"
+
+#: public name -> (module, attribute), imported on first access
+_LAZY: dict[str, tuple[str, str]] = {
+    "AddressSpace": ("memlens.core.addrspace", "AddressSpace"),
+    "Segment": ("memlens.core.addrspace", "Segment"),
+    "PageTable": ("memlens.core.pages", "PageTable"),
+    "Overlap": ("memlens.core.rangemap", "Overlap"),
+    "RangeMap": ("memlens.core.rangemap", "RangeMap"),
+    "Perms": ("memlens.core.region", "Perms"),
+    "Region": ("memlens.core.region", "Region"),
+    "RegionKind": ("memlens.core.region", "RegionKind"),
+    "Arch": ("memlens.core.snapshot", "Arch"),
+    "CrashInfo": ("memlens.core.snapshot", "CrashInfo"),
+    "Module": ("memlens.core.snapshot", "Module"),
+    "Snapshot": ("memlens.core.snapshot", "Snapshot"),
+    "Thread": ("memlens.core.snapshot", "Thread"),
+    "OpenOptions": ("memlens.sources.options", "OpenOptions"),
+    "open": ("memlens.sources.registry", "open_target"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        # ``memlens.core...`` after a bare ``import memlens``, as when it imported them all
+        try:
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module 'memlens' has no attribute {name!r}") from None
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "AddressError",

@@ -117,3 +117,118 @@ def test_one_line_per_page_or_run(entries: list[int], data: st.DataObject) -> No
     assert sum(g.pages for g in summary.totals) == len(shown)
     assert sum(g.pages for g in summary.groups) == len(shown)
     assert sum(g.pages for g in summary.totals if g.state == "guard") == entries.count(GUARD)
+
+
+# -- the vectorized formatter against a plain one-line-per-page reference ------
+
+
+def reference_lines(t: PageTable, raw: bool) -> bytes:
+    """The documented line format, one page at a time (slow, obviously right)."""
+    from memlens.core.pages import KPAGEFLAG_NAMES, KPAGEFLAG_RAW_NAMES
+
+    pfn_known = "pfn" not in t.unavailable
+    counts_known = pfn_known and t.counts is not None
+    flags_known = pfn_known and t.flags is not None
+    words_of = ((61, "file-page"), (56, "exclusive"), (55, "soft-dirty"), (57, "uffd-wp"),
+                (58, "guard"))  # fmt: skip
+    out: list[str] = []
+    missing = 0
+    for i, value in enumerate(t.entries.tolist()):
+        e = int(value)
+        is_present, is_swapped, is_guard = e >> 63 & 1, e >> 62 & 1, e >> 58 & 1
+        if not (is_present or is_swapped or is_guard):
+            missing += 1
+            continue
+        if missing:
+            out.append(f"... {missing} pages not present ...")
+            missing = 0
+        fields = [f"{t.start + i * t.page_size:016x}"]
+        words = " ".join(name for bit, name in words_of if e >> bit & 1)
+        if is_present:
+            if pfn_known:
+                fields.append(f"phys {(e & (1 << 55) - 1) * t.page_size % 2**64:016x}")
+            else:
+                fields.append("present")
+            fields += [words] if words else []
+            if counts_known:
+                assert t.counts is not None
+                fields.append(f"count {int(t.counts[i])}")
+            if flags_known:
+                assert t.flags is not None
+                f = int(t.flags[i])
+                names = [n for b, n in enumerate(KPAGEFLAG_NAMES) if f >> b & 1]
+                if raw:
+                    names += [n for b, n in sorted(KPAGEFLAG_RAW_NAMES.items()) if f >> b & 1]
+                    unnamed = [b for b in range(27, 64) if b not in KPAGEFLAG_RAW_NAMES]
+                    names += [f"BIT{b}" for b in unnamed if f >> b & 1]
+                fields.append(",".join(names) or "-")
+        elif is_guard:
+            fields.append("guard region")
+        else:
+            if pfn_known:
+                fields += [f"swap {(e & (1 << 55) - 1) >> 5:016x}", f"type {e & 31}"]
+            else:
+                fields.append("swapped")
+            fields += [words] if words else []
+        out.append("  ".join(fields))
+    if missing:
+        out.append(f"... {missing} pages not present ...")
+    return "".join(line + "\n" for line in out).encode()
+
+
+#: pagemap entries of every kind: any PFN / swap field and any pagemap bit
+any_bits = st.integers(0, 0x7F).map(lambda b: (b & 0x27) << 55 | (b >> 3 & 0x1) << 61)
+page_entry = st.one_of(
+    st.just(0),
+    st.builds(lambda pfn, bits: 1 << 63 | bits | pfn, st.integers(0, 2**55 - 1), any_bits),
+    st.builds(lambda field, bits: 1 << 62 | bits | field, st.integers(0, 2**55 - 1), any_bits),
+    st.builds(lambda f, sw: 1 << 58 | sw << 62 | f, st.integers(0, 2**55 - 1), st.booleans()),
+    st.integers(0, 2**64 - 1),  # anything at all, bits 59-60 included
+)
+#: runs of equal pages, as real page tables hold (and the runs layout needs)
+page_runs = st.lists(st.tuples(page_entry, st.integers(1, 40)), min_size=0, max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(page_runs, st.data())
+def test_vectorized_lines_equal_reference(runs: list[tuple[int, int]],
+                                          data: st.DataObject) -> None:  # fmt: skip
+    from memlens.render.pagelines import PageLines
+
+    entries = [e for e, n in runs for _ in range(n)]
+    n = len(entries)
+    small = st.integers(0, 3)
+    flags = data.draw(st.one_of(st.none(), st.lists(
+        st.one_of(small.map(lambda i: [0, 1 << 3 | 1 << 5, 1 << 12, 1 << 33 | 1 << 27][i]),
+                  st.integers(0, 2**64 - 1)), min_size=n, max_size=n)))  # fmt: skip
+    counts = data.draw(st.one_of(st.none(), st.lists(
+        st.one_of(small, st.integers(0, 2**64 - 1)), min_size=n, max_size=n)))  # fmt: skip
+    top = data.draw(st.sampled_from([0, 0x10000, 0x7FFF_FFFF_F000, 2**64 - 2**20]))
+    t = make(entries, flags=flags, counts=counts, start=min(top, 2**64 - n * PAGE))
+    if data.draw(st.booleans(), label="pfn hidden"):
+        t.unavailable = {"pfn": "r", "count": "r", "flags": "r"}
+    raw = data.draw(st.booleans(), label="raw")
+    block = data.draw(st.sampled_from([2, 7, 1 << 16]), label="block rows")
+    want = reference_lines(t, raw)
+    for layout in ("auto", "runs", "matrix"):
+        assert PageLines(raw, block_rows=block, layout=layout).render(t) == want, layout
+
+
+def test_partial_table_lines_cover_only_the_pages_read() -> None:
+    # a process that exited mid-scan: the table holds the first 3 of 8 pages
+    t = make([present(5), 0, 0], flags=[1 << 5], counts=[2])
+    t.partial = "the process exited during the scan"
+    region = Region(0x10000, 0x10000 + 8 * PAGE, kind=RegionKind.ANON)
+    import io
+
+    from memlens.render.pagelines import write_regions
+
+    buf = io.BytesIO()
+    write_regions(buf, [RegionPages(region, t)], 8)
+    assert buf.getvalue().decode().splitlines()[-3:] == [
+        "",
+        "0000000000010000  phys 0000000000005000  count 2  LRU",
+        "... 2 pages not present ...",
+    ]
+    text = buf.getvalue().decode()
+    assert "(partial: the process exited during the scan; 3 of 8 pages read)" in text

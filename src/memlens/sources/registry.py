@@ -9,8 +9,6 @@ last.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import os
 from types import ModuleType
 
@@ -35,6 +33,8 @@ def format_names() -> list[str]:
 
 
 def _reader(name: str) -> ModuleType | None:
+    import importlib.util  # file targets only: a PID never needs it
+
     for fmt, module in READERS:
         if fmt == name:
             try:

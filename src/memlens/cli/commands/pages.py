@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from memlens.analyses.pages import RegionPages, page_at, partial_reason, scan, summarize
-from memlens.analyses.regions import select_regions
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import (
     add_areas_argument,
@@ -18,8 +17,6 @@ from memlens.cli.target import (
 )
 from memlens.core.snapshot import Snapshot
 from memlens.errors import UsageError
-from memlens.render import jsonout
-from memlens.render.table import is_terminal
 
 NAME = "pages"
 HELP = "per-page state: physical address, map count, kpageflags; or --summary by flag set"
@@ -55,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 @contextmanager
 def _progress(what: str) -> Iterator[None]:
     """A spinner on stderr while reading, only when stderr is a terminal."""
-    if not is_terminal(sys.stderr):
+    if not sys.stderr.isatty():
         yield
         return
     from rich.console import Console
@@ -74,7 +71,11 @@ def run(args: argparse.Namespace) -> int:
         if args.address is not None:
             scanned = [page_at(snap, args.address)]
         else:
-            regions = select_regions(snap.regions, args.areas)
+            regions = snap.regions
+            if args.areas:
+                from memlens.analyses.regions import select_regions
+
+                regions = select_regions(regions, args.areas)
             with _progress(f"reading page tables of {len(regions)} regions"):
                 scanned = scan(snap, regions, counts=not args.summary)
         emit: Callable[[Snapshot, list[RegionPages], argparse.Namespace], None]
@@ -92,6 +93,8 @@ def _summary(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespac
 
     summary = summarize(scanned, snap.page_size, raw=args.raw)
     if args.json:
+        from memlens.render import jsonout
+
         jsonout.dump("pages-summary", {"target": snap.source, "format": snap.format,
                                        "page_size": snap.page_size,
                                        **summary_json(summary, args.raw)})  # fmt: skip
@@ -101,6 +104,7 @@ def _summary(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespac
 
 def _pages(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
     if args.json:
+        from memlens.render import jsonout
         from memlens.render.pagejson import region_json
 
         regions = [region_json(rp, args.raw) for rp in scanned]
@@ -108,14 +112,13 @@ def _pages(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace)
                                "page_size": snap.page_size, "address": args.address,
                                "regions": regions})  # fmt: skip
         return
-    from memlens.render.pagelines import write_region, write_single
+    from memlens.render.pagelines import write_regions, write_single
 
     sys.stdout.flush()
     out = sys.stdout.buffer
     word = snap.space.word_size
-    for rp in scanned:
-        if args.address is not None:
-            write_single(out, rp, word, args.raw)
-        else:
-            write_region(out, rp, word, args.raw)
+    if args.address is not None:
+        write_single(out, scanned[0], word, args.raw)
+    else:
+        write_regions(out, scanned, word, args.raw)
     out.flush()

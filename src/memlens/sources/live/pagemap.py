@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import itertools
 import os
 
 import numpy as np
@@ -25,8 +26,8 @@ MAX_PAGES_PER_READ = 1 << 21
 #: 128 MiB of entries, ~0.5 GiB at peak with the decoded arrays)
 MAX_TABLE_PAGES = 1 << 24
 #: PFNs closer than this are read in one kpage* request: an entry costs the
-#: kernel ~0.13 us, a pread ~1 us plus Python's loop; 8 was fastest here on a
-#: fragmented 512 MiB process (64: 1.45x slower, 1: 1.5x)
+#: kernel ~0.09 us, a pread ~0.35 us more; on a fragmented 512 MiB process
+#: (131k PFNs) kpageflags took 13.5 ms at 8, 14.0 at 1, 14.5 at 16, 16.5 at 32
 PFN_GAP_MERGE = 8
 
 CAP_SYS_ADMIN = 21
@@ -42,16 +43,29 @@ NO_SOFT_DIRTY = "the kernel does not track soft-dirty pages (no CONFIG_MEM_SOFT_
 def soft_dirty_supported() -> bool:
     """Whether the kernel tracks soft-dirty bits, without writing to any clear_refs.
 
-    New mappings carry VM_SOFTDIRTY, which smaps lists as ``sd`` in VmFlags
-    only on kernels built with CONFIG_MEM_SOFT_DIRTY; memlens's own mappings
-    are new enough (a process that cleared its own bits could hide them, so
-    this looks at memlens itself, never at the target).
+    A new mapping carries VM_SOFTDIRTY, so pagemap shows a page of it as
+    soft-dirty exactly when the kernel has CONFIG_MEM_SOFT_DIRTY: memlens maps
+    and writes one page of its own and reads that page's entry (~20 us; the
+    VmFlags of /proc/self/smaps say the same, but reading them cost ~10 ms).
+    Never the target's pages: it may have cleared its bits.
     """
+    import ctypes  # numpy has imported it already
+    import mmap
+
     try:
-        with open("/proc/self/smaps") as f:
-            return any(line.startswith("VmFlags:") and " sd" in line for line in f)
+        with mmap.mmap(-1, mmap.PAGESIZE) as page:
+            page[0] = 1
+            cell = ctypes.c_char.from_buffer(page)
+            address = ctypes.addressof(cell)
+            del cell  # the buffer must be released before the mapping closes
+            fd = os.open("/proc/self/pagemap", os.O_RDONLY)
+            try:
+                raw = os.pread(fd, ENTRY, address // mmap.PAGESIZE * ENTRY)
+            finally:
+                os.close(fd)
     except OSError:
         return True  # cannot tell: report the bits as read
+    return len(raw) == ENTRY and bool(int.from_bytes(raw, "little") >> 55 & 1)
 
 
 def has_cap_sys_admin() -> bool:
@@ -123,34 +137,36 @@ def read_entries(
     return out, None
 
 
-def _spans(pfns: npt.NDArray[np.uint64]) -> npt.NDArray[np.intp]:
-    """Sorted unique PFNs grouped into read spans: rows of (index of first, index past last)."""
-    breaks = np.flatnonzero(np.diff(pfns) > PFN_GAP_MERGE) + 1
-    bounds = np.concatenate(([0], breaks, [len(pfns)])).astype(np.intp)
-    spans: npt.NDArray[np.intp] = np.stack((bounds[:-1], bounds[1:]), axis=1)
-    return spans if len(pfns) else spans[:0]
-
-
 class PfnSet:
-    """Sorted unique PFNs of some pages, their read spans, and the way back.
+    """PFNs of some pages as read spans of a kpage* file, and where each one's entry lands.
 
-    Built once and shared by the kpagecount and kpageflags reads.
+    PFNs closer than :data:`PFN_GAP_MERGE` share a span; the spans' entries,
+    read one ``pread`` each and concatenated, hold PFN ``pfns[i]``'s entry at
+    ``slot[i]``.  Built once and shared by the kpagecount and kpageflags reads.
     """
 
     def __init__(self, pfns: npt.NDArray[np.uint64]) -> None:
         self.pfns = pfns
-        # sort-based: numpy >= 2.3's hash-based np.unique took 60-90 ms for 131k PFNs here
-        ordered = np.sort(pfns)
-        first_of_run = np.concatenate(([True], ordered[1:] != ordered[:-1]))
-        self.unique = ordered[first_of_run] if len(pfns) else ordered
-        self.spans = _spans(self.unique)
-        self._back: npt.NDArray[np.intp] | None = None
-
-    def back(self) -> npt.NDArray[np.intp]:
-        """Index into ``unique`` of each PFN of ``pfns``."""
-        if self._back is None:
-            self._back = np.searchsorted(self.unique, self.pfns)
-        return self._back
+        n = len(pfns)
+        # sort-based on purpose: numpy >= 2.3's hash-based np.unique took
+        # 60-90 ms for 131k PFNs here, an argsort 3 ms
+        order = np.argsort(pfns)
+        ordered = pfns[order]
+        new_span = np.empty(n, dtype=np.bool_)
+        new_span[:1] = True
+        np.greater(np.diff(ordered), np.uint64(PFN_GAP_MERGE), out=new_span[1:])
+        starts = np.flatnonzero(new_span)
+        firsts = ordered[starts]
+        lasts = ordered[np.append(starts[1:], n) - 1] if n else firsts
+        sizes = (lasts - firsts + np.uint64(1)).astype(np.intp)
+        # entry of PFN p of span s lands at p - firsts[s] + (entries before s)
+        shift = np.cumsum(sizes) - sizes - firsts.astype(np.intp)
+        span_of = np.cumsum(new_span, dtype=np.intp) - 1
+        self.slot = np.empty(n, dtype=np.intp)
+        self.slot[order] = ordered.astype(np.intp) + shift[span_of]
+        self.total = int(sizes.sum())
+        self.read_sizes: list[int] = (sizes * ENTRY).tolist()
+        self.read_offsets: list[int] = (firsts * np.uint64(ENTRY)).tolist()
 
 
 def read_kpage(path: str, pfns: npt.NDArray[np.uint64] | PfnSet) -> npt.NDArray[np.uint64]:
@@ -162,27 +178,21 @@ def read_kpage(path: str, pfns: npt.NDArray[np.uint64] | PfnSet) -> npt.NDArray[
         PermissionError / OSError: the file cannot be opened or read.
     """
     pset = pfns if isinstance(pfns, PfnSet) else PfnSet(pfns)
-    unique = pset.unique
-    bounds = pset.spans
-    firsts = unique[bounds[:, 0]] if len(bounds) else np.empty(0, np.uint64)
-    lasts = unique[bounds[:, 1] - 1] if len(bounds) else np.empty(0, np.uint64)
-    chunks: list[bytes] = []
     fd = os.open(path, os.O_RDONLY)
     try:
-        # the loop only reads: gathering is one vectorized pass afterwards
-        for first, last in zip(firsts.tolist(), lasts.tolist(), strict=True):
-            chunks.append(os.pread(fd, (last - first + 1) * ENTRY, first * ENTRY))
+        # map() runs the loop of preads in C: no bytecode per span
+        chunks = list(map(os.pread, itertools.repeat(fd), pset.read_sizes, pset.read_offsets))
     finally:
         os.close(fd)
-    got = np.array([len(c) // ENTRY for c in chunks], dtype=np.intp)
-    flat = np.frombuffer(b"".join(chunks), dtype="<u8")
-    base = np.concatenate(([0], np.cumsum(got)[:-1])) if len(got) else got
-    span_of = np.repeat(np.arange(len(bounds)), bounds[:, 1] - bounds[:, 0])
-    rel = (unique - firsts[span_of]).astype(np.intp)
-    ok = rel < got[span_of]
-    values = np.zeros(len(unique), dtype=np.uint64)
-    values[ok] = flat[(base[span_of] + rel)[ok]]
-    result: npt.NDArray[np.uint64] = values[pset.back()]
+    data = b"".join(chunks)
+    if len(data) != pset.total * ENTRY:
+        # a span ran past the end of the file (a PFN above the last page
+        # frame, e.g. of a device mapping): its missing entries read as 0
+        data = b"".join(c.ljust(size, b"\0")
+                        for c, size in zip(chunks, pset.read_sizes, strict=True))  # fmt: skip
+    result: npt.NDArray[np.uint64] = (
+        np.frombuffer(data, dtype="<u8").astype(np.uint64, copy=False)[pset.slot]
+    )
     return result
 
 
@@ -238,12 +248,13 @@ class PagemapReader:
     def add_kpage(self, tables: list[PageTable], *, counts: bool = True) -> None:
         """Fill flags (and counts) of present pages, for several tables in one pass.
 
-        kpagecount and kpageflags are read in two threads: the reads are
-        kernel time (the GIL is released) and this machine kind has two cores.
+        The PFNs of all tables are sorted and read in spans once, not per table.
         """
         if not self.privileged:
             return
-        pfns_per = [t.pfn[t.present] for t in tables]
+        present = [t.entries >= np.uint64(1 << 63) for t in tables]
+        mask = np.uint64(PFN_MASK)
+        pfns_per = [t.entries[p] & mask for t, p in zip(tables, present, strict=True)]
         allpfn = np.concatenate(pfns_per) if pfns_per else np.empty(0, dtype=np.uint64)
         if len(allpfn) and not allpfn.any():
             reason = "the kernel hides PFNs from this process"
@@ -258,7 +269,6 @@ class PagemapReader:
                 t.unavailable["count"] = "not read"
 
         pset = PfnSet(allpfn)
-        pset.back()  # before the threads share it
 
         def fetch(path: str) -> npt.NDArray[np.uint64] | str:
             try:
@@ -266,23 +276,18 @@ class PagemapReader:
             except OSError as e:
                 return f"{path}: {e.strerror}"
 
-        if len(files) > 1 and len(allpfn) > 4096:
-            from concurrent.futures import ThreadPoolExecutor  # only big scans need it
-
-            with ThreadPoolExecutor(max_workers=len(files)) as pool:
-                futures = {key: pool.submit(fetch, path) for key, path in files.items()}
-                results = {key: f.result() for key, f in futures.items()}
-        else:
-            results = {key: fetch(path) for key, path in files.items()}
+        # one file after the other: two threads were no faster on 2 cores at
+        # load ~2.6 (30 ms either way for 131k PFNs), and 20-50% slower at
+        # load 5-9: the GIL changes hands around every ~1 us pread
+        results = {key: fetch(path) for key, path in files.items()}
         offset = 0
-        for t, pf in zip(tables, pfns_per, strict=True):
-            mask = t.present
+        for t, where, pf in zip(tables, present, pfns_per, strict=True):
             for key, value in results.items():
                 if isinstance(value, str):
                     t.unavailable[key] = value
                     continue
                 full = np.zeros(len(t.entries), dtype=np.uint64)
-                full[mask] = value[offset : offset + len(pf)]
+                full[where] = value[offset : offset + len(pf)]
                 if key == "count":
                     t.counts = full
                 else:

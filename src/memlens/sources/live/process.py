@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from memlens.core.addrspace import AddressSpace, Segment
 from memlens.core.pages import PageTable
 from memlens.core.region import Region
 from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.errors import ProcessGoneError, TargetError
-from memlens.sources.live.freeze import Freezer
 from memlens.sources.live.maps import parse_maps
 from memlens.sources.live.memory import ProcessMemory
 from memlens.sources.live.pagemap import PagemapReader
 from memlens.sources.options import OpenOptions
+
+if TYPE_CHECKING:
+    from memlens.sources.live.freeze import Freezer
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -59,6 +62,8 @@ class LiveProcess(Snapshot):
     def __init__(self, pid: int, options: OpenOptions) -> None:
         self.freezer: Freezer | None = None
         if options.freeze:
+            from memlens.sources.live.freeze import Freezer  # signals and threads: only then
+
             self.freezer = Freezer(pid)
             self.freezer.stop()
         try:
