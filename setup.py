@@ -1,8 +1,11 @@
-"""Build step for the allocation shim: a plain shared library, not a Python extension.
+"""Build step for memlens's two pieces of C, both compiled by setuptools' ``build_ext``
+(so ``pip install .`` and ``pip install -e .`` both produce them):
 
-``libmemlens_shim.so`` is compiled from ``src/memlens/shim/memlens_shim.c`` by
-setuptools' ``build_ext`` (so ``pip install .`` and ``pip install -e .`` both
-produce it), but named and linked as an ordinary ``LD_PRELOAD`` library.
+* ``libmemlens_shim.so`` from ``src/memlens/shim/memlens_shim.c``: the allocation
+  shim, a plain shared library named and linked as an ordinary ``LD_PRELOAD``
+  library, not a Python extension;
+* ``memlens._pagewalk`` from ``src/memlens/pagewalk/*.c``: a Python extension
+  doing the per-page work of ``memlens pages`` without numpy (see its module.c).
 """
 
 from __future__ import annotations
@@ -38,7 +41,13 @@ setup(
                 "-Wall", "-Wextra",
             ],
             libraries=["dl", "m", "pthread"],
-        )
+        ),
+        Extension(
+            "memlens._pagewalk",
+            sources=[f"src/memlens/pagewalk/{name}.c" for name in ("module", "kpage", "lines")],
+            depends=["src/memlens/pagewalk/pagewalk.h"],
+            extra_compile_args=["-O2", "-std=gnu11", "-fvisibility=hidden", "-Wall", "-Wextra"],
+        ),
     ],
     cmdclass={"build_ext": BuildShim},
 )

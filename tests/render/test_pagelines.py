@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memlens.analyses.pages import RegionPages, summarize
 from memlens.core.pages import PageTable
 from memlens.core.region import Region, RegionKind
-from memlens.render.pagelines import hex_columns, render_table
+from memlens.render.pagelines import render_table
 
 PAGE = 4096
 
@@ -78,11 +79,15 @@ def test_flags_unreadable_but_pfn_known() -> None:
     assert render_table(t).decode() == "0000000000010000  phys 0000000000042000  count 3\n"
 
 
-def test_hex_columns_match_format() -> None:
-    values = np.array([0, 1, 0xDEADBEEF, 2**64 - 1, 0x00007FFF5E59B000], dtype=np.uint64)
-    assert [bytes(row).decode() for row in hex_columns(values)] == [
-        f"{int(v):016x}" for v in values
-    ]
+@pytest.mark.parametrize("value", [0, 1, 0xDEADBEEF, 2**64 - 1, 0x00007FFF5E59B000])
+def test_hex_columns_match_format(value: int) -> None:
+    start = value - value % PAGE
+    pfn = value >> 12 & (1 << 55) - 1
+    t = make([present(pfn), swapped(0, value >> 14)], start=min(start, 2**64 - 2 * PAGE))
+    page, swap = render_table(t).decode().splitlines()
+    first = min(start, 2**64 - 2 * PAGE)
+    assert page.split()[:3] == [f"{first:016x}", "phys", f"{pfn * PAGE % 2**64:016x}"]
+    assert swap.split()[:3] == [f"{first + PAGE:016x}", "swap", f"{value >> 14:016x}"]
 
 
 entry = st.one_of(
@@ -119,7 +124,7 @@ def test_one_line_per_page_or_run(entries: list[int], data: st.DataObject) -> No
     assert sum(g.pages for g in summary.totals if g.state == "guard") == entries.count(GUARD)
 
 
-# -- the vectorized formatter against a plain one-line-per-page reference ------
+# -- the C formatter against a plain one-line-per-page reference ---------------
 
 
 def reference_lines(t: PageTable, raw: bool) -> bytes:
@@ -191,8 +196,7 @@ page_runs = st.lists(st.tuples(page_entry, st.integers(1, 40)), min_size=0, max_
 
 @settings(max_examples=150, deadline=None)
 @given(page_runs, st.data())
-def test_vectorized_lines_equal_reference(runs: list[tuple[int, int]],
-                                          data: st.DataObject) -> None:  # fmt: skip
+def test_lines_equal_reference(runs: list[tuple[int, int]], data: st.DataObject) -> None:
     from memlens.render.pagelines import PageLines
 
     entries = [e for e, n in runs for _ in range(n)]
@@ -209,9 +213,7 @@ def test_vectorized_lines_equal_reference(runs: list[tuple[int, int]],
         t.unavailable = {"pfn": "r", "count": "r", "flags": "r"}
     raw = data.draw(st.booleans(), label="raw")
     block = data.draw(st.sampled_from([2, 7, 1 << 16]), label="block rows")
-    want = reference_lines(t, raw)
-    for layout in ("auto", "runs", "matrix"):
-        assert PageLines(raw, block_rows=block, layout=layout).render(t) == want, layout
+    assert PageLines(raw, block_rows=block).render(t) == reference_lines(t, raw)
 
 
 def test_partial_table_lines_cover_only_the_pages_read() -> None:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memlens.sources.live.pagemap import PFN_GAP_MERGE, PfnSet, read_kpage
+from memlens.sources.live.pagemap import PFN_GAP_MERGE, kpage_spans, read_kpage
 
 FILE_PFNS = 3000
 
@@ -46,8 +46,6 @@ def test_spans_give_what_single_reads_give(kpage_file: Path, pfns: list[int]) ->
 
 def test_nearby_pfns_share_a_read() -> None:
     pfns = np.array([100, 100 + PFN_GAP_MERGE, 5, 100 + 2 * PFN_GAP_MERGE + 1, 5], dtype=np.uint64)
-    pset = PfnSet(pfns)
     # 5 alone; 100..100+gap together; the last one just beyond the gap alone
-    assert pset.read_offsets == [5 * 8, 100 * 8, (100 + 2 * PFN_GAP_MERGE + 1) * 8]
-    assert pset.read_sizes == [8, (PFN_GAP_MERGE + 1) * 8, 8]
-    assert pset.slot.tolist() == [1, 1 + PFN_GAP_MERGE, 0, 2 + PFN_GAP_MERGE, 0]
+    assert kpage_spans(pfns) == [(5, 1), (100, PFN_GAP_MERGE + 1),
+                                 (100 + 2 * PFN_GAP_MERGE + 1, 1)]  # fmt: skip

@@ -3,9 +3,9 @@
 The summary groups every present or swapped page by its *flag set*: the
 kpageflags bits (public 0-26, or 0-41 in raw mode) together with the pagemap
 bits that describe the mapping (file/shared, exclusive, soft-dirty, uffd-wp,
-guard) and whether the page is present or swapped.  Grouping is one
-``np.unique`` over a packed 64-bit key per page, per region kind and in total,
-so it costs a sort of the pages, never a Python loop over them.
+guard) and whether the page is present or swapped.  Each page's packed
+64-bit key is counted in C (:func:`memlens._pagewalk.count_keys`, over runs of
+equal neighbours), so there is no Python loop over pages and no numpy import.
 """
 
 from __future__ import annotations
@@ -13,14 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-import numpy as np
-import numpy.typing as npt
-
+from memlens import _pagewalk
 from memlens.core.pages import (
     BIT_EXCLUSIVE,
     BIT_FILE,
     BIT_GUARD,
-    BIT_PRESENT,
     BIT_SOFT_DIRTY,
     BIT_SWAPPED,
     BIT_UFFD_WP,
@@ -32,8 +29,6 @@ from memlens.core.pages import (
 from memlens.core.region import Region, RegionKind
 from memlens.core.snapshot import Snapshot
 from memlens.errors import AddressError
-
-U64 = npt.NDArray[np.uint64]
 
 #: pagemap bits that are part of a page's flag set in the summary
 _ENTRY_KEY_MASK = sum(
@@ -129,19 +124,18 @@ def _state(key: int) -> str:
     return "present"
 
 
-def _groups(keys: U64, kind: str | None, page_size: int, flags_known: bool) -> list[FlagGroup]:
-    values, counts = np.unique(keys, return_counts=True)
+def _groups(counts: dict[int, int], kind: str | None, page_size: int,
+            flags_known: bool) -> list[FlagGroup]:  # fmt: skip
     out = []
-    for key, n in zip(values.tolist(), counts.tolist(), strict=True):
-        k = int(key)
+    for k, n in counts.items():
         out.append(
             FlagGroup(
                 kind=kind if kind is not None else _KINDS[(k & _KIND_MASK) >> _KIND_SHIFT].value,
                 state=_state(k),
                 flags=(k & RAW_FLAGS_MASK) if flags_known else None,
                 bits=tuple(name for bit, name in PAGEMAP_BITS if k >> bit & 1),
-                pages=int(n),
-                size=int(n) * page_size,
+                pages=n,
+                size=n * page_size,
             )
         )
     # most pages first; ties in a stable order of the key
@@ -151,8 +145,8 @@ def _groups(keys: U64, kind: str | None, page_size: int, flags_known: bool) -> l
 def summarize(scanned: Sequence[RegionPages], page_size: int, *, raw: bool = False) -> PageSummary:
     """Group the present and swapped pages of ``scanned`` by flag set."""
     summary = PageSummary(page_size=page_size)
-    mask = np.uint64(RAW_FLAGS_MASK if raw else PUBLIC_FLAGS_MASK)
-    key_parts: list[U64] = []
+    mask = RAW_FLAGS_MASK if raw else PUBLIC_FLAGS_MASK
+    counts: dict[int, int] = {}
     flags_known = True
     for rp in scanned:
         t = rp.table
@@ -164,21 +158,16 @@ def summarize(scanned: Sequence[RegionPages], page_size: int, *, raw: bool = Fal
             continue
         summary.unavailable.update({k: v for k, v in t.unavailable.items() if k != "count"})
         summary.partial = summary.partial or t.partial
-        shown = (t.entries >> np.uint64(BIT_PRESENT) | t.entries >> np.uint64(BIT_SWAPPED)) & 1
-        idx = np.flatnonzero(shown)
-        if len(idx) == 0:
-            continue
-        key = t.entries[idx] & np.uint64(_ENTRY_KEY_MASK)
-        if t.flags is None:
-            flags_known = False
-        else:
-            key |= t.flags[idx] & mask
-        key |= np.uint64(_KINDS.index(rp.region.kind) << _KIND_SHIFT)
-        key_parts.append(key)
-    if not key_parts:
+        flags = t.flags_raw
+        flags_known = flags_known and flags is not None
+        kind = _KINDS.index(rp.region.kind) << _KIND_SHIFT
+        _pagewalk.count_keys(t.entries_raw, flags, _ENTRY_KEY_MASK, mask, kind, counts)
+    if not counts:
         return summary
-    keys = np.concatenate(key_parts)
-    summary.groups = _groups(keys, None, page_size, flags_known)
-    summary.totals = _groups(keys & np.uint64(~_KIND_MASK & (1 << 64) - 1), "total",
-                             page_size, flags_known)  # fmt: skip
+    totals: dict[int, int] = {}
+    for key, n in counts.items():
+        total_key = key & ~_KIND_MASK
+        totals[total_key] = totals.get(total_key, 0) + n
+    summary.groups = _groups(counts, None, page_size, flags_known)
+    summary.totals = _groups(totals, "total", page_size, flags_known)
     return summary

@@ -14,26 +14,29 @@ import struct
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Literal
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Literal
 
 from memlens.core.backing import Backing
 from memlens.core.rangemap import Overlap, RangeMap
 from memlens.core.region import Region
 from memlens.errors import AddressError
 
+if TYPE_CHECKING:
+    # numpy is imported where it is used: `memlens pages` builds an address
+    # space but never needs numpy, whose import costs more than that command
+    import numpy as np
+    import numpy.typing as npt
+
+    #: numpy read tables: starts, last addresses, deltas, buffer index per piece, buffers
+    _NpTables = tuple[
+        npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.int64],
+        npt.NDArray[np.int64], list["bytes | mmap.mmap"],
+    ]  # fmt: skip
+
 ByteOrder = Literal["little", "big"]
 
 #: below every address (negative ones too): the start of the read tables' sentinel row
 _SENTINEL_START = -(1 << 128)
-
-#: numpy read tables: starts, last addresses, deltas, buffer index per piece, buffers
-_NpTables = tuple[
-    npt.NDArray[np.uint64], npt.NDArray[np.uint64], npt.NDArray[np.int64],
-    npt.NDArray[np.int64], list["bytes | mmap.mmap"],
-]  # fmt: skip
 
 NOT_SAVED = "not saved"
 UNMAPPED = "unmapped"
@@ -144,6 +147,8 @@ class AddressSpace:
         Raises:
             ValueError: the columns differ in length or break the rules above.
         """
+        import numpy as np
+
         if word_size not in (4, 8):
             raise ValueError(f"word size must be 4 or 8, not {word_size}")
         n = len(starts)
@@ -301,6 +306,8 @@ class AddressSpace:
             AddressError: for the first address (in order) with a byte unmapped or
                 not saved, unless ``pad`` zero-fills them.
         """
+        import numpy as np
+
         if size <= 0:
             raise ValueError("size must be positive")
         addrs = np.asarray(addresses, dtype=np.uint64).ravel()
@@ -330,6 +337,8 @@ class AddressSpace:
         """Numpy views of the read tables (built once): starts, last addresses,
         backing deltas, and the index of each piece's sliceable buffer (-1: none)."""
         if self._np_tables is None:
+            import numpy as np
+
             starts = self._seg_starts[1:]
             ends = self._seg_ends[1:]
             top = (1 << 64) - 1
@@ -387,6 +396,8 @@ class AddressSpace:
 
     def words(self, address: int, count: int, *, pad: bool = False) -> npt.NDArray[np.uint64]:
         """``count`` target words as a uint64 array (native order)."""
+        import numpy as np
+
         dtype = np.dtype(f"{'<' if self.byteorder == 'little' else '>'}u{self.word_size}")
         raw = self.read(address, count * self.word_size, pad=pad)
         return np.frombuffer(raw, dtype=dtype).astype(np.uint64)

@@ -9,10 +9,11 @@ addresses onto them.
 from __future__ import annotations
 
 import mmap
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 
 class Backing(Protocol):
@@ -81,6 +82,8 @@ class BufferBacking:
         return -1
 
     def array(self, offset: int, size: int) -> npt.NDArray[np.uint8]:
+        import numpy as np
+
         return np.frombuffer(self._view, dtype=np.uint8, count=size, offset=offset)
 
     def release(self) -> None:

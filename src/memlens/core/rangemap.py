@@ -19,10 +19,11 @@ import bisect
 import enum
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-import numpy as np
-import numpy.typing as npt
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 T = TypeVar("T")
 
@@ -57,6 +58,8 @@ class RangeMap(Generic[T]):
     """
 
     __slots__ = ("_ends", "_lasts_np", "_starts", "_starts_np", "_values", "conflicts", "empty")
+    _starts_np: npt.NDArray[np.uint64] | None
+    _lasts_np: npt.NDArray[np.uint64] | None
 
     def __init__(
         self,
@@ -71,8 +74,7 @@ class RangeMap(Generic[T]):
             self._starts = [s for s, _, _ in items]
             self._ends = [e for _, e, _ in items]
             self._values = [v for _, _, v in items]
-            self._starts_np = np.array(self._starts, dtype=np.uint64)
-            self._lasts_np = np.array([e - 1 for e in self._ends], dtype=np.uint64)
+            self._starts_np = self._lasts_np = None
             return
         # Accepted ranges kept sorted by start; input order decides who is "first".
         starts: list[int] = []
@@ -111,9 +113,7 @@ class RangeMap(Generic[T]):
         self._starts = [s for s, _, _ in accepted]
         self._ends = [e for _, e, _ in accepted]
         self._values = [v for _, _, v in accepted]
-        self._starts_np = np.array(self._starts, dtype=np.uint64)
-        # Last address (inclusive): uint64 cannot hold an end of 2**64.
-        self._lasts_np = np.array([e - 1 for e in self._ends], dtype=np.uint64)
+        self._starts_np = self._lasts_np = None
 
     @classmethod
     def sorted_unique(cls, items: Sequence[tuple[int, int, T]]) -> RangeMap[T]:
@@ -134,8 +134,7 @@ class RangeMap(Generic[T]):
         self._starts = [s for s, _, _ in kept]
         self._ends = [e for _, e, _ in kept]
         self._values = [v for _, _, v in kept]
-        self._starts_np = np.array(self._starts, dtype=np.uint64)
-        self._lasts_np = np.array([e - 1 for e in self._ends], dtype=np.uint64)
+        self._starts_np = self._lasts_np = None
         return self
 
     @classmethod
@@ -161,8 +160,7 @@ class RangeMap(Generic[T]):
         self._starts = list(starts)
         self._ends = list(ends)
         self._values = list(values)
-        self._starts_np = np.array(self._starts, dtype=np.uint64)
-        self._lasts_np = np.array([e - 1 for e in self._ends], dtype=np.uint64)
+        self._starts_np = self._lasts_np = None
         return self
 
     def __len__(self) -> int:
@@ -187,12 +185,21 @@ class RangeMap(Generic[T]):
 
     def find_many(self, addresses: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
         """Vectorized :meth:`index`: for each address the range index, or -1."""
+        import numpy as np
+
+        if self._starts_np is None or self._lasts_np is None:
+            # built on first use: most users of a RangeMap never call this, and
+            # `memlens pages` must not import numpy
+            self._starts_np = np.array(self._starts, dtype=np.uint64)
+            # Last address (inclusive): uint64 cannot hold an end of 2**64.
+            self._lasts_np = np.array([e - 1 for e in self._ends], dtype=np.uint64)
+        starts, lasts = self._starts_np, self._lasts_np
         addrs = np.asarray(addresses, dtype=np.uint64)
-        idx = np.searchsorted(self._starts_np, addrs, side="right").astype(np.int64) - 1
+        idx = np.searchsorted(starts, addrs, side="right").astype(np.int64) - 1
         ok = idx >= 0
         safe = np.where(ok, idx, 0)
-        if len(self._lasts_np):
-            ok &= addrs <= self._lasts_np[safe]
+        if len(lasts):
+            ok &= addrs <= lasts[safe]
         else:
             ok[:] = False
         return np.where(ok, idx, -1)

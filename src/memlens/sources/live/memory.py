@@ -7,30 +7,44 @@ seccomp, or pages the syscall cannot reach such as PROT_NONE for root).
 
 from __future__ import annotations
 
-import ctypes
 import errno
+import functools
 import os
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from memlens.errors import AddressError, ProcessGoneError, TargetError
 
+if TYPE_CHECKING:
+    import ctypes
 
-class _IoVec(ctypes.Structure):
-    _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+    import numpy as np
+    import numpy.typing as npt
 
 
-# The process's own symbol namespace holds libc; ctypes.util.find_library
-# would import subprocess & co. (~50 ms of every command's start-up).
-_libc = ctypes.CDLL(None, use_errno=True)
-_process_vm_readv = getattr(_libc, "process_vm_readv", None)
-if _process_vm_readv is not None:
-    _process_vm_readv.restype = ctypes.c_ssize_t
-    _process_vm_readv.argtypes = [
-        ctypes.c_int, ctypes.POINTER(_IoVec), ctypes.c_ulong,
-        ctypes.POINTER(_IoVec), ctypes.c_ulong, ctypes.c_ulong,
+@functools.cache
+def _syscall() -> tuple[Any, type[ctypes.Structure]] | None:
+    """libc's ``process_vm_readv`` with its iovec type, or None when libc lacks it.
+
+    Set up on the first read, not at import: ``memlens pages`` opens a process
+    but reads no memory, and ctypes is a few ms of its start-up.
+    """
+    import ctypes
+
+    class IoVec(ctypes.Structure):
+        _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
+
+    # The process's own symbol namespace holds libc; ctypes.util.find_library
+    # would import subprocess & co. (~50 ms of every command's start-up).
+    libc = ctypes.CDLL(None, use_errno=True)
+    readv = getattr(libc, "process_vm_readv", None)
+    if readv is None:
+        return None
+    readv.restype = ctypes.c_ssize_t
+    readv.argtypes = [
+        ctypes.c_int, ctypes.POINTER(IoVec), ctypes.c_ulong,
+        ctypes.POINTER(IoVec), ctypes.c_ulong, ctypes.c_ulong,
     ]  # fmt: skip
+    return readv, IoVec
 
 
 class ProcessMemory:
@@ -39,7 +53,7 @@ class ProcessMemory:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self._mem_fd: int | None = None
-        self._use_syscall = _process_vm_readv is not None
+        self._use_syscall: bool | None = None  # decided on the first read
 
     def close(self) -> None:
         if self._mem_fd is not None:
@@ -50,10 +64,14 @@ class ProcessMemory:
         return os.path.exists(f"/proc/{self.pid}/mem")
 
     def _readv(self, address: int, buf: ctypes.Array[ctypes.c_char], size: int) -> int:
-        assert _process_vm_readv is not None
-        local = _IoVec(ctypes.cast(buf, ctypes.c_void_p), size)
-        remote = _IoVec(address, size)
-        n = int(_process_vm_readv(self.pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0))
+        import ctypes
+
+        syscall = _syscall()
+        assert syscall is not None
+        readv, iovec = syscall
+        local = iovec(ctypes.cast(buf, ctypes.c_void_p), size)
+        remote = iovec(address, size)
+        n = int(readv(self.pid, ctypes.byref(local), 1, ctypes.byref(remote), 1, 0))
         if n < 0:
             err = ctypes.get_errno()
             if err == errno.ESRCH:
@@ -93,7 +111,11 @@ class ProcessMemory:
     def read(self, offset: int, size: int) -> bytes:
         if size <= 0:
             return b""
+        if self._use_syscall is None:
+            self._use_syscall = _syscall() is not None
         if self._use_syscall:
+            import ctypes
+
             buf = ctypes.create_string_buffer(size)
             n = self._readv(offset, buf, size)
             if n == size:
@@ -103,6 +125,8 @@ class ProcessMemory:
         return self._pread(offset, size)
 
     def array(self, offset: int, size: int) -> npt.NDArray[np.uint8]:
+        import numpy as np
+
         return np.frombuffer(self.read(offset, size), dtype=np.uint8)
 
     def find(self, pattern: bytes, start: int, end: int) -> int:

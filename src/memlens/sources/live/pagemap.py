@@ -2,22 +2,25 @@
 
 One ``pread`` per region for pagemap (bounded chunks for huge regions), and one
 ``pread`` per run of nearby PFNs for the kpage files -- never one read per page
-(ptexplore's 8-byte reads cost ~2.3 s for 135k pages; these ~30 ms).
+(ptexplore's 8-byte reads cost ~2.3 s for 135k pages; these ~30 ms).  The reads
+run in :mod:`memlens._pagewalk` (C, GIL released) into raw uint64 buffers: no
+numpy on this path (see that module for why).
 """
 
 from __future__ import annotations
 
 import errno
 import functools
-import itertools
 import os
+from typing import TYPE_CHECKING
 
-import numpy as np
-import numpy.typing as npt
-
-from memlens.core.pages import PFN_MASK, PageTable
+from memlens import _pagewalk
+from memlens.core.pages import PageTable
 from memlens.core.region import Region
 from memlens.errors import ProcessGoneError, TargetError
+
+if TYPE_CHECKING:
+    from memlens.core.pages import U64Data
 
 ENTRY = 8
 #: pages per pagemap read
@@ -49,23 +52,11 @@ def soft_dirty_supported() -> bool:
     VmFlags of /proc/self/smaps say the same, but reading them cost ~10 ms).
     Never the target's pages: it may have cleared its bits.
     """
-    import ctypes  # numpy has imported it already
-    import mmap
-
     try:
-        with mmap.mmap(-1, mmap.PAGESIZE) as page:
-            page[0] = 1
-            cell = ctypes.c_char.from_buffer(page)
-            address = ctypes.addressof(cell)
-            del cell  # the buffer must be released before the mapping closes
-            fd = os.open("/proc/self/pagemap", os.O_RDONLY)
-            try:
-                raw = os.pread(fd, ENTRY, address // mmap.PAGESIZE * ENTRY)
-            finally:
-                os.close(fd)
+        entry = _pagewalk.self_pagemap_entry()
     except OSError:
         return True  # cannot tell: report the bits as read
-    return len(raw) == ENTRY and bool(int.from_bytes(raw, "little") >> 55 & 1)
+    return entry is not None and bool(entry >> 55 & 1)
 
 
 def has_cap_sys_admin() -> bool:
@@ -102,10 +93,8 @@ def process_alive(pid: int) -> bool:
     return state not in (b"Z", b"X", b"x", b"")
 
 
-def read_entries(
-    fd: int, pid: int, region: Region, page_size: int
-) -> tuple[npt.NDArray[np.uint64], str | None]:
-    """Pagemap entries of ``region`` and, when fewer than its pages, why.
+def read_entries(fd: int, pid: int, region: Region, page_size: int) -> tuple[bytearray, str | None]:
+    """Pagemap entries of ``region`` (native uint64s) and, when fewer than its pages, why.
 
     The reason is :data:`EXITED` or :data:`ABOVE_TASK_SIZE`.
 
@@ -114,86 +103,41 @@ def read_entries(
     """
     first = region.start // page_size
     count = (region.end - region.start + page_size - 1) // page_size
-    out = np.empty(count, dtype=np.uint64)
-    done = 0
-    while done < count:
-        want = min(count - done, MAX_PAGES_PER_READ)
-        try:
-            raw = os.pread(fd, want * ENTRY, (first + done) * ENTRY)
-        except OSError as e:
-            if e.errno == errno.ESRCH or not process_alive(pid):
-                return out[:done], EXITED
-            raise TargetError(pid, f"pagemap: {e.strerror}") from None
-        got = len(raw) // ENTRY
-        out[done : done + got] = np.frombuffer(raw, dtype="<u8", count=got)
-        done += got
-        if got < want:
-            # End of file: either the range lies above the task size (only the
-            # kernel half, e.g. [vsyscall]), or the mm is gone -- which can
-            # happen while the task is not yet a zombie (exit_mm runs first).
-            if (first + done) * page_size >= KERNEL_HALF and process_alive(pid):
-                return out[:done], ABOVE_TASK_SIZE
-            return out[:done], EXITED
-    return out, None
+    data, err = _pagewalk.pagemap_read(fd, first, count, MAX_PAGES_PER_READ)
+    if err:
+        if err == errno.ESRCH or not process_alive(pid):
+            return data, EXITED
+        raise TargetError(pid, f"pagemap: {os.strerror(err)}")
+    done = len(data) // ENTRY
+    if done < count:
+        # End of file: either the range lies above the task size (only the
+        # kernel half, e.g. [vsyscall]), or the mm is gone -- which can
+        # happen while the task is not yet a zombie (exit_mm runs first).
+        if (first + done) * page_size >= KERNEL_HALF and process_alive(pid):
+            return data, ABOVE_TASK_SIZE
+        return data, EXITED
+    return data, None
 
 
-class PfnSet:
-    """PFNs of some pages as read spans of a kpage* file, and where each one's entry lands.
-
-    PFNs closer than :data:`PFN_GAP_MERGE` share a span; the spans' entries,
-    read one ``pread`` each and concatenated, hold PFN ``pfns[i]``'s entry at
-    ``slot[i]``.  Built once and shared by the kpagecount and kpageflags reads.
-    """
-
-    def __init__(self, pfns: npt.NDArray[np.uint64]) -> None:
-        self.pfns = pfns
-        n = len(pfns)
-        # sort-based on purpose: numpy >= 2.3's hash-based np.unique took
-        # 60-90 ms for 131k PFNs here, an argsort 3 ms
-        order = np.argsort(pfns)
-        ordered = pfns[order]
-        new_span = np.empty(n, dtype=np.bool_)
-        new_span[:1] = True
-        np.greater(np.diff(ordered), np.uint64(PFN_GAP_MERGE), out=new_span[1:])
-        starts = np.flatnonzero(new_span)
-        firsts = ordered[starts]
-        lasts = ordered[np.append(starts[1:], n) - 1] if n else firsts
-        sizes = (lasts - firsts + np.uint64(1)).astype(np.intp)
-        # entry of PFN p of span s lands at p - firsts[s] + (entries before s)
-        shift = np.cumsum(sizes) - sizes - firsts.astype(np.intp)
-        span_of = np.cumsum(new_span, dtype=np.intp) - 1
-        self.slot = np.empty(n, dtype=np.intp)
-        self.slot[order] = ordered.astype(np.intp) + shift[span_of]
-        self.total = int(sizes.sum())
-        self.read_sizes: list[int] = (sizes * ENTRY).tolist()
-        self.read_offsets: list[int] = (firsts * np.uint64(ENTRY)).tolist()
+def kpage_spans(pfns: U64Data) -> list[tuple[int, int]]:
+    """The reads :func:`read_kpage` makes for ``pfns``: (first PFN, entries) per ``pread``."""
+    return _pagewalk.kpage_spans(pfns, PFN_GAP_MERGE)
 
 
-def read_kpage(path: str, pfns: npt.NDArray[np.uint64] | PfnSet) -> npt.NDArray[np.uint64]:
+def read_kpage(path: str, pfns: U64Data) -> memoryview:
     """Values of ``/proc/kpage{count,flags}`` for each PFN (any order, repeats allowed).
 
-    PFNs past the end of the file read as 0.
+    PFNs past the end of the file read as 0.  The result is a ``memoryview`` of
+    uint64 (``tolist()``, or ``numpy.frombuffer`` for an array).
 
     Raises:
         PermissionError / OSError: the file cannot be opened or read.
     """
-    pset = pfns if isinstance(pfns, PfnSet) else PfnSet(pfns)
     fd = os.open(path, os.O_RDONLY)
     try:
-        # map() runs the loop of preads in C: no bytecode per span
-        chunks = list(map(os.pread, itertools.repeat(fd), pset.read_sizes, pset.read_offsets))
+        return memoryview(_pagewalk.kpage_read(fd, pfns, PFN_GAP_MERGE)).cast("Q")
     finally:
         os.close(fd)
-    data = b"".join(chunks)
-    if len(data) != pset.total * ENTRY:
-        # a span ran past the end of the file (a PFN above the last page
-        # frame, e.g. of a device mapping): its missing entries read as 0
-        data = b"".join(c.ljust(size, b"\0")
-                        for c, size in zip(chunks, pset.read_sizes, strict=True))  # fmt: skip
-    result: npt.NDArray[np.uint64] = (
-        np.frombuffer(data, dtype="<u8").astype(np.uint64, copy=False)[pset.slot]
-    )
-    return result
 
 
 class PagemapReader:
@@ -223,7 +167,7 @@ class PagemapReader:
             # a dense table (8 bytes a page, plus numpy temporaries) of a huge
             # reservation -- V8's 1 TiB sandbox, ASan's shadow -- would exhaust
             # memory: say so instead of trying
-            table = PageTable(region.start, self.page_size, np.empty(0, dtype=np.uint64))
+            table = PageTable(region.start, self.page_size, b"")
             table.unavailable["pagemap"] = (
                 f"too large for a per-page table ({pages} pages, more than {MAX_TABLE_PAGES});"
                 " not scanned"
@@ -252,11 +196,8 @@ class PagemapReader:
         """
         if not self.privileged:
             return
-        present = [t.entries >= np.uint64(1 << 63) for t in tables]
-        mask = np.uint64(PFN_MASK)
-        pfns_per = [t.entries[p] & mask for t, p in zip(tables, present, strict=True)]
-        allpfn = np.concatenate(pfns_per) if pfns_per else np.empty(0, dtype=np.uint64)
-        if len(allpfn) and not allpfn.any():
+        raw = [t.entries_raw for t in tables]
+        if _pfns_hidden(raw):
             reason = "the kernel hides PFNs from this process"
             for t in tables:
                 t.unavailable.update(pfn=reason, count=reason, flags=reason)
@@ -267,41 +208,49 @@ class PagemapReader:
         else:
             for t in tables:
                 t.unavailable["count"] = "not read"
-
-        pset = PfnSet(allpfn)
-
-        def fetch(path: str) -> npt.NDArray[np.uint64] | str:
-            try:
-                return read_kpage(path, pset)
-            except OSError as e:
-                return f"{path}: {e.strerror}"
-
-        # one file after the other: two threads were no faster on 2 cores at
-        # load ~2.6 (30 ms either way for 131k PFNs), and 20-50% slower at
-        # load 5-9: the GIL changes hands around every ~1 us pread
-        results = {key: fetch(path) for key, path in files.items()}
-        offset = 0
-        for t, where, pf in zip(tables, present, pfns_per, strict=True):
-            for key, value in results.items():
-                if isinstance(value, str):
-                    t.unavailable[key] = value
-                    continue
-                full = np.zeros(len(t.entries), dtype=np.uint64)
-                full[where] = value[offset : offset + len(pf)]
+        fds: dict[str, int] = {}
+        try:
+            for key, path in files.items():
+                try:
+                    fds[key] = os.open(path, os.O_RDONLY)
+                except OSError as e:
+                    for t in tables:
+                        t.unavailable[key] = f"{path}: {e.strerror}"
+            # one file after the other, in C with the GIL released: two threads
+            # were no faster on 2 cores (the kernel's work per entry dominates)
+            results = _pagewalk.kpage_fill(raw, list(fds.values()), PFN_GAP_MERGE)
+        finally:
+            for fd in fds.values():
+                os.close(fd)
+        for key, result in zip(fds, results, strict=True):
+            if isinstance(result, int):
+                for t in tables:
+                    t.unavailable[key] = f"{files[key]}: {os.strerror(result)}"
+                continue
+            for t, values in zip(tables, result, strict=True):
                 if key == "count":
-                    t.counts = full
+                    t.counts = values
                 else:
-                    t.flags = full
-            offset += len(pf)
+                    t.flags = values
+
+
+def _pfns_hidden(tables: list[U64Data]) -> bool:
+    """Whether present pages exist and every one of them shows PFN 0.
+
+    (Without CAP_SYS_ADMIN in the target's user namespace the kernel zeroes
+    the PFN field: then there is nothing to look up in the kpage* files.)
+    """
+    present, with_pfn = _pagewalk.pfn_census(tables)
+    return present > 0 and with_pfn == 0
 
 
 __all__ = [
     "ABOVE_TASK_SIZE",
     "EXITED",
     "NO_SOFT_DIRTY",
-    "PFN_MASK",
     "PagemapReader",
     "has_cap_sys_admin",
+    "kpage_spans",
     "process_alive",
     "read_entries",
     "read_kpage",

@@ -1,0 +1,331 @@
+/* The per-page text of `memlens pages`, one line per present or swapped page:
+ *
+ *   00007fff5e59b000  phys 000000022762a000  exclusive  count 1  UPTODATE,LRU,ANON
+ *   00007fff5e59c000  swap 0000000000001234  type 0  soft-dirty
+ *   00007fff5e59d000  guard region
+ *   ... 30 pages not present ...
+ *
+ * The names (kpageflags, pagemap bits) come from Python's tables in display
+ * order (memlens.core.pages), so this file holds the layout, not the names.
+ * What follows the hex columns depends only on the entry's bits 55-63 (and swap
+ * type), the count and the flags; neighbouring pages mostly share them, so the
+ * previous line's tail is reused when they are equal.
+ */
+#include "pagewalk.h"
+
+#define MAX_FLAG_NAMES 64
+#define MAX_WORDS 8
+#define MAX_NAME 32 /* bytes of a name, with its NUL */
+/* "... N pages not present ...\n" with N up to 20 digits */
+#define GAP_MAX 48
+/* one cap on what a single call returns, whatever max_bytes asks */
+#define MAX_BYTES_CAP ((Py_ssize_t)1 << 30)
+
+typedef struct {
+    unsigned char bit;
+    unsigned char len;
+    char text[MAX_NAME];
+} Name;
+
+typedef struct {
+    PyObject_HEAD
+    uint64_t flags_mask;
+    int nflags, nwords;
+    Name flags[MAX_FLAG_NAMES];
+    Name words[MAX_WORDS];
+    size_t tail_max; /* longest text after the hex columns, newline included */
+} LineFormat;
+
+/* above the longest tail: "  type 31" / "  present", the words, "  count " + 20
+ * digits, "  " + every flag name and comma, "\n" (lf_new computes the exact bound) */
+#define TAIL_MAX (64 + MAX_WORDS * MAX_NAME + MAX_FLAG_NAMES * MAX_NAME)
+#define PREFIX_MAX (16 + 7 + 16)
+
+static char hex_pairs[512];
+
+static void init_hex_pairs(void) {
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < 256; i++) {
+        hex_pairs[2 * i] = digits[i >> 4];
+        hex_pairs[2 * i + 1] = digits[i & 15];
+    }
+}
+
+static char *put_hex16(char *p, uint64_t v) {
+    for (int shift = 56; shift >= 0; shift -= 8) {
+        memcpy(p, hex_pairs + 2 * ((v >> shift) & 0xff), 2);
+        p += 2;
+    }
+    return p;
+}
+
+static char *put_dec(char *p, uint64_t v) {
+    char tmp[20];
+    int n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n) *p++ = tmp[--n];
+    return p;
+}
+
+static char *put_str(char *p, const char *s, size_t n) {
+    memcpy(p, s, n);
+    return p + n;
+}
+
+static char *put_gap(char *p, uint64_t pages) {
+    p = put_str(p, "... ", 4);
+    p = put_dec(p, pages);
+    return put_str(p, " pages not present ...\n", 23);
+}
+
+/* kpageflags names of `flags` (masked) joined by commas; nothing when none is set */
+static char *put_flag_names(const LineFormat *lf, char *p, uint64_t flags) {
+    flags &= lf->flags_mask;
+    int first = 1;
+    for (int k = 0; k < lf->nflags && flags; k++) {
+        const Name *nm = &lf->flags[k];
+        if (!(flags >> nm->bit & 1)) continue;
+        flags &= ~(UINT64_C(1) << nm->bit);
+        if (!first) *p++ = ',';
+        p = put_str(p, nm->text, nm->len);
+        first = 0;
+    }
+    return p;
+}
+
+/* "  file-page exclusive": the pagemap bits' names as one field */
+static char *put_words(const LineFormat *lf, char *p, uint64_t entry) {
+    int first = 1;
+    for (int k = 0; k < lf->nwords; k++) {
+        const Name *nm = &lf->words[k];
+        if (!(entry >> nm->bit & 1)) continue;
+        p = first ? put_str(p, "  ", 2) : put_str(p, " ", 1);
+        p = put_str(p, nm->text, nm->len);
+        first = 0;
+    }
+    return p;
+}
+
+/* Everything after the hex columns, each field led by two spaces.  Without
+ * PFNs the kernel zeroes swap slots too: then a page is only "present" or
+ * "swapped", never a made-up frame or slot 0. */
+static size_t build_tail(const LineFormat *lf, char *t, uint64_t e, int pfn_known,
+                         int show_counts, int show_flags, uint64_t count, uint64_t flags) {
+    char *p = t;
+    int present = (int)(e >> PW_BIT_PRESENT);
+    if (!present && (e >> PW_BIT_GUARD & 1)) {
+        /* a guard-region PTE marker: pagemap flags it "swapped", but nothing is in swap */
+        p = put_str(p, "  guard region\n", 15);
+        return (size_t)(p - t);
+    }
+    if (!present) {
+        if (pfn_known) {
+            p = put_str(p, "  type ", 7);
+            p = put_dec(p, e & 0x1f);
+        } else {
+            p = put_str(p, "  swapped", 9);
+        }
+    } else if (!pfn_known) {
+        p = put_str(p, "  present", 9);
+    }
+    p = put_words(lf, p, e);
+    if (present && show_counts) {
+        p = put_str(p, "  count ", 8);
+        p = put_dec(p, count);
+    }
+    if (present && show_flags) {
+        p = put_str(p, "  ", 2);
+        char *names = p;
+        p = put_flag_names(lf, p, flags);
+        if (p == names) *p++ = '-';
+    }
+    *p++ = '\n';
+    return (size_t)(p - t);
+}
+
+static int read_names(PyObject *seq, Name *out, int max, const char *what) {
+    PyObject *fast = PySequence_Fast(seq, "names must be a sequence of (bit, name)");
+    if (fast == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    if (n > max) {
+        PyErr_Format(PyExc_ValueError, "%s: at most %d names", what, max);
+        goto fail;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        int bit;
+        const char *text;
+        Py_ssize_t len;
+        PyObject *item = PySequence_Fast_GET_ITEM(fast, k);
+        if (!PyArg_ParseTuple(item, "is#", &bit, &text, &len)) goto fail;
+        if (bit < 0 || bit > 63 || len <= 0 || len >= MAX_NAME) {
+            PyErr_Format(PyExc_ValueError, "%s: bad bit %d or name length %zd", what, bit, len);
+            goto fail;
+        }
+        for (Py_ssize_t c = 0; c < len; c++)
+            if ((unsigned char)text[c] < 0x21 || (unsigned char)text[c] > 0x7e) {
+                PyErr_Format(PyExc_ValueError, "%s: names are printable ASCII", what);
+                goto fail;
+            }
+        out[k].bit = (unsigned char)bit;
+        out[k].len = (unsigned char)len;
+        memcpy(out[k].text, text, (size_t)len);
+    }
+    Py_DECREF(fast);
+    return (int)n;
+fail:
+    Py_DECREF(fast);
+    return -1;
+}
+
+static PyObject *lf_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"flag_names", "pagemap_words", "flags_mask", NULL};
+    PyObject *flags_o, *words_o;
+    unsigned long long mask;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOK:LineFormat", kwlist, &flags_o, &words_o, &mask))
+        return NULL;
+    LineFormat *self = (LineFormat *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->flags_mask = mask;
+    self->nflags = read_names(flags_o, self->flags, MAX_FLAG_NAMES, "flag_names");
+    if (self->nflags >= 0) self->nwords = read_names(words_o, self->words, MAX_WORDS, "pagemap_words");
+    if (self->nflags < 0 || self->nwords < 0) {
+        Py_DECREF(self);
+        return NULL;
+    }
+    size_t t = 9 + 2 + 28 + 2 + 2 + 1;
+    for (int k = 0; k < self->nwords; k++) t += self->words[k].len + 1u;
+    for (int k = 0; k < self->nflags; k++) t += self->flags[k].len + 1u;
+    self->tail_max = t;
+    return (PyObject *)self;
+}
+
+PyDoc_STRVAR(render_doc,
+"render(entries, counts, flags, start, page_size, pfn_known, pos, max_lines, max_bytes)\n"
+"    -> (bytes, int)\n\n"
+"The lines of the pages from index `pos` of a table whose first page is at\n"
+"`start`: a line per present, swapped or guard page, one per run of other pages.\n"
+"`counts` and `flags` (per page, or None) are shown only when `pfn_known`;\n"
+"a present page beyond them is a ValueError.  Stops after `max_lines` page\n"
+"lines or about `max_bytes` bytes; returns the text and the index to go on\n"
+"from (len(entries) when done).");
+
+static PyObject *lf_render(LineFormat *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"entries", "counts", "flags", "start", "page_size", "pfn_known",
+                             "pos", "max_lines", "max_bytes", NULL};
+    PyObject *eo, *co, *fo;
+    unsigned long long start, page_size;
+    int pfn_known;
+    Py_ssize_t pos, max_lines, max_bytes;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOKKpnnn:render", kwlist, &eo, &co, &fo, &start,
+                                     &page_size, &pfn_known, &pos, &max_lines, &max_bytes))
+        return NULL;
+    PwU64 e, c, f;
+    int got_e = pw_u64_get(eo, &e, "entries", 0) == 0;
+    int got_c = got_e && pw_u64_get(co, &c, "counts", 1) == 0;
+    int got_f = got_c && pw_u64_get(fo, &f, "flags", 1) == 0;
+    PyObject *result = NULL, *out = NULL;
+    if (!got_f) goto done;
+    if (pos < 0 || pos > e.n || max_lines < 1 || max_bytes < 1) {
+        PyErr_SetString(PyExc_ValueError, "pos out of range, or max_lines/max_bytes below 1");
+        goto done;
+    }
+    int show_counts = pfn_known && c.data != NULL, show_flags = pfn_known && f.data != NULL;
+    /* A page line with the gap line before it takes at most `per_line`; the loop
+     * stops while that much (and a final gap line) still fits in `cap`. */
+    Py_ssize_t per_line = (Py_ssize_t)(PREFIX_MAX + self->tail_max + GAP_MAX);
+    Py_ssize_t rem = e.n - pos;
+    Py_ssize_t budget = (max_bytes < MAX_BYTES_CAP ? max_bytes : MAX_BYTES_CAP) + per_line;
+    if (rem <= budget / per_line) budget = rem * per_line;
+    Py_ssize_t cap = budget + GAP_MAX;
+    out = PyBytes_FromStringAndSize(NULL, cap);
+    if (out == NULL) goto done;
+    char *base = PyBytes_AS_STRING(out), *p = base, *end = base + cap;
+    const uint64_t shown = UINT64_C(1) << PW_BIT_PRESENT | UINT64_C(1) << PW_BIT_SWAPPED |
+                           UINT64_C(1) << PW_BIT_GUARD;
+    char tail[TAIL_MAX];
+    size_t tail_len = 0;
+    uint64_t tail_key = 0, tail_count = 0, tail_flags = 0;
+    int tail_valid = 0;
+    uint64_t gap = 0;
+    Py_ssize_t lines = 0, resume = pos, i;
+    for (i = pos; i < e.n; i++) {
+        uint64_t entry = pw_load(e.data, i);
+        if (!(entry & shown)) {
+            gap++;
+            continue;
+        }
+        if (lines >= max_lines || end - p < per_line + GAP_MAX) break;
+        if (gap) p = put_gap(p, gap);
+        gap = 0;
+        p = put_hex16(p, start + (uint64_t)i * page_size);
+        int present = (int)(entry >> PW_BIT_PRESENT), guard = !present && (entry >> PW_BIT_GUARD & 1);
+        uint64_t key = entry & (UINT64_C(0x1ff) << 55);
+        if (present && pfn_known) {
+            p = put_str(p, "  phys ", 7);
+            p = put_hex16(p, (entry & PW_PFN_MASK) * page_size);
+        } else if (!present && !guard && pfn_known) {
+            p = put_str(p, "  swap ", 7);
+            p = put_hex16(p, (entry & PW_PFN_MASK) >> 5);
+            key |= entry & 0x1f; /* the swap type is in the tail */
+        }
+        if (present && ((show_counts && i >= c.n) || (show_flags && i >= f.n))) {
+            /* counts and flags need only cover the present pages */
+            PyErr_Format(PyExc_ValueError, "no count or flags for present page %zd", i);
+            goto done;
+        }
+        uint64_t count = present && show_counts ? pw_load(c.data, i) : 0;
+        uint64_t flags = present && show_flags ? pw_load(f.data, i) & self->flags_mask : 0;
+        if (!tail_valid || key != tail_key || count != tail_count || flags != tail_flags) {
+            tail_len = build_tail(self, tail, entry, pfn_known, show_counts, show_flags, count, flags);
+            tail_key = key, tail_count = count, tail_flags = flags, tail_valid = 1;
+        }
+        p = put_str(p, tail, tail_len);
+        lines++;
+        resume = i + 1;
+    }
+    if (i == e.n) {
+        if (gap) p = put_gap(p, gap);
+        resume = e.n;
+    }
+    if (_PyBytes_Resize(&out, p - base) < 0) goto done; /* frees `out` on failure */
+    result = Py_BuildValue("(Nn)", out, resume);
+    out = NULL;
+done:
+    Py_XDECREF(out);
+    if (got_f) pw_u64_release(&f);
+    if (got_c) pw_u64_release(&c);
+    if (got_e) pw_u64_release(&e);
+    return result;
+}
+
+static PyObject *lf_flag_text(LineFormat *self, PyObject *arg) {
+    unsigned long long flags = PyLong_AsUnsignedLongLongMask(arg);
+    if (flags == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
+    char text[MAX_FLAG_NAMES * MAX_NAME];
+    char *p = put_flag_names(self, text, flags);
+    return PyUnicode_FromStringAndSize(text, p - text);
+}
+
+static PyMethodDef lf_methods[] = {
+    {"render", (PyCFunction)(void (*)(void))lf_render, METH_VARARGS | METH_KEYWORDS, render_doc},
+    {"flag_text", (PyCFunction)lf_flag_text, METH_O,
+     "flag_text(flags) -> str\n\nThe names of the (masked) kpageflags bits set, comma-separated."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject PwLineFormatType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "memlens._pagewalk.LineFormat",
+    .tp_doc = "LineFormat(flag_names, pagemap_words, flags_mask)\n\n"
+              "The page line layout with its names: (bit, name) pairs in display order\n"
+              "for kpageflags and for the pagemap bits; flags outside flags_mask are not named.",
+    .tp_basicsize = sizeof(LineFormat),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = lf_new,
+    .tp_methods = lf_methods,
+};
+
+void pw_lines_init(void) { init_hex_pairs(); }
