@@ -47,6 +47,7 @@ setup(
             sources=[f"src/memlens/pagewalk/{name}.c" for name in ("module", "kpage", "lines")],
             depends=["src/memlens/pagewalk/pagewalk.h"],
             extra_compile_args=["-O2", "-std=gnu11", "-fvisibility=hidden", "-Wall", "-Wextra"],
+            libraries=["pthread"],
         ),
     ],
     cmdclass={"build_ext": BuildShim},

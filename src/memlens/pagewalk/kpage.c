@@ -1,35 +1,70 @@
 /* /proc/kpagecount and /proc/kpageflags, read in spans of nearby PFNs.
  *
  * The kernel charges ~0.09 us per entry and a pread ~0.35 us more: PFNs are
- * sorted once (a radix sort) and PFNs less than `gap` apart share one pread,
- * whose entries are then scattered to the pages that asked for them
- * (ENGINEERING_NOTES section 2: 131k PFNs in ~14 ms, against ~2.3 s for one
- * read per page).
+ * sorted once (a radix sort of runs of consecutive PFNs) and PFNs at most `gap`
+ * apart share one pread, whose entries are then copied to the pages that asked
+ * for them (ENGINEERING_NOTES section 2: 131k PFNs in ~14 ms, against ~2.3 s
+ * for one read per page).
  */
 #include "pagewalk.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
-/* Entries per pread at most: bounds the read buffer to 512 KiB whatever the spans. */
+/* Entries per pread at most: bounds each read buffer to 512 KiB whatever the spans. */
 #define MAX_SPAN (1u << 16)
 /* Highest PFN the field can hold; higher ones (from a caller's array) read as 0
  * without a read, and keep every offset (pfn * 8) inside off_t. */
 #define MAX_PFN PW_PFN_MASK
+/* kpage* files read in one call at most (each on a thread of its own) */
+#define MAX_FILES 8
 /* Output slot of a page: table index above, page index in the table below. */
 #define SLOT_SHIFT 40
 #define SLOT_PAGE_MASK ((UINT64_C(1) << SLOT_SHIFT) - 1)
 
+/* `len` consecutive pages (slots) backed by `len` consecutive PFNs.  A process's
+ * PFNs mostly come in such runs (131k pages of a 512 MiB process: ~19k runs),
+ * so runs, not pages, are sorted and scattered. */
 typedef struct {
     uint64_t pfn;
     uint64_t slot;
-} PfnRef;
+    uint64_t len;
+} Run;
 
-/* Stable LSD radix sort by pfn, 11 bits a pass; passes whose digit is the same
- * for every PFN are skipped (PFNs of one machine share their top bits). */
-static void sort_refs(PfnRef *a, PfnRef *tmp, size_t n) {
+/* Collects runs from pages given in slot order; with out == NULL only counts them. */
+typedef struct {
+    Run *out;
+    size_t m;
+    Run cur;
+    int open;
+} RunBuilder;
+
+static inline void rb_flush(RunBuilder *b) {
+    if (!b->open) return;
+    if (b->out != NULL) b->out[b->m] = b->cur;
+    b->m++;
+    b->open = 0;
+}
+
+static inline void rb_add(RunBuilder *b, uint64_t pfn, uint64_t slot) {
+    Run *r = &b->cur;
+    /* r->pfn <= MAX_PFN and len <= MAX_SPAN: the sums cannot wrap */
+    if (b->open && r->pfn <= MAX_PFN && pfn <= MAX_PFN && pfn == r->pfn + r->len &&
+        slot == r->slot + r->len && r->len < MAX_SPAN) {
+        r->len++;
+        return;
+    }
+    rb_flush(b);
+    b->cur = (Run){pfn, slot, 1};
+    b->open = 1;
+}
+
+/* Stable LSD radix sort of runs by first PFN, 11 bits a pass; passes whose digit
+ * is the same for every run are skipped (PFNs of one machine share top bits). */
+static void sort_runs(Run *a, Run *tmp, size_t n) {
     enum { BITS = 11, BUCKETS = 1 << BITS, PASSES = (64 + BITS - 1) / BITS };
     static size_t hist[PASSES][BUCKETS]; /* 96 KiB: static, used with the GIL held */
     if (n < 2) return;
@@ -55,76 +90,90 @@ static void sort_refs(PfnRef *a, PfnRef *tmp, size_t n) {
     }
 }
 
-/* End (exclusive) of the span that starts at refs[i]: the following PFNs at
- * most `gap` beyond their predecessor, within MAX_SPAN entries of the first. */
-static size_t span_end(const PfnRef *refs, size_t i, size_t m, uint64_t gap) {
-    uint64_t first = refs[i].pfn, last = first;
+/* End (exclusive) of the span of sorted runs that starts at runs[i]: runs that
+ * start at most `gap` PFNs beyond the span's last PFN so far (or inside it),
+ * within MAX_SPAN entries of its first.  *last gets the span's last PFN. */
+static size_t span_end(const Run *runs, size_t i, size_t m, uint64_t gap, uint64_t *last) {
+    uint64_t first = runs[i].pfn, hi = first + runs[i].len - 1;
     size_t j = i + 1;
-    while (j < m && refs[j].pfn - last <= gap && refs[j].pfn - first < MAX_SPAN) last = refs[j++].pfn;
+    for (; j < m; j++) {
+        uint64_t start = runs[j].pfn, end = start + runs[j].len - 1;
+        if (start > hi && start - hi > gap) break;
+        uint64_t new_hi = end > hi ? end : hi;
+        if (new_hi - first >= MAX_SPAN) break;
+        hi = new_hi;
+    }
+    *last = hi;
     return j;
 }
 
-/* How many of the sorted refs can be read (PFN within the field). */
-static size_t readable(const PfnRef *refs, size_t m) {
-    while (m > 0 && refs[m - 1].pfn > MAX_PFN) m--;
+/* How many of the sorted runs can be read (PFNs within the field; runs never
+ * cross MAX_PFN, see rb_add). */
+static size_t readable(const Run *runs, size_t m) {
+    while (m > 0 && runs[m - 1].pfn > MAX_PFN) m--;
     return m;
 }
 
-/* Reads every span of `refs` (sorted, all readable) from `fd` into `buf`, and
- * stores each ref's value at its slot in `bases`.  0, or the errno of a failed
- * read.  Runs without the GIL: touches no Python object. */
-static int fill_from(int fd, const PfnRef *refs, size_t m, uint64_t gap, uint64_t *buf,
-                     uint64_t *const *bases) {
-    size_t i = 0;
-    while (i < m) {
-        size_t j = span_end(refs, i, m, gap);
-        uint64_t first = refs[i].pfn;
-        size_t count = (size_t)(refs[j - 1].pfn - first + 1);
-        size_t got = 0;
-        while (got < count * 8) {
-            ssize_t r = pread(fd, (char *)buf + got, count * 8 - got, (off_t)(first * 8 + got));
-            if (r < 0) {
-                if (errno == EINTR) continue;
-                return errno;
-            }
-            if (r == 0) break;  /* past the last page frame: the rest reads as 0 */
-            got += (size_t)r;
-        }
-        memset((char *)buf + got, 0, count * 8 - got);
-        for (size_t k = i; k < j; k++)
-            bases[refs[k].slot >> SLOT_SHIFT][refs[k].slot & SLOT_PAGE_MASK] = buf[refs[k].pfn - first];
-        i = j;
-    }
-    return 0;
-}
-
-/* The largest span's entries, to size the read buffer by what is read. */
-static size_t largest_span(const PfnRef *refs, size_t m, uint64_t gap) {
+/* The largest span's entries, to size a read buffer by what is read. */
+static size_t largest_span(const Run *runs, size_t m, uint64_t gap) {
     size_t most = 1, i = 0;
     while (i < m) {
-        size_t j = span_end(refs, i, m, gap);
-        size_t count = (size_t)(refs[j - 1].pfn - refs[i].pfn + 1);
-        if (count > most) most = count;
+        uint64_t last;
+        size_t j = span_end(runs, i, m, gap, &last);
+        if (last - runs[i].pfn + 1 > most) most = (size_t)(last - runs[i].pfn + 1);
         i = j;
     }
     return most;
 }
 
-/* Sorted refs for the PFNs of a uint64 buffer (slot = index), or NULL with an error set. */
-static PfnRef *refs_of_pfns(const PwU64 *pfns) {
-    size_t n = (size_t)pfns->n;
-    PfnRef *refs = PyMem_Malloc((n ? n : 1) * sizeof *refs);
-    PfnRef *tmp = PyMem_Malloc((n ? n : 1) * sizeof *tmp);
-    if (refs == NULL || tmp == NULL) {
-        PyMem_Free(refs);
+/* Reads every span of `runs` (sorted, all readable) from `fd` into `buf`, and
+ * copies each run's values to its slots in `bases`.  0, or the errno of a
+ * failed read.  Runs without the GIL: touches no Python object. */
+static int fill_from(int fd, const Run *runs, size_t m, uint64_t gap, uint64_t *buf,
+                     uint64_t *const *bases) {
+    size_t i = 0;
+    while (i < m) {
+        uint64_t first = runs[i].pfn, last;
+        size_t j = span_end(runs, i, m, gap, &last);
+        size_t want = (size_t)(last - first + 1) * 8, got = 0;
+        while (got < want) {
+            ssize_t r = pread(fd, (char *)buf + got, want - got, (off_t)(first * 8 + got));
+            if (r < 0) {
+                if (errno == EINTR) continue;
+                return errno;
+            }
+            if (r == 0) break; /* past the last page frame: the rest reads as 0 */
+            got += (size_t)r;
+        }
+        memset((char *)buf + got, 0, want - got);
+        for (size_t k = i; k < j; k++)
+            memcpy(bases[runs[k].slot >> SLOT_SHIFT] + (runs[k].slot & SLOT_PAGE_MASK),
+                   buf + (runs[k].pfn - first), (size_t)runs[k].len * 8);
+        i = j;
+    }
+    return 0;
+}
+
+/* Sorted runs of a PFN buffer (slot = index), or NULL with an error set. */
+static Run *runs_of_pfns(const PwU64 *pfns, size_t *m) {
+    RunBuilder b = {0};
+    for (Py_ssize_t i = 0; i < pfns->n; i++) rb_add(&b, pw_load(pfns->data, i), (uint64_t)i);
+    rb_flush(&b);
+    Run *runs = PyMem_Malloc((b.m ? b.m : 1) * sizeof *runs);
+    Run *tmp = PyMem_Malloc((b.m ? b.m : 1) * sizeof *tmp);
+    if (runs == NULL || tmp == NULL) {
+        PyMem_Free(runs);
         PyMem_Free(tmp);
         PyErr_NoMemory();
         return NULL;
     }
-    for (size_t i = 0; i < n; i++) refs[i] = (PfnRef){pw_load(pfns->data, (Py_ssize_t)i), i};
-    sort_refs(refs, tmp, n);
+    b = (RunBuilder){.out = runs};
+    for (Py_ssize_t i = 0; i < pfns->n; i++) rb_add(&b, pw_load(pfns->data, i), (uint64_t)i);
+    rb_flush(&b);
+    sort_runs(runs, tmp, b.m);
     PyMem_Free(tmp);
-    return refs;
+    *m = b.m;
+    return runs;
 }
 
 PyObject *pw_kpage_spans(PyObject *self, PyObject *args) {
@@ -134,20 +183,23 @@ PyObject *pw_kpage_spans(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OK:kpage_spans", &po, &gap)) return NULL;
     PwU64 pfns;
     if (pw_u64_get(po, &pfns, "pfns", 0) < 0) return NULL;
-    PfnRef *refs = refs_of_pfns(&pfns);
+    size_t m;
+    Run *runs = runs_of_pfns(&pfns, &m);
     pw_u64_release(&pfns);
-    if (refs == NULL) return NULL;
-    size_t m = readable(refs, (size_t)pfns.n), i = 0;
+    if (runs == NULL) return NULL;
+    m = readable(runs, m);
+    size_t i = 0;
     PyObject *out = PyList_New(0);
     while (out != NULL && i < m) {
-        size_t j = span_end(refs, i, m, gap);
-        PyObject *span = Py_BuildValue("(KK)", (unsigned long long)refs[i].pfn,
-                                       (unsigned long long)(refs[j - 1].pfn - refs[i].pfn + 1));
+        uint64_t last;
+        size_t j = span_end(runs, i, m, gap, &last);
+        PyObject *span = Py_BuildValue("(KK)", (unsigned long long)runs[i].pfn,
+                                       (unsigned long long)(last - runs[i].pfn + 1));
         if (span == NULL || PyList_Append(out, span) < 0) Py_CLEAR(out);
         Py_XDECREF(span);
         i = j;
     }
-    PyMem_Free(refs);
+    PyMem_Free(runs);
     return out;
 }
 
@@ -159,33 +211,78 @@ PyObject *pw_kpage_read(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "iOK:kpage_read", &fd, &po, &gap)) return NULL;
     PwU64 pfns;
     if (pw_u64_get(po, &pfns, "pfns", 0) < 0) return NULL;
-    PfnRef *refs = refs_of_pfns(&pfns);
-    size_t n = (size_t)pfns.n;
+    size_t n = (size_t)pfns.n, m;
+    Run *runs = runs_of_pfns(&pfns, &m);
     pw_u64_release(&pfns);
-    if (refs == NULL) return NULL;
-    size_t m = readable(refs, n);
+    if (runs == NULL) return NULL;
+    m = readable(runs, m);
     PyObject *out = PyByteArray_FromStringAndSize(NULL, (Py_ssize_t)(n * 8));
-    uint64_t *buf = PyMem_Malloc(largest_span(refs, m, gap) * 8);
+    uint64_t *buf = PyMem_Malloc(largest_span(runs, m, gap) * 8);
     if (out == NULL || buf == NULL) {
         Py_XDECREF(out);
         PyMem_Free(buf);
-        PyMem_Free(refs);
+        PyMem_Free(runs);
         return buf == NULL ? PyErr_NoMemory() : NULL;
     }
     uint64_t *base = (uint64_t *)PyByteArray_AS_STRING(out);
-    memset(base, 0, n * 8);  /* PFNs beyond the field read as 0 */
+    memset(base, 0, n * 8); /* PFNs beyond the field read as 0 */
     int err;
     Py_BEGIN_ALLOW_THREADS
-    err = fill_from(fd, refs, m, gap, buf, &base);
+    err = fill_from(fd, runs, m, gap, buf, &base);
     Py_END_ALLOW_THREADS
     PyMem_Free(buf);
-    PyMem_Free(refs);
+    PyMem_Free(runs);
     if (err) {
         Py_DECREF(out);
         errno = err;
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     return out;
+}
+
+/* One file's reads, for a thread of its own. */
+typedef struct {
+    int fd;
+    const Run *runs;
+    size_t m;
+    uint64_t gap;
+    uint64_t *buf;
+    uint64_t *const *bases;
+    int err;
+} FileJob;
+
+static void *file_job(void *arg) {
+    FileJob *job = arg;
+    job->err = fill_from(job->fd, job->runs, job->m, job->gap, job->buf, job->bases);
+    return NULL;
+}
+
+/* Reads every file: the first on this thread, the others on threads of their
+ * own (kpageflags and kpagecount cost the kernel the same per entry and do not
+ * wait for each other; without the GIL two cores halve the wait).  Returns 0,
+ * or -1 when a buffer could not be allocated. */
+static int read_files(FileJob *jobs, Py_ssize_t nf, size_t bufsize) {
+    pthread_t threads[MAX_FILES];
+    int started[MAX_FILES] = {0};
+    for (Py_ssize_t f = 0; f < nf; f++) {
+        jobs[f].buf = PyMem_RawMalloc(bufsize);
+        if (jobs[f].buf == NULL) {
+            for (Py_ssize_t g = 0; g < f; g++) PyMem_RawFree(jobs[g].buf);
+            return -1;
+        }
+    }
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t f = 1; f < nf; f++) started[f] = pthread_create(&threads[f], NULL, file_job, &jobs[f]) == 0;
+    if (nf > 0) file_job(&jobs[0]);
+    for (Py_ssize_t f = 1; f < nf; f++) {
+        if (started[f])
+            pthread_join(threads[f], NULL);
+        else
+            file_job(&jobs[f]); /* no thread to be had: read it here */
+    }
+    Py_END_ALLOW_THREADS
+    for (Py_ssize_t f = 0; f < nf; f++) PyMem_RawFree(jobs[f].buf);
+    return 0;
 }
 
 PyObject *pw_kpage_fill(PyObject *self, PyObject *args) {
@@ -204,20 +301,18 @@ PyObject *pw_kpage_fill(PyObject *self, PyObject *args) {
     PyObject *result = NULL, **outs = NULL;
     PwU64 *views = NULL;
     uint64_t **bases = NULL;
-    PfnRef *refs = NULL, *tmp = NULL;
-    uint64_t *buf = NULL;
-    int *fdv = NULL, *errs = NULL;
+    Run *runs = NULL, *tmp = NULL;
+    FileJob *jobs = NULL;
     Py_ssize_t held = 0;
-    if ((uint64_t)nt >= UINT64_C(1) << (64 - SLOT_SHIFT)) {
-        PyErr_SetString(PyExc_ValueError, "too many tables");
+    if ((uint64_t)nt >= UINT64_C(1) << (64 - SLOT_SHIFT) || nf > MAX_FILES) {
+        PyErr_SetString(PyExc_ValueError, "too many tables or files");
         goto done;
     }
     views = PyMem_Calloc((size_t)nt + 1, sizeof *views);
     bases = PyMem_Calloc(((size_t)nt + 1) * ((size_t)nf + 1), sizeof *bases);
     outs = PyMem_Calloc(((size_t)nt + 1) * ((size_t)nf + 1), sizeof *outs);
-    fdv = PyMem_Calloc((size_t)nf + 1, sizeof *fdv);
-    errs = PyMem_Calloc((size_t)nf + 1, sizeof *errs);
-    if (!views || !bases || !outs || !fdv || !errs) {
+    jobs = PyMem_Calloc((size_t)nf + 1, sizeof *jobs);
+    if (!views || !bases || !outs || !jobs) {
         PyErr_NoMemory();
         goto done;
     }
@@ -228,9 +323,8 @@ PyObject *pw_kpage_fill(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_ValueError, "not a file descriptor");
             goto done;
         }
-        fdv[f] = (int)fd;
+        jobs[f].fd = (int)fd;
     }
-    size_t present = 0;
     for (; held < nt; held++) {
         if (pw_u64_get(PySequence_Fast_GET_ITEM(tables, held), &views[held], "table", 0) < 0) goto done;
         if ((uint64_t)views[held].n > SLOT_PAGE_MASK) {
@@ -238,7 +332,6 @@ PyObject *pw_kpage_fill(PyObject *self, PyObject *args) {
             held++;
             goto done;
         }
-        for (Py_ssize_t i = 0; i < views[held].n; i++) present += pw_load(views[held].data, i) >> PW_BIT_PRESENT;
     }
     /* outputs: one zeroed bytearray per file and table (0 where not present) */
     for (Py_ssize_t f = 0; f < nf; f++)
@@ -249,34 +342,39 @@ PyObject *pw_kpage_fill(PyObject *self, PyObject *args) {
             bases[f * nt + t] = (uint64_t *)PyByteArray_AS_STRING(o);
             memset(bases[f * nt + t], 0, (size_t)views[t].n * 8);
         }
-    refs = PyMem_Malloc((present ? present : 1) * sizeof *refs);
-    tmp = PyMem_Malloc((present ? present : 1) * sizeof *tmp);
-    if (refs == NULL || tmp == NULL) {
-        PyErr_NoMemory();
-        goto done;
-    }
-    size_t m = 0;
-    for (Py_ssize_t t = 0; t < nt; t++)
-        for (Py_ssize_t i = 0; i < views[t].n; i++) {
-            uint64_t e = pw_load(views[t].data, i);
-            if (e >> PW_BIT_PRESENT)
-                refs[m++] = (PfnRef){e & PW_PFN_MASK, (uint64_t)t << SLOT_SHIFT | (uint64_t)i};
+    /* the present pages' runs: counted, then collected, then sorted by PFN */
+    RunBuilder b = {0};
+    for (int pass = 0; pass < 2; pass++) {
+        for (Py_ssize_t t = 0; t < nt; t++)
+            for (Py_ssize_t i = 0; i < views[t].n; i++) {
+                uint64_t e = pw_load(views[t].data, i);
+                if (e >> PW_BIT_PRESENT) rb_add(&b, e & PW_PFN_MASK, (uint64_t)t << SLOT_SHIFT | (uint64_t)i);
+            }
+        rb_flush(&b);
+        if (pass == 0) {
+            runs = PyMem_Malloc((b.m ? b.m : 1) * sizeof *runs);
+            tmp = PyMem_Malloc((b.m ? b.m : 1) * sizeof *tmp);
+            if (runs == NULL || tmp == NULL) {
+                PyErr_NoMemory();
+                goto done;
+            }
+            b = (RunBuilder){.out = runs};
         }
-    sort_refs(refs, tmp, m);
-    buf = PyMem_Malloc(largest_span(refs, m, gap) * 8);
-    if (buf == NULL) {
+    }
+    size_t m = b.m; /* PFNs come from the 55-bit field: every run is readable */
+    sort_runs(runs, tmp, m);
+    for (Py_ssize_t f = 0; f < nf; f++)
+        jobs[f] = (FileJob){jobs[f].fd, runs, m, gap, NULL, bases + f * nt, 0};
+    if (read_files(jobs, nf, largest_span(runs, m, gap) * 8) < 0) {
         PyErr_NoMemory();
         goto done;
     }
-    Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t f = 0; f < nf; f++) errs[f] = fill_from(fdv[f], refs, m, gap, buf, bases + f * nt);
-    Py_END_ALLOW_THREADS
     result = PyList_New(nf);
     if (result == NULL) goto done;
     for (Py_ssize_t f = 0; f < nf; f++) {
         PyObject *item;
-        if (errs[f]) {
-            item = PyLong_FromLong(errs[f]);
+        if (jobs[f].err) {
+            item = PyLong_FromLong(jobs[f].err);
         } else {
             item = PyList_New(nt);
             for (Py_ssize_t t = 0; item != NULL && t < nt; t++) {
@@ -297,11 +395,9 @@ done:
     PyMem_Free(views);
     PyMem_Free(bases);
     PyMem_Free(outs);
-    PyMem_Free(fdv);
-    PyMem_Free(errs);
-    PyMem_Free(refs);
+    PyMem_Free(jobs);
+    PyMem_Free(runs);
     PyMem_Free(tmp);
-    PyMem_Free(buf);
     Py_DECREF(tables);
     Py_DECREF(fds);
     return result;
