@@ -6,11 +6,12 @@
  * for them (ENGINEERING_NOTES section 2: 131k PFNs in ~14 ms, against ~2.3 s
  * for one read per page).
  */
-#include "pagewalk.h"
+#include "pagewalk.h" /* first: Python.h sets _GNU_SOURCE (sched_getaffinity) */
 
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -19,8 +20,9 @@
 /* Highest PFN the field can hold; higher ones (from a caller's array) read as 0
  * without a read, and keep every offset (pfn * 8) inside off_t. */
 #define MAX_PFN PW_PFN_MASK
-/* kpage* files read in one call at most (each on a thread of its own) */
-#define MAX_FILES 8
+/* kpage* files read in one call at most, and threads reading them */
+#define MAX_FILES 4
+#define MAX_JOBS 8
 /* Output slot of a page: table index above, page index in the table below. */
 #define SLOT_SHIFT 40
 #define SLOT_PAGE_MASK ((UINT64_C(1) << SLOT_SHIFT) - 1)
@@ -240,7 +242,7 @@ PyObject *pw_kpage_read(PyObject *self, PyObject *args) {
     return out;
 }
 
-/* One file's reads, for a thread of its own. */
+/* A share of one file's reads (whole spans), for a thread of its own. */
 typedef struct {
     int fd;
     const Run *runs;
@@ -249,39 +251,73 @@ typedef struct {
     uint64_t *buf;
     uint64_t *const *bases;
     int err;
-} FileJob;
+} ReadJob;
 
-static void *file_job(void *arg) {
-    FileJob *job = arg;
+static void *read_job(void *arg) {
+    ReadJob *job = arg;
     job->err = fill_from(job->fd, job->runs, job->m, job->gap, job->buf, job->bases);
     return NULL;
 }
 
-/* Reads every file: the first on this thread, the others on threads of their
- * own (kpageflags and kpagecount cost the kernel the same per entry and do not
- * wait for each other; without the GIL two cores halve the wait).  Returns 0,
- * or -1 when a buffer could not be allocated. */
-static int read_files(FileJob *jobs, Py_ssize_t nf, size_t bufsize) {
-    pthread_t threads[MAX_FILES];
-    int started[MAX_FILES] = {0};
+/* CPUs this process may run on (1 when unknown). */
+static int usable_cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
+    return 1;
+}
+
+/* Index of the first span boundary at or after run `target`, from boundary `lo`. */
+static size_t boundary_after(const Run *runs, size_t m, uint64_t gap, size_t lo, size_t target) {
+    size_t i = lo;
+    uint64_t last;
+    while (i < m && i < target) i = span_end(runs, i, m, gap, &last);
+    return i;
+}
+
+/* Reads every file, each in `parts` shares of whole spans, the first share on
+ * this thread and the others on threads of their own: without the GIL the
+ * kernel's work per entry (~0.1 us, which dominates) runs on every CPU.
+ * kpageflags and kpagecount do not wait for each other, nor do two halves of
+ * one file.  `errs[f]` gets 0 or the errno that stopped file f.  Returns -1
+ * when a buffer could not be allocated. */
+static int read_files(const int *fds, Py_ssize_t nf, const Run *runs, size_t m, uint64_t gap,
+                      uint64_t **bases, Py_ssize_t nt, int *errs) {
+    ReadJob jobs[MAX_JOBS];
+    pthread_t threads[MAX_JOBS];
+    int started[MAX_JOBS] = {0};
+    size_t parts = 1, njobs = 0, bufsize = largest_span(runs, m, gap) * 8;
+    size_t cpus = (size_t)usable_cpus();
+    if (nf > 0 && cpus > (size_t)nf) parts = (cpus < MAX_JOBS ? cpus : MAX_JOBS) / (size_t)nf;
+    if (m < 2 * parts) parts = 1; /* a few runs: not worth a thread */
     for (Py_ssize_t f = 0; f < nf; f++) {
-        jobs[f].buf = PyMem_RawMalloc(bufsize);
-        if (jobs[f].buf == NULL) {
-            for (Py_ssize_t g = 0; g < f; g++) PyMem_RawFree(jobs[g].buf);
-            return -1;
+        size_t lo = 0;
+        for (size_t k = 0; k < parts; k++) {
+            size_t hi = k + 1 == parts ? m : boundary_after(runs, m, gap, lo, m * (k + 1) / parts);
+            jobs[njobs] = (ReadJob){fds[f], runs + lo, hi - lo, gap, NULL, bases + f * nt, 0};
+            jobs[njobs].buf = PyMem_RawMalloc(bufsize);
+            if (jobs[njobs].buf == NULL) {
+                for (size_t j = 0; j < njobs; j++) PyMem_RawFree(jobs[j].buf);
+                return -1;
+            }
+            njobs++;
+            lo = hi;
         }
     }
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t f = 1; f < nf; f++) started[f] = pthread_create(&threads[f], NULL, file_job, &jobs[f]) == 0;
-    if (nf > 0) file_job(&jobs[0]);
-    for (Py_ssize_t f = 1; f < nf; f++) {
-        if (started[f])
-            pthread_join(threads[f], NULL);
+    for (size_t j = 1; j < njobs; j++) started[j] = pthread_create(&threads[j], NULL, read_job, &jobs[j]) == 0;
+    if (njobs > 0) read_job(&jobs[0]);
+    for (size_t j = 1; j < njobs; j++) {
+        if (started[j])
+            pthread_join(threads[j], NULL);
         else
-            file_job(&jobs[f]); /* no thread to be had: read it here */
+            read_job(&jobs[j]); /* no thread to be had: read it here */
     }
     Py_END_ALLOW_THREADS
-    for (Py_ssize_t f = 0; f < nf; f++) PyMem_RawFree(jobs[f].buf);
+    for (size_t j = 0; j < njobs; j++) {
+        Py_ssize_t f = (Py_ssize_t)(j / parts);
+        if (errs[f] == 0) errs[f] = jobs[j].err;
+        PyMem_RawFree(jobs[j].buf);
+    }
     return 0;
 }
 
@@ -302,7 +338,7 @@ PyObject *pw_kpage_fill(PyObject *self, PyObject *args) {
     PwU64 *views = NULL;
     uint64_t **bases = NULL;
     Run *runs = NULL, *tmp = NULL;
-    FileJob *jobs = NULL;
+    int *fdv = NULL, *errs = NULL;
     Py_ssize_t held = 0;
     if ((uint64_t)nt >= UINT64_C(1) << (64 - SLOT_SHIFT) || nf > MAX_FILES) {
         PyErr_SetString(PyExc_ValueError, "too many tables or files");
@@ -311,8 +347,9 @@ PyObject *pw_kpage_fill(PyObject *self, PyObject *args) {
     views = PyMem_Calloc((size_t)nt + 1, sizeof *views);
     bases = PyMem_Calloc(((size_t)nt + 1) * ((size_t)nf + 1), sizeof *bases);
     outs = PyMem_Calloc(((size_t)nt + 1) * ((size_t)nf + 1), sizeof *outs);
-    jobs = PyMem_Calloc((size_t)nf + 1, sizeof *jobs);
-    if (!views || !bases || !outs || !jobs) {
+    fdv = PyMem_Calloc((size_t)nf + 1, sizeof *fdv);
+    errs = PyMem_Calloc((size_t)nf + 1, sizeof *errs);
+    if (!views || !bases || !outs || !fdv || !errs) {
         PyErr_NoMemory();
         goto done;
     }
@@ -323,7 +360,7 @@ PyObject *pw_kpage_fill(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_ValueError, "not a file descriptor");
             goto done;
         }
-        jobs[f].fd = (int)fd;
+        fdv[f] = (int)fd;
     }
     for (; held < nt; held++) {
         if (pw_u64_get(PySequence_Fast_GET_ITEM(tables, held), &views[held], "table", 0) < 0) goto done;
@@ -363,9 +400,7 @@ PyObject *pw_kpage_fill(PyObject *self, PyObject *args) {
     }
     size_t m = b.m; /* PFNs come from the 55-bit field: every run is readable */
     sort_runs(runs, tmp, m);
-    for (Py_ssize_t f = 0; f < nf; f++)
-        jobs[f] = (FileJob){jobs[f].fd, runs, m, gap, NULL, bases + f * nt, 0};
-    if (read_files(jobs, nf, largest_span(runs, m, gap) * 8) < 0) {
+    if (read_files(fdv, nf, runs, m, gap, bases, nt, errs) < 0) {
         PyErr_NoMemory();
         goto done;
     }
@@ -373,8 +408,8 @@ PyObject *pw_kpage_fill(PyObject *self, PyObject *args) {
     if (result == NULL) goto done;
     for (Py_ssize_t f = 0; f < nf; f++) {
         PyObject *item;
-        if (jobs[f].err) {
-            item = PyLong_FromLong(jobs[f].err);
+        if (errs[f]) {
+            item = PyLong_FromLong(errs[f]);
         } else {
             item = PyList_New(nt);
             for (Py_ssize_t t = 0; item != NULL && t < nt; t++) {
@@ -395,7 +430,8 @@ done:
     PyMem_Free(views);
     PyMem_Free(bases);
     PyMem_Free(outs);
-    PyMem_Free(jobs);
+    PyMem_Free(fdv);
+    PyMem_Free(errs);
     PyMem_Free(runs);
     PyMem_Free(tmp);
     Py_DECREF(tables);

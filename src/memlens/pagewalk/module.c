@@ -298,7 +298,6 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__pagewalk(void) {
-    pw_lines_init();
     if (PyType_Ready(&PwLineFormatType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;

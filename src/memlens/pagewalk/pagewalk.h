@@ -47,6 +47,5 @@ PyObject *pw_kpage_spans(PyObject *self, PyObject *args);
 
 /* lines.c */
 extern PyTypeObject PwLineFormatType;
-void pw_lines_init(void);
 
 #endif
