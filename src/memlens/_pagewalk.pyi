@@ -31,14 +31,16 @@ def kpage_read(fd: int, pfns: _U64, gap: int, /) -> bytearray: ...
 def kpage_spans(pfns: _U64, gap: int, /) -> list[tuple[int, int]]: ...
 
 class LineFormat:
+    min_buffer: int
     def __init__(
         self,
         flag_names: Sequence[tuple[int, str]],
         pagemap_words: Sequence[tuple[int, str]],
         flags_mask: int,
     ) -> None: ...
-    def render(
+    def render_into(
         self,
+        buffer: bytearray | memoryview,
         entries: _U64,
         counts: _U64 | None,
         flags: _U64 | None,
@@ -47,6 +49,5 @@ class LineFormat:
         pfn_known: bool,
         pos: int,
         max_lines: int,
-        max_bytes: int,
-    ) -> tuple[bytes, int]: ...
+    ) -> tuple[int, int]: ...
     def flag_text(self, flags: int, /) -> str: ...

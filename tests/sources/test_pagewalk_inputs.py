@@ -27,6 +27,13 @@ def entries(values: list[int]) -> bytes:
     return array.array("Q", values).tobytes()
 
 
+def render(raw: bool, *args: object, buffer_size: int = 1 << 16) -> tuple[bytes, int]:
+    """``LineFormat.render_into`` with a fresh buffer: (the text, where to go on)."""
+    buffer = bytearray(buffer_size)
+    size, pos = line_format(raw).render_into(buffer, *args)  # type: ignore[arg-type]
+    return bytes(buffer[:size]), pos
+
+
 @pytest.mark.parametrize(
     "bad",
     [b"1234567", array.array("i", [1, 2]), array.array("d", [1.0]),
@@ -34,9 +41,8 @@ def entries(values: list[int]) -> bytes:
     ids=["torn", "int32", "double", "strided", "big-endian", "str", "int", "none"],
 )  # fmt: skip
 def test_bad_buffers_raise(bad: object) -> None:
-    fmt = line_format(False)
     with pytest.raises((TypeError, ValueError, BufferError)):
-        fmt.render(bad, None, None, 0, 4096, True, 0, 10, 1 << 20)  # type: ignore[arg-type]
+        render(False, bad, None, None, 0, 4096, True, 0, 10)
     with pytest.raises((TypeError, ValueError, BufferError)):
         _pagewalk.count_keys(bad, None, 0, 0, 0, {})  # type: ignore[arg-type]
     with pytest.raises((TypeError, ValueError, BufferError)):
@@ -44,32 +50,36 @@ def test_bad_buffers_raise(bad: object) -> None:
 
 
 def test_render_argument_bounds() -> None:
-    fmt = line_format(False)
     e = entries([1 << 63 | 5, 1 << 63 | 6])
-    for pos, lines, size in ((-1, 1, 1), (3, 1, 1), (0, 0, 1), (0, 1, 0)):
+    for pos, lines in ((-1, 1), (3, 1), (0, 0)):
         with pytest.raises(ValueError):
-            fmt.render(e, None, None, 0, 4096, True, pos, lines, size)
+            render(False, e, None, None, 0, 4096, True, pos, lines)
+    small = bytearray(line_format(False).min_buffer - 1)
+    for buffer in (small, b"x" * 100000, memoryview(bytearray(100000))[::2]):
+        with pytest.raises((ValueError, TypeError, BufferError)):
+            line_format(False).render_into(buffer, e, None, None, 0, 4096, True, 0, 10)  # type: ignore[arg-type]
     # counts/flags must cover every present page they are asked for
     with pytest.raises(ValueError):
-        fmt.render(e, entries([1]), None, 0, 4096, True, 0, 10, 1 << 20)
+        render(False, e, entries([1]), None, 0, 4096, True, 0, 10)
     with pytest.raises(ValueError):
         _pagewalk.count_keys(e, entries([1]), 0, 0, 0, {})
     # ... but not when they are not shown (PFNs hidden)
-    text, pos = fmt.render(e, entries([1]), None, 0, 4096, False, 0, 10, 1 << 20)
+    text, pos = render(False, e, entries([1]), None, 0, 4096, False, 0, 10)
     assert pos == 2 and text.count(b"present") == 2
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.lists(u64, max_size=200), st.integers(1, 5), st.integers(1, 300))
-def test_blocks_join_to_the_whole(values: list[int], max_lines: int, max_bytes: int) -> None:
+@given(st.lists(u64, max_size=200), st.integers(1, 5), st.integers(0, 3000))
+def test_blocks_join_to_the_whole(values: list[int], max_lines: int, spare: int) -> None:
     """However small the blocks, they resume where they stopped and add up to one render."""
-    fmt = line_format(True)
     e = entries(values)
-    whole, end = fmt.render(e, e, e, 0x1000, 4096, True, 0, 1 << 20, 1 << 20)
+    whole, end = render(True, e, e, e, 0x1000, 4096, True, 0, 1 << 20, buffer_size=1 << 22)
     assert end == len(values)
+    smallest = line_format(True).min_buffer
     parts, pos = [], 0
     while pos < len(values):
-        text, new = fmt.render(e, e, e, 0x1000, 4096, True, pos, max_lines, max_bytes)
+        text, new = render(True, e, e, e, 0x1000, 4096, True, pos, max_lines,
+                           buffer_size=smallest + spare)  # fmt: skip
         assert new > pos
         parts.append(text)
         pos = new

@@ -13,13 +13,14 @@
  */
 #include "pagewalk.h"
 
+#include <stddef.h>
+#include <structmember.h>
+
 #define MAX_FLAG_NAMES 64
 #define MAX_WORDS 8
 #define MAX_NAME 32 /* bytes of a name, with its NUL */
 /* "... N pages not present ...\n" with N up to 20 digits */
 #define GAP_MAX 48
-/* one cap on what a single call returns, whatever max_bytes asks */
-#define MAX_BYTES_CAP ((Py_ssize_t)1 << 30)
 
 typedef struct {
     unsigned char bit;
@@ -33,7 +34,8 @@ typedef struct {
     int nflags, nwords;
     Name flags[MAX_FLAG_NAMES];
     Name words[MAX_WORDS];
-    size_t tail_max; /* longest text after the hex columns, newline included */
+    size_t tail_max;        /* longest text after the hex columns, newline included */
+    Py_ssize_t min_buffer;  /* smallest buffer render_into takes */
 } LineFormat;
 
 /* above the longest tail: "  type 31" / "  present", the words, "  count " + 20
@@ -152,6 +154,11 @@ static size_t build_tail(const LineFormat *lf, char *t, uint64_t e, int pfn_know
     return (size_t)(p - t);
 }
 
+/* Whether a present page lies beyond the counts or flags shown (n < 0: not shown). */
+static inline int present_beyond(uint64_t entry, Py_ssize_t i, Py_ssize_t counts, Py_ssize_t flags) {
+    return (entry >> PW_BIT_PRESENT) && ((counts >= 0 && i >= counts) || (flags >= 0 && i >= flags));
+}
+
 static int read_names(PyObject *seq, Name *out, int max, const char *what) {
     PyObject *fast = PySequence_Fast(seq, "names must be a sequence of (bit, name)");
     if (fast == NULL) return -1;
@@ -205,50 +212,52 @@ static PyObject *lf_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     for (int k = 0; k < self->nwords; k++) t += self->words[k].len + 1u;
     for (int k = 0; k < self->nflags; k++) t += self->flags[k].len + 1u;
     self->tail_max = t;
+    self->min_buffer = (Py_ssize_t)(PREFIX_MAX + t + 2 * GAP_MAX);
     return (PyObject *)self;
 }
 
-PyDoc_STRVAR(render_doc,
-"render(entries, counts, flags, start, page_size, pfn_known, pos, max_lines, max_bytes)\n"
-"    -> (bytes, int)\n\n"
-"The lines of the pages from index `pos` of a table whose first page is at\n"
-"`start`: a line per present, swapped or guard page, one per run of other pages.\n"
-"`counts` and `flags` (per page, or None) are shown only when `pfn_known`;\n"
-"a present page beyond them is a ValueError.  Stops after `max_lines` page\n"
-"lines or about `max_bytes` bytes; returns the text and the index to go on\n"
-"from (len(entries) when done).");
+PyDoc_STRVAR(render_into_doc,
+"render_into(buffer, entries, counts, flags, start, page_size, pfn_known, pos, max_lines)\n"
+"    -> (int, int)\n\n"
+"Writes into the writable `buffer` the lines of the pages from index `pos` of a\n"
+"table whose first page is at `start`: a line per present, swapped or guard\n"
+"page, one per run of other pages.  `counts` and `flags` (per page, or None)\n"
+"are shown only when `pfn_known`; a present page beyond them is a ValueError.\n"
+"Stops after `max_lines` page lines or when the buffer may not hold another;\n"
+"returns the bytes written and the index to go on from (len(entries) when\n"
+"done).  One buffer, reused, keeps the text in cache: no fresh pages to fault\n"
+"in for every block of a large table.");
 
-static PyObject *lf_render(LineFormat *self, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"entries", "counts", "flags", "start", "page_size", "pfn_known",
-                             "pos", "max_lines", "max_bytes", NULL};
+static PyObject *lf_render_into(LineFormat *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"buffer", "entries", "counts", "flags", "start", "page_size",
+                             "pfn_known", "pos", "max_lines", NULL};
     PyObject *eo, *co, *fo;
+    Py_buffer out;
     unsigned long long start, page_size;
     int pfn_known;
-    Py_ssize_t pos, max_lines, max_bytes;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOOKKpnnn:render", kwlist, &eo, &co, &fo, &start,
-                                     &page_size, &pfn_known, &pos, &max_lines, &max_bytes))
+    Py_ssize_t pos, max_lines;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "w*OOOKKpnn:render_into", kwlist, &out, &eo, &co,
+                                     &fo, &start, &page_size, &pfn_known, &pos, &max_lines))
         return NULL;
     PwU64 e, c, f;
     int got_e = pw_u64_get(eo, &e, "entries", 0) == 0;
     int got_c = got_e && pw_u64_get(co, &c, "counts", 1) == 0;
     int got_f = got_c && pw_u64_get(fo, &f, "flags", 1) == 0;
-    PyObject *result = NULL, *out = NULL;
+    PyObject *result = NULL;
     if (!got_f) goto done;
-    if (pos < 0 || pos > e.n || max_lines < 1 || max_bytes < 1) {
-        PyErr_SetString(PyExc_ValueError, "pos out of range, or max_lines/max_bytes below 1");
+    /* A page line with the gap line before it takes at most `per_line`; the loop
+     * stops when that much (and a final gap line) may no longer fit. */
+    Py_ssize_t per_line = (Py_ssize_t)(PREFIX_MAX + self->tail_max + GAP_MAX);
+    if (pos < 0 || pos > e.n || max_lines < 1) {
+        PyErr_SetString(PyExc_ValueError, "pos out of range, or max_lines below 1");
+        goto done;
+    }
+    if (out.len < self->min_buffer) {
+        PyErr_Format(PyExc_ValueError, "buffer of %zd bytes: lines need %zd", out.len, self->min_buffer);
         goto done;
     }
     int show_counts = pfn_known && c.data != NULL, show_flags = pfn_known && f.data != NULL;
-    /* A page line with the gap line before it takes at most `per_line`; the loop
-     * stops while that much (and a final gap line) still fits in `cap`. */
-    Py_ssize_t per_line = (Py_ssize_t)(PREFIX_MAX + self->tail_max + GAP_MAX);
-    Py_ssize_t rem = e.n - pos;
-    Py_ssize_t budget = (max_bytes < MAX_BYTES_CAP ? max_bytes : MAX_BYTES_CAP) + per_line;
-    if (rem <= budget / per_line) budget = rem * per_line;
-    Py_ssize_t cap = budget + GAP_MAX;
-    out = PyBytes_FromStringAndSize(NULL, cap);
-    if (out == NULL) goto done;
-    char *base = PyBytes_AS_STRING(out), *p = base, *end = base + cap;
+    char *base = out.buf, *p = base, *end = base + out.len;
     const uint64_t shown = UINT64_C(1) << PW_BIT_PRESENT | UINT64_C(1) << PW_BIT_SWAPPED |
                            UINT64_C(1) << PW_BIT_GUARD;
     char tail[TAIL_MAX];
@@ -264,6 +273,11 @@ static PyObject *lf_render(LineFormat *self, PyObject *args, PyObject *kwds) {
             continue;
         }
         if (lines >= max_lines || end - p < per_line + GAP_MAX) break;
+        if (present_beyond(entry, i, show_counts ? c.n : -1, show_flags ? f.n : -1)) {
+            /* counts and flags need only cover the present pages */
+            PyErr_Format(PyExc_ValueError, "no count or flags for present page %zd", i);
+            goto done;
+        }
         if (gap) p = put_gap(p, gap);
         gap = 0;
         p = put_hex16(p, start + (uint64_t)i * page_size);
@@ -276,11 +290,6 @@ static PyObject *lf_render(LineFormat *self, PyObject *args, PyObject *kwds) {
             p = put_str(p, "  swap ", 7);
             p = put_hex16(p, (entry & PW_PFN_MASK) >> 5);
             key |= entry & 0x1f; /* the swap type is in the tail */
-        }
-        if (present && ((show_counts && i >= c.n) || (show_flags && i >= f.n))) {
-            /* counts and flags need only cover the present pages */
-            PyErr_Format(PyExc_ValueError, "no count or flags for present page %zd", i);
-            goto done;
         }
         uint64_t count = present && show_counts ? pw_load(c.data, i) : 0;
         uint64_t flags = present && show_flags ? pw_load(f.data, i) & self->flags_mask : 0;
@@ -296,14 +305,12 @@ static PyObject *lf_render(LineFormat *self, PyObject *args, PyObject *kwds) {
         if (gap) p = put_gap(p, gap);
         resume = e.n;
     }
-    if (_PyBytes_Resize(&out, p - base) < 0) goto done; /* frees `out` on failure */
-    result = Py_BuildValue("(Nn)", out, resume);
-    out = NULL;
+    result = Py_BuildValue("(nn)", (Py_ssize_t)(p - base), resume);
 done:
-    Py_XDECREF(out);
     if (got_f) pw_u64_release(&f);
     if (got_c) pw_u64_release(&c);
     if (got_e) pw_u64_release(&e);
+    PyBuffer_Release(&out);
     return result;
 }
 
@@ -316,10 +323,17 @@ static PyObject *lf_flag_text(LineFormat *self, PyObject *arg) {
 }
 
 static PyMethodDef lf_methods[] = {
-    {"render", (PyCFunction)(void (*)(void))lf_render, METH_VARARGS | METH_KEYWORDS, render_doc},
+    {"render_into", (PyCFunction)(void (*)(void))lf_render_into, METH_VARARGS | METH_KEYWORDS,
+     render_into_doc},
     {"flag_text", (PyCFunction)lf_flag_text, METH_O,
      "flag_text(flags) -> str\n\nThe names of the (masked) kpageflags bits set, comma-separated."},
     {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef lf_members[] = {
+    {"min_buffer", T_PYSSIZET, offsetof(LineFormat, min_buffer), READONLY,
+     "smallest buffer render_into takes (a longest line and two gap lines)"},
+    {NULL, 0, 0, 0, NULL},
 };
 
 PyTypeObject PwLineFormatType = {
@@ -332,4 +346,5 @@ PyTypeObject PwLineFormatType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = lf_new,
     .tp_methods = lf_methods,
+    .tp_members = lf_members,
 };

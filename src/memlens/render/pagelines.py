@@ -31,8 +31,9 @@ from memlens.render.units import human_size
 
 #: shown pages per block
 BLOCK_ROWS = 1 << 16
-#: bytes per block, about: the text of a block is one write (and one buffer)
-BLOCK_BYTES = 1 << 20
+#: bytes of text per block at most: one buffer, reused for every block (a fresh
+#: one per block cost a page fault per 4 KiB of text)
+BLOCK_BYTES = 1 << 18
 
 
 @functools.cache
@@ -58,32 +59,35 @@ def gap_line(pages: int) -> bytes:
 
 
 class PageLines:
-    """Formats page tables.
+    """Formats page tables, a block of pages at a time into one reused buffer.
 
     Args:
         raw: also name kpageflags bits 32-41, and unnamed bits as ``BIT<n>``.
-        block_rows: shown pages per block (each block is one chunk of text).
+        block_rows: shown pages per block at most.
     """
 
     def __init__(self, raw: bool = False, *, block_rows: int = BLOCK_ROWS) -> None:
         self.raw = raw
         self.block_rows = max(1, block_rows)
         self._format = line_format(raw)
+        self._buffer = bytearray(BLOCK_BYTES)
 
     def render(self, table: PageTable) -> bytes:
         """The page lines of ``table`` (runs of pages not present folded)."""
-        return b"".join(self.chunks(table))
+        return b"".join(bytes(view) for view in self.views(table))
 
-    def chunks(self, table: PageTable) -> Iterator[bytes]:
-        """The page lines of ``table``, a block of pages at a time."""
+    def views(self, table: PageTable) -> Iterator[memoryview]:
+        """The page lines of ``table`` a block at a time, each a view of this
+        object's buffer: valid until the next one is made (write it, or copy it)."""
         entries = table.entries_raw
         counts, flags = table.counts_raw, table.flags_raw
         n, pos = len(table), 0
+        whole = memoryview(self._buffer)
         while pos < n:
-            text, pos = self._format.render(entries, counts, flags, table.start, table.page_size,
-                                            table.pfn_known, pos, self.block_rows,
-                                            BLOCK_BYTES)  # fmt: skip
-            yield text
+            size, pos = self._format.render_into(self._buffer, entries, counts, flags,
+                                                 table.start, table.page_size, table.pfn_known,
+                                                 pos, self.block_rows)  # fmt: skip
+            yield whole[:size]
 
 
 def render_table(table: PageTable, raw: bool = False) -> bytes:
@@ -126,13 +130,13 @@ def write_regions(out: BinaryIO, scanned: list[RegionPages], word_size: int,
         pending += region_header(rp, word_size)
         if rp.table is None or not len(rp.table):
             continue
-        for chunk in lines.chunks(rp.table):
-            if len(chunk) < 1 << 16:
-                pending += chunk  # small regions: gathered, not a write each
+        for view in lines.views(rp.table):
+            if len(view) < 1 << 16:
+                pending += view  # small regions: gathered, not a write each
                 continue
             out.write(pending)
             pending.clear()
-            out.write(chunk)
+            out.write(view)
     out.write(pending)
 
 
