@@ -26,7 +26,7 @@ ENTRY = 8
 #: pages per pagemap read
 MAX_PAGES_PER_READ = 1 << 21
 #: regions with more pages are not scanned page by page (64 GiB of 4 KiB pages:
-#: 128 MiB of entries, ~0.5 GiB at peak with the decoded arrays)
+#: 128 MiB of entries, as much again for each kpage* file, 24 bytes a PFN run)
 MAX_TABLE_PAGES = 1 << 24
 #: PFNs closer than this are read in one kpage* request: an entry costs the
 #: kernel ~0.09 us, a pread ~0.35 us more; on a fragmented 512 MiB process
@@ -164,7 +164,7 @@ class PagemapReader:
         assert self._fd is not None
         pages = (region.end - region.start + self.page_size - 1) // self.page_size
         if pages > MAX_TABLE_PAGES:
-            # a dense table (8 bytes a page, plus numpy temporaries) of a huge
+            # a dense table (8 bytes a page, and as much again per kpage file) of a huge
             # reservation -- V8's 1 TiB sandbox, ASan's shadow -- would exhaust
             # memory: say so instead of trying
             table = PageTable(region.start, self.page_size, b"")
