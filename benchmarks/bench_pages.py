@@ -22,7 +22,11 @@ bytecode is compiled first, as an installed package's is (this sandbox sets
 PYTHONDONTWRITEBYTECODE, which would otherwise recompile it on every run).
 Needs root (kpage* files), gcc; go for the ptexplore model (skipped without it).
 
-    sudo .venv/bin/python benchmarks/bench_pages.py [--mib 512] [--runs 7]
+    sudo .venv/bin/python benchmarks/bench_pages.py [--mib 512] [--runs 7] [--before DIR]
+
+``--before DIR`` also runs the same two commands from another checkout's
+``src`` (e.g. ``git archive main src | tar -x -C DIR``), interleaved with the
+rest, both that and this one through ``python -c`` so they start alike.
 """
 
 from __future__ import annotations
@@ -54,6 +58,14 @@ import re
 from memlens.cli.main import build_parser
 build_parser("pages").parse_args(["pages", "1"])
 import memlens.render.pagelines, memlens.sources.live.process
+"""
+
+#: the command line run by ``python -c`` (for --before: the same start for both trees)
+ENTRY = """
+import re, sys
+from memlens.cli.main import entry
+sys.argv = ["memlens", *sys.argv[1:]]
+entry()
 """
 
 #: open + scan + summarize, and open + scan + per-page text to /dev/null, timed
@@ -89,11 +101,11 @@ def build(tmp: Path) -> dict[str, list[str]]:
     return progs
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
     """(wall seconds, user+sys CPU seconds) of one run, output to /dev/null."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True, env=env)
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -104,11 +116,17 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mib", type=int, default=512)
     ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--before", type=Path, metavar="DIR",
+                    help="also run the commands from DIR/src (another checkout), side by side")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root: /proc/kpageflags and PFNs", file=sys.stderr)
         return 2
     compileall.compile_dir(str(ROOT / "src" / "memlens"), quiet=1)
+    trees = {"this tree": ROOT / "src"}
+    if args.before is not None:
+        trees = {"before": args.before / "src", **trees}
+        compileall.compile_dir(str(args.before / "src" / "memlens"), quiet=1)
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmpdir:
         progs = build(Path(tmpdir))
@@ -128,6 +146,14 @@ def main() -> int:
             }
             if "ptmodel" in progs:
                 cases["Go ptexplore model"] = [*progs["ptmodel"], pid]
+            envs: dict[str, dict[str, str]] = {}
+            if args.before is not None:
+                for label, src in trees.items():
+                    envs[f"{label}: pages PID"] = {**os.environ, "PYTHONPATH": str(src)}
+                    cases[f"{label}: pages PID"] = [PYTHON, "-c", ENTRY, "pages", pid]
+                    envs[f"{label}: pages PID --summary"] = envs[f"{label}: pages PID"]
+                    cases[f"{label}: pages PID --summary"] = [PYTHON, "-c", ENTRY, "pages", pid,
+                                                              "--summary"]  # fmt: skip
             cases["python -c pass"] = [PYTHON, "-c", "pass"]
             cases["memlens pages start-up, no work"] = [PYTHON, "-c", STARTUP]
             cases["python -c 'import numpy'"] = [PYTHON, "-c", "import numpy"]
@@ -139,7 +165,7 @@ def main() -> int:
             inproc_pages: list[float] = []
             for _ in range(args.runs):
                 for name, cmd in cases.items():
-                    results[name].append(timed(cmd))
+                    results[name].append(timed(cmd, envs.get(name)))
                 out = subprocess.run([PYTHON, "-c", IN_PROCESS, pid],
                                      capture_output=True, text=True, check=True).stdout  # fmt: skip
                 inproc.append(float(out.split()[0]))
@@ -154,14 +180,14 @@ def main() -> int:
           + ", after " + "/".join(f"{x:.2f}" for x in load_after))  # fmt: skip
     print(f"target: {args.mib} MiB held, VmRSS {rss} kB, {pages} present pages; "
           f"{args.runs} runs each, interleaved\n")  # fmt: skip
-    print(f"{'program':34} {'wall min':>9} {'wall med':>9} {'cpu min':>9}")
+    print(f"{'program':38} {'wall min':>9} {'wall med':>9} {'cpu min':>9}")
     for name, runs in results.items():
         walls = [w for w, _ in runs]
         cpus = [c for _, c in runs]
-        print(f"{name:34} {min(walls):9.3f} {statistics.median(walls):9.3f} {min(cpus):9.3f}")
+        print(f"{name:38} {min(walls):9.3f} {statistics.median(walls):9.3f} {min(cpus):9.3f}")
     for name, times in (("memlens pages, in-process", inproc_pages),
                         ("memlens summary, in-process", inproc)):  # fmt: skip
-        print(f"{name:34} {min(times):9.3f} {statistics.median(times):9.3f}")
+        print(f"{name:38} {min(times):9.3f} {statistics.median(times):9.3f}")
     med = {name: statistics.median(w for w, _ in runs) for name, runs in results.items()}
     low = {name: min(w for w, _ in runs) for name, runs in results.items()}
     ml = med["memlens pages PID"]
