@@ -158,6 +158,10 @@ static int fill_from(int fd, const Run *runs, size_t m, uint64_t gap, uint64_t *
 
 /* Sorted runs of a PFN buffer (slot = index), or NULL with an error set. */
 static Run *runs_of_pfns(const PwU64 *pfns, size_t *m) {
+    if ((uint64_t)pfns->n > SLOT_PAGE_MASK) {
+        PyErr_SetString(PyExc_ValueError, "too many PFNs");
+        return NULL;
+    }
     RunBuilder b = {0};
     for (Py_ssize_t i = 0; i < pfns->n; i++) rb_add(&b, pw_load(pfns->data, i), (uint64_t)i);
     rb_flush(&b);
