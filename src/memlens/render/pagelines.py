@@ -54,10 +54,6 @@ def flag_text(flags: int, raw: bool) -> str:
     return line_format(raw).flag_text(flags)
 
 
-def gap_line(pages: int) -> bytes:
-    return f"... {pages} pages not present ...\n".encode()
-
-
 class PageLines:
     """Formats page tables, a block of pages at a time into one reused buffer.
 
