@@ -196,7 +196,8 @@ def scannable(space: AddressSpace) -> list[Region]:
     return [r for r in space.regions if r.perms.write]
 
 
-def _ranges(space: AddressSpace) -> Iterator[tuple[int, int]]:
+def scan_ranges(space: AddressSpace) -> Iterator[tuple[int, int]]:
+    """The (start, end) address ranges a scan reads: saved bytes of writable regions."""
     regions = scannable(space)
     if not space.regions:
         for start, end, _seg in space.saved_ranges():
@@ -223,7 +224,7 @@ def scan_space(space: AddressSpace) -> tuple[HeapBlocks, list[str]]:
     dtype = np.dtype("<u8" if space.byteorder == "little" else ">u8")
     parts: list[dict[str, U64]] = []
     warnings: list[str] = []
-    for lo, hi in _ranges(space):
+    for lo, hi in scan_ranges(space):
         lo8 = (lo + 7) & ~7
         pos = lo8
         while pos + COMPACT_WORDS * 8 <= hi:
