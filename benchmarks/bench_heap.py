@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from memlens import open as memlens_open
-from memlens.heap.records import FLAG_STACK, scan_ranges, scan_space
+from memlens.heap.records import FLAG_STACK, scan_parts, scan_ranges, scan_space
 from memlens.heap.runner import shim_path
 
 HERE = Path(__file__).resolve().parent
@@ -132,20 +132,22 @@ def bench_core(work: Path, sample: str | None) -> None:
     mode = f"sampled {int(sample) // 1024} KiB" if sample else "exact"
     print(f"\nmemlens heap on a {gib:.2f} GiB gdb core ({mode}): best of 3 {t:.2f} s")
     print("  " + out.splitlines()[0])
-    # The record scan alone (both formats), in this process, over the core's
-    # writable saved ranges; best of 3 once the core's pages are cached.
+    # The record scan alone (both formats; not joining the chunks or interning
+    # stacks), in this process, over the core's writable saved ranges; best of
+    # 3 once the core's pages are cached.
     with memlens_open(str(core)) as snap:
         scanned = sum(hi - lo for lo, hi in scan_ranges(snap.space))
-        best, kinds = float("inf"), (0, 0)
+        best, found = float("inf"), 0
         for _ in range(3):
             t0 = time.perf_counter()
-            blocks, _ = scan_space(snap.space)
+            parts, _ = scan_parts(snap.space)
             best = min(best, time.perf_counter() - t0)
-            full = int(((blocks.flags & np.uint64(FLAG_STACK)) != 0).sum())
-            kinds = (full, len(blocks) - full)
-    print(f"  scan_space: {scanned / 2**30:.2f} GiB scanned in {best:.3f} s = "
-          f"{scanned / best / 2**30:.2f} GiB/s ({kinds[0]} blocks with a stack, "
-          f"{kinds[1]} without)")  # fmt: skip
+            found = sum(len(p["address"]) for p in parts)
+        blocks, _ = scan_space(snap.space)
+        full = int(((blocks.flags & np.uint64(FLAG_STACK)) != 0).sum())
+    print(f"  record scan: {scanned / 2**30:.2f} GiB in {best:.3f} s = "
+          f"{scanned / best / 2**30:.2f} GiB/s; {found} blocks, {full} with a stack, "
+          f"{found - full} without")  # fmt: skip
     core.unlink()
 
 

@@ -221,6 +221,12 @@ def _words(space: AddressSpace, pos: int, size: int, dtype: np.dtype[np.uint64])
 
 def scan_space(space: AddressSpace) -> tuple[HeapBlocks, list[str]]:
     """Every record in the writable, saved parts of ``space``, and warnings for unread ranges."""
+    parts, warnings = scan_parts(space)
+    return HeapBlocks.concat(parts), warnings
+
+
+def scan_parts(space: AddressSpace) -> tuple[list[dict[str, U64]], list[str]]:
+    """The record scan itself: ``scan_words`` columns per chunk, not yet joined or interned."""
     dtype = np.dtype("<u8" if space.byteorder == "little" else ">u8")
     parts: list[dict[str, U64]] = []
     warnings: list[str] = []
@@ -238,4 +244,4 @@ def scan_space(space: AddressSpace) -> tuple[HeapBlocks, list[str]]:
                 continue
             parts.append(scan_words(words, pos, body // 8, hi))
             pos += body
-    return HeapBlocks.concat(parts), warnings
+    return parts, warnings
