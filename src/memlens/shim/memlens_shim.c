@@ -6,7 +6,8 @@
  * kernel core, a gdb core) with no side table.  Two record formats; all words
  * are 64-bit in the target's byte order.
  *
- * Format 1 (full record): blocks with a stack, over-aligned blocks (> 16):
+ * Format 1 (full record): blocks with a stack, over-aligned blocks (> 16) and
+ * blocks the shim allocates for itself (the unwinder's, start-up):
  *
  *   w[0]          START magic  0x3172504145484c4d ("MLHEAPr1" little-endian)
  *   w[1]          version (bits 0-15) | flags (16-31) | frame count n (32-63)
@@ -29,7 +30,8 @@
  *
  * Keying the compact magic to the block's own address means a copy of a
  * record elsewhere (or the bare constant written into user data) is not a
- * record: only a word equal to magic + its own address + 16 passes.  No
+ * record: only a word equal to magic + flags + the address just past it (the
+ * user data's) passes.  No
  * sequence number, thread id or period: in sampled mode these blocks are
  * counted in the heap total and represented per stack by the sampled ones.
  *
