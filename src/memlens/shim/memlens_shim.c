@@ -546,6 +546,29 @@ static void *place(size_t size, size_t align, int zero, const uint64_t *frames, 
     return write_record(raw, offset, size, frames, n, flags);
 }
 
+/* Sampled mode's common case, kept small and free of the frame buffer: the
+ * allocation is not sampled, so it gets a compact record.  Same countdown as
+ * take_stack; anything else (not ready, inside the shim, exact mode, a sample
+ * due, a thread's first allocation) returns 0 for the general path. */
+static inline int unsampled(size_t size) {
+    if (__builtin_expect(__atomic_load_n(&g_state, __ATOMIC_ACQUIRE) != 2 || t_in_hook || !g_sample_period, 0))
+        return 0;
+    int64_t left = t_until_sample - (int64_t)size;
+    if (__builtin_expect(left <= 0, 0)) return 0;
+    t_until_sample = left;
+    return 1;
+}
+
+static inline void *alloc_unsampled(size_t size, int zero) {
+    size_t total = size + ML_COMPACT_BYTES;
+    if (total < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    unsigned char *raw = zero ? real.calloc(1, total) : real.malloc(total);
+    return raw ? write_compact(raw, size, ML_FLAG_SAMPLED) : NULL;
+}
+
 static void *ml_alloc(size_t size, size_t align, int zero) {
     if (!ensure_init()) return arena_alloc(size);
     uint64_t frames[ML_MAX_FRAMES];
@@ -586,7 +609,10 @@ static void ml_free(void *p) {
 }
 
 /* ---- the interposed API ---- */
-EXPORT HOOK void *malloc(size_t size) { return ml_alloc(size, 0, 0); }
+EXPORT HOOK void *malloc(size_t size) {
+    if (unsampled(size)) return alloc_unsampled(size, 0);
+    return ml_alloc(size, 0, 0);
+}
 
 EXPORT HOOK void free(void *p) { ml_free(p); }
 
@@ -596,6 +622,7 @@ EXPORT HOOK void *calloc(size_t nmemb, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
+    if (unsampled(total)) return alloc_unsampled(total, 1);
     return ml_alloc(total, 0, 1);
 }
 
