@@ -9,6 +9,7 @@
    with the record scan alone timed in-process (goal >= 1 GiB/s).
 
 Usage: .venv/bin/python benchmarks/bench_heap.py [--runs N] [--skip-core] [--skip-malloc]
+       [--attribution]
 """
 
 from __future__ import annotations
@@ -62,7 +63,20 @@ def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - t0
 
 
-def bench_malloc(runs: int, work: Path) -> None:
+def build_variants(work: Path) -> tuple[str, str]:
+    """The LD_PRELOAD floor and the shim with its compact record padded to 64 bytes."""
+    floor = work / "preload_floor.so"
+    subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(floor),
+                    str(HERE / "preload_floor.c"), "-ldl"], check=True)  # fmt: skip
+    pad64 = work / "shim_pad64.so"
+    shim_c = HERE.parent / "src" / "memlens" / "shim" / "memlens_shim.c"
+    flags = ["-O2", "-g", "-std=gnu11", "-fvisibility=hidden", "-fno-omit-frame-pointer"]
+    subprocess.run(["gcc", *flags, "-DML_COMPACT_BYTES=64", "-shared", "-fPIC", "-o", str(pad64),
+                    str(shim_c), "-ldl", "-lm", "-lpthread"], check=True)  # fmt: skip
+    return str(floor), str(pad64)
+
+
+def bench_malloc(runs: int, work: Path, attribution: bool) -> None:
     exe = work / "mallocbench"
     subprocess.run(["gcc", "-O2", "-g", "-pthread", "-o", str(exe), str(HERE / "mallocbench.c")],
                    check=True)  # fmt: skip
@@ -88,6 +102,13 @@ def bench_malloc(runs: int, work: Path) -> None:
         ("plain, frame-pointer build", [str(fp_exe)], None),
         ("memlens exact fp, fp build", [str(fp_exe)], env(MEMLENS_UNWIND="fp")),
     ]
+    if attribution:  # where sampled mode's cost goes
+        floor, pad64 = build_variants(work)
+        configs += [
+            ("LD_PRELOAD floor (no record)", [str(exe)], dict(os.environ, LD_PRELOAD=floor)),
+            ("sampled, compact padded to 64 B", [str(exe)],
+             dict(os.environ, LD_PRELOAD=pad64, MEMLENS_SAMPLE="524288")),
+        ]  # fmt: skip
     # Rounds interleave the configurations so that load from elsewhere on the
     # machine hits them alike; min and median per configuration.
     times: dict[str, list[float]] = {name: [] for name, _, _ in configs}
@@ -95,13 +116,15 @@ def bench_malloc(runs: int, work: Path) -> None:
         for name, argv, e in configs:
             times[name].append(timed(argv, e))
     plain = min(times["plain"])
+    plain_med = statistics.median(times["plain"])
     ht = min(times["heaptrack"]) if heaptrack else None
     print(f"\nmallocbench: 2 threads x 1M alloc/free, depth 10 ({runs} interleaved rounds)")
-    print(f"{'run':31} {'min s':>7} {'median s':>9} {'x plain':>8} {'x heaptrack':>12}")
+    print(f"{'run':31} {'min s':>7} {'median s':>9} {'x plain':>8} {'(median)':>9} "
+          f"{'x heaptrack':>12}")  # fmt: skip
     for name, ts in times.items():
-        t = min(ts)
+        t, med = min(ts), statistics.median(ts)
         vs_ht = f"{t / ht:12.2f}" if ht else f"{'-':>12}"
-        print(f"{name:31} {t:7.3f} {statistics.median(ts):9.3f} {t / plain:8.2f} {vs_ht}")
+        print(f"{name:31} {t:7.3f} {med:9.3f} {t / plain:8.2f} {med / plain_med:9.2f} {vs_ht}")
 
 
 def bench_core(work: Path, sample: str | None) -> None:
@@ -156,13 +179,15 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--skip-core", action="store_true")
     ap.add_argument("--skip-malloc", action="store_true")
+    ap.add_argument("--attribution", action="store_true",
+                    help="also: pass-through LD_PRELOAD; 64-byte compact record")  # fmt: skip
     args = ap.parse_args()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Linux {platform.release()}, "
           f"Python {platform.python_version()}")  # fmt: skip
     print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
     with tempfile.TemporaryDirectory(prefix="memlens-bench-") as tmp:
         if not args.skip_malloc:
-            bench_malloc(args.runs, Path(tmp))
+            bench_malloc(args.runs, Path(tmp), args.attribution)
         if not args.skip_core:
             bench_core(Path(tmp), None)
             bench_core(Path(tmp), "524288")

@@ -80,7 +80,9 @@
 #define ML_FLAG_MASK 0xfULL   /* flag bits a compact record can carry (bits 0-3) */
 #define ML_FIXED_WORDS 7
 #define ML_COMPACT_MAGIC 0x3263504145484c40ULL /* "MLHEAPc2" with bits 0-3 clear */
-#define ML_COMPACT_BYTES 16
+#ifndef ML_COMPACT_BYTES
+#define ML_COMPACT_BYTES 16 /* benchmarks/bench_heap.py --attribution builds 64 */
+#endif
 #define ML_MAX_FRAMES 64
 #define ML_ALIGN 16 /* alignof(max_align_t) on the targets we build for */
 
