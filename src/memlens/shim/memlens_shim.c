@@ -476,6 +476,16 @@ static inline void *write_compact(unsigned char *raw, size_t size, unsigned flag
     return user;
 }
 
+static inline void *alloc_compact(size_t size, int zero, unsigned flags) {
+    size_t total = size + ML_COMPACT_BYTES;
+    if (total < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    unsigned char *raw = zero ? real.calloc(1, total) : real.malloc(total);
+    return raw ? write_compact(raw, size, flags) : NULL;
+}
+
 static inline void *write_record(unsigned char *raw, size_t offset, size_t size, const uint64_t *frames,
                                  int n, unsigned flags) {
     unsigned char *user = raw + offset;
@@ -520,15 +530,8 @@ static inline unsigned take_stack(size_t size, uint64_t *frames, int *n) {
 static void *place(size_t size, size_t align, int zero, const uint64_t *frames, int n, unsigned flags) {
     /* Blocks allocated inside the shim (unwinder caches, start-up) are few and
      * keep the full record: its thread id and sequence number help explain them. */
-    if (!(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL)) && align <= ML_ALIGN) {
-        size_t total = size + ML_COMPACT_BYTES;
-        if (total < size) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        unsigned char *raw = zero ? real.calloc(1, total) : real.malloc(total);
-        return raw ? write_compact(raw, size, flags) : NULL;
-    }
+    if (!(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL)) && align <= ML_ALIGN)
+        return alloc_compact(size, zero, flags);
     size_t header = (flags & ML_FLAG_STACK) ? g_header_stack : g_header_nostack;
     size_t offset = header;
     if (align > ML_ALIGN) offset = (header + align - 1) & ~(align - 1);
@@ -548,27 +551,20 @@ static void *place(size_t size, size_t align, int zero, const uint64_t *frames, 
     return write_record(raw, offset, size, frames, n, flags);
 }
 
-/* Sampled mode's common case, kept small and free of the frame buffer: the
- * allocation is not sampled, so it gets a compact record.  Same countdown as
- * take_stack; anything else (not ready, inside the shim, exact mode, a sample
- * due, a thread's first allocation) returns 0 for the general path. */
-static inline int unsampled(size_t size) {
-    if (__builtin_expect(__atomic_load_n(&g_state, __ATOMIC_ACQUIRE) != 2 || t_in_hook || !g_sample_period, 0))
-        return 0;
-    int64_t left = t_until_sample - (int64_t)size;
-    if (__builtin_expect(left <= 0, 0)) return 0;
-    t_until_sample = left;
-    return 1;
-}
-
-static inline void *alloc_unsampled(size_t size, int zero) {
-    size_t total = size + ML_COMPACT_BYTES;
-    if (total < size) {
-        errno = ENOMEM;
-        return NULL;
+/* The common case, kept small and free of the frame buffer: an allocation that
+ * gets no stack (not sampled in sampled mode; MEMLENS_UNWIND=none) and so a
+ * compact record.  Returns its flags, or -1 for the general path (not ready,
+ * inside the shim, a sample due or a thread's first allocation, an unwinder
+ * to run).  The countdown is take_stack's. */
+static inline int compact_flags(size_t size) {
+    if (__builtin_expect(__atomic_load_n(&g_state, __ATOMIC_ACQUIRE) != 2 || t_in_hook, 0)) return -1;
+    if (g_sample_period) {
+        int64_t left = t_until_sample - (int64_t)size;
+        if (__builtin_expect(left <= 0, 0)) return -1;
+        t_until_sample = left;
+        return ML_FLAG_SAMPLED;
     }
-    unsigned char *raw = zero ? real.calloc(1, total) : real.malloc(total);
-    return raw ? write_compact(raw, size, ML_FLAG_SAMPLED) : NULL;
+    return g_unwinder == UNW_NONE ? 0 : -1;
 }
 
 static void *ml_alloc(size_t size, size_t align, int zero) {
@@ -612,7 +608,8 @@ static void ml_free(void *p) {
 
 /* ---- the interposed API ---- */
 EXPORT HOOK void *malloc(size_t size) {
-    if (unsampled(size)) return alloc_unsampled(size, 0);
+    int flags = compact_flags(size);
+    if (flags >= 0) return alloc_compact(size, 0, (unsigned)flags);
     return ml_alloc(size, 0, 0);
 }
 
@@ -624,7 +621,8 @@ EXPORT HOOK void *calloc(size_t nmemb, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    if (unsampled(total)) return alloc_unsampled(total, 1);
+    int flags = compact_flags(total);
+    if (flags >= 0) return alloc_compact(total, 1, (unsigned)flags);
     return ml_alloc(total, 0, 1);
 }
 
