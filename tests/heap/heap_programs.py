@@ -256,3 +256,147 @@ int main(void) {
     return 0;
 }
 """
+
+# Sampled mode (MEMLENS_SAMPLE): a known set of live blocks of every kind --
+# malloc/calloc, the memalign family at <= 16 (compact records) and
+# over-aligned (full records), realloc chains that cross between sampled and
+# compact blocks (contents checked at every step) -- listed as "address size
+# alignment" lines in argv[1].  Then: a buffer holding fake records (the bare compact
+# magic under plausible sizes, byte copies of real compact records), a pointer
+# from __libc_malloc that the shim must pass through, and a 4 MiB block freed
+# last (it merges into glibc's top chunk, which leaves its words alone: only the
+# shim's free clears the magic).  Prints "ready VICTIM FOREIGN FAKES FAKES_SIZE
+# CROSSED" (CROSSED: reallocs that moved between a compact and a full record).
+SAMPLED = r"""
+#include <malloc.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#define N 4000
+#define VICTIM (4 << 20) /* larger than any free chunk: from the top */
+#define COMPACT_MAGIC 0x3263504145484c40ULL
+#define CHECK(c) \
+    do { if (!(c)) { printf("FAIL %s:%d %s\n", __FILE__, __LINE__, #c); return 1; } } while (0)
+extern void *__libc_malloc(size_t);
+static char outbuf[4096];
+static void *keep[N];
+static size_t keep_size[N], keep_align[N];
+static int nkeep;
+__attribute__((noinline)) void *make(size_t n) { return malloc(n); }
+__attribute__((noinline)) void *make_zeroed(size_t n) { return calloc(1, n); }
+static int keep_it(void *p, size_t n, size_t align) {
+    if (!p || (uintptr_t)p % align || malloc_usable_size(p) < n || nkeep == N) return 0;
+    memset(p, 0x33, n);
+    keep[nkeep] = p;
+    keep_align[nkeep] = align;
+    keep_size[nkeep++] = n;
+    return 1;
+}
+static int is_compact(const void *p) {
+    uint64_t w = ((const uint64_t *)p)[-1] - (uint64_t)(uintptr_t)p;
+    return (w & ~0xfULL) == COMPACT_MAGIC;
+}
+/* Grows and shrinks a block through realloc; byte i always holds i * 7 + tag. */
+__attribute__((noinline)) char *realloc_chain(int steps, unsigned tag, int *crossed, size_t *size) {
+    unsigned x = tag;
+    size_t n = 10;
+    char *p = malloc(n);
+    for (size_t i = 0; i < n; ++i) p[i] = (char)(i * 7 + tag);
+    int was = is_compact(p);
+    for (int k = 0; k < steps; ++k) {
+        x = x * 1103515245u + 12345u;
+        size_t m = k % 4 == 3 ? n / 2 + 1 : n + 1 + (x >> 8) % 3000;
+        p = realloc(p, m);
+        if (!p) return NULL;
+        for (size_t i = 0; i < (m < n ? m : n); ++i)
+            if (p[i] != (char)(i * 7 + tag)) return NULL;
+        for (size_t i = n; i < m; ++i) p[i] = (char)(i * 7 + tag);
+        if (malloc_usable_size(p) < m) return NULL;
+        *crossed += is_compact(p) != was;
+        was = is_compact(p);
+        n = m;
+    }
+    *size = n;
+    return p;
+}
+int main(int argc, char **argv) {
+    setvbuf(stdout, outbuf, _IOLBF, sizeof outbuf); /* stdout never allocates */
+    /* Keep the victim in the heap (no mmap) and the top chunk untrimmed. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+    if (argc < 2) return 2;
+    unsigned x = 12345;
+    for (int i = 0; i < 2400; ++i) {
+        x = x * 1103515245u + 12345u;
+        size_t n = 1 + (x >> 8) % 6000;
+        void *p = (i % 3 == 2) ? make_zeroed(n) : make(n);
+        CHECK(p);
+        if (i % 3 == 2) for (size_t k = 0; k < n; ++k) CHECK(((char *)p)[k] == 0);
+        CHECK(keep_it(p, n, 16));
+    }
+    for (int i = 0; i < 300; ++i) {
+        size_t n = 100 + (size_t)i * 13, a = (size_t)8 << (i % 10); /* 8 .. 4096 */
+        void *p = NULL;
+        switch (i % 3) {
+        case 0: p = memalign(a, n); break;
+        case 1: CHECK(posix_memalign(&p, a, n) == 0); break;
+        default: p = aligned_alloc(a, n);
+        }
+        CHECK(keep_it(p, n, a));
+    }
+    int crossed = 0;
+    for (int i = 0; i < 100; ++i) {
+        size_t n = 0;
+        char *p = realloc_chain(40, 1000u + (unsigned)i, &crossed, &n);
+        CHECK(p && nkeep < N);
+        keep[nkeep] = p;
+        keep_align[nkeep] = 16;
+        keep_size[nkeep++] = n;
+    }
+    for (int i = 0; i < nkeep; i += 3) { free(keep[i]); keep[i] = NULL; }
+
+    /* Fake records in user data: none of them may become a block. */
+    size_t fakes_size = 64 * 1024;
+    uint64_t *fakes = malloc(fakes_size);
+    CHECK(fakes);
+    memset(fakes, 0, fakes_size);
+    size_t words = fakes_size / 8, w = 2;
+    for (int i = 0; i < nkeep && w + 2 < words; ++i) {
+        if (keep[i] && is_compact(keep[i])) { /* a byte copy of a real compact record */
+            memcpy(&fakes[w], (char *)keep[i] - 16, 16);
+            w += 8;
+        }
+    }
+    for (unsigned f = 0; f < 16 && w + 2 < words; ++f, w += 8) { /* the bare constant */
+        fakes[w] = 64;
+        fakes[w + 1] = COMPACT_MAGIC | f;
+    }
+
+    void *foreign = __libc_malloc(100); /* not the shim's: free/realloc pass it through */
+    CHECK(foreign && malloc_usable_size(foreign) >= 100);
+    foreign = realloc(foreign, 200);
+    CHECK(foreign && malloc_usable_size(foreign) >= 200);
+    free(__libc_malloc(50));
+
+    FILE *out = fopen(argv[1], "w");
+    CHECK(out);
+    for (int i = 0; i < nkeep; ++i)
+        if (keep[i])
+            fprintf(out, "%lu %lu %lu\n", (unsigned long)(uintptr_t)keep[i],
+                    (unsigned long)keep_size[i], (unsigned long)keep_align[i]);
+    fprintf(out, "%lu %lu 16\n", (unsigned long)(uintptr_t)fakes, (unsigned long)fakes_size);
+    CHECK(fclose(out) == 0);
+
+    void *victim = malloc(VICTIM);
+    CHECK(victim);
+    memset(victim, 0x44, VICTIM);
+    unsigned long victim_at = (unsigned long)(uintptr_t)victim;
+    free(victim);
+    printf("ready %lu %lu %lu %lu %d\n", victim_at, (unsigned long)(uintptr_t)foreign,
+           (unsigned long)(uintptr_t)fakes, (unsigned long)fakes_size, crossed);
+    pause();
+    return 0;
+}
+"""

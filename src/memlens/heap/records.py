@@ -1,7 +1,9 @@
 """Find the shim's in-band block records in an address space.
 
-The layout is written by ``memlens/shim/memlens_shim.c`` (format version 1, all
-words 64-bit in the target's byte order)::
+Two record formats are written by ``memlens/shim/memlens_shim.c`` (all words
+64-bit in the target's byte order; the README's "block record" section is the
+reference).  Format 1, the full record (blocks with a stack, over-aligned
+blocks)::
 
     w[0]        START magic
     w[1]        version (bits 0-15) | flags (16-31) | frame count n (32-63)
@@ -12,14 +14,23 @@ words 64-bit in the target's byte order)::
     w[5+n]      offset from the underlying allocation to the user data
     w[6+n]      END magic; the user data starts right after it
 
-A hit counts only when it is 8-byte aligned, both magics and the version
-match, the frame count is sane, the user pointer is 16-byte aligned and the
-block fits in its region -- code or data that merely contains one magic is not
-a block.  The scan is numpy over each saved range, in bounded chunks.
+Format 2, the compact record (blocks without a stack, alignment <= 16)::
+
+    u[-2]       requested size
+    u[-1]       (COMPACT magic | flags) + address of u[0], mod 2**64
+
+A format-1 hit counts only when it is 8-byte aligned, both magics and the
+version match, the frame count is sane, the user pointer is 16-byte aligned and
+the block fits in its region.  A format-2 hit counts only when its magic word
+equals the magic plus its own user address (so a copy of a record, or the bare
+constant in user data, is not one), the user pointer is 16-byte aligned, its
+flags are known and carry no stack, and the block fits in its region.  The
+scan is numpy over each saved range, in bounded chunks.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 
 import numpy as np
@@ -38,11 +49,18 @@ FIXED_WORDS = 7
 USER_ALIGN = 16
 MAX_RECORD = (FIXED_WORDS + MAX_FRAMES) * 8
 
+COMPACT_MAGIC = 0x3263504145484C40  # "MLHEAPc2" with bits 0-3 clear (they hold the flags)
+COMPACT_WORDS = 2
+FLAG_BITS = 0xF  # the flags a compact record can carry: bits 0-3 of its magic word
+
 FLAG_STACK = 1
 FLAG_SAMPLED = 2
 FLAG_INTERNAL = 4
+COMPACT_FLAGS = FLAG_SAMPLED | FLAG_INTERNAL  # known flags of a stackless block
 
 CHUNK = 64 << 20  # bytes scanned per numpy pass: bounds memory on huge regions
+_M64 = (1 << 64) - 1
+_UPPER = 1 if sys.byteorder == "little" else 0  # the upper uint32 of a native uint64
 
 U64 = npt.NDArray[np.uint64]
 
@@ -50,12 +68,76 @@ U64 = npt.NDArray[np.uint64]
 def scan_words(
     words: U64, base: int, limit: int | None = None, region_end: int | None = None
 ) -> dict[str, U64]:
-    """Records whose START word lies in ``words[:limit]`` (``base`` = address of ``words[0]``).
+    """Records whose first word lies in ``words[:limit]`` (``base`` = address of ``words[0]``).
 
-    ``words`` must already be in native order.  Records may extend past
-    ``limit`` into the rest of ``words`` (the caller's overlap); a block's data
-    must end by ``region_end`` (default: the end of ``words``).
+    ``words`` must already be in native order and 8-byte aligned.  Records may
+    extend past ``limit`` into the rest of ``words`` (the caller's overlap); a
+    block's data must end by ``region_end`` (default: the end of ``words``).
+    Rows come in address order, both formats together.
     """
+    full = _scan_full(words, base, limit, region_end)
+    compact = _scan_compact(words, base, limit, region_end)
+    if len(compact["address"]) == 0:
+        return full
+    if len(full["address"]) == 0:
+        return compact
+    width = full["frames"].shape[1]
+    both = {k: np.concatenate([full[k], compact[k]]) for k in full if k != "frames"}
+    both["frames"] = np.concatenate(
+        [full["frames"], np.zeros((len(compact["address"]), width), dtype=np.uint64)]
+    )
+    order = np.argsort(both["address"], kind="stable")
+    return {k: v[order] for k, v in both.items()}
+
+
+def _scan_compact(
+    words: U64, base: int, limit: int | None, region_end: int | None
+) -> dict[str, U64]:
+    """Format-2 records whose size word lies in ``words[:limit]``."""
+    n_words = len(words)
+    lim = n_words if limit is None else min(limit, n_words)
+    # The magic word sits at an address = 8 (mod 16), right before 16-aligned
+    # user data, one word after the size word: word indices j0, j0 + 2, ...
+    j0 = 1 if base % 16 == 0 else 2
+    hi = min(lim + 1, n_words)
+    if hi <= j0:
+        return _empty()
+    words = np.ascontiguousarray(words)  # for the uint32 view (scan_space's words already are)
+    # Prefilter on the upper 32 bits: a valid magic word is the magic plus an
+    # address of this chunk, so it lies in a range a few MiB wide and its upper
+    # half takes one or two values.  One strided uint32 compare per 16 bytes.
+    first = (COMPACT_MAGIC + base + 8 * (j0 + 1)) & _M64
+    last = (COMPACT_MAGIC + base + 8 * hi + FLAG_BITS) & _M64  # user of word hi - 1
+    upper = words.view(np.uint32)[_UPPER::2]
+    top_lo = np.uint32(first >> 32)
+    span = np.uint32(((last >> 32) - (first >> 32)) & 0xFFFFFFFF)
+    cand = np.flatnonzero((upper[j0:hi:2] - top_lo) <= span) * 2 + j0
+    if len(cand) == 0:
+        return _empty()
+    magic = words[cand]
+    user = np.uint64(base) + (cand.astype(np.uint64) + np.uint64(1)) * np.uint64(8)
+    flags = magic & np.uint64(FLAG_BITS)
+    ok = ((magic - user) & np.uint64(~FLAG_BITS & _M64)) == np.uint64(COMPACT_MAGIC)
+    ok &= (flags & np.uint64(~COMPACT_FLAGS & FLAG_BITS)) == 0
+    size = words[cand - 1]
+    stop = base + n_words * 8 if region_end is None else region_end
+    ok &= size <= np.uint64(stop) - np.minimum(user, np.uint64(stop))
+    user, size, flags = user[ok], size[ok], flags[ok]
+    z = np.zeros(len(user), dtype=np.uint64)
+    return {
+        "address": user,
+        "size": size,
+        "seq": z,
+        "tid": z,
+        "period": z,
+        "flags": flags,
+        "nframes": z,
+        "frames": np.zeros((len(user), 0), dtype=np.uint64),
+    }
+
+
+def _scan_full(words: U64, base: int, limit: int | None, region_end: int | None) -> dict[str, U64]:
+    """Format-1 records whose START word lies in ``words[:limit]``."""
     n_words = len(words)
     lim = n_words if limit is None else min(limit, n_words)
     starts = np.flatnonzero(words[:lim] == np.uint64(START_MAGIC))
@@ -114,7 +196,8 @@ def scannable(space: AddressSpace) -> list[Region]:
     return [r for r in space.regions if r.perms.write]
 
 
-def _ranges(space: AddressSpace) -> Iterator[tuple[int, int]]:
+def scan_ranges(space: AddressSpace) -> Iterator[tuple[int, int]]:
+    """The (start, end) address ranges a scan reads: saved bytes of writable regions."""
     regions = scannable(space)
     if not space.regions:
         for start, end, _seg in space.saved_ranges():
@@ -138,13 +221,19 @@ def _words(space: AddressSpace, pos: int, size: int, dtype: np.dtype[np.uint64])
 
 def scan_space(space: AddressSpace) -> tuple[HeapBlocks, list[str]]:
     """Every record in the writable, saved parts of ``space``, and warnings for unread ranges."""
+    parts, warnings = scan_parts(space)
+    return HeapBlocks.concat(parts), warnings
+
+
+def scan_parts(space: AddressSpace) -> tuple[list[dict[str, U64]], list[str]]:
+    """The record scan itself: ``scan_words`` columns per chunk, not yet joined or interned."""
     dtype = np.dtype("<u8" if space.byteorder == "little" else ">u8")
     parts: list[dict[str, U64]] = []
     warnings: list[str] = []
-    for lo, hi in _ranges(space):
+    for lo, hi in scan_ranges(space):
         lo8 = (lo + 7) & ~7
         pos = lo8
-        while pos + FIXED_WORDS * 8 <= hi:
+        while pos + COMPACT_WORDS * 8 <= hi:
             body = min(CHUNK, hi - pos)
             take = min(body + MAX_RECORD, hi - pos) & ~7
             try:
@@ -155,4 +244,4 @@ def scan_space(space: AddressSpace) -> tuple[HeapBlocks, list[str]]:
                 continue
             parts.append(scan_words(words, pos, body // 8, hi))
             pos += body
-    return HeapBlocks.concat(parts), warnings
+    return parts, warnings

@@ -1,10 +1,11 @@
 """From a target to a heap report: scan, group by identical stack, symbolize, filter.
 
 Groups are sorted by live bytes (largest first).  In sampled mode
-(``MEMLENS_SAMPLE``) only sampled blocks carry stacks; each stands for
-``1 / P`` blocks of its size with ``P = 1 - exp(-size / period)`` (tcmalloc's
-estimator), so group totals are unbiased estimates while the heap total stays
-exact (every block has a record).
+(``MEMLENS_SAMPLE``) only sampled blocks carry stacks (format-1 records); each
+stands for ``1 / P`` blocks of its size with ``P = 1 - exp(-size / period)``
+(tcmalloc's estimator), so group totals are unbiased estimates.  The others
+(compact format-2 records, flagged sampled-mode without a stack) weigh 0 in the
+groups but count in the heap total, which stays exact: every block has a record.
 """
 
 from __future__ import annotations

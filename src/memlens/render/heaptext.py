@@ -76,7 +76,8 @@ def write_flat(report: HeapReport, out: TextIO) -> None:
         else:
             out.write(f"{pct}% {g.bytes} {sizes_text(g)}\n")
         if not g.frames:
-            out.write("    (no stack: allocated inside the unwinder or before start-up)\n")
+            out.write("    (no stack: allocated inside the unwinder, before start-up, "
+                      "or with MEMLENS_UNWIND=none)\n")  # fmt: skip
         for f in g.frames:
             out.write(f"    {frame_line(f)}\n")
 

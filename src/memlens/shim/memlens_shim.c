@@ -3,8 +3,11 @@
  *
  * Every live block carries an in-band record just before the user data, so a
  * heap can be read back from any image of the process's memory (a live PID, a
- * kernel core, a gdb core) with no side table.  Record format, version 1; all
- * words are 64-bit in the target's byte order:
+ * kernel core, a gdb core) with no side table.  Two record formats; all words
+ * are 64-bit in the target's byte order.
+ *
+ * Format 1 (full record): blocks with a stack, over-aligned blocks (> 16) and
+ * blocks the shim allocates for itself (the unwinder's, start-up):
  *
  *   w[0]          START magic  0x3172504145484c4d ("MLHEAPr1" little-endian)
  *   w[1]          version (bits 0-15) | flags (16-31) | frame count n (32-63)
@@ -16,7 +19,23 @@
  *   w[6+n]        END magic    0x3165504145484c4d ("MLHEAPe1")
  *   user data     aligned to max_align_t (16) or to the requested alignment
  *
- * free() clears both magics before releasing the block.
+ * Format 2 (compact record, 16 bytes): blocks the program allocated that get
+ * no stack (not sampled in sampled mode; MEMLENS_UNWIND=none) and whose
+ * alignment is at most 16; the underlying allocation starts 16 bytes before
+ * the user data:
+ *
+ *   u[-2]         requested size in bytes
+ *   u[-1]         (COMPACT magic 0x3263504145484c40 | flags) + address of u[0]
+ *                 (mod 2^64; flags in bits 0-3, the same bits as format 1's)
+ *
+ * Keying the compact magic to the block's own address means a copy of a
+ * record elsewhere (or the bare constant written into user data) is not a
+ * record: only a word equal to magic + flags + the address just past it (the
+ * user data's) passes.  No
+ * sequence number, thread id or period: in sampled mode these blocks are
+ * counted in the heap total and represented per stack by the sampled ones.
+ *
+ * free() clears the magic(s) before releasing the block.
  *
  * Design notes (the original heapprof's defects are the reason for each):
  * - No lock on the fast path: a per-thread recursion guard (initial-exec TLS,
@@ -58,7 +77,12 @@
 #define ML_FLAG_STACK 1u    /* the record carries a stack */
 #define ML_FLAG_SAMPLED 2u  /* allocated in sampled mode (weight by period) */
 #define ML_FLAG_INTERNAL 4u /* allocated by the unwinder / bootstrap, no stack */
+#define ML_FLAG_MASK 0xfULL   /* flag bits a compact record can carry (bits 0-3) */
 #define ML_FIXED_WORDS 7
+#define ML_COMPACT_MAGIC 0x3263504145484c40ULL /* "MLHEAPc2" with bits 0-3 clear */
+#ifndef ML_COMPACT_BYTES
+#define ML_COMPACT_BYTES 16 /* benchmarks/bench_heap.py --attribution builds 64 */
+#endif
 #define ML_MAX_FRAMES 64
 #define ML_ALIGN 16 /* alignof(max_align_t) on the targets we build for */
 
@@ -90,7 +114,7 @@ static enum unwinder g_unwinder = UNW_GCC;
 static unw_backtrace_fn g_unw_backtrace;
 static int g_frames = 16;
 static size_t g_header_stack; /* bytes reserved before user data for a full record */
-static size_t g_header_compact = 64;
+static size_t g_header_nostack = 64; /* format 1 without frames (over-aligned blocks) */
 static uint64_t g_sample_period; /* 0 = exact mode */
 static volatile int g_state;     /* 0 not initialised, 1 initialising, 2 ready */
 static int g_notify_fd = -1, g_ack_fd = -1;
@@ -437,6 +461,31 @@ static inline int is_ours(void *user) {
     return ((uintptr_t)user & (ML_ALIGN - 1)) == 0 && ((uint64_t *)user)[-1] == ML_END_MAGIC;
 }
 
+/* A format-2 record: the word before the user data is the compact magic plus
+ * flags plus the user address; the sum keeps the flags in bits 0-3 because the
+ * address is 16-aligned and the magic's bits 0-3 are clear. */
+static inline int is_compact(void *user) {
+    return ((uintptr_t)user & (ML_ALIGN - 1)) == 0 &&
+           ((((uint64_t *)user)[-1] - (uint64_t)(uintptr_t)user) & ~ML_FLAG_MASK) == ML_COMPACT_MAGIC;
+}
+
+static inline void *write_compact(unsigned char *raw, size_t size, unsigned flags) {
+    uint64_t *user = (uint64_t *)(raw + ML_COMPACT_BYTES);
+    user[-2] = size;
+    user[-1] = (ML_COMPACT_MAGIC | flags) + (uint64_t)(uintptr_t)user;
+    return user;
+}
+
+static inline void *alloc_compact(size_t size, int zero, unsigned flags) {
+    size_t total = size + ML_COMPACT_BYTES;
+    if (total < size) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    unsigned char *raw = zero ? real.calloc(1, total) : real.malloc(total);
+    return raw ? write_compact(raw, size, flags) : NULL;
+}
+
 static inline void *write_record(unsigned char *raw, size_t offset, size_t size, const uint64_t *frames,
                                  int n, unsigned flags) {
     unsigned char *user = raw + offset;
@@ -476,13 +525,14 @@ static inline unsigned take_stack(size_t size, uint64_t *frames, int *n) {
     return flags | ML_FLAG_STACK;
 }
 
-/* align: 0 for the malloc alignment, else a power of two >= sizeof(void*). */
-static void *ml_alloc(size_t size, size_t align, int zero) {
-    if (!ensure_init()) return arena_alloc(size);
-    uint64_t frames[ML_MAX_FRAMES];
-    int n;
-    unsigned flags = take_stack(size, frames, &n);
-    size_t header = (flags & ML_FLAG_STACK) ? g_header_stack : g_header_compact;
+/* Allocate and write the record take_stack decided on.  align: 0 for the
+ * malloc alignment, else a power of two >= sizeof(void*). */
+static void *place(size_t size, size_t align, int zero, const uint64_t *frames, int n, unsigned flags) {
+    /* Blocks allocated inside the shim (unwinder caches, start-up) are few and
+     * keep the full record: its thread id and sequence number help explain them. */
+    if (!(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL)) && align <= ML_ALIGN)
+        return alloc_compact(size, zero, flags);
+    size_t header = (flags & ML_FLAG_STACK) ? g_header_stack : g_header_nostack;
     size_t offset = header;
     if (align > ML_ALIGN) offset = (header + align - 1) & ~(align - 1);
     size_t total = size + offset;
@@ -501,13 +551,31 @@ static void *ml_alloc(size_t size, size_t align, int zero) {
     return write_record(raw, offset, size, frames, n, flags);
 }
 
-static void ml_free(void *p) {
-    if (!p || in_arena(p)) return;
-    if (!is_ours(p)) {
-        /* Not from us (allocated before the shim was loaded): the real free owns it. */
-        if (ensure_init() && real.free) real.free(p);
-        return;
+/* The common case, kept small and free of the frame buffer: an allocation that
+ * gets no stack (not sampled in sampled mode; MEMLENS_UNWIND=none) and so a
+ * compact record.  Returns its flags, or -1 for the general path (not ready,
+ * inside the shim, a sample due or a thread's first allocation, an unwinder
+ * to run).  The countdown is take_stack's. */
+static inline int compact_flags(size_t size) {
+    if (__builtin_expect(__atomic_load_n(&g_state, __ATOMIC_ACQUIRE) != 2 || t_in_hook, 0)) return -1;
+    if (g_sample_period) {
+        int64_t left = t_until_sample - (int64_t)size;
+        if (__builtin_expect(left <= 0, 0)) return -1;
+        t_until_sample = left;
+        return ML_FLAG_SAMPLED;
     }
+    return g_unwinder == UNW_NONE ? 0 : -1;
+}
+
+static void *ml_alloc(size_t size, size_t align, int zero) {
+    if (!ensure_init()) return arena_alloc(size);
+    uint64_t frames[ML_MAX_FRAMES];
+    int n;
+    unsigned flags = take_stack(size, frames, &n);
+    return place(size, align, zero, frames, n, flags);
+}
+
+static void free_full(void *p) {
     uint64_t *tail = tail_of(p);
     uint64_t meta_n;
     size_t offset = tail[3];
@@ -525,8 +593,25 @@ static void ml_free(void *p) {
     real.free(raw);
 }
 
+static void ml_free(void *p) {
+    if (!p || in_arena(p)) return;
+    if (is_compact(p)) {
+        ((uint64_t *)p)[-1] = 0; /* a freed block is no longer a record */
+        real.free((unsigned char *)p - ML_COMPACT_BYTES);
+    } else if (is_ours(p)) {
+        free_full(p);
+    } else if (ensure_init() && real.free) {
+        /* Not from us (allocated before the shim was loaded): the real free owns it. */
+        real.free(p);
+    }
+}
+
 /* ---- the interposed API ---- */
-EXPORT HOOK void *malloc(size_t size) { return ml_alloc(size, 0, 0); }
+EXPORT HOOK void *malloc(size_t size) {
+    int flags = compact_flags(size);
+    if (flags >= 0) return alloc_compact(size, 0, (unsigned)flags);
+    return ml_alloc(size, 0, 0);
+}
 
 EXPORT HOOK void free(void *p) { ml_free(p); }
 
@@ -536,6 +621,8 @@ EXPORT HOOK void *calloc(size_t nmemb, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
+    int flags = compact_flags(total);
+    if (flags >= 0) return alloc_compact(total, 1, (unsigned)flags);
     return ml_alloc(total, 0, 1);
 }
 
@@ -552,9 +639,30 @@ EXPORT HOOK void *realloc(void *p, size_t size) {
         ml_free(p);
         return NULL;
     }
-    if (!is_ours(p)) return real.realloc(p, size);
-    size_t old = tail_of(p)[0];
-    void *q = ml_alloc(size, 0, 0);
+    int compact = is_compact(p);
+    if (!compact && !is_ours(p)) return real.realloc(p, size);
+    size_t old = compact ? ((uint64_t *)p)[-2] : tail_of(p)[0];
+    uint64_t frames[ML_MAX_FRAMES];
+    int n;
+    unsigned flags = take_stack(size, frames, &n);
+    if (compact && !(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL))) {
+        /* Compact to compact: let the allocator grow or shrink it in place. The
+         * magic is cleared first so that the old place is never a record. */
+        size_t total = size + ML_COMPACT_BYTES;
+        if (total < size) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        uint64_t *user = p, magic = user[-1];
+        user[-1] = 0;
+        unsigned char *raw = real.realloc(user - 2, total);
+        if (!raw) {
+            user[-1] = magic; /* the old block is still live */
+            return NULL;
+        }
+        return write_compact(raw, size, flags);
+    }
+    void *q = place(size, 0, 0, frames, n, flags);
     if (!q) return NULL;
     memcpy(q, p, old < size ? old : size);
     ml_free(p);
@@ -611,6 +719,7 @@ EXPORT HOOK void *pvalloc(size_t size) {
 EXPORT HOOK size_t malloc_usable_size(void *p) {
     if (!p) return 0;
     if (in_arena(p)) return 0;
+    if (is_compact(p)) return real.usable((unsigned char *)p - ML_COMPACT_BYTES) - ML_COMPACT_BYTES;
     if (!is_ours(p)) return real.usable ? real.usable(p) : 0;
     uint64_t *tail = tail_of(p);
     return real.usable((unsigned char *)p - tail[3]) - tail[3];
