@@ -73,7 +73,8 @@ entry()
 IN_PROCESS = """
 import os, sys, time
 import memlens
-from memlens.analyses.pages import scan, summarize
+from memlens.analyses.pages import scan
+from memlens.analyses.pagesummary import summarize
 from memlens.render.pagelines import write_regions
 t0 = time.perf_counter()
 with memlens.open(int(sys.argv[1])) as snap:

@@ -29,10 +29,12 @@ from memlens.errors import (
 
 if TYPE_CHECKING:
     from memlens.core.addrspace import AddressSpace, Segment
+    from memlens.core.crash import CrashInfo
+    from memlens.core.module import Module
     from memlens.core.pages import PageTable
     from memlens.core.rangemap import Overlap, RangeMap
     from memlens.core.region import Perms, Region, RegionKind
-    from memlens.core.snapshot import Arch, CrashInfo, Module, Snapshot, Thread
+    from memlens.core.snapshot import Arch, Snapshot, Thread
     from memlens.sources.options import OpenOptions
     from memlens.sources.registry import open_target as open
 
@@ -49,8 +51,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Region": ("memlens.core.region", "Region"),
     "RegionKind": ("memlens.core.region", "RegionKind"),
     "Arch": ("memlens.core.snapshot", "Arch"),
-    "CrashInfo": ("memlens.core.snapshot", "CrashInfo"),
-    "Module": ("memlens.core.snapshot", "Module"),
+    "CrashInfo": ("memlens.core.crash", "CrashInfo"),
+    "Module": ("memlens.core.module", "Module"),
     "Snapshot": ("memlens.core.snapshot", "Snapshot"),
     "Thread": ("memlens.core.snapshot", "Thread"),
     "OpenOptions": ("memlens.sources.options", "OpenOptions"),

@@ -161,7 +161,8 @@ def test_soft_dirty_after_clear_refs(target: Target) -> None:
 
 def test_summary_counts_the_flag_sets(target: Target, snap: Snapshot) -> None:
     need_root()
-    from memlens.analyses.pages import scan, summarize
+    from memlens.analyses.pages import scan
+    from memlens.analyses.pagesummary import summarize
 
     # mlock split the mapping: the locked page is a region of its own
     regions = [r for r in snap.regions if r.contains(target.addr["locked"] + PAGE)]

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from memlens.analyses.pages import RegionPages, summarize
+from memlens.analyses.pages import RegionPages
+from memlens.analyses.pagesummary import summarize
 from memlens.core.pages import PageTable
 from memlens.core.region import Region, RegionKind
 from memlens.render.pagelines import render_table

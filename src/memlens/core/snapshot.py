@@ -10,11 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from memlens.core.addrspace import AddressSpace
 from memlens.core.pages import PageTable
 from memlens.core.region import Region
+
+if TYPE_CHECKING:
+    # Kept out of this module's imports: a live process has neither, and every
+    # frozen dataclass costs ~1.5 ms at start-up (issue 2's budget for `pages`).
+    from memlens.core.crash import CrashInfo
+    from memlens.core.module import Module
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,37 +56,6 @@ class Thread:
             if key in self.registers:
                 return self.registers[key]
         return None
-
-
-@dataclass(frozen=True, slots=True)
-class Module:
-    """A loaded file: where it is mapped and how to identify it.
-
-    ``load_bias`` is the value added to the file's ``p_vaddr`` to get runtime
-    addresses (computed from PT_LOAD headers when the file is known).
-    """
-
-    path: str
-    base: int
-    end: int
-    build_id: bytes | None = None
-    debug_id: str | None = None
-    load_bias: int | None = None
-
-    @property
-    def size(self) -> int:
-        return self.end - self.base
-
-
-@dataclass(frozen=True, slots=True)
-class CrashInfo:
-    """Why the process stopped: signal or exception, and the faulting address."""
-
-    thread_id: int | None
-    signal: int | None = None
-    code: int | None = None
-    address: int | None = None
-    description: str | None = None
 
 
 class Snapshot:

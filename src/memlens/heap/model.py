@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from memlens.core.snapshot import Module
+from memlens.core.module import Module
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from memlens.core.snapshot import Module
+from memlens.core.module import Module
 from memlens.errors import FormatError
 from memlens.heap.model import COLUMNS, HeapBlocks, HeapProfile
 

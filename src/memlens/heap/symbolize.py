@@ -13,7 +13,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from memlens.core.addrspace import AddressSpace
-from memlens.core.snapshot import Module, Snapshot
+from memlens.core.module import Module
+from memlens.core.snapshot import Snapshot
 from memlens.heap.model import HeapProfile
 from memlens.symbols.chain import symbolizer_for
 from memlens.symbols.frame import AddressSymbolizer, Frame

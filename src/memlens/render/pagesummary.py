@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from memlens.analyses.pages import FlagGroup, PageSummary
+from memlens.analyses.pagesummary import FlagGroup, PageSummary
 from memlens.render.pagelines import flag_text
 from memlens.render.table import Column, Table, print_table
 from memlens.render.units import human_size

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from memlens.analyses.pages import RegionPages, page_at, partial_reason, scan, summarize
+from memlens.analyses.pages import RegionPages, page_at, partial_reason, scan
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import (
     add_areas_argument,
@@ -89,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _summary(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
+    from memlens.analyses.pagesummary import summarize
     from memlens.render.pagesummary import print_summary, summary_json
 
     summary = summarize(scanned, snap.page_size, raw=args.raw)

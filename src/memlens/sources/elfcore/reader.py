@@ -27,10 +27,12 @@ from typing import Any
 
 from memlens.core.addrspace import AddressSpace, ByteOrder, Segment
 from memlens.core.backing import BufferBacking
+from memlens.core.crash import CrashInfo
+from memlens.core.module import Module
 from memlens.core.pages import PageTable
 from memlens.core.rangemap import Overlap
 from memlens.core.region import Perms, Region, RegionKind, kind_from_name
-from memlens.core.snapshot import Arch, CrashInfo, Module, Snapshot, Thread
+from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.errors import FormatError
 from memlens.sources.elfcore import elf, notes, pagenote
 from memlens.sources.elfcore.buildid import build_id_at

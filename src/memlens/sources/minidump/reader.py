@@ -24,9 +24,11 @@ import numpy.typing as npt
 
 from memlens.core.addrspace import AddressSpace
 from memlens.core.backing import BufferBacking
+from memlens.core.crash import CrashInfo
+from memlens.core.module import Module
 from memlens.core.rangemap import Overlap, RangeMap
 from memlens.core.region import Perms, Region, RegionKind
-from memlens.core.snapshot import Arch, CrashInfo, Module, Snapshot, Thread
+from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.sources.minidump import ids
 from memlens.sources.minidump.columnar import fast_space
 from memlens.sources.minidump.crashpad import CrashpadInfo

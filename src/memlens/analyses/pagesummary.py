@@ -1,0 +1,128 @@
+"""The page-types style summary of per-page tables.
+
+The summary groups every present or swapped page by its *flag set*: the
+kpageflags bits (public 0-26, or 0-41 in raw mode) together with the pagemap
+bits that describe the mapping (file/shared, exclusive, soft-dirty, uffd-wp,
+guard) and whether the page is present or swapped.  Each page's packed
+64-bit key is counted in C (:func:`memlens._pagewalk.count_keys`, over runs of
+equal neighbours), so there is no Python loop over pages and no numpy import.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from memlens import _pagewalk
+from memlens.analyses.pages import RegionPages
+from memlens.core.pages import (
+    BIT_EXCLUSIVE,
+    BIT_FILE,
+    BIT_GUARD,
+    BIT_SOFT_DIRTY,
+    BIT_SWAPPED,
+    BIT_UFFD_WP,
+    PAGEMAP_BITS,
+    PUBLIC_FLAGS_MASK,
+    RAW_FLAGS_MASK,
+)
+from memlens.core.region import Region, RegionKind
+
+#: pagemap bits that are part of a page's flag set in the summary
+_ENTRY_KEY_MASK = sum(
+    1 << b
+    for b in (BIT_SOFT_DIRTY, BIT_EXCLUSIVE, BIT_UFFD_WP, BIT_GUARD, BIT_FILE, BIT_SWAPPED)
+)
+#: kpageflags use bits 0-41 at most; the region kind goes in bits 48-53
+_KIND_SHIFT = 48
+_KIND_MASK = 0x3F << _KIND_SHIFT
+_KINDS: tuple[RegionKind, ...] = tuple(RegionKind)
+
+
+@dataclass(frozen=True, slots=True)
+class FlagGroup:
+    """Pages of one kind sharing one flag set.
+
+    Attributes:
+        kind: a :class:`RegionKind` value, or ``"total"``.
+        state: ``"present"``, ``"swapped"`` or ``"guard"`` (a guard-region marker).
+        flags: kpageflags bits (masked to the shown ones), or None when unknown.
+        bits: names of the pagemap bits set (``file-page``, ``exclusive``...).
+        pages: how many pages.
+        size: bytes.
+    """
+
+    kind: str
+    state: str
+    flags: int | None
+    bits: tuple[str, ...]
+    pages: int
+    size: int
+
+
+@dataclass(slots=True)
+class PageSummary:
+    """Every flag group per region kind, then the totals over all kinds."""
+
+    groups: list[FlagGroup] = field(default_factory=list)
+    totals: list[FlagGroup] = field(default_factory=list)
+    unavailable: dict[str, str] = field(default_factory=dict)
+    regions_without_table: list[tuple[Region, str]] = field(default_factory=list)
+    partial: str | None = None
+    page_size: int = 4096
+
+
+def _state(key: int) -> str:
+    if key >> BIT_SWAPPED & 1:
+        # guard regions are PTE markers that pagemap reports as swap entries
+        return "guard" if key >> BIT_GUARD & 1 else "swapped"
+    return "present"
+
+
+def _groups(counts: dict[int, int], kind: str | None, page_size: int,
+            flags_known: bool) -> list[FlagGroup]:  # fmt: skip
+    out = []
+    for k, n in counts.items():
+        out.append(
+            FlagGroup(
+                kind=kind if kind is not None else _KINDS[(k & _KIND_MASK) >> _KIND_SHIFT].value,
+                state=_state(k),
+                flags=(k & RAW_FLAGS_MASK) if flags_known else None,
+                bits=tuple(name for bit, name in PAGEMAP_BITS if k >> bit & 1),
+                pages=n,
+                size=n * page_size,
+            )
+        )
+    # most pages first; ties in a stable order of the key
+    return sorted(out, key=lambda g: (g.kind, -g.pages, g.state, g.flags or 0, g.bits))
+
+
+def summarize(scanned: Sequence[RegionPages], page_size: int, *, raw: bool = False) -> PageSummary:
+    """Group the present and swapped pages of ``scanned`` by flag set."""
+    summary = PageSummary(page_size=page_size)
+    mask = RAW_FLAGS_MASK if raw else PUBLIC_FLAGS_MASK
+    counts: dict[int, int] = {}
+    flags_known = True
+    for rp in scanned:
+        t = rp.table
+        if t is None:
+            summary.regions_without_table.append((rp.region, "the source has no page data"))
+            continue
+        if "pagemap" in t.unavailable:
+            summary.regions_without_table.append((rp.region, t.unavailable["pagemap"]))
+            continue
+        summary.unavailable.update({k: v for k, v in t.unavailable.items() if k != "count"})
+        summary.partial = summary.partial or t.partial
+        flags = t.flags_raw
+        flags_known = flags_known and flags is not None
+        kind = _KINDS.index(rp.region.kind) << _KIND_SHIFT
+        _pagewalk.count_keys(t.entries_raw, flags, _ENTRY_KEY_MASK, mask, kind, counts)
+    if not counts:
+        return summary
+    totals: dict[int, int] = {}
+    for key, n in counts.items():
+        total_key = key & ~_KIND_MASK
+        totals[total_key] = totals.get(total_key, 0) + n
+    summary.groups = _groups(counts, None, page_size, flags_known)
+    summary.totals = _groups(totals, "total", page_size, flags_known)
+    return summary
