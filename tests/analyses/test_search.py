@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memlens.analyses import search as search_mod
+from memlens.core import bytesearch
 from memlens.core.addrspace import AddressSpace, Segment
 from memlens.core.backing import BufferBacking
 
@@ -20,8 +23,10 @@ class _Reader:
     def read(self, offset: int, size: int) -> bytes:
         return self.data[offset : offset + size]
 
-    def find(self, pattern: bytes, start: int, end: int) -> int:
-        return self.data.find(pattern, start, end)
+    def find_all(
+        self, pattern: bytes, start: int, end: int, align: int = 1, phase: int = 0
+    ) -> Iterator[int]:
+        return bytesearch.find_chunked(self.read, pattern, start, end, align, phase)
 
     def array(self, offset: int, size: int):  # type: ignore[no-untyped-def]
         raise NotImplementedError
@@ -56,12 +61,12 @@ def test_matches_naive_scan(data: bytes, pattern: bytes, plant: list[int], base:
     backing = BufferBacking(blob) if mapped else _Reader(blob)
     space = AddressSpace([], [Segment(0x1000 + base, 0x1000 + base + len(blob), backing, 0)]
                          if blob else [])  # fmt: skip
-    old = search_mod.NP_CHUNK, search_mod.CHUNK
-    search_mod.NP_CHUNK, search_mod.CHUNK = 64, 48  # many chunk edges
+    old = bytesearch.NP_CHUNK, bytesearch.CHUNK
+    bytesearch.NP_CHUNK, bytesearch.CHUNK = 64, 48  # many chunk edges
     try:
         got = list(search_mod.search(space, pattern, align=align))
     finally:
-        search_mod.NP_CHUNK, search_mod.CHUNK = old
+        bytesearch.NP_CHUNK, bytesearch.CHUNK = old
     assert got == _naive(blob, 0x1000 + base, pattern, align)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 
 from memlens.core.addrspace import AddressSpace, Segment
 from memlens.core.backing import BufferBacking
+from memlens.core.bytesearch import find_chunked
 from memlens.errors import AddressError
 
 
@@ -21,8 +24,10 @@ class CallOnlyBacking:
     def read(self, offset: int, size: int) -> bytes:
         return self._data[offset : offset + size]
 
-    def find(self, pattern: bytes, start: int, end: int) -> int:
-        return self._data.find(pattern, start, end)
+    def find_all(
+        self, pattern: bytes, start: int, end: int, align: int = 1, phase: int = 0
+    ) -> Iterator[int]:
+        return find_chunked(self.read, pattern, start, end, align, phase)
 
     def array(self, offset: int, size: int) -> np.ndarray:  # type: ignore[type-arg]
         return np.frombuffer(self._data, dtype=np.uint8, count=size, offset=offset)

@@ -438,15 +438,8 @@ class AddressSpace:
                 continue
             assert seg.backing is not None
             base = seg.backing_offset - seg.start
-            pos, stop = lo + base, hi + base
-            while True:
-                hit = seg.backing.find(pattern, pos, stop)
-                if hit < 0:
-                    break
-                addr = hit - base
-                if addr % align == 0:
-                    yield addr
-                pos = hit + 1
+            for hit in seg.backing.find_all(pattern, lo + base, hi + base, align, -base):
+                yield hit - base
 
     # -- totals ---------------------------------------------------------------
 

@@ -9,7 +9,10 @@ addresses onto them.
 from __future__ import annotations
 
 import mmap
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Protocol
+
+from memlens.core.bytesearch import find_chunked, find_in_array
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,8 +30,13 @@ class Backing(Protocol):
         """
         ...
 
-    def find(self, pattern: bytes, start: int, end: int) -> int:
-        """Offset of the first ``pattern`` wholly inside ``[start, end)``, or -1."""
+    def find_all(
+        self, pattern: bytes, start: int, end: int, align: int = 1, phase: int = 0
+    ) -> Iterator[int]:
+        """Offsets of every ``pattern`` wholly inside ``[start, end)``, ascending.
+
+        Only offsets whose address (``offset + phase``) is a multiple of ``align``.
+        """
         ...
 
     def array(self, offset: int, size: int) -> npt.NDArray[np.uint8]:
@@ -65,21 +73,16 @@ class BufferBacking:
             return self._buffer[offset : offset + size]  # type: ignore[return-value]
         return self._view[offset : offset + size].tobytes()
 
-    def find(self, pattern: bytes, start: int, end: int) -> int:
+    def find_all(
+        self, pattern: bytes, start: int, end: int, align: int = 1, phase: int = 0
+    ) -> Iterator[int]:
+        if len(pattern) >= 4:
+            return find_in_array(self.array, pattern, start, end, align, phase)
         buf = self._buffer
         if isinstance(buf, (bytes, bytearray, mmap.mmap)):
-            return buf.find(pattern, start, end)
-        # A memoryview has no find(); search in bounded chunks to avoid a full copy.
-        chunk = 64 << 20
-        overlap = max(len(pattern) - 1, 0)
-        pos = start
-        while pos < end:
-            stop = min(end, pos + chunk + overlap)
-            hit = self._view[pos:stop].tobytes().find(pattern)
-            if hit >= 0:
-                return pos + hit
-            pos += chunk
-        return -1
+            return _find_in_place(buf, pattern, start, end, align, phase)
+        # A memoryview has no find(): copy bounded chunks of it.
+        return find_chunked(self.read, pattern, start, end, align, phase)
 
     def array(self, offset: int, size: int) -> npt.NDArray[np.uint8]:
         import numpy as np
@@ -93,3 +96,14 @@ class BufferBacking:
             BufferError: arrays handed out by :meth:`array` still use the buffer.
         """
         self._view.release()
+
+
+def _find_in_place(
+    buf: bytes | bytearray | mmap.mmap, pattern: bytes, start: int, end: int, align: int, phase: int
+) -> Iterator[int]:
+    """Short patterns: the buffer's own ``find``, without copying it."""
+    at = buf.find(pattern, start, end)
+    while at >= 0:
+        if (at + phase) % align == 0:
+            yield at
+        at = buf.find(pattern, at + 1, end)

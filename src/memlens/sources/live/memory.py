@@ -10,8 +10,10 @@ from __future__ import annotations
 import errno
 import functools
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from memlens.core.bytesearch import find_chunked
 from memlens.errors import AddressError, ProcessGoneError, TargetError
 
 if TYPE_CHECKING:
@@ -129,19 +131,7 @@ class ProcessMemory:
 
         return np.frombuffer(self.read(offset, size), dtype=np.uint8)
 
-    def find(self, pattern: bytes, start: int, end: int) -> int:
-        chunk = 16 << 20
-        overlap = max(len(pattern) - 1, 0)
-        pos = start
-        while pos < end:
-            stop = min(end, pos + chunk + overlap)
-            try:
-                data = self.read(pos, stop - pos)
-            except AddressError:
-                pos += chunk
-                continue
-            hit = data.find(pattern)
-            if hit >= 0:
-                return pos + hit
-            pos += chunk
-        return -1
+    def find_all(
+        self, pattern: bytes, start: int, end: int, align: int = 1, phase: int = 0
+    ) -> Iterator[int]:
+        return find_chunked(self.read, pattern, start, end, align, phase)
