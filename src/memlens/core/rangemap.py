@@ -116,16 +116,6 @@ class RangeMap(Generic[T]):
         self._starts_np = self._lasts_np = None
 
     @classmethod
-    def sorted_unique(cls, items: Sequence[tuple[int, int, T]]) -> RangeMap[T]:
-        """Fast path for input already sorted and non-overlapping (checked in O(n))."""
-        prev_end = -1
-        for start, end, _ in items:
-            if start < prev_end or end < start:
-                return cls(items)
-            prev_end = end
-        return cls._from_checked(items)
-
-    @classmethod
     def _from_checked(cls, items: Sequence[tuple[int, int, T]]) -> RangeMap[T]:
         self = cls.__new__(cls)
         self.conflicts = []

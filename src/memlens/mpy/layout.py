@@ -68,19 +68,3 @@ class HeapArea:
     @property
     def block_size(self) -> int:
         return (self.pool_end - self.pool_start) // max(self.n_blocks, 1)
-
-    def block_address(self, block: int) -> int:
-        return self.pool_start + block * self.block_size
-
-
-@dataclass(frozen=True, slots=True)
-class HeapConfig:
-    """What is known of the build: word size, byte order, block size, layout."""
-
-    word_size: int
-    byteorder: str
-    layout: AreaLayout
-
-    @property
-    def block_size(self) -> int:
-        return WORDS_PER_BLOCK * self.word_size

@@ -136,10 +136,6 @@ def write_regions(out: BinaryIO, scanned: list[RegionPages], word_size: int,
     out.write(pending)
 
 
-def write_region(out: BinaryIO, rp: RegionPages, word_size: int, raw: bool = False) -> None:
-    write_regions(out, [rp], word_size, raw)
-
-
 #: entry bits that make a page shown: present, swapped, or a guard marker
 _SHOWN = 1 << 63 | 1 << 62 | 1 << 58
 

@@ -233,10 +233,6 @@ class ElfFile:
                 return s
         return None
 
-    @property
-    def is_core(self) -> bool:
-        return self.type == ET_CORE
-
     def build_id(self) -> bytes | None:
         """The NT_GNU_BUILD_ID, from PT_NOTE segments or else from note sections."""
         spans = [(int(p["offset"]), int(p["filesz"])) for p in self.phdrs if p["type"] == PT_NOTE]

@@ -86,10 +86,3 @@ def decode_registers(arch: str, raw: bytes, word: int, prefix: str) -> dict[str,
     if names is None or len(names) > count:
         return {f"r{i}": v for i, v in enumerate(values)}
     return dict(zip(names, values[: len(names)], strict=True))
-
-
-def encode_registers(arch: str, registers: dict[str, int], word: int, prefix: str) -> bytes:
-    """The inverse of :func:`decode_registers` for a known arch (missing names are 0)."""
-    names = REGISTER_NAMES[arch]
-    fmt = prefix + ("I" if word == 4 else "Q") * len(names)
-    return struct.pack(fmt, *(registers.get(n, 0) for n in names))

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 
 from memlens import __version__
-from memlens.core.pages import PageTable
 from memlens.errors import MemlensError, TargetError
 from memlens.sources.elfcore import pagenote
 from memlens.sources.elfcore.writer import (
@@ -153,7 +152,3 @@ def _write(snap: LiveProcess, facts: ProcessFacts, arch: str, path: str,
     return {"path": path, "regions": len(regions), "saved_bytes": sum(layout.saved.values()),
             "file_size": layout.size, "threads": len(threads), "registers": registers,
             "page_tables": len(tables)}  # fmt: skip
-
-
-def table_of(tables: list[PageTable], start: int) -> PageTable | None:
-    return next((t for t in tables if t.start == start), None)

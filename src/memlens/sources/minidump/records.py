@@ -102,8 +102,5 @@ class Record:
     def items(self) -> Iterator[tuple[Field, Value]]:
         return iter(zip(self.layout.fields, self.values, strict=True))
 
-    def as_dict(self) -> dict[str, Value]:
-        return {fd.name: v for fd, v in self.items()}
-
     def __repr__(self) -> str:
         return f"<{self.layout.name} at {self.offset:#x}>"
