@@ -80,7 +80,7 @@ def symbols() -> None:
     t_frames = timed(lambda: sym.symbolize(as_list))
     repeated = as_list[:10_000] * 10  # stacks of a profiler: few distinct addresses
     t_repeated = timed(lambda: sym.symbolize(repeated))
-    ntab = len(sym.module_symbols(sym.modules[0]).symtab() or [])
+    ntab = len(sym.module_symbols(0).symtab() or [])
     print(f"{LIB}: {ntab} symbols (wall / CPU, best of 5)")
     print(f"  load (symbolizer ready): {load * 1e3:.1f} / {load_cpu * 1e3:.1f} ms")
     print(f"  100k addresses -> symbol+offset, resolve() (columns): {t_resolve[0] * 1e3:.0f} / "

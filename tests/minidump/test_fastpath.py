@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from memlens.core.addrspace import AddressSpace
 from memlens.core.backing import BufferBacking
+from memlens.core.region import Region
 from memlens.sources.minidump import reader
 from memlens.sources.minidump.columnar import fast_space
 from memlens.sources.minidump.dumpfile import MinidumpFile
@@ -34,9 +35,10 @@ def _open(path: Path, fast: bool) -> Opened:
     modules = reader._modules(dump)
     threads, _ = reader._threads(dump, None)
     if fast:
-        space = fast_space(
-            dump, backing, lambda: reader._regions(dump, modules, threads, memory_ranges(dump)), 8
-        )
+        def regions() -> list[Region]:
+            return reader._regions(dump, modules, threads, lambda: memory_ranges(dump))
+
+        space = fast_space(dump, backing, regions, 8)
     else:
         arch = reader._arch(dump, None, threads)
         space = reader._general_space(dump, backing, modules, threads, arch)

@@ -109,23 +109,8 @@ class RangeMap(Generic[T]):
                 starts.insert(pos, ps)
                 ends.insert(pos, pe)
                 values.insert(pos, value)
-        accepted = list(zip(starts, ends, values, strict=True))
-        self._starts = [s for s, _, _ in accepted]
-        self._ends = [e for _, e, _ in accepted]
-        self._values = [v for _, _, v in accepted]
+        self._starts, self._ends, self._values = starts, ends, values
         self._starts_np = self._lasts_np = None
-
-    @classmethod
-    def _from_checked(cls, items: Sequence[tuple[int, int, T]]) -> RangeMap[T]:
-        self = cls.__new__(cls)
-        self.conflicts = []
-        self.empty = [(s, v) for s, e, v in items if s == e]
-        kept = [(s, e, v) for s, e, v in items if e > s]
-        self._starts = [s for s, _, _ in kept]
-        self._ends = [e for _, e, _ in kept]
-        self._values = [v for _, _, v in kept]
-        self._starts_np = self._lasts_np = None
-        return self
 
     @classmethod
     def from_columns(cls, starts: list[int], ends: list[int], values: Sequence[T]) -> RangeMap[T]:

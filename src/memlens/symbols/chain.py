@@ -169,8 +169,9 @@ class Symbolizer:
             out += [f"{s.module.path}: {p}" for p in s.problems]
         return out
 
-    def module_symbols(self, module: LoadedModule) -> ModuleSymbols:
-        return self._syms[self.modules.index(module)]
+    def module_symbols(self, index: int) -> ModuleSymbols:
+        """The symbol sources of ``self.modules[index]``."""
+        return self._syms[index]
 
     def _user_table(self, module: LoadedModule | None) -> SymbolTable | None:
         if module is None:
@@ -201,23 +202,23 @@ class Symbolizer:
         for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), n], strict=True):
             if lo < hi:
                 k = int(mi[lo])
-                self._module_rows(self.modules[k] if k >= 0 else None, uniq, lo, hi, names,
-                                  offsets, has_offset, located)  # fmt: skip
+                self._module_rows(k, uniq, lo, hi, names, offsets, has_offset, located)
         return FrameBatch(arr, uniq, inverse.astype(np.int64).reshape(-1),
                           paths=[m.path for m in self.modules], bases=self._starts, module=mi,
                           function=names, function_offset=offsets, has_offset=has_offset,
                           located=located)  # fmt: skip
 
-    def _module_rows(self, module: LoadedModule | None, uniq: U64, lo: int, hi: int,
+    def _module_rows(self, k: int, uniq: U64, lo: int, hi: int,
                      names: Obj, offsets: I64, has_offset: Bools,
                      located: Located,
                      ) -> None:  # fmt: skip
-        """Fill rows ``lo:hi`` of the columns (all addresses in ``module``) from the chain."""
+        """Fill rows ``lo:hi`` of the columns (all addresses in module ``k``; -1: none)."""
+        module = self.modules[k] if k >= 0 else None
         bias = 0 if module is None else module.load_bias
         if bias is None:
             return
         vaddr = uniq[lo:hi] - np.uint64(bias & _MASK)  # wraps like the target's arithmetic
-        ms = self._syms[self.modules.index(module)] if module else None
+        ms = self._syms[k] if module is not None else None
         todo = np.arange(hi - lo, dtype=np.int64)
         for source in self.chain:
             if not len(todo):

@@ -18,6 +18,7 @@ from typing import Any
 
 from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError
+from memlens.sources.elfcore.notes import parse_auxv
 from memlens.symbols.elffile import ELF_MAGIC, PT_DYNAMIC, PT_LOAD, PT_NOTE, build_id_from_notes
 
 AT_PHDR, AT_PHNUM, AT_EXECFN = 3, 5, 31
@@ -81,10 +82,8 @@ def _auxv(snap: Snapshot) -> dict[int, int]:
                 data = f.read()
         except OSError:
             return {}
-        fmt = ("<" if snap.space.byteorder == "little" else ">") + (
-            "QQ" if snap.space.word_size == 8 else "II")  # fmt: skip
-        raw = [p for p in struct.iter_unpack(fmt, data[: len(data) - len(data) % struct.calcsize(
-            fmt)])]  # fmt: skip
+        prefix = "<" if snap.space.byteorder == "little" else ">"
+        return parse_auxv(data, snap.space.word_size, prefix)
     if isinstance(raw, dict):
         return {int(k): int(v) for k, v in raw.items()}
     if isinstance(raw, list | tuple):

@@ -88,12 +88,11 @@ def _local_file(snapshot: Snapshot, c: _Candidate, sysroot: str | None) -> str |
     if snapshot.format == "live" and snapshot.pid and c.mapping is not None:
         # the exact file the process mapped, even when deleted or replaced on disk
         # or in another mount namespace; needs the same rights as reading its memory
-        start = c.mapping[0]
-        for r in snapshot.regions:
-            if r.start == start:
-                mf = f"/proc/{snapshot.pid}/map_files/{r.start:x}-{r.end:x}"
-                if os.path.exists(mf) and (c.deleted or not os.path.isfile(c.path)):
-                    return mf
+        r = snapshot.space.region_at(c.mapping[0])
+        if r is not None and r.start == c.mapping[0]:
+            mf = f"/proc/{snapshot.pid}/map_files/{r.start:x}-{r.end:x}"
+            if os.path.exists(mf) and (c.deleted or not os.path.isfile(c.path)):
+                return mf
     return c.path if os.path.isfile(c.path) else None
 
 

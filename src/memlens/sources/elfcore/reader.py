@@ -30,7 +30,7 @@ from memlens.core.backing import BufferBacking
 from memlens.core.crash import CrashInfo
 from memlens.core.module import Module
 from memlens.core.pages import PageTable
-from memlens.core.rangemap import Overlap
+from memlens.core.rangemap import Overlap, RangeMap
 from memlens.core.region import Perms, Region, RegionKind, kind_from_name
 from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.errors import FormatError
@@ -247,7 +247,7 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
         crash=signal if dumped_by_crash else None,
         page_size=_page_size(facts),
         warnings=warnings,
-        extra=_extra(hdr, facts, space),
+        extra=_extra(hdr, facts, signal),
     )
 
 
@@ -359,9 +359,11 @@ def _memlens_names(regions: list[Region], info: dict[str, Any] | None) -> list[R
 def _name_stacks(regions: list[Region], threads: list[Thread]) -> list[Region]:
     """Name each unnamed region holding a thread's stack pointer ``[stack:TID]``."""
     named: dict[int, str] = {}
+    by_address = RangeMap(((r.start, r.end, r) for r in regions), Overlap.KEEP_FIRST)
     for t in threads:
         sp = t.sp
-        hit = next((r for r in regions if sp is not None and r.contains(sp)), None)
+        found = by_address.find(sp) if sp is not None else None
+        hit = found[2] if found is not None else None
         if hit is not None and not hit.name and hit.start not in named:
             named[hit.start] = f"[stack:{t.tid}]"
     return [
@@ -418,7 +420,7 @@ def _page_size(facts: _Facts) -> int:
     return 4096
 
 
-def _extra(hdr: elf.ElfHeader, facts: _Facts, space: AddressSpace) -> dict[str, Any]:
+def _extra(hdr: elf.ElfHeader, facts: _Facts, sig: CrashInfo | None) -> dict[str, Any]:
     extra: dict[str, Any] = {
         "elf_class": 32 if hdr.elf_class == 1 else 64,
         "e_machine": hdr.machine,
@@ -435,7 +437,6 @@ def _extra(hdr: elf.ElfHeader, facts: _Facts, space: AddressSpace) -> dict[str, 
                              "psargs": ps.psargs}  # fmt: skip
     if facts.memlens_info is not None:
         extra["memlens"] = facts.memlens_info
-    sig = _signal(facts, None)
     if sig is not None and not _is_crash(sig):
         extra["stop_signal"] = sig.description
     return extra

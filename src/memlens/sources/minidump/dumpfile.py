@@ -11,6 +11,7 @@ that exist before anything is sliced or allocated; ``struct.error``,
 from __future__ import annotations
 
 import contextlib
+import functools
 import mmap
 import os
 import struct
@@ -216,9 +217,9 @@ class MinidumpFile:
         self.check_range(rva, count * layout.size, what)
         return [layout.unpack(self.buffer, rva + i * layout.size, self.order) for i in range(count)]
 
-    @property
+    @functools.cached_property
     def arch_code(self) -> int | None:
-        """SystemInfo's ``processor_architecture``, if the dump has a readable one."""
+        """SystemInfo's ``processor_architecture``, if the dump has a readable one (read once)."""
         entry = self.streams.get(7)
         if entry is None or entry.size < L.SYSTEM_INFO_OTHER.size:
             return None

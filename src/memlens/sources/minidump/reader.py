@@ -17,6 +17,7 @@ import contextlib
 import datetime as dt
 import functools
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ from memlens.sources.minidump.memory import (
 from memlens.sources.minidump.streams import (
     BreakpadInfo,
     ExceptionStream,
+    MemoryInfoList,
     MiscInfo,
     ModuleList,
     SystemInfo,
@@ -101,7 +103,7 @@ def _build(dump: MinidumpFile) -> MinidumpSnapshot:
     def regions_later() -> list[Region]:
         # Built on first use, after load() returned: same error wrapping as at load.
         with dump.guard(None, "minidump"):
-            return _regions(dump, modules, threads, memory_ranges(dump))
+            return _regions(dump, modules, threads, lambda: memory_ranges(dump))
 
     space = fast_space(dump, backing, regions_later, arch.word_size)
     if space is None:
@@ -134,7 +136,7 @@ def _general_space(dump: MinidumpFile, backing: BufferBacking, modules: list[Mod
                    threads: list[Thread], arch: Arch) -> AddressSpace:  # fmt: skip
     """The address space of any dump: overlaps, cut-off and odd ranges repaired with warnings."""
     segments, ranges = unified_segments(dump, backing)
-    regions = _regions(dump, modules, threads, ranges)
+    regions = _regions(dump, modules, threads, lambda: ranges)
     # Parts of accessible regions the dump holds no bytes for: mapped, not saved.
     gaps = not_saved_gaps([(r.start, r.end) for r in regions
                            if r.perms.read or r.perms.write or r.perms.execute], segments)
@@ -265,9 +267,8 @@ def _perms(protection: int) -> Perms:
 
 
 def _regions(dump: MinidumpFile, modules: list[Module], threads: list[Thread],
-             ranges: list[MemoryRange]) -> list[Region]:  # fmt: skip
-    from memlens.sources.minidump.streams import MemoryInfoList
-
+             ranges: Callable[[], list[MemoryRange]]) -> list[Region]:  # fmt: skip
+    """Regions from MemoryInfoList, else LinuxMaps, else the memory ranges (asked for only then)."""
     namer = _namer(modules, threads)
 
     def named(start: int, end: int, perms: Perms, kind: RegionKind) -> Region:
@@ -303,7 +304,7 @@ def _regions(dump: MinidumpFile, modules: list[Module], threads: list[Thread],
         candidates = maps.regions(dump)
     else:
         # Overlaps between ranges were reported with the memory; split them silently.
-        pieces = RangeMap(((r.start, r.start + r.size, r) for r in ranges), Overlap.KEEP_FIRST)
+        pieces = RangeMap(((r.start, r.start + r.size, r) for r in ranges()), Overlap.KEEP_FIRST)
         candidates = [named(start, end, Perms(), RegionKind.UNKNOWN) for start, end, _ in pieces]
     # Keep the first of overlapping regions (a region cannot be in two places).
     if all(r.start < r.end for r in candidates) and all(
