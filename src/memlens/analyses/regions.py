@@ -35,7 +35,7 @@ def region_rows(snap: Snapshot, regions: Sequence[Region]) -> list[RegionRow]:
     saved_known = snap.format != "live"
     tables = dict.fromkeys(regions)
     if snap.has_residency:
-        tables = dict(snap.iter_page_tables(list(regions)))
+        tables = dict(snap.iter_page_tables(list(regions), kpage=False))
     for r in regions:
         t = tables.get(r)
         saved = snap.space.saved_bytes(r.start, r.end) if saved_known else None

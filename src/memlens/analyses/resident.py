@@ -94,7 +94,7 @@ class LibraryResidency:
 def _page_residency(snapshot: Snapshot, regions: list[Region]) -> PageResidency:
     ps = snapshot.page_size
     pages, present, execs = [], [], []
-    for region, table in snapshot.iter_page_tables(regions):
+    for region, table in snapshot.iter_page_tables(regions, kpage=False):
         n = (region.end - region.start + ps - 1) // ps
         addr = np.uint64(region.start) + np.arange(n, dtype=np.uint64) * np.uint64(ps)
         pres = np.zeros(n, bool)

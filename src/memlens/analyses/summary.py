@@ -42,7 +42,7 @@ def summarize(snap: Snapshot, *, residency: bool = True) -> Summary:
     resident = None
     if residency and snap.has_residency:
         resident = 0
-        for _, table in snap.iter_page_tables(list(regions)):
+        for _, table in snap.iter_page_tables(list(regions), kpage=False):
             if table is not None:
                 resident += int(table.present.sum())
     return Summary(snap, RegionTotals(len(regions), mapped, saved, not_saved, resident),

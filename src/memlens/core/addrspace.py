@@ -402,11 +402,20 @@ class AddressSpace:
         raw = self.read(address, count * self.word_size, pad=pad)
         return np.frombuffer(raw, dtype=dtype).astype(np.uint64)
 
-    def cstring(self, address: int, limit: int = 4096) -> bytes:
-        """Bytes from ``address`` up to (not including) a NUL, at most ``limit``."""
+    def cstring(self, address: int, limit: int = 4096, *, pad: bool = True) -> bytes:
+        """Bytes from ``address`` up to (not including) a NUL, at most ``limit``.
+
+        ``pad=False``: every byte up to the NUL must be available (else
+        :class:`AddressError`).  Reads stop at page ends, so a page after the
+        string's end is never touched.
+
+        Raises:
+            AddressError: with ``pad=False``, a byte before the NUL is unavailable.
+        """
         out = bytearray()
         while len(out) < limit:
-            chunk = self.read(address + len(out), min(256, limit - len(out)), pad=True)
+            at = address + len(out)
+            chunk = self.read(at, min(limit - len(out), 4096 - at % 4096), pad=pad)
             nul = chunk.find(b"\0")
             if nul >= 0:
                 out += chunk[:nul]

@@ -117,12 +117,13 @@ class Snapshot:
         return None
 
     def iter_page_tables(
-        self, regions: list[Region], *, counts: bool = True
+        self, regions: list[Region], *, counts: bool = True, kpage: bool = True
     ) -> Iterator[tuple[Region, PageTable | None]]:
         """Page tables of several regions; sources override to batch the reads.
 
         ``counts=False`` lets a source skip per-page map counts (kpagecount)
-        when the caller only needs flags.
+        when the caller only needs flags; ``kpage=False`` skips flags too, for
+        callers that use only the pagemap bits (present, swapped, soft-dirty).
         """
         for region in regions:
             yield region, self.page_table(region)

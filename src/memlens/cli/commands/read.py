@@ -37,13 +37,13 @@ def run(args: argparse.Namespace) -> int:
     with open_from_args(args) as snap:
         space = snap.space
         if args.view == "str":
-            text = space.cstring(args.address, length) if args.pad else _strict_cstring(
-                snap.space, args.address, length)  # fmt: skip
+            text = space.cstring(args.address, length, pad=args.pad)
             print(repr(text.decode("utf-8", "backslashreplace"))[1:-1])
             return ExitCode.OK
-        if not args.pad:
-            space.read(args.address, length)  # raises AddressError naming the first gap
-        data, mask = read_masked(space, args.address, length)
+        if args.pad:
+            data, mask = read_masked(space, args.address, length)
+        else:  # raises AddressError naming the first gap
+            data, mask = space.read(args.address, length), [True] * length
         word = space.word_size
         if args.view == "hex":
             print(hexdump(args.address, data, mask, word))
@@ -53,20 +53,3 @@ def run(args: argparse.Namespace) -> int:
             print(worddump(args.address, data, mask, size, space.byteorder, word, annotate))
     return ExitCode.OK
 
-
-def _strict_cstring(space: object, address: int, limit: int) -> bytes:
-    """Bytes up to a NUL; every byte read must be available."""
-    from memlens.core.addrspace import AddressSpace
-
-    assert isinstance(space, AddressSpace)
-    out = bytearray()
-    while len(out) < limit:
-        # Read at most to the end of the current page so an unmapped next page is not touched
-        # before the string is known to run into it.
-        step = min(limit - len(out), 4096 - (address + len(out)) % 4096)
-        chunk = space.read(address + len(out), step)
-        nul = chunk.find(b"\0")
-        if nul >= 0:
-            return bytes(out + chunk[:nul])
-        out += chunk
-    return bytes(out)

@@ -111,11 +111,16 @@ class LiveProcess(Snapshot):
         return self.pagemap().table(region)
 
     def iter_page_tables(
-        self, regions: list[Region], *, counts: bool = True
+        self, regions: list[Region], *, counts: bool = True, kpage: bool = True
     ) -> Iterator[tuple[Region, PageTable | None]]:
         reader = self.pagemap()
         tables = [reader.table(r, with_kpage=False) for r in regions]
-        reader.add_kpage(tables, counts=counts)
+        if kpage:
+            reader.add_kpage(tables, counts=counts)
+        else:
+            for t in tables:
+                t.unavailable.setdefault("flags", "not read")
+                t.unavailable.setdefault("count", "not read")
         yield from zip(regions, tables, strict=True)
 
     def close(self) -> None:
