@@ -22,6 +22,7 @@ from memlens.heap.model import HeapBlocks, HeapProfile
 from memlens.heap.records import FLAG_SAMPLED, FLAG_STACK, scan_space
 from memlens.heap.symbolize import modules_of, symbolize_returns
 from memlens.symbols.frame import AddressSymbolizer, Frame
+from memlens.symbols.modmap import build_module_map
 
 SIZES_KEPT = 1000  # sizes listed per group (address order); the count is always exact
 
@@ -58,11 +59,11 @@ class HeapReport:
 def profile_from_snapshot(snap: Snapshot, reason: str | None = None) -> HeapProfile:
     """Scan ``snap`` for records and describe its modules."""
     blocks, warnings = scan_space(snap.space)
-    modules = modules_of(snap)
+    loaded = build_module_map(snap)
     arch = snap.arch
     return HeapProfile(
         blocks=blocks,
-        modules=modules,
+        modules=modules_of(loaded),
         source=snap.source,
         format=snap.format,
         pid=snap.pid,
@@ -72,6 +73,7 @@ def profile_from_snapshot(snap: Snapshot, reason: str | None = None) -> HeapProf
         word_size=arch.word_size if arch else snap.space.word_size,
         byteorder=snap.space.byteorder,
         warnings=[*snap.warnings, *warnings],
+        loaded=loaded,
     )
 
 

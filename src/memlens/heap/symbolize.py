@@ -16,23 +16,29 @@ from memlens.core.addrspace import AddressSpace
 from memlens.core.module import Module
 from memlens.core.snapshot import Snapshot
 from memlens.heap.model import HeapProfile
-from memlens.symbols.chain import symbolizer_for
+from memlens.symbols.chain import Symbolizer, symbolizer_for
 from memlens.symbols.frame import AddressSymbolizer, Frame
-from memlens.symbols.modmap import build_module_map
+from memlens.symbols.modmap import LoadedModule
 
 
-def modules_of(snap: Snapshot) -> list[Module]:
-    """The loaded modules of ``snap`` with their load bias and build ID, as plain values."""
+def modules_of(loaded: Sequence[LoadedModule]) -> list[Module]:
+    """Loaded modules as plain values (path, range, load bias, build ID) to save with a profile."""
     return [
         Module(path=m.path, base=m.base, end=m.end, build_id=m.build_id, load_bias=m.load_bias)
-        for m in build_module_map(snap)
+        for m in loaded
     ]
 
 
 def symbolizer_for_profile(
     profile: HeapProfile, debug_dirs: Sequence[str] = ()
 ) -> AddressSymbolizer:
-    """A symbolizer for the modules recorded in ``profile``."""
+    """A symbolizer for the modules recorded in ``profile``.
+
+    A profile just scanned keeps the module map it was made with; one read
+    from a file rebuilds it from the saved modules.
+    """
+    if profile.loaded is not None:
+        return Symbolizer(profile.loaded, debug_dirs=tuple(debug_dirs))
     snap = Snapshot(
         format=profile.format,
         source=profile.source,
