@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
@@ -49,8 +49,6 @@ class HeapReport:
     total_count: int
     sampled: bool
     profile: HeapProfile
-    shown_bytes: float = 0.0
-    notes: list[str] = field(default_factory=list)
 
     def percent(self, group: Group) -> float:
         return 100.0 * group.est_bytes / self.total_bytes if self.total_bytes else 0.0
@@ -175,7 +173,6 @@ def build_report(
         total_count=total_count,
         sampled=sampled,
         profile=profile,
-        shown_bytes=sum(g.est_bytes for g in groups),
     )
 
 

@@ -32,11 +32,6 @@ class AreaLayout:
     gap: int
     next_word: int | None
 
-    @property
-    def core_words(self) -> int:
-        """Words from ``gc_alloc_table_start`` to ``gc_pool_end`` inclusive."""
-        return 5 if self.finaliser else 4
-
 
 # Probed in this order; the first that yields a consistent heap wins.
 KNOWN_LAYOUTS: tuple[AreaLayout, ...] = (

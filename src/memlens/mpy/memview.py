@@ -141,14 +141,3 @@ class MemView:
             raw = np.ascontiguousarray(r.data[cols])
             out[sel] = raw.view(self.word_dtype).reshape(-1).astype(np.uint64)
         return out, ok
-
-    def cstring(self, address: int, limit: int = 256) -> bytes | None:
-        r = self.range_at(address)
-        if r is None:
-            return None
-        off = address - r.start
-        chunk = r.data[off : off + limit]
-        nul = np.flatnonzero(chunk == 0)
-        if len(nul) == 0:
-            return None
-        return chunk[: int(nul[0])].tobytes()

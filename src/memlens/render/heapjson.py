@@ -6,15 +6,7 @@ from typing import Any, TextIO
 
 from memlens.heap.report import HeapReport
 from memlens.render import jsonout
-from memlens.symbols.frame import Frame
-
-
-def frame_json(f: Frame) -> dict[str, Any]:
-    return {
-        "address": f.address, "module": f.module, "module_offset": f.module_offset,
-        "function": f.function, "function_offset": f.function_offset,
-        "file": f.file, "line": f.line,
-    }  # fmt: skip
+from memlens.render.frames import frame_json
 
 
 def payload(report: HeapReport) -> dict[str, Any]:
@@ -37,7 +29,7 @@ def payload(report: HeapReport) -> dict[str, Any]:
                 "estimated_blocks": round(g.est_count),
                 "sizes": list(g.sizes),
                 "sizes_truncated": len(g.sizes) < g.count,
-                "frames": [frame_json(f) for f in g.frames],
+                "frames": [frame_json(f, inlined=False) for f in g.frames],
             }
             for g in report.groups
         ],

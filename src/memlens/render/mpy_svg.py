@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import escape
 
 import numpy as np
 import numpy.typing as npt
@@ -99,7 +99,3 @@ def layout_svg(
             ".free{fill:#f4f4f4}.blk:hover{stroke:#000;stroke-width:1}</style>"
             f'<text x="4" y="14" class="t">{escape(title)}</text>')  # fmt: skip
     return head + "".join(parts) + "</svg>\n"
-
-
-def attr(value: str) -> str:
-    return quoteattr(value)

@@ -10,9 +10,9 @@ from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, open_from_args, parse_address
 from memlens.errors import UsageError
 from memlens.render import jsonout
+from memlens.render.frames import format_frame, frame_json
 from memlens.symbols.chain import SOURCES, Symbolizer, symbolizer_for, symbolizer_for_file
 from memlens.symbols.elffile import ET_CORE, is_elf
-from memlens.symbols.frame import Frame
 from memlens.symbols.ldmap import load_map
 from memlens.symbols.nmtext import load_nm
 from memlens.symbols.table import SymbolTable
@@ -97,28 +97,3 @@ def run(args: argparse.Namespace) -> int:
             print(format_frame(f))
     return ExitCode.OK
 
-
-def frame_json(f: Frame) -> dict[str, object]:
-    return {
-        "address": f.address, "module": f.module, "module_offset": f.module_offset,
-        "function": f.function, "function_offset": f.function_offset, "file": f.file,
-        "line": f.line, "inlined_by": [frame_json(i) for i in f.inlined_by],
-    }  # fmt: skip
-
-
-def _where(f: Frame) -> str:
-    return f" at {f.file}:{f.line}" if f.file and f.line else f" at {f.file}" if f.file else ""
-
-
-def format_frame(f: Frame) -> str:
-    """``0xADDR function+0xOFF at file:line (module+0xOFF)``, then one line per inline caller."""
-    mod = f.module.rsplit("/", 1)[-1] if f.module else None
-    where = f" ({mod}+{f.module_offset:#x})" if mod and f.module_offset is not None else ""
-    name = f.function or "??"
-    if f.function and f.function_offset is not None:
-        name += f"+{f.function_offset:#x}"
-    lines = [f"{f.address:#x} {name}{_where(f)}{where}"]
-    for caller in f.inlined_by:
-        off = f"+{caller.function_offset:#x}" if caller.function_offset is not None else ""
-        lines.append(f"    inlined into {caller.function}{off}{_where(caller)}")
-    return "\n".join(lines)
