@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -153,10 +154,20 @@ def _report(args: argparse.Namespace, heap: MpyHeap, source: str) -> int:
             _print_objects(objs)
     if args.layout:
         _write_layout(args.layout, heap, objs)
-    if args.graph:
-        _write_graph(args.graph, heap, objs, graph, args.graph_nodes)
-    if args.html:
-        _write_html(args.html, heap, objs, graph, frag, source, args.graph_nodes)
+    if args.graph or args.html:
+        # one dot source, each picture rendered once (dot can take minutes on a big graph)
+        dot_src = _dot(heap, objs, graph, args.graph_nodes)
+        rendered: dict[str, bytes] = {}
+
+        def graph_as(fmt: str) -> bytes:
+            if fmt not in rendered:
+                rendered[fmt] = mpy_dot.render(dot_src, fmt)
+            return rendered[fmt]
+
+        if args.graph:
+            _write_graph(args.graph, dot_src, graph_as)
+        if args.html:
+            _write_html(args.html, heap, objs, graph_as("svg").decode(), frag, source)
     return ExitCode.OK
 
 
@@ -290,30 +301,25 @@ def _dot(heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None,
     return mpy_dot.dot_source(nodes, edges, roots[:limit])
 
 
-def _write_graph(
-    path: str, heap: MpyHeap, objs: list[HeapObject], graph: OwnershipGraph | None, limit: int
-) -> None:
-    src = _dot(heap, objs, graph, limit)
+def _write_graph(path: str, dot_src: str, graph_as: Callable[[str], bytes]) -> None:
     if path.endswith(".dot") or path.endswith(".gv"):
-        _write(path, src)
+        _write(path, dot_src)
     else:
-        _write(path, mpy_dot.render(src, "png" if path.endswith(".png") else "svg"))
+        _write(path, graph_as("png" if path.endswith(".png") else "svg"))
 
 
 def _write_html(
     path: str,
     heap: MpyHeap,
     objs: list[HeapObject],
-    graph: OwnershipGraph | None,
+    graph_svg: str,
     frag: Fragmentation,
     source: str,
-    limit: int,
 ) -> None:
     summary = info_lines(heap.info) + (
         f"largest free run {frag.largest_free_bytes} B of {frag.free_bytes} B free, "
         f"{frag.free_runs} free runs\n")  # fmt: skip
     layout = _layout_svg(heap, objs, source)
-    graph_svg = mpy_dot.render(_dot(heap, objs, graph, limit), "svg").decode()
     data: dict[str, object] = {"gc": _info_json(heap.info),
                                "types": [asdict(t) for t in type_stats(objs)]}  # fmt: skip
     _write(path, mpy_html.page(f"memlens mpy: {source}", summary, layout, graph_svg, data))
