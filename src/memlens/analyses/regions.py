@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from memlens.core.region import Region
+from memlens.core.region import Region, RegionKind
 from memlens.core.snapshot import Snapshot
 
 
@@ -60,3 +60,41 @@ def region_rows(snap: Snapshot, regions: Sequence[Region]) -> list[RegionRow]:
             )
         )
     return rows
+
+
+#: the groups of :func:`totals_by_kind`, in the order they are listed
+KIND_GROUPS = ("heap", "anon", "stack", "file", "other")
+
+
+@dataclass(frozen=True, slots=True)
+class KindTotals:
+    """Regions of one group (heap, anon, stack, file, other): count and bytes."""
+
+    kind: str
+    regions: int
+    mapped: int
+    resident: int  # bytes
+    swapped: int  # bytes
+
+
+def _group(row: RegionRow) -> str:
+    k = row.region.kind
+    if k == RegionKind.HEAP:
+        return "heap"
+    if k == RegionKind.STACK:
+        return "stack"
+    if row.region.path:
+        return "file"
+    return "anon" if k == RegionKind.ANON else "other"
+
+
+def totals_by_kind(rows: Sequence[RegionRow], page_size: int) -> list[KindTotals]:
+    """Per group of :data:`KIND_GROUPS` that has regions: how many, mapped, resident, swapped."""
+    acc: dict[str, list[int]] = {k: [0, 0, 0, 0] for k in KIND_GROUPS}
+    for r in rows:
+        a = acc[_group(r)]
+        a[0] += 1
+        a[1] += r.region.size
+        a[2] += (r.resident or 0) * page_size
+        a[3] += (r.swapped or 0) * page_size
+    return [KindTotals(k, *acc[k]) for k in KIND_GROUPS if acc[k][0]]

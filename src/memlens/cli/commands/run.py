@@ -11,11 +11,10 @@ import time
 from dataclasses import replace
 from importlib import resources
 
-from memlens.analyses.regions import RegionRow, region_rows
+from memlens.analyses.regions import region_rows, totals_by_kind
 from memlens.cli.commands.heap import emit
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import parse_int
-from memlens.core.region import RegionKind
 from memlens.core.snapshot import Snapshot
 from memlens.errors import UsageError
 from memlens.heap.report import Filters, build_report, symbolize_with
@@ -77,39 +76,18 @@ def demo_command(out_dir: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-KIND_ORDER = ("heap", "anon", "stack", "file", "other")
-
-
-def _kind(row: RegionRow) -> str:
-    k = row.region.kind
-    if k == RegionKind.HEAP:
-        return "heap"
-    if k == RegionKind.STACK:
-        return "stack"
-    if row.region.path:
-        return "file"
-    return "anon" if k == RegionKind.ANON else "other"
-
-
 def region_summary(snap: Snapshot) -> Table:
-    rows = region_rows(snap, snap.regions)
-    acc: dict[str, list[int]] = {k: [0, 0, 0, 0] for k in KIND_ORDER}
-    for r in rows:
-        a = acc[_kind(r)]
-        a[0] += 1
-        a[1] += r.region.size
-        a[2] += (r.resident or 0) * snap.page_size
-        a[3] += (r.swapped or 0) * snap.page_size
+    totals = totals_by_kind(region_rows(snap, snap.regions), snap.page_size)
     table = Table([Column("kind"), Column("regions", "right"), Column("mapped", "right"),
                    Column("resident", "right"), Column("swapped", "right")],
                   title=f"regions of pid {snap.pid}")  # fmt: skip
-    for k in KIND_ORDER:
-        n, size, rss, swap = acc[k]
-        if n:
-            table.add(k, str(n), human_size(size), human_size(rss), human_size(swap))
-    tot = [sum(acc[k][i] for k in KIND_ORDER) for i in range(4)]
-    table.footer = ["total", str(tot[0]), human_size(tot[1]), human_size(tot[2]),
-                    human_size(tot[3])]  # fmt: skip
+    for t in totals:
+        table.add(t.kind, str(t.regions), human_size(t.mapped), human_size(t.resident),
+                  human_size(t.swapped))  # fmt: skip
+    table.footer = ["total", str(sum(t.regions for t in totals)),
+                    human_size(sum(t.mapped for t in totals)),
+                    human_size(sum(t.resident for t in totals)),
+                    human_size(sum(t.swapped for t in totals))]  # fmt: skip
     return table
 
 
