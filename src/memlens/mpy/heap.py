@@ -45,6 +45,7 @@ class MpyHeap:
     _types: TypeMap | None = None
     _qstrs: QstrTable | None = None
     _heads: Heads | None = None
+    _head_words: tuple[list[npt.NDArray[np.int64]], list[npt.NDArray[np.uint64]]] | None = None
 
     @property
     def word_size(self) -> int:
@@ -60,6 +61,12 @@ class MpyHeap:
         return self._qstrs
 
     def _head_arrays(self) -> tuple[list[npt.NDArray[np.int64]], list[npt.NDArray[np.uint64]]]:
+        """Head block indices and first words per area (computed once: types and heads use them)."""
+        if self._head_words is None:
+            self._head_words = self._find_heads()
+        return self._head_words
+
+    def _find_heads(self) -> tuple[list[npt.NDArray[np.int64]], list[npt.NDArray[np.uint64]]]:
         idx = [heads(s) for s in self.states]
         fws = []
         for area, h in zip(self.areas, idx, strict=True):

@@ -39,6 +39,7 @@ class MemView:
             data = seg.backing.array(seg.backing_offset, end - start)
             self.ranges.append(SavedRange(start, data))
         self._starts = np.array([r.start for r in self.ranges], dtype=np.uint64)
+        self._lens = np.array([len(r.data) for r in self.ranges], dtype=np.int64)
         self._start_list = [r.start for r in self.ranges]
         self._mvs = [memoryview(r.data.data) for r in self.ranges]
         self._words: list[tuple[int, npt.NDArray[np.uint64]]] | None = None
@@ -109,7 +110,7 @@ class MemView:
         ok = idx >= 0
         safe = np.maximum(idx, 0)
         starts = self._starts[safe] if len(self.ranges) else np.zeros(len(a), np.uint64)
-        lens = np.array([len(r.data) for r in self.ranges], dtype=np.int64)
+        lens = self._lens
         off = (a - starts).astype(np.int64)
         ok &= off + size <= (lens[safe] if len(self.ranges) else 0)
         ok &= a >= starts
