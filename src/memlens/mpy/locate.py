@@ -157,13 +157,16 @@ def _with_links(mem: MemView, cands: list[Candidate]) -> tuple[list[HeapArea], i
     return areas, best[0]
 
 
-def locate_structural(mem: MemView, source: str = "memory") -> Located:
-    """Find the heap areas without symbols.
+def locate_structural(
+    mem: MemView, source: str = "memory", cands: list[Candidate] | None = None
+) -> Located:
+    """Find the heap areas without symbols (``cands``: :func:`candidates` already found).
 
     Raises:
         FormatError: no consistent area record anywhere in the saved memory.
     """
-    cands = candidates(mem)
+    if cands is None:
+        cands = candidates(mem)
     if not cands:
         raise FormatError(source, None, "no MicroPython GC heap found (no area record whose "
                           "pointers bound a consistent allocation table and pool)")  # fmt: skip

@@ -168,14 +168,15 @@ def locate_with_symbols(mem: MemView, fw: FirmwareSymbols, source: str) -> Locat
     if fw.area_offset is not None and needed <= set(fw.area_members):
         return _from_dwarf(mem, fw, ctx + fw.area_offset, source)
     # No DWARF: probe the known layouts; the first area's record must lie in mp_state_ctx.
+    cands = candidates(mem)  # one pass over every word, shared by both tries below
     try:
-        found = locate_structural(mem, source)
+        found = locate_structural(mem, source, cands)
     except FormatError:
         found = None
     if found is not None and found.record is not None and ctx <= found.record < ctx + CTX_WINDOW:
         found.method = "symbols (mp_state_ctx) + layout probe"
         return found
-    near = [c for c in candidates(mem) if ctx <= c.word_address < ctx + CTX_WINDOW]
+    near = [c for c in cands if ctx <= c.word_address < ctx + CTX_WINDOW]
     if not near:
         raise FormatError(source, ctx, "no consistent heap area record inside mp_state_ctx")
     near.sort(key=lambda c: c.word_address)
