@@ -22,6 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.errors import FormatError
+from memlens.sources.elfcore.notes import gnu_build_id
 
 ELF_MAGIC = b"\x7fELF"
 ET_EXEC, ET_DYN, ET_CORE = 2, 3, 4
@@ -29,7 +30,6 @@ PT_LOAD, PT_DYNAMIC, PT_NOTE = 1, 2, 4
 PF_X = 1
 SHT_SYMTAB, SHT_NOBITS, SHT_DYNSYM = 2, 8, 11
 SHN_UNDEF, SHN_ABS, SHN_XINDEX = 0, 0xFFF1, 0xFFFF
-NT_GNU_BUILD_ID = 3
 
 _EHDR_FIELDS: dict[int, list[tuple[str, str]]] = {
     # e_ident is read separately; these follow it (class -> field list)
@@ -100,30 +100,6 @@ class Section:
     size: int
     link: int
     entsize: int
-
-
-def parse_notes(data: bytes, order: str) -> list[tuple[bytes, int, bytes]]:
-    """``(owner, type, desc)`` of each note in ``data`` (4-byte aligned), stopping at garbage."""
-    notes = []
-    pos = 0
-    fmt = order + "III"
-    while pos + 12 <= len(data):
-        namesz, descsz, ntype = struct.unpack_from(fmt, data, pos)
-        name_end = pos + 12 + namesz
-        desc_start = pos + 12 + ((namesz + 3) & ~3)
-        desc_end = desc_start + descsz
-        if name_end > len(data) or desc_end > len(data):
-            break
-        notes.append((data[pos + 12 : name_end].rstrip(b"\0"), ntype, data[desc_start:desc_end]))
-        pos = desc_start + ((descsz + 3) & ~3)
-    return notes
-
-
-def build_id_from_notes(data: bytes, order: str) -> bytes | None:
-    for owner, ntype, desc in parse_notes(data, order):
-        if owner == b"GNU" and ntype == NT_GNU_BUILD_ID and desc:
-            return desc
-    return None
 
 
 class ElfFile:
@@ -239,7 +215,7 @@ class ElfFile:
         spans += [(s.offset, s.size) for s in self.sections if s.type == 7]  # SHT_NOTE
         for off, size in spans:
             if off + size <= len(self.data):
-                found = build_id_from_notes(bytes(self.data[off : off + size]), self.order)
+                found = gnu_build_id(self.data[off : off + size], self.order)
                 if found:
                     return found
         return None

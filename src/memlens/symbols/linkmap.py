@@ -18,8 +18,8 @@ from typing import Any
 
 from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError
-from memlens.sources.elfcore.notes import parse_auxv
-from memlens.symbols.elffile import ELF_MAGIC, PT_DYNAMIC, PT_LOAD, PT_NOTE, build_id_from_notes
+from memlens.sources.elfcore.notes import gnu_build_id, parse_auxv
+from memlens.symbols.elffile import ELF_MAGIC, PT_DYNAMIC, PT_LOAD, PT_NOTE
 
 AT_PHDR, AT_PHNUM, AT_EXECFN = 3, 5, 31
 PT_PHDR = 6
@@ -66,7 +66,7 @@ def build_id_in_memory(snap: Snapshot, base: int) -> bytes | None:
         bias = base - (first[2] & ~0xFFF)
         for ptype, _off, vaddr, filesz, _memsz in phdrs:
             if ptype == PT_NOTE and 0 < filesz <= MAX_NOTES:
-                found_id = build_id_from_notes(snap.space.read(vaddr + bias, filesz), order)
+                found_id = gnu_build_id(snap.space.read(vaddr + bias, filesz), order)
                 if found_id:
                     return found_id
     except MemlensError:

@@ -12,9 +12,9 @@ import struct
 
 from memlens.core.addrspace import AddressSpace
 from memlens.errors import AddressError
+from memlens.sources.elfcore.notes import gnu_build_id
 
 _PT_NOTE = 4
-_NT_GNU_BUILD_ID = 3
 #: (phoff field offset and format, phentsize/phnum offset, program header layout:
 #: offsets of p_type, p_offset, p_filesz and their formats) per ELF class
 _LAYOUT = {1: (28, "I", 42, (0, "I", 4, "I", 16, "I")), 2: (32, "Q", 54, (0, "I", 8, "Q", 32, "Q"))}
@@ -46,23 +46,10 @@ def build_id_at(space: AddressSpace, base: int, first_mapping_size: int) -> byte
             size = struct.unpack_from(p + s_f, table, at + s_at)[0]
             if size > MAX_NOTE or off + size > first_mapping_size:
                 continue
-            found = _gnu_build_id(space.read(base + off, size), p)
+            found = gnu_build_id(space.read(base + off, size), p)
             if found:
                 return found
     except AddressError:
         return None
     return None
 
-
-def _gnu_build_id(data: bytes, p: str) -> bytes | None:
-    pos = 0
-    while pos + 12 <= len(data):
-        namesz, descsz, ntype = struct.unpack_from(p + "III", data, pos)
-        name_at = pos + 12
-        desc_at = name_at + (namesz + 3) // 4 * 4
-        if desc_at + descsz > len(data):
-            return None
-        if ntype == _NT_GNU_BUILD_ID and data[name_at : name_at + namesz] == b"GNU\0":
-            return data[desc_at : desc_at + descsz]
-        pos = desc_at + (descsz + 3) // 4 * 4
-    return None

@@ -89,6 +89,14 @@ def iter_notes(
     return notes
 
 
+def gnu_build_id(data: bytes | memoryview, prefix: str) -> bytes | None:
+    """The NT_GNU_BUILD_ID in one PT_NOTE segment's bytes (4-byte aligned notes), or None."""
+    for note in iter_notes(data, 0, 4, prefix, []):
+        if note.owner == "GNU" and note.type == NT_GNU_BUILD_ID and len(note.desc):
+            return bytes(note.desc)
+    return None
+
+
 def _pad(n: int, align: int) -> int:
     return (n + align - 1) // align * align
 
