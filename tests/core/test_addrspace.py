@@ -55,3 +55,35 @@ def test_find_reports_addresses_and_alignment() -> None:
     assert list(space.find(bytes([4, 5]))) == [0x1004, 0x1104]
     assert list(space.find(bytes([5, 6]), align=2)) == []
     assert list(space.find(bytes([4, 5]), 0x1100)) == [0x1104]
+
+
+def _split_space() -> AddressSpace:
+    """A segment at 0x1000 split by an earlier, overlapping one at 0x1008-0x1010:
+    the piece of the later segment that remains starts at 0x1010, 16 bytes into it."""
+    later = BufferBacking(bytes(range(64)))
+    earlier = BufferBacking(b"\xee" * 8)
+    return AddressSpace(
+        [], [Segment(0x1008, 0x1010, earlier, 0), Segment(0x1000, 0x1040, later, 0)]
+    )
+
+
+def test_view_of_a_split_segment_reads_the_piece_own_bytes() -> None:
+    space = _split_space()
+    assert space.read(0x1010, 4) == bytes([0x10, 0x11, 0x12, 0x13])
+    view = space.view(0x1010, 4)
+    assert view is not None and view.tobytes() == bytes([0x10, 0x11, 0x12, 0x13])
+    assert space.view(0x1008, 4) is not None and space.view(0x1008, 4).tobytes() == b"\xee" * 4  # type: ignore[union-attr]
+    pieces = {start: arr.tobytes() for start, arr in space.saved_pieces()}
+    assert pieces[0x1010][:4] == bytes([0x10, 0x11, 0x12, 0x13])
+    assert pieces[0x1000] == bytes(range(8))
+
+
+def test_view_word_and_masked_reads_refuse_what_is_not_saved() -> None:
+    space = _space()
+    assert space.view(0x11FE, 4) is None  # runs into the not-saved segment
+    assert space.view(0x10FE, 4) is None  # spans two pieces: no single view
+    assert space.view(0xFFF, 1) is None
+    assert space.word(0x1000) == int.from_bytes(bytes(range(8)), "little")
+    assert space.word(0x11FC) is None
+    data, mask = space.read_masked(0x11FE, 4)
+    assert data == bytes([0xFE, 0xFF, 0, 0]) and mask == [True, True, False, False]

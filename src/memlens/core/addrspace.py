@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from memlens.core.backing import Backing
 from memlens.core.rangemap import Overlap, RangeMap
 from memlens.core.region import Region
-from memlens.errors import AddressError
+from memlens.errors import AddressError, MemlensError
 
 if TYPE_CHECKING:
     # numpy is imported where it is used: `memlens pages` builds an address
@@ -401,6 +401,85 @@ class AddressSpace:
         dtype = np.dtype(f"{'<' if self.byteorder == 'little' else '>'}u{self.word_size}")
         raw = self.read(address, count * self.word_size, pad=pad)
         return np.frombuffer(raw, dtype=dtype).astype(np.uint64)
+
+    def word(self, address: int) -> int | None:
+        """The pointer-sized word at ``address``, or ``None`` when any byte is unavailable."""
+        ws = self.word_size
+        i = bisect_right(self._seg_starts, address) - 1
+        if address + ws <= self._seg_ends[i]:
+            buf = self._seg_buffers[i]
+            if buf is not None:
+                offset = address + self._seg_deltas[i]
+                raw = buf[offset : offset + ws]
+            else:
+                reader = self._seg_readers[i]
+                if reader is None:
+                    return None
+                try:
+                    raw = reader(address + self._seg_deltas[i], ws)
+                except MemlensError:
+                    return None
+            if len(raw) == ws:
+                return int.from_bytes(raw, self.byteorder)
+        try:
+            return int.from_bytes(self.read(address, ws), self.byteorder)
+        except (AddressError, MemlensError):
+            return None
+
+    def view(self, address: int, size: int) -> npt.NDArray[np.uint8] | None:
+        """``size`` bytes at ``address`` as a uint8 array, zero-copy where the backing
+        allows it; ``None`` unless every byte lies in one saved piece.
+
+        The piece is the segment as an overlap may have split it: the offset into
+        its backing is taken from the piece's own start, not the segment's.
+        """
+        if size < 0 or address < 0:
+            return None
+        i = bisect_right(self._seg_starts, address) - 1
+        if i == 0 or address + size > self._seg_ends[i] or self._seg_readers[i] is None:
+            return None
+        offset = address + self._seg_deltas[i]
+        backing = self._backing_of(i)
+        try:
+            arr = backing.array(offset, size)
+        except (ValueError, MemlensError):
+            return None
+        return arr if len(arr) == size else None
+
+    def read_masked(self, address: int, size: int) -> tuple[bytes, list[bool]]:
+        """``size`` bytes at ``address`` (zeros where unavailable) and a per-byte mask
+        saying which were available.  A live backing may refuse part of a segment;
+        such parts count as unavailable."""
+        data = bytearray(size)
+        mask = [False] * size
+        end = address + size
+        for start, stop, seg in self.segments.overlapping(address, end):
+            if seg.backing is None:
+                continue
+            lo, hi = max(start, address), min(stop, end)
+            try:
+                chunk = seg.backing.read(seg.backing_offset + lo - seg.start, hi - lo)
+            except MemlensError:
+                continue
+            data[lo - address : lo - address + len(chunk)] = chunk
+            mask[lo - address : lo - address + len(chunk)] = [True] * len(chunk)
+        return bytes(data), mask
+
+    def saved_pieces(self) -> Iterator[tuple[int, npt.NDArray[np.uint8]]]:
+        """Each saved piece of the space, in address order, as its start address and
+        its bytes (zero-copy where the backing allows it).  Pieces of one segment
+        split by an overlap come out separately, each with its own bytes."""
+        for start, end, seg in self.saved_ranges():
+            assert seg.backing is not None
+            yield start, seg.backing.array(seg.backing_offset + start - seg.start, end - start)
+
+    def _backing_of(self, piece: int) -> Backing:
+        """The backing of read-table row ``piece`` (row 0 is the sentinel)."""
+        if self._columns is not None:
+            return self._columns.backing
+        hit = self.segments.find(self._seg_starts[piece])
+        assert hit is not None and hit[2].backing is not None
+        return hit[2].backing
 
     def cstring(self, address: int, limit: int = 4096, *, pad: bool = True) -> bytes:
         """Bytes from ``address`` up to (not including) a NUL, at most ``limit``.

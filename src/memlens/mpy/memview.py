@@ -34,9 +34,7 @@ class MemView:
             f"{'<' if space.byteorder == 'little' else '>'}u{space.word_size}"
         )
         self.ranges: list[SavedRange] = []
-        for start, end, seg in space.saved_ranges():
-            assert seg.backing is not None
-            data = seg.backing.array(seg.backing_offset, end - start)
+        for start, data in space.saved_pieces():
             self.ranges.append(SavedRange(start, data))
         self._starts = np.array([r.start for r in self.ranges], dtype=np.uint64)
         self._lens = np.array([len(r.data) for r in self.ranges], dtype=np.int64)
