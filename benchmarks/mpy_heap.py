@@ -27,7 +27,7 @@ from memlens.mpy.heap import analyse  # noqa: E402
 from memlens.mpy.objects import objects  # noqa: E402
 from memlens.render.mpy_meminfo import alloc_table, info_lines  # noqa: E402
 from memlens.sources.options import OpenOptions  # noqa: E402
-from memlens.sources.registry import open_target  # noqa: E402
+from memlens.targets import open_target  # noqa: E402
 
 RUNS = 5
 

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from memlens.core.region import Perms, Region, RegionKind
     from memlens.core.snapshot import Arch, Snapshot, Thread
     from memlens.sources.options import OpenOptions
-    from memlens.sources.registry import open_target as open
+    from memlens.targets import open_target as open
 
 __version__ = "0.1.0"
 
@@ -56,7 +56,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "Snapshot": ("memlens.core.snapshot", "Snapshot"),
     "Thread": ("memlens.core.snapshot", "Thread"),
     "OpenOptions": ("memlens.sources.options", "OpenOptions"),
-    "open": ("memlens.sources.registry", "open_target"),
+    "open": ("memlens.targets", "open_target"),
 }
 
 

@@ -15,7 +15,7 @@ from memlens.mpy import symbols
 from memlens.mpy.heap import analyse
 from memlens.render.mpy_meminfo import alloc_table
 from memlens.sources.options import OpenOptions
-from memlens.sources.registry import open_target
+from memlens.targets import open_target
 
 from ..conftest import compile_c, need_tool
 from .synth import LETTERS, Image, ref_table, write_heap

@@ -15,7 +15,7 @@ from memlens.mpy.graph import build
 from memlens.mpy.heap import analyse
 from memlens.render.mpy_meminfo import alloc_table
 from memlens.sources.options import OpenOptions
-from memlens.sources.registry import open_target
+from memlens.targets import open_target
 
 from .synth import LETTERS, Image, link_heads, ref_info, ref_table, write_heap, write_types
 

@@ -17,7 +17,7 @@ from memlens.mpy.heap import analyse
 from memlens.mpy.objects import objects
 from memlens.render.mpy_meminfo import alloc_table, info_lines
 from memlens.sources.options import OpenOptions
-from memlens.sources.registry import open_target
+from memlens.targets import open_target
 
 from .wasm import Capture, capture
 

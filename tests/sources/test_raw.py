@@ -8,7 +8,7 @@ import pytest
 
 import memlens
 from memlens.cli.main import main
-from memlens.sources import raw
+from memlens.sources import readers
 
 
 def _opts(**kw: object) -> memlens.OpenOptions:
@@ -63,7 +63,7 @@ def test_pieces_combine_and_must_not_overlap(tmp_path: Path) -> None:
 def test_needs_base_and_is_never_probed(tmp_path: Path) -> None:
     path = tmp_path / "x.bin"
     path.write_bytes(b"\x7fELF" + b"\0" * 60)
-    assert not raw.probe(path.read_bytes())
+    assert not readers.RAW.probe(path.read_bytes()) and readers.RAW.on_request_only
     with pytest.raises(memlens.UsageError, match="needs --base"):
         memlens.open(str(path), _opts())
     with pytest.raises(memlens.FormatError, match="missing: No such file or directory"):

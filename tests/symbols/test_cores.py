@@ -19,9 +19,9 @@ import pytest
 
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.main import main
-from memlens.sources.registry import open_target
 from memlens.symbols.chain import symbolizer_for
 from memlens.symbols.frame import Frame
+from memlens.targets import open_target
 from tests.conftest import compile_c, need_tool
 from tests.symbols.progs import functions_of
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from memlens.sources.registry import open_target
 from memlens.symbols.chain import symbolizer_for, symbolizer_for_file
 from memlens.symbols.elfsyms import symbols_of
 from memlens.symbols.frame import Frame
+from memlens.targets import open_target
 from tests.conftest import need_tool
 from tests.symbols.progs import build_generated, functions_of
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from memlens.sources.registry import open_target
 from memlens.symbols.chain import symbolizer_for
 from memlens.symbols.frame import Frame
+from memlens.targets import open_target
 
 MODULE_LIST_STREAM = 4
 MODULE_SIZE = 108  # MINIDUMP_MODULE

@@ -7,7 +7,7 @@ import argparse
 from memlens.core.snapshot import Snapshot
 from memlens.errors import UsageError
 from memlens.sources.options import OpenOptions
-from memlens.sources.registry import format_names, open_target
+from memlens.targets import format_names, open_target
 
 
 def parse_int(text: str) -> int:

@@ -22,7 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from memlens.core.addrspace import AddressSpace, Segment
 from memlens.core.module import Module
+from memlens.core.region import Region, RegionKind
+from memlens.core.snapshot import Snapshot
 from memlens.errors import FormatError
 from memlens.heap.model import COLUMNS, HeapBlocks, HeapProfile
 
@@ -176,3 +179,49 @@ def read(path: str) -> HeapProfile:
     except OSError as e:
         raise FormatError(path, 0, f"cannot read: {e.strerror}") from None
     return loads(data, path)
+
+
+class HeapSnapshotFile(Snapshot):
+    """A ``.mlheap`` file opened as a snapshot: its modules as regions whose bytes
+    were not saved, its process and counts as facts; :attr:`profile` holds the blocks."""
+
+    def __init__(self, profile: HeapProfile, path: str) -> None:
+        regions = [
+            Region(m.base, m.end, name=m.path, kind=RegionKind.FILE, path=m.path)
+            for m in sorted(profile.modules, key=lambda m: (m.base, m.end))
+            if m.end > m.base
+        ]
+        space = AddressSpace(
+            regions,
+            [Segment(r.start, r.end, None) for r in regions],
+            word_size=profile.word_size,
+            byteorder="big" if profile.byteorder == "big" else "little",
+        )
+        super().__init__(
+            format="mlheap",
+            source=path,
+            space=space,
+            arch=None,
+            modules=list(profile.modules),
+            pid=profile.pid,
+            command_line=profile.command_line,
+            warnings=list(profile.warnings),
+            extra={
+                "heap snapshot of": profile.source,
+                "reason": profile.reason,
+                "time": profile.time,
+                "blocks": len(profile.blocks),
+                "bytes": profile.blocks.total_bytes,
+                "stacks": len(profile.blocks.stacks),
+            },
+        )
+        self.profile = profile
+
+
+def read_snapshot(path: str) -> HeapSnapshotFile:
+    """A ``.mlheap`` file as a :class:`Snapshot` (for ``memlens info`` and the registry).
+
+    Raises:
+        FormatError: the file is not a valid heap snapshot.
+    """
+    return HeapSnapshotFile(read(path), path)

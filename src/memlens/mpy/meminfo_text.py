@@ -14,12 +14,17 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from memlens.core.addrspace import AddressSpace, Segment
+from memlens.core.region import Region, RegionKind
+from memlens.core.snapshot import Snapshot
 from memlens.errors import FormatError
 from memlens.mpy.atb import GcInfo, States, block_lengths, gc_info, heads
 from memlens.mpy.layout import AT_FREE, AT_HEAD, AT_MARK, AT_TAIL
 
 BLOCKS_PER_LINE = 64
 MAX_TEXT_BLOCKS = 1 << 28
+#: a table of MAX_TEXT_BLOCKS blocks prints in about this many characters
+MAX_TEXT_BYTES = MAX_TEXT_BLOCKS // 64 * 80
 
 _GC = re.compile(r"^GC: total: (\d+), used: (\d+), free: (\d+)(?:, max new split: (\d+))?$")
 _COUNTS = re.compile(
@@ -164,3 +169,44 @@ def parse(text: str, source: str = "mem_info text") -> MemInfoText:
 def looks_like(head: bytes) -> bool:
     """Whether a file's first bytes are ``mem_info`` text."""
     return b"GC: total:" in head or b"GC memory layout; from" in head
+
+
+class MemInfoSnapshot(Snapshot):
+    """``mem_info(1)`` text opened as a snapshot: each heap area a region whose
+    bytes were not saved, the printed numbers as facts; :attr:`meminfo` holds the parse."""
+
+    def __init__(self, meminfo: MemInfoText, path: str) -> None:
+        bsz = meminfo.block_size or 0
+        regions = [
+            Region(a.pool_start, a.pool_start + len(a.chars) * bsz, name="[gc heap]",
+                   kind=RegionKind.HEAP)
+            for a in sorted(meminfo.areas, key=lambda a: a.pool_start)
+            if bsz and len(a.chars)
+        ]  # fmt: skip
+        space = AddressSpace(regions, [Segment(r.start, r.end, None) for r in regions])
+        extra: dict[str, object] = {"heap areas": len(meminfo.areas), "block size": bsz or None}
+        if meminfo.header is not None:
+            h = meminfo.header
+            extra |= {"gc total": h.total, "gc used": h.used, "gc free": h.free,
+                      "1-blocks": h.num_1block, "2-blocks": h.num_2block,
+                      "max block": h.max_block, "max free": h.max_free}  # fmt: skip
+        if meminfo.stack_used is not None:
+            extra["stack used"] = meminfo.stack_used
+        super().__init__(format="meminfo", source=path, space=space, extra=extra)
+        self.meminfo = meminfo
+
+
+def read_snapshot(path: str) -> MemInfoSnapshot:
+    """A file of ``mem_info(1)`` text as a :class:`Snapshot`.
+
+    Raises:
+        FormatError: the file cannot be read or holds no ``mem_info`` output.
+    """
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read(MAX_TEXT_BYTES + 1)
+    except OSError as e:
+        raise FormatError(path, None, e.strerror or str(e)) from None
+    if len(text) > MAX_TEXT_BYTES:
+        raise FormatError(path, MAX_TEXT_BYTES, "larger than any mem_info print")
+    return MemInfoSnapshot(parse(text, path), path)

@@ -22,11 +22,6 @@ from memlens.sources.options import OpenOptions
 NAME = "raw"
 
 
-def probe(head: bytes) -> bool:
-    """Raw dumps have no signature; they are never chosen by probing."""
-    return False
-
-
 def _map_file(path: str) -> tuple[BufferBacking, int]:
     try:
         with open(path, "rb") as f:

@@ -28,7 +28,7 @@ from memlens.render.table import Column, Table, print_table
 from memlens.render.units import human_size
 from memlens.sources.options import OpenOptions
 from memlens.sources.raw import snapshot_count
-from memlens.sources.registry import open_target
+from memlens.targets import open_target
 
 NAME = "mpy"
 HELP = "MicroPython GC heap: numbers, mem_info(1) table, objects, ownership graph, pictures"

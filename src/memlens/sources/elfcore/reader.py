@@ -42,11 +42,6 @@ NAME = "elfcore"
 DELETED = " (deleted)"
 
 
-def probe(head: bytes) -> bool:
-    """An ELF file of type ET_CORE (never raises)."""
-    return elf.probe(head)
-
-
 @dataclass(slots=True)
 class _Facts:
     """What the notes say, gathered while iterating them."""

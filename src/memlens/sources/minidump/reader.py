@@ -57,11 +57,6 @@ from memlens.sources.options import OpenOptions
 NAME = "minidump"
 
 
-def probe(head: bytes) -> bool:
-    """A minidump starts with ``MDMP`` (or ``PMDM`` when written big-endian)."""
-    return head[:4] in (b"MDMP", b"PMDM")
-
-
 class MinidumpSnapshot(Snapshot):
     """A :class:`Snapshot` that also keeps the parsed file (``.dump``) for stream access."""
 
