@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 import memlens
+from tests.conftest import need_tool
 from tests.elfcore.corewriter import Core, Load, NoteItem
 
 X86_64_REGS = 27
@@ -163,8 +163,7 @@ def test_pn_xnum_count_from_section_zero(tmp_path: Path, bits: int) -> None:
     core.loads = [Load(0x1000 * (i + 1), bytes([i]) * 16) for i in range(5)]
     with _open(tmp_path, core) as snap:
         assert len(snap.regions) == 5 and snap.space.read(0x5000, 2) == b"\x04\x04"
-    readelf = shutil.which("readelf")
-    if readelf:  # the oracle agrees the file says 6 program headers
-        out = subprocess.run([readelf, "-lW", str(tmp_path / "core")], capture_output=True,
-                             text=True).stdout  # fmt: skip
-        assert "There are 6 program headers" in out
+    # the oracle agrees the file says 6 program headers
+    out = subprocess.run([need_tool("readelf"), "-lW", str(tmp_path / "core")],
+                         capture_output=True, text=True).stdout  # fmt: skip
+    assert "There are 6 program headers" in out
