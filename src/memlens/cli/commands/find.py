@@ -6,7 +6,7 @@ import argparse
 import itertools
 import sys
 
-from memlens.analyses.memview import describe_address
+from memlens.analyses.address_names import describe_address
 from memlens.analyses.search import hex_pattern, int_pattern, search
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, open_from_args, parse_int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from memlens.analyses.memview import describe_address, read_masked
+from memlens.analyses.address_names import describe_address
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, open_from_args, parse_address, parse_int
 from memlens.errors import UsageError
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             print(repr(text.decode("utf-8", "backslashreplace"))[1:-1])
             return ExitCode.OK
         if args.pad:
-            data, mask = read_masked(space, args.address, length)
+            data, mask = space.read_masked(args.address, length)
         else:  # raises AddressError naming the first gap
             data, mask = space.read(args.address, length), [True] * length
         word = space.word_size
