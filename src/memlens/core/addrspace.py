@@ -85,6 +85,20 @@ class AddressSpace:
         byteorder: ``"little"`` or ``"big"``.
     """
 
+    word_size: int
+    byteorder: ByteOrder
+    _regions: list[Region] | None
+    _regions_factory: Callable[[], Sequence[Region]] | None
+    _region_map: RangeMap[Region] | None
+    _segments: RangeMap[Segment] | None
+    _columns: _Columns | None
+    _seg_starts: list[int]
+    _seg_ends: list[int]
+    _seg_deltas: list[int]
+    _seg_readers: list[Callable[[int, int], bytes] | None]
+    _seg_buffers: list[bytes | mmap.mmap | None]
+    _np_tables: _NpTables | None
+
     def __init__(
         self,
         regions: Sequence[Region],
@@ -94,32 +108,16 @@ class AddressSpace:
         byteorder: ByteOrder = "little",
         overlap: Overlap = Overlap.KEEP_FIRST,
     ) -> None:
-        if word_size not in (4, 8):
-            raise ValueError(f"word size must be 4 or 8, not {word_size}")
-        self.word_size = word_size
-        self.byteorder: ByteOrder = byteorder
-        self._regions: list[Region] | None = sorted(regions, key=lambda r: (r.start, r.end))
-        self._regions_factory: Callable[[], Sequence[Region]] | None = None
-        self._region_map: RangeMap[Region] | None = None
-        self._segments: RangeMap[Segment] | None = RangeMap(
-            ((s.start, s.end, s) for s in segments), overlap
+        pieces = RangeMap(((s.start, s.end, s) for s in segments), overlap)
+        self._setup(
+            regions, word_size, byteorder,
+            starts=[s for s, _, _ in pieces],
+            ends=[e for _, e, _ in pieces],
+            # a piece's bytes are at backing_offset + (address - the segment's own start)
+            deltas=[v.backing_offset - v.start for _, _, v in pieces],
+            backings=[v.backing for _, _, v in pieces],
         )
-        self._columns: _Columns | None = None
-        # Flat tables for the read fast path: one bisect, then one backing call.
-        # Row 0 is a sentinel (starts below any address, ends at -1): every bisect
-        # lands on a row, and the sentinel fails the bounds check like a miss.
-        self._seg_starts = [_SENTINEL_START] + [s for s, _, _ in self._segments]
-        self._seg_ends = [-1] + [e for _, e, _ in self._segments]
-        self._seg_readers: list[Callable[[int, int], bytes] | None] = [None]
-        self._seg_readers += [v.backing.read if v.backing is not None else None
-                              for _, _, v in self._segments]  # fmt: skip
-        self._seg_deltas = [0] + [v.backing_offset - v.start for _, _, v in self._segments]
-        # Buffers that slice straight to bytes (BufferBacking over bytes/mmap): no call at all.
-        self._seg_buffers: list[bytes | mmap.mmap | None] = [None] + [
-            getattr(v.backing, "sliceable", None) for _, _, v in self._segments
-        ]
-        self._np_tables: _NpTables | None = None
-        self._init_structs()
+        self._segments = pieces
 
     @classmethod
     def from_columns(
@@ -149,8 +147,6 @@ class AddressSpace:
         """
         import numpy as np
 
-        if word_size not in (4, 8):
-            raise ValueError(f"word size must be 4 or 8, not {word_size}")
         n = len(starts)
         if not len(sizes) == len(offsets) == len(saved) == n:
             raise ValueError("segment columns of different lengths")
@@ -160,6 +156,36 @@ class AddressSpace:
         if n and (not sizes.all() or (lasts < starts).any() or (lasts[:-1] >= starts[1:]).any()):
             raise ValueError("segments must be sorted, non-empty, disjoint and below 2**64")
         self = cls.__new__(cls)
+        starts_list = starts.tolist()
+        ends = (starts + sizes).tolist()
+        if n and ends[-1] == 0:  # only the last row can end at 2**64 (wraps to 0)
+            ends[-1] = 1 << 64
+        if n and int(starts[-1]) < 1 << 63 and int(offsets.max()) < 1 << 63:
+            deltas = (offsets.astype(np.int64) - starts.astype(np.int64)).tolist()
+        else:  # addresses or offsets past int64: Python ints
+            deltas = [o - s for o, s in zip(offsets.tolist(), starts_list, strict=True)]
+        flags = [True] * n if bool(saved.all()) else saved.tolist()
+        self._setup(regions, word_size, byteorder, starts=starts_list, ends=ends,
+                    deltas=deltas, backings=[backing if f else None for f in flags])  # fmt: skip
+        self._columns = _Columns(starts, sizes, np.asarray(offsets, dtype=np.uint64),
+                                 np.asarray(saved, dtype=np.bool_), backing)  # fmt: skip
+        return self
+
+    def _setup(
+        self,
+        regions: Sequence[Region] | Callable[[], Sequence[Region]],
+        word_size: int,
+        byteorder: ByteOrder,
+        *,
+        starts: list[int],
+        ends: list[int],
+        deltas: list[int],
+        backings: Sequence[Backing | None],
+    ) -> None:
+        """The state both constructors share: regions, and the flat read tables of
+        the pieces (sorted, disjoint) -- start, end, backing delta, backing."""
+        if word_size not in (4, 8):
+            raise ValueError(f"word size must be 4 or 8, not {word_size}")
         self.word_size = word_size
         self.byteorder = byteorder
         if callable(regions):
@@ -169,33 +195,27 @@ class AddressSpace:
             self._regions_factory = None
         self._region_map = None
         self._segments = None
-        self._columns = _Columns(starts, sizes, np.asarray(offsets, dtype=np.uint64),
-                                 np.asarray(saved, dtype=np.bool_), backing)  # fmt: skip
-        starts_list = starts.tolist()
-        self._seg_starts = [_SENTINEL_START, *starts_list]  # row 0: see __init__
-        # Python lists, not arrays: the read path indexes them once per read, and a
-        # list index is cheaper than making an int from an array.array every time.
-        self._seg_ends = [-1, *(starts + sizes).tolist()]
-        if n and self._seg_ends[-1] == 0:  # only the last row can end at 2**64 (wraps to 0)
-            self._seg_ends[-1] = 1 << 64
-        if n and int(starts[-1]) < 1 << 63 and int(offsets.max()) < 1 << 63:
-            deltas = (offsets.astype(np.int64) - starts.astype(np.int64)).tolist()
-        else:  # addresses or offsets past int64: Python ints
-            deltas = [o - s for o, s in zip(offsets.tolist(), starts_list, strict=True)]
+        self._columns = None
+        # Flat tables for the read fast path: one bisect, then one backing call.
+        # Row 0 is a sentinel (starts below any address, ends at -1): every bisect
+        # lands on a row, and the sentinel fails the bounds check like a miss.
+        self._seg_starts = [_SENTINEL_START, *starts]
+        self._seg_ends = [-1, *ends]
         self._seg_deltas = [0, *deltas]
-        buf: bytes | mmap.mmap | None = getattr(backing, "sliceable", None)
-        self._seg_buffers = [None]
+        # One bound method per backing, not per piece: a full-memory dump has 10^5 pieces.
+        readers: dict[int, Callable[[int, int], bytes]] = {}
+        # Buffers that slice straight to bytes (BufferBacking over bytes/mmap): no call at all.
+        buffers: dict[int, bytes | mmap.mmap | None] = {}
+        for b in backings:
+            if b is not None and id(b) not in readers:
+                readers[id(b)] = b.read
+                buffers[id(b)] = getattr(b, "sliceable", None)
         self._seg_readers = [None]
-        if bool(saved.all()):
-            self._seg_buffers += [buf] * n
-            self._seg_readers += [backing.read] * n
-        else:
-            flags = saved.tolist()
-            self._seg_buffers += [buf if f else None for f in flags]
-            self._seg_readers += [backing.read if f else None for f in flags]
+        self._seg_readers += [None if b is None else readers[id(b)] for b in backings]
+        self._seg_buffers = [None]
+        self._seg_buffers += [None if b is None else buffers[id(b)] for b in backings]
         self._np_tables = None
         self._init_structs()
-        return self
 
     def _init_structs(self) -> None:
         bo = "<" if self.byteorder == "little" else ">"
