@@ -49,16 +49,11 @@ def _snapshot(text: str) -> int | str:
         raise argparse.ArgumentTypeError("expected an index, 'last' or 'all'") from None
 
 
-def add_target_arguments(
-    parser: argparse.ArgumentParser,
-    *,
-    nargs: str | None = None,
-    reader_flag: str = "--format",
-) -> None:
+def add_target_arguments(parser: argparse.ArgumentParser, *, nargs: str | None = None) -> None:
     """Add TARGET and the options that say how to open it.
 
-    ``reader_flag`` names the option that forces a reader (dest ``format``); a
-    verb whose own ``--format`` means an output format passes another name.
+    Every verb spells these the same way: ``--format`` forces a reader (an
+    output format is chosen with ``--as`` or ``--json``, never ``--format``).
     """
     parser.add_argument(
         "target", metavar="TARGET", nargs=nargs,
@@ -66,7 +61,7 @@ def add_target_arguments(
     )
     group = parser.add_argument_group("how to open TARGET")
     group.add_argument(
-        reader_flag, dest="format", choices=format_names(),
+        "--format", choices=format_names(),
         help="skip content probing and use this reader",
     )  # fmt: skip
     group.add_argument("--base", type=parse_address, help="load address of a raw dump (hex)")

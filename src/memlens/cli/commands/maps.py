@@ -14,6 +14,10 @@ from memlens.render.units import hex_address, human_size
 
 NAME = "maps"
 HELP = "list regions with size, permissions and resident/swapped/soft-dirty pages"
+EXAMPLES = (
+    "memlens maps 1234 --areas '[heap],libc'",
+    "memlens maps core.1234 --json",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

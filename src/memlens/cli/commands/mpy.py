@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from memlens.cli.exitcodes import ExitCode
+from memlens.cli.output import write_output
 from memlens.cli.target import add_target_arguments, options_from
 from memlens.errors import FormatError, UsageError
 from memlens.mpy import meminfo_text, symbols
@@ -38,6 +39,10 @@ area records are recognised by their structure) and print MicroPython's own
 numbers and allocation table, objects by type, and draw the heap. TARGET may
 also be the text printed by micropython.mem_info(1).
 """
+EXAMPLES = (
+    "memlens mpy ram.bin --base 0x20000000 --word-size 4 --table",
+    "memlens mpy ram.bin --base 0x20000000 --elf firmware.elf --html heap.html",
+)
 GRAPH_NODES = 1500  # dot's layout time grows fast; minutes beyond a few thousand nodes
 
 
@@ -257,11 +262,7 @@ def _layout_svg(heap: MpyHeap, objs: list[HeapObject], title: str) -> str:
 
 
 def _write(path: str, data: bytes | str) -> None:
-    try:
-        with open(path, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+    write_output(path, data)
 
 
 def _write_layout(path: str, heap: MpyHeap, objs: list[HeapObject]) -> None:

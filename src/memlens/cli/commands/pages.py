@@ -31,6 +31,10 @@ memlens still reports which pages are present and says why the rest is
 unavailable.  --summary groups the pages by identical flag set, per region
 kind and in total (the kernel's page-types view).
 """
+EXAMPLES = (
+    "memlens pages 1234 --summary",
+    "memlens pages 1234 --address 7f3a12345000",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
