@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
+from memlens.render.textout import escape_text
+
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
@@ -66,18 +68,22 @@ def rich_table(table: Table) -> RenderableType:
 
     Every cell, header, title and footer is a :class:`rich.text.Text`, never
     markup: ``[heap]``, ``[stack]`` or a path with brackets print as they are
-    (as markup Rich took them for style tags and dropped them).
+    (as markup Rich took them for style tags and dropped them); bytes that were
+    not UTF-8 show as ``\\xff``.
     """
     from rich.table import Table as RichTable
-    from rich.text import Text
+    from rich.text import Text as RichText
+
+    def Text(cell: object) -> RichText:
+        return RichText(escape_text(str(cell)))
 
     rich = RichTable(title=Text(table.title) if table.title else None,
                      show_footer=bool(table.footer), box=None, pad_edge=False)  # fmt: skip
     for i, col in enumerate(table.columns):
-        footer = Text(str(table.footer[i])) if table.footer else Text("")
+        footer = Text(table.footer[i]) if table.footer else Text("")
         # fold, never truncate: a cut-off flag list or path loses the answer
         rich.add_column(Text(col.header), justify="right" if col.align == "right" else "left",
                         footer=footer, overflow="fold")  # fmt: skip
     for r in table.rows:
-        rich.add_row(*[Text(str(c)) for c in r])
+        rich.add_row(*[Text(c) for c in r])
     return rich

@@ -41,6 +41,8 @@ codecs.register_error(ESCAPE, _handler)
 
 def escape_text(text: str, encoding: str = "utf-8") -> str:
     """``text`` as it will print: characters ``encoding`` lacks escaped."""
+    if text.isascii():
+        return text
     return text.encode(encoding, ESCAPE).decode(encoding)
 
 
