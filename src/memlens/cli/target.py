@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
+from memlens.analyses.regions import select_regions
+from memlens.core.region import Region
 from memlens.core.snapshot import Snapshot
-from memlens.errors import UsageError
+from memlens.errors import MemlensError, UsageError
 from memlens.sources.options import OpenOptions
 from memlens.sources.registry import format_names, open_target
 
@@ -82,6 +85,26 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, nargs: str | None =
         "--freeze", action="store_true",
         help="SIGSTOP a live target while reading it for a consistent view (always resumed)",
     )  # fmt: skip
+
+
+class NothingMatched(MemlensError):
+    """A filter given on the command line (``--areas``, ``--function``...) matched nothing."""
+
+    def __init__(self, filters: str, what: str) -> None:
+        self.filters = filters
+        super().__init__(f"{filters}: {what}")
+
+
+def selected_regions(regions: Sequence[Region], areas: Sequence[str] | None) -> list[Region]:
+    """The regions ``--areas`` keeps (all without it).
+
+    Raises:
+        NothingMatched: ``--areas`` was given and no region's name contains any of its words.
+    """
+    chosen = select_regions(regions, areas)
+    if areas and not chosen:
+        raise NothingMatched(f"--areas {','.join(areas)}", "no region's name contains any of these")
+    return chosen
 
 
 def add_areas_argument(parser: argparse.ArgumentParser) -> None:

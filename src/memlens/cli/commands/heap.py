@@ -9,7 +9,7 @@ from typing import TextIO
 
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.output import output_text, write_output
-from memlens.cli.target import add_target_arguments, open_from_args, parse_int
+from memlens.cli.target import NothingMatched, add_target_arguments, open_from_args, parse_int
 from memlens.errors import UsageError
 from memlens.heap import profile_file
 from memlens.heap.diff import HeapDiff, diff_reports
@@ -123,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
     if args.save:
         write_output(args.save, profile_file.dumps(profile))
     report = report_for(profile, args)
+    given = [f"--module {m}" for m in args.module] + [f"--function {f}" for f in args.function]
+    if args.min_size:
+        given.append(f"--min-size {args.min_size}")
+    if given and report.total_count and not report.groups:
+        raise NothingMatched(" ".join(given), f"none of the {report.total_count} blocks matches")
     emit(report, args.output_format, args.output)
     if report.total_count == 0:
         print("memlens: no shim records found (was the program run under 'memlens run' "

@@ -14,6 +14,7 @@ from memlens.cli.target import (
     add_target_arguments,
     open_from_args,
     parse_address,
+    selected_regions,
 )
 from memlens.core.snapshot import Snapshot
 from memlens.errors import UsageError
@@ -77,9 +78,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             regions = snap.regions
             if args.areas:
-                from memlens.analyses.regions import select_regions
-
-                regions = select_regions(regions, args.areas)
+                regions = selected_regions(regions, args.areas)
             with _progress(f"reading page tables of {len(regions)} regions"):
                 scanned = scan(snap, regions, counts=not args.summary)
         emit: Callable[[Snapshot, list[RegionPages], argparse.Namespace], None]
