@@ -15,8 +15,6 @@ command line set up the process first (see :mod:`memlens.cli.main`).
 
 from __future__ import annotations
 
-import importlib
-
 from memlens.errors import (
     AddressError,
     FormatError,
@@ -65,6 +63,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 
 
 def __getattr__(name: str) -> Any:
+    import importlib  # here: importing it (and the warnings it loads) is ~1 ms of every start
     if name not in _LAZY:
         # ``memlens.core...`` after a bare ``import memlens``, as when it imported them all
         try:

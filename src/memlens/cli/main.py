@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -36,6 +35,8 @@ _COMMANDS = "memlens.cli.commands"
 
 def load(verb: Verb) -> ModuleType:
     """The module of ``verb`` (imported now, with whatever it imports)."""
+    import importlib
+
     return importlib.import_module(verb.module)
 
 
@@ -47,6 +48,8 @@ def find_verb(name: str | None) -> Verb | None:
         return BY_NAME[name]
     if not name.isidentifier() or name.startswith("_"):
         return None
+    import importlib
+
     try:
         module = importlib.import_module(f"{_COMMANDS}.{name}")
     except ModuleNotFoundError as e:
@@ -132,7 +135,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     rows = list(VERBS) + ([chosen] if chosen is not None and chosen.name not in BY_NAME else [])
     for verb in rows:
         if chosen is None or verb.name != chosen.name:
-            sub.add_parser(verb.name, help=verb.help)  # listed in --help, not loaded
+            # listed in --help, not loaded; no -h of its own (no formatter built: no shutil)
+            sub.add_parser(verb.name, help=verb.help, add_help=False)
             continue
         add_verb_parser(sub, verb, load(verb))
     return parser
@@ -163,8 +167,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from memlens.render.textout import setup_streams
 
     setup_streams()
-    parser = build_parser(_named_verb(argv))
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] == ["--version"]:  # argparse would format it with textwrap: ~10% of the start
+        print(f"memlens {__version__}")
+        return ExitCode.OK
+    parser = build_parser(_named_verb(words))
+    args = parser.parse_args(words)
     if not getattr(args, "run", None):
         parser.print_help()
         return ExitCode.USAGE
