@@ -23,7 +23,7 @@ CHILD = """
 import sys
 from memlens.cli.main import main
 try:
-    code = main(sys.argv[1:])
+    code = int(main(sys.argv[1:]))
 except SystemExit as e:
     code = e.code
 sys.stdout.flush()
