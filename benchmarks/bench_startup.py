@@ -16,7 +16,11 @@ CPU times and the minima as what an idle machine gives.
 memlens's bytecode is compiled first, as an installed package's is (a sandbox
 may set PYTHONDONTWRITEBYTECODE, which would recompile it on every run).
 
-    .venv/bin/python benchmarks/bench_startup.py [--runs 21]
+    .venv/bin/python benchmarks/bench_startup.py [--runs 21] [--before DIR]
+
+``--before DIR`` adds ``--version`` and ``--help`` of another checkout's
+``src`` (e.g. ``git archive main src | tar -x -C DIR``), both trees started
+alike through ``python -c``.
 """
 
 from __future__ import annotations
@@ -36,7 +40,11 @@ ROOT = Path(__file__).resolve().parent.parent
 MEMLENS = str(ROOT / ".venv" / "bin" / "memlens")
 
 
-def commands() -> dict[str, list[str]]:
+#: the command line through ``python -c`` with another tree's ``src`` first on sys.path
+ENTRY = "import sys; sys.argv[0] = 'memlens'; from memlens.cli.main import entry; entry()"
+
+
+def commands(before: Path | None) -> dict[str, list[str]]:
     cmds = {
         "python3 -c pass": [sys.executable, "-c", "pass"],
         "memlens --version": [MEMLENS, "--version"],
@@ -46,6 +54,11 @@ def commands() -> dict[str, list[str]]:
     pmap = shutil.which("pmap")
     if pmap:
         cmds["pmap --help"] = [pmap, "--help"]
+    if before is not None:
+        for tree, src in (("this tree", ROOT / "src"), ("--before", before / "src")):
+            for flag in ("--version", "--help"):
+                cmds[f"{tree}: {flag}"] = ["env", f"PYTHONPATH={src}", sys.executable, "-c",
+                                           ENTRY, flag]  # fmt: skip
     return cmds
 
 
@@ -67,9 +80,13 @@ def _fmt(ts: list[float]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=21)
+    ap.add_argument("--before", type=Path, metavar="DIR",
+                    help="also run another checkout's src (git archive main src | tar -x -C DIR)")
     opts = ap.parse_args()
-    compileall.compile_dir(str(ROOT / "src" / "memlens"), quiet=1)
-    cmds = commands()
+    for tree in (ROOT, opts.before):
+        if tree is not None:
+            compileall.compile_dir(str(tree / "src" / "memlens"), quiet=1)
+    cmds = commands(opts.before)
     for argv in cmds.values():  # warm the page cache
         time_once(argv)
     times: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}
@@ -80,9 +97,9 @@ def main() -> None:
     load_after = os.getloadavg()
     print(f"{os.cpu_count()} CPUs, load average {load_before[0]:.2f} before, "
           f"{load_after[0]:.2f} after; {opts.runs} runs each, interleaved")  # fmt: skip
-    print(f"{'command':<22} {'wall: median, min-max':>27}   {'CPU: median, min-max':>26}")
+    print(f"{'command':<26} {'wall: median, min-max':>27}   {'CPU: median, min-max':>26}")
     for name, ts in times.items():
-        print(f"{name:<22} {_fmt([w for w, _ in ts]):>27}   {_fmt([c for _, c in ts]):>26}")
+        print(f"{name:<26} {_fmt([w for w, _ in ts]):>27}   {_fmt([c for _, c in ts]):>26}")
 
 
 if __name__ == "__main__":

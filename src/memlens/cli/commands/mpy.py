@@ -24,7 +24,7 @@ from memlens.mpy.report import Fragmentation, diff, fragmentation
 from memlens.mpy.symbols import FirmwareSymbols
 from memlens.render import jsonout, mpy_dot, mpy_html
 from memlens.render.mpy_meminfo import alloc_table, info_lines
-from memlens.render.mpy_svg import Alloc, layout_svg
+from memlens.render.mpy_svg import heap_layout_svg
 from memlens.render.table import Column, Table, print_table
 from memlens.render.units import human_size
 from memlens.sources.options import OpenOptions
@@ -242,23 +242,8 @@ def _print_objects(objs: list[HeapObject]) -> None:
 # -- pictures ---------------------------------------------------------------------
 
 
-def _allocs(heap: MpyHeap, objs: list[HeapObject]) -> list[list[Alloc]]:
-    hd = heap.heads
-    per: list[list[Alloc]] = [[] for _ in heap.areas]
-    for i, o in enumerate(objs):
-        letter = o.letter if o.letter != "h" or not o.type.startswith("instance") else "i"
-        text = f"{o.address:#x} {o.type}, {o.blocks} blocks ({o.size} B)"
-        if o.content:
-            text += f": {o.content}"
-        per[int(hd.area[i])].append(Alloc(int(hd.block[i]), o.blocks, letter, text))
-    return per
-
-
 def _layout_svg(heap: MpyHeap, objs: list[HeapObject], title: str) -> str:
-    per = _allocs(heap, objs)
-    areas = [(a.pool_start, a.n_blocks, per[i], heap.states[i] == 0)
-             for i, a in enumerate(heap.areas)]  # fmt: skip
-    return layout_svg(areas, heap.block_size, title)
+    return heap_layout_svg(heap, objs, title)
 
 
 def _write(path: str, data: bytes | str) -> None:
