@@ -115,3 +115,19 @@ def test_write_lines_is_ndjson_in_batches() -> None:
     lines = out.getvalue().splitlines()
     assert [strict_loads(line.encode()) for line in lines] == [
         {"i": i, "name": "\\xff" if i == 2 else "ok"} for i in range(10)]
+
+
+def test_only_jsonout_encodes_json_output() -> None:
+    """Every JSON memlens outputs is encoded here; the exceptions are below the render layer.
+
+    A core's memlens page note and a .mlheap header hold a small JSON header
+    inside a binary format that sources/ and heap/ write (they cannot import
+    render/); everything else that says ``json.dump`` is a mistake.
+    """
+    from tests.conftest import ROOT
+
+    below_render = {"sources/elfcore/pagenote.py", "heap/profile_file.py"}
+    src = ROOT / "src" / "memlens"
+    encoders = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
+                      if "json.dump" in p.read_text())  # fmt: skip
+    assert encoders == sorted({"render/jsonout.py", *below_render})
