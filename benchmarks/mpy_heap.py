@@ -71,9 +71,9 @@ def main() -> None:
     objs = objects(heap)
 
     def svg() -> int:
-        from memlens.cli.commands.mpy import _layout_svg
+        from memlens.render.mpy_svg import heap_layout_svg
 
-        return len(_layout_svg(heap, objs, "bench"))
+        return len(heap_layout_svg(heap, objs, "bench"))
 
     kinds = [[int(k) for k in s.tolist()] for s in heap.states]
     typed = heap.block_chars()

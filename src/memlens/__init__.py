@@ -15,9 +15,6 @@ command line set up the process first (see :mod:`memlens.cli.main`).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 from memlens.errors import (
     AddressError,
     FormatError,
@@ -27,7 +24,12 @@ from memlens.errors import (
     UsageError,
 )
 
+# not typing.TYPE_CHECKING: importing typing is ~10 ms of every command's start;
+# mypy treats any name TYPE_CHECKING as true
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from memlens.core.addrspace import AddressSpace, Segment
     from memlens.core.crash import CrashInfo
     from memlens.core.module import Module
@@ -61,6 +63,7 @@ _LAZY: dict[str, tuple[str, str]] = {
 
 
 def __getattr__(name: str) -> Any:
+    import importlib  # here: importing it (and the warnings it loads) is ~1 ms of every start
     if name not in _LAZY:
         # ``memlens.core...`` after a bare ``import memlens``, as when it imported them all
         try:

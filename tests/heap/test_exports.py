@@ -50,7 +50,7 @@ def report(snapshot: Path) -> HeapReport:
 def test_pprof_top_from_go_tool_pprof(snapshot: Path, tmp_path: Path) -> None:
     go = need_tool("go")
     out = tmp_path / "heap.pb.gz"
-    assert main(["heap", str(snapshot), "--format", "pprof", "-o", str(out)]) == 0
+    assert main(["heap", str(snapshot), "--as", "pprof", "-o", str(out)]) == 0
     assert gzip.decompress(out.read_bytes())[:1] == b"\x0a"  # field 1 (sample_type) first
     env = {"HOME": str(tmp_path), "PATH": "/usr/bin:/bin", "GOCACHE": str(tmp_path / "gocache")}
     top = subprocess.run([go, "tool", "pprof", "-top", "-sample_index=inuse_space", str(out)],
@@ -70,7 +70,7 @@ def test_speedscope_matches_the_published_schema(snapshot: Path, tmp_path: Path)
     if not SCHEMA.exists():
         pytest.skip("npm package speedscope missing (scripts/setup --test runs npm ci)")
     out = tmp_path / "heap.speedscope.json"
-    assert main(["heap", str(snapshot), "--format", "speedscope", "-o", str(out)]) == 0
+    assert main(["heap", str(snapshot), "--as", "speedscope", "-o", str(out)]) == 0
     doc = json.loads(out.read_text())
     jsonschema.validate(doc, json.loads(SCHEMA.read_text()))
     names = [f["name"] for f in doc["shared"]["frames"]]
@@ -82,17 +82,17 @@ def test_speedscope_matches_the_published_schema(snapshot: Path, tmp_path: Path)
 
 
 def test_folded_and_tree(snapshot: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["heap", str(snapshot), "--format", "folded"]) == 0
+    assert main(["heap", str(snapshot), "--as", "folded"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert any(x.endswith(";main;big_cache;leaf_alloc 3145728") for x in lines), lines
     assert any(x.endswith(";main;many_rows;leaf_alloc 1000000") for x in lines), lines
-    assert main(["heap", str(snapshot), "--format", "tree"]) == 0
+    assert main(["heap", str(snapshot), "--as", "tree"]) == 0
     tree = capsys.readouterr().out
     assert "big_cache" in tree and "many_rows" in tree
 
 
 def test_json_report(snapshot: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["heap", str(snapshot), "--format", "json", "--function", "many_rows"]) == 0
+    assert main(["heap", str(snapshot), "--as", "json", "--function", "many_rows"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["kind"] == "heap" and doc["schema_version"] == 1
     (group,) = doc["groups"]
@@ -106,7 +106,7 @@ def test_html_flame_graph_renders_and_zooms_in_chromium(snapshot: Path, tmp_path
 
     chromium = need_tool("chromium")
     page = tmp_path / "heap.html"
-    assert main(["heap", str(snapshot), "--format", "html", "-o", str(page)]) == 0
+    assert main(["heap", str(snapshot), "--as", "html", "-o", str(page)]) == 0
     browser = Browser(chromium)
     try:
         browser.open(page.as_uri())
@@ -134,9 +134,9 @@ def test_html_flame_graph_renders_and_zooms_in_chromium(snapshot: Path, tmp_path
 
 
 def test_min_size_and_top_filters(snapshot: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["heap", str(snapshot), "--format", "json", "--min-size", "4096"]) == 0
+    assert main(["heap", str(snapshot), "--as", "json", "--min-size", "4096"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [g["bytes"] for g in doc["groups"]] == [3 << 20]
-    assert main(["heap", str(snapshot), "--format", "json", "--top", "1"]) == 0
+    assert main(["heap", str(snapshot), "--as", "json", "--top", "1"]) == 0
     (top,) = json.loads(capsys.readouterr().out)["groups"]
     assert top["frames"][1]["function"] == "big_cache"

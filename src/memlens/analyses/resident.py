@@ -12,7 +12,6 @@ per page or per symbol in Python.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -113,11 +112,14 @@ def _page_residency(snapshot: Snapshot, regions: list[Region]) -> PageResidency:
 
 
 def library_groups(snapshot: Snapshot, lib: str | None) -> dict[str, list[Region]]:
-    """File-backed regions grouped by path; only paths ending with ``lib`` when given."""
+    """File-backed regions grouped by path; only paths containing ``lib`` when given.
+
+    ``lib`` matches as ``--areas`` does: a substring (``libc``) or a whole path.
+    """
     groups: dict[str, list[Region]] = {}
     for r in snapshot.regions:
         path = r.path or (r.name if r.name.startswith("/") else None)
-        if path and (lib is None or path.endswith(lib) or os.path.basename(path) == lib):
+        if path and (lib is None or lib in path):
             groups.setdefault(path, []).append(r)
     return groups
 
@@ -193,7 +195,7 @@ def residency_for(
                          "snapshot (a live PID, a memdump or a memlens snapshot has it)")
     groups = library_groups(snapshot, lib)
     if lib is not None and not groups:
-        raise UsageError(f"no mapping of a file ending with {lib!r} in {snapshot.source}")
+        raise UsageError(f"--lib {lib}: no file mapped in {snapshot.source} has it in its path")
     modules = {m.path: m for m in build_module_map(snapshot, sysroot=sysroot)}
     return [
         library_residency(snapshot, path, regions, module=modules.get(path), nm_table=nm_table,

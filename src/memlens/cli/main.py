@@ -1,24 +1,27 @@
-"""``memlens`` entry point: a registry of verbs, one module each.
+"""``memlens`` entry point: a table of verbs, each imported only when it runs.
 
-Each module in :mod:`memlens.cli.commands` defines ``NAME``, ``HELP``,
-``add_arguments(parser)`` and ``run(args) -> int``; the registry finds them, so
-adding a verb touches no other file.  User errors (:class:`MemlensError`) print
-one line and exit non-zero; ``--debug`` shows the traceback.
+The verbs are rows of :data:`memlens.cli.verbs.VERBS` (name, module, one-line
+help); adding a verb is one row there and one module (its docstring says what
+the module defines).  ``memlens --help`` and ``memlens --version`` import no
+verb; ``memlens VERB ...`` imports that verb's module alone.
+
+Errors are handled here, once: a :class:`MemlensError` or an ``OSError`` naming
+a file prints one line (``--debug`` shows the traceback); a reader that closes
+the pipe (``| head``) ends the command quietly; Ctrl-C exits 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import importlib
 import os
 import sys
 from collections.abc import Sequence
 from types import ModuleType
 
 from memlens import __version__
-from memlens.cli import commands
 from memlens.cli.exitcodes import ExitCode
+from memlens.cli.verbs import BY_NAME, VERBS, Verb
 from memlens.errors import MemlensError
 
 # memlens does no linear algebra, but numpy's OpenBLAS starts a thread per core
@@ -27,29 +30,40 @@ from memlens.errors import MemlensError
 # memlens/__init__.py); a user's own setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+_COMMANDS = "memlens.cli.commands"
 
-def discover(only: str | None = None) -> list[ModuleType]:
-    """Command modules, sorted by verb name.
 
-    With ``only``, just the module of that file name when it defines that verb:
-    importing every verb (and what each imports) costs more start-up than most
-    verbs' work, so a command line that names its verb loads that one alone.
-    """
-    if only is not None and only.isidentifier() and not only.startswith("_"):
-        try:
-            module = importlib.import_module(f"{commands.__name__}.{only}")
-        except ModuleNotFoundError as e:
-            if e.name != f"{commands.__name__}.{only}":
-                raise  # the verb's module exists but one of its imports does not
-        else:
-            if getattr(module, "NAME", None) == only:
-                return [module]
-    import pkgutil
+def load(verb: Verb) -> ModuleType:
+    """The module of ``verb`` (imported now, with whatever it imports)."""
+    import importlib
 
-    names = [info.name for info in pkgutil.iter_modules(commands.__path__)
-             if not info.name.startswith("_")]  # fmt: skip
-    found = [importlib.import_module(f"{commands.__name__}.{name}") for name in names]
-    return sorted((m for m in found if hasattr(m, "NAME")), key=lambda m: str(m.NAME))
+    return importlib.import_module(verb.module)
+
+
+def find_verb(name: str | None) -> Verb | None:
+    """The row of ``name``; a command module not (yet) in the table is found by its file name."""
+    if name is None:
+        return None
+    if name in BY_NAME:
+        return BY_NAME[name]
+    if not name.isidentifier() or name.startswith("_"):
+        return None
+    import importlib
+
+    try:
+        module = importlib.import_module(f"{_COMMANDS}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{_COMMANDS}.{name}":
+            raise  # the verb's module exists but one of its imports does not
+        return None
+    if getattr(module, "NAME", None) != name:
+        return None
+    return Verb(name, module.__name__, str(getattr(module, "HELP", "")))
+
+
+def discover() -> list[ModuleType]:
+    """Every verb's module, in the table's order (imports them all: for completion and tests)."""
+    return [load(v) for v in VERBS]
 
 
 def _named_verb(argv: Sequence[str] | None) -> str | None:
@@ -82,6 +96,16 @@ class _RawHelpFormatter(argparse.RawDescriptionHelpFormatter, _HelpFormatter):
     """Verbs' descriptions are laid out by hand."""
 
 
+class _TopHelpFormatter(_HelpFormatter):
+    """The verb list: every name (``completion``, ``symbolize``) on its help's line."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:  # fmt: skip
+        super().__init__(prog, indent_increment, max_help_position, width)
+        # argparse measures the verbs at the section's indent (2) but prints them at 4
+        self._action_max_length = 14
+
+
 def _terminal_columns() -> int:
     """What ``shutil.get_terminal_size().columns`` gives: $COLUMNS, the terminal, or 80."""
     try:
@@ -97,52 +121,112 @@ def _terminal_columns() -> int:
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; only verb ``only`` gets its options (and its imports)."""
     parser = argparse.ArgumentParser(
         prog="memlens",
-        formatter_class=_HelpFormatter,
+        formatter_class=_TopHelpFormatter,
         description="What is in a process's memory, whether it is resident, and who put it there.",
         epilog="TARGET is a PID or a snapshot file. 'memlens VERB --help' shows a verb's options.",
     )
     parser.add_argument("--version", action="version", version=f"memlens {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    for module in discover(only):
-        p = sub.add_parser(
-            module.NAME,
-            help=module.HELP,
-            description=getattr(module, "DESCRIPTION", module.HELP),
-            formatter_class=_RawHelpFormatter,
-        )
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help="show tracebacks of errors")  # fmt: skip
-        module.add_arguments(p)
-        p.set_defaults(run=module.run)
+    chosen = find_verb(only)
+    rows = list(VERBS) + ([chosen] if chosen is not None and chosen.name not in BY_NAME else [])
+    for verb in rows:
+        if chosen is None or verb.name != chosen.name:
+            # listed in --help, not loaded; no -h of its own (no formatter built: no shutil)
+            sub.add_parser(verb.name, help=verb.help, add_help=False)
+            continue
+        add_verb_parser(sub, verb, load(verb))
     return parser
 
 
+def add_verb_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], verb: Verb, module: ModuleType
+) -> argparse.ArgumentParser:
+    """The full parser of one verb: its options, ``--debug``, and its examples as the epilog."""
+    examples = getattr(module, "EXAMPLES", ())
+    epilog = "examples:\n" + "".join(f"  {e}\n" for e in examples) if examples else None
+    p = sub.add_parser(
+        verb.name,
+        help=verb.help,
+        description=getattr(module, "DESCRIPTION", verb.help),
+        epilog=epilog,
+        formatter_class=_RawHelpFormatter,
+    )
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show tracebacks of errors")  # fmt: skip
+    module.add_arguments(p)
+    p.set_defaults(run=module.run)
+    return p
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser(_named_verb(argv))
-    args = parser.parse_args(argv)
+    """Run one command line; returns its exit code (see :class:`ExitCode`)."""
+    from memlens.render.textout import setup_streams
+
+    setup_streams()
+    words = sys.argv[1:] if argv is None else list(argv)
+    if words[:1] == ["--version"]:  # argparse would format it with textwrap: ~10% of the start
+        print(f"memlens {__version__}")
+        return ExitCode.OK
+    parser = build_parser(_named_verb(words))
+    args = parser.parse_args(words)
     if not getattr(args, "run", None):
         parser.print_help()
         return ExitCode.USAGE
     gc.enable()  # paused by entry() for the start-up (a no-op otherwise)
     try:
         return int(args.run(args))
+    except BrokenPipeError:
+        return _pipe_closed()
     except MemlensError as e:
-        if args.debug:
-            import traceback
-
-            traceback.print_exc()
-        print(f"memlens: error: {e}", file=sys.stderr)
-        return e.exit_code
+        return _fail(args, str(e), e.exit_code)
+    except OSError as e:
+        if e.filename is None:
+            raise  # not about a file the user named: a bug to see in full
+        return _fail(args, _os_message(e), ExitCode.ERROR)
     except KeyboardInterrupt:
         print("memlens: interrupted", file=sys.stderr)
         return ExitCode.INTERRUPTED
-    except BrokenPipeError:
-        # Output piped into head & co.: stop quietly.
-        sys.stderr.close()
-        return ExitCode.OK
+
+
+def run_verb(argv: Sequence[str]) -> int:
+    """Run a verb's command line inside another verb: errors go to the outer :func:`main`."""
+    args = build_parser(_named_verb(argv)).parse_args(argv)
+    return int(args.run(args))
+
+
+def _os_message(e: OSError) -> str:
+    reason = e.strerror or str(e)
+    if e.filename2 is not None:
+        return f"{e.filename} -> {e.filename2}: {reason}"
+    return f"{e.filename}: {reason}"
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    if getattr(args, "debug", False):
+        import traceback
+
+        traceback.print_exc()
+    print(f"memlens: error: {message}", file=sys.stderr)
+    return code
+
+
+def _pipe_closed() -> int:
+    """The reader of stdout went away (``| head``): stop quietly, exit 0.
+
+    What is still buffered for stdout can never be written; stdout is pointed
+    at /dev/null so that flushing it at exit does not raise again.
+    """
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass  # stdout is not a file (tests): nothing will flush into a pipe
+    return ExitCode.OK
 
 
 def entry() -> None:
@@ -163,7 +247,7 @@ def entry() -> None:
     gc.disable()
     code = main()
     for stream in (sys.stdout, sys.stderr):
-        # the reader went away, or the stream was closed (main() closes stderr on EPIPE)
+        # the reader went away after main() returned
         with contextlib.suppress(BrokenPipeError, ValueError):
             stream.flush()
 

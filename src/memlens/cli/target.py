@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 
+from memlens.analyses.regions import select_regions
+from memlens.core.region import Region
 from memlens.core.snapshot import Snapshot
-from memlens.errors import UsageError
+from memlens.errors import MemlensError, UsageError
 from memlens.sources.options import OpenOptions
 from memlens.targets import format_names, open_target
 
@@ -49,16 +52,11 @@ def _snapshot(text: str) -> int | str:
         raise argparse.ArgumentTypeError("expected an index, 'last' or 'all'") from None
 
 
-def add_target_arguments(
-    parser: argparse.ArgumentParser,
-    *,
-    nargs: str | None = None,
-    reader_flag: str = "--format",
-) -> None:
+def add_target_arguments(parser: argparse.ArgumentParser, *, nargs: str | None = None) -> None:
     """Add TARGET and the options that say how to open it.
 
-    ``reader_flag`` names the option that forces a reader (dest ``format``); a
-    verb whose own ``--format`` means an output format passes another name.
+    Every verb spells these the same way: ``--format`` forces a reader (an
+    output format is chosen with ``--as`` or ``--json``, never ``--format``).
     """
     parser.add_argument(
         "target", metavar="TARGET", nargs=nargs,
@@ -66,7 +64,7 @@ def add_target_arguments(
     )
     group = parser.add_argument_group("how to open TARGET")
     group.add_argument(
-        reader_flag, dest="format", choices=format_names(),
+        "--format", choices=format_names(),
         help="skip content probing and use this reader",
     )  # fmt: skip
     group.add_argument("--base", type=parse_address, help="load address of a raw dump (hex)")
@@ -87,6 +85,26 @@ def add_target_arguments(
         "--freeze", action="store_true",
         help="SIGSTOP a live target while reading it for a consistent view (always resumed)",
     )  # fmt: skip
+
+
+class NothingMatched(MemlensError):
+    """A filter given on the command line (``--areas``, ``--function``...) matched nothing."""
+
+    def __init__(self, filters: str, what: str) -> None:
+        self.filters = filters
+        super().__init__(f"{filters}: {what}")
+
+
+def selected_regions(regions: Sequence[Region], areas: Sequence[str] | None) -> list[Region]:
+    """The regions ``--areas`` keeps (all without it).
+
+    Raises:
+        NothingMatched: ``--areas`` was given and no region's name contains any of its words.
+    """
+    chosen = select_regions(regions, areas)
+    if areas and not chosen:
+        raise NothingMatched(f"--areas {','.join(areas)}", "no region's name contains any of these")
+    return chosen
 
 
 def add_areas_argument(parser: argparse.ArgumentParser) -> None:

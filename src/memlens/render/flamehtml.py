@@ -11,10 +11,10 @@ and percent.
 from __future__ import annotations
 
 import html
-import json
 from typing import Any, TextIO
 
 from memlens.heap.report import HeapReport
+from memlens.render import jsonout
 from memlens.render.heaptext import Node, call_tree, header
 
 PAGE = """<!DOCTYPE html>
@@ -113,7 +113,7 @@ def _tree_json(node: Node) -> dict[str, Any]:
 
 def render(report: HeapReport) -> str:
     root = call_tree(report.groups, root_label="all live heap")
-    data = json.dumps(_tree_json(root), sort_keys=True).replace("</", "<\\/")
+    data = jsonout.dumps(_tree_json(root)).replace("</", "<\\/")
     p = report.profile
     title = f"memlens heap: {'pid ' + str(p.pid) if p.pid else p.source}"
     return PAGE % {

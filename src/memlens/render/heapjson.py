@@ -1,4 +1,4 @@
-"""Heap report as JSON (``memlens heap --format json``), via :mod:`memlens.render.jsonout`."""
+"""Heap report as JSON (``memlens heap --as json``), via :mod:`memlens.render.jsonout`."""
 
 from __future__ import annotations
 

@@ -3,8 +3,9 @@ with a details panel filled on hover (no external resources)."""
 
 from __future__ import annotations
 
-import json
 from html import escape
+
+from memlens.render import jsonout
 
 _SCRIPT = """
 const info = document.getElementById('details');
@@ -36,6 +37,6 @@ def page(
         f"<h1>{escape(title)}</h1><pre>{escape(summary)}</pre>"
         '<div id="details">hover a block for details</div>'
         f"<h2>Layout</h2>{layout_svg}<h2>Ownership</h2>{graph}"
-        f'<script type="application/json" id="data">{escape(json.dumps(data, sort_keys=True))}'
+        f'<script type="application/json" id="data">{escape(jsonout.dumps(data))}'
         f"</script><script>{_SCRIPT}</script></body></html>\n"
     )

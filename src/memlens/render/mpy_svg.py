@@ -7,10 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from memlens.mpy.heap import MpyHeap
+    from memlens.mpy.objects import HeapObject
 
 # A colour per mem_info letter; instances of classes get their own ("h*").
 COLOURS: dict[str, str] = {
@@ -99,3 +104,18 @@ def layout_svg(
             ".free{fill:#f4f4f4}.blk:hover{stroke:#000;stroke-width:1}</style>"
             f'<text x="4" y="14" class="t">{escape(title)}</text>')  # fmt: skip
     return head + "".join(parts) + "</svg>\n"
+
+
+def heap_layout_svg(heap: MpyHeap, objs: Sequence[HeapObject], title: str) -> str:
+    """The layout picture of an analysed heap: one :class:`Alloc` per object, by area."""
+    hd = heap.heads
+    per: list[list[Alloc]] = [[] for _ in heap.areas]
+    for i, o in enumerate(objs):
+        letter = o.letter if o.letter != "h" or not o.type.startswith("instance") else "i"
+        text = f"{o.address:#x} {o.type}, {o.blocks} blocks ({o.size} B)"
+        if o.content:
+            text += f": {o.content}"
+        per[int(hd.area[i])].append(Alloc(int(hd.block[i]), o.blocks, letter, text))
+    areas = [(a.pool_start, a.n_blocks, per[i], heap.states[i] == 0)
+             for i, a in enumerate(heap.areas)]  # fmt: skip
+    return layout_svg(areas, heap.block_size, title)

@@ -6,11 +6,11 @@ outermost frame first as speedscope expects, weights = live (estimated) bytes.
 
 from __future__ import annotations
 
-import json
 from typing import Any, TextIO
 
 from memlens import __version__
 from memlens.heap.report import HeapReport
+from memlens.render import jsonout
 from memlens.render.heaptext import frame_label
 from memlens.symbols.frame import Frame
 
@@ -62,5 +62,5 @@ def document(report: HeapReport) -> dict[str, Any]:
 
 
 def write(report: HeapReport, out: TextIO) -> None:
-    json.dump(document(report), out, sort_keys=True)
+    out.write(jsonout.dumps(document(report)))
     out.write("\n")

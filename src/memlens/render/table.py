@@ -5,7 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
+
+from memlens.render.textout import escape_text
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,20 +52,38 @@ def render_plain(table: Table) -> str:
 
 
 def print_table(table: Table, stream: TextIO | None = None) -> None:
+    """Write ``table`` to ``stream`` (stdout): Rich on a terminal, plain columns otherwise."""
     out = stream or sys.stdout
     if not is_terminal(out):
         out.write(render_plain(table))
         return
     # imported here: rich costs ~40 ms of start-up that piped output never needs
     from rich.console import Console
-    from rich.table import Table as RichTable
 
-    rich = RichTable(title=table.title, show_footer=bool(table.footer), box=None, pad_edge=False)
+    Console(file=out).print(rich_table(table))
+
+
+def rich_table(table: Table) -> RenderableType:
+    """``table`` as a Rich table.
+
+    Every cell, header, title and footer is a :class:`rich.text.Text`, never
+    markup: ``[heap]``, ``[stack]`` or a path with brackets print as they are
+    (as markup Rich took them for style tags and dropped them); bytes that were
+    not UTF-8 show as ``\\xff``.
+    """
+    from rich.table import Table as RichTable
+    from rich.text import Text as RichText
+
+    def Text(cell: object) -> RichText:
+        return RichText(escape_text(str(cell)))
+
+    rich = RichTable(title=Text(table.title) if table.title else None,
+                     show_footer=bool(table.footer), box=None, pad_edge=False)  # fmt: skip
     for i, col in enumerate(table.columns):
-        footer = table.footer[i] if table.footer else ""
+        footer = Text(table.footer[i]) if table.footer else Text("")
         # fold, never truncate: a cut-off flag list or path loses the answer
-        rich.add_column(col.header, justify="right" if col.align == "right" else "left",
+        rich.add_column(Text(col.header), justify="right" if col.align == "right" else "left",
                         footer=footer, overflow="fold")  # fmt: skip
     for r in table.rows:
-        rich.add_row(*[str(c) for c in r])
-    Console(file=out).print(rich)
+        rich.add_row(*[Text(c) for c in r])
+    return rich

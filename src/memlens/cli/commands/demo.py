@@ -19,6 +19,10 @@ page mlocked) and a 1 MiB file (4 pages read; the kernel may map more of
 it: fault-around, large folios), then runs 'memlens maps' and
 'memlens pages --summary' on it.  The child is always killed afterwards.
 """
+EXAMPLES = (
+    "memlens demo",
+    "memlens demo --json | jq '.regions[] | select(.name == \"[anon:memlens-demo]\")'",
+)
 
 # The demo process: plain Python, so it runs wherever memlens does.
 CHILD = r"""
@@ -52,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from memlens.cli.main import main
+    from memlens.cli.main import run_verb
 
     with tempfile.TemporaryDirectory(prefix="memlens-demo-") as tmp:
         child = subprocess.Popen(
@@ -67,10 +71,10 @@ def run(args: argparse.Namespace) -> int:
             extra = ["--json"] if args.json else []
             if not args.json:
                 print(f"demo process {pid}\n\n$ memlens maps {pid}", flush=True)
-            code = main(["maps", pid, *extra])
+            code = run_verb(["maps", pid, *extra])
             if not args.json:
                 print(f"\n$ memlens pages {pid} --summary", flush=True)
-            code = max(code, main(["pages", pid, "--summary", *extra]))
+            code = max(code, run_verb(["pages", pid, "--summary", *extra]))
         finally:
             child.kill()
             child.wait()

@@ -20,6 +20,10 @@ DESCRIPTION = """\
 PATTERN is a string, or hex bytes when it starts with 0x.  --hex, --string and
 --int say it explicitly; --int packs the value in the target's word size and
 byte order (aligned to its size unless --align says otherwise)."""
+EXAMPLES = (
+    "memlens find core.1234 --string password",
+    "memlens find 1234 --int 0xdeadbeef --count",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

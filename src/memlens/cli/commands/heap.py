@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import TextIO
 
 from memlens.cli.exitcodes import ExitCode
-from memlens.cli.target import add_target_arguments, open_from_args, parse_int
+from memlens.cli.output import output_text, write_output
+from memlens.cli.target import NothingMatched, add_target_arguments, open_from_args, parse_int
 from memlens.errors import UsageError
 from memlens.heap import profile_file
 from memlens.heap.diff import HeapDiff, diff_reports
@@ -29,24 +30,26 @@ Find the allocation shim's block records in TARGET -- a live PID (read through
 'memlens run') -- group live blocks by identical call stack and sort by bytes.
 
   memlens heap 1234
-  memlens heap core.1234 --format html -o heap.html
+  memlens heap core.1234 --as html -o heap.html
   memlens heap diff before.mlheap after.mlheap
 """
+EXAMPLES = (
+    "memlens heap 1234 --top 20",
+    "memlens heap memlens-run/001-exit.mlheap --as pprof -o heap.pb.gz",
+)
 
 FORMATS = ("text", "tree", "folded", "pprof", "speedscope", "json", "html")
 BINARY = ("pprof",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    # Here --format is the report format (as for pprof & co.); forcing a reader
-    # takes --input-format instead.
-    add_target_arguments(parser, reader_flag="--input-format")
+    add_target_arguments(parser)
     parser.add_argument(
         "more", nargs="*", metavar="B",
         help="with TARGET 'diff': the two snapshots A B to compare",
     )  # fmt: skip
     out = parser.add_argument_group("output")
-    out.add_argument("--format", dest="output_format", choices=FORMATS, default="text",
+    out.add_argument("--as", dest="output_format", choices=FORMATS, default="text",
                      help="report format (default text)")  # fmt: skip
     out.add_argument("-o", "--output", help="write the report to this file")
     out.add_argument("--top", type=int, default=None, help="only the N largest stacks")
@@ -86,8 +89,7 @@ def emit(report: HeapReport, fmt: str, output: str | None) -> None:
 
         blob = gzip.compress(data, compresslevel=6, mtime=0)
         if output:
-            with open(output, "wb") as f:
-                f.write(blob)
+            write_output(output, blob)
         elif sys.stdout.isatty():
             raise UsageError("pprof output is binary: use -o FILE or a pipe")
         else:
@@ -102,7 +104,7 @@ def emit(report: HeapReport, fmt: str, output: str | None) -> None:
         "html": flamehtml.write,
     }
     if output:
-        with open(output, "w", encoding="utf-8") as f:
+        with output_text(output) as f:
             writers[fmt](report, f)
     else:
         writers[fmt](report, sys.stdout)
@@ -119,8 +121,13 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"unexpected arguments: {' '.join(args.more)}")
     profile = load_profile(args.target, lambda t: open_from_args(args, t))
     if args.save:
-        profile_file.write(profile, args.save)
+        write_output(args.save, profile_file.dumps(profile))
     report = report_for(profile, args)
+    given = [f"--module {m}" for m in args.module] + [f"--function {f}" for f in args.function]
+    if args.min_size:
+        given.append(f"--min-size {args.min_size}")
+    if given and report.total_count and not report.groups:
+        raise NothingMatched(" ".join(given), f"none of the {report.total_count} blocks matches")
     emit(report, args.output_format, args.output)
     if report.total_count == 0:
         print("memlens: no shim records found (was the program run under 'memlens run' "

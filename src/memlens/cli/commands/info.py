@@ -15,6 +15,10 @@ from memlens.render.units import hex_address, human_size
 
 NAME = "info"
 HELP = "what a target is: format, arch, process, threads, crash, modules, region totals"
+EXAMPLES = (
+    "memlens info core.1234",
+    "memlens info crash.dmp --json",
+)
 
 #: auxv keys shown by name in the text output
 _AUXV = {3: "AT_PHDR", 6: "AT_PAGESZ", 7: "AT_BASE", 9: "AT_ENTRY", 31: "AT_EXECFN",

@@ -5,15 +5,24 @@ from __future__ import annotations
 import argparse
 import sys
 
-from memlens.analyses.regions import RegionRow, region_rows, select_regions
+from memlens.analyses.regions import RegionRow, region_rows
 from memlens.cli.exitcodes import ExitCode
-from memlens.cli.target import add_areas_argument, add_target_arguments, open_from_args
+from memlens.cli.target import (
+    add_areas_argument,
+    add_target_arguments,
+    open_from_args,
+    selected_regions,
+)
 from memlens.render import jsonout
 from memlens.render.table import Column, Table, print_table
 from memlens.render.units import hex_address, human_size
 
 NAME = "maps"
 HELP = "list regions with size, permissions and resident/swapped/soft-dirty pages"
+EXAMPLES = (
+    "memlens maps 1234 --areas '[heap],libc'",
+    "memlens maps core.1234 --json",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     with open_from_args(args) as snap:
         for warning in snap.warnings:
             print(f"memlens: warning: {warning}", file=sys.stderr)
-        rows = region_rows(snap, select_regions(snap.regions, args.areas))
+        rows = region_rows(snap, selected_regions(snap.regions, args.areas))
         word = snap.space.word_size
         if args.json:
             jsonout.dump("maps", {"target": snap.source, "format": snap.format,

@@ -21,6 +21,10 @@ full: threads with their CPU contexts and stacks, modules with CodeView ids,
 memory regions as hex, exception, system and misc info, Linux and Crashpad
 streams.  Unknown streams are listed with their type and size.  Problems the
 reader worked around are printed to stderr."""
+EXAMPLES = (
+    "memlens minidump crash.dmp",
+    "memlens minidump crash.dmp --stream thread_list --json",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from memlens.cli.exitcodes import ExitCode
+from memlens.cli.output import write_output
 from memlens.cli.target import add_target_arguments, options_from
 from memlens.errors import FormatError, UsageError
 from memlens.mpy import meminfo_text, symbols
@@ -23,7 +24,7 @@ from memlens.mpy.report import Fragmentation, diff, fragmentation
 from memlens.mpy.symbols import FirmwareSymbols
 from memlens.render import jsonout, mpy_dot, mpy_html
 from memlens.render.mpy_meminfo import alloc_table, info_lines
-from memlens.render.mpy_svg import Alloc, layout_svg
+from memlens.render.mpy_svg import heap_layout_svg
 from memlens.render.table import Column, Table, print_table
 from memlens.render.units import human_size
 from memlens.sources.options import OpenOptions
@@ -38,6 +39,10 @@ area records are recognised by their structure) and print MicroPython's own
 numbers and allocation table, objects by type, and draw the heap. TARGET may
 also be the text printed by micropython.mem_info(1).
 """
+EXAMPLES = (
+    "memlens mpy ram.bin --base 0x20000000 --word-size 4 --table",
+    "memlens mpy ram.bin --base 0x20000000 --elf firmware.elf --html heap.html",
+)
 GRAPH_NODES = 1500  # dot's layout time grows fast; minutes beyond a few thousand nodes
 
 
@@ -237,31 +242,12 @@ def _print_objects(objs: list[HeapObject]) -> None:
 # -- pictures ---------------------------------------------------------------------
 
 
-def _allocs(heap: MpyHeap, objs: list[HeapObject]) -> list[list[Alloc]]:
-    hd = heap.heads
-    per: list[list[Alloc]] = [[] for _ in heap.areas]
-    for i, o in enumerate(objs):
-        letter = o.letter if o.letter != "h" or not o.type.startswith("instance") else "i"
-        text = f"{o.address:#x} {o.type}, {o.blocks} blocks ({o.size} B)"
-        if o.content:
-            text += f": {o.content}"
-        per[int(hd.area[i])].append(Alloc(int(hd.block[i]), o.blocks, letter, text))
-    return per
-
-
 def _layout_svg(heap: MpyHeap, objs: list[HeapObject], title: str) -> str:
-    per = _allocs(heap, objs)
-    areas = [(a.pool_start, a.n_blocks, per[i], heap.states[i] == 0)
-             for i, a in enumerate(heap.areas)]  # fmt: skip
-    return layout_svg(areas, heap.block_size, title)
+    return heap_layout_svg(heap, objs, title)
 
 
 def _write(path: str, data: bytes | str) -> None:
-    try:
-        with open(path, "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
-    except OSError as e:
-        raise UsageError(f"cannot write {path}: {e.strerror}") from None
+    write_output(path, data)
 
 
 def _write_layout(path: str, heap: MpyHeap, objs: list[HeapObject]) -> None:

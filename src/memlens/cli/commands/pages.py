@@ -14,6 +14,7 @@ from memlens.cli.target import (
     add_target_arguments,
     open_from_args,
     parse_address,
+    selected_regions,
 )
 from memlens.core.snapshot import Snapshot
 from memlens.errors import UsageError
@@ -31,6 +32,10 @@ memlens still reports which pages are present and says why the rest is
 unavailable.  --summary groups the pages by identical flag set, per region
 kind and in total (the kernel's page-types view).
 """
+EXAMPLES = (
+    "memlens pages 1234 --summary",
+    "memlens pages 1234 --address 7f3a12345000",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,9 +78,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             regions = snap.regions
             if args.areas:
-                from memlens.analyses.regions import select_regions
-
-                regions = select_regions(regions, args.areas)
+                regions = selected_regions(regions, args.areas)
             with _progress(f"reading page tables of {len(regions)} regions"):
                 scanned = scan(snap, regions, counts=not args.summary)
         emit: Callable[[Snapshot, list[RegionPages], argparse.Namespace], None]

@@ -15,6 +15,10 @@ HELP = "dump memory at an address: hex, u32, u64, pointers (annotated) or a C st
 DESCRIPTION = """\
 Dump LEN bytes (default 256) at ADDR (hex).  Bytes that are unmapped or were not
 saved are an error, or with --pad are shown as ?? (never as zeroes)."""
+EXAMPLES = (
+    "memlens read core.1234 7ffe2e5a1fe8 --as str",
+    "memlens read 1234 0x601000 64 --as ptr",
+)
 
 MAX_LEN = 64 << 20
 

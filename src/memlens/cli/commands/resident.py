@@ -26,6 +26,10 @@ DESCRIPTION = (
     "--table/--json add sizes and resident fractions. A symbol counts as resident when any "
     "of its bytes is on a resident page (its first page when its size is unknown)."
 )
+EXAMPLES = (
+    "memlens resident 1234 --lib libc --table",
+    "memlens resident 1234 --summary",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from importlib import resources
 from memlens.analyses.regions import region_rows, totals_by_kind
 from memlens.cli.commands.heap import emit
 from memlens.cli.exitcodes import ExitCode
+from memlens.cli.output import make_output_dir
 from memlens.cli.target import parse_int
 from memlens.core.snapshot import Snapshot
 from memlens.errors import UsageError
@@ -35,8 +36,12 @@ built-in demo program runs.
 
   memlens run -- ./server --port 8080
   memlens run --every 5 --sample 524288 -- python3 app.py
-  memlens heap memlens-run/001-exit.mlheap --format pprof -o heap.pb.gz
+  memlens heap memlens-run/001-exit.mlheap --as pprof -o heap.pb.gz
 """
+EXAMPLES = (
+    "memlens run -- ./server --port 8080",
+    "memlens run --every 5 --out /tmp/app-heap -- python3 app.py",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -98,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.frames <= 64:
         raise UsageError("--frames must be between 1 and 64")
     out_dir = args.out or time.strftime("memlens-run-%Y%m%d-%H%M%S")
-    os.makedirs(out_dir, exist_ok=True)
+    make_output_dir(out_dir)
     if not cmd:
         cmd = demo_command(out_dir)
         print(f"memlens: no command given; running the demo: {' '.join(cmd)}", file=sys.stderr)
@@ -130,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
     html = args.html or os.path.join(out_dir, "heap.html")
     emit(full, "html", html)
     print(f"\nHTML flame graph: {html}\nheap snapshot: {final.path} "
-          f"(memlens heap {final.path} --format pprof|speedscope|tree|json|html)")  # fmt: skip
+          f"(memlens heap {final.path} --as pprof|speedscope|tree|json|html)")  # fmt: skip
     return ExitCode.OK if not result.errors else ExitCode.PARTIAL
 
 

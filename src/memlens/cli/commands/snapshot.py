@@ -17,6 +17,10 @@ Write PID as an ELF core: every readable mapping, NT_FILE, NT_PRPSINFO, NT_AUXV,
 NT_PRSTATUS per thread, and MEMLENS notes with each page's pagemap entry (and
 kpageflags/kpagecount when readable).  The threads are stopped with ptrace only
 while the copy is made and are always resumed."""
+EXAMPLES = (
+    "memlens snapshot 1234 -o core.1234",
+    "memlens snapshot 1234 -o core.1234 --no-stop",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -24,6 +24,10 @@ DESCRIPTION = (
     "file's own). Addresses are hex (0x optional); '-' reads them from stdin, one or more "
     "per line."
 )
+EXAMPLES = (
+    "memlens symbolize 1234 7f3a12345678",
+    "memlens symbolize ./a.out 0x401136 --json",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -1,0 +1,74 @@
+"""The table of memlens verbs: name, module, one-line help.
+
+``memlens --help`` lists this table without importing any verb; a command line
+that names a verb imports that verb's module alone (with the numpy, Rich and
+readers it needs).  Start-up is then the interpreter, :mod:`argparse` and this
+file -- see ``benchmarks/bench_startup.py``.
+
+Adding a verb is one row here plus its module, ``memlens/cli/commands/NAME.py``,
+which defines:
+
+``HELP``
+    the one-line help, the same text as the row's (a test compares them);
+``DESCRIPTION`` (optional)
+    the paragraph at the top of ``memlens NAME --help``;
+``EXAMPLES``
+    two real command lines, printed at the end of ``memlens NAME --help``
+    (a test parses each of them);
+``add_arguments(parser)`` and ``run(args) -> int``
+    the options, and the work; ``run`` returns an :class:`~memlens.cli.exitcodes.ExitCode`.
+
+Options every verb spells the same way come from :mod:`memlens.cli.target`
+(TARGET, ``--format`` to force a reader, ``--areas``) and
+:mod:`memlens.cli.output` (``-o``/``--json`` files, opening output files).
+"""
+
+from __future__ import annotations
+
+
+class Verb:
+    """One row: ``memlens NAME`` runs ``MODULE.run``; ``HELP`` is its line in ``--help``."""
+
+    __slots__ = ("help", "module", "name")
+
+    def __init__(self, name: str, module: str, help: str) -> None:
+        self.name = name
+        self.module = module
+        self.help = help
+
+
+_C = "memlens.cli.commands."
+
+#: every verb, in the order ``memlens --help`` lists them
+VERBS: tuple[Verb, ...] = (
+    Verb("info", _C + "info",
+         "what a target is: format, arch, process, threads, crash, modules, region totals"),
+    Verb("maps", _C + "maps",
+         "list regions with size, permissions and resident/swapped/soft-dirty pages"),
+    Verb("pages", _C + "pages",
+         "per-page state: physical address, map count, kpageflags; or --summary by flag set"),
+    Verb("read", _C + "read",
+         "dump memory at an address: hex, u32, u64, pointers (annotated) or a C string"),
+    Verb("find", _C + "find",
+         "search saved memory for bytes (hex), a string or an integer of the target's word size"),
+    Verb("symbolize", _C + "symbolize",
+         "turn addresses into function+offset, file:line and inline frames"),
+    Verb("resident", _C + "resident",
+         "symbols of a library whose pages are resident (or not), with resident fractions"),
+    Verb("run", _C + "run",
+         "run a command under the allocation shim; report its heap at exit (the main job)"),
+    Verb("heap", _C + "heap",
+         "live heap blocks grouped by allocation stack (needs the shim: see 'memlens run')"),
+    Verb("snapshot", _C + "snapshot",
+         "write a live process to an ELF core (gdb opens it; memlens keeps its residency)"),
+    Verb("minidump", _C + "minidump",
+         "print every stream of a minidump (Breakpad minidump_dump format)"),
+    Verb("mpy", _C + "mpy",
+         "MicroPython GC heap: numbers, mem_info(1) table, objects, ownership graph, pictures"),
+    Verb("demo", _C + "demo",
+         "start a demo process with known memory and show 'maps' and 'pages --summary' for it"),
+    Verb("completion", "memlens.cli.completion",
+         "print a bash or zsh completion script (eval \"$(memlens completion bash)\")"),
+)  # fmt: skip
+
+BY_NAME: dict[str, Verb] = {v.name: v for v in VERBS}
