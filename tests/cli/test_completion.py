@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from memlens.cli.main import main
-from memlens.sources.registry import format_names
+from memlens.targets import format_names
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import pytest
 from memlens.cli.main import add_verb_parser, load, main
 from memlens.cli.verbs import VERBS
 from memlens.heap.runner import RunOptions, run_under_shim
-from memlens.sources.registry import format_names
+from memlens.targets import format_names
 
 CORE64 = "elfcore/core_linux64.elf"
 Capture = pytest.CaptureFixture[str]

@@ -65,6 +65,8 @@ VERBS: tuple[Verb, ...] = (
          "print every stream of a minidump (Breakpad minidump_dump format)"),
     Verb("mpy", _C + "mpy",
          "MicroPython GC heap: numbers, mem_info(1) table, objects, ownership graph, pictures"),
+    Verb("batch", _C + "batch",
+         "analyse many dumps (files, folders, globs; .gz/.bz2/.xz/.zst) into Parquet tables"),
     Verb("demo", _C + "demo",
          "start a demo process with known memory and show 'maps' and 'pages --summary' for it"),
     Verb("completion", "memlens.cli.completion",

@@ -18,9 +18,10 @@ rerun does only what is not done yet.  A file that cannot be read is a row of
 the errors table, not a failed run.  `memlens batch report OUT` prints the
 fleet's crash signatures, heap sites, growth (--baseline OLD) and MicroPython
 types.  The tables are OUT/TABLE/*.parquet (docs/batch.md)."""
-EXAMPLES = """\
-  memlens batch info crashes/ 'more/*.dmp.gz' -o fleet
-  memlens batch report fleet --baseline fleet-last-week"""
+EXAMPLES = (
+    "memlens batch info crashes/ 'more/*.dmp.gz' -o fleet",
+    "memlens batch report fleet --baseline fleet-last-week",
+)
 
 ANALYSES = ("info", "heap", "mpy", "report")
 
