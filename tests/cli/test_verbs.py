@@ -8,6 +8,7 @@ import pkgutil
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +130,11 @@ def test_a_command_module_not_yet_in_the_table_still_runs(
     monkeypatch.setitem(sys.modules, module.__name__, module)
     assert main(["zzextra", "hello"]) == 3
     assert capsys.readouterr().out == "ran with hello\n"
+
+
+def test_orjson_and_rich_load_only_where_they_pay(fixtures_dir: Path) -> None:
+    core = str(fixtures_dir / "elfcore" / "core_linux64.elf")
+    code, verbs, heavy = loaded_by("maps", core)  # text into a pipe: no JSON, no Rich
+    assert (code, verbs) == (0, ["maps"]) and "orjson" not in heavy and "rich" not in heavy
+    code, verbs, heavy = loaded_by("maps", core, "--json")
+    assert (code, verbs) == (0, ["maps"]) and "orjson" in heavy and "rich" not in heavy
