@@ -25,7 +25,7 @@ it: fault-around, large folios), then runs 'memlens maps' and
 """
 EXAMPLES = (
     "memlens demo",
-    "memlens demo --json | head -1 | jq '.regions[] | select(.name == \"[anon:memlens-demo]\")'",
+    "memlens demo --json | head -1 | jq '.regions | max_by(.size) | {size, resident_pages}'",
 )
 
 # The demo process: plain Python, so it runs wherever memlens does.
