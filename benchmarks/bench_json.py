@@ -31,7 +31,15 @@ from elftools.elf.elffile import ELFFile
 ROOT = Path(__file__).resolve().parent.parent
 MEMLENS = str(ROOT / ".venv" / "bin" / "memlens")
 DATA = ROOT / "tests" / "data"
-LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def _libc() -> str:
+    """The C library this interpreter runs with (its path from /proc/self/maps)."""
+    with open("/proc/self/maps") as f:
+        return next(line.split()[-1] for line in f if "/libc.so" in line or "/libc-" in line)
+
+
+LIBC = _libc()
 
 HOLDER = r"""
 import mmap, sys

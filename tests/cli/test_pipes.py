@@ -14,9 +14,14 @@ MEMLENS = f"{sys.executable} -m memlens"
 
 
 def test_demo_json_into_head() -> None:
+    """demo --json is one document per line: the first line is all of maps's."""
     done = subprocess.run(["bash", "-c", f"set -o pipefail; {MEMLENS} demo --json | head -1"],
                           capture_output=True, text=True, env=ENV, timeout=120)  # fmt: skip
-    assert (done.returncode, done.stderr, done.stdout) == (0, "", "{\n")
+    assert (done.returncode, done.stderr) == (0, "")
+    first = json.loads(done.stdout)
+    assert (first["kind"], done.stdout.count("\n")) == ("maps", 1)
+    assert any(r["name"] == "[anon:memlens-demo]" or r["size"] >= 63 << 20
+               for r in first["regions"])  # fmt: skip
 
 
 def test_json_bigger_than_a_pipe_into_head(fixtures_dir: Path) -> None:

@@ -102,3 +102,12 @@ def test_text_and_json_escape_bytes_that_are_not_utf8(
     assert main(["maps", str(pid), "--areas", "data-", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert [r["path"] for r in doc["regions"]] == [shown]
+
+
+def test_pages_text_escapes_bytes_that_are_not_utf8(
+    child: tuple[int, str], capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    pid, shown = child
+    assert main(["pages", str(pid), "--areas", "data-"]) == 0
+    out = capsysbinary.readouterr().out.decode("utf-8", "strict")
+    assert next(line for line in out.splitlines() if "data-" in line).endswith(shown)

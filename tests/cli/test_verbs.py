@@ -8,6 +8,7 @@ import pkgutil
 import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -104,3 +105,36 @@ def test_unknown_verb_is_a_usage_error() -> None:
                            text=True, env=ENV, check=False)  # fmt: skip
     assert child.returncode == 2 and child.stdout == ""
     assert child.stderr.splitlines()[-1].startswith("memlens: error: argument VERB: invalid choice")
+
+
+def test_a_command_module_not_yet_in_the_table_still_runs(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A verb merged before its row: found by file name (test_every_command_... then fails)."""
+    import argparse
+    import types
+
+    module = types.ModuleType(f"{commands.__name__}.zzextra")
+    module.NAME = "zzextra"  # type: ignore[attr-defined]
+    module.HELP = "an extra verb"  # type: ignore[attr-defined]
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("word")
+
+    def run(args: argparse.Namespace) -> int:
+        print(f"ran with {args.word}")
+        return 3
+
+    module.add_arguments = add_arguments  # type: ignore[attr-defined]
+    module.run = run  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    assert main(["zzextra", "hello"]) == 3
+    assert capsys.readouterr().out == "ran with hello\n"
+
+
+def test_orjson_and_rich_load_only_where_they_pay(fixtures_dir: Path) -> None:
+    core = str(fixtures_dir / "elfcore" / "core_linux64.elf")
+    code, verbs, heavy = loaded_by("maps", core)  # text into a pipe: no JSON, no Rich
+    assert (code, verbs) == (0, ["maps"]) and "orjson" not in heavy and "rich" not in heavy
+    code, verbs, heavy = loaded_by("maps", core, "--json")
+    assert (code, verbs) == (0, ["maps"]) and "orjson" in heavy and "rich" not in heavy

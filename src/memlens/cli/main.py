@@ -246,10 +246,14 @@ def entry() -> None:
     # the verb runs.
     gc.disable()
     code = main()
-    for stream in (sys.stdout, sys.stderr):
-        # the reader went away after main() returned
-        with contextlib.suppress(BrokenPipeError, ValueError):
-            stream.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away after main() returned
+        _pipe_closed()
+    except ValueError:
+        pass  # stdout was closed
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.flush()
 
     atexit._run_exitfuncs()
     threading = sys.modules.get("threading")

@@ -18,9 +18,14 @@ which defines:
 ``add_arguments(parser)`` and ``run(args) -> int``
     the options, and the work; ``run`` returns an :class:`~memlens.cli.exitcodes.ExitCode`.
 
-Options every verb spells the same way come from :mod:`memlens.cli.target`
-(TARGET, ``--format`` to force a reader, ``--areas``) and
-:mod:`memlens.cli.output` (``-o``/``--json`` files, opening output files).
+Shared pieces a verb uses rather than re-doing: :mod:`memlens.cli.target`
+(TARGET and ``--format`` to force a reader, ``--areas``, :class:`NothingMatched`
+for a filter that keeps nothing), :mod:`memlens.cli.output` (opening every
+file the verb writes: ``-o``, ``--html``, ``--save``...),
+:mod:`memlens.render.jsonout` (every ``--json``) and
+:mod:`memlens.render.table` (tables).  Errors need no handling in the verb:
+:func:`memlens.cli.main.main` prints a :class:`~memlens.errors.MemlensError`
+as one line.
 """
 
 from __future__ import annotations

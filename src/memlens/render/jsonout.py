@@ -22,16 +22,31 @@ import math
 import re
 import sys
 from collections.abc import Iterable
-from typing import IO, Any
-
-import orjson
+from typing import IO, TYPE_CHECKING, Any
 
 from memlens.render.textout import escape_char
 
+if TYPE_CHECKING:
+    from types import ModuleType
+
 SCHEMA_VERSION = 1
 
-_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_orjson: ModuleType | None = None
+
+
+def _encoder() -> tuple[ModuleType, int]:
+    """orjson and the options for a compact document, imported on first use.
+
+    Imported here, not with this module: orjson loads dataclasses, uuid and
+    inspect, start-up that the text output of the verbs importing this never needs.
+    """
+    global _orjson
+    if _orjson is None:
+        import orjson
+
+        _orjson = orjson
+    return _orjson, _orjson.OPT_SORT_KEYS | _orjson.OPT_NON_STR_KEYS | _orjson.OPT_SERIALIZE_NUMPY
 
 
 def encode(obj: Any, *, indent: bool = False) -> bytes:
@@ -40,12 +55,15 @@ def encode(obj: Any, *, indent: bool = False) -> bytes:
     Raises:
         TypeError: ``obj`` holds a value that has no JSON form (a set, bytes...).
     """
-    options = _OPTIONS | (orjson.OPT_INDENT_2 if indent else 0)
+    orjson, options = _encoder()
+    if indent:
+        options |= orjson.OPT_INDENT_2
     try:
-        return orjson.dumps(obj, option=options)
+        data: bytes = orjson.dumps(obj, option=options)
     except orjson.JSONEncodeError:
         # rare: lone surrogates or huge integers; re-encode a cleaned copy
         return _encode_slow(_clean(obj), indent)
+    return data
 
 
 def dumps(obj: Any, *, indent: bool = False) -> str:
@@ -113,15 +131,18 @@ def _clean(obj: Any) -> Any:
 
 
 def _encode_slow(obj: Any, indent: bool) -> bytes:
-    options = _OPTIONS | (orjson.OPT_INDENT_2 if indent else 0)
+    orjson, options = _encoder()
+    if indent:
+        options |= orjson.OPT_INDENT_2
     try:
-        return orjson.dumps(obj, option=options)
+        data: bytes = orjson.dumps(obj, option=options)
     except orjson.JSONEncodeError:
         import json
 
         text = json.dumps(_str_keys(obj), sort_keys=True, ensure_ascii=False, allow_nan=False,
                           indent=2 if indent else None, default=_default)  # fmt: skip
         return text.encode("utf-8")
+    return data
 
 
 def _str_keys(obj: Any) -> Any:

@@ -27,6 +27,7 @@ from memlens.core.pages import (
     PUBLIC_FLAGS_MASK,
     PageTable,
 )
+from memlens.render.textout import ESCAPE
 from memlens.render.units import human_size
 
 #: shown pages per block
@@ -114,7 +115,7 @@ def region_header(rp: RegionPages, word_size: int) -> bytes:
         if t.partial:
             total = (r.end - r.start + t.page_size - 1) // t.page_size
             lines.append(f"  (partial: {t.partial}; {len(t)} of {total} pages read)")
-    return ("\n".join(lines) + "\n\n").encode()
+    return ("\n".join(lines) + "\n\n").encode("utf-8", ESCAPE)  # a non-UTF-8 name: \xff
 
 
 def write_regions(out: BinaryIO, scanned: list[RegionPages], word_size: int,

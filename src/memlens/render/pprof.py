@@ -17,6 +17,7 @@ from __future__ import annotations
 import gzip
 
 from memlens.heap.report import HeapReport
+from memlens.render.textout import ESCAPE
 from memlens.symbols.frame import Frame
 
 
@@ -62,7 +63,9 @@ class _Strings:
         return self.index[s]
 
     def encoded(self) -> bytes:
-        return b"".join(_bytes(6, s.encode()) for s in self.index)
+        # proto3 strings must be UTF-8 (Go's decoder rejects the rest): a byte of a
+        # name that was not UTF-8 is written as the text \xff, as text output shows it
+        return b"".join(_bytes(6, s.encode("utf-8", ESCAPE)) for s in self.index)
 
 
 def encode(report: HeapReport) -> bytes:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import os
 import subprocess
 import sys
 import tempfile
 
 from memlens.errors import TargetError
+from memlens.render import jsonout
 
 NAME = "demo"
 HELP = "start a demo process with known memory and show 'maps' and 'pages --summary' for it"
@@ -21,7 +25,7 @@ it: fault-around, large folios), then runs 'memlens maps' and
 """
 EXAMPLES = (
     "memlens demo",
-    "memlens demo --json | jq '.regions[] | select(.name == \"[anon:memlens-demo]\")'",
+    "memlens demo --json | head -1 | jq '.regions | max_by(.size) | {size, resident_pages}'",
 )
 
 # The demo process: plain Python, so it runs wherever memlens does.
@@ -52,7 +56,23 @@ sys.stdin.read()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output: one JSON document per line (maps, pages)")
+
+
+def _json_lines(commands: list[list[str]]) -> int:
+    """Each command's JSON document on one line (NDJSON): ``| head -1`` is a whole document."""
+    from memlens.cli.main import run_verb
+
+    code = 0
+    for argv in commands:
+        raw = io.BytesIO()
+        out = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)
+        with contextlib.redirect_stdout(out):
+            code = max(code, run_verb([*argv, "--json"]))
+        out.flush()
+        jsonout.write_lines([json.loads(raw.getvalue())])
+    return code
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,13 +88,12 @@ def run(args: argparse.Namespace) -> int:
             if child.stdout.readline().strip() != "ready":
                 raise TargetError(child.pid, "the demo process failed to start")
             pid = str(child.pid)
-            extra = ["--json"] if args.json else []
-            if not args.json:
-                print(f"demo process {pid}\n\n$ memlens maps {pid}", flush=True)
-            code = run_verb(["maps", pid, *extra])
-            if not args.json:
-                print(f"\n$ memlens pages {pid} --summary", flush=True)
-            code = max(code, run_verb(["pages", pid, "--summary", *extra]))
+            if args.json:
+                return _json_lines([["maps", pid], ["pages", pid, "--summary"]])
+            print(f"demo process {pid}\n\n$ memlens maps {pid}", flush=True)
+            code = run_verb(["maps", pid])
+            print(f"\n$ memlens pages {pid} --summary", flush=True)
+            code = max(code, run_verb(["pages", pid, "--summary"]))
         finally:
             child.kill()
             child.wait()
