@@ -162,3 +162,12 @@ def test_bad_arguments_are_one_line_errors(
     assert "no such file or folder" in capsys.readouterr().err
     assert main(["batch", "info", str(tmp_path)]) == 2
     assert "needs -o OUT" in capsys.readouterr().err
+
+
+def test_first_and_last_seen_come_from_the_dumps_own_time(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    shutil.copy(Path(__file__).parent.parent / "data/minidump/minidump2.dmp", tmp_path / "a.dmp")
+    run_batch("info", [str(tmp_path / "a.dmp")], str(out), workers=1)
+    (sig,) = fleet_report(str(out)).signatures
+    # minidump_dump prints the header's time_date_stamp 0x45d35f73: 2007-02-14 19:13:55 UTC
+    assert sig.first_seen == sig.last_seen == 0x45D35F73

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from memlens.batch import signature as sig
@@ -70,7 +71,7 @@ def _dump_row(snap: Snapshot, path: str, key: str, analysis: str) -> dict[str, o
 
     totals = summarize(snap, residency=False).totals
     crash = snap.crash
-    stamp = snap.extra.get("time") if isinstance(snap.extra.get("time"), (int, float)) else None
+    stamp = dump_time(snap)
     return {
         "key": key, "path": path, "analysis": analysis, "format": snap.format,
         "arch": snap.arch.name if snap.arch else None, "pid": snap.pid,
@@ -84,6 +85,21 @@ def _dump_row(snap: Snapshot, path: str, key: str, analysis: str) -> dict[str, o
         "heap_bytes": None, "heap_blocks": None, "warnings": len(snap.warnings),
         "first_warning": snap.warnings[0] if snap.warnings else None, "seconds": None,
     }  # fmt: skip
+
+
+def dump_time(snap: Snapshot) -> float | None:
+    """When the dump was written, as the dump says (Unix seconds), if it does."""
+    when = snap.extra.get("time")  # .mlheap
+    if isinstance(when, (int, float)):
+        return float(when)
+    text = snap.extra.get("dump_time")  # minidump header, UTC
+    if isinstance(text, str):
+        try:
+            stamp = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
+        except ValueError:
+            return None
+        return stamp.timestamp()
+    return None
 
 
 def _module_rows(snap: Snapshot, key: str) -> list[dict[str, object]]:
