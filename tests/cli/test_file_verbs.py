@@ -28,8 +28,10 @@ def test_info_json_core(fixtures_dir: Path, capsys: pytest.CaptureFixture[str]) 
     assert (doc["format"], doc["pid"], doc["command_line"]) == (
         "elfcore", 23395, "./coredump_self foo bar 42")  # fmt: skip
     assert doc["arch"] == {"name": "x86_64", "word_size": 8, "byteorder": "little"}
+    # tgkill from the process itself: NT_SIGINFO's si_pid / si_uid (readelf: pid 23395, uid 1000)
     assert doc["crash"] == {"thread_id": 23395, "signal": 6, "code": -6, "address": None,
-                            "description": "SIGABRT (SI_TKILL)"}  # fmt: skip
+                            "description": "SIGABRT (SI_TKILL)", "os": "linux",
+                            "parameters": [], "sender_pid": 23395, "sender_uid": 1000}  # fmt: skip
     assert [t["tid"] for t in doc["threads"]] == [23395]
     assert doc["threads"][0]["crashed"] is True
     assert [(m["path"].rsplit("/", 1)[1], m["base"], m["size"]) for m in doc["modules"]] == [

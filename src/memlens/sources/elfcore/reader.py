@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from memlens.core import crash
 from memlens.core.addrspace import AddressSpace, ByteOrder, Segment
 from memlens.core.backing import BufferBacking
 from memlens.core.crash import CrashInfo
@@ -395,10 +396,11 @@ def _signal(facts: _Facts, tid: int | None) -> CrashInfo | None:
     si = facts.siginfo
     if si is not None and si.signo:
         return CrashInfo(tid, si.signo, si.code, si.address,
-                         notes.describe_signal(si.signo, si.code))  # fmt: skip
+                         crash.describe_signal(si.signo, si.code), os="linux",
+                         sender_pid=si.sender_pid, sender_uid=si.sender_uid)  # fmt: skip
     if facts.prstatus and facts.prstatus[0].cursig:
         sig = facts.prstatus[0].cursig
-        return CrashInfo(tid, sig, None, None, notes.describe_signal(sig, None))
+        return CrashInfo(tid, sig, None, None, crash.describe_signal(sig, None), os="linux")
     return None
 
 
@@ -409,7 +411,7 @@ def _is_crash(info: CrashInfo | None) -> bool:
     crash.  A core with no signal at all (ESP-IDF, old gdb) keeps the convention that its
     first thread is the one that dumped.
     """
-    return info is None or info.signal in notes.CORE_SIGNALS
+    return info is None or info.signal in crash.CORE_SIGNALS
 
 
 def _page_size(facts: _Facts) -> int:
