@@ -135,7 +135,7 @@ def test_program_headers_past_end_warned(tmp_path: Path) -> None:
 
 
 def test_unknown_machine_registers_raw(tmp_path: Path) -> None:
-    core = Core(bits=32, machine=8)  # mips: no register table
+    core = Core(bits=32, machine=42)  # SuperH: no register table
     core.notes = [core.prstatus(1, [5, 6, 7])]
     with _open(tmp_path, core) as snap:
         assert snap.threads[0].registers == {"r0": 5, "r1": 6, "r2": 7}

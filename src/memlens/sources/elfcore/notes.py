@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memlens.core.crash import is_fault
-from memlens.sources.elfcore.registers import decode_registers
+from memlens.sources.elfcore.registers import decode_registers, prstatus_offsets, regset
 
 NT_PRSTATUS = 1
 NT_FPREGSET = 2
@@ -112,19 +112,17 @@ class PrStatus:
     registers: dict[str, int]
 
 
-#: elf_prstatus: (offset of pr_cursig, of pr_pid, of pr_reg) per word size.  pr_info is
-#: 3 ints; timevals are 2 longs each.
-_PRSTATUS = {4: (12, 24, 72), 8: (12, 32, 112)}
-
-
 def parse_prstatus(desc: bytes | memoryview, word: int, prefix: str, arch: str) -> PrStatus | None:
-    cursig_at, pid_at, reg_at = _PRSTATUS[word]
+    """NT_PRSTATUS: ``pr_cursig`` (a short at 12), ``pr_pid``/``pr_ppid`` and ``pr_reg``."""
+    pid_at, reg_at = prstatus_offsets(arch, word)
     if len(desc) < reg_at:
         return None
-    cursig = struct.unpack_from(prefix + "h", desc, cursig_at)[0]
+    cursig = struct.unpack_from(prefix + "h", desc, 12)[0]
     pid, ppid = struct.unpack_from(prefix + "ii", desc, pid_at)
+    known = regset(arch)
     # pr_reg runs to pr_fpvalid (an int, padded to the word) at the end.
-    reg_bytes = bytes(desc[reg_at : len(desc) - (4 if word == 4 else 8)])
+    end = reg_at + known.size if known is not None else len(desc) - (4 if word == 4 else 8)
+    reg_bytes = bytes(desc[reg_at:end])
     return PrStatus(pid, ppid, cursig, decode_registers(arch, reg_bytes, word, prefix))
 
 

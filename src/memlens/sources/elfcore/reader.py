@@ -37,6 +37,7 @@ from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.errors import FormatError
 from memlens.sources.elfcore import elf, notes, pagenote
 from memlens.sources.elfcore.buildid import build_id_at
+from memlens.sources.elfcore.registers import regset
 from memlens.sources.options import OpenOptions
 
 NAME = "elfcore"
@@ -211,10 +212,13 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
     # The first NT_PRSTATUS is the thread that dumped; a memlens snapshot has no crash.
     signal = _signal(facts, facts.prstatus[0].pid if facts.prstatus else None)
     dumped_by_crash = facts.memlens_info is None and _is_crash(signal)
+    regs = regset(hdr.arch_name)
     threads = [
-        Thread(tid=st.pid, registers=st.registers, crashed=i == 0 and dumped_by_crash)
+        Thread(tid=st.pid, registers=st.registers, crashed=i == 0 and dumped_by_crash,
+               pc_reg=regs.pc if regs else None, sp_reg=regs.sp if regs else None,
+               fp_reg=regs.fp if regs else None)
         for i, st in enumerate(facts.prstatus)
-    ]
+    ]  # fmt: skip
     regions = _memlens_names(regions, facts.memlens_info)
     order: ByteOrder = "little" if hdr.byteorder == "little" else "big"
     space = AddressSpace(_name_stacks(regions, threads), _in_order(segments),
