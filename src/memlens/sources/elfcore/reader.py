@@ -35,7 +35,7 @@ from memlens.core.rangemap import Overlap, RangeMap
 from memlens.core.region import Perms, Region, RegionKind, kind_from_name
 from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.errors import FormatError
-from memlens.sources.elfcore import elf, notes, pagenote
+from memlens.sources.elfcore import elf, image, notes, pagenote
 from memlens.sources.elfcore.buildid import build_id_at
 from memlens.sources.elfcore.registers import regset
 from memlens.sources.options import OpenOptions
@@ -246,7 +246,7 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
         space=space,
         arch=Arch(hdr.arch_name, hdr.word_size, hdr.byteorder),
         threads=threads,
-        modules=_modules(facts.files, space),
+        modules=_all_modules(facts, space),
         pid=ps.pid if ps else (threads[0].tid if threads else None),
         command_line=(ps.psargs or ps.fname or None) if ps else None,
         crash=signal if dumped_by_crash else None,
@@ -393,6 +393,20 @@ def _modules(files: notes.FileNote | None, space: AddressSpace) -> list[Module]:
         build_id = build_id_at(space, lo, lowest.end - lowest.start) if lowest.offset == 0 else None
         out.append(Module(clean, lo, hi, build_id=build_id))
     return sorted(out, key=lambda m: m.base)
+
+
+def _all_modules(facts: _Facts, space: AddressSpace) -> list[Module]:
+    """NT_FILE's modules, else the loader's link map, else ELF headers at region starts;
+    and the vdso, which no file backs, always."""
+    modules = _modules(facts.files, space)
+    if not modules:
+        modules = image.from_link_map(space, facts.auxv)
+    if not modules and facts.memlens_info is None:
+        modules = image.from_headers(space, [r.start for r in space.regions])
+    vdso = image.vdso(space, facts.auxv)
+    if vdso is not None and not any(m.base <= vdso.base < m.end for m in modules):
+        modules.append(vdso)
+    return sorted(modules, key=lambda m: m.base)
 
 
 def _signal(facts: _Facts, tid: int | None) -> CrashInfo | None:
