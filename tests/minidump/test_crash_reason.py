@@ -114,3 +114,25 @@ def test_linux_kill_decodes_the_sender(tmp_path: Path) -> None:
         assert snap.crash is not None
         assert (snap.crash.description, snap.crash.sender_pid, snap.crash.sender_uid) == (
             "SIGTERM", 4321, 1000)
+
+
+def test_module_code_ids_as_minidump_dump(fixtures_dir: Path) -> None:
+    """Windows code ids (time stamp + size) equal Breakpad's `minidump_dump` output."""
+    text = (fixtures_dir / "minidump" / "minidump2.dump.out").read_text()
+    expected = re.findall(r'\(code_identifier\)\s+= "([0-9A-Fa-f]+)"', text)
+    with memlens.open(str(fixtures_dir / "minidump" / "minidump2.dmp")) as snap:
+        assert [m.code_id for m in snap.modules] == expected and len(expected) == 13
+
+
+def test_mac_module_code_id_is_its_uuid(tmp_path: Path) -> None:
+    s = Synth("<")
+    s.system_info(arch=ARM64, platform=MACOS)
+    d4 = bytes.fromhex("838ed98914e9b7ff")
+    s.module_list([(0x100000000, 0x4000, "/usr/lib/dyld",
+                    s.cv_rsds(0x5A9832E5, 0x2872, 0x41C1, d4, 0, "dyld"))])  # fmt: skip
+    path = tmp_path / "m.dmp"
+    path.write_bytes(s.build())
+    with memlens.open(str(path)) as snap:
+        (m,) = snap.modules
+        assert m.code_id == "5A9832E5-2872-41C1-838E-D98914E9B7FF"
+        assert m.debug_id == "5A9832E5287241C1838ED98914E9B7FF0"

@@ -17,6 +17,7 @@ segment that wraps past the top of the address space is clipped at the top.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import mmap
 import os
@@ -29,6 +30,7 @@ from memlens.core import crash
 from memlens.core.addrspace import AddressSpace, ByteOrder, Segment
 from memlens.core.backing import BufferBacking
 from memlens.core.crash import CrashInfo
+from memlens.core.ids import elf_debug_id
 from memlens.core.module import Module
 from memlens.core.pages import PageTable
 from memlens.core.rangemap import Overlap, RangeMap
@@ -36,7 +38,6 @@ from memlens.core.region import Perms, Region, RegionKind, kind_from_name
 from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.errors import FormatError
 from memlens.sources.elfcore import elf, image, notes, pagenote
-from memlens.sources.elfcore.buildid import build_id_at
 from memlens.sources.elfcore.registers import regset
 from memlens.sources.options import OpenOptions
 
@@ -390,7 +391,8 @@ def _modules(files: notes.FileNote | None, space: AddressSpace) -> list[Module]:
     for path, (lo, hi, lowest) in spans.items():
         clean = path[: -len(DELETED)] if path.endswith(DELETED) else path
         # The headers are at the base only when the lowest mapping starts at file offset 0.
-        build_id = build_id_at(space, lo, lowest.end - lowest.start) if lowest.offset == 0 else None
+        found = image.image_at(space, lo) if lowest.offset == 0 else None
+        build_id = found.build_id(space) if found is not None else None
         out.append(Module(clean, lo, hi, build_id=build_id))
     return sorted(out, key=lambda m: m.base)
 
@@ -406,6 +408,10 @@ def _all_modules(facts: _Facts, space: AddressSpace) -> list[Module]:
     vdso = image.vdso(space, facts.auxv)
     if vdso is not None and not any(m.base <= vdso.base < m.end for m in modules):
         modules.append(vdso)
+    # Breakpad's debug id and the code id follow from the build id (core/ids.py).
+    modules = [dataclasses.replace(m, debug_id=elf_debug_id(m.build_id),
+                                   code_id=m.build_id.hex()) if m.build_id else m
+               for m in modules]  # fmt: skip
     return sorted(modules, key=lambda m: m.base)
 
 

@@ -24,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.core import crash
+from memlens.core import ids as ids_
 from memlens.core.addrspace import AddressSpace
 from memlens.core.backing import BufferBacking
 from memlens.core.crash import CrashInfo
@@ -47,6 +48,7 @@ from memlens.sources.minidump.streams import (
     BreakpadInfo,
     ExceptionStream,
     MemoryInfoList,
+    MinidumpModule,
     MiscInfo,
     ModuleList,
     SystemInfo,
@@ -56,6 +58,8 @@ from memlens.sources.minidump.streams import (
 from memlens.sources.options import OpenOptions
 
 NAME = "minidump"
+#: platforms whose Exception stream holds a Mach exception (type, code in the flags)
+MACH_PLATFORMS = frozenset({0x8101, 0x8102})
 
 
 def probe(head: bytes) -> bool:
@@ -97,7 +101,7 @@ def load(path: str, options: OpenOptions) -> MinidumpSnapshot:
 def _build(dump: MinidumpFile) -> MinidumpSnapshot:
     sysinfo = dump.try_stream(SystemInfo)
     backing = BufferBacking(dump.mapping if dump.mapping is not None else b"")
-    modules = _modules(dump)
+    modules = _modules(dump, sysinfo)
     threads, crash = _threads(dump, sysinfo)
     arch = _arch(dump, sysinfo, threads)
 
@@ -168,7 +172,19 @@ def _arch(dump: MinidumpFile, sysinfo: SystemInfo | None, threads: list[Thread])
     return Arch("unknown", 8, dump.order)
 
 
-def _modules(dump: MinidumpFile) -> list[Module]:
+def _code_id(m: MinidumpModule, platform: int | None) -> str:
+    """Windows: time stamp + size; ELF: the build id; macOS: the UUID (stored as the GUID)."""
+    cv = m.codeview
+    if platform in MACH_PLATFORMS and cv is not None and cv.kind == "RSDS":
+        d4 = cv.raw.get("signature.data4")
+        assert isinstance(d4, bytes)
+        return ids_.mac_uuid(cv.raw["signature.data1"], cv.raw["signature.data2"],
+                             cv.raw["signature.data3"], d4)  # fmt: skip
+    return m.code_identifier
+
+
+def _modules(dump: MinidumpFile, sysinfo: SystemInfo | None = None) -> list[Module]:
+    platform = sysinfo.raw["platform_id"] if sysinfo is not None else None
     stream = dump.try_stream(ModuleList)
     if stream is None:
         return []
@@ -179,7 +195,8 @@ def _modules(dump: MinidumpFile) -> list[Module]:
             dump.warn(f"module {m.name!r} at {m.base:#x} wraps past the top of the address space")
             end = TOP
         build_id = m.codeview.build_id if m.codeview is not None else None
-        out.append(Module(m.name, m.base, end, build_id, m.debug_identifier))
+        out.append(Module(m.name, m.base, end, build_id, m.debug_identifier,
+                          code_id=_code_id(m, platform)))  # fmt: skip
     return out
 
 
@@ -200,10 +217,6 @@ def _threads(
         threads.append(Thread(t.tid, names.get(t.tid), context.registers if context else {},
                               crashed, t.stack_start, end))  # fmt: skip
     return threads, (_crash(exc, sysinfo) if exc is not None else None)
-
-
-#: platforms whose Exception stream holds a Mach exception (type, code in the flags)
-MACH_PLATFORMS = frozenset({0x8101, 0x8102})
 
 
 def _crash(exc: ExceptionStream, sysinfo: SystemInfo | None) -> CrashInfo:
