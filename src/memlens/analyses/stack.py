@@ -1,0 +1,229 @@
+"""The stacks of every thread of a target, symbolized: what ``memlens stack`` shows.
+
+Module files come from the symbol layer's module map (local files checked by
+build id; ``exe`` names the main executable when the dump's path is not on
+this machine); Breakpad symbols from ``symbol_dirs`` stores.  Each frame is
+named by the module's Breakpad symbols when there are some, else by the
+ELF/DWARF symbolizer chain (inline frames become frames of their own, found
+by "inlining", as Breakpad and gdb show them).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from memlens.core.snapshot import Snapshot, Thread
+from memlens.errors import MemlensError
+from memlens.symbols.breakpad_sym import SymbolStore
+from memlens.symbols.chain import Symbolizer
+from memlens.symbols.elffile import ElfFile
+from memlens.symbols.modmap import LoadedModule, build_module_map
+from memlens.unwind.arch import unwind_arch
+from memlens.unwind.frames import StackFrame, ThreadStack, Trust
+from memlens.unwind.modules import UnwindModule, UnwindModules
+from memlens.unwind.walk import Walker
+
+
+@dataclass(slots=True)
+class StackReport:
+    """Every thread's frames, the modules they were resolved against, and problems."""
+
+    snapshot: Snapshot
+    threads: list[ThreadStack]
+    modules: list[UnwindModule]
+    main_module: UnwindModule | None
+    system: SystemFacts
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SystemFacts:
+    """The header minidump_stackwalk prints: OS, its version, CPU, its details, uptime."""
+
+    os: str | None = None
+    os_version: str | None = None
+    cpu: str | None = None
+    cpu_info: str | None = None
+    cpu_count: int | None = None
+    uptime: int | None = None  # seconds
+
+
+#: SystemInfo platform -> the OS name Breakpad prints
+_OS_NAMES = {"windows": "Windows NT", "linux": "Linux", "mac": "Mac OS X", "ios": "iOS",
+             "android": "Android", "solaris": "Solaris", "fuchsia": "Fuchsia"}  # fmt: skip
+#: memlens arch -> Breakpad's CPU name
+_CPU_NAMES = {"i386": "x86", "x86_64": "amd64", "aarch64": "arm64", "arm": "arm"}
+
+
+def _system(snap: Snapshot) -> SystemFacts:
+    e = snap.extra
+    cpu = _CPU_NAMES.get(snap.arch.name, snap.arch.name) if snap.arch else None
+    dump = getattr(snap, "dump", None)
+    if dump is None:
+        return SystemFacts("Linux" if snap.format == "elfcore" else None, None, cpu)
+    from memlens.sources.minidump.streams import MiscInfo, SystemInfo
+
+    info = dump.try_stream(SystemInfo)
+    version = " ".join(x for x in (e.get("os_version"), e.get("csd_version")) if x) or None
+    detail = None
+    if info is not None and info.cpu_vendor:
+        rev = info.raw["processor_revision"]
+        detail = (f"{info.cpu_vendor} family {info.raw['processor_level']} model {rev >> 8} "
+                  f"stepping {rev & 0xFF}")  # fmt: skip
+    uptime = None
+    misc = dump.try_stream(MiscInfo)
+    if misc is not None and misc.valid("process_create_time"):
+        uptime = max(0, dump.header["time_date_stamp"] - misc.raw["process_create_time"])
+    return SystemFacts(_OS_NAMES.get(str(e.get("platform")), e.get("platform")), version,
+                       e.get("cpu", cpu), detail, e.get("cpu_count"), uptime)  # fmt: skip
+
+
+def _minidump_names(snap: Snapshot) -> dict[int, tuple[str, str]]:
+    """base -> (debug file, version) from a minidump's module list (Breakpad store keys)."""
+    dump = getattr(snap, "dump", None)
+    if dump is None:
+        return {}
+    from memlens.sources.minidump.streams import ModuleList
+
+    stream = dump.try_stream(ModuleList)
+    if stream is None:
+        return {}
+    return {m.base: (m.debug_file, m.version) for m in stream.modules}
+
+
+def _with_exe(loaded: list[LoadedModule], exe: str | None) -> list[LoadedModule]:
+    """Point the module the executable ``exe`` is (same build id, else same name) at it."""
+    if exe is None:
+        return loaded
+    with ElfFile(exe) as elf:
+        file_id, image_base = elf.build_id(), elf.image_base()
+    out = []
+    for m in loaded:
+        same = (m.build_id is not None and m.build_id == file_id) or (
+            m.build_id is None and os.path.basename(m.path) == os.path.basename(exe))
+        if same and m.file is None:
+            bias = m.load_bias if m.load_bias is not None else m.base - image_base
+            m = dataclasses.replace(m, file=exe, file_build_id=file_id, load_bias=bias,
+                                    problem=None)  # fmt: skip
+        out.append(m)
+    return out
+
+
+def stack_report(snap: Snapshot, *, symbol_dirs: Sequence[str] = (), exe: str | None = None,
+                 sysroot: str | None = None, debug_dirs: Sequence[str] = (),
+                 scan: bool = True, threads: Sequence[int] | None = None,
+                 ) -> StackReport:  # fmt: skip
+    """Walk and symbolize the stacks of ``snap``'s threads (all, or the tids in ``threads``).
+
+    Raises:
+        MemlensError: ``exe`` is not a readable ELF file.
+    """
+    arch = unwind_arch(snap.arch.name) if snap.arch is not None else None
+    loaded = _with_exe(build_module_map(snap, sysroot=sysroot), exe)
+    names = _minidump_names(snap)
+    by_base = {m.base: m for m in snap.modules}
+    modules = []
+    for lm in loaded:
+        core_mod = by_base.get(lm.base)
+        debug_file, version = names.get(lm.base, (None, None))
+        modules.append(UnwindModule(lm.path, lm.base, lm.end, lm.load_bias, lm.file,
+                                    debug_file, core_mod.debug_id if core_mod else None,
+                                    version or None))  # fmt: skip
+    store = SymbolStore(list(symbol_dirs)) if symbol_dirs else None
+    umods = UnwindModules(modules, store)
+    report = StackReport(snap, [], umods.modules, _main_module(snap, umods), _system(snap))
+    if arch is None:
+        report.warnings.append(f"no stack walker for {snap.arch.name if snap.arch else '?'}")
+        return report
+    walker = Walker(snap.space, arch, umods, scan=scan)
+    symbolizer = Symbolizer(loaded, debug_dirs=debug_dirs, sysroot=sysroot)
+    for thread in _ordered(snap.threads):
+        if threads is not None and thread.tid not in threads:
+            continue
+        frames, stopped = walker.walk(thread.registers, thread.stack_end)
+        frames = _symbolize(frames, umods, symbolizer)
+        report.threads.append(ThreadStack(thread.tid, thread.name, thread.crashed, frames,
+                                          stopped))  # fmt: skip
+    report.warnings += umods.problems + (store.problems if store else [])
+    return report
+
+
+def _ordered(threads: list[Thread]) -> list[Thread]:
+    """The dump's order (Breakpad numbers threads by it)."""
+    return list(threads)
+
+
+def _main_module(snap: Snapshot, modules: UnwindModules) -> UnwindModule | None:
+    if snap.format == "minidump":
+        return modules.modules[0] if modules.modules else None
+    for m in modules.modules:
+        if m.path and not m.path.startswith("[") and "vdso" not in m.path:
+            return m
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Name:
+    function: str | None
+    function_base: int | None = None
+    file: str | None = None
+    line: int | None = None
+    line_base: int | None = None
+
+
+def _symbolize(frames: list[StackFrame], modules: UnwindModules,
+               symbolizer: Symbolizer) -> list[StackFrame]:  # fmt: skip
+    """Name every frame: Breakpad symbols of its module first, else the ELF chain."""
+    out: list[StackFrame] = []
+    names = [_breakpad_name(f, modules) for f in frames]
+    elf_rows = [i for i, n in enumerate(names) if n is None]
+    elf_frames = {}
+    if elf_rows:
+        try:
+            got = symbolizer.symbolize([frames[i].lookup_pc for i in elf_rows])
+        except MemlensError:
+            got = []
+        elf_frames = dict(zip(elf_rows, got, strict=False))
+    for i, frame in enumerate(frames):
+        module = modules.at(frame.lookup_pc)
+        path, base = (module.path, module.base) if module is not None else (None, None)
+        named = names[i]
+        if named is not None:
+            out.append(dataclasses.replace(frame, module=path, module_base=base,
+                                           function=named.function,
+                                           function_base=named.function_base, file=named.file,
+                                           line=named.line, line_base=named.line_base))  # fmt: skip
+            continue
+        sym = elf_frames.get(i)
+        if sym is None or sym.function is None:
+            out.append(dataclasses.replace(frame, module=path, module_base=base))
+            continue
+        # inline frames first (innermost), the real function last with the frame's trust
+        chain: list[tuple[str | None, str | None, int | None, int | None]] = [
+            (sym.function, sym.file, sym.line, sym.function_offset)]
+        chain += [(f.function, f.file, f.line, f.function_offset) for f in sym.inlined_by]
+        for k, (function, file, line, offset) in enumerate(chain):
+            if k < len(chain) - 1:
+                out.append(StackFrame(frame.pc, frame.sp, Trust.INLINE, {}, path, base,
+                                      function, None, file, line))  # fmt: skip
+                continue
+            fbase = frame.lookup_pc - offset if offset is not None else None
+            out.append(dataclasses.replace(frame, module=path, module_base=base,
+                                           function=function, function_base=fbase, file=file,
+                                           line=line))  # fmt: skip
+    return out
+
+
+def _breakpad_name(frame: StackFrame, modules: UnwindModules) -> _Name | None:
+    module = modules.at(frame.lookup_pc)
+    syms = modules.breakpad(module) if module is not None else None
+    if module is None or syms is None:
+        return None
+    loc = syms.locate(frame.lookup_pc - module.base)
+    if loc.function is None:
+        return _Name(None)
+    return _Name(loc.function, module.base + (loc.function_base or 0), loc.file, loc.line,
+                 module.base + loc.line_base if loc.line_base is not None else None)
