@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from memlens.core.snapshot import Snapshot, Thread
 from memlens.errors import MemlensError
@@ -25,6 +28,9 @@ from memlens.unwind.arch import unwind_arch
 from memlens.unwind.frames import StackFrame, ThreadStack, Trust
 from memlens.unwind.modules import UnwindModule, UnwindModules
 from memlens.unwind.walk import Walker
+
+#: largest image read from memory into a file (the vdso is 1-3 pages)
+MAX_IMAGE = 1 << 20
 
 
 @dataclass(slots=True)
@@ -121,8 +127,50 @@ def stack_report(snap: Snapshot, *, symbol_dirs: Sequence[str] = (), exe: str | 
     Raises:
         MemlensError: ``exe`` is not a readable ELF file.
     """
+    with tempfile.TemporaryDirectory(prefix="memlens-stack-") as scratch:
+        return _report(snap, symbol_dirs, exe, sysroot, debug_dirs, scan, threads, scratch)
+
+
+def _from_memory(snap: Snapshot, loaded: list[LoadedModule], scratch: str) -> list[LoadedModule]:
+    """Modules with no file here whose whole image the dump saved (the vdso: the kernel
+    keeps it in full) are read from memory into ``scratch``, so their symbols and CFI
+    are found as a file's."""
+    out = []
+    for m in loaded:
+        if m.file is None and 0 < m.end - m.base <= MAX_IMAGE:
+            try:
+                image = snap.space.read(m.base, m.end - m.base)
+            except MemlensError:
+                image = b""
+            if image[:4] == b"\x7fELF":
+                path = os.path.join(scratch, f"{m.base:x}-{os.path.basename(m.path) or 'image'}")
+                with open(path, "wb") as f:
+                    f.write(image)
+                try:
+                    with ElfFile(path) as elf:
+                        bias = m.base - elf.image_base()
+                        file_id = elf.build_id()
+                    m = dataclasses.replace(m, file=path, file_build_id=file_id, load_bias=bias,
+                                            problem=None)  # fmt: skip
+                except MemlensError:
+                    pass
+        out.append(m)
+    return out
+
+
+def _entry(snap: Snapshot) -> int | None:
+    auxv = snap.extra.get("auxv")
+    if isinstance(auxv, dict):
+        value = auxv.get(9) or auxv.get("9")  # AT_ENTRY
+        return int(value) if value else None
+    return None
+
+
+def _report(snap: Snapshot, symbol_dirs: Sequence[str], exe: str | None, sysroot: str | None,
+            debug_dirs: Sequence[str], scan: bool, threads: Sequence[int] | None,
+            scratch: str) -> StackReport:  # fmt: skip
     arch = unwind_arch(snap.arch.name) if snap.arch is not None else None
-    loaded = _with_exe(build_module_map(snap, sysroot=sysroot), exe)
+    loaded = _from_memory(snap, _with_exe(build_module_map(snap, sysroot=sysroot), exe), scratch)
     names = _minidump_names(snap)
     by_base = {m.base: m for m in snap.modules}
     modules = []
@@ -138,7 +186,7 @@ def stack_report(snap: Snapshot, *, symbol_dirs: Sequence[str] = (), exe: str | 
     if arch is None:
         report.warnings.append(f"no stack walker for {snap.arch.name if snap.arch else '?'}")
         return report
-    walker = Walker(snap.space, arch, umods, scan=scan)
+    walker = Walker(snap.space, arch, umods, scan=scan, entry=_entry(snap))
     symbolizer = Symbolizer(loaded, debug_dirs=debug_dirs, sysroot=sysroot)
     for thread in _ordered(snap.threads):
         if threads is not None and thread.tid not in threads:
@@ -199,7 +247,10 @@ def _symbolize(frames: list[StackFrame], modules: UnwindModules,
             continue
         sym = elf_frames.get(i)
         if sym is None or sym.function is None:
-            out.append(dataclasses.replace(frame, module=path, module_base=base))
+            near = _nearest_unsized(symbolizer, frame.lookup_pc)
+            out.append(dataclasses.replace(frame, module=path, module_base=base,
+                                           function=near[0] if near else None,
+                                           function_base=near[1] if near else None))  # fmt: skip
             continue
         # inline frames first (innermost), the real function last with the frame's trust
         chain: list[tuple[str | None, str | None, int | None, int | None]] = [
@@ -215,6 +266,23 @@ def _symbolize(frames: list[StackFrame], modules: UnwindModules,
                                            function=function, function_base=fbase, file=file,
                                            line=line))  # fmt: skip
     return out
+
+
+def _nearest_unsized(symbolizer: Symbolizer, address: int) -> tuple[str, int] | None:
+    """The nearest symbol below ``address`` when it has no size (``_start`` and other
+    assembly entry points), as gdb's and elfutils' minimal-symbol lookups name it."""
+    for k, m in enumerate(symbolizer.modules):
+        if not m.base <= address < m.end or m.load_bias is None:
+            continue
+        table = symbolizer.module_symbols(k).symtab()
+        if table is None or not len(table):
+            return None
+        vaddr = address - m.load_bias
+        i = int(np.searchsorted(table.addresses, np.uint64(vaddr), side="right")) - 1
+        if i < 0 or (table.size_known[i] and int(table.sizes[i]) != 0):
+            return None
+        return table.name(i), int(table.addresses[i]) + m.load_bias
+    return None
 
 
 def _breakpad_name(frame: StackFrame, modules: UnwindModules) -> _Name | None:

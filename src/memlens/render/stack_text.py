@@ -123,6 +123,7 @@ def breakpad_text(report: StackReport, *, all_threads: bool = True) -> list[str]
 def bt_lines(report: StackReport) -> list[str]:
     """gdb's ``thread apply all bt``: ``#0  0x... in function (...) at file:line``."""
     out: list[str] = []
+    width = 2 * (report.snapshot.arch.word_size if report.snapshot.arch else 8)
     for i, t in enumerate(report.threads):
         name = f' "{t.name}"' if t.name else ""
         out.append(f"Thread {i + 1} (LWP {t.tid}){name}" + (" [crashed]" if t.crashed else ""))
@@ -130,9 +131,8 @@ def bt_lines(report: StackReport) -> list[str]:
             where = f" in {f.function} ()" if f.function else (
                 f" in ?? () from {f.module}" if f.module else " in ?? ()")
             loc = f" at {f.file}:{f.line}" if f.file and f.line is not None else ""
-            pc = "" if k == 0 or f.trust.value == "inline" else f"0x{f.pc:016x}"
-            out.append(f"#{k:<2} {pc}{where}{loc}".replace("  in", " in", 1) if not pc
-                       else f"#{k:<2} {pc}{where}{loc}")  # fmt: skip
+            pc = "" if f.trust.value == "inline" else f"0x{f.pc:0{width}x}"
+            out.append(f"#{k:<2} {pc}{where}{loc}" if pc else f"#{k:<2}{where}{loc}")
         if t.stopped:
             out.append(f"Backtrace stopped: {t.stopped}")
         out.append("")
@@ -152,7 +152,8 @@ def machine_readable(report: StackReport) -> dict[str, Any]:
         "crash": None if c is None else {
             "reason": c.description, "address": c.address, "thread": crashed,
             "thread_id": c.thread_id},
-        "modules": [{"file": m.name, "version": m.version, "debug_file": m.debug_file,
+        "modules": [{"file": m.name, "version": m.version,
+                     "debug_file": _strip(m.debug_file) if m.debug_file else None,
                      "debug_id": m.debug_id, "base": m.base, "end": m.end - 1,
                      "main": report.main_module is not None
                      and m.base == report.main_module.base} for m in report.modules],

@@ -263,6 +263,13 @@ class CfiTable:
         self._cies[at] = cie
         return cie
 
+    def span(self, pc: int) -> tuple[int, int] | None:
+        """``[start, end)`` of the FDE covering link-time ``pc``, if one does."""
+        i = bisect.bisect_right(self._starts, pc) - 1
+        if i >= 0 and self._fdes[i][0] <= pc < self._fdes[i][1]:
+            return self._fdes[i][0], self._fdes[i][1]
+        return None
+
     def row(self, pc: int) -> Row | None:
         """The unwind rules at link-time ``pc``, or ``None`` when no FDE covers it.
 

@@ -32,6 +32,8 @@ MAX_FRAMES = 1024
 #: words scanned for a return address (Breakpad: 40; four times that from the context)
 SCAN_WORDS = 40
 CONTEXT_SCAN_WORDS = 160
+#: bytes after the entry point taken as the entry function when no CFI bounds it
+ENTRY_SPAN = 0x80
 
 
 class EndOfStack(Exception):
@@ -44,6 +46,9 @@ class Walker:
     arch: UnwindArch
     modules: UnwindModules
     scan: bool = True
+    #: the program's entry point (AT_ENTRY): the walk ends in the function there
+    #: (``_start``), as gdb's and elfutils' do
+    entry: int | None = None
 
     @property
     def mask(self) -> int:
@@ -79,6 +84,8 @@ class Walker:
             if caller is None:
                 break
             last = frames[-1]
+            if self._in_entry(last):
+                break
             if caller.pc == 0 or caller.sp is None or last.sp is None:
                 break
             if caller.sp < last.sp or (caller.sp == last.sp and len(frames) > 1):
@@ -90,6 +97,21 @@ class Walker:
         else:
             stopped = f"stopped after {MAX_FRAMES} frames"
         return frames, stopped
+
+    def _in_entry(self, frame: StackFrame) -> bool:
+        """Whether ``frame`` is in the entry function: the FDE covering the entry point,
+        else the few bytes after it (``_start`` is short and often has no CFI)."""
+        if self.entry is None or frame.trust == Trust.CONTEXT:
+            return False
+        pc = frame.lookup_pc
+        module = self.modules.at(self.entry)
+        if module is not None and module.load_bias is not None:
+            for table in self.modules.cfi(module):
+                span = table.span((self.entry - module.load_bias) & self.mask)
+                if span is not None:
+                    lo, hi = span
+                    return lo <= pc - module.load_bias < hi
+        return self.entry <= pc < self.entry + ENTRY_SPAN
 
     def _caller(self, frames: list[StackFrame]) -> StackFrame | None:
         last = frames[-1]
