@@ -25,8 +25,10 @@ def _block(lines: list[str], first: str, stop: str) -> list[str]:
     return lines[start:end]
 
 
-def test_crash_and_crashed_thread_as_stackwalk(fixtures_dir: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+Capture = pytest.CaptureFixture[str]
+
+
+def test_crash_and_crashed_thread_as_stackwalk(fixtures_dir: Path, capsys: Capture) -> None:
     md = fixtures_dir / "minidump"
     expected = (md / "minidump2.stackwalk.out").read_text().splitlines()
     got = _stack(capsys, str(md / "minidump2.dmp"), "--symbols", str(md / "symbols"))
@@ -39,8 +41,7 @@ def test_crash_and_crashed_thread_as_stackwalk(fixtures_dir: Path,
     assert lines[lines.index("Loaded modules:"):] == expected[expected.index("Loaded modules:"):]
 
 
-def test_machine_readable_frames_as_stackwalk(fixtures_dir: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_machine_readable_frames_as_stackwalk(fixtures_dir: Path, capsys: Capture) -> None:
     md = fixtures_dir / "minidump"
     oracle = (md / "minidump2.stackwalk.machine_readable.out").read_text().splitlines()
     doc = json.loads(_stack(capsys, str(md / "minidump2.dmp"), "--symbols",
