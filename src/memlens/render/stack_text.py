@@ -121,7 +121,8 @@ def breakpad_text(report: StackReport, *, all_threads: bool = True) -> list[str]
 
 
 def bt_lines(report: StackReport) -> list[str]:
-    """gdb's ``thread apply all bt``: ``#0  0x... in function (...) at file:line``."""
+    """gdb's ``thread apply all bt``: ``#0  0x... in function () at file:line``; like gdb
+    (``backtrace past-main off``) a thread's frames end at ``main``."""
     out: list[str] = []
     width = 2 * (report.snapshot.arch.word_size if report.snapshot.arch else 8)
     for i, t in enumerate(report.threads):
@@ -133,6 +134,8 @@ def bt_lines(report: StackReport) -> list[str]:
             loc = f" at {f.file}:{f.line}" if f.file and f.line is not None else ""
             pc = "" if f.trust.value == "inline" else f"0x{f.pc:0{width}x}"
             out.append(f"#{k:<2} {pc}{where}{loc}" if pc else f"#{k:<2}{where}{loc}")
+            if f.function == "main":
+                break
         if t.stopped:
             out.append(f"Backtrace stopped: {t.stopped}")
         out.append("")

@@ -87,7 +87,10 @@ def _on_auxv(f: _Facts, n: notes.Note) -> None:
 
 
 def _on_siginfo(f: _Facts, n: notes.Note) -> None:
-    f.siginfo = notes.parse_siginfo(n.desc, f.word, f.prefix)
+    # gdb's gcore writes one NT_SIGINFO after each thread's NT_PRSTATUS (the others hold
+    # the SIGSTOP gdb stopped them with); the first belongs to the thread that dumped.
+    if f.siginfo is None:
+        f.siginfo = notes.parse_siginfo(n.desc, f.word, f.prefix)
 
 
 def _on_file(f: _Facts, n: notes.Note) -> None:
