@@ -188,13 +188,17 @@ def _report(snap: Snapshot, symbol_dirs: Sequence[str], exe: str | None, sysroot
         return report
     walker = Walker(snap.space, arch, umods, scan=scan, entry=_entry(snap))
     symbolizer = Symbolizer(loaded, debug_dirs=debug_dirs, sysroot=sysroot)
+    walked = []
     for thread in _ordered(snap.threads):
-        if threads is not None and thread.tid not in threads:
-            continue
-        frames, stopped = walker.walk(thread.registers, thread.stack_end)
-        frames = _symbolize(frames, umods, symbolizer)
-        report.threads.append(ThreadStack(thread.tid, thread.name, thread.crashed, frames,
-                                          stopped))  # fmt: skip
+        if threads is None or thread.tid in threads:
+            walked.append((thread, *walker.walk(thread.registers, thread.stack_end)))
+    # one symbolizer batch for every frame of every thread (threads share most pcs)
+    named = _symbolize([f for _, frames, _ in walked for f in frames], umods, symbolizer)
+    for thread, frames, stopped in walked:
+        mine = named[: len(frames)]
+        del named[: len(frames)]
+        report.threads.append(ThreadStack(thread.tid, thread.name, thread.crashed,
+                                          [f for group in mine for f in group], stopped))
     report.warnings += umods.problems + (store.problems if store else [])
     return report
 
@@ -223,9 +227,10 @@ class _Name:
 
 
 def _symbolize(frames: list[StackFrame], modules: UnwindModules,
-               symbolizer: Symbolizer) -> list[StackFrame]:  # fmt: skip
-    """Name every frame: Breakpad symbols of its module first, else the ELF chain."""
-    out: list[StackFrame] = []
+               symbolizer: Symbolizer) -> list[list[StackFrame]]:  # fmt: skip
+    """Name every frame: Breakpad symbols of its module first, else the ELF chain.  Each
+    frame becomes a group: its inline frames (innermost first), then itself."""
+    groups: list[list[StackFrame]] = []
     names = [_breakpad_name(f, modules) for f in frames]
     elf_rows = [i for i, n in enumerate(names) if n is None]
     elf_frames = {}
@@ -236,6 +241,8 @@ def _symbolize(frames: list[StackFrame], modules: UnwindModules,
             got = []
         elf_frames = dict(zip(elf_rows, got, strict=False))
     for i, frame in enumerate(frames):
+        out: list[StackFrame] = []
+        groups.append(out)
         module = modules.at(frame.lookup_pc)
         path, base = (module.path, module.base) if module is not None else (None, None)
         named = names[i]
@@ -265,7 +272,7 @@ def _symbolize(frames: list[StackFrame], modules: UnwindModules,
             out.append(dataclasses.replace(frame, module=path, module_base=base,
                                            function=function, function_base=fbase, file=file,
                                            line=line))  # fmt: skip
-    return out
+    return groups
 
 
 def _nearest_unsized(symbolizer: Symbolizer, address: int) -> tuple[str, int] | None:

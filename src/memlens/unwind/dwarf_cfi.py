@@ -26,6 +26,7 @@ _PE_FORMATS = {0x00: None, 0x01: "uleb", 0x02: "H", 0x03: "I", 0x04: "Q", 0x09: 
                0x0A: "h", 0x0B: "i", 0x0C: "q"}  # fmt: skip
 PE_PCREL, PE_DATAREL = 0x10, 0x30
 MAX_FDES = 1 << 20
+ROW_CACHE = 1 << 16
 
 
 class CfiError(Exception):
@@ -186,6 +187,7 @@ class CfiTable:
         starts.sort()
         self._starts = [s[0] for s in starts]
         self._fdes = starts
+        self._rows: dict[int, Row | None] = {}  # threads of one program share their pcs
 
     def __len__(self) -> int:
         return len(self._fdes)
@@ -276,6 +278,14 @@ class CfiTable:
         Raises:
             CfiError: the FDE's instructions are malformed.
         """
+        if pc in self._rows:
+            return self._rows[pc]
+        row = self._row(pc)
+        if len(self._rows) < ROW_CACHE:
+            self._rows[pc] = row
+        return row
+
+    def _row(self, pc: int) -> Row | None:
         i = bisect.bisect_right(self._starts, pc) - 1
         if i < 0:
             return None
