@@ -20,7 +20,7 @@ import numpy as np
 
 from memlens.core.snapshot import Snapshot, Thread
 from memlens.errors import MemlensError
-from memlens.symbols.breakpad_sym import SymbolStore
+from memlens.symbols.breakpad_sym import InlineCall, SymbolStore
 from memlens.symbols.chain import Symbolizer
 from memlens.symbols.elffile import ElfFile
 from memlens.symbols.modmap import LoadedModule, build_module_map
@@ -224,6 +224,7 @@ class _Name:
     file: str | None = None
     line: int | None = None
     line_base: int | None = None
+    inlines: tuple[InlineCall, ...] = ()
 
 
 def _symbolize(frames: list[StackFrame], modules: UnwindModules,
@@ -246,6 +247,19 @@ def _symbolize(frames: list[StackFrame], modules: UnwindModules,
         module = modules.at(frame.lookup_pc)
         path, base = (module.path, module.base) if module is not None else (None, None)
         named = names[i]
+        if named is not None and named.inlines:
+            # Breakpad INLINE records: the innermost inlined function has the line record's
+            # file:line; each outer one the call site of the call inside it
+            where: tuple[str | None, int | None] = (named.file, named.line)
+            for function, call_file, call_line in named.inlines:
+                out.append(StackFrame(frame.pc, frame.sp, Trust.INLINE, {}, path, base,
+                                      function, None, where[0], where[1]))  # fmt: skip
+                where = (call_file, call_line)
+            out.append(dataclasses.replace(frame, module=path, module_base=base,
+                                           function=named.function,
+                                           function_base=named.function_base, file=where[0],
+                                           line=where[1]))  # fmt: skip
+            continue
         if named is not None:
             out.append(dataclasses.replace(frame, module=path, module_base=base,
                                            function=named.function,
@@ -301,4 +315,5 @@ def _breakpad_name(frame: StackFrame, modules: UnwindModules) -> _Name | None:
     if loc.function is None:
         return _Name(None)
     return _Name(loc.function, module.base + (loc.function_base or 0), loc.file, loc.line,
-                 module.base + loc.line_base if loc.line_base is not None else None)
+                 module.base + loc.line_base if loc.line_base is not None else None,
+                 loc.inlines)
