@@ -32,8 +32,11 @@ def _state(pid: int) -> str:
 Procs = list[subprocess.Popen[bytes]]
 
 
+Capture = pytest.CaptureFixture[str]
+
+
 def test_live_process_names_and_left_running(tmp_path: Path, spawn: Procs,
-                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+                                             capsys: Capture) -> None:
     tool = need_tool("eu-stack")
     exe = compile_c(PROG, tmp_path / "waiter", "-O2")
     proc = subprocess.Popen([str(exe)])

@@ -251,9 +251,9 @@ def _symbolize(frames: list[StackFrame], modules: UnwindModules,
             # Breakpad INLINE records: the innermost inlined function has the line record's
             # file:line; each outer one the call site of the call inside it
             where: tuple[str | None, int | None] = (named.file, named.line)
-            for function, call_file, call_line in named.inlines:
+            for inlined, call_file, call_line in named.inlines:
                 out.append(StackFrame(frame.pc, frame.sp, Trust.INLINE, {}, path, base,
-                                      function, None, where[0], where[1]))  # fmt: skip
+                                      inlined, None, where[0], where[1]))  # fmt: skip
                 where = (call_file, call_line)
             out.append(dataclasses.replace(frame, module=path, module_base=base,
                                            function=named.function,
