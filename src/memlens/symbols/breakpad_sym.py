@@ -426,6 +426,9 @@ class SymbolStore:
                         found = load(candidate)
                     except FormatError as e:
                         self.problems.append(str(e))
+                    if found is not None and found.bad_lines:
+                        self.problems.append(f"{candidate}: {found.bad_lines} malformed lines "
+                                             "skipped")  # fmt: skip
                     break
             if found is not None:
                 break

@@ -221,6 +221,8 @@ class CfiTable:
         length = struct.unpack_from(self.prefix + "I", self.data, at)[0]
         hdr = 4
         if length == 0xFFFFFFFF:
+            if at + 12 > len(self.data):
+                raise CfiError("CIE past the section")
             length = struct.unpack_from(self.prefix + "Q", self.data, at + 4)[0]
             hdr = 12
         end = at + hdr + length

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -81,6 +82,14 @@ def _report(args: argparse.Namespace, snap: Snapshot) -> StackReport:
 def run(args: argparse.Namespace) -> int:
     with open_from_args(args) as opened, _registers_of_live(opened) as snap:
         report = _report(args, snap)
+    for warning in [*snap.warnings, *report.warnings]:
+        if not warning.startswith("no stack walker"):
+            print(f"memlens: warning: {warning}", file=sys.stderr)
+    if not report.threads:
+        why = next((w for w in report.warnings if w.startswith("no stack walker")),
+                   "no thread with registers to walk")  # fmt: skip
+        print(f"memlens: {args.target}: {why}", file=sys.stderr)
+        return ExitCode.ERROR
     if args.json:
         jsonout.dump("stack", machine_readable(report))
     else:
