@@ -13,6 +13,7 @@ Usage: .venv/bin/python benchmarks/fuzz_parsers.py [inputs per parser] [seed] [o
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 import time
@@ -22,8 +23,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
-
-import contextlib
 
 from memlens.analyses.minidump_streams import all_blocks  # noqa: E402
 from memlens.errors import MemlensError  # noqa: E402
@@ -103,12 +102,10 @@ TOKENS = ["$eip", "$esp", ".cfa", "$T0", "+", "-", "*", "/", "%", "@", "^", "=",
 
 
 def expr_case(rng: random.Random) -> None:
-    try:
+    with contextlib.suppress(ExprError):
         postfix(" ".join(rng.choice(TOKENS) for _ in range(rng.randint(0, 30))),
                 {"$eip": 1, "$esp": 0x1000, ".cfa": 0x1010}, lambda a: a ^ 5,
                 0xFFFFFFFF, assign=rng.random() < 0.5)  # fmt: skip
-    except ExprError:
-        pass
     dwarf_expr(bytes(rng.randrange(256) for _ in range(rng.randint(0, 40))),
                lambda n: n * 16, lambda a: a // 3, 8, "<", rng.choice([None, 0x7000]))
 

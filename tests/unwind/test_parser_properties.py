@@ -90,18 +90,14 @@ TOKENS = ["$eip", "$esp", "$ebp", ".cfa", "$T0", ".raSearchStart", "+", "-", "*"
 def test_postfix_only_expr_errors(tokens: list[str], assign: bool) -> None:
     variables = {"$eip": 0x401000, "$esp": 0x12FF00, "$ebp": 0x12FF40, ".cfa": 0x12FF48,
                  ".raSearchStart": 0x12FF10}  # fmt: skip
-    try:
+    with contextlib.suppress(ExprError):
         postfix(" ".join(tokens), variables, lambda a: a & 0xFFFF if a % 4 == 0 else None,
                 0xFFFFFFFF, assign=assign)  # fmt: skip
-    except ExprError:
-        pass
 
 
 @SETTINGS
 @given(st.binary(max_size=64), st.none() | st.integers(0, 1 << 64))
 def test_dwarf_expr_only_expr_errors(code: bytes, initial: int | None) -> None:
-    try:
+    with contextlib.suppress(ExprError):
         dwarf_expr(code, lambda n: 0x1000 * n if n < 17 else None,
                    lambda a: a // 2 if a % 8 == 0 else None, 8, "<", initial)  # fmt: skip
-    except ExprError:
-        pass
