@@ -28,13 +28,17 @@ def test_info_json_core(fixtures_dir: Path, capsys: pytest.CaptureFixture[str]) 
     assert (doc["format"], doc["pid"], doc["command_line"]) == (
         "elfcore", 23395, "./coredump_self foo bar 42")  # fmt: skip
     assert doc["arch"] == {"name": "x86_64", "word_size": 8, "byteorder": "little"}
+    # tgkill from the process itself: NT_SIGINFO's si_pid / si_uid (readelf: pid 23395, uid 1000)
     assert doc["crash"] == {"thread_id": 23395, "signal": 6, "code": -6, "address": None,
-                            "description": "SIGABRT (SI_TKILL)"}  # fmt: skip
+                            "description": "SIGABRT (SI_TKILL)", "os": "linux",
+                            "parameters": [], "sender_pid": 23395, "sender_uid": 1000}  # fmt: skip
     assert [t["tid"] for t in doc["threads"]] == [23395]
     assert doc["threads"][0]["crashed"] is True
-    assert [(m["path"].rsplit("/", 1)[1], m["base"], m["size"]) for m in doc["modules"]] == [
+    assert [(m["path"].rsplit("/", 1)[-1], m["base"], m["size"]) for m in doc["modules"]] == [
         ("coredump_self", 0x400000, 0x202000), ("libc-2.23.so", 0x7FA4593AE000, 0x3C5000),
-        ("ld-2.23.so", 0x7FA459777000, 0x227000)]  # fmt: skip
+        ("ld-2.23.so", 0x7FA459777000, 0x227000),
+        # the vdso from AT_SYSINFO_EHDR (eu-unstrip -n --core lists it too)
+        ("linux-vdso.so.1", 0x7FFE2E5FA000, 0x1000)]  # fmt: skip
     regions = doc["regions"]
     assert regions["count"] == 18
     assert regions["mapped_bytes"] == regions["saved_bytes"] + regions["not_saved_bytes"]

@@ -52,8 +52,10 @@ def test_core_linux64_nt_file(fixtures_dir: Path) -> None:
             assert region is not None and region.start == start
             assert (region.name, region.path, region.offset) == (path, path, offset)
         mods = {m.path: (m.base, m.end) for m in snap.modules}
+        # NT_FILE's three files, and the vdso (AT_SYSINFO_EHDR; eu-unstrip -n lists it)
         assert mods == {exe: (0x400000, 0x602000), libc: (0x7FA4593AE000, 0x7FA459773000),
-                        ld: (0x7FA459777000, 0x7FA45999E000)}  # fmt: skip
+                        ld: (0x7FA459777000, 0x7FA45999E000),
+                        "linux-vdso.so.1": (0x7FFE2E5FA000, 0x7FFE2E5FB000)}  # fmt: skip
 
 
 def test_core_linux64_not_saved_tail(fixtures_dir: Path) -> None:

@@ -53,7 +53,8 @@ def test_classes_and_byte_orders(tmp_path: Path, bits: int, endian: str) -> None
         pc_name, sp_name = ("rip", "rsp") if bits == 64 else ("eip", "esp")
         assert thread.registers[pc_name] == regs[16 if bits == 64 else 12]
         assert thread.registers[sp_name] == regs[19 if bits == 64 else 15]
-        assert snap.crash == memlens.CrashInfo(4242, 11, 1, 0xDEAD0, "SIGSEGV (SEGV_MAPERR)")
+        assert snap.crash == memlens.CrashInfo(4242, 11, 1, 0xDEAD0, "SIGSEGV (SEGV_MAPERR)",
+                                          os="linux")
         assert snap.extra["auxv"] == {6: 4096, 9: 0x10040, 3: 0x10040}
         region = snap.space.region_at(0x10000)
         assert region is not None
@@ -134,7 +135,7 @@ def test_program_headers_past_end_warned(tmp_path: Path) -> None:
 
 
 def test_unknown_machine_registers_raw(tmp_path: Path) -> None:
-    core = Core(bits=32, machine=8)  # mips: no register table
+    core = Core(bits=32, machine=42)  # SuperH: no register table
     core.notes = [core.prstatus(1, [5, 6, 7])]
     with _open(tmp_path, core) as snap:
         assert snap.threads[0].registers == {"r0": 5, "r1": 6, "r2": 7}

@@ -260,12 +260,17 @@ def test_stream_filter_and_json(md: Path) -> None:
     assert code == 2 and "unknown stream" in err
 
 
-def test_raised_signal_has_no_fault_address(fixtures_dir: Path) -> None:
-    # raise(SIGABRT): si_addr holds the sender's pid/uid, not an address.
+def test_raised_signal_names_its_sender(fixtures_dir: Path) -> None:
+    # raise(SIGABRT): si_addr holds the sender's pid/uid, not a fault address.  The crash
+    # address is still the exception_address the dump holds (what minidump_stackwalk
+    # prints, and what `minidump --stream exception` shows); the sender is decoded.
     with memlens.open(str(fixtures_dir / "minidump" / "linux_raise_sigabrt.dmp")) as snap:
         assert snap.crash is not None
         assert (snap.crash.signal, snap.crash.address, snap.crash.description) == (
-            6, None, "SIGABRT")
+            6, 0x4D14400005BE6, "SIGABRT")
+        # the process raised it itself: the sender is its own (crashed) thread
+        assert snap.crash.sender_pid == 0x5BE6 == snap.crash.thread_id
+        assert snap.crash.sender_uid == 0x4D144
     # A Windows access violation keeps its data address.
     with memlens.open(str(fixtures_dir / "minidump" / "minidump2.dmp")) as snap:
         assert snap.crash is not None and snap.crash.address == 0x45

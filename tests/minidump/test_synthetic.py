@@ -64,7 +64,7 @@ def test_full_dump_both_byte_orders_and_padding(tmp_path: Path, endian: str, pad
         assert snap.threads[1].sp == 0x7FE008
         assert snap.crash is not None
         assert (snap.crash.signal, snap.crash.code, snap.crash.address) == (11, 1, 0xDEAD)
-        assert snap.crash.description == "SIGSEGV"
+        assert snap.crash.description == "SIGSEGV / SEGV_MAPERR"
         m0, m1 = snap.modules
         assert (m0.path, m0.base, m0.end) == ("/bin/prog", 0x400000, 0x403000)
         assert m0.build_id == bytes.fromhex("00112233445566778899")

@@ -9,8 +9,9 @@ from dataclasses import dataclass
 class Module:
     """A loaded file: where it is mapped and how to identify it.
 
-    ``load_bias`` is the value added to the file's ``p_vaddr`` to get runtime
-    addresses (computed from PT_LOAD headers when the file is known).
+    ``debug_id`` is Breakpad's (the symbol store key).  ``load_bias`` is the value
+    added to the file's ``p_vaddr`` to get runtime addresses (computed from PT_LOAD
+    headers when the file is known).
     """
 
     path: str
@@ -19,6 +20,9 @@ class Module:
     build_id: bytes | None = None
     debug_id: str | None = None
     load_bias: int | None = None
+    #: what a symbol server finds the binary by: Windows ``%08X%x`` time stamp and
+    #: size, the ELF build id, the macOS UUID (``8-4-4-4-12``); see core/ids.py
+    code_id: str | None = None
 
     @property
     def size(self) -> int:

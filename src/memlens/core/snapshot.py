@@ -34,7 +34,12 @@ class Arch:
 
 @dataclass(frozen=True, slots=True)
 class Thread:
-    """One thread; ``registers`` maps register names to values (may be empty)."""
+    """One thread; ``registers`` maps register names to values (may be empty).
+
+    ``pc_reg`` / ``sp_reg`` / ``fp_reg`` name the registers that are the program
+    counter, stack and frame pointer on this machine (``nip`` / ``r1`` on ppc,
+    ``pswa`` / ``r15`` on s390...), when the source knows them.
+    """
 
     tid: int
     name: str | None = None
@@ -42,20 +47,29 @@ class Thread:
     crashed: bool = False
     stack_start: int | None = None
     stack_end: int | None = None
+    pc_reg: str | None = None
+    sp_reg: str | None = None
+    fp_reg: str | None = None
+
+    def _first(self, named: str | None, fallbacks: tuple[str, ...]) -> int | None:
+        if named is not None:
+            return self.registers.get(named)
+        for key in fallbacks:
+            if key in self.registers:
+                return self.registers[key]
+        return None
 
     @property
     def pc(self) -> int | None:
-        for key in ("rip", "eip", "pc"):
-            if key in self.registers:
-                return self.registers[key]
-        return None
+        return self._first(self.pc_reg, ("rip", "eip", "pc"))
 
     @property
     def sp(self) -> int | None:
-        for key in ("rsp", "esp", "sp"):
-            if key in self.registers:
-                return self.registers[key]
-        return None
+        return self._first(self.sp_reg, ("rsp", "esp", "sp"))
+
+    @property
+    def fp(self) -> int | None:
+        return self._first(self.fp_reg, ("rbp", "ebp", "x29", "fp"))
 
 
 class Snapshot:

@@ -81,7 +81,9 @@ def print_text(summary: Summary, *, verbose: bool = False) -> None:
         what = c.description or (f"signal {c.signal}" if c.signal is not None else "crash")
         where = f" at {c.address:#x}" if c.address is not None else ""
         tid = f"thread {c.thread_id}: " if c.thread_id is not None else ""
-        _line("crash", f"{tid}{what}{where}")
+        sender = (f", sent by pid {c.sender_pid} (uid {c.sender_uid})"
+                  if c.sender_pid is not None else "")  # fmt: skip
+        _line("crash", f"{tid}{what}{where}{sender}")
     _print_totals(summary)
     _print_threads(s, word, verbose)
     _print_modules(s, word)

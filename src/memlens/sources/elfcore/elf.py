@@ -23,10 +23,16 @@ PT_NOTE = 4
 PN_XNUM = 0xFFFF  # e_phnum escape: the real count is in section 0's sh_info
 PF_X, PF_W, PF_R = 1, 2, 4
 
-#: e_machine -> (architecture name used by memlens)
+#: e_machine -> architecture name used by memlens
 MACHINES: dict[int, str] = {
-    3: "i386", 8: "mips", 20: "ppc", 21: "ppc64", 22: "s390x", 40: "arm", 62: "x86_64",
-    94: "xtensa", 183: "aarch64", 243: "riscv",
+    2: "sparc", 3: "i386", 4: "m68k", 8: "mips", 18: "sparc", 20: "ppc", 21: "ppc64",
+    22: "s390x", 40: "arm", 43: "sparc64", 62: "x86_64", 94: "xtensa", 183: "aarch64",
+    243: "riscv64",
+}  # fmt: skip
+#: (e_machine, ELF class) whose name differs from MACHINES': the 32-bit ABI of a 64-bit
+#: machine (x32 is ELFCLASS32 with e_machine EM_X86_64)
+MACHINES_BY_CLASS: dict[tuple[int, int], str] = {
+    (62, 1): "x32", (22, 1): "s390", (8, 2): "mips64", (243, 1): "riscv32",
 }  # fmt: skip
 
 #: per ELF class (1 = 32-bit, 2 = 64-bit): header layouts after e_ident.
@@ -63,7 +69,8 @@ class ElfHeader:
 
     @property
     def arch_name(self) -> str:
-        return MACHINES.get(self.machine, f"machine-{self.machine}")
+        return MACHINES_BY_CLASS.get((self.machine, self.elf_class)) or MACHINES.get(
+            self.machine, f"machine-{self.machine}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,12 +9,12 @@ note alignment (4, or 8 when the PT_NOTE has ``p_align == 8``).
 
 from __future__ import annotations
 
-import signal
 import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from memlens.sources.elfcore.registers import decode_registers
+from memlens.core.crash import is_fault
+from memlens.sources.elfcore.registers import decode_registers, prstatus_offsets, regset
 
 NT_PRSTATUS = 1
 NT_FPREGSET = 2
@@ -112,19 +112,17 @@ class PrStatus:
     registers: dict[str, int]
 
 
-#: elf_prstatus: (offset of pr_cursig, of pr_pid, of pr_reg) per word size.  pr_info is
-#: 3 ints; timevals are 2 longs each.
-_PRSTATUS = {4: (12, 24, 72), 8: (12, 32, 112)}
-
-
 def parse_prstatus(desc: bytes | memoryview, word: int, prefix: str, arch: str) -> PrStatus | None:
-    cursig_at, pid_at, reg_at = _PRSTATUS[word]
+    """NT_PRSTATUS: ``pr_cursig`` (a short at 12), ``pr_pid``/``pr_ppid`` and ``pr_reg``."""
+    pid_at, reg_at = prstatus_offsets(arch, word)
     if len(desc) < reg_at:
         return None
-    cursig = struct.unpack_from(prefix + "h", desc, cursig_at)[0]
+    cursig = struct.unpack_from(prefix + "h", desc, 12)[0]
     pid, ppid = struct.unpack_from(prefix + "ii", desc, pid_at)
+    known = regset(arch)
     # pr_reg runs to pr_fpvalid (an int, padded to the word) at the end.
-    reg_bytes = bytes(desc[reg_at : len(desc) - (4 if word == 4 else 8)])
+    end = reg_at + known.size if known is not None else len(desc) - (4 if word == 4 else 8)
+    reg_bytes = bytes(desc[reg_at:end])
     return PrStatus(pid, ppid, cursig, decode_registers(arch, reg_bytes, word, prefix))
 
 
@@ -184,50 +182,24 @@ class SigInfo:
     errno: int
     code: int
     address: int | None  # si_addr, for the signals whose code says it is meaningful
-
-
-#: signals whose default action dumps core (signal(7)); a core made while the process
-#: sat in any other signal (gdb gcore: SIGSTOP) is not a crash
-CORE_SIGNALS = {
-    signal.SIGABRT, signal.SIGBUS, signal.SIGFPE, signal.SIGILL, signal.SIGQUIT,
-    signal.SIGSEGV, signal.SIGSYS, signal.SIGTRAP, signal.SIGXCPU, signal.SIGXFSZ,
-}  # fmt: skip
-#: signals whose siginfo carries a fault address (kernel-generated: si_code > 0)
-FAULT_SIGNALS = {signal.SIGILL, signal.SIGTRAP, signal.SIGBUS, signal.SIGFPE, signal.SIGSEGV}
-#: si_code names for the fault signals (asm-generic/siginfo.h)
-SI_CODES: dict[tuple[int, int], str] = {
-    (11, 1): "SEGV_MAPERR", (11, 2): "SEGV_ACCERR", (11, 3): "SEGV_BNDERR",
-    (11, 4): "SEGV_PKUERR", (7, 1): "BUS_ADRALN", (7, 2): "BUS_ADRERR", (7, 3): "BUS_OBJERR",
-    (4, 1): "ILL_ILLOPC", (4, 2): "ILL_ILLOPN", (4, 3): "ILL_ILLADR", (4, 4): "ILL_ILLTRP",
-    (4, 5): "ILL_PRVOPC", (4, 6): "ILL_PRVREG", (4, 7): "ILL_COPROC", (4, 8): "ILL_BADSTK",
-    (8, 1): "FPE_INTDIV", (8, 2): "FPE_INTOVF", (8, 3): "FPE_FLTDIV", (8, 4): "FPE_FLTOVF",
-    (8, 5): "FPE_FLTUND", (8, 6): "FPE_FLTRES", (8, 7): "FPE_FLTINV", (8, 8): "FPE_FLTSUB",
-    (5, 1): "TRAP_BRKPT", (5, 2): "TRAP_TRACE",
-}  # fmt: skip
-#: generic si_code values (sent by a process, not by a fault)
-SI_USER_CODES = {0: "SI_USER", -1: "SI_QUEUE", -6: "SI_TKILL", 0x80: "SI_KERNEL"}
+    sender_pid: int | None = None  # si_pid / si_uid of a signal a process sent
+    sender_uid: int | None = None
 
 
 def parse_siginfo(desc: bytes | memoryview, word: int, prefix: str) -> SigInfo | None:
+    """NT_SIGINFO: ``siginfo_t`` as the kernel copied it (the union starts at 12 or 16)."""
     union_at = 16 if word == 8 else 12
     if len(desc) < union_at + word:
         return None
     signo, errno, code = struct.unpack_from(prefix + "iii", desc, 0)
-    addr = None
-    if signo in FAULT_SIGNALS and 0 < code < 0x80:
+    if is_fault(signo, code):
         addr = struct.unpack_from(prefix + ("I" if word == 4 else "Q"), desc, union_at)[0]
-    return SigInfo(signo, errno, code, addr)
-
-
-def describe_signal(signo: int, code: int | None) -> str:
-    try:
-        name = signal.Signals(signo).name
-    except ValueError:
-        name = f"signal {signo}"
-    if code is None:
-        return name
-    detail = SI_CODES.get((signo, code)) or SI_USER_CODES.get(code)
-    return f"{name} ({detail})" if detail else f"{name} (code {code})"
+        return SigInfo(signo, errno, code, addr)
+    if code <= 0:
+        # kill / tgkill / sigqueue: _sifields._kill = {pid_t si_pid; uid_t si_uid}
+        pid, uid = struct.unpack_from(prefix + "iI", desc, union_at)
+        return SigInfo(signo, errno, code, None, pid, uid)
+    return SigInfo(signo, errno, code, None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ segment that wraps past the top of the address space is clipped at the top.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import itertools
 import mmap
 import os
@@ -25,17 +26,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from memlens.core import crash
 from memlens.core.addrspace import AddressSpace, ByteOrder, Segment
 from memlens.core.backing import BufferBacking
 from memlens.core.crash import CrashInfo
+from memlens.core.ids import elf_debug_id
 from memlens.core.module import Module
 from memlens.core.pages import PageTable
 from memlens.core.rangemap import Overlap, RangeMap
 from memlens.core.region import Perms, Region, RegionKind, kind_from_name
 from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.errors import FormatError
-from memlens.sources.elfcore import elf, notes, pagenote
-from memlens.sources.elfcore.buildid import build_id_at
+from memlens.sources.elfcore import elf, image, notes, pagenote
+from memlens.sources.elfcore.registers import regset
 from memlens.sources.options import OpenOptions
 
 NAME = "elfcore"
@@ -79,7 +82,10 @@ def _on_auxv(f: _Facts, n: notes.Note) -> None:
 
 
 def _on_siginfo(f: _Facts, n: notes.Note) -> None:
-    f.siginfo = notes.parse_siginfo(n.desc, f.word, f.prefix)
+    # gdb's gcore writes one NT_SIGINFO after each thread's NT_PRSTATUS (the others hold
+    # the SIGSTOP gdb stopped them with); the first belongs to the thread that dumped.
+    if f.siginfo is None:
+        f.siginfo = notes.parse_siginfo(n.desc, f.word, f.prefix)
 
 
 def _on_file(f: _Facts, n: notes.Note) -> None:
@@ -205,10 +211,13 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
     # The first NT_PRSTATUS is the thread that dumped; a memlens snapshot has no crash.
     signal = _signal(facts, facts.prstatus[0].pid if facts.prstatus else None)
     dumped_by_crash = facts.memlens_info is None and _is_crash(signal)
+    regs = regset(hdr.arch_name)
     threads = [
-        Thread(tid=st.pid, registers=st.registers, crashed=i == 0 and dumped_by_crash)
+        Thread(tid=st.pid, registers=st.registers, crashed=i == 0 and dumped_by_crash,
+               pc_reg=regs.pc if regs else None, sp_reg=regs.sp if regs else None,
+               fp_reg=regs.fp if regs else None)
         for i, st in enumerate(facts.prstatus)
-    ]
+    ]  # fmt: skip
     regions = _memlens_names(regions, facts.memlens_info)
     order: ByteOrder = "little" if hdr.byteorder == "little" else "big"
     space = AddressSpace(_name_stacks(regions, threads), _in_order(segments),
@@ -236,7 +245,7 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
         space=space,
         arch=Arch(hdr.arch_name, hdr.word_size, hdr.byteorder),
         threads=threads,
-        modules=_modules(facts.files, space),
+        modules=_all_modules(facts, space),
         pid=ps.pid if ps else (threads[0].tid if threads else None),
         command_line=(ps.psargs or ps.fname or None) if ps else None,
         crash=signal if dumped_by_crash else None,
@@ -380,9 +389,28 @@ def _modules(files: notes.FileNote | None, space: AddressSpace) -> list[Module]:
     for path, (lo, hi, lowest) in spans.items():
         clean = path[: -len(DELETED)] if path.endswith(DELETED) else path
         # The headers are at the base only when the lowest mapping starts at file offset 0.
-        build_id = build_id_at(space, lo, lowest.end - lowest.start) if lowest.offset == 0 else None
+        found = image.image_at(space, lo) if lowest.offset == 0 else None
+        build_id = found.build_id(space) if found is not None else None
         out.append(Module(clean, lo, hi, build_id=build_id))
     return sorted(out, key=lambda m: m.base)
+
+
+def _all_modules(facts: _Facts, space: AddressSpace) -> list[Module]:
+    """NT_FILE's modules, else the loader's link map, else ELF headers at region starts;
+    and the vdso, which no file backs, always."""
+    modules = _modules(facts.files, space)
+    if not modules:
+        modules = image.from_link_map(space, facts.auxv)
+    if not modules and facts.memlens_info is None:
+        modules = image.from_headers(space, [r.start for r in space.regions])
+    vdso = image.vdso(space, facts.auxv)
+    if vdso is not None and not any(m.base <= vdso.base < m.end for m in modules):
+        modules.append(vdso)
+    # Breakpad's debug id and the code id follow from the build id (core/ids.py).
+    modules = [dataclasses.replace(m, debug_id=elf_debug_id(m.build_id),
+                                   code_id=m.build_id.hex()) if m.build_id else m
+               for m in modules]  # fmt: skip
+    return sorted(modules, key=lambda m: m.base)
 
 
 def _signal(facts: _Facts, tid: int | None) -> CrashInfo | None:
@@ -390,10 +418,11 @@ def _signal(facts: _Facts, tid: int | None) -> CrashInfo | None:
     si = facts.siginfo
     if si is not None and si.signo:
         return CrashInfo(tid, si.signo, si.code, si.address,
-                         notes.describe_signal(si.signo, si.code))  # fmt: skip
+                         crash.describe_signal(si.signo, si.code), os="linux",
+                         sender_pid=si.sender_pid, sender_uid=si.sender_uid)  # fmt: skip
     if facts.prstatus and facts.prstatus[0].cursig:
         sig = facts.prstatus[0].cursig
-        return CrashInfo(tid, sig, None, None, notes.describe_signal(sig, None))
+        return CrashInfo(tid, sig, None, None, crash.describe_signal(sig, None), os="linux")
     return None
 
 
@@ -404,7 +433,7 @@ def _is_crash(info: CrashInfo | None) -> bool:
     crash.  A core with no signal at all (ESP-IDF, old gdb) keeps the convention that its
     first thread is the one that dumped.
     """
-    return info is None or info.signal in notes.CORE_SIGNALS
+    return info is None or info.signal in crash.CORE_SIGNALS
 
 
 def _page_size(facts: _Facts) -> int:

@@ -13,9 +13,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from memlens.core.ids import elf_debug_id, guid_debug_id, guid_text
 from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.ids import CV_SIGNATURE_ELF, CV_SIGNATURE_NB10, CV_SIGNATURE_RSDS
 from memlens.sources.minidump.records import Record
+
+__all__ = ["CodeView", "elf_debug_id", "guid_debug_id", "guid_text", "parse_codeview"]
 
 if TYPE_CHECKING:
     from memlens.sources.minidump.dumpfile import MinidumpFile
@@ -31,25 +34,6 @@ class CodeView:
     age: int | None = None
     build_id: bytes | None = None
     data: bytes = b""
-
-
-def guid_text(data1: int, data2: int, data3: int, data4: bytes) -> str:
-    """A GUID as Breakpad prints it: ``5a9832e5-2872-41c1-838e-d98914e9b7ff``."""
-    tail = data4.hex()
-    return f"{data1:08x}-{data2:04x}-{data3:04x}-{tail[:4]}-{tail[4:]}"
-
-
-def guid_debug_id(data1: int, data2: int, data3: int, data4: bytes, age: int) -> str:
-    return f"{data1:08X}{data2:04X}{data3:04X}{data4.hex().upper()}{age:X}"
-
-
-def elf_debug_id(build_id: bytes) -> str:
-    """Breakpad's debug id for an ELF build id (the first 16 bytes as a LE GUID, age 0)."""
-    b = build_id[:16].ljust(16, b"\0")
-    d1 = int.from_bytes(b[0:4], "little")
-    d2 = int.from_bytes(b[4:6], "little")
-    d3 = int.from_bytes(b[6:8], "little")
-    return guid_debug_id(d1, d2, d3, b[8:16], 0)
 
 
 def _cstr(raw: bytes) -> str:

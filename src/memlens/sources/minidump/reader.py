@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from memlens.core import crash
+from memlens.core import ids as ids_
 from memlens.core.addrspace import AddressSpace
 from memlens.core.backing import BufferBacking
 from memlens.core.crash import CrashInfo
@@ -46,6 +48,7 @@ from memlens.sources.minidump.streams import (
     BreakpadInfo,
     ExceptionStream,
     MemoryInfoList,
+    MinidumpModule,
     MiscInfo,
     ModuleList,
     SystemInfo,
@@ -55,6 +58,8 @@ from memlens.sources.minidump.streams import (
 from memlens.sources.options import OpenOptions
 
 NAME = "minidump"
+#: platforms whose Exception stream holds a Mach exception (type, code in the flags)
+MACH_PLATFORMS = frozenset({0x8101, 0x8102})
 
 
 class MinidumpSnapshot(Snapshot):
@@ -91,7 +96,7 @@ def load(path: str, options: OpenOptions) -> MinidumpSnapshot:
 def _build(dump: MinidumpFile) -> MinidumpSnapshot:
     sysinfo = dump.try_stream(SystemInfo)
     backing = BufferBacking(dump.mapping if dump.mapping is not None else b"")
-    modules = _modules(dump)
+    modules = _modules(dump, sysinfo)
     threads, crash = _threads(dump, sysinfo)
     arch = _arch(dump, sysinfo, threads)
 
@@ -162,7 +167,19 @@ def _arch(dump: MinidumpFile, sysinfo: SystemInfo | None, threads: list[Thread])
     return Arch("unknown", 8, dump.order)
 
 
-def _modules(dump: MinidumpFile) -> list[Module]:
+def _code_id(m: MinidumpModule, platform: int | None) -> str:
+    """Windows: time stamp + size; ELF: the build id; macOS: the UUID (stored as the GUID)."""
+    cv = m.codeview
+    if platform in MACH_PLATFORMS and cv is not None and cv.kind == "RSDS":
+        d4 = cv.raw.get("signature.data4")
+        assert isinstance(d4, bytes)
+        return ids_.mac_uuid(cv.raw["signature.data1"], cv.raw["signature.data2"],
+                             cv.raw["signature.data3"], d4)  # fmt: skip
+    return m.code_identifier
+
+
+def _modules(dump: MinidumpFile, sysinfo: SystemInfo | None = None) -> list[Module]:
+    platform = sysinfo.raw["platform_id"] if sysinfo is not None else None
     stream = dump.try_stream(ModuleList)
     if stream is None:
         return []
@@ -173,7 +190,8 @@ def _modules(dump: MinidumpFile) -> list[Module]:
             dump.warn(f"module {m.name!r} at {m.base:#x} wraps past the top of the address space")
             end = TOP
         build_id = m.codeview.build_id if m.codeview is not None else None
-        out.append(Module(m.name, m.base, end, build_id, m.debug_identifier))
+        out.append(Module(m.name, m.base, end, build_id, m.debug_identifier,
+                          code_id=_code_id(m, platform)))  # fmt: skip
     return out
 
 
@@ -196,31 +214,38 @@ def _threads(
     return threads, (_crash(exc, sysinfo) if exc is not None else None)
 
 
-#: signals whose si_addr is the faulting address (SIGILL, SIGTRAP, SIGBUS, SIGFPE, SIGSEGV)
-FAULT_SIGNALS = frozenset({4, 5, 7, 8, 11})
-
-
 def _crash(exc: ExceptionStream, sysinfo: SystemInfo | None) -> CrashInfo:
-    posix = (sysinfo.raw["platform_id"] in ids.POSIX_PLATFORMS if sysinfo is not None
-             else exc.code < 0x100)  # fmt: skip
-    if posix:
-        # Breakpad on POSIX: exception_code = signal, exception_flags = si_code,
-        # exception_address = si_addr -- which means a fault address only for a
-        # fault signal raised by the kernel (si_code > 0); for kill/raise it
-        # holds the sender's pid and uid.
-        si_code = exc.flags - (1 << 32) if exc.flags >= 1 << 31 else exc.flags
-        faulted = exc.code in FAULT_SIGNALS and si_code > 0
-        return CrashInfo(exc.thread_id, signal=exc.code, code=si_code,
-                         address=exc.address if faulted else None,
-                         description=ids.SIGNALS.get(exc.code, f"signal {exc.code}"))  # fmt: skip
-    name = ids.WINDOWS_EXCEPTIONS.get(exc.code, f"exception {exc.code:#x}")
-    address = exc.address
+    """The exception stream decoded per platform, with Breakpad's reason string.
+
+    The crash address is ``exception_address`` as the dump holds it (Breakpad
+    prints it for every platform), except for a Windows access violation,
+    whose data address is ``ExceptionInformation[1]``.
+    """
+    platform = sysinfo.raw["platform_id"] if sysinfo is not None else None
+    arm = sysinfo is not None and sysinfo.arch_code in (5, 12, 0x8003)
     params = exc.parameters
-    if exc.code in ids.WINDOWS_FAULT_ADDRESS_CODES and len(params) >= 2:
-        # exception_information = [access kind, data address]; exception_address is the pc.
-        address = params[1]
-        name += "_" + ids.ACCESS_KINDS.get(params[0], str(params[0]))
-    return CrashInfo(exc.thread_id, code=exc.code, address=address, description=name)
+    if platform in MACH_PLATFORMS:
+        reason = crash.mach_reason(exc.code, exc.flags, arm)
+        return CrashInfo(exc.thread_id, code=exc.code, address=exc.address, description=reason,
+                         os=ids.PLATFORMS[platform], parameters=params)  # fmt: skip
+    posix = (platform in ids.POSIX_PLATFORMS if platform is not None
+             else exc.code < 0x100 or exc.code == crash.DUMP_REQUESTED)  # fmt: skip
+    if posix:
+        # Breakpad and Crashpad on Linux: exception_code = signal, exception_flags =
+        # si_code, exception_address = si_addr.  For a signal a process sent (si_code <= 0)
+        # si_addr's bytes are si_pid (low half) and si_uid (high half).
+        si_code = exc.flags - (1 << 32) if exc.flags >= 1 << 31 else exc.flags
+        signo = None if exc.code == crash.DUMP_REQUESTED else exc.code
+        sent = signo is not None and si_code <= 0
+        return CrashInfo(exc.thread_id, signal=signo, code=si_code, address=exc.address,
+                         description=crash.breakpad_signal_reason(exc.code, si_code),
+                         os=ids.PLATFORMS.get(platform or 0x8201, "posix"), parameters=params,
+                         sender_pid=exc.address & 0xFFFFFFFF if sent else None,
+                         sender_uid=exc.address >> 32 if sent else None)  # fmt: skip
+    reason, data_address = crash.windows_reason(exc.code, params)
+    address = data_address if data_address is not None else exc.address
+    return CrashInfo(exc.thread_id, code=exc.code, address=address, description=reason,
+                     os="windows", parameters=params)  # fmt: skip
 
 
 Naming = tuple[str, RegionKind, str | None]

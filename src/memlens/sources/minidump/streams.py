@@ -14,6 +14,7 @@ from typing import ClassVar, Self
 import numpy as np
 import numpy.typing as npt
 
+from memlens.core.ids import windows_code_id
 from memlens.errors import FormatError
 from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.codeview import CodeView, parse_codeview
@@ -131,7 +132,7 @@ class MinidumpModule:
         """Breakpad's code id: the ELF build id, else ``%08X`` time stamp + ``%x`` size."""
         if self.codeview is not None and self.codeview.build_id is not None:
             return self.codeview.build_id.hex()
-        return f"{self.raw['time_date_stamp']:08X}{self.size:x}"
+        return windows_code_id(self.raw["time_date_stamp"], self.size)
 
     @property
     def debug_file(self) -> str:

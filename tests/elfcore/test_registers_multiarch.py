@@ -1,0 +1,70 @@
+"""Every register of every thread of elfutils' cores of 8 machines equals `eu-readelf -n`.
+
+The cores (x86_64, i386, x32, aarch64, ppc64le, s390x, riscv64, m68k) were written by
+real kernels; eu-readelf decodes NT_PRSTATUS with its own per-machine tables.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import memlens
+
+from ..conftest import need_tool
+from .multiarch import CORES, readelf_prstatus, unpack
+
+#: eu-readelf's name -> memlens' name, where they differ
+RENAMED = {"rflags": "eflags", "fs.base": "fs_base", "gs.base": "gs_base", "spr0": "softe"}
+#: eu-readelf fields of elf_prstatus that are not registers
+NOT_REGISTERS = {"info.si_signo", "info.si_code", "info.si_errno", "cursig", "pid", "ppid",
+                 "pgrp", "sid", "fpvalid"}  # fmt: skip
+#: the program counter and stack pointer of each machine (its ABI document's names)
+PC_SP = {
+    "x86_64": ("rip", "rsp"), "x32": ("rip", "rsp"), "i386": ("eip", "esp"),
+    "i386-rtlib": ("eip", "esp"), "aarch64": ("pc", "sp"), "ppc64": ("nip", "r1"),
+    "s390x": ("pswa", "r15"), "riscv64": ("pc", "sp"), "m68k": ("pc", "a7"),
+}  # fmt: skip
+#: the arch name each core must get (32-bit x86_64 ABI = x32)
+ARCH = {"i386-rtlib": "i386"}
+
+
+@pytest.fixture(scope="module")
+def unpacked(fixtures_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("multiarch")
+
+
+@pytest.mark.parametrize("machine", sorted(CORES))
+def test_registers_equal_eu_readelf(machine: str, fixtures_dir: Path, unpacked: Path) -> None:
+    tool = need_tool("eu-readelf")
+    core = unpack(fixtures_dir, CORES[machine], unpacked)
+    expected = readelf_prstatus(tool, core)
+    assert expected, "eu-readelf printed no NT_PRSTATUS"
+    with memlens.open(str(core)) as snap:
+        assert snap.arch is not None and snap.arch.name == ARCH.get(machine, machine)
+        assert [t.tid for t in snap.threads] == [e["pid"] for e in expected]
+        checked = 0
+        for thread, fields in zip(snap.threads, expected, strict=True):
+            for name, value in fields.items():
+                if name in NOT_REGISTERS:
+                    continue
+                ours = RENAMED.get(name, name)
+                assert ours in thread.registers, (machine, thread.tid, name)
+                got = thread.registers[ours]
+                # eu-readelf prints some registers as signed decimals of their width
+                if value >= 0:
+                    assert got == value, (machine, thread.tid, name, hex(got), value)
+                else:
+                    assert got in {value + (1 << n) for n in (16, 32, 64)}, (
+                        machine, thread.tid, name, hex(got), value)
+                checked += 1
+            pc, sp = PC_SP[machine]
+            assert thread.pc == fields[pc] and thread.sp == fields[sp] % (1 << 64)
+        assert checked >= 17 * len(expected)
+
+
+def test_m68k_pid_is_not_shifted(fixtures_dir: Path, unpacked: Path) -> None:
+    # m68k aligns long to 2 bytes: pr_pid sits at 22, not 24 (was read as 1963 << 16)
+    with memlens.open(str(unpack(fixtures_dir, CORES["m68k"], unpacked))) as snap:
+        assert [t.tid for t in snap.threads] == [1963] and snap.pid == 1963

@@ -1,0 +1,96 @@
+"""Backtraces of cores this test makes equal gdb's `thread apply all bt` (function names).
+
+A program with 8 threads (7 waiting in pause() two calls deep, the main thread crashing
+inside a shared library) is built with frame pointers at -O0 and without them at -O2;
+gdb runs it to the SIGSEGV, writes the core (gcore) and prints every thread's backtrace,
+which is the oracle.  Names are compared after removing what only spells the same
+function differently: GCC clone suffixes (``.constprop.0``, ``.isra.0``: gdb prints the
+DWARF name) and leading underscores of assembly aliases (``__clone3`` / ``clone3``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from memlens.cli.main import main
+
+from ..conftest import compile_c, need_tool
+
+LIB = r"""
+#include <stddef.h>
+volatile int *crash_target = NULL;
+__attribute__((noinline)) int lib_deep(int x) { *crash_target = x; return x + 1; }
+__attribute__((noinline)) int lib_entry(int x) { return lib_deep(x * 2) + 1; }
+"""
+PROG = r"""
+#include <pthread.h>
+#include <unistd.h>
+int lib_entry(int);
+static pthread_barrier_t ready;
+__attribute__((noinline)) static void idle_leaf(int n) { for (;;) pause(); }
+__attribute__((noinline)) static void idle_mid(int n) { idle_leaf(n + 1); __asm__ volatile(""); }
+static void *worker(void *arg) { pthread_barrier_wait(&ready); idle_mid((int)(long)arg); return 0; }
+__attribute__((noinline)) static int crash_here(int v) { return lib_entry(v) + 3; }
+int main(void) {
+  pthread_t t[7];
+  pthread_barrier_init(&ready, 0, 8);
+  for (long i = 0; i < 7; i++) pthread_create(&t[i], 0, worker, (void *)i);
+  pthread_barrier_wait(&ready);
+  usleep(100000);
+  return crash_here(5);
+}
+"""
+_THREAD = re.compile(r"^Thread \d+ \(.*LWP (\d+)\)")
+_FRAME = re.compile(r"^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(")
+
+
+def _norm(name: str | None) -> str | None:
+    if name is None:
+        return None
+    return re.sub(r"\.(constprop|isra|part|cold)\.\d+$|\.cold$", "", name).lstrip("_")
+
+
+def _gdb_threads(text: str) -> dict[int, list[str]]:
+    out: dict[int, list[str]] = {}
+    current: list[str] = []
+    for line in text.splitlines():
+        if m := _THREAD.match(line):
+            current = out.setdefault(int(m.group(1)), [])
+        elif m := _FRAME.match(line):
+            current.append(m.group(1))
+    return out
+
+
+@pytest.mark.parametrize("flags", [("-O0", "-fno-omit-frame-pointer"),
+                                   ("-O2", "-fomit-frame-pointer")], ids=["fp-O0", "nofp-O2"])
+def test_names_equal_gdb(flags: tuple[str, ...], tmp_path: Path,
+                         capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    gdb = need_tool("gdb")
+    lib = compile_c(LIB, tmp_path / "libcrash.so", *flags, "-shared", "-fPIC")
+    prog = compile_c(PROG, tmp_path / "prog", *flags, f"-L{tmp_path}", "-lcrash",
+                     f"-Wl,-rpath,{tmp_path}", "-pthread")  # fmt: skip
+    assert lib.exists()
+    core = tmp_path / "core"
+    run = subprocess.run([gdb, "-nx", "-batch", "-ex", "run", "-ex",
+                          f"generate-core-file {core}", "-ex", "thread apply all bt", str(prog)],
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    expected = _gdb_threads(run.stdout)
+    assert len(expected) == 8 and core.exists(), run.stdout[-2000:]
+    assert main(["stack", str(core), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    got: dict[int, list[str | None]] = {}
+    for t in doc["threads"]:
+        names = [f["function"] for f in t["frames"]]
+        # gdb's bt ends at main (backtrace past-main off)
+        got[t["tid"]] = names[: names.index("main") + 1] if "main" in names else names
+    assert sorted(got) == sorted(expected)
+    for tid, names in expected.items():
+        assert [_norm(n) for n in got[tid]] == [_norm(n) for n in names], tid
+    crashed = next(t for t in doc["threads"] if t["crashed"])
+    assert [f["function"] for f in crashed["frames"][:2]] == ["lib_deep", "lib_entry"]
+    assert doc["crash"]["reason"] == "SIGSEGV (SEGV_MAPERR)" and doc["crash"]["address"] == 0
