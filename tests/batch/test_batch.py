@@ -171,3 +171,29 @@ def test_first_and_last_seen_come_from_the_dumps_own_time(tmp_path: Path) -> Non
     (sig,) = fleet_report(str(out)).signatures
     # minidump_dump prints the header's time_date_stamp 0x45d35f73: 2007-02-14 19:13:55 UTC
     assert sig.first_seen == sig.last_seen == 0x45D35F73
+
+
+def test_signatures_skip_the_frames_that_lead_into_a_crash() -> None:
+    from memlens.batch.signature import signature
+    from memlens.symbols.frame import Frame
+
+    frames = [Frame(1, function="__kernel_vsyscall"), Frame(2, function="raise"),
+              Frame(3, function="abort"), Frame(4, function="parse_header(char const*)"),
+              Frame(5, function="main")]  # fmt: skip
+    assert signature(frames) == "__kernel_vsyscall | raise | abort | parse_header(char const*)"
+    unnamed = [Frame(0x7F0000001234, module="/lib/libfoo.so.1", module_offset=0x1234)]
+    assert signature(unnamed) == "libfoo.so.1@0x1234"
+    assert signature([Frame(9, function="_start")]) == ""
+
+
+def test_stack_signature_of_minidump2_names_breakpads_crashing_function(tmp_path: Path) -> None:
+    data = Path(__file__).parent.parent / "data/minidump"
+    out = tmp_path / "out"
+    run_batch("info", [str(data / "minidump2.dmp")], str(out), workers=1,
+              symbol_dirs=[str(data / "symbols")])  # fmt: skip
+    (dump,) = read_table(str(out), "dumps").to_pylist()
+    # minidump2.stackwalk.out: frame 0 is test_app.exe!`anonymous namespace'::CrashFunction
+    assert dump["signature"] == "`anonymous namespace'::CrashFunction"
+    frames = read_table(str(out), "frames").to_pylist()
+    assert [f["function"] for f in sorted(frames, key=lambda f: f["index"])][:2] == [
+        "`anonymous namespace'::CrashFunction", "main"]

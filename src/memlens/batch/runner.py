@@ -21,7 +21,7 @@ from memlens.batch import store
 from memlens.batch.inputs import content_key, expand
 from memlens.batch.store import DoneInput, InputStamp
 from memlens.batch.tables import empty_rows
-from memlens.batch.tasks import ANALYSES, analyse, error_reason
+from memlens.batch.tasks import ANALYSES, TaskOptions, analyse, error_reason
 from memlens.errors import FormatError, UsageError
 
 if TYPE_CHECKING:
@@ -50,8 +50,9 @@ class ChunkOutcome:
 
 
 def run_chunk(
-    chunk: str, paths: Sequence[str], analysis: str, out: str, known: frozenset[str]
-) -> ChunkOutcome:
+    chunk: str, paths: Sequence[str], analysis: str, out: str, known: frozenset[str],
+    options: TaskOptions,
+) -> ChunkOutcome:  # fmt: skip
     """The task: analyse ``paths`` (skipping content keys in ``known``) and store the rows."""
     rows = empty_rows()
     done: list[DoneInput] = []
@@ -71,7 +72,7 @@ def run_chunk(
         if key in known:
             done.append(DoneInput(key, stamp, False))
             continue
-        result = analyse(path, analysis, key)
+        result = analyse(path, analysis, key, options)
         errors += bool(result["errors"])
         analysed += 1
         for table, items in result.items():
@@ -126,6 +127,7 @@ def run_batch(
     chunk_size: int = DEFAULT_CHUNK,
     retries: int = 3,
     progress: Callable[[int, int], None] | None = None,
+    symbol_dirs: Sequence[str] = (),
 ) -> BatchResult:
     """Analyse every input into the dataset at ``out``.
 
@@ -134,15 +136,17 @@ def run_batch(
         FormatError: the output folder cannot be written.
     """
     planned, known, n_inputs, skipped = plan(analysis, inputs, out, chunk_size)
+    options = TaskOptions(symbol_dirs=tuple(os.path.abspath(d) for d in symbol_dirs))
     result = BatchResult(inputs=n_inputs, skipped=skipped)
     os.makedirs(out, exist_ok=True)
     if not planned:
         return result
     outcomes: list[ChunkOutcome]
     if client is not None or scheduler is not None:
-        outcomes = _on_cluster(planned, analysis, out, known, client, scheduler, retries, progress)
+        outcomes = _on_cluster(planned, analysis, out, known, options, client, scheduler,
+                               retries, progress)  # fmt: skip
     else:
-        outcomes = _locally(planned, analysis, out, known, workers, progress)
+        outcomes = _locally(planned, analysis, out, known, options, workers, progress)
     for o in outcomes:
         result.analysed += o.analysed
         result.errors += o.errors
@@ -152,12 +156,13 @@ def run_batch(
 
 def _locally(
     planned: list[tuple[str, list[str]]], analysis: str, out: str, known: frozenset[str],
-    workers: int | None, progress: Callable[[int, int], None] | None,
+    options: TaskOptions, workers: int | None, progress: Callable[[int, int], None] | None,
 ) -> list[ChunkOutcome]:  # fmt: skip
     import dask
     from dask.callbacks import Callback
 
-    tasks = [dask.delayed(run_chunk, pure=False)(c, p, analysis, out, known) for c, p in planned]
+    tasks = [dask.delayed(run_chunk, pure=False)(c, p, analysis, out, known, options)
+             for c, p in planned]  # fmt: skip
     n = workers or os.cpu_count() or 1
     # one worker: run in this process, with no process to start
     scheduler = "synchronous" if n == 1 else "processes"
@@ -177,7 +182,7 @@ def _locally(
 
 def _on_cluster(
     planned: list[tuple[str, list[str]]], analysis: str, out: str, known: frozenset[str],
-    client: Client | None, scheduler: str | None, retries: int,
+    options: TaskOptions, client: Client | None, scheduler: str | None, retries: int,
     progress: Callable[[int, int], None] | None,
 ) -> list[ChunkOutcome]:  # fmt: skip
     from distributed import Client, as_completed
@@ -189,8 +194,8 @@ def _on_cluster(
         except OSError as e:
             raise UsageError(f"no Dask scheduler at {scheduler}: {e}") from None
     try:
-        futures = [client.submit(run_chunk, c, p, analysis, out, known, key=f"memlens-{c}",
-                                 retries=retries, pure=False)
+        futures = [client.submit(run_chunk, c, p, analysis, out, known, options,
+                                 key=f"memlens-{c}", retries=retries, pure=False)
                    for c, p in planned]  # fmt: skip
         outcomes = []
         for i, future in enumerate(as_completed(futures), 1):

@@ -25,7 +25,8 @@ _PREFIX = re.compile(
     r"|malloc_printerr|_int_free|_int_malloc|free|malloc|calloc|realloc|cfree|operator new"
     r"|operator delete|std::terminate|__cxa_throw|__cxa_rethrow"
     r"|__gnu_cxx::__verbose_terminate_handler|std::__terminate|RaiseException|KiUserExceptionDispatcher|memcpy|memmove|memset|strlen"
-    r"|__memcpy_\w+|__memmove_\w+|__memset_\w+|__strlen_\w+)(?:\(.*\))?$"
+    r"|__memcpy_\w+|__memmove_\w+|__memset_\w+|__strlen_\w+"
+    r"|__kernel_vsyscall|__kernel_rt_sigreturn|__restore_rt|_dl_sysinfo_int80)(?:\(.*\))?$"
 )
 #: frames that say nothing at all: dropped from the signature
 _IRRELEVANT = re.compile(r"^(?:_start|__libc_start_main|__libc_start_call_main|start_thread"

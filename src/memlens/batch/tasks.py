@@ -2,15 +2,15 @@
 
 A task never raises for a bad input: whatever goes wrong becomes one ``errors``
 row naming the file and the reason, and the rows already made for it are
-dropped (a row is either complete or absent).  Symbolizers are cached per
-worker process across tasks, keyed by the module files they read.
+dropped (a row is either complete or absent).
 """
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -22,22 +22,31 @@ from memlens.errors import FormatError, MemlensError
 if TYPE_CHECKING:
     from memlens.core.snapshot import Snapshot
     from memlens.symbols.frame import Frame
+    from memlens.unwind.frames import ThreadStack
 
 #: the analyses ``memlens batch`` runs
-ANALYSES = ("info", "heap", "mpy")
+ANALYSES = ("info", "stack", "heap", "mpy")
 #: a compressed input may decompress to at most this (memory of one worker)
 MAX_DECOMPRESSED = 8 << 30
 #: heap groups kept per input (the largest); the dump row has the exact totals
 HEAP_GROUPS_KEPT = 200
 
 
-def analyse(path: str, analysis: str, key: str) -> Rows:
+@dataclass(frozen=True, slots=True)
+class TaskOptions:
+    """Settings every task of a batch shares."""
+
+    #: Breakpad symbol stores (NAME/DEBUGID/NAME.sym) for stack walking and names
+    symbol_dirs: tuple[str, ...] = ()
+
+
+def analyse(path: str, analysis: str, key: str, options: TaskOptions | None = None) -> Rows:
     """The rows of one input; errors become an ``errors`` row, never an exception."""
     start = time.perf_counter()
     rows = empty_rows()
     try:
         with readable_path(path, MAX_DECOMPRESSED) as readable:
-            _RUNNERS[analysis](readable, path, key, rows)
+            _RUNNERS[analysis](readable, path, key, rows, options or TaskOptions())
     except (MemlensError, OSError, ValueError) as e:
         rows = empty_rows()
         rows["errors"].append({"key": key, "path": path, "analysis": analysis,
@@ -111,46 +120,47 @@ def _module_rows(snap: Snapshot, key: str) -> list[dict[str, object]]:
     ]  # fmt: skip
 
 
-_SYMBOLIZERS: dict[tuple[tuple[str, int, int], ...], Callable[[Sequence[int]], list[Frame]]] = {}
+def _frame_rows(key: str, stack: ThreadStack) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = []
+    for i, f in enumerate(stack.frames):
+        offset = f.pc - f.module_base if f.module_base is not None else None
+        rows.append({
+            "key": key, "thread": stack.tid, "crashed": stack.crashed, "index": i, "pc": f.pc,
+            "module": f.module, "module_offset": offset, "function": f.function,
+            "file": f.file, "line": f.line, "trust": f.trust.value,
+        })  # fmt: skip
+    return rows
 
 
-def _symbolize(snap: Snapshot, addresses: Sequence[int]) -> list[Frame]:
-    """Frames for ``addresses``, with a symbolizer cached for the same set of module
-    files at the same places (many dumps of one build share it)."""
-    from memlens.symbols.chain import symbolizer_for
+def _as_frames(stack: ThreadStack) -> list[Frame]:
+    from memlens.symbols.frame import Frame
 
-    ident = tuple(sorted((m.path, m.base, m.end) for m in snap.modules))
-    cached = _SYMBOLIZERS.get(ident)
-    if cached is None:
-        cached = symbolizer_for(snap).symbolize
-        if len(_SYMBOLIZERS) > 64:
-            _SYMBOLIZERS.clear()
-        _SYMBOLIZERS[ident] = cached
-    return cached(list(addresses))
+    return [Frame(address=f.pc, module=f.module, function=f.function,
+                  module_offset=f.pc - f.module_base if f.module_base is not None else None)
+            for f in stack.frames]  # fmt: skip
 
 
-def _info(readable: str, path: str, key: str, rows: Rows) -> None:
+def _walk(readable: str, path: str, key: str, rows: Rows, options: TaskOptions,
+          analysis: str) -> None:  # fmt: skip
+    """``info``: the crashed thread's stack; ``stack``: every thread's."""
+    from memlens.analyses.stack import stack_report
+
     with _open(readable) as snap:
-        dump = _dump_row(snap, path, key, "info")
+        dump = _dump_row(snap, path, key, analysis)
         rows["modules"] += _module_rows(snap, key)
-        threads = [t for t in snap.threads if t.pc is not None]
-        frames = _symbolize(snap, [t.pc for t in threads if t.pc is not None])
-        crashed: list[Frame] = []
-        for t, frame in zip(threads, frames, strict=True):
-            is_crashed = t.crashed or (snap.crash is not None and snap.crash.thread_id == t.tid)
-            rows["frames"].append({
-                "key": key, "thread": t.tid, "crashed": is_crashed, "index": 0,
-                "pc": frame.address, "module": frame.module, "module_offset": frame.module_offset,
-                "function": frame.function, "file": frame.file, "line": frame.line,
-                "trust": "context",
-            })  # fmt: skip
-            if is_crashed:
-                crashed.append(frame)
-        dump["signature"] = sig.signature(crashed) if snap.crash is not None else None
+        crashed = snap.crash.thread_id if snap.crash is not None else None
+        wanted = None if analysis == "stack" else ([crashed] if crashed is not None else [])
+        stacks = stack_report(snap, symbol_dirs=options.symbol_dirs, threads=wanted).threads
+        if wanted != []:
+            for stack in stacks:
+                rows["frames"] += _frame_rows(key, stack)
+        top = next((t for t in stacks if t.crashed or t.tid == crashed), None)
+        if snap.crash is not None and top is not None:
+            dump["signature"] = sig.signature(_as_frames(top))
         rows["dumps"].append(dump)
 
 
-def _heap(readable: str, path: str, key: str, rows: Rows) -> None:
+def _heap(readable: str, path: str, key: str, rows: Rows, options: TaskOptions) -> None:
     from memlens.heap.profile_file import HeapSnapshotFile
     from memlens.heap.report import build_report, profile_from_snapshot
     from memlens.heap.symbolize import symbolize_returns, symbolizer_for_profile
@@ -182,7 +192,7 @@ def _heap(readable: str, path: str, key: str, rows: Rows) -> None:
         rows["dumps"].append(dump)
 
 
-def _mpy(readable: str, path: str, key: str, rows: Rows) -> None:
+def _mpy(readable: str, path: str, key: str, rows: Rows, options: TaskOptions) -> None:
     from memlens.mpy.heap import analyse as analyse_heap
     from memlens.mpy.objects import objects, type_stats
 
@@ -198,6 +208,8 @@ def _mpy(readable: str, path: str, key: str, rows: Rows) -> None:
         rows["dumps"].append(dump)
 
 
-_RUNNERS: dict[str, Callable[[str, str, str, Rows], None]] = {
-    "info": _info, "heap": _heap, "mpy": _mpy,
+_RUNNERS: dict[str, Callable[[str, str, str, Rows, TaskOptions], None]] = {
+    "info": lambda r, p, k, rows, o: _walk(r, p, k, rows, o, "info"),
+    "stack": lambda r, p, k, rows, o: _walk(r, p, k, rows, o, "stack"),
+    "heap": _heap, "mpy": _mpy,
 }  # fmt: skip

@@ -66,6 +66,8 @@ VERBS: tuple[Verb, ...] = (
          "live heap blocks grouped by allocation stack (needs the shim: see 'memlens run')"),
     Verb("snapshot", _C + "snapshot",
          "write a live process to an ELF core (gdb opens it; memlens keeps its residency)"),
+    Verb("stack", _C + "stack",
+         "backtraces of every thread (CFI, Breakpad .sym, frame pointers, scanning)"),
     Verb("minidump", _C + "minidump",
          "print every stream of a minidump (Breakpad minidump_dump format)"),
     Verb("mpy", _C + "mpy",

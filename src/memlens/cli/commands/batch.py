@@ -11,7 +11,8 @@ from memlens.errors import UsageError
 NAME = "batch"
 HELP = "analyse many dumps (files, folders, globs; .gz/.bz2/.xz/.zst) into Parquet tables"
 DESCRIPTION = """\
-ANALYSIS is info, heap or mpy; each input is analysed in a Dask task (local
+ANALYSIS is info (crash, crashed thread's stack, signature), stack (every
+thread), heap or mpy; each input is analysed in a Dask task (local
 worker processes by default, --scheduler ADDRESS for a dask.distributed
 cluster) and its rows are stored under OUT, keyed by the input's content: a
 rerun does only what is not done yet.  A file that cannot be read is a row of
@@ -23,7 +24,7 @@ EXAMPLES = (
     "memlens batch report fleet --baseline fleet-last-week",
 )
 
-ANALYSES = ("info", "heap", "mpy", "report")
+ANALYSES = ("info", "stack", "heap", "mpy", "report")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="a dask.distributed scheduler, e.g. tcp://10.0.0.5:8786")  # fmt: skip
     parser.add_argument("--chunk", type=int, default=16, help="inputs per task (default 16)")
+    parser.add_argument("--symbols", action="append", default=[], metavar="STORE",
+                        help="Breakpad symbol store, NAME/DEBUGID/NAME.sym (repeatable)")
     parser.add_argument("--baseline", metavar="OLD", help="report: growth over this dataset")
     parser.add_argument("--top", type=int, default=20, help="report: rows per section")
     parser.add_argument("--json", action="store_true", help="report as JSON")
@@ -69,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
     result = run_batch(
         args.analysis, args.inputs, args.out, workers=args.workers, scheduler=args.scheduler,
         chunk_size=args.chunk, progress=_progress if sys.stderr.isatty() else None,
+        symbol_dirs=args.symbols,
     )  # fmt: skip
     print(f"{result.inputs} inputs: {result.analysed} analysed, {result.skipped} already done, "
           f"{result.errors} unreadable (see {args.out}/errors)", file=sys.stderr)  # fmt: skip

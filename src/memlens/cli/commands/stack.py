@@ -27,6 +27,12 @@ DESCRIPTION = (
 )
 
 
+EXAMPLES = (
+    "memlens stack crash.dmp --symbols ./symbols",
+    "memlens stack core.1234 --bt",
+)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
     parser.add_argument("--symbols", action="append", default=[], metavar="STORE",
