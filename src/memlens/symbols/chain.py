@@ -27,16 +27,17 @@ import numpy.typing as npt
 
 from memlens.core.snapshot import Snapshot
 from memlens.errors import FormatError, MemlensError, UsageError
-from memlens.symbols import dwarf
+from memlens.symbols import aranges, dwarf
 from memlens.symbols.batch import Bools, FrameBatch, Located, as_addresses
 from memlens.symbols.debugfile import debug_dirs as all_debug_dirs
 from memlens.symbols.debugfile import find_debug_file
-from memlens.symbols.demangle import demangle
 from memlens.symbols.dwarflines import ElfLineTable
 from memlens.symbols.elffile import ElfFile
 from memlens.symbols.elfsyms import load_elf_symbols
 from memlens.symbols.frame import AddressSymbolizer, Frame
 from memlens.symbols.modmap import LoadedModule, build_module_map
+from memlens.symbols.naming import shown
+from memlens.symbols.outer import OuterNames
 from memlens.symbols.table import SymbolTable
 
 __all__ = [
@@ -81,6 +82,9 @@ class ModuleSymbols:
         self.image_base = 0
         self.debug_file: str | None = None
         self._has_debug_info = False
+        self._outer: OuterNames | None = None
+        self._units: tuple[U64, U64] | None = None
+        self._units_read = False
 
     def _load(self) -> None:
         if self._loaded:
@@ -112,6 +116,25 @@ class ModuleSymbols:
     def symtab(self) -> SymbolTable | None:
         self._load()
         return self._symtab
+
+    def unit_ranges(self) -> tuple[U64, U64] | None:
+        """The compilation units' address ranges (``.debug_aranges``), if any."""
+        self._load()
+        if not self._units_read:
+            self._units_read = True
+            source = self.debug_file or (self.module.file if self._has_debug_info else None)
+            if source is not None:
+                try:
+                    self._units = aranges.unit_ranges(source)
+                except FormatError as e:
+                    self.problems.append(str(e))
+        return self._units
+
+    def outer(self) -> OuterNames:
+        """Names the outermost DWARF functions with this module's symbol table."""
+        if self._outer is None:
+            self._outer = OuterNames(self.symtab(), self.image_base)
+        return self._outer
 
     def lines(self) -> dwarf.LineTable | ElfLineTable | None:
         """file:line: symbolic's SymCache (inline frames too), else pyelftools' line table."""
@@ -191,6 +214,7 @@ class Symbolizer:
         offsets = np.zeros(n, np.int64)
         has_offset = np.zeros(n, bool)
         located: Located = {}
+        notes: dict[int, str] = {}
         if len(self.modules):
             mi = np.searchsorted(self._starts, uniq, side="right").astype(np.int64) - 1
             inside = (mi >= 0) & (uniq < self._ends[np.maximum(mi, 0)])
@@ -202,15 +226,15 @@ class Symbolizer:
         for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), n], strict=True):
             if lo < hi:
                 k = int(mi[lo])
-                self._module_rows(k, uniq, lo, hi, names, offsets, has_offset, located)
+                self._module_rows(k, uniq, lo, hi, names, offsets, has_offset, located, notes)
         return FrameBatch(arr, uniq, inverse.astype(np.int64).reshape(-1),
                           paths=[m.path for m in self.modules], bases=self._starts, module=mi,
                           function=names, function_offset=offsets, has_offset=has_offset,
-                          located=located)  # fmt: skip
+                          located=located, notes=notes)  # fmt: skip
 
     def _module_rows(self, k: int, uniq: U64, lo: int, hi: int,
                      names: Obj, offsets: I64, has_offset: Bools,
-                     located: Located,
+                     located: Located, notes: dict[int, str],
                      ) -> None:  # fmt: skip
         """Fill rows ``lo:hi`` of the columns (all addresses in module ``k``; -1: none)."""
         module = self.modules[k] if k >= 0 else None
@@ -240,10 +264,39 @@ class Symbolizer:
             pos, off = table.lookup(vaddr[todo])
             hit = pos >= 0
             rows = todo[hit] + lo
-            names[rows] = table.names_at(pos[hit], demangle)
+            names[rows] = table.names_at(pos[hit], shown)
             offsets[rows] = off[hit]
             has_offset[rows] = True
             todo = todo[~hit]
+        if len(todo) and ms is not None:
+            self._padding_rows(ms, lo, vaddr, todo, located, notes)
+
+    def _padding_rows(self, ms: ModuleSymbols, lo: int, vaddr: U64, todo: I64,
+                      located: Located, notes: dict[int, str]) -> None:  # fmt: skip
+        """Rows in alignment padding after a symbol: say so; file:line is the line
+        table's (its last row runs on over the padding, as llvm-symbolizer reports)."""
+        table = ms.symtab()
+        if table is None or not len(table):
+            return
+        pos, end = table.padding(vaddr[todo])
+        hit = np.flatnonzero(pos >= 0)
+        if not len(hit):
+            return
+        shown_names = table.names_at(pos[hit], shown).tolist()
+        lt, units = ms.lines(), ms.unit_ranges()
+        # inside its unit's ranges, padding has the line row of the code before it
+        lined = aranges.inside(units, vaddr[todo[hit]]) if units is not None else None
+        last = [int(e) - 1 - ms.image_base for e in end[hit].tolist()]
+        if lt is None or lined is None:
+            rows_lines: list[list[dwarf.LineFrame]] = [[] for _ in last]
+        else:
+            rows_lines = [x if ok else [] for x, ok in zip(lt.lookup(last), lined.tolist(),
+                                                            strict=True)]  # fmt: skip
+        for k, name, locs in zip(hit.tolist(), shown_names, rows_lines, strict=True):
+            row = lo + int(todo[k])
+            notes[row] = f"padding after {name}"
+            if locs and locs[0].file is not None:
+                located[row] = (locs[0].file, locs[0].line, ())
 
     def _dwarf_rows(self, module: LoadedModule | None, ms: ModuleSymbols,
                     lt: dwarf.LineTable | ElfLineTable,
@@ -255,26 +308,36 @@ class Symbolizer:
         modname = module.path if module else None
         base = module.base if module else 0
         rel = [v - ms.image_base for v in vaddr[todo].tolist()]
-        for k, (t, r, locs) in enumerate(zip(todo.tolist(), rel, lt.lookup(rel), strict=True)):
-            if not locs:
-                continue
+        found = [(k, t, r, locs) for k, (t, r, locs) in enumerate(
+            zip(todo.tolist(), rel, lt.lookup(rel), strict=True)) if locs]  # fmt: skip
+        # the outermost function's name and offset (DWARF, aliases and pieces from .symtab)
+        outer_rows = [(k, t, r, locs) for k, t, r, locs in found
+                      if locs[0].function is not None and locs[-1].function is not None]
+        outer = ms.outer().names(
+            [locs[-1].function or "" for _k, _t, _r, locs in outer_rows],
+            [r if locs[-1].function_start is None else locs[-1].function_start
+             for _k, _t, r, locs in outer_rows],
+            [r for _k, _t, r, _locs in outer_rows],
+        )  # fmt: skip
+        named_outer = {k: o for (k, _t, _r, _l), o in zip(outer_rows, outer, strict=True)}
+        for k, t, _r, locs in found:
             row = lo + t
             addr = int(uniq[row])
             top = locs[0]
-            if top.function is None:  # a bare line table: the symbol table names it
+            got = named_outer.get(k)
+            if got is None:  # a bare line table: the symbol table names it
                 located[row] = (top.file, top.line, ())
                 continue
             named[k] = True
-            names[row] = demangle(top.function)
-            if len(locs) == 1 and top.function_start is not None:
-                offsets[row] = r - top.function_start
+            if len(locs) == 1:
+                names[row], offsets[row] = got
                 has_offset[row] = True
+            else:
+                names[row] = shown(top.function or "")
             inl = tuple(
                 Frame(addr, modname, addr - base if module else None,
-                      demangle(loc.function) if loc.function else None,
-                      r - loc.function_start
-                      if loc is locs[-1] and loc.function_start is not None else None,
-                      loc.file, loc.line)
+                      got[0] if loc is locs[-1] else shown(loc.function or ""),
+                      got[1] if loc is locs[-1] else None, loc.file, loc.line)
                 for loc in locs[1:]
             )  # fmt: skip
             located[row] = (top.file, top.line, inl)

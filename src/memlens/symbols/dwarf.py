@@ -6,9 +6,13 @@ kept on disk under ``$XDG_CACHE_HOME/memlens/symcache/`` keyed by build id and
 SymCache format version (reopening is an mmap).  SymCache addresses are
 relative to the file's image base (the lowest PT_LOAD address).
 
-Only answers that carry a source file are used: SymCache also falls back to
-the symbol table, and it lets a size-less symbol run on to the end of the
-image; the ELF symbol table source answers for names instead.
+The SymCache is built from the file with its symbol tables hidden (their
+section sizes set to 0 in a private copy).  Given symbols, SymCache renames a
+whole DWARF function after any symbol that starts one of its ranges: libpython's
+``_PyEval_EvalFrameDefault`` became ``ast2obj_expr.lto_priv.0.cold``, every
+hidden libc function its ``__GI_`` alias.  Without them every name is DWARF's
+(the linkage name, else the name); the ELF symbol table answers where DWARF
+has no function, and picks the public alias (see ``docs/symbols.md``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,29 @@ class LineFrame:
 
 
 _NO_ADDR = (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+
+
+def _without_symbols(path: str) -> bytes:
+    """The bytes of ELF file ``path`` with ``.symtab``/``.dynsym`` emptied (sh_size = 0).
+
+    Raises:
+        FormatError: not a readable ELF file.
+    """
+    from memlens.symbols.elffile import SHT_DYNSYM, SHT_SYMTAB, ElfFile
+
+    with ElfFile(path) as elf:
+        where = [(elf.shoff + i * elf.shentsize, elf.elfclass)
+                 for i, sec in enumerate(elf.sections) if sec.type in (SHT_SYMTAB, SHT_DYNSYM)]
+    try:
+        with open(path, "rb") as f:
+            data = bytearray(f.read())
+    except OSError as e:
+        raise FormatError(path, None, f"cannot read: {e.strerror}") from None
+    for off, elfclass in where:
+        # Elf64_Shdr.sh_size at +0x20 (8 bytes), Elf32_Shdr.sh_size at +0x14 (4 bytes)
+        at, size = (off + 0x20, 8) if elfclass == 2 else (off + 0x14, 4)
+        data[at : at + size] = bytes(size)
+    return bytes(data)
 
 
 def cache_dir() -> str:
@@ -67,12 +94,13 @@ class LineTable:
         version = int(SYMCACHE_LATEST_VERSION)
         cached = None
         if build_id and use_cache:
-            cached = os.path.join(cache_dir(), f"{build_id.hex()}.v{version}.symc")
+            cached = os.path.join(cache_dir(), f"{build_id.hex()}.v{version}.dwarfonly.symc")
         try:
             if cached and os.path.exists(cached):
                 self._cache = SymCache.open(cached)  # type: ignore[no-untyped-call]
                 return
-            archive = Archive.open(path)
+            self._blob = _without_symbols(path)  # symbolic borrows it: keep it alive
+            archive = Archive.from_bytes(self._blob)
             obj = next(iter(archive.iter_objects()), None)
             if obj is None:
                 raise FormatError(path, None, "no object in file")
