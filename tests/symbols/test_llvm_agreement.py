@@ -156,7 +156,30 @@ def _llvm_names_unit_without_rows(row: Row, _names: Names) -> bool:
     return row.want.linkage[0][2] is None and row.ours.file is None and row.ours.line is None
 
 
+def _rows_without_function(row: Row, names: Names) -> bool:
+    """Line rows no DWARF function covers (LTO-merged code in libpython): memlens reads
+    lines through functions (SymCache) and has none; the symbol table (nm) names the
+    function, as llvm-symbolizer does."""
+    ours = row.ours
+    return (ours.file is None and ours.function is not None and not ours.inlined_by
+            and names.same(names.name(ours.function), names.name(row.want.linkage[-1][0]))
+            and names.contains(names.name(ours.function), row.address))  # fmt: skip
+
+
+def _padding_line(row: Row, _names: Names) -> bool:
+    """Alignment padding: memlens gives the line of the function's last byte, llvm-symbolizer
+    the line table's last row before the padding; both in the same file, neither a function."""
+    ours = row.ours
+    want = row.want.linkage[0]
+    return (ours.note or "").startswith("padding after") and want[0] is None and (
+        want[1] is not None and (ours.file is None or os.path.normpath(ours.file) == want[1]))
+
+
 LINE_EXPECTED: dict[str, Callable[[Row, Names], bool]] = {
+    "line rows that no DWARF function covers: memlens has no file:line there":
+        _rows_without_function,
+    "padding: a different line row of the same file, or none":
+        _padding_line,
     "llvm-symbolizer prints the unit's name and line 0 where the unit has no line rows":
         _llvm_names_unit_without_rows,
 }  # fmt: skip

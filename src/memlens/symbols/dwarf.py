@@ -20,17 +20,17 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from memlens.errors import FormatError
 
 
-@dataclass(frozen=True, slots=True)
-class LineFrame:
+class LineFrame(NamedTuple):
     """One level of a source location: the function (mangled) and file:line in it.
 
     ``function_start`` is the function's address relative to the image base, when known;
-    ``function`` is None from a bare line table (the symbol table names it).
+    ``function`` is None from a bare line table (the symbol table names it).  (A named
+    tuple: 100k lookups build ~200k of them.)
     """
 
     function: str | None
@@ -121,7 +121,62 @@ class LineTable:
             pass  # a cache we cannot write is only slower, not wrong
 
     def lookup(self, relative: Sequence[int]) -> list[list[LineFrame]]:
-        """Per address (relative to the image base): innermost frame first; [] if unknown."""
+        """Per address (relative to the image base): innermost frame first; [] if unknown.
+
+        Calls symbolic's C entry point directly (its ``SymCache.lookup`` wrapper
+        builds and decodes every string anew: three quarters of the time): a
+        function name is a view into the cache, decoded once per distinct name;
+        the path is a fresh string per level, decoded once per distinct path.
+        """
+        try:
+            from symbolic._lowlevel import ffi, lib
+        except ImportError:  # pragma: no cover - the wrapper is the stable API
+            return self._lookup_wrapped(relative)
+        ptr = self._cache._objptr
+        find, free_result, free_str = (lib.symbolic_symcache_lookup,
+                                       lib.symbolic_lookup_result_free, lib.symbolic_str_free)
+        unpack, address_of = ffi.unpack, ffi.addressof
+        text: dict[bytes, str] = {}
+        empty: list[LineFrame] = []
+        out: list[list[LineFrame]] = []
+        for addr in relative:
+            if addr < 0 or addr >= 1 << 64:
+                out.append(empty)
+                continue
+            rv = find(ptr, addr)
+            try:
+                levels = self._levels(rv, unpack, address_of, free_str, text)
+            finally:
+                free_result(address_of(rv))
+            out.append(levels)
+        return out
+
+    @staticmethod
+    def _levels(rv: Any, unpack: Any, address_of: Any, free_str: Any,
+                text: dict[bytes, str]) -> list[LineFrame]:  # fmt: skip
+        levels: list[LineFrame] = []
+        for i in range(rv.len):
+            it = rv.items[i]
+            fp = it.full_path
+            raw = unpack(fp.data, fp.len) if fp.len else b""
+            if fp.owned:
+                free_str(address_of(fp))
+            sym = it.symbol
+            name = unpack(sym.data, sym.len) if sym.len else b""
+            path = text.get(raw)
+            if path is None:
+                path = text[raw] = raw.decode("utf-8", "replace")
+            func = text.get(name)
+            if func is None:
+                func = text[name] = name.decode("utf-8", "replace")
+            start = it.sym_addr
+            levels.append(LineFrame(func, None if start in _NO_ADDR else start, path or None,
+                                    it.line or None))  # fmt: skip
+        if not levels or levels[0].file is None:
+            return []
+        return levels
+
+    def _lookup_wrapped(self, relative: Sequence[int]) -> list[list[LineFrame]]:
         out: list[list[LineFrame]] = []
         lookup = self._cache.lookup
         for addr in relative:

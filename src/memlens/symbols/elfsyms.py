@@ -87,6 +87,10 @@ def load_elf_symbols(elf: ElfFile, *, dynamic: bool | None = None) -> SymbolTabl
     for b, p in _BIND.items():
         binds[st_bind[idx] == b] = p
     sizes = syms["size"][idx].astype(np.uint64)
+    # a size-less function runs on at most to the end of its section
+    sec_end = np.array([sec.addr + sec.size for sec in elf.sections] + [0], np.uint64)
+    shndx = syms["shndx"][idx].astype(np.int64)
+    run_on = sec_end[np.where(shndx < len(elf.sections), shndx, len(elf.sections))]
     offsets = name_off[idx]
 
     def name(i: int) -> str:
@@ -97,7 +101,7 @@ def load_elf_symbols(elf: ElfFile, *, dynamic: bool | None = None) -> SymbolTabl
     return SymbolTable(
         values, sizes, name, kinds=kinds, binds=binds,
         lookup_mask=syms["shndx"][idx] != SHN_ABS, tiebreak=-penalty[idx], source=elf.path,
-        run_on=True,
+        run_on=run_on,
     )  # fmt: skip
 
 

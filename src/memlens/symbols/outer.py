@@ -39,6 +39,7 @@ class OuterNames:
         self.table = table if table is not None and len(table) else None
         self.image_base = image_base
         self._alias: dict[tuple[str, int], str | None] = {}
+        self._known: dict[tuple[str, int, int], tuple[str, bool]] = {}
 
     def _alias_at(self, name: str, start: int) -> str | None:
         """The best symbol at ``start`` that is ``name`` or an alias of it, else None."""
@@ -70,23 +71,35 @@ class OuterNames:
                                                           strict=True)]  # fmt: skip
         pos, off = t.lookup(np.array(addresses, np.uint64) + np.uint64(base))
         out: list[tuple[str, int]] = []
+        known: dict[tuple[str, int, int], tuple[str, bool]] = self._known
         for f, s, a, p, o in zip(functions, starts, addresses, pos.tolist(), off.tolist(),
                                  strict=True):  # fmt: skip
-            alias = self._alias_at(f, s + base)
-            name, offset = alias or f, a - s
-            tags: tuple[str, ...] = ()
-            if p >= 0:
-                inside = t.name(p)
-                lo = a + base - o
-                owns = bool(t.size_known[p]) and lo <= s + base < lo + int(t.sizes[p])
-                if owns:
-                    name, offset, alias = inside, o, inside
-                    tags = split_fragment(split_version(inside))[1]
-                elif public(inside) in (public(f), public(name)):
-                    tags = split_fragment(split_version(inside))[1]
-                    offset = o
-                    if alias is None:
-                        name = inside
-            plain = split_fragment(split_version(name))[0]
-            out.append((with_tags(shown(plain), tags), offset))
+            got = known.get((f, s, p))
+            if got is None:
+                got = known[(f, s, p)] = self._name(f, s, p, a - o)
+            out.append((got[0], o if got[1] else a - s))
         return out
+
+    def _name(self, f: str, s: int, p: int, sym_start: int) -> tuple[str, bool]:
+        """The shown name of function ``f`` whose range starts at ``s``, for addresses in
+        symbol ``p`` (starting at ``sym_start``; -1: none), and whether offsets count
+        from that symbol (else from the range start)."""
+        t = self.table
+        assert t is not None
+        base = self.image_base
+        alias = self._alias_at(f, s + base)
+        name, from_symbol = alias or f, False
+        tags: tuple[str, ...] = ()
+        if p >= 0:
+            inside = t.name(p)
+            lo = sym_start + base
+            if bool(t.size_known[p]) and lo <= s + base < lo + int(t.sizes[p]):
+                name, from_symbol = inside, True
+                tags = split_fragment(split_version(inside))[1]
+            elif public(inside) in (public(f), public(name)):
+                tags = split_fragment(split_version(inside))[1]
+                from_symbol = True
+                if alias is None:
+                    name = inside
+        plain = split_fragment(split_version(name))[0]
+        return with_tags(shown(plain), tags), from_symbol

@@ -61,9 +61,11 @@ class SymbolTable:
         lookup_mask: symbols that may answer address lookups (default all).
         letters, lines: optional nm type letters / original text lines.
         tiebreak: per symbol, larger wins among equally ranked aliases.
-        run_on: size-less functions answer up to the next symbol (ELF: GCC's crtstuff
-            code such as ``deregister_tm_clones`` has no size; llvm-symbolizer and
-            addr2line do the same), not only at their own address.
+        run_on: per symbol, where a size-less function may run on to (ELF: the end
+            of its section); it then answers up to the next symbol or that limit,
+            whichever is first -- GCC's crtstuff code such as ``deregister_tm_clones``
+            has no size, and llvm-symbolizer and addr2line do the same.  ``None``: a
+            size-less symbol answers only at its own address.
     """
 
     def __init__(
@@ -80,7 +82,7 @@ class SymbolTable:
         lines: Sequence[str | None] | None = None,
         tiebreak: npt.NDArray[np.int64] | None = None,
         source: str = "",
-        run_on: bool = False,
+        run_on: U64 | None = None,
     ) -> None:
         n = len(addresses)
         self.source = source
@@ -114,10 +116,11 @@ class SymbolTable:
         self._lk_start = self.addresses[self._lk]
         lk_size = np.where(self.size_known[self._lk], self.sizes[self._lk], np.uint64(1))
         self._lk_end = self._lk_start + np.maximum(lk_size, np.uint64(1))
-        if run_on and len(self._lk):
+        if run_on is not None and len(self._lk):
             nxt = np.append(self._lk_start[1:], self._lk_start[-1] + np.uint64(1))
+            limit = np.minimum(nxt, run_on[order][self._lk])
             sizeless = ~self.size_known[self._lk] & (self.kinds[self._lk] == KIND_FUNC)
-            self._lk_end = np.where(sizeless, np.maximum(nxt, self._lk_end), self._lk_end)
+            self._lk_end = np.where(sizeless, np.maximum(limit, self._lk_end), self._lk_end)
         # running maximum of ends: tells whether an earlier symbol can contain an address
         self._lk_maxend = np.maximum.accumulate(self._lk_end) if len(self._lk) else self._lk_end
 

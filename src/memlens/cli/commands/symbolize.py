@@ -10,9 +10,10 @@ from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, open_from_args, parse_address
 from memlens.errors import UsageError
 from memlens.render import jsonout
-from memlens.render.frames import format_frame, frame_json
+from memlens.render.symbolize_out import json_rows, text_lines
 from memlens.symbols.chain import SOURCES, Symbolizer, symbolizer_for, symbolizer_for_file
 from memlens.symbols.elffile import ET_CORE, is_elf
+from memlens.symbols.frame import Frame
 from memlens.symbols.ldmap import load_map
 from memlens.symbols.nmtext import load_nm
 from memlens.symbols.table import SymbolTable
@@ -79,6 +80,18 @@ def make_symbolizer(args: argparse.Namespace, target: str) -> tuple[Symbolizer, 
                           chain=args.chain, tables=tables), snap  # fmt: skip
 
 
+def outside_warning(symbolizer: Symbolizer, frames: list[Frame]) -> str | None:
+    """One line saying how many addresses fell outside every module, and which ranges
+    the modules cover (None when every address is inside one)."""
+    missing = sum(1 for f in frames if f.module is None)
+    if not missing:
+        return None
+    ranges = ", ".join(f"{m.name} {m.base:#x}-{m.end:#x}" for m in symbolizer.modules[:8])
+    more = f" and {len(symbolizer.modules) - 8} more" if len(symbolizer.modules) > 8 else ""
+    return (f"{missing} address{'es' if missing > 1 else ''} outside every module; "
+            f"modules: {ranges or 'none'}{more}")
+
+
 def run(args: argparse.Namespace) -> int:
     addresses = list(_addresses(args.addresses))
     symbolizer, snap = make_symbolizer(args, args.target)
@@ -88,12 +101,28 @@ def run(args: argparse.Namespace) -> int:
         close = getattr(snap, "close", None)
         if close is not None:
             close()
+    warnings = list(dict.fromkeys(symbolizer.warnings))
+    outside = outside_warning(symbolizer, frames)
+    if outside:
+        warnings.append(outside)
     if args.json:
-        jsonout.dump("symbolize", {"target": args.target,
-                                   "frames": [frame_json(f) for f in frames],
-                                   "warnings": symbolizer.warnings})  # fmt: skip
-    else:
-        for f in frames:
-            print(format_frame(f))
+        jsonout.dump("symbolize", {"target": args.target, "frames": json_rows(frames),
+                                   "warnings": warnings})  # fmt: skip
+        return ExitCode.OK
+    write = sys.stdout.write
+    chunk: list[str] = []
+    for block in text_lines(frames):
+        chunk.append(block)
+        if len(chunk) >= 4096:
+            write("\n".join(chunk) + "\n")
+            chunk.clear()
+    if chunk:
+        write("\n".join(chunk) + "\n")
+    sys.stdout.flush()
+    if warnings:
+        # once, after the output, with a count: never interleaved with the frames
+        print(f"memlens symbolize: {len(warnings)} warning{'s' if len(warnings) > 1 else ''}:",
+              file=sys.stderr)
+        for w in warnings:
+            print(f"  {w}", file=sys.stderr)
     return ExitCode.OK
-
