@@ -1,14 +1,14 @@
 """The symbolizer chain: named symbol sources tried in order, per module, in batches.
 
-Sources (the chain is data: ``chain=("symtab",)`` or ``--chain nm,symtab``):
+The sources are symbol providers (:mod:`memlens.symbols.providers`), named
+in a chain that is data: ``chain=("symtab",)`` or ``--chain nm,symtab``;
+default ``dwarf, symtab, nm, ldmap``.  ``nm``/``ldmap`` tables are keyed by
+module path or file name, or ``""`` for absolute addresses (firmware).
 
-* ``dwarf``  -- function, file:line and inline frames from DWARF (SymCache);
-* ``symtab`` -- ELF ``.symtab`` (or of the separate debug file), else ``.dynsym``;
-* ``nm``, ``ldmap`` -- tables the caller gives (``nm`` text, GNU ld map files),
-  keyed by module path or file name, or ``""`` for absolute addresses (firmware).
-
-For each address the first source that names it wins; ``dwarf`` also brings
-file:line and the inlined-by chain.  Unknown parts stay ``None``.
+For each address the first provider that names it wins; ``dwarf`` also brings
+file:line and the inlined-by chain.  An address no provider names but that
+lies in alignment padding after a symbol gets ``note="padding after f"``.
+Unknown parts stay ``None``.
 
 Public API (stable; used by the heap profiler and others)::
 
@@ -26,133 +26,36 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.core.snapshot import Snapshot
-from memlens.errors import FormatError, MemlensError, UsageError
 from memlens.symbols import aranges, dwarf
 from memlens.symbols.batch import Bools, FrameBatch, Located, as_addresses
 from memlens.symbols.debugfile import debug_dirs as all_debug_dirs
-from memlens.symbols.debugfile import find_debug_file
-from memlens.symbols.dwarflines import ElfLineTable
 from memlens.symbols.elffile import ElfFile
-from memlens.symbols.elfsyms import load_elf_symbols
 from memlens.symbols.frame import AddressSymbolizer, Frame
 from memlens.symbols.modmap import LoadedModule, build_module_map
+from memlens.symbols.modsyms import ModuleSymbols
 from memlens.symbols.naming import shown
-from memlens.symbols.outer import OuterNames
+from memlens.symbols.providers import (
+    DEFAULT_CHAIN,
+    PROVIDERS,
+    Context,
+    SymbolProvider,
+    parse_chain,
+    register_provider,
+)
 from memlens.symbols.table import SymbolTable
 
 __all__ = [
     "DEFAULT_CHAIN", "SOURCES", "AddressSymbolizer", "Frame", "FrameBatch", "LoadedModule",
-    "Symbolizer",
+    "ModuleSymbols", "Symbolizer", "parse_chain", "register_provider",
     "symbolizer_for", "symbolizer_for_file",
 ]  # fmt: skip
 
-SOURCES = ("dwarf", "symtab", "nm", "ldmap")
-DEFAULT_CHAIN: tuple[str, ...] = ("dwarf", "symtab", "nm", "ldmap")
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 Obj = npt.NDArray[np.object_]
 _MASK = (1 << 64) - 1
-
-
-def parse_chain(chain: Sequence[str] | None) -> tuple[str, ...]:
-    """Validate a chain; ``None`` is the default.
-
-    Raises:
-        UsageError: an unknown source name.
-    """
-    if chain is None:
-        return DEFAULT_CHAIN
-    bad = [c for c in chain if c not in SOURCES]
-    if bad:
-        raise UsageError(f"unknown symbol source {bad[0]!r}; known: {', '.join(SOURCES)}")
-    return tuple(chain)
-
-
-class ModuleSymbols:
-    """The symbol sources of one module, loaded on first use."""
-
-    def __init__(self, module: LoadedModule, dirs: Sequence[str]) -> None:
-        self.module = module
-        self.dirs = dirs
-        self.problems: list[str] = []
-        self._loaded = False
-        self._symtab: SymbolTable | None = None
-        self._lines: dwarf.LineTable | ElfLineTable | None = None
-        self._lines_tried = False
-        self.image_base = 0
-        self.debug_file: str | None = None
-        self._has_debug_info = False
-        self._outer: OuterNames | None = None
-        self._units: tuple[U64, U64] | None = None
-        self._units_read = False
-
-    def _load(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True
-        path = self.module.file
-        if path is None:
-            return
-        try:
-            with ElfFile(path) as elf:
-                self.image_base = elf.image_base()
-                table = load_elf_symbols(elf)
-                full = elf.section(".symtab") is not None
-                self._has_debug_info = elf.has_debug_info()
-                link = elf.debuglink()
-                if not self._has_debug_info or not full:
-                    self.debug_file = find_debug_file(
-                        path, self.module.file_build_id, link[0] if link else None, self.dirs
-                    )
-            if self.debug_file and not full:
-                with ElfFile(self.debug_file) as dbg:
-                    better = load_elf_symbols(dbg, dynamic=False)
-                if len(better):
-                    table = better
-            self._symtab = table
-        except MemlensError as e:
-            self.problems.append(str(e))
-
-    def symtab(self) -> SymbolTable | None:
-        self._load()
-        return self._symtab
-
-    def unit_ranges(self) -> tuple[U64, U64] | None:
-        """The compilation units' address ranges (``.debug_aranges``), if any."""
-        self._load()
-        if not self._units_read:
-            self._units_read = True
-            source = self.debug_file or (self.module.file if self._has_debug_info else None)
-            if source is not None:
-                try:
-                    self._units = aranges.unit_ranges(source)
-                except FormatError as e:
-                    self.problems.append(str(e))
-        return self._units
-
-    def outer(self) -> OuterNames:
-        """Names the outermost DWARF functions with this module's symbol table."""
-        if self._outer is None:
-            self._outer = OuterNames(self.symtab(), self.image_base)
-        return self._outer
-
-    def lines(self) -> dwarf.LineTable | ElfLineTable | None:
-        """file:line: symbolic's SymCache (inline frames too), else pyelftools' line table."""
-        self._load()
-        if self._lines_tried:
-            return self._lines
-        self._lines_tried = True
-        source = self.debug_file or (self.module.file if self._has_debug_info else None)
-        if source is None:
-            return None
-        try:
-            if dwarf.available():
-                self._lines = dwarf.LineTable(source, self.module.file_build_id)
-            else:
-                self._lines = ElfLineTable(source, self.image_base, self.module.file_build_id)
-        except FormatError as e:
-            self.problems.append(str(e))
-        return self._lines
+#: the provider names known when this module was imported (see :data:`PROVIDERS`)
+SOURCES = tuple(PROVIDERS)
 
 
 class Symbolizer:
@@ -183,6 +86,7 @@ class Symbolizer:
         self._starts = np.array([m.base for m in self.modules], np.uint64)
         self._ends = np.array([m.end for m in self.modules], np.uint64)
         self.tables = dict(tables or {})
+        self._made: dict[int, list[SymbolProvider]] = {}
 
     @property
     def warnings(self) -> list[str]:
@@ -195,6 +99,16 @@ class Symbolizer:
     def module_symbols(self, index: int) -> ModuleSymbols:
         """The symbol sources of ``self.modules[index]``."""
         return self._syms[index]
+
+    def _providers(self, k: int) -> list[SymbolProvider]:
+        """The chain's providers for module ``k`` (-1: addresses in no module), made once."""
+        got = self._made.get(k)
+        if got is None:
+            module = self.modules[k] if k >= 0 else None
+            ctx = Context(module, self._syms[k] if k >= 0 else None, self._user_table(module))
+            made = (PROVIDERS[name](ctx) for name in self.chain)
+            got = self._made[k] = [p for p in made if p is not None]
+        return got
 
     def _user_table(self, module: LoadedModule | None) -> SymbolTable | None:
         if module is None:
@@ -244,30 +158,17 @@ class Symbolizer:
         vaddr = uniq[lo:hi] - np.uint64(bias & _MASK)  # wraps like the target's arithmetic
         ms = self._syms[k] if module is not None else None
         todo = np.arange(hi - lo, dtype=np.int64)
-        for source in self.chain:
+        for provider in self._providers(k):
             if not len(todo):
                 break
-            if source == "dwarf" and ms is not None:
-                lt = ms.lines()
-                if lt is not None:
-                    named = self._dwarf_rows(module, ms, lt, uniq, lo, vaddr, todo, names,
-                                             offsets, has_offset, located)  # fmt: skip
-                    todo = todo[~named]
-                continue
-            table = None
-            if source == "symtab" and ms is not None:
-                table = ms.symtab()
-            elif source in ("nm", "ldmap"):
-                table = self._user_table(module)
-            if table is None or not len(table):
-                continue
-            pos, off = table.lookup(vaddr[todo])
-            hit = pos >= 0
-            rows = todo[hit] + lo
-            names[rows] = table.names_at(pos[hit], shown)
-            offsets[rows] = off[hit]
-            has_offset[rows] = True
-            todo = todo[~hit]
+            hits = provider.lookup(vaddr[todo])
+            for i, loc in hits.located.items():
+                located[lo + int(todo[i])] = loc
+            rows = todo[hits.found] + lo
+            names[rows] = hits.function[hits.found]
+            offsets[rows] = hits.offset[hits.found]
+            has_offset[rows] = hits.has_offset[hits.found]
+            todo = todo[~hits.found]
         if len(todo) and ms is not None:
             self._padding_rows(ms, lo, vaddr, todo, located, notes)
 
@@ -297,51 +198,6 @@ class Symbolizer:
             notes[row] = f"padding after {name}"
             if locs and locs[0].file is not None:
                 located[row] = (locs[0].file, locs[0].line, ())
-
-    def _dwarf_rows(self, module: LoadedModule | None, ms: ModuleSymbols,
-                    lt: dwarf.LineTable | ElfLineTable,
-                    uniq: U64, lo: int, vaddr: U64, todo: I64, names: Obj, offsets: I64,
-                    has_offset: Bools, located: Located,
-                    ) -> Bools:  # fmt: skip
-        """DWARF answers for rows ``lo + todo``; returns which of ``todo`` it named."""
-        named = np.zeros(len(todo), bool)
-        modname = module.path if module else None
-        base = module.base if module else 0
-        rel = [v - ms.image_base for v in vaddr[todo].tolist()]
-        found = [(k, t, r, locs) for k, (t, r, locs) in enumerate(
-            zip(todo.tolist(), rel, lt.lookup(rel), strict=True)) if locs]  # fmt: skip
-        # the outermost function's name and offset (DWARF, aliases and pieces from .symtab)
-        outer_rows = [(k, t, r, locs) for k, t, r, locs in found
-                      if locs[0].function is not None and locs[-1].function is not None]
-        outer = ms.outer().names(
-            [locs[-1].function or "" for _k, _t, _r, locs in outer_rows],
-            [r if locs[-1].function_start is None else locs[-1].function_start
-             for _k, _t, r, locs in outer_rows],
-            [r for _k, _t, r, _locs in outer_rows],
-        )  # fmt: skip
-        named_outer = {k: o for (k, _t, _r, _l), o in zip(outer_rows, outer, strict=True)}
-        for k, t, _r, locs in found:
-            row = lo + t
-            addr = int(uniq[row])
-            top = locs[0]
-            got = named_outer.get(k)
-            if got is None:  # a bare line table: the symbol table names it
-                located[row] = (top.file, top.line, ())
-                continue
-            named[k] = True
-            if len(locs) == 1:
-                names[row], offsets[row] = got
-                has_offset[row] = True
-            else:
-                names[row] = shown(top.function or "")
-            inl = tuple(
-                Frame(addr, modname, addr - base if module else None,
-                      got[0] if loc is locs[-1] else shown(loc.function or ""),
-                      got[1] if loc is locs[-1] else None, loc.file, loc.line)
-                for loc in locs[1:]
-            )  # fmt: skip
-            located[row] = (top.file, top.line, inl)
-        return named
 
 
 def symbolizer_for(
