@@ -94,3 +94,13 @@ def test_demangling_matches_cxxfilt() -> None:
 def test_rust_names() -> None:
     assert demangle("_ZN3std2io5stdio6_print17h1234567890abcdefE") == "std::io::stdio::_print"
     assert demangle("_RNvCs1234_7mycrate3foo") == "mycrate::foo"
+
+
+def test_msvc_names_match_llvm_undname() -> None:
+    names = ["?foo@@YAXH@Z", "??0Widget@ui@@QEAA@XZ", "?Run@Task@@UEAAXXZ",
+             "??$max@H@std@@YAAEBHAEBH0@Z"]  # fmt: skip
+    out = subprocess.run([need_tool("llvm-undname")], input="\n".join(names) + "\n", text=True,
+                         capture_output=True, check=True).stdout  # fmt: skip
+    # llvm-undname echoes each name, then its demangled form, then a blank line
+    want = [line for line in out.splitlines() if line and line not in names]
+    assert [demangle(n) for n in names] == want

@@ -5,8 +5,9 @@ the hash is dropped, as rustfilt does).  C++: GNU's ``__cxa_demangle`` from the
 system's libstdc++ (through ctypes), so names read as c++filt, addr2line and
 gdb write them (``{lambda(int)#2}``, where LLVM's demangler writes
 ``'lambda1'(int)``); ``pydemumble`` (LLVM's demangler) where libstdc++ is
-missing or refuses a name.  When nothing demangles a name it stays as it is --
-never an error.
+missing or refuses a name, and for MSVC names (``?``-prefixed, from PDBs and
+minidumps), which it reads as ``llvm-undname`` does.  When nothing demangles
+a name it stays as it is -- never an error.
 """
 
 from __future__ import annotations
@@ -76,6 +77,12 @@ _CXX, _RUST = _load()
 @lru_cache(maxsize=1 << 16)
 def demangle(name: str) -> str:
     """The human-readable form of ``name`` (unchanged when it is not mangled)."""
+    if name.startswith("?"):  # MSVC (names from PDBs and minidumps): LLVM's demangler
+        if _CXX is not None:
+            out = _CXX(name)
+            if out and out != name:
+                return out
+        return name
     if not name.startswith(("_Z", "_R", "__Z", "__R")):
         return name
     bare = name[1:] if name.startswith("__") else name

@@ -86,8 +86,9 @@ def outside_warning(symbolizer: Symbolizer, frames: list[Frame]) -> str | None:
     missing = sum(1 for f in frames if f.module is None)
     if not missing:
         return None
-    ranges = ", ".join(f"{m.name} {m.base:#x}-{m.end:#x}" for m in symbolizer.modules[:8])
-    more = f" and {len(symbolizer.modules) - 8} more" if len(symbolizer.modules) > 8 else ""
+    mods = [m for m in symbolizer.modules if m.file] or symbolizer.modules
+    ranges = ", ".join(f"{m.name} {m.base:#x}-{m.end:#x}" for m in mods[:8])
+    more = f" and {len(mods) - 8} more" if len(mods) > 8 else ""
     return (f"{missing} address{'es' if missing > 1 else ''} outside every module; "
             f"modules: {ranges or 'none'}{more}")
 
