@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from memlens.errors import FormatError
 
@@ -124,57 +124,51 @@ class LineTable:
         """Per address (relative to the image base): innermost frame first; [] if unknown.
 
         Calls symbolic's C entry point directly (its ``SymCache.lookup`` wrapper
-        builds and decodes every string anew: three quarters of the time): a
-        function name is a view into the cache, decoded once per distinct name;
-        the path is a fresh string per level, decoded once per distinct path.
+        builds and decodes every string anew: three quarters of the time): each
+        distinct function name and path is decoded once per call.
         """
         try:
             from symbolic._lowlevel import ffi, lib
         except ImportError:  # pragma: no cover - the wrapper is the stable API
             return self._lookup_wrapped(relative)
         ptr = self._cache._objptr
-        find, free_result, free_str = (lib.symbolic_symcache_lookup,
-                                       lib.symbolic_lookup_result_free, lib.symbolic_str_free)
+        find, free_result = lib.symbolic_symcache_lookup, lib.symbolic_lookup_result_free
         unpack, address_of = ffi.unpack, ffi.addressof
-        text: dict[bytes, str] = {}
+        text: dict[bytes, str] = {b"": ""}
         empty: list[LineFrame] = []
         out: list[list[LineFrame]] = []
+        append = out.append
         for addr in relative:
             if addr < 0 or addr >= 1 << 64:
-                out.append(empty)
+                append(empty)
                 continue
             rv = find(ptr, addr)
-            try:
-                levels = self._levels(rv, unpack, address_of, free_str, text)
-            finally:
+            n = rv.len
+            if not n:
                 free_result(address_of(rv))
-            out.append(levels)
+                append(empty)
+                continue
+            levels: list[LineFrame] = []
+            items = rv.items
+            for i in range(n):
+                it = items[i]
+                fp, sym = it.full_path, it.symbol
+                raw = unpack(fp.data, fp.len) if fp.len else b""
+                name = unpack(sym.data, sym.len) if sym.len else b""
+                path = text.get(raw)
+                if path is None:
+                    path = text[raw] = raw.decode("utf-8", "replace")
+                func = text.get(name)
+                if func is None:
+                    func = text[name] = name.decode("utf-8", "replace")
+                start = it.sym_addr
+                levels.append(LineFrame(func, None if start in _NO_ADDR else start,
+                                        path or None, it.line or None))  # fmt: skip
+            # the result owns the path strings: freeing it frees them (symbolic-cabi's
+            # SymbolicStr drops its owned buffer)
+            free_result(address_of(rv))
+            append(levels if levels[0].file is not None else empty)
         return out
-
-    @staticmethod
-    def _levels(rv: Any, unpack: Any, address_of: Any, free_str: Any,
-                text: dict[bytes, str]) -> list[LineFrame]:  # fmt: skip
-        levels: list[LineFrame] = []
-        for i in range(rv.len):
-            it = rv.items[i]
-            fp = it.full_path
-            raw = unpack(fp.data, fp.len) if fp.len else b""
-            if fp.owned:
-                free_str(address_of(fp))
-            sym = it.symbol
-            name = unpack(sym.data, sym.len) if sym.len else b""
-            path = text.get(raw)
-            if path is None:
-                path = text[raw] = raw.decode("utf-8", "replace")
-            func = text.get(name)
-            if func is None:
-                func = text[name] = name.decode("utf-8", "replace")
-            start = it.sym_addr
-            levels.append(LineFrame(func, None if start in _NO_ADDR else start, path or None,
-                                    it.line or None))  # fmt: skip
-        if not levels or levels[0].file is None:
-            return []
-        return levels
 
     def _lookup_wrapped(self, relative: Sequence[int]) -> list[list[LineFrame]]:
         out: list[list[LineFrame]] = []

@@ -85,6 +85,16 @@ def make_frames(
     return cast(list[Frame], out)
 
 
+def new_frame(address: int, module: str | None, module_offset: int | None,
+              function: str | None, function_offset: int | None, file: str | None,
+              line: int | None) -> Frame:  # fmt: skip
+    """One frame without inline callers, built the way :func:`make_frames` builds them."""
+    f: object = _FrameBuilder(address, module, module_offset, function, function_offset, file,
+                              line, ())  # fmt: skip
+    f.__class__ = Frame
+    return cast(Frame, f)
+
+
 class AddressSymbolizer(Protocol):
     """Anything that turns a batch of addresses into frames (one per address, same order)."""
 

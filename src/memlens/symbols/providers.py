@@ -30,7 +30,7 @@ import numpy.typing as npt
 from memlens.errors import UsageError
 from memlens.symbols.batch import Located
 from memlens.symbols.dwarf import LineFrame
-from memlens.symbols.frame import Frame
+from memlens.symbols.frame import Frame, new_frame
 from memlens.symbols.modmap import LoadedModule
 from memlens.symbols.modsyms import ModuleSymbols
 from memlens.symbols.naming import shown
@@ -159,9 +159,9 @@ def _callers(locs: list[LineFrame], addr: int, module: str | None, module_offset
     """The inline callers of ``locs[0]``: ``locs[1:]``, the last one the named function."""
     last = len(locs) - 1
     return tuple(
-        Frame(addr, module, module_offset,
-              outer_name if k == last else shown(loc.function or ""),
-              outer_offset if k == last else None, loc.file, loc.line)
+        new_frame(addr, module, module_offset,
+                  outer_name if k == last else shown(loc.function or ""),
+                  outer_offset if k == last else None, loc.file, loc.line)
         for k, loc in enumerate(locs) if k
     )  # fmt: skip
 

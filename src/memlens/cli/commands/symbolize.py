@@ -45,8 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _addresses(items: list[str]) -> Iterator[int]:
     for item in items:
         if item == "-":
-            for line in sys.stdin:
-                for word in line.split():
+            for word in sys.stdin.read().split():
+                try:
+                    yield int(word, 16)  # the common case, ten times cheaper than _parse
+                except ValueError:
                     yield _parse(word)
         else:
             yield _parse(item)
