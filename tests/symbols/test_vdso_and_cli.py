@@ -83,3 +83,17 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
         r = _memlens(*args)
         assert r.returncode != 0, args
         assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_column_text_equals_frame_text(build_dir: Path) -> None:
+    """symbolize prints from the batch's columns; the same text as from its frames."""
+    from memlens.render.symbolize_out import batch_text, text_lines
+    from memlens.symbols.chain import symbolizer_for_file
+
+    exe = build_generated(build_dir / "cols", "-fPIE", "-pie")
+    funcs = functions_of(exe)
+    addrs = [a for _n, s, z in funcs for a in range(s - 3, s + z + 3, 3)]
+    addrs += [*addrs[:50], 0xFFFF_FFFF_0000, 1]  # repeats, outside, unnamed
+    batch = symbolizer_for_file(str(exe)).resolve(addrs)
+    assert batch_text(batch) == list(text_lines(batch.frames()))
+    assert any("inlined into" in t for t in batch_text(batch))

@@ -15,6 +15,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
+
+from memlens.symbols.batch import FrameBatch
 from memlens.symbols.frame import Frame
 
 
@@ -48,6 +51,49 @@ def text_lines(frames: Iterable[Frame]) -> Iterator[str]:
             off = f"+{c.function_offset:#x}" if c.function_offset is not None else ""
             lines.append(f"    inlined into {c.function}{off}{_where(c)}")
         yield "\n".join(lines)
+
+
+def batch_text(batch: FrameBatch) -> list[str]:
+    """The text block of every address of ``batch``, in the order asked -- the same
+    text as :func:`text_lines` of its frames, built from the columns (each distinct
+    address once, no :class:`Frame` objects for the top level)."""
+    n = len(batch.unique)
+    mods = [p.rsplit("/", 1)[-1] for p in batch.paths]
+    module = batch.module.tolist()
+    addresses = batch.unique.tolist()
+    bases = batch.bases.tolist()
+    names = batch.function.tolist()
+    offsets = np.where(batch.has_offset, batch.function_offset, -1).tolist()
+    located, notes = batch.located, batch.notes
+    blocks = np.empty(n, object)
+    out: list[str] = [""] * n
+    for r in range(n):
+        a, k, name = addresses[r], module[r], names[r]
+        if name is None:
+            note = notes.get(r)
+            name = f"({note})" if note else "??"
+        elif offsets[r] >= 0:
+            name = f"{name}+{offsets[r]:#x}"
+        where = f" ({mods[k]}+{a - bases[k]:#x})" if k >= 0 else ""
+        loc = located.get(r)
+        if loc is None:
+            out[r] = f"{a:#x} {name}{where}"
+            continue
+        file, line, callers = loc
+        at = (f" at {file}:{line}" if line else f" at {file}") if file else ""
+        head = f"{a:#x} {name}{at}{where}"
+        if not callers:
+            out[r] = head
+            continue
+        lines = [head]
+        for c in callers:
+            off = f"+{c.function_offset:#x}" if c.function_offset is not None else ""
+            lines.append(f"    inlined into {c.function}{off}{_where(c)}")
+        out[r] = "\n".join(lines)
+    blocks[:] = out
+    if n == len(batch.addresses) and n and bool((batch.inverse == np.arange(n)).all()):
+        return out
+    return blocks[batch.inverse].tolist()  # type: ignore[no-any-return]
 
 
 def _row(f: Frame, inlined: bool = True) -> dict[str, Any]:

@@ -10,10 +10,10 @@ from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, open_from_args, parse_address
 from memlens.errors import UsageError
 from memlens.render import jsonout
-from memlens.render.symbolize_out import json_rows, text_lines
+from memlens.render.symbolize_out import batch_text, json_rows
+from memlens.symbols.batch import FrameBatch
 from memlens.symbols.chain import SOURCES, Symbolizer, symbolizer_for, symbolizer_for_file
 from memlens.symbols.elffile import ET_CORE, is_elf
-from memlens.symbols.frame import Frame
 from memlens.symbols.ldmap import load_map
 from memlens.symbols.nmtext import load_nm
 from memlens.symbols.table import SymbolTable
@@ -82,10 +82,10 @@ def make_symbolizer(args: argparse.Namespace, target: str) -> tuple[Symbolizer, 
                           chain=args.chain, tables=tables), snap  # fmt: skip
 
 
-def outside_warning(symbolizer: Symbolizer, frames: list[Frame]) -> str | None:
+def outside_warning(symbolizer: Symbolizer, batch: FrameBatch) -> str | None:
     """One line saying how many addresses fell outside every module, and which ranges
     the modules cover (None when every address is inside one)."""
-    missing = sum(1 for f in frames if f.module is None)
+    missing = int((batch.module[batch.inverse] < 0).sum()) if len(batch) else 0
     if not missing:
         return None
     mods = [m for m in symbolizer.modules if m.file] or symbolizer.modules
@@ -99,22 +99,22 @@ def run(args: argparse.Namespace) -> int:
     addresses = list(_addresses(args.addresses))
     symbolizer, snap = make_symbolizer(args, args.target)
     try:
-        frames = symbolizer.symbolize(addresses)
+        batch = symbolizer.resolve(addresses)
     finally:
         close = getattr(snap, "close", None)
         if close is not None:
             close()
     warnings = list(dict.fromkeys(symbolizer.warnings))
-    outside = outside_warning(symbolizer, frames)
+    outside = outside_warning(symbolizer, batch)
     if outside:
         warnings.append(outside)
     if args.json:
-        jsonout.dump("symbolize", {"target": args.target, "frames": json_rows(frames),
+        jsonout.dump("symbolize", {"target": args.target, "frames": json_rows(batch.frames()),
                                    "warnings": warnings})  # fmt: skip
         return ExitCode.OK
     write = sys.stdout.write
     chunk: list[str] = []
-    for block in text_lines(frames):
+    for block in batch_text(batch):
         chunk.append(block)
         if len(chunk) >= 4096:
             write("\n".join(chunk) + "\n")
