@@ -1,6 +1,6 @@
 """Symbolization and residency speed, memlens vs the reference tools, side by side in one run.
 
-    .venv/bin/python benchmarks/bench_symbols.py [LIBRARY]
+    .venv/bin/python benchmarks/bench_symbols.py [LIBRARY] [RUNS] [--cli-only]
 
 1. load LIBRARY's symbol table (``Symbolizer`` ready to answer), cold process cache;
 2. 100k random ``.text`` addresses -> symbol+offset through the public calls:
@@ -8,15 +8,21 @@
    (100k ``Frame`` objects);
 3. 10k addresses -> file:line + inline frames, memlens vs ``llvm-symbolizer``;
 4. ``memlens resident --summary`` of a live process with 50 shared libraries
-   (a C program the script builds, dlopening 50 libraries it builds), vs ``pmap -X``.
+   (a C program the script builds, dlopening 50 libraries it builds), vs ``pmap -X``;
+5. whole processes, side by side, alternating: ``memlens symbolize LIB -`` (text and
+   ``--json``) vs ``llvm-symbolizer --obj=LIB --inlining`` on 100k random ``.text``
+   addresses from stdin, and on one address (warm: SymCache on disk, files in the
+   page cache); median and min-max wall time of N runs (``--cli-only``: only this).
 """
 
 from __future__ import annotations
 
 import os
 import resource
+import statistics
 import subprocess
 import sys
+import sysconfig
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +32,9 @@ import numpy as np
 from memlens.symbols.chain import symbolizer_for_file
 from memlens.symbols.elffile import ElfFile
 
-LIB = sys.argv[1] if len(sys.argv) > 1 else "/root/.pyenv/versions/3.12.1/lib/libpython3.12.so.1.0"
+_ARGS = [a for a in sys.argv[1:] if not a.startswith("--") and not a.isdigit()]
+LIB = _ARGS[0] if _ARGS else os.path.join(sysconfig.get_config_var("LIBDIR") or "",
+                                          sysconfig.get_config_var("INSTSONAME") or "")
 ROOT = Path(__file__).resolve().parent.parent
 MEMLENS = str(ROOT / ".venv" / "bin" / "memlens")
 
@@ -151,9 +159,47 @@ def resident(tmp: Path) -> None:
         proc.wait()
 
 
+def wall(cmd: list[str], stdin: bytes) -> float:
+    t = time.perf_counter()
+    subprocess.run(cmd, input=stdin, stdout=subprocess.DEVNULL, check=True)
+    return time.perf_counter() - t
+
+
+def cli(runs: int) -> None:
+    with ElfFile(LIB) as elf:
+        text = elf.section(".text")
+    assert text is not None
+    rng = np.random.default_rng(1)
+    many = "\n".join(map(hex, rng.integers(text.addr, text.addr + text.size, 100_000,
+                                            dtype=np.uint64).tolist())).encode() + b"\n"
+    one = hex(text.addr + text.size // 2).encode() + b"\n"
+    tools = {
+        "memlens text": [MEMLENS, "symbolize", LIB, "-"],
+        "memlens --json": [MEMLENS, "symbolize", "--json", LIB, "-"],
+        "llvm-symbolizer": ["llvm-symbolizer", f"--obj={LIB}", "--inlining"],
+    }
+    for label, stdin in (("100k addresses", many), ("1 address (warm)", one)):
+        for cmd in tools.values():
+            wall(cmd, stdin)  # warm: SymCache written, files in the page cache
+        times: dict[str, list[float]] = {k: [] for k in tools}
+        for _ in range(runs):
+            for k, cmd in tools.items():  # alternating, so load changes hit all alike
+                times[k].append(wall(cmd, stdin))
+        ref = statistics.median(times["llvm-symbolizer"])
+        print(f"{label}, {LIB}, {runs} runs, load average {os.getloadavg()[0]:.1f}:")
+        for k, ts in times.items():
+            med = statistics.median(ts)
+            print(f"  {k:16s} median {med:.3f} s (min {min(ts):.3f}, max {max(ts):.3f}), "
+                  f"{med / ref:.2f}x llvm-symbolizer")
+
+
 def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
           f"load average {os.getloadavg()[0]:.1f}")
+    runs = next((int(a) for a in sys.argv[1:] if a.isdigit()), 5)
+    cli(runs)
+    if "--cli-only" in sys.argv:
+        return
     symbols()
     with tempfile.TemporaryDirectory() as tmp:
         resident(Path(tmp))

@@ -52,6 +52,7 @@ class FrameBatch(Sequence[Frame]):
         function_offset: I64,
         has_offset: Bools,
         located: Located,
+        notes: dict[int, str] | None = None,
     ) -> None:
         self.addresses = addresses
         self.unique = unique
@@ -63,6 +64,7 @@ class FrameBatch(Sequence[Frame]):
         self.function_offset = function_offset
         self.has_offset = has_offset
         self.located = located
+        self.notes = notes or {}
         self._rows: dict[int, Frame] = {}
         self._all: list[Frame] | None = None
 
@@ -79,6 +81,7 @@ class FrameBatch(Sequence[Frame]):
                 address, self.paths[k] if k >= 0 else None,
                 address - int(self.bases[k]) if k >= 0 else None, self.function[r],
                 int(self.function_offset[r]) if self.has_offset[r] else None, file, line, inl,
+                self.notes.get(r),
             )  # fmt: skip
         return f
 
@@ -127,8 +130,14 @@ class FrameBatch(Sequence[Frame]):
         bases = np.concatenate((self.bases, np.zeros(1, np.uint64)))
         mod_off = _with_none(addr - bases[module], module < 0)
         off = _with_none(self.function_offset[take], ~self.has_offset[take])
+        notes: list[str | None] | None = None
+        if self.notes:
+            notes = [None] * n
+            for r, text in self.notes.items():
+                notes[where[r]] = text
         return make_frames(addr.tolist(), paths[module].tolist(), mod_off,
-                           self.function[take].tolist(), off, files, lines, inl)  # fmt: skip
+                           self.function[take].tolist(), off, files, lines, inl,
+                           notes)  # fmt: skip
 
 
 def _with_none(values: npt.NDArray[np.integer], missing: Bools) -> list[int | None]:

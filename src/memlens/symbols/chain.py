@@ -1,14 +1,14 @@
 """The symbolizer chain: named symbol sources tried in order, per module, in batches.
 
-Sources (the chain is data: ``chain=("symtab",)`` or ``--chain nm,symtab``):
+The sources are symbol providers (:mod:`memlens.symbols.providers`), named
+in a chain that is data: ``chain=("symtab",)`` or ``--chain nm,symtab``;
+default ``dwarf, symtab, nm, ldmap``.  ``nm``/``ldmap`` tables are keyed by
+module path or file name, or ``""`` for absolute addresses (firmware).
 
-* ``dwarf``  -- function, file:line and inline frames from DWARF (SymCache);
-* ``symtab`` -- ELF ``.symtab`` (or of the separate debug file), else ``.dynsym``;
-* ``nm``, ``ldmap`` -- tables the caller gives (``nm`` text, GNU ld map files),
-  keyed by module path or file name, or ``""`` for absolute addresses (firmware).
-
-For each address the first source that names it wins; ``dwarf`` also brings
-file:line and the inlined-by chain.  Unknown parts stay ``None``.
+For each address the first provider that names it wins; ``dwarf`` also brings
+file:line and the inlined-by chain.  An address no provider names but that
+lies in alignment padding after a symbol gets ``note="padding after f"``.
+Unknown parts stay ``None``.
 
 Public API (stable; used by the heap profiler and others)::
 
@@ -26,110 +26,36 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.core.snapshot import Snapshot
-from memlens.errors import FormatError, MemlensError, UsageError
-from memlens.symbols import dwarf
+from memlens.symbols import aranges, dwarf
 from memlens.symbols.batch import Bools, FrameBatch, Located, as_addresses
 from memlens.symbols.debugfile import debug_dirs as all_debug_dirs
-from memlens.symbols.debugfile import find_debug_file
-from memlens.symbols.demangle import demangle
-from memlens.symbols.dwarflines import ElfLineTable
 from memlens.symbols.elffile import ElfFile
-from memlens.symbols.elfsyms import load_elf_symbols
 from memlens.symbols.frame import AddressSymbolizer, Frame
 from memlens.symbols.modmap import LoadedModule, build_module_map
+from memlens.symbols.modsyms import ModuleSymbols
+from memlens.symbols.naming import shown
+from memlens.symbols.providers import (
+    DEFAULT_CHAIN,
+    PROVIDERS,
+    Context,
+    SymbolProvider,
+    parse_chain,
+    register_provider,
+)
 from memlens.symbols.table import SymbolTable
 
 __all__ = [
     "DEFAULT_CHAIN", "SOURCES", "AddressSymbolizer", "Frame", "FrameBatch", "LoadedModule",
-    "Symbolizer",
+    "ModuleSymbols", "Symbolizer", "parse_chain", "register_provider",
     "symbolizer_for", "symbolizer_for_file",
 ]  # fmt: skip
 
-SOURCES = ("dwarf", "symtab", "nm", "ldmap")
-DEFAULT_CHAIN: tuple[str, ...] = ("dwarf", "symtab", "nm", "ldmap")
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 Obj = npt.NDArray[np.object_]
 _MASK = (1 << 64) - 1
-
-
-def parse_chain(chain: Sequence[str] | None) -> tuple[str, ...]:
-    """Validate a chain; ``None`` is the default.
-
-    Raises:
-        UsageError: an unknown source name.
-    """
-    if chain is None:
-        return DEFAULT_CHAIN
-    bad = [c for c in chain if c not in SOURCES]
-    if bad:
-        raise UsageError(f"unknown symbol source {bad[0]!r}; known: {', '.join(SOURCES)}")
-    return tuple(chain)
-
-
-class ModuleSymbols:
-    """The symbol sources of one module, loaded on first use."""
-
-    def __init__(self, module: LoadedModule, dirs: Sequence[str]) -> None:
-        self.module = module
-        self.dirs = dirs
-        self.problems: list[str] = []
-        self._loaded = False
-        self._symtab: SymbolTable | None = None
-        self._lines: dwarf.LineTable | ElfLineTable | None = None
-        self._lines_tried = False
-        self.image_base = 0
-        self.debug_file: str | None = None
-        self._has_debug_info = False
-
-    def _load(self) -> None:
-        if self._loaded:
-            return
-        self._loaded = True
-        path = self.module.file
-        if path is None:
-            return
-        try:
-            with ElfFile(path) as elf:
-                self.image_base = elf.image_base()
-                table = load_elf_symbols(elf)
-                full = elf.section(".symtab") is not None
-                self._has_debug_info = elf.has_debug_info()
-                link = elf.debuglink()
-                if not self._has_debug_info or not full:
-                    self.debug_file = find_debug_file(
-                        path, self.module.file_build_id, link[0] if link else None, self.dirs
-                    )
-            if self.debug_file and not full:
-                with ElfFile(self.debug_file) as dbg:
-                    better = load_elf_symbols(dbg, dynamic=False)
-                if len(better):
-                    table = better
-            self._symtab = table
-        except MemlensError as e:
-            self.problems.append(str(e))
-
-    def symtab(self) -> SymbolTable | None:
-        self._load()
-        return self._symtab
-
-    def lines(self) -> dwarf.LineTable | ElfLineTable | None:
-        """file:line: symbolic's SymCache (inline frames too), else pyelftools' line table."""
-        self._load()
-        if self._lines_tried:
-            return self._lines
-        self._lines_tried = True
-        source = self.debug_file or (self.module.file if self._has_debug_info else None)
-        if source is None:
-            return None
-        try:
-            if dwarf.available():
-                self._lines = dwarf.LineTable(source, self.module.file_build_id)
-            else:
-                self._lines = ElfLineTable(source, self.image_base, self.module.file_build_id)
-        except FormatError as e:
-            self.problems.append(str(e))
-        return self._lines
+#: the provider names known when this module was imported (see :data:`PROVIDERS`)
+SOURCES = tuple(PROVIDERS)
 
 
 class Symbolizer:
@@ -160,6 +86,7 @@ class Symbolizer:
         self._starts = np.array([m.base for m in self.modules], np.uint64)
         self._ends = np.array([m.end for m in self.modules], np.uint64)
         self.tables = dict(tables or {})
+        self._made: dict[int, list[SymbolProvider]] = {}
 
     @property
     def warnings(self) -> list[str]:
@@ -172,6 +99,16 @@ class Symbolizer:
     def module_symbols(self, index: int) -> ModuleSymbols:
         """The symbol sources of ``self.modules[index]``."""
         return self._syms[index]
+
+    def _providers(self, k: int) -> list[SymbolProvider]:
+        """The chain's providers for module ``k`` (-1: addresses in no module), made once."""
+        got = self._made.get(k)
+        if got is None:
+            module = self.modules[k] if k >= 0 else None
+            ctx = Context(module, self._syms[k] if k >= 0 else None, self._user_table(module))
+            made = (PROVIDERS[name](ctx) for name in self.chain)
+            got = self._made[k] = [p for p in made if p is not None]
+        return got
 
     def _user_table(self, module: LoadedModule | None) -> SymbolTable | None:
         if module is None:
@@ -191,6 +128,7 @@ class Symbolizer:
         offsets = np.zeros(n, np.int64)
         has_offset = np.zeros(n, bool)
         located: Located = {}
+        notes: dict[int, str] = {}
         if len(self.modules):
             mi = np.searchsorted(self._starts, uniq, side="right").astype(np.int64) - 1
             inside = (mi >= 0) & (uniq < self._ends[np.maximum(mi, 0)])
@@ -202,15 +140,15 @@ class Symbolizer:
         for lo, hi in zip([0, *bounds.tolist()], [*bounds.tolist(), n], strict=True):
             if lo < hi:
                 k = int(mi[lo])
-                self._module_rows(k, uniq, lo, hi, names, offsets, has_offset, located)
+                self._module_rows(k, uniq, lo, hi, names, offsets, has_offset, located, notes)
         return FrameBatch(arr, uniq, inverse.astype(np.int64).reshape(-1),
                           paths=[m.path for m in self.modules], bases=self._starts, module=mi,
                           function=names, function_offset=offsets, has_offset=has_offset,
-                          located=located)  # fmt: skip
+                          located=located, notes=notes)  # fmt: skip
 
     def _module_rows(self, k: int, uniq: U64, lo: int, hi: int,
                      names: Obj, offsets: I64, has_offset: Bools,
-                     located: Located,
+                     located: Located, notes: dict[int, str],
                      ) -> None:  # fmt: skip
         """Fill rows ``lo:hi`` of the columns (all addresses in module ``k``; -1: none)."""
         module = self.modules[k] if k >= 0 else None
@@ -220,65 +158,46 @@ class Symbolizer:
         vaddr = uniq[lo:hi] - np.uint64(bias & _MASK)  # wraps like the target's arithmetic
         ms = self._syms[k] if module is not None else None
         todo = np.arange(hi - lo, dtype=np.int64)
-        for source in self.chain:
+        for provider in self._providers(k):
             if not len(todo):
                 break
-            if source == "dwarf" and ms is not None:
-                lt = ms.lines()
-                if lt is not None:
-                    named = self._dwarf_rows(module, ms, lt, uniq, lo, vaddr, todo, names,
-                                             offsets, has_offset, located)  # fmt: skip
-                    todo = todo[~named]
-                continue
-            table = None
-            if source == "symtab" and ms is not None:
-                table = ms.symtab()
-            elif source in ("nm", "ldmap"):
-                table = self._user_table(module)
-            if table is None or not len(table):
-                continue
-            pos, off = table.lookup(vaddr[todo])
-            hit = pos >= 0
-            rows = todo[hit] + lo
-            names[rows] = table.names_at(pos[hit], demangle)
-            offsets[rows] = off[hit]
-            has_offset[rows] = True
-            todo = todo[~hit]
+            hits = provider.lookup(vaddr[todo])
+            for i, loc in hits.located.items():
+                located[lo + int(todo[i])] = loc
+            rows = todo[hits.found] + lo
+            names[rows] = hits.function[hits.found]
+            offsets[rows] = hits.offset[hits.found]
+            has_offset[rows] = hits.has_offset[hits.found]
+            todo = todo[~hits.found]
+        if len(todo) and ms is not None:
+            self._padding_rows(ms, lo, vaddr, todo, located, notes)
 
-    def _dwarf_rows(self, module: LoadedModule | None, ms: ModuleSymbols,
-                    lt: dwarf.LineTable | ElfLineTable,
-                    uniq: U64, lo: int, vaddr: U64, todo: I64, names: Obj, offsets: I64,
-                    has_offset: Bools, located: Located,
-                    ) -> Bools:  # fmt: skip
-        """DWARF answers for rows ``lo + todo``; returns which of ``todo`` it named."""
-        named = np.zeros(len(todo), bool)
-        modname = module.path if module else None
-        base = module.base if module else 0
-        rel = [v - ms.image_base for v in vaddr[todo].tolist()]
-        for k, (t, r, locs) in enumerate(zip(todo.tolist(), rel, lt.lookup(rel), strict=True)):
-            if not locs:
-                continue
-            row = lo + t
-            addr = int(uniq[row])
-            top = locs[0]
-            if top.function is None:  # a bare line table: the symbol table names it
-                located[row] = (top.file, top.line, ())
-                continue
-            named[k] = True
-            names[row] = demangle(top.function)
-            if len(locs) == 1 and top.function_start is not None:
-                offsets[row] = r - top.function_start
-                has_offset[row] = True
-            inl = tuple(
-                Frame(addr, modname, addr - base if module else None,
-                      demangle(loc.function) if loc.function else None,
-                      r - loc.function_start
-                      if loc is locs[-1] and loc.function_start is not None else None,
-                      loc.file, loc.line)
-                for loc in locs[1:]
-            )  # fmt: skip
-            located[row] = (top.file, top.line, inl)
-        return named
+    def _padding_rows(self, ms: ModuleSymbols, lo: int, vaddr: U64, todo: I64,
+                      located: Located, notes: dict[int, str]) -> None:  # fmt: skip
+        """Rows in alignment padding after a symbol: say so; file:line is the line
+        table's (its last row runs on over the padding, as llvm-symbolizer reports)."""
+        table = ms.symtab()
+        if table is None or not len(table):
+            return
+        pos, end = table.padding(vaddr[todo])
+        hit = np.flatnonzero(pos >= 0)
+        if not len(hit):
+            return
+        shown_names = table.names_at(pos[hit], shown).tolist()
+        lt, units = ms.lines(), ms.unit_ranges()
+        # inside its unit's ranges, padding has the line row of the code before it
+        lined = aranges.inside(units, vaddr[todo[hit]]) if units is not None else None
+        last = [int(e) - 1 - ms.image_base for e in end[hit].tolist()]
+        if lt is None or lined is None:
+            rows_lines: list[list[dwarf.LineFrame]] = [[] for _ in last]
+        else:
+            rows_lines = [x if ok else [] for x, ok in zip(lt.lookup(last), lined.tolist(),
+                                                            strict=True)]  # fmt: skip
+        for k, name, locs in zip(hit.tolist(), shown_names, rows_lines, strict=True):
+            row = lo + int(todo[k])
+            notes[row] = f"padding after {name}"
+            if locs and locs[0].file is not None:
+                located[row] = (locs[0].file, locs[0].line, ())
 
 
 def symbolizer_for(

@@ -1,9 +1,13 @@
 """Demangling C++ (Itanium ABI) and Rust names: the measured choices of ENGINEERING_NOTES §6.
 
 Rust (legacy ``_ZN...17h<hash>E`` and v0 ``_R...``): ``pyderust`` (rustc-demangle;
-the hash is dropped, as rustfilt does).  C++: ``pydemumble`` (LLVM's demangler;
-handles ``.llvm.NNN`` suffixes).  When a library is missing, or a name does not
-demangle, the name stays as it is -- never an error.
+the hash is dropped, as rustfilt does).  C++: GNU's ``__cxa_demangle`` from the
+system's libstdc++ (through ctypes), so names read as c++filt, addr2line and
+gdb write them (``{lambda(int)#2}``, where LLVM's demangler writes
+``'lambda1'(int)``); ``pydemumble`` (LLVM's demangler) where libstdc++ is
+missing or refuses a name, and for MSVC names (``?``-prefixed, from PDBs and
+minidumps), which it reads as ``llvm-undname`` does.  When nothing demangles
+a name it stays as it is -- never an error.
 """
 
 from __future__ import annotations
@@ -13,6 +17,40 @@ from collections.abc import Callable
 from functools import lru_cache
 
 _RUST_LEGACY = re.compile(r"_ZN.*17h[0-9a-f]{16}E(\.llvm\.\d+)?$")
+
+
+def _gnu() -> Callable[[str], str | None] | None:
+    """``__cxa_demangle`` of the system libstdc++ as a function (None: not loadable)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        cxx = ctypes.CDLL(ctypes.util.find_library("stdc++") or "libstdc++.so.6")
+        libc = ctypes.CDLL(None)
+        fn = cxx.__cxa_demangle
+    except (OSError, AttributeError):
+        return None
+    fn.restype = ctypes.c_void_p
+    fn.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p,
+                   ctypes.POINTER(ctypes.c_int)]  # fmt: skip
+    free = libc.free
+    free.argtypes = [ctypes.c_void_p]
+    status = ctypes.c_int(0)
+    ref = ctypes.byref(status)
+
+    def demangle(name: str) -> str | None:
+        out = fn(name.encode("utf-8", "surrogateescape"), None, None, ref)
+        if not out:
+            return None
+        try:
+            return ctypes.string_at(out).decode("utf-8", "surrogateescape")
+        finally:
+            free(out)
+
+    return demangle
+
+
+_GNU = _gnu()
 
 
 def _load() -> tuple[Callable[[str], str] | None, Callable[[str], str] | None]:
@@ -39,6 +77,12 @@ _CXX, _RUST = _load()
 @lru_cache(maxsize=1 << 16)
 def demangle(name: str) -> str:
     """The human-readable form of ``name`` (unchanged when it is not mangled)."""
+    if name.startswith("?"):  # MSVC (names from PDBs and minidumps): LLVM's demangler
+        if _CXX is not None:
+            out = _CXX(name)
+            if out and out != name:
+                return out
+        return name
     if not name.startswith(("_Z", "_R", "__Z", "__R")):
         return name
     bare = name[1:] if name.startswith("__") else name
@@ -47,6 +91,10 @@ def demangle(name: str) -> str:
             return _RUST(bare)
         except Exception:
             pass
+    if _GNU is not None and bare.startswith("_Z"):
+        gnu = _GNU(bare)
+        if gnu:
+            return gnu
     if _CXX is not None and bare.startswith("_Z"):
         out = _CXX(bare)
         if out and out != bare:

@@ -6,9 +6,13 @@ kept on disk under ``$XDG_CACHE_HOME/memlens/symcache/`` keyed by build id and
 SymCache format version (reopening is an mmap).  SymCache addresses are
 relative to the file's image base (the lowest PT_LOAD address).
 
-Only answers that carry a source file are used: SymCache also falls back to
-the symbol table, and it lets a size-less symbol run on to the end of the
-image; the ELF symbol table source answers for names instead.
+The SymCache is built from the file with its symbol tables hidden (their
+section sizes set to 0 in a private copy).  Given symbols, SymCache renames a
+whole DWARF function after any symbol that starts one of its ranges: libpython's
+``_PyEval_EvalFrameDefault`` became ``ast2obj_expr.lto_priv.0.cold``, every
+hidden libc function its ``__GI_`` alias.  Without them every name is DWARF's
+(the linkage name, else the name); the ELF symbol table answers where DWARF
+has no function, and picks the public alias (see ``docs/symbols.md``).
 """
 
 from __future__ import annotations
@@ -16,17 +20,17 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from memlens.errors import FormatError
 
 
-@dataclass(frozen=True, slots=True)
-class LineFrame:
+class LineFrame(NamedTuple):
     """One level of a source location: the function (mangled) and file:line in it.
 
     ``function_start`` is the function's address relative to the image base, when known;
-    ``function`` is None from a bare line table (the symbol table names it).
+    ``function`` is None from a bare line table (the symbol table names it).  (A named
+    tuple: 100k lookups build ~200k of them.)
     """
 
     function: str | None
@@ -36,6 +40,29 @@ class LineFrame:
 
 
 _NO_ADDR = (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+
+
+def _without_symbols(path: str) -> bytes:
+    """The bytes of ELF file ``path`` with ``.symtab``/``.dynsym`` emptied (sh_size = 0).
+
+    Raises:
+        FormatError: not a readable ELF file.
+    """
+    from memlens.symbols.elffile import SHT_DYNSYM, SHT_SYMTAB, ElfFile
+
+    with ElfFile(path) as elf:
+        where = [(elf.shoff + i * elf.shentsize, elf.elfclass)
+                 for i, sec in enumerate(elf.sections) if sec.type in (SHT_SYMTAB, SHT_DYNSYM)]
+    try:
+        with open(path, "rb") as f:
+            data = bytearray(f.read())
+    except OSError as e:
+        raise FormatError(path, None, f"cannot read: {e.strerror}") from None
+    for off, elfclass in where:
+        # Elf64_Shdr.sh_size at +0x20 (8 bytes), Elf32_Shdr.sh_size at +0x14 (4 bytes)
+        at, size = (off + 0x20, 8) if elfclass == 2 else (off + 0x14, 4)
+        data[at : at + size] = bytes(size)
+    return bytes(data)
 
 
 def cache_dir() -> str:
@@ -67,12 +94,13 @@ class LineTable:
         version = int(SYMCACHE_LATEST_VERSION)
         cached = None
         if build_id and use_cache:
-            cached = os.path.join(cache_dir(), f"{build_id.hex()}.v{version}.symc")
+            cached = os.path.join(cache_dir(), f"{build_id.hex()}.v{version}.dwarfonly.symc")
         try:
             if cached and os.path.exists(cached):
                 self._cache = SymCache.open(cached)  # type: ignore[no-untyped-call]
                 return
-            archive = Archive.open(path)
+            self._blob = _without_symbols(path)  # symbolic borrows it: keep it alive
+            archive = Archive.from_bytes(self._blob)
             obj = next(iter(archive.iter_objects()), None)
             if obj is None:
                 raise FormatError(path, None, "no object in file")
@@ -93,7 +121,56 @@ class LineTable:
             pass  # a cache we cannot write is only slower, not wrong
 
     def lookup(self, relative: Sequence[int]) -> list[list[LineFrame]]:
-        """Per address (relative to the image base): innermost frame first; [] if unknown."""
+        """Per address (relative to the image base): innermost frame first; [] if unknown.
+
+        Calls symbolic's C entry point directly (its ``SymCache.lookup`` wrapper
+        builds and decodes every string anew: three quarters of the time): each
+        distinct function name and path is decoded once per call.
+        """
+        try:
+            from symbolic._lowlevel import ffi, lib
+        except ImportError:  # pragma: no cover - the wrapper is the stable API
+            return self._lookup_wrapped(relative)
+        ptr = self._cache._objptr
+        find, free_result = lib.symbolic_symcache_lookup, lib.symbolic_lookup_result_free
+        unpack, address_of = ffi.unpack, ffi.addressof
+        text: dict[bytes, str] = {b"": ""}
+        empty: list[LineFrame] = []
+        out: list[list[LineFrame]] = []
+        append = out.append
+        for addr in relative:
+            if addr < 0 or addr >= 1 << 64:
+                append(empty)
+                continue
+            rv = find(ptr, addr)
+            n = rv.len
+            if not n:
+                free_result(address_of(rv))
+                append(empty)
+                continue
+            levels: list[LineFrame] = []
+            items = rv.items
+            for i in range(n):
+                it = items[i]
+                fp, sym = it.full_path, it.symbol
+                raw = unpack(fp.data, fp.len) if fp.len else b""
+                name = unpack(sym.data, sym.len) if sym.len else b""
+                path = text.get(raw)
+                if path is None:
+                    path = text[raw] = raw.decode("utf-8", "replace")
+                func = text.get(name)
+                if func is None:
+                    func = text[name] = name.decode("utf-8", "replace")
+                start = it.sym_addr
+                levels.append(LineFrame(func, None if start in _NO_ADDR else start,
+                                        path or None, it.line or None))  # fmt: skip
+            # the result owns the path strings: freeing it frees them (symbolic-cabi's
+            # SymbolicStr drops its owned buffer)
+            free_result(address_of(rv))
+            append(levels if levels[0].file is not None else empty)
+        return out
+
+    def _lookup_wrapped(self, relative: Sequence[int]) -> list[list[LineFrame]]:
         out: list[list[LineFrame]] = []
         lookup = self._cache.lookup
         for addr in relative:

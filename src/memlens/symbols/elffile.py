@@ -148,6 +148,8 @@ class ElfFile:
         shnum, shstrndx = int(ehdr["shnum"]), int(ehdr["shstrndx"])
         shoff, phnum = int(ehdr["shoff"]), int(ehdr["phnum"])
         shdrs = None
+        self.shoff = shoff
+        self.shentsize = dtype(_SHDR_FIELDS[self.elfclass], self.order).itemsize
         if shoff:
             first = self._table(shoff, 1, _SHDR_FIELDS[self.elfclass], "section header")[0]
             # extended numbering (ELF gABI): real counts live in section header 0

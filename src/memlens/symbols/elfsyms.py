@@ -9,6 +9,7 @@ are decoded only when asked for.  pyelftools' ``iter_symbols`` took 3.1 s for
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from memlens.symbols.elffile import (
     SHN_ABS,
@@ -67,15 +68,12 @@ def load_elf_symbols(elf: ElfFile, *, dynamic: bool | None = None) -> SymbolTabl
     name_off = syms["name"].astype(np.int64)
     keep = (syms["shndx"] != SHN_UNDEF) & (name_off > 0) & (name_off < len(strtab))
     keep &= np.isin(st_type, list(_KIND))
-    under = np.zeros(len(syms), np.int64)
+    penalty = np.zeros(len(syms), np.int64)
     if len(strtab):
         chars = np.frombuffer(strtab + b"\0", np.uint8)
         first_char = chars[np.minimum(name_off, len(strtab) - 1)]
         keep &= first_char != ord("$")
-        # among equal aliases prefer the public spelling: printf over _IO_printf
-        u1 = first_char == ord("_")
-        under = u1.astype(np.int64) + (u1 & (chars[np.minimum(name_off + 1, len(strtab))]
-                                             == ord("_")))  # fmt: skip
+        penalty = _alias_penalty(chars, np.minimum(name_off, len(strtab)))
     idx = np.flatnonzero(keep)
     values = syms["value"][idx].astype(np.uint64)
     types = st_type[idx]
@@ -89,6 +87,10 @@ def load_elf_symbols(elf: ElfFile, *, dynamic: bool | None = None) -> SymbolTabl
     for b, p in _BIND.items():
         binds[st_bind[idx] == b] = p
     sizes = syms["size"][idx].astype(np.uint64)
+    # a size-less function runs on at most to the end of its section
+    sec_end = np.array([sec.addr + sec.size for sec in elf.sections] + [0], np.uint64)
+    shndx = syms["shndx"][idx].astype(np.int64)
+    run_on = sec_end[np.where(shndx < len(elf.sections), shndx, len(elf.sections))]
     offsets = name_off[idx]
 
     def name(i: int) -> str:
@@ -98,8 +100,42 @@ def load_elf_symbols(elf: ElfFile, *, dynamic: bool | None = None) -> SymbolTabl
 
     return SymbolTable(
         values, sizes, name, kinds=kinds, binds=binds,
-        lookup_mask=syms["shndx"][idx] != SHN_ABS, tiebreak=-under[idx], source=elf.path,
+        lookup_mask=syms["shndx"][idx] != SHN_ABS, tiebreak=-penalty[idx], source=elf.path,
+        run_on=run_on,
     )  # fmt: skip
+
+
+def _alias_penalty(chars: npt.NDArray[np.uint8], start: npt.NDArray[np.int64],
+                   ) -> npt.NDArray[np.int64]:  # fmt: skip
+    """:func:`naming.alias_penalty` for every name of a string table at once.
+
+    ``chars`` is the table with a NUL appended, ``start`` each name's offset.  A
+    name has an ``@`` (a version) or a ``.`` (a clone suffix) when such a byte
+    lies between its start and the next NUL: both are found from the positions
+    of those bytes, never by decoding names (any dot counts, not only a known
+    clone suffix: close enough to rank aliases).
+    """
+    n = len(chars)
+
+    def at(k: int) -> npt.NDArray[np.uint8]:
+        return chars[np.minimum(start + k, n - 1)]
+
+    under = (at(0) == ord("_")).astype(np.int64)
+    under += (under == 1) & (at(1) == ord("_"))
+    under += (under == 2) & (at(2) == ord("_"))
+    internal = (at(0) == ord("_")) & (at(1) == ord("_")) & (at(3) == ord("I")) & (
+        at(4) == ord("_")) & ((at(2) == ord("G")) | (at(2) == ord("E")))  # fmt: skip
+    nul = np.flatnonzero(chars == 0)
+    # the name containing byte p starts after the last NUL before p
+    owner_start = {
+        c: np.unique(np.concatenate(([0], nul + 1))[np.searchsorted(nul, pos)])
+        for c, pos in ((b"@", np.flatnonzero(chars == ord("@"))),
+                       (b".", np.flatnonzero(chars == ord("."))))
+    }  # fmt: skip
+    versioned = np.isin(start, owner_start[b"@"]) & (at(0) != ord("@"))
+    dotted = np.isin(start, owner_start[b"."]) & (at(0) != ord("."))
+    penalty: npt.NDArray[np.int64] = under + 8 * internal + 4 * versioned + 4 * dotted
+    return penalty
 
 
 def symbols_of(path: str) -> SymbolTable:

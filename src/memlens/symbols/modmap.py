@@ -15,14 +15,18 @@ memory); a file whose build id differs is reported and not used.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from dataclasses import dataclass, replace
 
+from memlens.core.region import RegionKind
 from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError
 from memlens.sources.minidump.codeview import elf_debug_id
 from memlens.symbols import linkmap
-from memlens.symbols.elffile import ElfFile
+from memlens.symbols.dwarf import cache_dir
+from memlens.symbols.elffile import ElfFile, is_elf
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +100,48 @@ def _local_file(snapshot: Snapshot, c: _Candidate, sysroot: str | None) -> str |
     return c.path if os.path.isfile(c.path) else None
 
 
+def _vdso_file(snapshot: Snapshot, start: int, end: int) -> str | None:
+    """The target's vdso image, copied from its memory into the cache (named by content:
+    the kernel's image differs by kernel build, never within one), or None when the
+    bytes are not in the snapshot or are no ELF image."""
+    try:
+        image = snapshot.space.read(start, end - start)
+    except MemlensError:
+        return None
+    if image[:4] != b"\x7fELF":
+        return None
+    folder = os.path.join(os.path.dirname(cache_dir()), "vdso")
+    path = os.path.join(folder, hashlib.sha256(image).hexdigest()[:32] + ".so")
+    if not os.path.isfile(path):
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+            with os.fdopen(fd, "wb") as f:
+                f.write(image)
+            os.replace(tmp, path)
+        except OSError:
+            return None
+    return path
+
+
+def _vdso(snapshot: Snapshot, sysroot: str | None) -> LoadedModule | None:
+    """The ``[vdso]`` mapping as a module whose file is its own image from the target."""
+    vdso = [r for r in snapshot.regions if r.kind == RegionKind.VDSO]
+    if not vdso:
+        return None
+    start, end = min(r.start for r in vdso), max(r.end for r in vdso)
+    local = _vdso_file(snapshot, start, end)
+    if local is None:
+        return LoadedModule("[vdso]", start, end, problem="vdso image not in the snapshot")
+    c = _Candidate("[vdso]", start, end, (start, 0))
+    module = _resolve(snapshot, c, sysroot, local)
+    return module
+
+
 def build_module_map(snapshot: Snapshot, *, sysroot: str | None = None) -> list[LoadedModule]:
-    """The modules of ``snapshot``, sorted by base address (never raises for one bad file)."""
+    """The modules of ``snapshot``, sorted by base address (never raises for one bad file).
+
+    The vdso, which has no file, is read from the target's own memory."""
     cands = _from_regions(snapshot)
     by_base = {c.base: c for c in cands.values()}
     for m in snapshot.modules:
@@ -119,15 +163,25 @@ def build_module_map(snapshot: Snapshot, *, sysroot: str | None = None) -> list[
         for path, base, bias in linkmap.walk(snapshot):
             cands[path] = _Candidate(path, base, base, None, bias=bias, base_from_bias=True)
     out = [_resolve(snapshot, c, sysroot) for c in cands.values()]
+    if not any(m.base <= v.start < m.end for m in out for v in snapshot.regions
+               if v.kind == RegionKind.VDSO):  # fmt: skip
+        vdso = _vdso(snapshot, sysroot)
+        if vdso is not None:
+            out.append(vdso)
     return sorted(out, key=lambda m: (m.base, m.end))
 
 
-def _resolve(snapshot: Snapshot, c: _Candidate, sysroot: str | None) -> LoadedModule:
+def _resolve(snapshot: Snapshot, c: _Candidate, sysroot: str | None,
+             local: str | None = None) -> LoadedModule:  # fmt: skip
     target_id = c.build_id or linkmap.build_id_in_memory(snapshot, c.base)
-    local = _local_file(snapshot, c, sysroot)
+    local = local or _local_file(snapshot, c, sysroot)
     if local is None:
         return LoadedModule(c.path, c.base, c.end, c.bias, target_id, None, None,
                             "file not found" + (f" under {sysroot}" if sysroot else ""))
+    if not is_elf(local)[0]:
+        # a data file mapped into the target (locale archives, caches): a region with a
+        # name, not a module with symbols -- nothing is missing, so no problem to report
+        return LoadedModule(c.path, c.base, c.end, c.bias, target_id, None, None)
     try:
         with ElfFile(local) as elf:
             file_id = elf.build_id()

@@ -25,6 +25,10 @@ I64 = npt.NDArray[np.int64]
 # kinds (ELF st_type where it maps)
 KIND_OTHER, KIND_OBJECT, KIND_FUNC = 0, 1, 2
 KIND_NAMES = {KIND_OTHER: "other", KIND_OBJECT: "object", KIND_FUNC: "function"}
+#: a gap between two symbols shorter than this is alignment padding (x86-64 code is
+#: aligned to at most 64 bytes by GCC and glibc's string functions)
+PADDING_LIMIT = 64
+_MAX = (1 << 64) - 1
 # binding preference for aliases: larger wins
 BIND_LOCAL, BIND_WEAK, BIND_GLOBAL = 1, 2, 3
 
@@ -57,6 +61,11 @@ class SymbolTable:
         lookup_mask: symbols that may answer address lookups (default all).
         letters, lines: optional nm type letters / original text lines.
         tiebreak: per symbol, larger wins among equally ranked aliases.
+        run_on: per symbol, where a size-less function may run on to (ELF: the end
+            of its section); it then answers up to the next symbol or that limit,
+            whichever is first -- GCC's crtstuff code such as ``deregister_tm_clones``
+            has no size, and llvm-symbolizer and addr2line do the same.  ``None``: a
+            size-less symbol answers only at its own address.
     """
 
     def __init__(
@@ -73,6 +82,7 @@ class SymbolTable:
         lines: Sequence[str | None] | None = None,
         tiebreak: npt.NDArray[np.int64] | None = None,
         source: str = "",
+        run_on: U64 | None = None,
     ) -> None:
         n = len(addresses)
         self.source = source
@@ -106,6 +116,11 @@ class SymbolTable:
         self._lk_start = self.addresses[self._lk]
         lk_size = np.where(self.size_known[self._lk], self.sizes[self._lk], np.uint64(1))
         self._lk_end = self._lk_start + np.maximum(lk_size, np.uint64(1))
+        if run_on is not None and len(self._lk):
+            nxt = np.append(self._lk_start[1:], self._lk_start[-1] + np.uint64(1))
+            limit = np.minimum(nxt, run_on[order][self._lk])
+            sizeless = ~self.size_known[self._lk] & (self.kinds[self._lk] == KIND_FUNC)
+            self._lk_end = np.where(sizeless, np.maximum(limit, self._lk_end), self._lk_end)
         # running maximum of ends: tells whether an earlier symbol can contain an address
         self._lk_maxend = np.maximum.accumulate(self._lk_end) if len(self._lk) else self._lk_end
 
@@ -174,6 +189,26 @@ class SymbolTable:
         pos = np.where(hit, self._lk[np.where(hit, i, 0)], -1).astype(np.int64)
         off = np.where(hit, a - self.addresses[np.where(hit, pos, 0)], np.uint64(0))
         return pos, off.astype(np.uint64)
+
+    def padding(self, addresses: npt.ArrayLike, *, limit: int = PADDING_LIMIT,
+                ) -> tuple[I64, U64]:  # fmt: skip
+        """For addresses in no symbol: the sorted position of the symbol they pad (the
+        nearest one ending at or before them, when the next symbol starts less than
+        ``limit`` bytes after its end) and that symbol's end; -1 and 0 elsewhere."""
+        a = np.asarray(addresses, dtype=np.uint64)
+        none = np.full(len(a), -1, np.int64), np.zeros(len(a), np.uint64)
+        if not len(self._lk):
+            return none
+        i = np.searchsorted(self._lk_start, a, side="right").astype(np.int64) - 1
+        ic = np.maximum(i, 0)
+        end = self._lk_maxend[ic]
+        nxt = np.append(self._lk_start, np.uint64(_MAX))[ic + 1]
+        gap = (nxt - np.minimum(end, nxt)).astype(np.uint64)
+        ok = (i >= 0) & (a >= end) & (a < nxt) & (gap < np.uint64(limit))
+        ok &= self._lk_end[ic] == end  # the symbol before is the one that ends last
+        ok &= self.size_known[self._lk[ic]]  # a size-less one has no known end to pad
+        pos = np.where(ok, self._lk[ic], -1).astype(np.int64)
+        return pos, np.where(ok, end, np.uint64(0)).astype(np.uint64)
 
     def address_of(self, name: str) -> int | None:
         """Address of the symbol called ``name`` (the best of several with that name)."""

@@ -10,7 +10,8 @@ from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, open_from_args, parse_address
 from memlens.errors import UsageError
 from memlens.render import jsonout
-from memlens.render.frames import format_frame, frame_json
+from memlens.render.symbolize_out import batch_text, json_rows
+from memlens.symbols.batch import FrameBatch
 from memlens.symbols.chain import SOURCES, Symbolizer, symbolizer_for, symbolizer_for_file
 from memlens.symbols.elffile import ET_CORE, is_elf
 from memlens.symbols.ldmap import load_map
@@ -48,8 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _addresses(items: list[str]) -> Iterator[int]:
     for item in items:
         if item == "-":
-            for line in sys.stdin:
-                for word in line.split():
+            for word in sys.stdin.read().split():
+                try:
+                    yield int(word, 16)  # the common case, ten times cheaper than _parse
+                except ValueError:
                     yield _parse(word)
         else:
             yield _parse(item)
@@ -83,21 +86,50 @@ def make_symbolizer(args: argparse.Namespace, target: str) -> tuple[Symbolizer, 
                           chain=args.chain, tables=tables), snap  # fmt: skip
 
 
+def outside_warning(symbolizer: Symbolizer, batch: FrameBatch) -> str | None:
+    """One line saying how many addresses fell outside every module, and which ranges
+    the modules cover (None when every address is inside one)."""
+    missing = int((batch.module[batch.inverse] < 0).sum()) if len(batch) else 0
+    if not missing:
+        return None
+    mods = [m for m in symbolizer.modules if m.file] or symbolizer.modules
+    ranges = ", ".join(f"{m.name} {m.base:#x}-{m.end:#x}" for m in mods[:8])
+    more = f" and {len(mods) - 8} more" if len(mods) > 8 else ""
+    return (f"{missing} address{'es' if missing > 1 else ''} outside every module; "
+            f"modules: {ranges or 'none'}{more}")
+
+
 def run(args: argparse.Namespace) -> int:
     addresses = list(_addresses(args.addresses))
     symbolizer, snap = make_symbolizer(args, args.target)
     try:
-        frames = symbolizer.symbolize(addresses)
+        batch = symbolizer.resolve(addresses)
     finally:
         close = getattr(snap, "close", None)
         if close is not None:
             close()
+    warnings = list(dict.fromkeys(symbolizer.warnings))
+    outside = outside_warning(symbolizer, batch)
+    if outside:
+        warnings.append(outside)
     if args.json:
-        jsonout.dump("symbolize", {"target": args.target,
-                                   "frames": [frame_json(f) for f in frames],
-                                   "warnings": symbolizer.warnings})  # fmt: skip
-    else:
-        for f in frames:
-            print(format_frame(f))
+        jsonout.dump("symbolize", {"target": args.target, "frames": json_rows(batch.frames()),
+                                   "warnings": warnings})  # fmt: skip
+        return ExitCode.OK
+    write = sys.stdout.write
+    chunk: list[str] = []
+    for block in batch_text(batch):
+        chunk.append(block)
+        if len(chunk) >= 4096:
+            write("\n".join(chunk) + "\n")
+            chunk.clear()
+    if chunk:
+        write("\n".join(chunk) + "\n")
+    sys.stdout.flush()
+    if warnings:
+        # once, after the output, with a count: never interleaved with the frames
+        print(f"memlens symbolize: {len(warnings)} warning{'s' if len(warnings) > 1 else ''}:",
+              file=sys.stderr)
+        for w in warnings:
+            print(f"  {w}", file=sys.stderr)
     return ExitCode.OK
-

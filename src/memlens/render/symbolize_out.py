@@ -1,0 +1,114 @@
+"""``memlens symbolize`` output: one block of text per address, or JSON rows.
+
+Text, per address (the layout of :func:`memlens.render.frames.format_frame`)::
+
+    0xADDR function+0xOFF at file:line (module+0xOFF)
+        inlined into caller+0xOFF at file:line
+
+An address outside every function shows what it is instead of ``??``:
+``0xADDR (padding after f) at file:line (module+0xOFF)``.  Built for 100k
+frames at a time: module names are shortened once, not per frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from memlens.symbols.batch import FrameBatch
+from memlens.symbols.frame import Frame
+
+
+def _where(f: Frame) -> str:
+    file = f.file
+    if not file:
+        return ""
+    return f" at {file}:{f.line}" if f.line else f" at {file}"
+
+
+def text_lines(frames: Iterable[Frame]) -> Iterator[str]:
+    """The text block of each frame (inline callers on their own indented lines)."""
+    short: dict[str | None, str | None] = {None: None}
+    for f in frames:
+        mod = short.get(f.module, "")
+        if mod == "":
+            assert f.module is not None
+            mod = short[f.module] = f.module.rsplit("/", 1)[-1]
+        name = f.function
+        if name is None:
+            name = f"({f.note})" if f.note else "??"
+        elif f.function_offset is not None:
+            name = f"{name}+{f.function_offset:#x}"
+        where = f" ({mod}+{f.module_offset:#x})" if mod and f.module_offset is not None else ""
+        head = f"{f.address:#x} {name}{_where(f)}{where}"
+        if not f.inlined_by:
+            yield head
+            continue
+        lines = [head]
+        for c in f.inlined_by:
+            off = f"+{c.function_offset:#x}" if c.function_offset is not None else ""
+            lines.append(f"    inlined into {c.function}{off}{_where(c)}")
+        yield "\n".join(lines)
+
+
+def batch_text(batch: FrameBatch) -> list[str]:
+    """The text block of every address of ``batch``, in the order asked -- the same
+    text as :func:`text_lines` of its frames, built from the columns (each distinct
+    address once, no :class:`Frame` objects for the top level)."""
+    n = len(batch.unique)
+    mods = [p.rsplit("/", 1)[-1] for p in batch.paths]
+    module = batch.module.tolist()
+    addresses = batch.unique.tolist()
+    bases = batch.bases.tolist()
+    names = batch.function.tolist()
+    offsets = np.where(batch.has_offset, batch.function_offset, -1).tolist()
+    located, notes = batch.located, batch.notes
+    blocks = np.empty(n, object)
+    out: list[str] = [""] * n
+    for r in range(n):
+        a, k, name = addresses[r], module[r], names[r]
+        if name is None:
+            note = notes.get(r)
+            name = f"({note})" if note else "??"
+        elif offsets[r] >= 0:
+            name = f"{name}+{offsets[r]:#x}"
+        where = f" ({mods[k]}+{a - bases[k]:#x})" if k >= 0 else ""
+        loc = located.get(r)
+        if loc is None:
+            out[r] = f"{a:#x} {name}{where}"
+            continue
+        file, line, callers = loc
+        at = (f" at {file}:{line}" if line else f" at {file}") if file else ""
+        head = f"{a:#x} {name}{at}{where}"
+        if not callers:
+            out[r] = head
+            continue
+        lines = [head]
+        for c in callers:
+            off = f"+{c.function_offset:#x}" if c.function_offset is not None else ""
+            lines.append(f"    inlined into {c.function}{off}{_where(c)}")
+        out[r] = "\n".join(lines)
+    blocks[:] = out
+    if n == len(batch.addresses) and n and bool((batch.inverse == np.arange(n)).all()):
+        return out
+    return blocks[batch.inverse].tolist()  # type: ignore[no-any-return]
+
+
+def _row(f: Frame, inlined: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "address": f.address, "module": f.module, "module_offset": f.module_offset,
+        "function": f.function, "function_offset": f.function_offset,
+        "file": f.file, "line": f.line,
+    }  # fmt: skip
+    if f.note is not None:
+        out["note"] = f.note
+    if inlined:
+        out["inlined_by"] = [_row(c, True) for c in f.inlined_by]
+    return out
+
+
+def json_rows(frames: Sequence[Frame]) -> list[dict[str, Any]]:
+    """The JSON objects of the frames (``note`` only where there is one)."""
+    return [_row(f, True) for f in frames]
