@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from memlens.sources.registry import open_target
 from memlens.symbols.chain import symbolizer_for
+from memlens.targets import open_target
 from tests.conftest import need_tool
 from tests.symbols.progs import build_generated, functions_of
 

@@ -25,8 +25,16 @@ int main(void) { caller_one(); return 0; }
 
 
 def _state(pid: int) -> str:
-    text = Path(f"/proc/{pid}/stat").read_text()
-    return text[text.rindex(")") + 2]
+    """The process's state once it is off the CPU: a resumed process runs ('R') until
+    it is back in pause(), which on a loaded machine can take a while; a stopped one
+    ('T', 't') never becomes 'S'."""
+    deadline = time.monotonic() + 10
+    while True:
+        text = Path(f"/proc/{pid}/stat").read_text()
+        state = text[text.rindex(")") + 2]
+        if state != "R" or time.monotonic() > deadline:
+            return state
+        time.sleep(0.01)
 
 
 Procs = list[subprocess.Popen[bytes]]
