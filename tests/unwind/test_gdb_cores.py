@@ -5,7 +5,8 @@ inside a shared library) is built with frame pointers at -O0 and without them at
 gdb runs it to the SIGSEGV, writes the core (gcore) and prints every thread's backtrace,
 which is the oracle.  Names are compared after removing what only spells the same
 function differently: GCC clone suffixes (``.constprop.0``, ``.isra.0``, memlens's
-``[constprop]``: gdb prints the DWARF name), aliases at one address, and leading underscores of assembly aliases (``__clone3`` / ``clone3``).
+``[constprop]``: gdb prints the DWARF name), aliases at one address, and leading
+underscores of assembly aliases (``__clone3`` / ``clone3``).
 """
 
 from __future__ import annotations
