@@ -138,8 +138,17 @@ def _csr(n: int, src: I64, dst: I64) -> tuple[I64, I64]:
 
 def closure(seeds: I64, indptr: I64, indices: I64, visited: Bools) -> None:
     """Mark everything reachable from ``seeds`` in ``visited`` (seeds included)."""
-    frontier = np.unique(seeds[~visited[seeds]])
-    visited[frontier] = True
+    owner = np.zeros(len(visited), np.int64)  # dedup by "last writer wins", no sort
+
+    def fresh(nodes: I64) -> I64:
+        nodes = nodes[~visited[nodes]]
+        order = np.arange(len(nodes), dtype=np.int64)
+        owner[nodes] = order
+        nodes = nodes[owner[nodes] == order]
+        visited[nodes] = True
+        return nodes
+
+    frontier = fresh(seeds.astype(np.int64))
     while len(frontier):
         lo, hi = indptr[frontier], indptr[frontier + 1]
         counts = hi - lo
@@ -147,10 +156,7 @@ def closure(seeds: I64, indptr: I64, indices: I64, visited: Bools) -> None:
         if not total:
             break
         offsets = np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(total)
-        nb = indices[offsets]
-        nb = np.unique(nb[~visited[nb]])
-        visited[nb] = True
-        frontier = nb
+        frontier = fresh(indices[offsets])
 
 
 def _root_targets(snapshot: Snapshot, walk: HeapWalk,

@@ -56,20 +56,24 @@ def _vtable_classes(snapshot: Snapshot, first: U64) -> dict[int, str]:
     return out
 
 
-def _word_kind(snapshot: Snapshot, value: int, heap: tuple[int, int], word: int) -> str:
-    if value == 0:
-        return "0"
-    if heap[0] <= value < heap[1]:
-        return "heap"
-    if value < 1 << 16:
-        return "int"
-    raw = value.to_bytes(word, "little")
-    if all(32 <= b < 127 for b in raw):
-        return "text"
-    region = snapshot.space.region_at(value)
-    if region is not None:
-        return "module" if region.path else ("stack" if "stack" in region.name else "mapped")
-    return "word"
+def _word_kinds(snapshot: Snapshot, values: U64, heap: tuple[int, int], word: int) -> list[str]:
+    """What each value looks like: 0, heap, int, text, module, stack, mapped, word."""
+    out = np.full(len(values), "word", dtype=object)
+    regions = sorted(snapshot.regions, key=lambda r: r.start)
+    if regions:
+        starts = np.array([r.start for r in regions], np.uint64)
+        i = np.searchsorted(starts, values, side="right").astype(np.int64) - 1
+        ends = np.array([r.end for r in regions], np.uint64)
+        inside = (i >= 0) & (values < ends[np.maximum(i, 0)])
+        label = np.array(["module" if r.path else "stack" if "stack" in r.name else "mapped"
+                          for r in regions], dtype=object)  # fmt: skip
+        out[inside] = label[i[inside]]
+    raw = values.astype(f"<u{word}").view(np.uint8).reshape(len(values), word)
+    out[((raw >= 32) & (raw < 127)).all(axis=1)] = "text"
+    out[values < np.uint64(1 << 16)] = "int"
+    out[(values >= np.uint64(heap[0])) & (values < np.uint64(heap[1]))] = "heap"
+    out[values == 0] = "0"
+    return [str(k) for k in out.tolist()]
 
 
 def group_leaks(snapshot: Snapshot, walk: HeapWalk, reach: Reachability,
@@ -87,16 +91,15 @@ def group_leaks(snapshot: Snapshot, walk: HeapWalk, reach: Reachability,
     classes = _vtable_classes(snapshot, words[:, 0])
     heap = (int(b.start[0]), int(b.end[-1]))
     acc: dict[tuple[str, int, str, str | None], list[int]] = defaultdict(list)
-    for j, i in enumerate(sel.tolist()):
-        first = int(words[j, 0])
-        cls = classes.get(first)
-        if cls is not None:
-            sig = f"vtable for {cls}"
-        else:
-            sig = "[" + ", ".join(_word_kind(snapshot, int(v), heap, w)
-                                  for v in words[j].tolist()) + "]"  # fmt: skip
-        kind = LEAK_NAMES[Leak(int(reach.leak[i]))]
-        acc[(kind, int(sizes[j]), sig, cls)].append(int(b.start[i]))
+    names = {int(k): LEAK_NAMES[k] for k in Leak}
+    kinds_of = np.array(_word_kinds(snapshot, words.ravel(), heap, w),
+                        dtype=object).reshape(words.shape)  # fmt: skip
+    firsts = words[:, 0].tolist()
+    leaks = reach.leak[sel].tolist()
+    for j, (size, start) in enumerate(zip(sizes.tolist(), b.start[sel].tolist(), strict=True)):
+        cls = classes.get(firsts[j])
+        sig = f"vtable for {cls}" if cls is not None else "[" + ", ".join(kinds_of[j]) + "]"
+        acc[(names[leaks[j]], size, sig, cls)].append(start)
     groups = [LeakGroup(k, size, sig, cls, len(v), size * len(v), tuple(sorted(v)[:MAX_EXAMPLES]))
               for (k, size, sig, cls), v in acc.items()]  # fmt: skip
     order = {name: i for i, name in enumerate(LEAK_NAMES[k] for k in kinds)}
