@@ -18,10 +18,14 @@ memlens snapshot -- check it as glibc's own asserts would, then scan the roots
 pointers into the in-use blocks and class every block as valgrind's memcheck
 does: definitely lost, indirectly lost, possibly lost, still reachable.
 Leaked blocks are grouped by size and signature (a C++ object's class).
-
-  memlens leaks 1234
-  memlens leaks core.1234 --format json -o leaks.json
+--heap adds the heap's usage: in-use bytes by size class, free bytes by list,
+fragmentation and top per arena, and what malloc_trim(0) could give back.
 """
+
+EXAMPLES = (
+    "memlens leaks 1234 --top 20",
+    "memlens leaks core.1234 --heap --format json -o leaks.json",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,21 +37,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--top", type=int, default=None, help="only the N largest groups")
     out.add_argument("--show-reachable", action="store_true",
                      help="group still-reachable blocks too")  # fmt: skip
+    out.add_argument("--heap", action="store_true",
+                     help="also the heap's usage: size classes, free lists, arenas, trim")
 
 
 def run(args: argparse.Namespace) -> int:
     from memlens.glibc.leakreport import leak_report
-    from memlens.render.leaks_json import write_json
+    from memlens.glibc.usage import heap_usage
+    from memlens.render.jsonout import dump
+    from memlens.render.leaks_heap import usage_payload, write_usage
+    from memlens.render.leaks_json import payload
     from memlens.render.leaks_text import write_text
 
     with open_from_args(args) as snap:
         report = leak_report(snap, reachable_groups=args.show_reachable)
     stream = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
     try:
+        usage = heap_usage(report.walk) if args.heap else None
         if args.output_format == "json":
-            write_json(report, stream)
+            doc = payload(report)
+            if usage is not None:
+                doc["heap"] = usage_payload(usage)
+            dump("leaks", doc, stream)
         else:
             write_text(report, stream, top=args.top)
+            if usage is not None:
+                write_usage(usage, stream)
     finally:
         if args.output:
             stream.close()
