@@ -38,7 +38,7 @@ int main(int argc, char **argv) {
     long nb = n / 10 + 1;
     struct node **table = calloc((size_t)nb, sizeof *table);
     for (long i = 0; i < n; i++) {
-        struct node *p = malloc(24 + (size_t)(i % 8) * 16);
+        struct node *p = malloc(24 + (size_t)(i % 10) * 16);
         p->key = i;
         if (i % 50 == 7) { free(p); continue; }
         if (i % 100 == 3) { lose(p); continue; }
@@ -64,8 +64,9 @@ with open_target(sys.argv[1]) as snap:
     t1 = time.perf_counter()
     r = leak_report(snap)
 t2 = time.perf_counter()
-print(json.dumps({"open": t1 - t, "walk_reach": t2 - t1, "chunks": len(r.walk.chunks),
-                  "summary": r.summary, "complete": r.walk.complete,
+cpu = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"open": t1 - t, "walk_reach": t2 - t1, "cpu": cpu.ru_utime + cpu.ru_stime,
+                  "chunks": len(r.walk.chunks), "summary": r.summary, "complete": r.walk.complete,
                   "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 
@@ -129,7 +130,8 @@ def main() -> int:
                 best = r
         assert best is not None
         print(f"memlens walk + reachability: best of {args.runs} {best['walk_reach']:.2f} s"
-              f" (open {best['open']:.2f} s), peak RSS {best['maxrss_kib'] / 2**20:.2f} GiB,"
+              f" (open {best['open']:.2f} s; CPU {best['cpu']:.2f} s),"
+              f" peak RSS {best['maxrss_kib'] / 2**20:.2f} GiB,"
               f" {best['chunks']:,} chunks, complete={best['complete']}")  # fmt: skip
         summary = best["summary"].items()
         print("  " + "; ".join(f"{k}: {b:,} blocks {n:,} B" for k, (b, n) in summary))

@@ -33,7 +33,7 @@ def leak_report(snapshot: Snapshot, *, reachable_groups: bool = False) -> LeakRe
     """
     walk = walk_heap(snapshot)
     reach = reachability(snapshot, walk)
-    sizes = walk.usable()[reach.blocks.row]
+    sizes = walk.usable()[reach.blocks.rows]
     kinds: tuple[Leak, ...] = (Leak.DEFINITELY, Leak.INDIRECTLY, Leak.POSSIBLY)
     if reachable_groups:
         kinds = (*kinds, Leak.REACHABLE)

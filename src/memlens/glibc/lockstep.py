@@ -81,24 +81,30 @@ def positions_lockstep(words: Words, first: int, word: int, align: int) -> I64:
         ended |= bad
         pos = np.where(active & ~bad, pos + step, pos)
         active &= ~bad & (pos < limit) & (pos < last)
-    paths = np.stack(rows) if rows else np.full((1, k_count), -1, np.int64)
+    # one row per walker, its path contiguous (int32 while word indices fit)
+    small = n < 1 << 31
+    paths: npt.NDArray[np.int32] | I64 = np.full((k_count, 1), -1, np.int64)
+    if rows:
+        paths = np.stack([r.astype(np.int32) if small else r for r in rows],
+                         axis=1)  # type: ignore[assignment]
     return _stitch(words, first, scale, last, bounds, paths, pos, ended)
 
 
-def _stitch(words: Words, first: int, scale: int, last: int, bounds: I64, paths: I64,
+def _stitch(words: Words, first: int, scale: int, last: int, bounds: I64,
+            paths: npt.NDArray[np.int32] | I64,
             exits: I64, ended: npt.NDArray[np.bool_]) -> I64:  # fmt: skip
     out: list[I64] = []
     t = first
     k_count = len(bounds)
     while t < last:
         k = int(np.searchsorted(bounds, t, side="right")) - 1
-        col = paths[:, k]
-        col = col[col >= 0]
+        col = paths[k]
+        col = col[col >= 0]  # a walker's -1s (inactive) are a suffix
         stop_at = int(bounds[k + 1]) if k + 1 < k_count else last
         j = int(np.searchsorted(col, t))
         if j < len(col) and int(col[j]) == t:
             m = int(np.searchsorted(col, stop_at))
-            out.append(col[j:m])
+            out.append(col[j:m].astype(np.int64))
             if m < len(col):
                 t = int(col[m])
             elif ended[k]:

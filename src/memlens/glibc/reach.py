@@ -23,16 +23,19 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from memlens.core.snapshot import Snapshot
+from memlens.glibc.resolve import Resolver
 from memlens.glibc.roots import find_roots, range_words
 from memlens.glibc.table import HeapWalk, State
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
+Idx = npt.NDArray[np.integer[Any]]  # block indices: int32 while there are < 2**31 blocks
 U8 = npt.NDArray[np.uint8]
 Bools = npt.NDArray[np.bool_]
 SLICE = 1 << 22  # words compared at a time
@@ -50,28 +53,8 @@ LEAK_NAMES = {Leak.DEFINITELY: "definitely lost", Leak.INDIRECTLY: "indirectly l
 
 
 @dataclass(slots=True)
-class Blocks:
-    """In-use blocks sorted by user address: ``row`` is the chunk table row."""
-
-    start: U64
-    end: U64
-    row: I64
-
-    def __len__(self) -> int:
-        return len(self.start)
-
-    def locate(self, values: U64) -> tuple[I64, Bools]:
-        """Block index of each value (-1: none) and whether it is a start pointer."""
-        i = np.searchsorted(self.start, values, side="right").astype(np.int64) - 1
-        ic = np.maximum(i, 0)
-        hit = (i >= 0) & (values < self.end[ic])
-        idx = np.where(hit, i, -1)
-        return idx, hit & (values == self.start[ic])
-
-
-@dataclass(slots=True)
 class Reachability:
-    blocks: Blocks
+    blocks: Resolver  # the blocks: start, end, rows (chunk-table rows), in address order
     leak: U8  # a Leak per block
     roots_scanned: int = 0  # bytes of root memory scanned
     heap_scanned: int = 0
@@ -86,26 +69,15 @@ class Reachability:
         return out
 
 
-def blocks_of(walk: HeapWalk) -> Blocks:
-    st = walk.chunks.state
-    rows = np.flatnonzero((st == State.IN_USE) | (st == State.MMAPPED)).astype(np.int64)
-    start = walk.user()[rows]
-    end = start + walk.usable()[rows]
-    order = np.argsort(start, kind="stable")
-    return Blocks(start[order], end[order], rows[order])
-
-
-def _edges(snapshot: Snapshot, walk: HeapWalk, blocks: Blocks) -> tuple[I64, I64, Bools, int]:
+def _edges(snapshot: Snapshot, walk: HeapWalk, blocks: Resolver) -> tuple[Idx, Idx, Bools, int]:
     """(source block, target block, start pointer?) of every pointer in a block."""
     space = snapshot.space
     w = walk.layout.word
     lo, hi = np.uint64(blocks.start[0]), np.uint64(blocks.end[-1])
     ranges = [hp for a in walk.arenas for hp in a.heaps]
-    mm = np.flatnonzero(walk.chunks.state == State.MMAPPED)
-    user, usable = walk.user(), walk.usable()
-    ranges += [(int(user[i]), int(user[i] + usable[i])) for i in mm.tolist()]
-    srcs: list[I64] = []
-    dsts: list[I64] = []
+    ranges += [(int(blocks.start[i]), int(blocks.end[i])) for i in blocks.mmapped.tolist()]
+    srcs: list[Idx] = []
+    dsts: list[Idx] = []
     starts: list[Bools] = []
     scanned = 0
     for s, e in ranges:
@@ -117,38 +89,43 @@ def _edges(snapshot: Snapshot, walk: HeapWalk, blocks: Blocks) -> tuple[I64, I64
                 if not len(pos):
                     continue
                 where = pos.astype(np.uint64) * np.uint64(w) + np.uint64(base + k * w)
-                src, _ = blocks.locate(where)
-                dst, is_start = blocks.locate(vals[pos])
+                src, _ = blocks.resolve(where)
+                dst, is_start = blocks.resolve(vals[pos])
                 keep = (src >= 0) & (dst >= 0)
                 srcs.append(src[keep])
                 dsts.append(dst[keep])
                 starts.append(is_start[keep])
     if not srcs:
-        z = np.zeros(0, np.int64)
+        z = np.zeros(0, np.int32)
         return z, z, np.zeros(0, bool), scanned
-    return np.concatenate(srcs), np.concatenate(dsts), np.concatenate(starts), scanned
+    src_all = np.concatenate(srcs)
+    del srcs
+    dst_all = np.concatenate(dsts)
+    del dsts
+    return src_all, dst_all, np.concatenate(starts), scanned
 
 
-def _csr(n: int, src: I64, dst: I64) -> tuple[I64, I64]:
-    order = np.argsort(src, kind="stable")
-    indptr = np.zeros(n + 1, np.int64)
+def _csr(n: int, src: Idx, dst: Idx) -> tuple[Idx, Idx]:
+    indptr: Idx = np.zeros(n + 1, np.int32 if len(src) < 1 << 31 else np.int64)
     np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
-    return indptr, dst[order]
+    if len(src) < 2 or bool(np.all(src[1:] >= src[:-1])):
+        return indptr, dst  # the scan found edges in source order already
+    return indptr, dst[np.argsort(src, kind="stable")]
 
 
-def closure(seeds: I64, indptr: I64, indices: I64, visited: Bools) -> None:
+def closure(seeds: Idx, indptr: Idx, indices: Idx, visited: Bools) -> None:
     """Mark everything reachable from ``seeds`` in ``visited`` (seeds included)."""
-    owner = np.zeros(len(visited), np.int64)  # dedup by "last writer wins", no sort
+    owner = np.zeros(len(visited), np.int32)  # dedup by "last writer wins", no sort
 
-    def fresh(nodes: I64) -> I64:
+    def fresh(nodes: Idx) -> Idx:
         nodes = nodes[~visited[nodes]]
-        order = np.arange(len(nodes), dtype=np.int64)
+        order = np.arange(len(nodes), dtype=np.int32)
         owner[nodes] = order
         nodes = nodes[owner[nodes] == order]
         visited[nodes] = True
         return nodes
 
-    frontier = fresh(seeds.astype(np.int64))
+    frontier = fresh(seeds)
     while len(frontier):
         lo, hi = indptr[frontier], indptr[frontier + 1]
         counts = hi - lo
@@ -160,7 +137,7 @@ def closure(seeds: I64, indptr: I64, indices: I64, visited: Bools) -> None:
 
 
 def _root_targets(snapshot: Snapshot, walk: HeapWalk,
-                  blocks: Blocks) -> tuple[I64, I64, int, list[str]]:  # fmt: skip
+                  blocks: Resolver) -> tuple[Idx, Idx, int, list[str]]:  # fmt: skip
     exclude = [hp for a in walk.arenas for hp in a.heaps]
     # malloc's own state is no root: an arena's top points just past the last block
     # (into its usable tail), and its bins at free chunks
@@ -172,13 +149,13 @@ def _root_targets(snapshot: Snapshot, walk: HeapWalk,
                 for i in mm.tolist()]  # fmt: skip
     roots = find_roots(snapshot, exclude)
     lo, hi = np.uint64(blocks.start[0]), np.uint64(blocks.end[-1])
-    found_start: list[I64] = []
-    found_inner: list[I64] = []
+    found_start: list[Idx] = []
+    found_inner: list[Idx] = []
     scanned = 0
 
     def take(vals: U64) -> None:
         vals = vals[(vals >= lo) & (vals < hi)]
-        idx, is_start = blocks.locate(vals)
+        idx, is_start = blocks.resolve(vals)
         found_start.append(idx[(idx >= 0) & is_start])
         found_inner.append(idx[(idx >= 0) & ~is_start])
 
@@ -194,12 +171,13 @@ def _root_targets(snapshot: Snapshot, walk: HeapWalk,
 
 def reachability(snapshot: Snapshot, walk: HeapWalk) -> Reachability:
     """Classify every in-use block of ``walk`` as memcheck would."""
-    blocks = blocks_of(walk)
+    blocks = Resolver(walk)
     n = len(blocks)
     if n == 0:
         return Reachability(blocks, np.zeros(0, np.uint8))
     root_start, root_inner, root_bytes, notes = _root_targets(snapshot, walk, blocks)
     src, dst, is_start, heap_bytes = _edges(snapshot, walk, blocks)
+    blocks.release()
     # still reachable: start pointers only, from the roots
     s_ptr, s_idx = _csr(n, src[is_start], dst[is_start])
     reachable = np.zeros(n, bool)
@@ -216,7 +194,7 @@ def reachability(snapshot: Snapshot, walk: HeapWalk) -> Reachability:
     return Reachability(blocks, leak, root_bytes, heap_bytes, notes)
 
 
-def _cliques(leak: U8, src: I64, dst: I64) -> None:
+def _cliques(leak: U8, src: Idx, dst: Idx) -> None:
     """Split the unreached blocks into definitely and indirectly lost (see above)."""
     lost = leak == Leak.DEFINITELY
     keep = lost[src] & lost[dst] & (src != dst)

@@ -43,8 +43,15 @@ def _vtable_classes(snapshot: Snapshot, first: U64) -> dict[int, str]:
     from memlens.symbols.chain import symbolizer_for
 
     uniq = np.unique(first)
-    file_backed = [r for r in snapshot.regions if r.path and not r.perms.write]
-    cand = [int(v) for v in uniq.tolist() if any(r.start <= v < r.end for r in file_backed)]
+    file_backed = sorted((r for r in snapshot.regions if r.path and not r.perms.write),
+                         key=lambda r: r.start)  # fmt: skip
+    if not file_backed:
+        return {}
+    starts = np.array([r.start for r in file_backed], np.uint64)
+    ends = np.array([r.end for r in file_backed], np.uint64)
+    i = np.searchsorted(starts, uniq, side="right").astype(np.int64) - 1
+    inside = (i >= 0) & (uniq < ends[np.maximum(i, 0)])
+    cand = uniq[inside].tolist()
     if not cand:
         return {}
     sym = symbolizer_for(snapshot, chain=("symtab",))
@@ -85,7 +92,7 @@ def group_leaks(snapshot: Snapshot, walk: HeapWalk, reach: Reachability,
     if not len(sel):
         return []
     w = walk.layout.word
-    sizes = walk.usable()[b.row[sel]]
+    sizes = walk.usable()[b.rows[sel]]
     heads = snapshot.space.read_many(b.start[sel], PATTERN_WORDS * w, pad=True)
     words = heads.view(np.uint64 if w == 8 else np.uint32).astype(np.uint64)
     classes = _vtable_classes(snapshot, words[:, 0])

@@ -68,6 +68,8 @@ class ChunkTable:
 
     @staticmethod
     def concat(parts: list[ChunkTable]) -> ChunkTable:
+        if len(parts) == 1:
+            return parts[0]
         if not parts:
             return ChunkTable(np.zeros(0, np.uint64), np.zeros(0, np.uint64),
                               np.zeros(0, np.uint8), np.zeros(0, np.int16),
@@ -122,11 +124,16 @@ class HeapWalk:
     tcaches: list[int] = field(default_factory=list)  # user addresses of tcache_perthread_structs
     tcache_wide: bool = True  # uint16 counts (2.30+), else char
     safe_linking: bool | None = None  # None: no list to tell by
+    _usable: U64 | None = None
 
     def usable(self) -> U64:
-        w = np.uint64(self.layout.word)
-        mm = self.chunks.state == State.MMAPPED
-        return np.where(mm, self.chunks.size - 2 * w, self.chunks.size - w).astype(np.uint64)
+        """Per chunk, what ``malloc_usable_size`` gives (cached: the table is final)."""
+        if self._usable is None or len(self._usable) != len(self.chunks):
+            w = np.uint64(self.layout.word)
+            mm = self.chunks.state == State.MMAPPED
+            self._usable = np.where(mm, self.chunks.size - 2 * w, self.chunks.size - w
+                                    ).astype(np.uint64)  # fmt: skip
+        return self._usable
 
     def user(self) -> U64:
         return self.chunks.address + np.uint64(self.layout.header)
