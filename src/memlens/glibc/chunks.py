@@ -77,17 +77,22 @@ def words_of(space: AddressSpace, start: int, size: int) -> npt.NDArray[np.uint8
 
 
 def walk_run(space: AddressSpace, layout: Layout, start: int, end: int,
-             findings: list[Finding]) -> Run:  # fmt: skip
+             findings: list[Finding], top: int | None = None) -> Run:  # fmt: skip
     """Chunks from ``start`` (a chunk header) up to ``end``.
 
     A chunk whose size is not aligned, is below the minimum or runs past
     ``end`` stops the walk; it is reported (with the chunk before it) and the
-    chunks before it are kept.
+    chunks before it are kept.  When the run ends with the arena's ``top``,
+    only its header is read: its body is free memory (in a live process,
+    pages malloc may never have touched).
     """
     w = layout.word
     end -= (end - start) % w
     empty = np.zeros(0, np.uint64)
-    raw_bytes = words_of(space, start, end - start) if end > start else None
+    read_end = end
+    if top is not None and start <= top < end:
+        read_end = top + 2 * w
+    raw_bytes = words_of(space, start, read_end - start) if end > start else None
     if raw_bytes is None:
         findings.append(Finding("unreadable", start,
                                 f"heap memory {start:#x}-{end:#x} is not readable"))  # fmt: skip
@@ -107,6 +112,8 @@ def walk_run(space: AddressSpace, layout: Layout, start: int, end: int,
     bad = (size < np.uint64(layout.min_chunk)) | (size % np.uint64(layout.align) != 0)
     bad |= offset + size > span
     bad |= (raw & np.uint64(IS_MMAPPED)) != 0
+    if read_end != end and len(pos) and int(offset[-1]) == read_end - start - 2 * w:
+        bad[-1] = int(offset[-1] + size[-1]) != end - start  # top ends the run exactly
     # the fenceposts that end a heap: a 2-word chunk, then a size-0 header at the end
     if len(pos) >= 1 and int(size[-1]) == 0 and int(offset[-1]) == end - start - 2 * w:
         bad[-1] = False
@@ -126,7 +133,8 @@ def walk_run(space: AddressSpace, layout: Layout, start: int, end: int,
         ))  # fmt: skip
         pos, raw, prev, size, offset = pos[:k], raw[:k], prev[:k], size[:k], offset[:k]
         stopped = at
-    elif len(pos) and int(offset[-1] + size[-1]) < end - start and int(size[-1]) != 0:
+    elif len(pos) and int(offset[-1] + size[-1]) < end - start and int(size[-1]) != 0 \
+            and read_end == end:
         stopped = start + int(offset[-1] + size[-1])
     return Run(start, end, offset + np.uint64(start), size, raw, prev, stopped)
 

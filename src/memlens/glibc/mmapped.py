@@ -16,6 +16,7 @@ import numpy as np
 from memlens.core.region import Region, RegionKind
 from memlens.core.snapshot import Snapshot
 from memlens.glibc.layout import FLAG_BITS, IS_MMAPPED, Layout
+from memlens.glibc.present import present_pieces
 
 PAGE = 4096
 
@@ -30,23 +31,23 @@ def find_mmapped(snapshot: Snapshot, layout: Layout,
     for region in snapshot.regions:
         if not _candidate(region, exclude):
             continue
-        pages = region.size // PAGE
-        # the two header words of every page, read in one batch
-        heads = space.read_many(
-            np.arange(pages, dtype=np.uint64) * np.uint64(PAGE) + np.uint64(region.start + corr),
-            2 * w, pad=True,
-        )  # fmt: skip
+        # page starts (present ones only, for a live target: a chunk's header page
+        # was written), and the two header words of each, read in one batch
+        pages = np.concatenate([np.arange(lo, hi, PAGE, dtype=np.uint64)
+                                for lo, hi in present_pieces(snapshot, region.start, region.end)]
+                               or [np.zeros(0, np.uint64)])  # fmt: skip
+        if not len(pages):
+            continue
+        heads = space.read_many(pages + np.uint64(corr), 2 * w, pad=True)
         words = heads.view(np.uint64 if w == 8 else np.uint32).astype(np.uint64)
         prev, size = words[:, 0], words[:, 1]
         chunk = size & np.uint64(~FLAG_BITS & (2**64 - 1))
         ok = (prev == np.uint64(corr)) & ((size & np.uint64(FLAG_BITS)) == np.uint64(IS_MMAPPED))
         ok &= ((chunk + np.uint64(corr)) % np.uint64(PAGE) == 0) & (chunk > 0)
-        room = np.uint64(region.end) - (np.arange(pages, dtype=np.uint64) * np.uint64(PAGE)
-                                        + np.uint64(region.start))  # fmt: skip
-        ok &= chunk + np.uint64(corr) <= room
+        ok &= chunk + np.uint64(corr) <= np.uint64(region.end) - pages
         next_free = region.start
         for p in np.flatnonzero(ok).tolist():
-            at = region.start + p * PAGE
+            at = int(pages[p])
             if at < next_free:
                 continue  # inside a chunk already found
             size_p = int(chunk[p])

@@ -29,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.core.snapshot import Snapshot
+from memlens.glibc.present import present_pieces
 from memlens.glibc.resolve import Resolver
 from memlens.glibc.roots import find_roots, range_words
 from memlens.glibc.table import HeapWalk, State
@@ -74,8 +75,10 @@ def _edges(snapshot: Snapshot, walk: HeapWalk, blocks: Resolver) -> tuple[Idx, I
     space = snapshot.space
     w = walk.layout.word
     lo, hi = np.uint64(blocks.start[0]), np.uint64(blocks.end[-1])
-    ranges = [hp for a in walk.arenas for hp in a.heaps]
-    ranges += [(int(blocks.start[i]), int(blocks.end[i])) for i in blocks.mmapped.tolist()]
+    # heaps up to their top chunk (its body is free and, live, maybe never touched)
+    ranges = [(s, min(e, a.top) if s <= a.top < e else e) for a in walk.arenas for s, e in a.heaps]
+    for i in blocks.mmapped.tolist():
+        ranges += present_pieces(snapshot, int(blocks.start[i]), int(blocks.end[i]))
     srcs: list[Idx] = []
     dsts: list[Idx] = []
     starts: list[Bools] = []

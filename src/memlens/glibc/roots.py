@@ -23,6 +23,7 @@ import numpy.typing as npt
 from memlens.core.addrspace import AddressSpace
 from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError
+from memlens.glibc.present import present_pieces
 
 U64 = npt.NDArray[np.uint64]
 Words = npt.NDArray[Any]  # uint64, or uint32 for a 32-bit target
@@ -78,7 +79,8 @@ def find_roots(snapshot: Snapshot, exclude: list[tuple[int, int]]) -> Roots:
         if inside:
             start = min(inside) & ~(snapshot.space.word_size - 1)
         for lo, hi in _minus(start, end, exclude):
-            ranges.append((lo, hi, r.name or f"{r.start:#x}"))
+            for a, b in present_pieces(snapshot, lo, hi):
+                ranges.append((a, b, r.name or f"{r.start:#x}"))
     mask = (1 << 64) - 1
     return Roots(np.array([v & mask for v in regs], np.uint64), ranges, notes)
 

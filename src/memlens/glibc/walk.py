@@ -86,11 +86,11 @@ def _runs_of_arena(space: AddressSpace, layout: Layout, arena: int, main: bool, 
         if start is None:
             region = space.region_at(top)
             start = region.start if region else top
-        return [walk_run(space, layout, _align_chunk(layout, start), top_end, findings)]
+        return [walk_run(space, layout, _align_chunk(layout, start), top_end, findings, top)]
     runs = []
     chain = _heap_chain(space, layout, arena, top, findings)
     if not chain:
-        return [walk_run(space, layout, top, top_end, findings)]
+        return [walk_run(space, layout, top, top_end, findings, top)]
     header = arena - chain[0]  # sizeof(heap_info): the arena follows it in the first heap
     for k, h in enumerate(chain):
         size = space.word(h + 2 * layout.word) or 0
@@ -99,7 +99,7 @@ def _runs_of_arena(space: AddressSpace, layout: Layout, arena: int, main: bool, 
         else:
             start = _align_chunk(layout, h + header)
         end = top_end if h <= top < h + layout.heap_max else h + min(size, layout.heap_max)
-        runs.append(walk_run(space, layout, start, end, findings))
+        runs.append(walk_run(space, layout, start, end, findings, top))
     return runs
 
 
