@@ -8,6 +8,7 @@ chunk was found by the walk *and* in its list.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,27 @@ def test_every_chunk_is_classified(arenas: Path, tmp_path: Path) -> None:
     for a in walk.arenas:
         rows = walk.chunks.arena == a.index
         assert int(walk.chunks.size[rows].sum()) == sum(e - s for s, e in a.heaps)
+
+
+@pytest.fixture(scope="module")
+def arenas32(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    try:
+        return build("arenas", tmp_path_factory.mktemp("glibc32"), "-m32")
+    except subprocess.CalledProcessError:
+        pytest.skip("no 32-bit toolchain (gcc-multilib)")
+
+
+@pytest.mark.parametrize(("threads", "modes"), [("1", ""), ("1", "f"), ("1", "bmt"),
+                                                ("8", "fbm")])  # fmt: skip
+def test_i386_gcore_matches_mallinfo2(arenas32: Path, tmp_path: Path, threads: str,
+                                      modes: str) -> None:  # fmt: skip
+    """i386: 11 fastbins, 4-byte words, 1 MiB heaps; no i386 debug symbols here, so the
+    arena is found by its structure."""
+    with running(arenas32, threads, modes) as (proc, line):
+        core = gcore(proc.pid, tmp_path / "core")
+    with open_target(str(core)) as snap:
+        walk = walk_heap(snap)
+    assert walk.layout.word == 4 and walk.layout.nfastbins == 11
+    assert walk.method.startswith(("structure: ", "symbols: "))
+    assert walk.findings == [] and walk.complete
+    assert walk.mallinfo() == parse_figures(line)

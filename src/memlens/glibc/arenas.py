@@ -45,6 +45,29 @@ def self_linked_bins(space: AddressSpace, layout: Layout, arena: int) -> int:
     return int(((words[0::2] == own) & (words[1::2] == own)).sum())
 
 
+def plausible_arena(space: AddressSpace, layout: Layout, arena: int) -> bool:
+    """What any live ``malloc_state`` satisfies: ``top`` is a readable, aligned chunk
+    no bigger than ``system_mem``, a whole number of pages, and ``next`` is a
+    mapped arena (itself when there is one)."""
+    top = space.word(arena + layout.top)
+    system_mem = space.word(arena + layout.system_mem)
+    nxt = space.word(arena + layout.next)
+    if top is None or system_mem is None or nxt is None or not system_mem or system_mem % 4096:
+        return False
+    if (top + layout.header) % layout.align or nxt % layout.word:
+        return False
+    top_size = space.word(top + layout.word)
+    if top_size is None or (top_size & ~7) > system_mem:
+        return False
+    for _ in range(64):  # the next ring comes back to this arena
+        if nxt == arena:
+            return True
+        if nxt is None or nxt % layout.word or space.region_at(nxt) is None:
+            return False
+        nxt = space.word(nxt + layout.next)
+    return False
+
+
 def best_layout(space: AddressSpace, arena: int) -> tuple[Layout, int]:
     """The arena variant under which the most bins are self-linked."""
     scored = [(self_linked_bins(space, lay, arena), lay) for lay in layouts_for(space.word_size)]
@@ -107,8 +130,16 @@ def by_structure(snapshot: Snapshot) -> Found | None:
     """A ``malloc_state`` found in libc's (else any module's) writable data."""
     space = snapshot.space
     w = space.word_size
-    regions = [r for r in snapshot.regions if r.perms.write and r.path]
-    regions.sort(key=lambda r: "libc" not in (r.path or ""))
+    # a module's writable data: its file-backed pages and the anonymous .bss tail after them
+    ordered = sorted(snapshot.regions, key=lambda r: r.start)
+    owner: dict[int, str] = {}
+    for prev, r in zip([None, *ordered[:-1]], ordered, strict=True):
+        if r.path:
+            owner[r.start] = r.path
+        elif prev is not None and prev.end == r.start and prev.start in owner:
+            owner[r.start] = owner[prev.start]
+    regions = [r for r in ordered if r.perms.write and r.perms.read and r.start in owner]
+    regions.sort(key=lambda r: "libc" not in owner[r.start])
     best: tuple[int, int, Layout] | None = None
     for region in regions:
         view = space.view(region.start, region.size - region.size % w)
@@ -128,8 +159,7 @@ def by_structure(snapshot: Snapshot) -> Found | None:
                     arena = int(addrs[h]) - layout.bins - k * w
                     if arena < region.start:
                         break
-                    top = space.word(arena + layout.top)
-                    if top is None or space.region_at(top) is None:
+                    if not plausible_arena(space, layout, arena):
                         continue
                     score = self_linked_bins(space, layout, arena)
                     if best is None or score > best[0]:

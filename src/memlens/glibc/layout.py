@@ -18,7 +18,6 @@ NON_MAIN_ARENA = 4
 FLAG_BITS = 7
 
 NBINS = 128
-NFASTBINS = 10
 TCACHE_BINS = 64
 
 
@@ -53,8 +52,16 @@ class Layout:
         return (4 * ints + self.word - 1) & ~(self.word - 1)
 
     @property
+    def nfastbins(self) -> int:
+        """NFASTBINS = fastbin_index(request2size(MAX_FAST_SIZE)) + 1, MAX_FAST_SIZE being
+        80 * SIZE_SZ / 4: 10 on 64-bit, 11 on i386 (request2size(80) = 96, index 10)."""
+        max_fast = 80 * self.word // 4
+        request = (max_fast + self.word + self.align - 1) & ~(self.align - 1)
+        return self.fastbin_index(request) + 1
+
+    @property
     def top(self) -> int:
-        return self.fastbins + NFASTBINS * self.word
+        return self.fastbins + self.nfastbins * self.word
 
     @property
     def last_remainder(self) -> int:
@@ -96,8 +103,11 @@ class Layout:
 
 
 def layouts_for(word: int) -> tuple[Layout, ...]:
-    """The arena variants to try, newest first."""
-    return (Layout(word), Layout(word, have_fastchunks=False))
+    """The arena variants to try, newest first.  HEAP_MAX_SIZE is twice
+    DEFAULT_MMAP_THRESHOLD_MAX: 4 MiB * sizeof(long) on 64-bit, 512 KiB on 32-bit."""
+    heap_max = 64 << 20 if word == 8 else 1 << 20
+    return (Layout(word, heap_max=heap_max), Layout(word, have_fastchunks=False,
+                                                    heap_max=heap_max))
 
 
 # struct malloc_par (mp_): offsets of (n_mmaps, mmapped_mem, sbrk_base), keyed by

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from memlens.core.addrspace import AddressSpace
-from memlens.glibc.layout import NBINS, NFASTBINS, TCACHE_BINS, Layout
+from memlens.glibc.layout import NBINS, TCACHE_BINS, Layout
 from memlens.glibc.table import Finding
 
 
@@ -59,7 +59,7 @@ def detect_safe_linking(space: AddressSpace, layout: Layout,
 def follow_fastbins(space: AddressSpace, layout: Layout, arena: int, limit: int,
                     protected: bool, listed: Listed, findings: list[Finding]) -> None:  # fmt: skip
     """Each fastbin: head in ``fastbinsY[i]``, chunk links at ``fd`` (chunk + 2 words)."""
-    for i in range(NFASTBINS):
+    for i in range(layout.nfastbins):
         head = space.word(arena + layout.fastbins + i * layout.word)
         chunk = head or 0
         seen: set[int] = set()

@@ -204,7 +204,7 @@ def _mark_lists(space: AddressSpace, walk: HeapWalk, table: ChunkTable) -> None:
             if e:
                 links.append((e, -layout.word))
     for a in walk.arenas:
-        for i in range(10):
+        for i in range(layout.nfastbins):
             c = space.word(a.address + layout.fastbins + i * layout.word)
             if c:
                 links.append((c + layout.header, layout.word))
