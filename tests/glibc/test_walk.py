@@ -114,3 +114,5 @@ def test_i386_gcore_matches_mallinfo2(arenas32: Path, tmp_path: Path, threads: s
     assert walk.method.startswith(("structure: ", "symbols: "))
     assert walk.findings == [] and walk.complete
     assert walk.mallinfo() == parse_figures(line)
+    # 8 threads share 4 arenas (2 per core on 32-bit): tcaches found by content too
+    assert len(walk.tcaches) == int(threads)

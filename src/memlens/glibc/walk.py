@@ -31,6 +31,7 @@ from memlens.glibc.lists import (
 )
 from memlens.glibc.mmapped import find_mmapped
 from memlens.glibc.table import Arena, ChunkTable, Finding, HeapWalk, State
+from memlens.glibc.tcache import looks_like_tcache
 
 MAX_HEAPS = 1 << 16  # heap_info blocks per arena (64 MiB each: 4 TiB)
 _KINDS = {"tcache": State.TCACHE, "fastbin": State.FASTBIN, "unsorted": State.UNSORTED,
@@ -158,7 +159,7 @@ def _classify(snapshot: Snapshot, walk: HeapWalk, runs: list[tuple[int, Run]]) -
             np.full(len(mm), -1, np.int16)))  # fmt: skip
         walk.mmapped_corrections = sum(m[2] for m in mm)
     table = ChunkTable.concat(parts)
-    _mark_allocator(walk, table, runs)
+    _mark_allocator(space, walk, table, runs)
     _mark_lists(space, walk, table)
     for a in walk.arenas:
         hit = np.flatnonzero(table.address == np.uint64(a.top))
@@ -175,20 +176,31 @@ def _classify(snapshot: Snapshot, walk: HeapWalk, runs: list[tuple[int, Run]]) -
     return table
 
 
-def _mark_allocator(walk: HeapWalk, table: ChunkTable, runs: list[tuple[int, Run]]) -> None:
+def _mark_allocator(space: AddressSpace, walk: HeapWalk, table: ChunkTable,
+                    runs: list[tuple[int, Run]]) -> None:  # fmt: skip
     """Fenceposts and tcache_perthread_structs are malloc's own chunks."""
     layout = walk.layout
     wide, narrow = tcache_chunk_size(layout, True), tcache_chunk_size(layout, False)
     firsts = {int(r.address[0]) for _, r in runs if len(r.address)}
     walk.tcaches = []
     walk.tcache_wide = True
-    for i in np.flatnonzero((table.size == np.uint64(wide)) | (table.size == np.uint64(narrow))
-                            ).tolist():  # fmt: skip
+    sized = (table.size == np.uint64(wide)) | (table.size == np.uint64(narrow))
+    cands = np.flatnonzero(sized & (table.state == State.IN_USE))
+    for i in cands.tolist():
         at = int(table.address[i])
-        if at in firsts and table.state[i] == State.IN_USE:
+        if at in firsts:
             table.state[i] = State.ALLOCATOR
             walk.tcaches.append(at + layout.header)
             walk.tcache_wide = int(table.size[i]) == wide
+    # threads sharing an arena have their tcache anywhere in it: known by content
+    rest = cands[table.state[cands] == State.IN_USE]
+    rest = rest[table.size[rest] == np.uint64(wide if walk.tcache_wide else narrow)]
+    if len(rest):
+        order = np.argsort(table.address, kind="stable")
+        yes = looks_like_tcache(space, layout, table.address[order], table.size[order],
+                                table.address[rest], walk.tcache_wide)  # fmt: skip
+        table.state[rest[yes]] = State.ALLOCATOR
+        walk.tcaches += [int(a) + layout.header for a in table.address[rest[yes]].tolist()]
     fence = (table.size == 0) | (table.size == np.uint64(2 * layout.word))
     table.state[fence & (table.arena >= 0)] = State.ALLOCATOR
 
