@@ -95,11 +95,19 @@ class Resolver:
             if not len(inside):
                 continue
             v = values[inside]
-            chunk = run.table[((v - np.uint64(run.base)) // np.uint64(self.gran)).astype(np.int64)]
+            shift = np.uint64(self.gran.bit_length() - 1)
+            chunk = run.table[((v - np.uint64(run.base)) >> shift).view(np.int64)]
+            # forward to the last chunk starting at or before v; each step only for
+            # the values that still need one
             last = len(self.addr) - 1
+            todo = np.arange(len(v))
             for _ in range(STEPS):
-                nxt = np.minimum(chunk + 1, last)
-                chunk = np.where(self.addr[nxt] <= v, nxt, chunk)
+                nxt = np.minimum(chunk[todo] + 1, last)
+                move = self.addr[nxt] <= v[todo]
+                if not move.any():
+                    break
+                todo = todo[move]
+                chunk[todo] = nxt[move]
             off = v - self.addr[chunk]
             tail = off < np.uint64(w)
             # the first word of a chunk is the previous chunk's last usable word
