@@ -1,0 +1,51 @@
+"""Heaps corrupted on purpose are reported at the right chunk, never with a traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from memlens.glibc.walk import walk_heap
+from memlens.sources.registry import open_target
+from tests.glibc.programs import build, gcore, parse_figures, running
+
+
+@pytest.fixture(scope="module")
+def corrupt(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build("corrupt", tmp_path_factory.mktemp("glibc"))
+
+
+def test_overflow_into_next_size(corrupt: Path, tmp_path: Path) -> None:
+    with running(corrupt, "overflow") as (proc, line):
+        core = gcore(proc.pid, tmp_path / "core")
+    addr = parse_figures(line)
+    with open_target(str(core)) as snap:
+        walk = walk_heap(snap)
+    assert not walk.complete
+    first = walk.findings[0]
+    assert first.check == "chunk size"
+    assert first.chunk == addr["b"] - 16
+    assert first.previous == addr["a"] - 16
+    assert "0x4141414141414141" in first.message
+    # the chunks before the damage are still listed
+    assert int(walk.chunks.address.max()) >= addr["a"] - 16
+
+
+def test_double_free_into_tcache(corrupt: Path, tmp_path: Path) -> None:
+    with running(corrupt, "double") as (proc, line):
+        core = gcore(proc.pid, tmp_path / "core")
+    addr = parse_figures(line)
+    with open_target(str(core)) as snap:
+        walk = walk_heap(snap)
+    double = [f for f in walk.findings if f.check == "tcache double free"]
+    assert [f.chunk for f in double] == [addr["b"] - 16]
+    assert walk.complete
+
+
+def test_clean_heap_has_no_findings(corrupt: Path, tmp_path: Path) -> None:
+    with running(corrupt, "none") as (proc, _):
+        core = gcore(proc.pid, tmp_path / "core")
+    with open_target(str(core)) as snap:
+        walk = walk_heap(snap)
+    assert walk.findings == []
