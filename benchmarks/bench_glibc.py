@@ -59,7 +59,7 @@ CHILD = r"""
 import json, resource, sys, time
 t = time.perf_counter()
 from memlens.glibc.leakreport import leak_report
-from memlens.sources.registry import open_target
+from memlens.targets import open_target
 with open_target(sys.argv[1]) as snap:
     t1 = time.perf_counter()
     r = leak_report(snap)

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from memlens.glibc.walk import walk_heap
-from memlens.sources.registry import open_target
+from memlens.targets import open_target
 from tests.glibc.programs import build, gcore, parse_figures, running
 
 

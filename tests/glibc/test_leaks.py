@@ -19,7 +19,7 @@ import pytest
 
 from memlens.cli.main import main
 from memlens.glibc.leakreport import leak_report
-from memlens.sources.registry import open_target
+from memlens.targets import open_target
 from tests.glibc.programs import build, gcore, need, running
 
 CLASSES = ("definitely lost", "indirectly lost", "possibly lost", "still reachable")
@@ -86,7 +86,7 @@ def test_cli_text_and_json(progs: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert sorted((kind, int(n), cls) for kind, n, cls in rows) == [
         ("definitely lost", 1, "Branch"), ("indirectly lost", 6, "Branch"),
         ("indirectly lost", 8, "Leaf")]  # fmt: skip
-    assert main(["leaks", str(core), "--format", "json"]) == 0
+    assert main(["leaks", str(core), "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["kind"] == "leaks" and doc["schema_version"] == 1
     assert doc["summary"]["indirectly lost"] == {"blocks": 14, "bytes": 336}
@@ -109,6 +109,6 @@ def test_cli_without_glibc_heap(tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     raw = tmp_path / "raw.bin"
     raw.write_bytes(bytes(8192))
-    assert main(["leaks", str(raw), "--input-format", "raw", "--base", "0x10000"]) == 1
+    assert main(["leaks", str(raw), "--format", "raw", "--base", "0x10000"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("memlens: error: no glibc malloc arena found") and err.count("\n") == 1

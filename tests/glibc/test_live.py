@@ -6,7 +6,7 @@ from pathlib import Path
 
 from memlens.glibc.leakreport import leak_report
 from memlens.glibc.table import State
-from memlens.sources.registry import open_target
+from memlens.targets import open_target
 from tests.glibc.programs import build, parse_figures, running
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from memlens.glibc.resolve import Resolver
 from memlens.glibc.walk import walk_heap
-from memlens.sources.registry import open_target
+from memlens.targets import open_target
 from tests.glibc.programs import build, gcore, running
 
 

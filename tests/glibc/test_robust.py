@@ -19,7 +19,7 @@ from memlens.errors import MemlensError
 from memlens.glibc.arenas import by_structure, by_symbols
 from memlens.glibc.leakreport import leak_report
 from memlens.glibc.walk import walk_heap
-from memlens.sources.registry import open_target
+from memlens.targets import open_target
 from tests.glibc.programs import build, gcore, running
 
 

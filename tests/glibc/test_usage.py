@@ -9,7 +9,7 @@ import pytest
 from memlens.cli.main import main
 from memlens.glibc.usage import heap_usage
 from memlens.glibc.walk import walk_heap
-from memlens.sources.registry import open_target
+from memlens.targets import open_target
 from tests.glibc.programs import build, gcore, parse_figures, running
 
 

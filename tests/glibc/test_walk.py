@@ -16,7 +16,7 @@ import pytest
 from memlens.glibc.table import State
 from memlens.glibc.walk import walk_heap
 from memlens.sources.live.coredump import snapshot_process
-from memlens.sources.registry import open_target
+from memlens.targets import open_target
 from tests.glibc.programs import build, gcore, kernel_core, parse_figures, running
 
 CASES = [

@@ -64,6 +64,8 @@ VERBS: tuple[Verb, ...] = (
          "run a command under the allocation shim; report its heap at exit (the main job)"),
     Verb("heap", _C + "heap",
          "live heap blocks grouped by allocation stack (needs the shim: see 'memlens run')"),
+    Verb("leaks", _C + "leaks",
+         "leaked heap blocks of any glibc program, by reachability (no shim needed)"),
     Verb("snapshot", _C + "snapshot",
          "write a live process to an ELF core (gdb opens it; memlens keeps its residency)"),
     Verb("stack", _C + "stack",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from contextlib import nullcontext
 
 from memlens.cli.exitcodes import ExitCode
+from memlens.cli.output import output_text
 from memlens.cli.target import add_target_arguments, open_from_args
 
 NAME = "leaks"
@@ -24,15 +26,17 @@ fragmentation and top per arena, and what malloc_trim(0) could give back.
 
 EXAMPLES = (
     "memlens leaks 1234 --top 20",
-    "memlens leaks core.1234 --heap --format json -o leaks.json",
+    "memlens leaks core.1234 --heap --json -o leaks.json",
 )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_target_arguments(parser, reader_flag="--input-format")
+    add_target_arguments(parser)
     out = parser.add_argument_group("output")
-    out.add_argument("--format", dest="output_format", choices=("text", "json"), default="text",
+    out.add_argument("--as", dest="output_format", choices=("text", "json"), default="text",
                      help="report format (default text)")  # fmt: skip
+    out.add_argument("--json", dest="output_format", action="store_const", const="json",
+                     help="the same as --as json")  # fmt: skip
     out.add_argument("-o", "--output", help="write the report to this file")
     out.add_argument("--top", type=int, default=None, help="only the N largest groups")
     out.add_argument("--show-reachable", action="store_true",
@@ -51,9 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
     with open_from_args(args) as snap:
         report = leak_report(snap, reachable_groups=args.show_reachable)
-    stream = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115
-    try:
-        usage = heap_usage(report.walk) if args.heap else None
+    usage = heap_usage(report.walk) if args.heap else None
+    with output_text(args.output) if args.output else nullcontext(sys.stdout) as stream:
         if args.output_format == "json":
             doc = payload(report)
             if usage is not None:
@@ -63,9 +66,6 @@ def run(args: argparse.Namespace) -> int:
             write_text(report, stream, top=args.top)
             if usage is not None:
                 write_usage(usage, stream)
-    finally:
-        if args.output:
-            stream.close()
     if report.partial:
         print("memlens: heap damaged or partly unreadable: the report covers what was walked",
               file=sys.stderr)  # fmt: skip
