@@ -49,6 +49,8 @@ class FleetReport:
     heap_functions: list[SiteStat] = field(default_factory=list)
     growth: list[Growth] = field(default_factory=list)
     mpy_types: list[SiteStat] = field(default_factory=list)
+    #: leaked blocks by kind and signature across the fleet ("definitely lost: Node")
+    leaks: list[SiteStat] = field(default_factory=list)
     error_reasons: list[tuple[str, int]] = field(default_factory=list)
 
 
@@ -105,6 +107,8 @@ def fleet_report(out: str, *, top: int = 20, baseline: str | None = None) -> Fle
         dumps=dumps.num_rows, crashes=crashes, errors=len(errors), signatures=signatures,
         heap_sites=_sites(heap, "site", top), heap_functions=_sites(heap, "function", top),
         mpy_types=_sites(mpy, "site", top),
+        leaks=_sites([dict(r, site=f"{r['kind']}: {r['signature']}")
+                      for r in read_table(out, "leaks").to_pylist()], "site", top),
         error_reasons=Counter(str(e["reason"]) for e in errors).most_common(top),
     )  # fmt: skip
     if baseline is not None:

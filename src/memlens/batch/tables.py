@@ -39,8 +39,8 @@ COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("bytes", "uint64"),
     ),
     "leaks": (
-        ("key", "string"), ("kind", "string"), ("signature", "string"), ("blocks", "int64"),
-        ("bytes", "uint64"),
+        ("key", "string"), ("kind", "string"), ("size", "uint64"), ("signature", "string"),
+        ("blocks", "int64"), ("bytes", "uint64"),
     ),
     "mpy_types": (
         ("key", "string"), ("type", "string"), ("objects", "int64"), ("bytes", "uint64"),

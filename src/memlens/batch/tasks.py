@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from memlens.unwind.frames import ThreadStack
 
 #: the analyses ``memlens batch`` runs
-ANALYSES = ("info", "stack", "heap", "mpy")
+ANALYSES = ("info", "stack", "heap", "leaks", "mpy")
 #: a compressed input may decompress to at most this (memory of one worker)
 MAX_DECOMPRESSED = 8 << 30
 #: heap groups kept per input (the largest); the dump row has the exact totals
@@ -192,6 +192,23 @@ def _heap(readable: str, path: str, key: str, rows: Rows, options: TaskOptions) 
         rows["dumps"].append(dump)
 
 
+def _leaks(readable: str, path: str, key: str, rows: Rows, options: TaskOptions) -> None:
+    from memlens.glibc.leakreport import leak_report
+
+    with _open(readable) as snap:
+        dump = _dump_row(snap, path, key, "leaks")
+        report = leak_report(snap)
+        dump["heap_blocks"] = int(sum(n for n, _ in report.summary.values()))
+        dump["heap_bytes"] = int(sum(b for _, b in report.summary.values()))
+        for group in report.groups:
+            signature = group.class_name or group.signature
+            rows["leaks"].append({"key": key, "kind": group.kind, "size": group.size,
+                                  "signature": signature, "blocks": group.count,
+                                  "bytes": group.bytes})  # fmt: skip
+        rows["modules"] += _module_rows(snap, key)
+        rows["dumps"].append(dump)
+
+
 def _mpy(readable: str, path: str, key: str, rows: Rows, options: TaskOptions) -> None:
     from memlens.mpy.heap import analyse as analyse_heap
     from memlens.mpy.objects import objects, type_stats
@@ -211,5 +228,5 @@ def _mpy(readable: str, path: str, key: str, rows: Rows, options: TaskOptions) -
 _RUNNERS: dict[str, Callable[[str, str, str, Rows, TaskOptions], None]] = {
     "info": lambda r, p, k, rows, o: _walk(r, p, k, rows, o, "info"),
     "stack": lambda r, p, k, rows, o: _walk(r, p, k, rows, o, "stack"),
-    "heap": _heap, "mpy": _mpy,
+    "heap": _heap, "leaks": _leaks, "mpy": _mpy,
 }  # fmt: skip

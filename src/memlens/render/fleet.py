@@ -47,6 +47,7 @@ def print_report(report: FleetReport) -> None:
                       human_size(g.growth))  # fmt: skip
         print_table(table)
         print()
+    _sites("leaked (kind: class or first words)", report.leaks)
     _sites("MicroPython type", report.mpy_types, "objects")
     if report.error_reasons:
         table = Table([Column("inputs", "right"), Column("could not be read because")])

@@ -11,20 +11,21 @@ from memlens.errors import UsageError
 NAME = "batch"
 HELP = "analyse many dumps (files, folders, globs; .gz/.bz2/.xz/.zst) into Parquet tables"
 DESCRIPTION = """\
-ANALYSIS is info (crash, crashed thread's stack, signature), stack (every
-thread), heap or mpy; each input is analysed in a Dask task (local
-worker processes by default, --scheduler ADDRESS for a dask.distributed
-cluster) and its rows are stored under OUT, keyed by the input's content: a
-rerun does only what is not done yet.  A file that cannot be read is a row of
-the errors table, not a failed run.  `memlens batch report OUT` prints the
-fleet's crash signatures, heap sites, growth (--baseline OLD) and MicroPython
-types.  The tables are OUT/TABLE/*.parquet (docs/batch.md)."""
+ANALYSIS is info (crash, the crashed thread's stack, its signature), stack
+(every thread), heap (shim records), leaks (glibc heap by reachability) or
+mpy.  Each chunk of inputs is a Dask task (local worker processes by default,
+--scheduler ADDRESS for a dask.distributed cluster) and its rows are stored
+under OUT, keyed by the input's content: a rerun does only what is not done
+yet.  A file that cannot be read is a row of the errors table, not a failed
+run.  `memlens batch report OUT` prints the fleet's crash signatures, heap
+sites, leaks, growth (--baseline OLD) and MicroPython types.  The tables are
+OUT/TABLE/*.parquet (docs/batch.md)."""
 EXAMPLES = (
     "memlens batch info crashes/ 'more/*.dmp.gz' -o fleet",
     "memlens batch report fleet --baseline fleet-last-week",
 )
 
-ANALYSES = ("info", "stack", "heap", "mpy", "report")
+ANALYSES = ("info", "stack", "heap", "leaks", "mpy", "report")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
