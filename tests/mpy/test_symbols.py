@@ -187,7 +187,7 @@ def test_map_and_firmware_image(firmware: dict[str, object], tmp_path: Path) -> 
     with open_target(str(ram), opts) as snap:
         heap = analyse(snap.space, symbols=syms)
         # the type objects come from the image: their first word is &mp_type_type
-        assert heap.mem.word(addrs["mp_type_list"]) == addrs["mp_type_type"]
+        assert heap.space.word(addrs["mp_type_list"]) == addrs["mp_type_type"]
         assert [a.pool_start for a in heap.areas] == [areas[0].pool]
         chars = [(a.pool_start, c) for a, c in zip(heap.areas, heap.block_chars(), strict=True)]
         got = alloc_table(chars, 32)

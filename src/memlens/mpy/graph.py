@@ -63,9 +63,9 @@ def build(heap: MpyHeap) -> OwnershipGraph:
     wpb = heap.block_size // ws
     srcs, dsts, words_at = [], [], []
     for i, area in enumerate(heap.areas):
-        pool = heap.mem.view(area.pool_start, area.pool_end - area.pool_start)
+        pool = heap.space.view(area.pool_start, area.pool_end - area.pool_start)
         assert pool is not None  # checked when the heads were read
-        words = pool.view(heap.mem.word_dtype).astype(np.uint64)
+        words = pool.view(heap.gather.dtype).astype(np.uint64)
         area_sel = np.flatnonzero(hd.area == i)
         if len(area_sel) == 0:
             continue
@@ -93,7 +93,7 @@ def _roots(heap: MpyHeap) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]
     ws = heap.word_size
     addrs, tgts = [], []
     pools = [(a.pool_start, a.pool_end) for a in heap.areas]
-    for base, w in heap.mem.aligned_words():
+    for base, w in heap.gather.aligned_words():
         tgt = _targets(heap, w)
         idx = np.flatnonzero(tgt >= 0)
         where = np.uint64(base) + idx.astype(np.uint64) * np.uint64(ws)

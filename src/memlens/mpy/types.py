@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from memlens.mpy.memview import MemView
+from memlens.mpy.gather import PieceGather
 from memlens.mpy.qstr import QstrTable
 
 # gc_dump_alloc_table's letters, by the name of a static (non-heap) type.
@@ -52,11 +52,11 @@ class TypeMap:
         return None if t is None else t.name
 
 
-def _type_name(mem: MemView, addr: int, qstrs: QstrTable) -> str | None:
-    raw = mem.view(addr + mem.word_size, 4)
+def _type_name(mem: PieceGather, addr: int, qstrs: QstrTable) -> str | None:
+    raw = mem.space.view(addr + mem.word_size, 4)
     if raw is None:
         return None
-    q = int.from_bytes(raw[2:4].tobytes(), "little" if mem.byteorder == "little" else "big")
+    q = int.from_bytes(raw[2:4].tobytes(), "little" if mem.space.byteorder == "little" else "big")
     name = qstrs.get(q)
     if name and name.isidentifier():
         return name
@@ -64,7 +64,7 @@ def _type_name(mem: MemView, addr: int, qstrs: QstrTable) -> str | None:
 
 
 def identify(
-    mem: MemView,
+    mem: PieceGather,
     first_words: npt.NDArray[np.uint64],
     qstrs: QstrTable,
     in_heap: Callable[[int], bool],
@@ -73,10 +73,10 @@ def identify(
     uniq = np.unique(first_words)
     uniq = uniq[(uniq != 0) & (uniq % np.uint64(mem.word_size) == 0)]
     # A type object's own first word is mp_type_type, whose first word is itself.
-    target, ok = mem.gather_words(uniq)
+    target, ok = mem.words_at(uniq)
     uniq, target = uniq[ok & (target != 0)], target[ok & (target != 0)]
     cands, counts = np.unique(target, return_counts=True)
-    self_typed, ok2 = mem.gather_words(cands)
+    self_typed, ok2 = mem.words_at(cands)
     winners = cands[ok2 & (self_typed == cands)]
     type_type = None
     if len(winners):

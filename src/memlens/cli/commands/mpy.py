@@ -13,20 +13,21 @@ import numpy as np
 
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, options_from
+from memlens.core.snapshot import Snapshot
 from memlens.errors import FormatError, UsageError
 from memlens.mpy import meminfo_text, symbols
 from memlens.mpy.atb import GcInfo
+from memlens.mpy.fragmentation import Fragmentation, diff, fragmentation
 from memlens.mpy.graph import OwnershipGraph, build
 from memlens.mpy.heap import MpyHeap, analyse
+from memlens.mpy.memory import prepare
 from memlens.mpy.objects import HeapObject, objects, type_stats
-from memlens.mpy.report import Fragmentation, diff, fragmentation
 from memlens.mpy.symbols import FirmwareSymbols
 from memlens.render import jsonout, mpy_dot, mpy_html
 from memlens.render.mpy_meminfo import alloc_table, info_lines
 from memlens.render.mpy_svg import Alloc, layout_svg
 from memlens.render.table import Column, Table, print_table
 from memlens.render.units import human_size
-from memlens.sources.options import OpenOptions
 from memlens.sources.raw import snapshot_count
 from memlens.sources.registry import open_target
 
@@ -86,10 +87,16 @@ def run(args: argparse.Namespace) -> int:
     fw = _firmware(args)
     if args.snapshot == "all":
         return _run_all(args, fw)
-    options = _with_flash(options_from(args), fw)
-    with open_target(target, options) as snap:
-        heap = analyse(snap.space, source=snap.source, symbols=fw)
+    with open_target(target, options_from(args)) as snap:
+        heap = _analyse(snap, snap.source, fw)
         return _report(args, heap, snap.source)
+
+
+def _analyse(snap: Snapshot, source: str, fw: FirmwareSymbols | None) -> MpyHeap:
+    mem = prepare(snap, fw)
+    for note in mem.notes:
+        print(f"memlens: {note}", file=sys.stderr)
+    return analyse(mem.space, source=source, symbols=mem.symbols)
 
 
 def _firmware(args: argparse.Namespace) -> FirmwareSymbols | None:
@@ -102,12 +109,6 @@ def _firmware(args: argparse.Namespace) -> FirmwareSymbols | None:
     if args.ld_map:
         return symbols.from_map(args.ld_map, args.fw_bin)
     return None
-
-
-def _with_flash(options: OpenOptions, fw: FirmwareSymbols | None) -> OpenOptions:
-    if fw is None or fw.flash is None:
-        return options
-    return replace(options, pieces=(*options.pieces, fw.flash))
 
 
 # -- one heap -------------------------------------------------------------------
@@ -337,12 +338,12 @@ def _run_all(args: argparse.Namespace, fw: FirmwareSymbols | None) -> int:
         raise FormatError(args.target, None, e.strerror or str(e)) from None
     if count == 0:
         raise FormatError(args.target, 0, "file is smaller than one snapshot")
-    base = _with_flash(options_from(argparse.Namespace(**{**vars(args), "snapshot": None})), fw)
+    base = options_from(argparse.Namespace(**{**vars(args), "snapshot": None}))
     results: list[dict[str, Any]] = []
     prev: list[HeapObject] | None = None
     for k in range(count):
         with open_target(args.target, replace(base, snapshot=k)) as snap:
-            heap = analyse(snap.space, source=f"{snap.source}#{k}", symbols=fw)
+            heap = _analyse(snap, f"{snap.source}#{k}", fw)
             objs = objects(heap, graph=build(heap))
             row: dict[str, Any] = {"snapshot": k, "gc": _info_json(heap.info),
                                    "types": [asdict(t) for t in type_stats(objs)]}  # fmt: skip

@@ -1,0 +1,123 @@
+"""Run MicroPython's unix port (tests/data/mpy-unix) on a workload and hold it.
+
+The workload ends with ``micropython.mem_info(1)`` then sleeps (reading stdin
+would allocate a line buffer), so a test can dump the process while the heap
+is exactly what was printed; the test then kills the interpreter it started.
+"""
+
+from __future__ import annotations
+
+import lzma
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).resolve().parent.parent / "data" / "mpy-unix"
+BUILDS = ("x86_64-pie", "x86_64-stripped", "i386")
+END = "--memlens-dumped--"
+
+# What the workloads make, so the objects by type can be checked.
+WORKLOADS: dict[str, str] = {
+    "mixed": """
+class Point:
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+points = [Point(i, i + 1) for i in range(40)]
+table = {"key%d" % i: i * 0.5 for i in range(60)}
+names = ["name-%d" % i for i in range(150)]
+blobs = [bytes(range(i % 50 + 1)) for i in range(30)]
+floats = [i / 3 for i in range(30)]
+def make(n):
+    def f():
+        return n
+    return f
+closures = [make(i) for i in range(20)]
+numbers = tuple(range(25))
+buf = bytearray(500)
+""",
+    "fragmented": """
+keep = []
+for i in range(400):
+    s = bytearray(16 + (i * 37) % 300)
+    if i % 3 == 0:
+        keep.append(s)
+d = {}
+for i in range(200):
+    d[i] = "v%d" % i
+    if i % 2:
+        del d[i]
+""",
+    "garbage": """
+import gc
+gc.disable()
+for i in range(300):
+    x = [i, str(i), i * 1.5]
+y = {"a": [1, 2, 3]}
+""",
+}
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    build: str
+    binary: Path
+    map: Path | None
+    word_size: int
+
+
+def unpack(tmp: Path) -> dict[str, Interpreter]:
+    """Every build, decompressed into ``tmp``."""
+    out: dict[str, Interpreter] = {}
+    for build in BUILDS:
+        binary = tmp / f"micropython-{build}"
+        binary.write_bytes(lzma.decompress((DATA / f"micropython-{build}.xz").read_bytes()))
+        binary.chmod(0o755)
+        mp = DATA / f"micropython-{build}.map.xz"
+        map_path = None
+        if mp.exists():
+            map_path = tmp / f"micropython-{build}.map"
+            map_path.write_bytes(lzma.decompress(mp.read_bytes()))
+        out[build] = Interpreter(build, binary, map_path, 4 if build == "i386" else 8)
+    return out
+
+
+@dataclass(frozen=True)
+class Running:
+    pid: int
+    meminfo: str  # what mem_info(1) printed, "\n" line ends
+
+
+@contextmanager
+def running(interp: Interpreter, workload: str, heapsize: int, tmp: Path) -> Iterator[Running]:
+    """Start ``interp`` on ``workload``; yield while it blocks after mem_info(1)."""
+    if interp.word_size == 4 and not Path("/lib/ld-linux.so.2").exists():
+        pytest.skip("libc6-i386 is not installed (scripts/system-packages.txt)")
+    script = tmp / f"{workload}.py"
+    script.write_text(
+        "import micropython, time\n" + WORKLOADS[workload]
+        + f"\nmicropython.mem_info(1)\nprint({END!r})\ntime.sleep(600)\n"
+    )  # fmt: skip
+    proc = subprocess.Popen(
+        [str(interp.binary), "-X", f"heapsize={heapsize}", str(script)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        for raw in proc.stdout:
+            line = raw.decode().rstrip("\r\n")
+            if line == END:
+                break
+            lines.append(line)
+        else:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            pytest.fail(f"{interp.build} ended before mem_info: {err[-500:]}")
+        yield Running(proc.pid, "\n".join(lines) + "\n")
+    finally:
+        proc.kill()
+        proc.wait()
