@@ -8,6 +8,8 @@ is exactly what was printed; the test then kills the interpreter it started.
 from __future__ import annotations
 
 import lzma
+import resource
+import signal
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,8 +44,8 @@ buf = bytearray(500)
 """,
     "fragmented": """
 keep = []
-for i in range(400):
-    s = bytearray(16 + (i * 37) % 300)
+for i in range(150):
+    s = bytearray(16 + (i * 37) % 200)
     if i % 3 == 0:
         keep.append(s)
 d = {}
@@ -90,6 +92,23 @@ def unpack(tmp: Path) -> dict[str, Interpreter]:
 class Running:
     pid: int
     meminfo: str  # what mem_info(1) printed, "\n" line ends
+    proc: subprocess.Popen[bytes]
+    cwd: Path
+
+    def kernel_core(self) -> Path:
+        """End the interpreter with SIGQUIT and return the core the kernel wrote.
+
+        Skips when the kernel's core_pattern sends cores elsewhere.
+        """
+        pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+        if pattern.startswith("|") or "/" in pattern:
+            pytest.skip(f"core_pattern {pattern!r} sends cores elsewhere")
+        self.proc.send_signal(signal.SIGQUIT)
+        self.proc.wait(timeout=60)
+        cores = [p for p in self.cwd.iterdir() if p.name == "core" or p.name.startswith("core.")]
+        if not cores:
+            pytest.skip(f"the kernel wrote no core (core_pattern {pattern!r})")
+        return cores[0]
 
 
 @contextmanager
@@ -97,14 +116,21 @@ def running(interp: Interpreter, workload: str, heapsize: int, tmp: Path) -> Ite
     """Start ``interp`` on ``workload``; yield while it blocks after mem_info(1)."""
     if interp.word_size == 4 and not Path("/lib/ld-linux.so.2").exists():
         pytest.skip("libc6-i386 is not installed (scripts/system-packages.txt)")
-    script = tmp / f"{workload}.py"
+    script = tmp / f"{workload}-{heapsize}.py"
     script.write_text(
         "import micropython, time\n" + WORKLOADS[workload]
         + f"\nmicropython.mem_info(1)\nprint({END!r})\ntime.sleep(600)\n"
     )  # fmt: skip
+    cwd = tmp / f"run-{workload}-{heapsize}"
+    cwd.mkdir(exist_ok=True)
+
+    def allow_cores() -> None:
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
     proc = subprocess.Popen(
-        [str(interp.binary), "-X", f"heapsize={heapsize}", str(script)],
+        [str(interp.binary), "-X", f"heapsize={heapsize}", str(script)], cwd=cwd,
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=allow_cores,
     )  # fmt: skip
     try:
         assert proc.stdout is not None
@@ -117,7 +143,7 @@ def running(interp: Interpreter, workload: str, heapsize: int, tmp: Path) -> Ite
         else:
             err = proc.stderr.read().decode() if proc.stderr else ""
             pytest.fail(f"{interp.build} ended before mem_info: {err[-500:]}")
-        yield Running(proc.pid, "\n".join(lines) + "\n")
+        yield Running(proc.pid, "\n".join(lines) + "\n", proc, cwd)
     finally:
         proc.kill()
         proc.wait()

@@ -21,11 +21,12 @@ import os
 import re
 from dataclasses import dataclass, field
 
-from memlens.core.addrspace import AddressSpace, Segment
+from memlens.core.addrspace import AddressSpace, ByteOrder, Segment
 from memlens.core.backing import BufferBacking
 from memlens.core.region import Region, RegionKind
 from memlens.core.snapshot import Snapshot
 from memlens.errors import FormatError, MemlensError
+from memlens.mpy.heap import MpyHeap
 from memlens.mpy.symbols import FirmwareImage, FirmwareSymbols
 
 #: regions never read from a live process: kernel pages, and ones that may fault
@@ -33,6 +34,8 @@ SKIP_KINDS = frozenset({RegionKind.VVAR, RegionKind.VSYSCALL, RegionKind.VDSO,
                         RegionKind.SPECIAL})  # fmt: skip
 _SHARED_LIBRARY = re.compile(r"\.so(\.\d+)*$")
 _CHUNK = 1 << 20
+#: errors that another word size or byte order may cure
+NOT_FOUND = ("no MicroPython GC heap found", "no consistent heap area record")
 
 
 @dataclass(slots=True)
@@ -87,6 +90,43 @@ def copy_live(snapshot: Snapshot) -> tuple[AddressSpace, list[str]]:
     copied = AddressSpace(space.regions, segments, word_size=space.word_size,
                           byteorder=space.byteorder)  # fmt: skip
     return copied, notes
+
+
+def with_word(space: AddressSpace, word_size: int, byteorder: ByteOrder) -> AddressSpace:
+    """``space`` read with another word size or byte order (the same saved bytes)."""
+    if (space.word_size, space.byteorder) == (word_size, byteorder):
+        return space
+    return AddressSpace(space.regions, _saved_segments(space), word_size=word_size,
+                        byteorder=byteorder)  # fmt: skip
+
+
+def analyse_any_word(
+    space: AddressSpace, source: str, symbols: FirmwareSymbols | None, fixed: bool
+) -> MpyHeap:
+    """:func:`analyse` with the space's word size and byte order, then (unless
+    ``fixed``) with the others; the error names every one tried.
+
+    Raises:
+        FormatError: no heap with any word size and byte order.
+    """
+    from memlens.mpy.heap import analyse
+
+    tried: list[str] = []
+    orders: list[ByteOrder] = [space.byteorder, "big" if space.byteorder == "little" else "little"]
+    combos = [(space.word_size, space.byteorder)]
+    if not fixed:
+        combos += [(w, o) for o in orders for w in (8, 4) if (w, o) not in combos]
+    first: FormatError | None = None
+    for ws, order in combos:
+        try:
+            return analyse(with_word(space, ws, order), source=source, symbols=symbols)
+        except FormatError as e:
+            if not e.reason.startswith(NOT_FOUND):
+                raise
+            first = first or e
+            tried.append(f"{ws * 8}-bit {order}-endian")
+    assert first is not None
+    raise FormatError(source, None, f"{first.reason}; tried {', '.join(tried)} words")
 
 
 def _saved_segments(space: AddressSpace) -> list[Segment]:
@@ -179,14 +219,80 @@ def bias_from_types(space: AddressSpace, fw: FirmwareSymbols) -> int | None:
     return None if found is None else found - link
 
 
+def bias_from_record(space: AddressSpace, fw: FirmwareSymbols) -> int | None:
+    """The load bias that puts ``mp_state_ctx`` around the heap's area record.
+
+    With DWARF the record's offset in ``mp_state_ctx`` is known; without it the
+    bias is the one page-aligned value that puts the record in the first page
+    of ``mp_state_ctx`` (a PIE moves by whole pages).
+    """
+    from memlens.mpy.gather import PieceGather
+    from memlens.mpy.locate import locate_structural
+
+    ctx = fw.addresses.get("mp_state_ctx")
+    if ctx is None:
+        return None
+    try:
+        found = locate_structural(PieceGather(space))
+    except MemlensError:
+        return None
+    if found.record is None:
+        return None
+    member = fw.area_members.get("gc_alloc_table_start")
+    if fw.area_offset is not None and member is not None:
+        # the record as located starts at ``next`` (split heap) or at the ATB pointer
+        atb_word = found.record + (space.word_size if found.layout.next_word is not None else 0)
+        bias = atb_word - (ctx + fw.area_offset + member)
+    else:
+        delta = found.record - ctx
+        bias = delta - delta % 4096
+    return bias if bias % 4096 == 0 else None
+
+
+def images_named_by_dump(snapshot: Snapshot) -> tuple[list[FirmwareImage], list[str]]:
+    """PT_LOAD bytes of the executables a core names (NT_FILE) that are still on disk
+    with the same build id, placed at their load bias."""
+    from memlens.symbols.elffile import ElfFile
+
+    images: list[FirmwareImage] = []
+    named: list[str] = []
+    for module in snapshot.modules:
+        if module.build_id is None or _SHARED_LIBRARY.search(os.path.basename(module.path)):
+            continue
+        mapped = [r for r in snapshot.space.regions if r.path == module.path]
+        if not mapped:
+            continue
+        first = min(mapped, key=lambda r: r.offset)
+        try:
+            with ElfFile(module.path) as elf:
+                if elf.build_id() != module.build_id:
+                    continue
+                bias = elf.bias_for_mapping(first.start, first.offset)
+                loads = list(elf.loads)
+        except FormatError:
+            continue
+        if bias is None:
+            continue
+        images += [FirmwareImage(s.vaddr + bias, module.path, s.offset, s.filesz)
+                   for s in loads if s.filesz]  # fmt: skip
+        named.append(module.path)
+    return images, named
+
+
 def prepare(snapshot: Snapshot, fw: FirmwareSymbols | None) -> HeapMemory:
     """The address space and symbols to analyse ``snapshot`` with."""
     notes: list[str] = []
     space = snapshot.space
     if snapshot.format == "live":
         space, notes = copy_live(snapshot)
+    if fw is not None and fw.word is not None:
+        space = with_word(space, fw.word[0], "big" if fw.word[1] == "big" else "little")
     if fw is None:
-        return HeapMemory(space, None, notes)
+        images, named = images_named_by_dump(snapshot)
+        if images:
+            notes.append(f"bytes the dump left out read from {', '.join(named)} "
+                         "(named by the dump, same build id)")  # fmt: skip
+        return HeapMemory(with_images(space, images), None, notes)
     if fw.position_independent:
         bias = bias_from_regions(space.regions, fw)
         how = "the mapping of its file"
@@ -194,6 +300,8 @@ def prepare(snapshot: Snapshot, fw: FirmwareSymbols | None) -> HeapMemory:
             bias, how = bias_from_header(space, fw), "its ELF header in memory"
         if bias is None:
             bias, how = bias_from_types(space, fw), "the heap's type objects"
+        if bias is None:
+            bias, how = bias_from_record(space, fw), "the heap's area record in mp_state_ctx"
         if bias is None:
             notes.append(f"{os.path.basename(fw.source)} is position independent and its load "
                          "address was not found (no mapping of it, no ELF header, no type "

@@ -53,6 +53,7 @@ class FirmwareSymbols:
     table: SymbolTable | None = None  # for naming roots
     position_independent: bool = False  # a PIE: every address moves by the load bias
     bias: int = 0  # added to every link-time address (see :meth:`relocated`)
+    word: tuple[int, str] | None = None  # (word size, byte order) of an ELF's class
 
     def relocated(self, bias: int) -> FirmwareSymbols:
         """The same symbols with ``bias`` added to every address."""
@@ -144,7 +145,8 @@ def from_elf(path: str) -> FirmwareSymbols:
     with ElfFile(path) as elf:
         images = [FirmwareImage(s.vaddr, path, s.offset, s.filesz) for s in elf.loads if s.filesz]
         pie = elf.type == ET_DYN
-    fw = FirmwareSymbols(path, images=images, table=table, position_independent=pie)
+        word = (elf.word_size, "little" if elf.order == "<" else "big")
+    fw = FirmwareSymbols(path, images=images, table=table, position_independent=pie, word=word)
     for sym in table:
         if sym.name == "mp_state_ctx" or sym.name.startswith(TYPE_PREFIX):
             fw.addresses.setdefault(sym.name, sym.address)

@@ -19,8 +19,8 @@ from memlens.mpy import meminfo_text, symbols
 from memlens.mpy.atb import GcInfo
 from memlens.mpy.fragmentation import Fragmentation, diff, fragmentation
 from memlens.mpy.graph import OwnershipGraph, build
-from memlens.mpy.heap import MpyHeap, analyse
-from memlens.mpy.memory import prepare
+from memlens.mpy.heap import MpyHeap
+from memlens.mpy.memory import analyse_any_word, prepare
 from memlens.mpy.objects import HeapObject, objects, type_stats
 from memlens.mpy.symbols import FirmwareSymbols
 from memlens.render import jsonout, mpy_dot, mpy_html
@@ -88,15 +88,18 @@ def run(args: argparse.Namespace) -> int:
     if args.snapshot == "all":
         return _run_all(args, fw)
     with open_target(target, options_from(args)) as snap:
-        heap = _analyse(snap, snap.source, fw)
+        heap = _analyse(args, snap, snap.source, fw)
         return _report(args, heap, snap.source)
 
 
-def _analyse(snap: Snapshot, source: str, fw: FirmwareSymbols | None) -> MpyHeap:
+def _analyse(
+    args: argparse.Namespace, snap: Snapshot, source: str, fw: FirmwareSymbols | None
+) -> MpyHeap:
     mem = prepare(snap, fw)
     for note in mem.notes:
         print(f"memlens: {note}", file=sys.stderr)
-    return analyse(mem.space, source=source, symbols=mem.symbols)
+    fixed = args.word_size is not None or args.endian is not None or (fw and fw.word)
+    return analyse_any_word(mem.space, source, mem.symbols, bool(fixed))
 
 
 def _firmware(args: argparse.Namespace) -> FirmwareSymbols | None:
@@ -343,7 +346,7 @@ def _run_all(args: argparse.Namespace, fw: FirmwareSymbols | None) -> int:
     prev: list[HeapObject] | None = None
     for k in range(count):
         with open_target(args.target, replace(base, snapshot=k)) as snap:
-            heap = _analyse(snap, f"{snap.source}#{k}", fw)
+            heap = _analyse(args, snap, f"{snap.source}#{k}", fw)
             objs = objects(heap, graph=build(heap))
             row: dict[str, Any] = {"snapshot": k, "gc": _info_json(heap.info),
                                    "types": [asdict(t) for t in type_stats(objs)]}  # fmt: skip

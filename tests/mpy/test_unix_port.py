@@ -1,0 +1,148 @@
+"""MicroPython's own unix port (64-bit PIE, stripped, 32-bit i386): every way of
+dumping a running interpreter, with and without its ELF or map, must give back
+what ``micropython.mem_info(1)`` printed at that moment, character for character."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from memlens.cli.main import main
+
+from ..conftest import need_tool
+from .unixport import Interpreter, running, unpack
+
+# (build, workload, heap size): heap sizes from 64 KiB to 1 MiB, every workload on each build
+CASES = [
+    ("x86_64-pie", "mixed", 256 << 10), ("x86_64-pie", "fragmented", 64 << 10),
+    ("x86_64-pie", "garbage", 1 << 20), ("x86_64-stripped", "mixed", 64 << 10),
+    ("x86_64-stripped", "garbage", 256 << 10), ("i386", "mixed", 256 << 10),
+    ("i386", "fragmented", 64 << 10), ("i386", "garbage", 1 << 20),
+]  # fmt: skip
+
+
+@dataclass
+class Dumps:
+    interp: Interpreter
+    truth: str  # from the "GC:" line to the end of the table
+    live: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # symbols -> result
+    files: dict[str, list[str]] = field(default_factory=dict)  # kind -> target arguments
+
+
+@pytest.fixture(scope="session")
+def interpreters(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Interpreter]:
+    return unpack(tmp_path_factory.mktemp("mpy-unix"))
+
+
+def symbol_args(interp: Interpreter) -> dict[str, list[str]]:
+    out = {"none": [], "elf": ["--elf", str(interp.binary)]}
+    if interp.map is not None:
+        out["map"] = ["--map", str(interp.map)]
+    return out
+
+
+def _regions(pid: int) -> list[tuple[int, int, str, str]]:
+    out = []
+    for line in Path(f"/proc/{pid}/maps").read_text().splitlines():
+        parts = line.split(None, 5)
+        lo, hi = (int(x, 16) for x in parts[0].split("-"))
+        out.append((lo, hi, parts[1], parts[5] if len(parts) > 5 else ""))
+    return out
+
+
+def raw_pieces(pid: int, binary: Path, out: Path, *, flash: bool) -> list[str]:
+    """Regions read from /proc/PID/mem into files: RAM only (anonymous, heap, stack and
+    the interpreter's writable data), or with ``flash`` its read-only file pages too."""
+    pieces: list[tuple[int, Path]] = []
+    with open(f"/proc/{pid}/mem", "rb", buffering=0) as mem:
+        for lo, hi, perms, name in _regions(pid):
+            mine = name == str(binary)
+            ram = (not name or name in ("[heap]", "[stack]")) and "w" in perms
+            if not (ram or (mine and ("w" in perms or flash))):
+                continue
+            mem.seek(lo)
+            path = out / f"piece-{'f' if flash else 'r'}-{lo:x}.bin"
+            path.write_bytes(mem.read(hi - lo))
+            pieces.append((lo, path))
+    first, *rest = pieces
+    args = [str(first[1]), "--format", "raw", "--base", f"{first[0]:x}"]
+    for lo, path in rest:
+        args += ["--piece", f"{lo:x}:{path}"]
+    return args
+
+
+def _cli(argv: list[str]) -> tuple[int, str, str]:
+    proc = subprocess.run([sys.executable, "-m", "memlens", *argv], capture_output=True,
+                          text=True, timeout=120, check=False)  # fmt: skip
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+@pytest.fixture(scope="module", params=CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2] >> 10}k")
+def dumps(
+    request: pytest.FixtureRequest,
+    interpreters: dict[str, Interpreter],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Dumps:
+    build, workload, heapsize = request.param
+    interp = interpreters[build]
+    tmp = tmp_path_factory.mktemp(f"{build}-{workload}")
+    with running(interp, workload, heapsize, tmp) as run:
+        truth = run.meminfo[run.meminfo.index("GC: total:") :]
+        d = Dumps(interp, truth)
+        for name, extra in symbol_args(interp).items():
+            d.live[name] = _cli(["mpy", str(run.pid), "--table", *extra])
+        gcore = tmp / "gcore"
+        subprocess.run([need_tool("gcore"), "-o", str(gcore), str(run.pid)],
+                       capture_output=True, check=True, timeout=120)  # fmt: skip
+        d.files["gcore"] = [str(gcore) + f".{run.pid}"]
+        if interp.word_size == 8:  # memlens snapshot writes 64-bit cores only
+            snap = tmp / "snapshot.core"
+            rc, _, err = _cli(["snapshot", str(run.pid), "-o", str(snap)])
+            assert rc == 0, err
+            d.files["snapshot"] = [str(snap)]
+        d.files["raw+flash"] = raw_pieces(run.pid, interp.binary, tmp, flash=True)
+        d.files["raw"] = raw_pieces(run.pid, interp.binary, tmp, flash=False)
+        d.files["kernel"] = [str(run.kernel_core())]
+    return d
+
+
+def _table(capsys: pytest.CaptureFixture[str], argv: list[str]) -> tuple[int, str, str]:
+    rc = main(["mpy", *argv, "--table"])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def test_live_matches_mem_info(dumps: Dumps) -> None:
+    for name, (rc, out, err) in dumps.live.items():
+        assert (name, rc, err.count("Traceback")) == (name, 0, 0), err
+        assert out == dumps.truth, name
+
+
+@pytest.mark.parametrize("kind", ["gcore", "kernel", "snapshot", "raw+flash"])
+def test_core_matches_mem_info(
+    dumps: Dumps, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    if kind not in dumps.files:
+        pytest.skip(f"no {kind} dump of a {dumps.interp.word_size * 8}-bit process")
+    for name, extra in symbol_args(dumps.interp).items():
+        rc, out, err = _table(capsys, [*dumps.files[kind], *extra])
+        assert (name, rc) == (name, 0), err
+        assert out == dumps.truth, name
+
+
+def test_ram_only_with_symbols_matches_mem_info(
+    dumps: Dumps, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No file pages at all: the ELF (or map) supplies types, qstrs and the load bias."""
+    if "stripped" in dumps.interp.build:
+        pytest.skip("a stripped ELF names neither mp_state_ctx nor the types: nothing to place")
+    for name, extra in symbol_args(dumps.interp).items():
+        if name == "none" or (name == "map" and "pie" in dumps.interp.build):
+            continue
+        rc, out, err = _table(capsys, [*dumps.files["raw"], *extra])
+        assert (name, rc) == (name, 0), err
+        assert out == dumps.truth, name
