@@ -12,6 +12,11 @@ from pathlib import Path
 import pytest
 
 from memlens.cli.main import main
+from memlens.mpy.memory import analyse_any_word, prepare
+from memlens.mpy.objects import objects
+from memlens.mpy.symbols import from_elf
+from memlens.sources.options import OpenOptions
+from memlens.sources.registry import open_target
 
 from ..conftest import need_tool
 from .unixport import Interpreter, running, unpack
@@ -29,6 +34,7 @@ CASES = [
 class Dumps:
     interp: Interpreter
     truth: str  # from the "GC:" line to the end of the table
+    truth_case: tuple[str, str, int]
     live: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # symbols -> result
     files: dict[str, list[str]] = field(default_factory=dict)  # kind -> target arguments
 
@@ -92,7 +98,7 @@ def dumps(
     tmp = tmp_path_factory.mktemp(f"{build}-{workload}")
     with running(interp, workload, heapsize, tmp) as run:
         truth = run.meminfo[run.meminfo.index("GC: total:") :]
-        d = Dumps(interp, truth)
+        d = Dumps(interp, truth, request.param)
         for name, extra in symbol_args(interp).items():
             d.live[name] = _cli(["mpy", str(run.pid), "--table", *extra])
         gcore = tmp / "gcore"
@@ -146,3 +152,46 @@ def test_ram_only_with_symbols_matches_mem_info(
         rc, out, err = _table(capsys, [*dumps.files["raw"], *extra])
         assert (name, rc) == (name, 0), err
         assert out == dumps.truth, name
+
+
+def test_ram_only_without_symbols_warns_once(
+    dumps: Dumps, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No type objects in the dump and nothing to read them from: the numbers and the
+    table's shape are still exact, the letters are not, and memlens says so (once)."""
+    rc, out, err = _table(capsys, dumps.files["raw"])
+    warnings = [ln for ln in err.splitlines() if ln.startswith("memlens: warning:")]
+    assert rc == 3 and len(warnings) == 1 and "--elf" in warnings[0], err
+    assert "type objects" in warnings[0]
+    unlettered = dumps.truth.translate(str.maketrans("TLDSAFBM", "hhhhhhhh"))
+    head, table = dumps.truth.split("GC memory layout", 1)
+    assert out == head + "GC memory layout" + table.translate(str.maketrans("TLDSAFBM", "h" * 8))
+    assert out.splitlines()[:2] == unlettered.splitlines()[:2]
+
+
+def _types(core: str, elf: Path | None) -> dict[str, int]:
+    """Allocations per type name in a core, as the library reports them."""
+    with open_target(core, OpenOptions()) as snap:
+        mem = prepare(snap, from_elf(str(elf)) if elf else None)
+        heap = analyse_any_word(mem.space, core, mem.symbols, False)
+        counts: dict[str, int] = {}
+        for o in objects(heap):
+            counts[o.type] = counts.get(o.type, 0) + 1
+    return counts
+
+
+def test_objects_by_type_match_the_workload(dumps: Dumps) -> None:
+    """What the mixed workload made, counted by type, with and without the ELF: 40
+    Points, 60 + 30 floats, 30 bytes, 20 closures, 150 + 60 strings, one bytearray."""
+    if "mixed" not in str(dumps.truth_case):
+        pytest.skip("counts are written down for the mixed workload")
+    plain = _types(dumps.files["gcore"][0], None)
+    with_elf = _types(dumps.files["gcore"][0], dumps.interp.binary)
+    assert plain["instance of Point"] == 40
+    assert plain["closure"] == 20
+    assert plain["float"] >= 90 and plain["bytes"] >= 30 and plain["str"] >= 210
+    assert plain["bytearray"] == 1 and plain["tuple"] >= 1 and plain["dict"] >= 1
+    # the same names with and without symbols (the ELF only names types with no name)
+    named = {k: v for k, v in with_elf.items() if not k.startswith("(data")}
+    assert {k: v for k, v in named.items() if k != "cell"} == {
+        k: v for k, v in plain.items() if not k.startswith("(data")}

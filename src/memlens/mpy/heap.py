@@ -88,6 +88,16 @@ class MpyHeap:
             self._types = type_map(self.symbols, found) if self.symbols else found
         return self._types
 
+    def type_warning(self) -> str | None:
+        """One sentence when object types cannot be told exactly: what is missing and
+        what to pass.  The table then shows such objects as ``h``."""
+        missing = self.types.missing(len(self.heads.address))
+        if missing is None:
+            return None
+        return (f"{missing}: objects of those types are shown as 'h' / (data), so the "
+                "table is not exact; pass the firmware's --elf FW.elf, or --map FW.map "
+                "(with --bin FW.bin for flash)")  # fmt: skip
+
     @property
     def heads(self) -> Heads:
         if self._heads is None:

@@ -246,11 +246,19 @@ def _from_dwarf(mem: PieceGather, fw: FirmwareSymbols, first: int, source: str) 
 
 
 def type_map(fw: FirmwareSymbols, structural: TypeMap | None) -> TypeMap:
-    """Types named by symbols, on top of what structure found (user classes)."""
+    """Types named by symbols, on top of what structure found (user classes).
+
+    A type keeps the name Python gives it (its ``name`` qstr, as found by
+    structure: ``function``, not the C symbol ``mp_type_fun_bc``), so names are
+    the same with and without symbols; the symbol names only the types that
+    have no readable name of their own.
+    """
     types = dict(structural.types) if structural else {}
     for name, addr in fw.addresses.items():
         if name.startswith(TYPE_PREFIX):
-            short = name[len(TYPE_PREFIX) :]
-            types[addr] = TypeInfo(addr, short, LETTER_BY_SYMBOL.get(name, "h"), True)
+            known = types.get(addr)
+            letter = LETTER_BY_SYMBOL.get(name, "h")
+            short = known.name if known is not None else name[len(TYPE_PREFIX) :]
+            types[addr] = TypeInfo(addr, short, letter, True)
     return TypeMap(structural.type_type if structural else fw.addresses.get("mp_type_type"),
                    types, by_symbol=True)  # fmt: skip

@@ -148,6 +148,10 @@ def _report(args: argparse.Namespace, heap: MpyHeap, source: str) -> int:
         sys.stdout.write(info_lines(heap.info) + _table_text(args, heap, typed=False))
         print(f"memlens: partial result: {e}", file=sys.stderr)
         return ExitCode.PARTIAL
+    inexact = heap.type_warning()
+    if inexact is not None:
+        print(f"memlens: warning: {inexact}", file=sys.stderr)
+        heap.warnings.append(inexact)
     if args.json:
         jsonout.dump("mpy", _heap_json(heap, source, objs, graph, frag, args))
     elif args.table:
@@ -172,7 +176,7 @@ def _report(args: argparse.Namespace, heap: MpyHeap, source: str) -> int:
             _write_graph(args.graph, dot_src, graph_as)
         if args.html:
             _write_html(args.html, heap, objs, graph_as("svg").decode(), frag, source)
-    return ExitCode.OK
+    return ExitCode.OK if inexact is None else ExitCode.PARTIAL
 
 
 def _heap_json(
