@@ -10,9 +10,10 @@ import numpy.typing as npt
 from memlens.core.addrspace import AddressSpace
 from memlens.errors import FormatError
 from memlens.mpy.atb import GcInfo, States, block_lengths, decode_states, gc_info, heads
+from memlens.mpy.bounds import locate_in_bounds
 from memlens.mpy.gather import PieceGather
 from memlens.mpy.layout import AT_FREE, AT_MARK, AT_TAIL, AreaLayout, HeapArea
-from memlens.mpy.locate import locate_structural
+from memlens.mpy.locate import Located, locate_structural
 from memlens.mpy.qstr import QstrTable, find_pools
 from memlens.mpy.symbols import FirmwareSymbols, locate_with_symbols, type_map
 from memlens.mpy.types import TypeMap, identify
@@ -132,15 +133,22 @@ class MpyHeap:
 
 
 def analyse(
-    space: AddressSpace, *, source: str = "memory", symbols: FirmwareSymbols | None = None
+    space: AddressSpace,
+    *,
+    source: str = "memory",
+    symbols: FirmwareSymbols | None = None,
+    bounds: tuple[int, int] | None = None,
 ) -> MpyHeap:
-    """Find and decode the heap in ``space``.
+    """Find and decode the heap in ``space`` (``bounds``: the heap's memory, given).
 
     Raises:
         FormatError: no heap, or its tables are not saved in the dump.
     """
     mem = PieceGather(space)
-    loc = locate_with_symbols(mem, symbols, source) if symbols else None
+    if bounds is not None:
+        loc: Located | None = locate_in_bounds(mem, bounds[0], bounds[1], source)[0]
+    else:
+        loc = locate_with_symbols(mem, symbols, source) if symbols else None
     if loc is None:
         loc = locate_structural(mem, source)
     states = []

@@ -101,7 +101,11 @@ def with_word(space: AddressSpace, word_size: int, byteorder: ByteOrder) -> Addr
 
 
 def analyse_any_word(
-    space: AddressSpace, source: str, symbols: FirmwareSymbols | None, fixed: bool
+    space: AddressSpace,
+    source: str,
+    symbols: FirmwareSymbols | None,
+    fixed: bool,
+    bounds: tuple[int, int] | None = None,
 ) -> MpyHeap:
     """:func:`analyse` with the space's word size and byte order, then (unless
     ``fixed``) with the others; the error names every one tried.
@@ -116,10 +120,13 @@ def analyse_any_word(
     combos = [(space.word_size, space.byteorder)]
     if not fixed:
         combos += [(w, o) for o in orders for w in (8, 4) if (w, o) not in combos]
+    if bounds is not None and len(combos) > 1:
+        combos = [_best_for_bounds(space, combos, bounds, source)]
     first: FormatError | None = None
     for ws, order in combos:
         try:
-            return analyse(with_word(space, ws, order), source=source, symbols=symbols)
+            return analyse(with_word(space, ws, order), source=source, symbols=symbols,
+                           bounds=bounds)  # fmt: skip
         except FormatError as e:
             if not e.reason.startswith(NOT_FOUND):
                 raise
@@ -127,6 +134,24 @@ def analyse_any_word(
             tried.append(f"{ws * 8}-bit {order}-endian")
     assert first is not None
     raise FormatError(source, None, f"{first.reason}; tried {', '.join(tried)} words")
+
+
+def _best_for_bounds(
+    space: AddressSpace, combos: list[tuple[int, ByteOrder]], bounds: tuple[int, int], source: str
+) -> tuple[int, ByteOrder]:
+    """The word size and byte order whose carve of ``bounds`` has the most pointers
+    landing on heads (the first listed on a tie)."""
+    from memlens.mpy.bounds import locate_in_bounds
+    from memlens.mpy.gather import PieceGather
+
+    scored: list[tuple[float, int, tuple[int, ByteOrder]]] = []
+    for rank, (ws, order) in enumerate(combos):
+        try:
+            _, score = locate_in_bounds(PieceGather(with_word(space, ws, order)), *bounds, source)
+        except FormatError:
+            continue
+        scored.append((score, -rank, (ws, order)))
+    return max(scored)[2] if scored else combos[0]
 
 
 def _saved_segments(space: AddressSpace) -> list[Segment]:

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from memlens.cli.exitcodes import ExitCode
-from memlens.cli.target import add_target_arguments, options_from
+from memlens.cli.target import add_target_arguments, options_from, parse_address
 from memlens.core.snapshot import Snapshot
 from memlens.errors import FormatError, UsageError
 from memlens.mpy import meminfo_text, symbols
@@ -49,6 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sym.add_argument("--map", dest="ld_map", metavar="FW.map", help="GNU ld map of the firmware")
     sym.add_argument("--bin", dest="fw_bin", metavar="FW.bin",
                      help="firmware image (with --map): mapped at the start of flash")  # fmt: skip
+    parser.add_argument(
+        "--heap", type=_bounds, metavar="START:END",
+        help="the heap's memory (hex), for a dump with no area record: layout and block "
+             "size are inferred",
+    )  # fmt: skip
     g = parser.add_argument_group("what to show")
     g.add_argument("--table", action="store_true", help="print the mem_info(1) text exactly")
     g.add_argument("--objects", action="store_true", help="list every allocation")
@@ -63,6 +68,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"at most N allocations in the graph, largest first ({GRAPH_NODES})",
     )  # fmt: skip
     g.add_argument("--json", action="store_true", help="all numbers and objects as JSON")
+
+
+def _bounds(text: str) -> tuple[int, int]:
+    lo, sep, hi = text.partition(":")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"expected START:END, not {text!r}")
+    return parse_address(lo), parse_address(hi)
 
 
 def _is_text(path: str) -> bool:
@@ -99,7 +111,7 @@ def _analyse(
     for note in mem.notes:
         print(f"memlens: {note}", file=sys.stderr)
     fixed = args.word_size is not None or args.endian is not None or (fw and fw.word)
-    return analyse_any_word(mem.space, source, mem.symbols, bool(fixed))
+    return analyse_any_word(mem.space, source, mem.symbols, bool(fixed), args.heap)
 
 
 def _firmware(args: argparse.Namespace) -> FirmwareSymbols | None:
