@@ -19,7 +19,7 @@ from memlens.sources.options import OpenOptions
 from memlens.sources.registry import open_target
 
 from ..conftest import need_tool
-from .unixport import Interpreter, running, unpack
+from .unixport import Interpreter, running
 
 # (build, workload, heap size): heap sizes from 64 KiB to 1 MiB, every workload on each build
 CASES = [
@@ -37,11 +37,6 @@ class Dumps:
     truth_case: tuple[str, str, int]
     live: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # symbols -> result
     files: dict[str, list[str]] = field(default_factory=dict)  # kind -> target arguments
-
-
-@pytest.fixture(scope="session")
-def interpreters(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Interpreter]:
-    return unpack(tmp_path_factory.mktemp("mpy-unix"))
 
 
 def symbol_args(interp: Interpreter) -> dict[str, list[str]]:

@@ -4,7 +4,14 @@ with a details panel filled on hover (no external resources)."""
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from html import escape
+
+from memlens.mpy.fragmentation import Fragmentation
+from memlens.mpy.heap import MpyHeap
+from memlens.mpy.objects import HeapObject, type_stats
+from memlens.render.mpy_meminfo import info_lines
+from memlens.render.mpy_svg import heap_layout_svg
 
 _SCRIPT = """
 const info = document.getElementById('details');
@@ -39,3 +46,16 @@ def page(
         f'<script type="application/json" id="data">{escape(json.dumps(data, sort_keys=True))}'
         f"</script><script>{_SCRIPT}</script></body></html>\n"
     )
+
+
+def heap_page(
+    heap: MpyHeap, objs: list[HeapObject], frag: Fragmentation, source: str, graph_svg: str
+) -> str:
+    """The page for one analysed heap: numbers, layout, ownership graph."""
+    summary = info_lines(heap.info) + (
+        f"largest free run {frag.largest_free_bytes} B of {frag.free_bytes} B free, "
+        f"{frag.free_runs} free runs\n")  # fmt: skip
+    layout = heap_layout_svg(heap, objs, source)
+    data: dict[str, object] = {"gc": {k: int(v) for k, v in asdict(heap.info).items()},
+                               "types": [asdict(t) for t in type_stats(objs)]}  # fmt: skip
+    return page(f"memlens mpy: {source}", summary, layout, graph_svg, data)

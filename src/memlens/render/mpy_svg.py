@@ -12,6 +12,11 @@ from xml.sax.saxutils import escape
 import numpy as np
 import numpy.typing as npt
 
+from memlens.mpy.atb import block_lengths, heads
+from memlens.mpy.heap import MpyHeap
+from memlens.mpy.meminfo_text import MemInfoText
+from memlens.mpy.objects import HeapObject
+
 # A colour per mem_info letter; instances of classes get their own ("h*").
 COLOURS: dict[str, str] = {
     ".": "#f4f4f4", "=": "#9e9e9e", "m": "#ff5252", "h": "#b0bec5", "i": "#ce93d8",
@@ -99,3 +104,33 @@ def layout_svg(
             ".free{fill:#f4f4f4}.blk:hover{stroke:#000;stroke-width:1}</style>"
             f'<text x="4" y="14" class="t">{escape(title)}</text>')  # fmt: skip
     return head + "".join(parts) + "</svg>\n"
+
+
+def heap_layout_svg(heap: MpyHeap, objs: Sequence[HeapObject], title: str) -> str:
+    """The layout picture of an analysed heap: every allocation with its hover text."""
+    hd = heap.heads
+    per: list[list[Alloc]] = [[] for _ in heap.areas]
+    for i, o in enumerate(objs):
+        letter = o.letter if o.letter != "h" or not o.type.startswith("instance") else "i"
+        text = f"{o.address:#x} {o.type}, {o.blocks} blocks ({o.size} B)"
+        if o.content:
+            text += f": {o.content}"
+        per[int(hd.area[i])].append(Alloc(int(hd.block[i]), o.blocks, letter, text))
+    areas = [(a.pool_start, a.n_blocks, per[i], heap.states[i] == 0)
+             for i, a in enumerate(heap.areas)]  # fmt: skip
+    return layout_svg(areas, heap.block_size, title)
+
+
+def text_layout_svg(m: MemInfoText, title: str) -> str:
+    """The layout picture of a ``mem_info`` print (letters only: no addresses inside)."""
+    assert m.block_size is not None
+    areas = []
+    for a in m.areas:
+        s = a.states
+        idx = heads(s)
+        lens = block_lengths(s, idx)
+        allocs = [Alloc(b, n, chr(c), f"{chr(c)}: {n} blocks")
+                  for b, n, c in zip(idx.tolist(), lens.tolist(), a.chars[idx].tolist(),
+                                     strict=True)]  # fmt: skip
+        areas.append((a.pool_start, len(a.chars), allocs, a.chars == ord(".")))
+    return layout_svg(areas, m.block_size, title)
