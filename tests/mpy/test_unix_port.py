@@ -4,6 +4,7 @@ what ``micropython.mem_info(1)`` printed at that moment, character for character
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -211,3 +212,25 @@ def test_objects_by_type_match_the_workload(dumps: Dumps) -> None:
     named = {k: v for k, v in with_elf.items() if not k.startswith("(data")}
     assert {k: v for k, v in named.items() if k != "cell"} == {
         k: v for k, v in plain.items() if not k.startswith("(data")}
+
+
+def test_pruned_graph_keeps_connected_nodes_and_breaks_labels(
+    dumps: Dumps, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--graph-nodes 60`` keeps 60 allocations that are all joined to a root or to
+    each other, and labels break into lines (no literal backslash-n drawn)."""
+    if "mixed" not in dumps.truth_case[1]:
+        pytest.skip("one workload is enough for the picture")
+    dot = tmp_path / "g.dot"
+    assert main(["mpy", *dumps.files["gcore"], "--graph", str(dot), "--graph-nodes", "60"]) == 0
+    capsys.readouterr()
+    text = dot.read_text()
+    nodes = set(re.findall(r"^  (n[0-9a-f]+) \[label=", text, re.M))
+    linked = {b for _, b in re.findall(r"^  ([rn][0-9a-f]+) -> (n[0-9a-f]+);", text, re.M)}
+    linked |= {a for a, _ in re.findall(r"^  (n[0-9a-f]+) -> (n[0-9a-f]+);", text, re.M)}
+    assert len(nodes) == 60 and nodes <= linked
+    svg = subprocess.run([need_tool("dot"), "-Tsvg", str(dot)], capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    drawn = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert drawn and not any("\\n" in t for t in drawn)
+    assert any(t.startswith("instance of Point") or t.startswith("list ") for t in drawn)
