@@ -54,6 +54,20 @@ for i in range(200):
     if i % 2:
         del d[i]
 """,
+    "fill": """
+import sys
+class Node:
+    def __init__(self, i):
+        self.i = i
+        self.name = "node-%d" % i
+def n(base):  # more than half the heap, whatever its size and word size
+    return base * HEAP * 4 // ((8 if sys.maxsize > 2 ** 32 else 4) * 1000000)
+nodes = [Node(i) for i in range(n(1500))]
+strs = ["s%d" % i * 4 for i in range(n(4000))]
+maps = [{"a": i, "b": str(i)} for i in range(n(1000))]
+bufs = [bytearray(i % 200) for i in range(n(700))]
+flts = [i * 0.25 for i in range(n(1500))]
+""",
     "garbage": """
 import gc
 gc.disable()
@@ -118,7 +132,7 @@ def running(interp: Interpreter, workload: str, heapsize: int, tmp: Path) -> Ite
         pytest.skip("libc6-i386 is not installed (scripts/system-packages.txt)")
     script = tmp / f"{workload}-{heapsize}.py"
     script.write_text(
-        "import micropython, time\n" + WORKLOADS[workload]
+        f"import micropython, time\nHEAP = {heapsize}\n" + WORKLOADS[workload]
         + f"\nmicropython.mem_info(1)\nprint({END!r})\ntime.sleep(600)\n"
     )  # fmt: skip
     cwd = tmp / f"run-{workload}-{heapsize}"
@@ -142,7 +156,8 @@ def running(interp: Interpreter, workload: str, heapsize: int, tmp: Path) -> Ite
             lines.append(line)
         else:
             err = proc.stderr.read().decode() if proc.stderr else ""
-            pytest.fail(f"{interp.build} ended before mem_info: {err[-500:]}")
+            said = "\n".join(lines[-5:])
+            pytest.fail(f"{interp.build} ended before mem_info: {said} {err[-500:]}")
         yield Running(proc.pid, "\n".join(lines) + "\n", proc, cwd)
     finally:
         proc.kill()

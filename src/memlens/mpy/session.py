@@ -65,8 +65,10 @@ def analyse_snapshot(
     fixed: bool = False,
     bounds: tuple[int, int] | None = None,
     note: Note | None = None,
+    detail: bool = True,
 ) -> HeapReport:
-    """Everything about the heap in an open snapshot.
+    """Everything about the heap in an open snapshot (without ``detail``: the numbers,
+    block states and types only -- what the ``mem_info`` table needs).
 
     Raises:
         FormatError: no heap found, or its tables are not saved.
@@ -79,11 +81,11 @@ def analyse_snapshot(
     heap = analyse_any_word(mem.space, source, mem.symbols, fixed, bounds)
     frag = fragmentation(heap.states, heap.block_size)
     try:
-        graph = build(heap)
-        objs = objects(heap, graph=graph)
+        missing = heap.type_warning()
+        graph = build(heap) if detail else None
+        objs = objects(heap, graph=graph) if detail else []
     except FormatError as e:
         return HeapReport(heap, source, frag, None, None, str(e))
-    missing = heap.type_warning()
     if missing is not None:
         heap.warnings.append(missing)
     return HeapReport(heap, source, frag, objs, graph)
@@ -98,10 +100,12 @@ def report(
     fixed: bool = False,
     bounds: tuple[int, int] | None = None,
     note: Note | None = None,
+    detail: bool = True,
 ) -> Iterator[HeapReport]:
     """Open ``target`` and analyse its heap; the target stays open inside the ``with``."""
     with open_target(target, options) as snap:
-        yield analyse_snapshot(snap, snap.source, fw, fixed=fixed, bounds=bounds, note=note)
+        yield analyse_snapshot(snap, snap.source, fw, fixed=fixed, bounds=bounds, note=note,
+                               detail=detail)  # fmt: skip
 
 
 def each_snapshot(

@@ -91,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
         base = options_from(argparse.Namespace(**{**vars(args), "snapshot": None}))
         many = each_snapshot(target, base, fw, fixed=fixed, bounds=args.heap, note=_note)
         return _show_all(args, many)
-    with report(target, options_from(args), fw, fixed=fixed, bounds=args.heap,
-                note=_note) as one:  # fmt: skip
+    # the table alone needs block states and types, not objects or the graph
+    detail = not args.table or bool(args.json or args.layout or args.graph or args.html)
+    with report(target, options_from(args), fw, fixed=fixed, bounds=args.heap, note=_note,
+                detail=detail) as one:  # fmt: skip
         return _show(args, one)
 
 
