@@ -23,6 +23,7 @@ from memlens.mpy.heap import MpyHeap
 
 PREVIEW = 48
 MAX_KEYS = 8
+MAX_SLOTS = 4096  # dict slots read for a preview
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +91,9 @@ def _dict_content(heap: MpyHeap, addr: int) -> str | None:
     table = _word(heap, addr + 3 * ws)
     if used is None or alloc is None or table is None or alloc > 1 << 20:
         return None
-    words = words_or_none(heap.space, table, 2 * alloc) if alloc else np.zeros(0, dtype=np.uint64)
+    # the keys shown are in the first slots that hold any; a claimed size is not trusted
+    slots = min(alloc, MAX_SLOTS)
+    words = words_or_none(heap.space, table, 2 * slots) if slots else np.zeros(0, dtype=np.uint64)
     if words is None:
         return None
     keys: list[str] = []
