@@ -44,6 +44,13 @@ def symbol_args(interp: Interpreter) -> dict[str, list[str]]:
     out = {"none": [], "elf": ["--elf", str(interp.binary)]}
     if interp.map is not None:
         out["map"] = ["--map", str(interp.map)]
+    if interp.map is not None and "pie" not in interp.build:
+        # linked at fixed addresses: the image from the map's first section, like a flash
+        image = interp.binary.with_suffix(".bin")
+        if not image.exists():
+            subprocess.run([need_tool("objcopy"), "-O", "binary", str(interp.binary),
+                            str(image)], check=True)  # fmt: skip
+        out["map+bin"] = ["--map", str(interp.map), "--bin", str(image)]
     return out
 
 
