@@ -6,11 +6,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from memlens.cli.main import main
 from memlens.core.addrspace import AddressSpace, Segment
 from memlens.core.backing import BufferBacking
+from memlens.errors import MemlensError
 from memlens.mpy.gather import PieceGather
+from memlens.mpy.memory import analyse_any_word
+from memlens.mpy.objects import objects
 
 
 def test_gathers_refuse_wrapped_and_outside_addresses() -> None:
@@ -53,3 +58,19 @@ def test_heap_bounds_outside_the_dump(tmp_path: Path, capsys: pytest.CaptureFixt
     assert rc == 1 and "not all saved" in err and len(err.strip().splitlines()) == 1
     rc, err = _run(capsys, str(dump), "--format", "raw", "--base", "1000", "--heap", "2000:1000")
     assert rc == 1 and "not above its start" in err
+
+
+@settings(max_examples=80, deadline=None)
+@given(raw=st.binary(min_size=0, max_size=4096), lo=st.integers(0, 5000),
+       size=st.integers(-16, 5000), word=st.sampled_from([4, 8]))  # fmt: skip
+def test_heap_bounds_over_any_bytes(raw: bytes, lo: int, size: int, word: int) -> None:
+    """``--heap`` over arbitrary bytes and bounds: a heap or a MemlensError, nothing else."""
+    base = 0x10000
+    space = AddressSpace([], [Segment(base, base + len(raw), BufferBacking(raw))] if raw else [],
+                         word_size=word)  # fmt: skip
+    try:
+        heap = analyse_any_word(space, "fuzz", None, False, (base + lo, base + lo + size))
+        heap.block_chars()
+        objects(heap)
+    except MemlensError:
+        pass

@@ -334,4 +334,10 @@ def prepare(snapshot: Snapshot, fw: FirmwareSymbols | None) -> HeapMemory:
             return HeapMemory(space, None, notes)
         fw = fw.relocated(bias)
         notes.append(f"{os.path.basename(fw.source)} loaded at bias {bias:#x} (from {how})")
-    return HeapMemory(with_images(space, fw.images), fw, notes)
+    images = fw.images
+    if not images:  # a map without an image: the executable the core names, if any
+        images, named = images_named_by_dump(snapshot)
+        if images:
+            notes.append(f"bytes the dump left out read from {', '.join(named)} "
+                         "(named by the dump, same build id)")  # fmt: skip
+    return HeapMemory(with_images(space, images), fw, notes)
