@@ -90,3 +90,20 @@ def test_unknown_file_says_so_in_one_error(tmp_path: Path) -> None:
         open_target(str(path))
     with pytest.raises(FormatError, match="no such file"):
         open_target(str(tmp_path / "missing"))
+
+
+def test_meminfo_text_with_two_prints_opens_one_at_a_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    second = MEMINFO.replace("GC: total: 6144, used: 224, free: 5920",
+                             "GC: total: 6144, used: 240, free: 5904")  # fmt: skip
+    path = tmp_path / "two.txt"
+    path.write_text("program output\n" + MEMINFO + "more output\n" + second)
+    doc = _info_json(path, capsys)
+    extra = doc["extra"]
+    assert isinstance(extra, dict)
+    # the last print by default, and not the two added up
+    assert (extra["gc used"], extra["print"]) == (240, "1 of 2 (numbered from 0)")
+    assert main(["info", "--json", "--snapshot", "0", str(path)]) == 0
+    first = json.loads(capsys.readouterr().out)["extra"]
+    assert (first["gc used"], first["print"]) == (224, "0 of 2 (numbered from 0)")

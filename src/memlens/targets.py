@@ -58,7 +58,7 @@ class MemInfoTextReader:
     def load(self, path: str, options: OpenOptions) -> Snapshot:
         from memlens.mpy.meminfo_text import read_snapshot
 
-        return read_snapshot(path)
+        return read_snapshot(path, options.snapshot)
 
 
 #: every file reader, in probe order

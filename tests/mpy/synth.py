@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import random
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 LETTERS = {"tuple": "T", "list": "L", "dict": "D", "str": "S", "bytes": "S",
@@ -93,9 +94,12 @@ def write_heap(
     type_addr: dict[str, int],
     finaliser: bool = True,
     gap: int = 1,
+    fill: Callable[[int], tuple[list[int], dict[int, str]]] | None = None,
 ) -> list[SynthArea]:
     """Areas over ``spans``; the first record at ``record_static``, the others
-    just before their tables (gc_add), all linked by ``next`` (split heap)."""
+    just before their tables (gc_add), all linked by ``next`` (split heap).
+    ``fill(n_blocks)`` gives each area's block kinds and typed heads (default:
+    :func:`random_kinds`)."""
     w = img.word
     block = 4 * w
     rec_words = 8  # next, atb, atb_len, ftb, pool, end, last_free, last_used
@@ -108,7 +112,10 @@ def write_heap(
             record = start
             tables = start + rec_words * w
         atb_len, ftb, pool = setup_area(tables, end, block, finaliser, gap)
-        kinds, heads = random_kinds(atb_len * 4, rng, [*type_addr, ""])
+        if fill is None:
+            kinds, heads = random_kinds(atb_len * 4, rng, [*type_addr, ""])
+        else:
+            kinds, heads = fill(atb_len * 4)
         atb = bytearray(atb_len)
         for b, kind in enumerate(kinds):
             atb[b // 4] |= kind << (2 * (b % 4))

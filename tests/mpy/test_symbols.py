@@ -13,6 +13,7 @@ import pytest
 
 from memlens.mpy import symbols
 from memlens.mpy.heap import analyse
+from memlens.mpy.memory import prepare
 from memlens.render.mpy_meminfo import alloc_table
 from memlens.sources.options import OpenOptions
 from memlens.targets import open_target
@@ -182,12 +183,13 @@ def test_map_and_firmware_image(firmware: dict[str, object], tmp_path: Path) -> 
     ram = tmp_path / "ram.bin"
     ram.write_bytes(bytes(img.data))
     syms = symbols.from_map(str(firmware["map"]), str(fw_bin))
-    assert syms.flash is not None
-    opts = OpenOptions(format="raw", base=ctx, word_size=8, pieces=(syms.flash,))
+    assert [(i.path, i.offset) for i in syms.images] == [(str(fw_bin), 0)]
+    opts = OpenOptions(format="raw", base=ctx, word_size=8)
     with open_target(str(ram), opts) as snap:
-        heap = analyse(snap.space, symbols=syms)
+        mem = prepare(snap, syms)
+        heap = analyse(mem.space, symbols=mem.symbols)
         # the type objects come from the image: their first word is &mp_type_type
-        assert heap.mem.word(addrs["mp_type_list"]) == addrs["mp_type_type"]
+        assert heap.space.word(addrs["mp_type_list"]) == addrs["mp_type_type"]
         assert [a.pool_start for a in heap.areas] == [areas[0].pool]
         chars = [(a.pool_start, c) for a, c in zip(heap.areas, heap.block_chars(), strict=True)]
         got = alloc_table(chars, 32)

@@ -1,6 +1,6 @@
 """MicroPython / CircuitPython GC heap analysis (areas, allocation table, objects, graph).
 
 Facts used here come from MicroPython's ``py/gc.c`` and ``py/mpstate.h``
-(see ENGINEERING_NOTES §5); the algorithms are re-implemented over numpy
+(summarised in ``docs/mpy.md``); the algorithms are re-implemented over numpy
 arrays, not transcribed.
 """

@@ -10,6 +10,7 @@ collection would free.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
@@ -63,9 +64,9 @@ def build(heap: MpyHeap) -> OwnershipGraph:
     wpb = heap.block_size // ws
     srcs, dsts, words_at = [], [], []
     for i, area in enumerate(heap.areas):
-        pool = heap.mem.view(area.pool_start, area.pool_end - area.pool_start)
+        pool = heap.space.view(area.pool_start, area.pool_end - area.pool_start)
         assert pool is not None  # checked when the heads were read
-        words = pool.view(heap.mem.word_dtype).astype(np.uint64)
+        words = pool.view(heap.gather.dtype).astype(np.uint64)
         area_sel = np.flatnonzero(hd.area == i)
         if len(area_sel) == 0:
             continue
@@ -93,7 +94,7 @@ def _roots(heap: MpyHeap) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]
     ws = heap.word_size
     addrs, tgts = [], []
     pools = [(a.pool_start, a.pool_end) for a in heap.areas]
-    for base, w in heap.mem.aligned_words():
+    for base, w in heap.gather.aligned_words():
         tgt = _targets(heap, w)
         idx = np.flatnonzero(tgt >= 0)
         where = np.uint64(base) + idx.astype(np.uint64) * np.uint64(ws)
@@ -131,3 +132,40 @@ def _reach(
         seen[nxt] = True
         frontier = nxt
     return seen
+
+
+def select_nodes(graph: OwnershipGraph, n: int, limit: int) -> npt.NDArray[np.bool_]:
+    """At most ``limit`` of ``n`` allocations for a picture, connected ones first.
+
+    Breadth first from the roots (what a root holds, then what that holds), then
+    from the other allocations that have edges (garbage with structure), then
+    the isolated ones: a pruned graph keeps its edges instead of being the
+    largest blocks with nothing between them.
+    """
+    keep = np.zeros(n, dtype=bool)
+    if n <= limit:
+        keep[:] = True
+        return keep
+    adjacency: list[list[int]] = [[] for _ in range(n)]
+    for s, d in zip(graph.src.tolist(), graph.dst.tolist(), strict=True):
+        adjacency[s].append(d)
+        adjacency[d].append(s)
+    starts = list(dict.fromkeys(graph.root_target.tolist()))
+    starts += [i for i in range(n) if adjacency[i]]
+    starts += list(range(n))
+    taken = 0
+    for start in starts:
+        if taken >= limit:
+            break
+        if keep[start]:
+            continue
+        keep[start] = True
+        taken += 1
+        queue = deque([start])
+        while queue and taken < limit:
+            for nxt in adjacency[queue.popleft()]:
+                if not keep[nxt] and taken < limit:
+                    keep[nxt] = True
+                    taken += 1
+                    queue.append(nxt)
+    return keep

@@ -10,9 +10,10 @@ import numpy.typing as npt
 from memlens.core.addrspace import AddressSpace
 from memlens.errors import FormatError
 from memlens.mpy.atb import GcInfo, States, block_lengths, decode_states, gc_info, heads
+from memlens.mpy.bounds import locate_in_bounds
+from memlens.mpy.gather import PieceGather
 from memlens.mpy.layout import AT_FREE, AT_MARK, AT_TAIL, AreaLayout, HeapArea
-from memlens.mpy.locate import locate_structural
-from memlens.mpy.memview import MemView
+from memlens.mpy.locate import Located, locate_structural
 from memlens.mpy.qstr import QstrTable, find_pools
 from memlens.mpy.symbols import FirmwareSymbols, locate_with_symbols, type_map
 from memlens.mpy.types import TypeMap, identify
@@ -32,7 +33,8 @@ class Heads:
 
 @dataclass(slots=True)
 class MpyHeap:
-    mem: MemView
+    space: AddressSpace
+    gather: PieceGather
     areas: list[HeapArea]
     layout: AreaLayout
     method: str
@@ -49,7 +51,7 @@ class MpyHeap:
 
     @property
     def word_size(self) -> int:
-        return self.mem.word_size
+        return self.space.word_size
 
     def in_heap(self, address: int) -> bool:
         return any(a.pool_start <= address < a.pool_end for a in self.areas)
@@ -57,7 +59,7 @@ class MpyHeap:
     @property
     def qstrs(self) -> QstrTable:
         if self._qstrs is None:
-            self._qstrs = find_pools(self.mem)
+            self._qstrs = find_pools(self.gather)
         return self._qstrs
 
     def _head_arrays(self) -> tuple[list[npt.NDArray[np.int64]], list[npt.NDArray[np.uint64]]]:
@@ -70,10 +72,10 @@ class MpyHeap:
         idx = [heads(s) for s in self.states]
         fws = []
         for area, h in zip(self.areas, idx, strict=True):
-            pool = self.mem.view(area.pool_start, area.pool_end - area.pool_start)
+            pool = self.space.view(area.pool_start, area.pool_end - area.pool_start)
             if pool is None:
                 raise FormatError(self.source, area.pool_start, "heap pool not saved in the dump")
-            words = pool.view(self.mem.word_dtype)
+            words = pool.view(self.gather.dtype)
             per_block = self.block_size // self.word_size
             fws.append(words[h * per_block].astype(np.uint64))
         return idx, fws
@@ -83,9 +85,19 @@ class MpyHeap:
         if self._types is None:
             _, fws = self._head_arrays()
             allfw = np.concatenate(fws) if fws else np.zeros(0, dtype=np.uint64)
-            found = identify(self.mem, allfw, self.qstrs, self.in_heap)
+            found = identify(self.gather, allfw, self.qstrs, self.in_heap)
             self._types = type_map(self.symbols, found) if self.symbols else found
         return self._types
+
+    def type_warning(self) -> str | None:
+        """One sentence when object types cannot be told exactly: what is missing and
+        what to pass.  The table then shows such objects as ``h``."""
+        missing = self.types.missing(len(self.heads.address))
+        if missing is None:
+            return None
+        return (f"{missing}: objects of those types are shown as 'h' / (data), so the "
+                "table is not exact; pass the firmware's --elf FW.elf, or --map FW.map "
+                "(with --bin FW.bin for flash)")  # fmt: skip
 
     @property
     def heads(self) -> Heads:
@@ -121,26 +133,33 @@ class MpyHeap:
 
 
 def analyse(
-    space: AddressSpace, *, source: str = "memory", symbols: FirmwareSymbols | None = None
+    space: AddressSpace,
+    *,
+    source: str = "memory",
+    symbols: FirmwareSymbols | None = None,
+    bounds: tuple[int, int] | None = None,
 ) -> MpyHeap:
-    """Find and decode the heap in ``space``.
+    """Find and decode the heap in ``space`` (``bounds``: the heap's memory, given).
 
     Raises:
         FormatError: no heap, or its tables are not saved in the dump.
     """
-    mem = MemView(space)
-    loc = locate_with_symbols(mem, symbols, source) if symbols else None
+    mem = PieceGather(space)
+    if bounds is not None:
+        loc: Located | None = locate_in_bounds(mem, bounds[0], bounds[1], source)[0]
+    else:
+        loc = locate_with_symbols(mem, symbols, source) if symbols else None
     if loc is None:
         loc = locate_structural(mem, source)
     states = []
     for area in loc.areas:
-        atb = mem.view(area.atb_start, area.atb_len)
+        atb = space.view(area.atb_start, area.atb_len)
         if atb is None:
             raise FormatError(source, area.atb_start, "allocation table not saved in the dump")
         states.append(decode_states(atb))
     bsz = 4 * space.word_size
     info = gc_info(states, [a.pool_end - a.pool_start for a in loc.areas], bsz)
-    return MpyHeap(mem, loc.areas, loc.layout, loc.method, states, info, bsz,
+    return MpyHeap(space, mem, loc.areas, loc.layout, loc.method, states, info, bsz,
                    list(loc.warnings), source, symbols)  # fmt: skip
 
 

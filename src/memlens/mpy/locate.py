@@ -19,8 +19,8 @@ import numpy.typing as npt
 
 from memlens.errors import FormatError
 from memlens.mpy.atb import decode_states, states_consistent
+from memlens.mpy.gather import PieceGather
 from memlens.mpy.layout import KNOWN_LAYOUTS, WORDS_PER_BLOCK, AreaLayout, HeapArea
-from memlens.mpy.memview import MemView
 
 # gc_setup_area leaves less than one (ATB byte + FTB half byte + 4 blocks) unit
 # between the tables and the pool; allow that plus alignment.
@@ -88,25 +88,25 @@ def _scan(
     return out
 
 
-def _validate(mem: MemView, words: tuple[int, ...], layout: AreaLayout) -> HeapArea | None:
+def _validate(mem: PieceGather, words: tuple[int, ...], layout: AreaLayout) -> HeapArea | None:
     if layout.finaliser:
         a, n, f, p, e = words
     else:
         a, n, p, e = words
         f = None
-    atb = mem.view(a, n + layout.gap)
+    atb = mem.space.view(a, n + layout.gap)
     if atb is None:
         return None
     if layout.gap and atb[n] != 0:
         return None
-    if f is not None and mem.view(f, (n * 4 + 7) // 8) is None:
+    if f is not None and mem.space.view(f, (n * 4 + 7) // 8) is None:
         return None
     if not states_consistent(decode_states(atb[:n])):
         return None
     return HeapArea(None, a, n, f, p, e)
 
 
-def candidates(mem: MemView) -> list[Candidate]:
+def candidates(mem: PieceGather) -> list[Candidate]:
     """Every area record in memory that is consistent with some known layout."""
     ws = mem.word_size
     found: list[Candidate] = []
@@ -124,13 +124,13 @@ def candidates(mem: MemView) -> list[Candidate]:
     return found
 
 
-def _with_links(mem: MemView, cands: list[Candidate]) -> tuple[list[HeapArea], int] | None:
+def _with_links(mem: PieceGather, cands: list[Candidate]) -> tuple[list[HeapArea], int] | None:
     """The longest chain of split-heap records linked by ``next``, or ``None``."""
     ws = mem.word_size
     by_record = {c.word_address - ws: c for c in cands}
     nexts: dict[int, int] = {}
     for rec in by_record:
-        nxt = mem.word(rec)
+        nxt = mem.space.word(rec)
         if nxt is not None and (nxt == 0 or nxt in by_record):
             nexts[rec] = nxt
     pointed = {v for v in nexts.values() if v}
@@ -158,7 +158,7 @@ def _with_links(mem: MemView, cands: list[Candidate]) -> tuple[list[HeapArea], i
 
 
 def locate_structural(
-    mem: MemView, source: str = "memory", cands: list[Candidate] | None = None
+    mem: PieceGather, source: str = "memory", cands: list[Candidate] | None = None
 ) -> Located:
     """Find the heap areas without symbols (``cands``: :func:`candidates` already found).
 
@@ -192,7 +192,7 @@ def locate_structural(
     if layout.next_word is not None:
         # One area: a split-heap build has next == NULL just before; otherwise
         # the word before belongs to something else and the build is not split.
-        before = mem.word(best.word_address - mem.word_size)
+        before = mem.space.word(best.word_address - mem.word_size)
         if before == 0:
             record = best.word_address - mem.word_size
         else:

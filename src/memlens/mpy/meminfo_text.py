@@ -3,7 +3,8 @@
 Accepts ``\\r\\n`` (MicroPython's cooked stdout) or ``\\n``, offsets printed
 ``%08x`` (v1.20+) or ``%05x`` (masked to 20 bits, so they wrap every MiB:
 lines are placed by their order, and each offset is checked modulo the mask),
-``(N lines all free)``, and several areas.
+``(N lines all free)``, and several areas.  A program's whole output may hold
+several prints: :func:`parse_all` gives one snapshot per print.
 """
 
 from __future__ import annotations
@@ -71,6 +72,19 @@ class MemInfoText:
         bsz = self.block_size
         totals = [len(a.chars) * bsz for a in self.areas]
         return gc_info([a.states for a in self.areas], totals, bsz)
+
+    def mismatches(self) -> list[str]:
+        """Where the printed header and the numbers its own table gives differ."""
+        if self.header is None or not self.areas or not self.block_size:
+            return []
+        derived = self.derived()
+        out = []
+        for name in ("total", "used", "free", "num_1block", "num_2block", "max_block",
+                     "max_free"):  # fmt: skip
+            printed, computed = getattr(self.header, name), getattr(derived, name)
+            if printed != computed:
+                out.append(f"{name}: header {printed}, table {computed}")
+        return out
 
     def allocations_by_letter(self) -> dict[str, tuple[int, int]]:
         """Per head letter: how many allocations and how many bytes (head + tails)."""
@@ -166,6 +180,63 @@ def parse(text: str, source: str = "mem_info text") -> MemInfoText:
     return out
 
 
+def split_prints(text: str) -> list[str]:
+    """The text of each ``mem_info`` print in ``text`` (a program's whole output).
+
+    A print starts at its ``mem:``, ``stack:`` or ``GC:`` line; one of those after a
+    ``GC:`` line of the current print starts the next.
+    """
+    prints: list[list[str]] = [[]]
+    seen_gc = False
+    for line in text.splitlines(keepends=True):
+        bare = line.rstrip("\r\n")
+        starts = bool(_GC.match(bare) or _MEM.match(bare) or _STACK.match(bare))
+        if starts and seen_gc:
+            prints.append([])
+            seen_gc = False
+        if _GC.match(bare):
+            seen_gc = True
+        prints[-1].append(line)
+    return ["".join(p) for p in prints if any(_GC.match(x.rstrip("\r\n")) or _AREA.match(
+        x.rstrip("\r\n")) for x in p)]  # fmt: skip
+
+
+def parse_all(text: str, source: str = "mem_info text") -> list[MemInfoText]:
+    """One :class:`MemInfoText` per ``mem_info`` print in ``text``, in order.
+
+    Raises:
+        FormatError: no print at all, or a malformed one (the error names which).
+    """
+    prints = split_prints(text)
+    if not prints:
+        raise FormatError(source, None, "no 'GC:' line and no 'GC memory layout' table")
+    out = []
+    for k, chunk in enumerate(prints):
+        try:
+            out.append(parse(chunk, source))
+        except FormatError as e:
+            raise FormatError(source, None, f"print {k}: {e.reason}") from None
+    return out
+
+
+def choose(
+    prints: list[MemInfoText], which: int | str | None, source: str
+) -> list[tuple[int, MemInfoText]]:
+    """The prints ``--snapshot`` asks for, with their index: all when ``which`` is
+    ``None`` or ``"all"``, else the one numbered ``which`` (or ``"last"``).
+
+    Raises:
+        FormatError: there is no print with that number.
+    """
+    if which is None or which == "all":
+        return list(enumerate(prints))
+    k = len(prints) - 1 if which == "last" else int(which)
+    if not 0 <= k < len(prints):
+        raise FormatError(source, None, f"--snapshot {which}: the text holds {len(prints)} "
+                          f"mem_info print(s), numbered from 0")  # fmt: skip
+    return [(k, prints[k])]
+
+
 def looks_like(head: bytes) -> bool:
     """Whether a file's first bytes are ``mem_info`` text."""
     return b"GC: total:" in head or b"GC memory layout; from" in head
@@ -196,11 +267,13 @@ class MemInfoSnapshot(Snapshot):
         self.meminfo = meminfo
 
 
-def read_snapshot(path: str) -> MemInfoSnapshot:
-    """A file of ``mem_info(1)`` text as a :class:`Snapshot`.
+def read_snapshot(path: str, which: int | str | None = None) -> MemInfoSnapshot:
+    """One ``mem_info(1)`` print of a text file as a :class:`Snapshot`: print number
+    ``which`` (``--snapshot K``), by default the last one (the latest state).
 
     Raises:
-        FormatError: the file cannot be read or holds no ``mem_info`` output.
+        FormatError: the file cannot be read, holds no ``mem_info`` output, or no
+            print numbered ``which``.
     """
     try:
         with open(path, encoding="utf-8", errors="replace") as f:
@@ -209,4 +282,10 @@ def read_snapshot(path: str) -> MemInfoSnapshot:
         raise FormatError(path, None, e.strerror or str(e)) from None
     if len(text) > MAX_TEXT_BYTES:
         raise FormatError(path, MAX_TEXT_BYTES, "larger than any mem_info print")
-    return MemInfoSnapshot(parse(text, path), path)
+    prints = parse_all(text, path)
+    if which == "all":
+        raise FormatError(path, None, "one snapshot at a time here: --snapshot K or last")
+    (k, chosen), = choose(prints, "last" if which is None else which, path)
+    snap = MemInfoSnapshot(chosen, path)
+    snap.extra["print"] = f"{k} of {len(prints)} (numbered from 0)"
+    return snap

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from memlens.mpy.gather import read_or_none, words_or_none
 from memlens.mpy.graph import OwnershipGraph
 from memlens.mpy.heap import MpyHeap
 
 PREVIEW = 48
 MAX_KEYS = 8
+MAX_SLOTS = 4096  # dict slots read for a preview
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +44,7 @@ class TypeStat:
 
 
 def _word(heap: MpyHeap, addr: int) -> int | None:
-    return heap.mem.word(addr)
+    return heap.space.word(addr)
 
 
 def _short(text: str) -> str:
@@ -89,7 +91,9 @@ def _dict_content(heap: MpyHeap, addr: int) -> str | None:
     table = _word(heap, addr + 3 * ws)
     if used is None or alloc is None or table is None or alloc > 1 << 20:
         return None
-    words = heap.mem.words(table, 2 * alloc) if alloc else np.zeros(0, dtype=np.uint64)
+    # the keys shown are in the first slots that hold any; a claimed size is not trusted
+    slots = min(alloc, MAX_SLOTS)
+    words = words_or_none(heap.space, table, 2 * slots) if slots else np.zeros(0, dtype=np.uint64)
     if words is None:
         return None
     keys: list[str] = []
@@ -113,7 +117,7 @@ def _tuple_content(heap: MpyHeap, addr: int) -> str | None:
     length = _word(heap, addr + ws)
     if length is None or length > 1 << 20:
         return None
-    items = heap.mem.words(addr + 2 * ws, min(length, MAX_KEYS))
+    items = words_or_none(heap.space, addr + 2 * ws, min(length, MAX_KEYS))
     if items is None:
         return None
     inner = ", ".join(describe_value(heap, v) for v in items.tolist())
@@ -121,10 +125,10 @@ def _tuple_content(heap: MpyHeap, addr: int) -> str | None:
 
 
 def _float_content(heap: MpyHeap, addr: int) -> str | None:
-    raw = heap.mem.raw(addr + heap.word_size, 8)
+    raw = read_or_none(heap.space, addr + heap.word_size, 8)
     if raw is None:
         return None
-    order = "<" if heap.mem.byteorder == "little" else ">"
+    order = "<" if heap.space.byteorder == "little" else ">"
     return repr(struct.unpack(order + "d", raw)[0])
 
 
@@ -142,12 +146,11 @@ DECODERS: dict[str, Callable[[MpyHeap, int], str | None]] = {
 
 def _str_many(heap: MpyHeap, addrs: npt.NDArray[np.uint64], as_text: bool) -> list[str | None]:
     ws = np.uint64(heap.word_size)
-    lens, ok1 = heap.mem.gather_words(addrs + np.uint64(2) * ws)
-    ptrs, ok2 = heap.mem.gather_words(addrs + np.uint64(3) * ws)
+    lens, ok1 = heap.gather.words_at(addrs + np.uint64(2) * ws)
+    ptrs, ok2 = heap.gather.words_at(addrs + np.uint64(3) * ws)
     out: list[str | None] = []
-    raw_at = heap.mem.raw
     for n, p, good in zip(lens.tolist(), ptrs.tolist(), (ok1 & ok2).tolist(), strict=True):
-        raw = raw_at(p, min(n, PREVIEW)) if good and n <= 1 << 24 else None
+        raw = read_or_none(heap.space, p, min(n, PREVIEW)) if good and n <= 1 << 24 else None
         if raw is None:
             out.append(None)
         elif as_text:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from memlens.mpy.memview import MemView
+from memlens.mpy.gather import PieceGather, words_or_none
 
 _MAX_POOL = 1 << 16
 _MAX_CANDIDATES = 4096
@@ -41,7 +41,7 @@ class QstrTable:
         return None
 
 
-def _pool_at(mem: MemView, addr: int, words: list[int], with_hash: bool) -> QstrPool | None:
+def _pool_at(mem: PieceGather, addr: int, words: list[int], with_hash: bool) -> QstrPool | None:
     ws = mem.word_size
     first = words[1] & ((1 << (8 * ws - 1)) - 1)
     alloc, length = words[2], words[3]
@@ -50,18 +50,18 @@ def _pool_at(mem: MemView, addr: int, words: list[int], with_hash: bool) -> Qstr
     # Const pools set alloc below len on purpose (it sizes the first dynamic pool).
     if not (0 < length < _MAX_POOL and alloc < _MAX_POOL) or first >= (1 << 24):
         return None
-    lens = mem.view(lengths_ptr, length)
-    ptrs = mem.words(table, length)
+    lens = mem.space.view(lengths_ptr, length)
+    ptrs = words_or_none(mem.space, table, length)
     if lens is None or ptrs is None:
         return None
     ends = ptrs + lens.astype(np.uint64)
-    nul, saved = mem.gather_bytes(ends)
+    nul, saved = mem.bytes_at(ends)
     if int(np.count_nonzero(saved & (nul == 0))) * 16 < length * 15:
         return None  # most entries must be NUL-terminated where their length says
     out: list[str] = []
     bad = 0
     for ln, p in zip(lens.tolist(), ptrs.tolist(), strict=True):
-        raw = mem.view(p, ln + 1)
+        raw = mem.space.view(p, ln + 1)
         if raw is None or raw[ln] != 0:
             return None
         text = raw[:ln].tobytes().decode("utf-8", "replace")
@@ -77,7 +77,7 @@ def _pool_at(mem: MemView, addr: int, words: list[int], with_hash: bool) -> Qstr
     return QstrPool(addr, first, tuple(out))
 
 
-def find_pools(mem: MemView) -> QstrTable:
+def find_pools(mem: PieceGather) -> QstrTable:
     """Every consistent qstr pool in saved memory, one per first id."""
     ws = mem.word_size
     found: dict[int, QstrPool] = {}
@@ -102,14 +102,14 @@ def find_pools(mem: MemView) -> QstrTable:
             # the NUL right after a text with no NUL at its end.
             for k in range(1, 9):
                 kk = np.minimum(np.uint64(k), w[good + 3] - np.uint64(1))
-                ln, ok0 = mem.gather_bytes(w[good + lens_col] + kk)
-                first, ok1 = mem.gather_words(
+                ln, ok0 = mem.bytes_at(w[good + lens_col] + kk)
+                first, ok1 = mem.words_at(
                     np.uint64(base)
                     + (good.astype(np.uint64) + np.uint64(first_col) + kk) * np.uint64(ws)
                 )
                 end = first + ln.astype(np.uint64)
-                nul, ok2 = mem.gather_bytes(end)
-                last, ok3 = mem.gather_bytes(end - np.uint64(1))
+                nul, ok2 = mem.bytes_at(end)
+                last, ok3 = mem.bytes_at(end - np.uint64(1))
                 # only the first pool starts with empty qstrs (null and ""), at 0 and 1
                 text_ok = ((ln == 0) & (k < 2)) | ((ln != 0) & (last != 0) & ok3)
                 good = good[ok0 & ok1 & ok2 & (nul == 0) & (first != 0) & text_ok]

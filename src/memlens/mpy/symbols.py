@@ -10,13 +10,14 @@ probe, limited to ``mp_state_ctx``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from memlens.errors import FormatError
+from memlens.mpy.gather import PieceGather
 from memlens.mpy.layout import AreaLayout, HeapArea
 from memlens.mpy.locate import Located, candidates, locate_structural
-from memlens.mpy.memview import MemView
 from memlens.mpy.types import TypeInfo, TypeMap
 from memlens.symbols.table import SymbolTable
 
@@ -32,20 +33,41 @@ MAX_AREAS = 256
 CTX_WINDOW = 4096
 
 
+@dataclass(frozen=True, slots=True)
+class FirmwareImage:
+    """``size`` bytes of file ``path`` from ``offset``, found in the target at ``address``."""
+
+    address: int
+    path: str
+    offset: int
+    size: int
+
+
 @dataclass(slots=True)
 class FirmwareSymbols:
     source: str
     addresses: dict[str, int] = field(default_factory=dict)
     area_offset: int | None = None  # of mem.area inside mp_state_ctx (DWARF)
     area_members: dict[str, int] = field(default_factory=dict)  # (DWARF)
-    flash: tuple[int, str] | None = None  # firmware image to map: (address, path)
+    images: list[FirmwareImage] = field(default_factory=list)  # file bytes at link addresses
     table: SymbolTable | None = None  # for naming roots
+    position_independent: bool = False  # a PIE: every address moves by the load bias
+    bias: int = 0  # added to every link-time address (see :meth:`relocated`)
+    word: tuple[int, str] | None = None  # (word size, byte order) of an ELF's class
+
+    def relocated(self, bias: int) -> FirmwareSymbols:
+        """The same symbols with ``bias`` added to every address."""
+        return replace(
+            self, bias=self.bias + bias,
+            addresses={k: v + bias for k, v in self.addresses.items()},
+            images=[replace(i, address=i.address + bias) for i in self.images],
+        )  # fmt: skip
 
     def names(self, addresses: list[int]) -> list[str | None]:
         """``symbol+offset`` for each address, ``None`` where no symbol holds it."""
         if self.table is None or not addresses:
             return [None] * len(addresses)
-        pos, off = self.table.lookup(addresses)
+        pos, off = self.table.lookup([a - self.bias for a in addresses])
         out: list[str | None] = []
         for p, o in zip(pos.tolist(), off.tolist(), strict=True):
             out.append(
@@ -116,10 +138,15 @@ def from_elf(path: str) -> FirmwareSymbols:
     Raises:
         FormatError: not a readable ELF file.
     """
+    from memlens.symbols.elffile import ET_DYN, ElfFile
     from memlens.symbols.elfsyms import symbols_of
 
     table = symbols_of(path)
-    fw = FirmwareSymbols(path, table=table)
+    with ElfFile(path) as elf:
+        images = [FirmwareImage(s.vaddr, path, s.offset, s.filesz) for s in elf.loads if s.filesz]
+        pie = elf.type == ET_DYN
+        word = (elf.word_size, "little" if elf.order == "<" else "big")
+    fw = FirmwareSymbols(path, images=images, table=table, position_independent=pie, word=word)
     for sym in table:
         if sym.name == "mp_state_ctx" or sym.name.startswith(TYPE_PREFIX):
             fw.addresses.setdefault(sym.name, sym.address)
@@ -146,6 +173,9 @@ def from_map(map_path: str, bin_path: str | None) -> FirmwareSymbols:
         wanted = s.name == "mp_state_ctx" or s.name.startswith(TYPE_PREFIX)
         if wanted and not s.assigned:
             fw.addresses.setdefault(s.name, s.address)
+    # Linked at 0 with no image to place: a position-independent executable (unix port).
+    lowest = min((s.address for s in lmap.sections if s.size and s.address), default=0)
+    fw.position_independent = bin_path is None and lowest < 0x10000
     if bin_path is not None:
         code = [r for r in lmap.memory if "x" in r.attributes.lower()]
 
@@ -155,11 +185,15 @@ def from_map(map_path: str, bin_path: str | None) -> FirmwareSymbols:
         starts = [s.address for s in lmap.sections if s.size and s.address and in_code(s.address)]
         if not starts:
             raise FormatError(map_path, None, "no loaded section to place the firmware image at")
-        fw.flash = (min(starts), bin_path)
+        try:
+            size = os.path.getsize(bin_path)
+        except OSError as e:
+            raise FormatError(bin_path, None, e.strerror or str(e)) from None
+        fw.images = [FirmwareImage(min(starts), bin_path, 0, size)]
     return fw
 
 
-def locate_with_symbols(mem: MemView, fw: FirmwareSymbols, source: str) -> Located | None:
+def locate_with_symbols(mem: PieceGather, fw: FirmwareSymbols, source: str) -> Located | None:
     """The areas from ``mp_state_ctx``; ``None`` when the symbol is missing."""
     ctx = fw.addresses.get("mp_state_ctx")
     if ctx is None:
@@ -186,7 +220,7 @@ def locate_with_symbols(mem: MemView, fw: FirmwareSymbols, source: str) -> Locat
     return Located([area], c.layout, "symbols (mp_state_ctx) + layout probe", c.word_address)
 
 
-def _from_dwarf(mem: MemView, fw: FirmwareSymbols, first: int, source: str) -> Located:
+def _from_dwarf(mem: PieceGather, fw: FirmwareSymbols, first: int, source: str) -> Located:
     m = fw.area_members
     finaliser = "gc_finaliser_table_start" in m
     layout = AreaLayout("DWARF", finaliser, 1, -1 if "next" in m else None)
@@ -195,7 +229,7 @@ def _from_dwarf(mem: MemView, fw: FirmwareSymbols, first: int, source: str) -> L
     seen: set[int] = set()
     while rec and rec not in seen and len(areas) < MAX_AREAS:
         seen.add(rec)
-        vals = {k: mem.word(rec + off) for k, off in m.items()}
+        vals = {k: mem.space.word(rec + off) for k, off in m.items()}
         if any(v is None for v in vals.values()):
             raise FormatError(source, rec, "heap area record not saved in the dump")
         v: dict[str, int] = {k: int(x) for k, x in vals.items() if x is not None}
@@ -212,11 +246,19 @@ def _from_dwarf(mem: MemView, fw: FirmwareSymbols, first: int, source: str) -> L
 
 
 def type_map(fw: FirmwareSymbols, structural: TypeMap | None) -> TypeMap:
-    """Types named by symbols, on top of what structure found (user classes)."""
+    """Types named by symbols, on top of what structure found (user classes).
+
+    A type keeps the name Python gives it (its ``name`` qstr, as found by
+    structure: ``function``, not the C symbol ``mp_type_fun_bc``), so names are
+    the same with and without symbols; the symbol names only the types that
+    have no readable name of their own.
+    """
     types = dict(structural.types) if structural else {}
     for name, addr in fw.addresses.items():
         if name.startswith(TYPE_PREFIX):
-            short = name[len(TYPE_PREFIX) :]
-            types[addr] = TypeInfo(addr, short, LETTER_BY_SYMBOL.get(name, "h"), True)
+            known = types.get(addr)
+            letter = LETTER_BY_SYMBOL.get(name, "h")
+            short = known.name if known is not None else name[len(TYPE_PREFIX) :]
+            types[addr] = TypeInfo(addr, short, letter, True)
     return TypeMap(structural.type_type if structural else fw.addresses.get("mp_type_type"),
                    types, by_symbol=True)  # fmt: skip

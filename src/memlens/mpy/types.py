@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from memlens.mpy.memview import MemView
+from memlens.mpy.gather import PieceGather
 from memlens.mpy.qstr import QstrTable
 
 # gc_dump_alloc_table's letters, by the name of a static (non-heap) type.
@@ -38,6 +38,17 @@ class TypeMap:
     type_type: int | None
     types: dict[int, TypeInfo]
     by_symbol: bool = False
+    unnamed: int = 0  # type objects whose name text is not in the dump
+
+    def missing(self, heads: int) -> str | None:
+        """What keeps the types from being exact, or ``None`` when nothing does."""
+        if self.by_symbol or heads == 0:
+            return None
+        if self.type_type is None:
+            return "the type objects (mp_type_*) are not in the dump"
+        if self.unnamed:
+            return f"the names (qstr text) of {self.unnamed} type objects are not in the dump"
+        return None
 
     def letter_codes(self, first_words: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint8]:
         """One letter byte per head (``h`` when the type is none of the lettered ones)."""
@@ -52,19 +63,21 @@ class TypeMap:
         return None if t is None else t.name
 
 
-def _type_name(mem: MemView, addr: int, qstrs: QstrTable) -> str | None:
-    raw = mem.view(addr + mem.word_size, 4)
+def _type_name(mem: PieceGather, addr: int, qstrs: QstrTable) -> str | None:
+    """The type's ``name`` qstr text; ``""`` when the type has none (``cell``);
+    ``None`` when the text is not in the dump."""
+    raw = mem.space.view(addr + mem.word_size, 4)
     if raw is None:
         return None
-    q = int.from_bytes(raw[2:4].tobytes(), "little" if mem.byteorder == "little" else "big")
+    q = int.from_bytes(raw[2:4].tobytes(), "little" if mem.space.byteorder == "little" else "big")
     name = qstrs.get(q)
-    if name and name.isidentifier():
-        return name
-    return None
+    if name is None:
+        return None
+    return name if name.isidentifier() else ""
 
 
 def identify(
-    mem: MemView,
+    mem: PieceGather,
     first_words: npt.NDArray[np.uint64],
     qstrs: QstrTable,
     in_heap: Callable[[int], bool],
@@ -73,10 +86,10 @@ def identify(
     uniq = np.unique(first_words)
     uniq = uniq[(uniq != 0) & (uniq % np.uint64(mem.word_size) == 0)]
     # A type object's own first word is mp_type_type, whose first word is itself.
-    target, ok = mem.gather_words(uniq)
+    target, ok = mem.words_at(uniq)
     uniq, target = uniq[ok & (target != 0)], target[ok & (target != 0)]
     cands, counts = np.unique(target, return_counts=True)
-    self_typed, ok2 = mem.gather_words(cands)
+    self_typed, ok2 = mem.words_at(cands)
     winners = cands[ok2 & (self_typed == cands)]
     type_type = None
     if len(winners):
@@ -85,6 +98,7 @@ def identify(
     type_of = {int(t): int(v) for t, v in zip(uniq.tolist(), target.tolist(), strict=True)
                if v == type_type}  # fmt: skip
     types: dict[int, TypeInfo] = {}
+    unnamed = 0
     if type_type is None:
         return TypeMap(None, types)
     for t, w in type_of.items():
@@ -92,8 +106,11 @@ def identify(
             continue
         name = _type_name(mem, t, qstrs)
         if name is None:
+            unnamed += 1
+            continue
+        if not name:
             continue
         static = not in_heap(t)
         letter = LETTER_BY_TYPE_NAME.get(name, "h") if static else "h"
         types[t] = TypeInfo(t, name, letter, static)
-    return TypeMap(type_type, types)
+    return TypeMap(type_type, types, unnamed=unnamed)

@@ -6,12 +6,20 @@ import shutil
 import subprocess
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
+
 from memlens.errors import MemlensError, ToolMissingError
+from memlens.mpy.graph import OwnershipGraph
+from memlens.mpy.heap import MpyHeap
+from memlens.mpy.objects import HeapObject
 from memlens.render.mpy_svg import COLOURS
 
 
 def _q(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A dot string; a newline in ``text`` becomes dot's own line break."""
+    body = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + body + '"'
 
 
 def dot_source(
@@ -19,14 +27,15 @@ def dot_source(
     edges: Sequence[tuple[int, int]],
     roots: Sequence[tuple[str, int]],
 ) -> str:
-    """nodes: (address, label, letter, reachable); edges: (from, to); roots: (name, to)."""
+    """nodes: (address, label with newlines, letter, reachable); edges: (from, to);
+    roots: (name, to)."""
     out = ["digraph heap {", "  rankdir=LR;",
            '  node [shape=box, style=filled, fontname="monospace", fontsize=9];']  # fmt: skip
     for addr, label, letter, reachable in nodes:
         colour = COLOURS.get(letter, COLOURS["h"])
         extra = "" if reachable else ', color="#d32f2f", penwidth=2, style="filled,dashed"'
         out.append(f'  n{addr:x} [label={_q(label)}, fillcolor="{colour}"{extra}, '
-                   f"tooltip={_q(label.replace(chr(92) + 'n', ' '))}];")  # fmt: skip
+                   f"tooltip={_q(label.replace(chr(10), ' '))}];")  # fmt: skip
     names = sorted({name for name, _ in roots})
     for i, name in enumerate(names):
         out.append(f"  r{i} [label={_q(name)}, shape=plaintext, style=solid];")
@@ -68,3 +77,24 @@ def render(source: str, fmt: str) -> bytes:
     """
     hint = "install Graphviz (Debian: apt-get install graphviz)"
     return pipe_through("dot", [f"-T{fmt}"], source.encode(), hint)
+
+
+def heap_dot(
+    heap: MpyHeap, objs: Sequence[HeapObject], graph: OwnershipGraph, keep: npt.NDArray[np.bool_]
+) -> str:
+    """The ownership graph of the kept allocations, roots named by symbols when known."""
+    addr = heap.heads.address.tolist()
+    nodes = []
+    for i, o in enumerate(objs):
+        if keep[i]:
+            label = f"{addr[i]:#x}\n{o.type} {o.size}B" + (f"\n{o.content[:24]}" if o.content
+                                                            else "")  # fmt: skip
+            nodes.append((addr[i], label, o.letter, bool(graph.reachable[i])))
+    pairs = zip(graph.src.tolist(), graph.dst.tolist(), strict=True)
+    edges = sorted({(addr[s], addr[d]) for s, d in pairs if keep[s] and keep[d]})
+    where = graph.root_address.tolist()
+    names = heap.symbols.names(where) if heap.symbols else [None] * len(where)
+    targets = graph.root_target.tolist()
+    roots = sorted({(f"root {n or hex(r)}", addr[t])
+                    for r, n, t in zip(where, names, targets, strict=True) if keep[t]})  # fmt: skip
+    return dot_source(nodes, edges, roots)

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from xml.sax.saxutils import escape
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from memlens.mpy.heap import MpyHeap
-    from memlens.mpy.objects import HeapObject
+from memlens.mpy.atb import block_lengths, heads
+from memlens.mpy.heap import MpyHeap
+from memlens.mpy.meminfo_text import MemInfoText
+from memlens.mpy.objects import HeapObject
 
 # A colour per mem_info letter; instances of classes get their own ("h*").
 COLOURS: dict[str, str] = {
@@ -107,7 +107,7 @@ def layout_svg(
 
 
 def heap_layout_svg(heap: MpyHeap, objs: Sequence[HeapObject], title: str) -> str:
-    """The layout picture of an analysed heap: one :class:`Alloc` per object, by area."""
+    """The layout picture of an analysed heap: every allocation with its hover text."""
     hd = heap.heads
     per: list[list[Alloc]] = [[] for _ in heap.areas]
     for i, o in enumerate(objs):
@@ -119,3 +119,18 @@ def heap_layout_svg(heap: MpyHeap, objs: Sequence[HeapObject], title: str) -> st
     areas = [(a.pool_start, a.n_blocks, per[i], heap.states[i] == 0)
              for i, a in enumerate(heap.areas)]  # fmt: skip
     return layout_svg(areas, heap.block_size, title)
+
+
+def text_layout_svg(m: MemInfoText, title: str) -> str:
+    """The layout picture of a ``mem_info`` print (letters only: no addresses inside)."""
+    assert m.block_size is not None
+    areas = []
+    for a in m.areas:
+        s = a.states
+        idx = heads(s)
+        lens = block_lengths(s, idx)
+        allocs = [Alloc(b, n, chr(c), f"{chr(c)}: {n} blocks")
+                  for b, n, c in zip(idx.tolist(), lens.tolist(), a.chars[idx].tolist(),
+                                     strict=True)]  # fmt: skip
+        areas.append((a.pool_start, len(a.chars), allocs, a.chars == ord(".")))
+    return layout_svg(areas, m.block_size, title)
