@@ -210,18 +210,22 @@ def _leaks(readable: str, path: str, key: str, rows: Rows, options: TaskOptions)
 
 
 def _mpy(readable: str, path: str, key: str, rows: Rows, options: TaskOptions) -> None:
-    from memlens.mpy.heap import analyse as analyse_heap
-    from memlens.mpy.objects import objects, type_stats
+    from memlens.mpy.objects import type_stats
+    from memlens.mpy.session import analyse_snapshot
 
     with _open(readable) as snap:
         dump = _dump_row(snap, path, key, "mpy")
-        heap = analyse_heap(snap.space, source=snap.source)
-        stats = type_stats(objects(heap))
-        for stat in stats:
-            rows["mpy_types"].append({"key": key, "type": stat.type, "objects": stat.count,
-                                      "bytes": stat.bytes})  # fmt: skip
-        info = heap.info
-        dump["heap_bytes"], dump["heap_blocks"] = info.used, sum(s.count for s in stats)
+        report = analyse_snapshot(snap, path, None)
+        dump["heap_bytes"] = report.heap.info.used
+        if report.objects is not None:
+            stats = type_stats(report.objects)
+            dump["heap_blocks"] = sum(s.count for s in stats)
+            for stat in stats:
+                rows["mpy_types"].append({"key": key, "type": stat.type, "objects": stat.count,
+                                          "bytes": stat.bytes})  # fmt: skip
+        warnings = [*snap.warnings, *report.heap.warnings]
+        dump["warnings"] = len(warnings)
+        dump["first_warning"] = warnings[0] if warnings else None
         rows["dumps"].append(dump)
 
 
