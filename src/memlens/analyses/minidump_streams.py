@@ -20,7 +20,6 @@ from memlens.sources.minidump.dumpfile import MinidumpFile
 from memlens.sources.minidump.ids import stream_name
 from memlens.sources.minidump.linux import LinuxAuxv, LinuxDsoDebug, TextStream
 from memlens.sources.minidump.memory import Memory64List, MemoryList, memory_ranges
-from memlens.sources.minidump.records import Record, Value
 from memlens.sources.minidump.streams import (
     BreakpadInfo,
     ExceptionStream,
@@ -35,6 +34,7 @@ from memlens.sources.minidump.streams import (
     ThreadNames,
     UnloadedModuleList,
 )
+from memlens.sources.minidump.structs import Record, Value
 
 #: label widths Breakpad fixes wider than the fields actually printed
 WIDTHS = {"MDRawModule": 31, "MDRawMiscInfo": 28}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from memlens.sources.minidump.records import ByteOrder, Layout, Record, f
+from memlens.sources.minidump.structs import ByteOrder, Layout, Record, f
 
 CONTEXT_X86 = Layout("MDRawContextX86", [
     f("context_flags", "I"), f("dr0", "I"), f("dr1", "I"), f("dr2", "I"), f("dr3", "I"),

@@ -8,8 +8,8 @@ from typing import Self
 from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.codeview import guid_text
 from memlens.sources.minidump.dumpfile import DirectoryEntry, MinidumpFile
-from memlens.sources.minidump.records import ByteOrder, Record
 from memlens.sources.minidump.streams import Stream, register
+from memlens.sources.minidump.structs import ByteOrder, Record
 
 
 def _guid(raw: bytes, order: ByteOrder) -> str:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from memlens.errors import FormatError, MemlensError, UsageError
 from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.ids import ARCHES, stream_name
-from memlens.sources.minidump.records import ByteOrder, Layout, Record
+from memlens.sources.minidump.structs import ByteOrder, Layout, Record
 
 if TYPE_CHECKING:
     from memlens.sources.minidump.streams import Stream

@@ -6,7 +6,7 @@ Sizes are asserted at import against the on-disk sizes the format defines
 
 from __future__ import annotations
 
-from memlens.sources.minidump.records import Field, Layout, f
+from memlens.sources.minidump.structs import Field, Layout, f
 
 SIGNATURE = 0x504D444D  # 'MDMP' read as a little-endian u32
 VERSION = 0xA793  # low 16 bits of the header version

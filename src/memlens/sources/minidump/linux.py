@@ -10,8 +10,8 @@ from memlens.errors import FormatError
 from memlens.sources.live.maps import parse_maps_line
 from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.dumpfile import DirectoryEntry, MinidumpFile
-from memlens.sources.minidump.records import Record
 from memlens.sources.minidump.streams import Stream, register
+from memlens.sources.minidump.structs import Record
 
 
 class TextStream(Stream):

@@ -28,8 +28,8 @@ from memlens.core.backing import BufferBacking
 from memlens.core.rangemap import Overlap, RangeMap
 from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.dumpfile import DirectoryEntry, MinidumpFile
-from memlens.sources.minidump.records import Record
 from memlens.sources.minidump.streams import Stream, ThreadList, register
+from memlens.sources.minidump.structs import Record
 
 TOP = 1 << 64
 

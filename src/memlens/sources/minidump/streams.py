@@ -21,7 +21,7 @@ from memlens.sources.minidump.codeview import CodeView, parse_codeview
 from memlens.sources.minidump.context import Context, parse_context
 from memlens.sources.minidump.dumpfile import DirectoryEntry, MinidumpFile
 from memlens.sources.minidump.ids import ARCHES, PLATFORMS, VS_FFI_SIGNATURE
-from memlens.sources.minidump.records import Layout, Record
+from memlens.sources.minidump.structs import Layout, Record
 
 
 class Stream:
