@@ -4,6 +4,7 @@ what ``micropython.mem_info(1)`` printed at that moment, character for character
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -241,3 +242,19 @@ def test_pruned_graph_keeps_connected_nodes_and_breaks_labels(
     drawn = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     assert drawn and not any("\\n" in t for t in drawn)
     assert any(t.startswith("instance of Point") or t.startswith("list ") for t in drawn)
+
+
+def test_roots_named_by_dwarf_and_regions(
+    dumps: Dumps, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Roots are named by the mp_state_ctx field that holds them (DWARF), or by their
+    region: the workload's globals hang from ``mp_state_ctx.vm.dict_main``, and the
+    interpreter's C stack holds pointers into the heap."""
+    if "mixed" not in dumps.truth_case[1] or "stripped" in dumps.interp.build:
+        pytest.skip("one workload, on the builds with DWARF")
+    assert main(["mpy", *dumps.files["gcore"], "--elf", str(dumps.interp.binary),
+                 "--json"]) == 0  # fmt: skip
+    names = set(json.loads(capsys.readouterr().out)["graph"]["root_names"])
+    assert "mp_state_ctx.vm.dict_main.map.table" in names
+    assert "mp_state_ctx.vm.mp_loaded_modules_dict.map.table" in names
+    assert any(n.startswith("[stack") for n in names if n)

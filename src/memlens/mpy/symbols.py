@@ -18,6 +18,7 @@ from memlens.errors import FormatError
 from memlens.mpy.gather import PieceGather
 from memlens.mpy.layout import AreaLayout, HeapArea
 from memlens.mpy.locate import Located, candidates, locate_structural
+from memlens.mpy.state_fields import StateFields, flatten
 from memlens.mpy.types import TypeInfo, TypeMap
 from memlens.symbols.table import SymbolTable
 
@@ -54,6 +55,7 @@ class FirmwareSymbols:
     position_independent: bool = False  # a PIE: every address moves by the load bias
     bias: int = 0  # added to every link-time address (see :meth:`relocated`)
     word: tuple[int, str] | None = None  # (word size, byte order) of an ELF's class
+    state_fields: StateFields | None = None  # named words of mp_state_ctx (DWARF)
 
     def relocated(self, bias: int) -> FirmwareSymbols:
         """The same symbols with ``bias`` added to every address."""
@@ -68,11 +70,15 @@ class FirmwareSymbols:
         if self.table is None or not addresses:
             return [None] * len(addresses)
         pos, off = self.table.lookup([a - self.bias for a in addresses])
+        ctx = self.addresses.get("mp_state_ctx")
         out: list[str | None] = []
-        for p, o in zip(pos.tolist(), off.tolist(), strict=True):
-            out.append(
-                None if p < 0 else f"{self.table.name(p)}+{o:#x}" if o else self.table.name(p)
-            )
+        for a, p, o in zip(addresses, pos.tolist(), off.tolist(), strict=True):
+            field = None
+            if ctx is not None and self.state_fields is not None and a >= ctx:
+                field = self.state_fields.name(a - ctx)
+            if field is None and p >= 0:
+                field = f"{self.table.name(p)}+{o:#x}" if o else self.table.name(p)
+            out.append(field)
         return out
 
 
@@ -95,18 +101,21 @@ def _member_offset(die: Any) -> int | None:
     return None
 
 
-def _structs(path: str) -> dict[str, dict[str, tuple[int, Any]]]:
-    """``struct name -> member -> (offset, member DIE)`` for the mp_state structs."""
+def _structs(path: str) -> tuple[dict[str, dict[str, tuple[int, Any]]], StateFields | None]:
+    """``struct name -> member -> (offset, member DIE)`` for the mp_state structs, and
+    the named leaves of ``mp_state_ctx_t``."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
     wanted = {"_mp_state_ctx_t", "_mp_state_mem_t", "_mp_state_mem_area_t"}
     out: dict[str, dict[str, tuple[int, Any]]] = {}
+    fields: StateFields | None = None
     try:
         with open(path, "rb") as f:
             elf = ELFFile(f)
             if not elf.has_dwarf_info():
-                return out
+                return out, None
+            word_size = elf.elfclass // 8
             dwarf = elf.get_dwarf_info()
             for cu in dwarf.iter_CUs():
                 for die in cu.iter_DIEs():
@@ -125,11 +134,13 @@ def _structs(path: str) -> dict[str, dict[str, tuple[int, Any]]]:
                         if child.tag == "DW_TAG_member" and mname is not None and off is not None:
                             members[mname.value.decode()] = (off, child)
                     out[sname] = members
+                    if sname == "_mp_state_ctx_t":
+                        fields = flatten(die, "mp_state_ctx", word_size)
                 if len(out) == len(wanted):
                     break
-    except (OSError, ELFError, ValueError, KeyError) as e:
+    except (OSError, ELFError, ValueError, KeyError, AttributeError) as e:
         raise FormatError(path, None, f"cannot read DWARF: {e}") from None
-    return out
+    return out, fields
 
 
 def from_elf(path: str) -> FirmwareSymbols:
@@ -150,7 +161,7 @@ def from_elf(path: str) -> FirmwareSymbols:
     for sym in table:
         if sym.name == "mp_state_ctx" or sym.name.startswith(TYPE_PREFIX):
             fw.addresses.setdefault(sym.name, sym.address)
-    structs = _structs(path)
+    structs, fw.state_fields = _structs(path)
     ctx, mem, area = (structs.get(k) for k in
                       ("_mp_state_ctx_t", "_mp_state_mem_t", "_mp_state_mem_area_t"))  # fmt: skip
     if ctx and mem and area and "mem" in ctx and "area" in mem:

@@ -93,7 +93,7 @@ def heap_dot(
     pairs = zip(graph.src.tolist(), graph.dst.tolist(), strict=True)
     edges = sorted({(addr[s], addr[d]) for s, d in pairs if keep[s] and keep[d]})
     where = graph.root_address.tolist()
-    names = heap.symbols.names(where) if heap.symbols else [None] * len(where)
+    names = heap.place_names(where)
     targets = graph.root_target.tolist()
     roots = sorted({(f"root {n or hex(r)}", addr[t])
                     for r, n, t in zip(where, names, targets, strict=True) if keep[t]})  # fmt: skip

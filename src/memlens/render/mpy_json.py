@@ -60,6 +60,7 @@ def heap(
         }  # fmt: skip
         if h.symbols is not None:
             payload["graph"]["root_symbols"] = h.symbols.names(graph.root_address.tolist())
+        payload["graph"]["root_names"] = h.place_names(graph.root_address.tolist())
     return payload
 
 
