@@ -94,4 +94,5 @@ def test_html_page_in_chromium(heap: Capture, tmp_path: Path) -> None:
     # the page drew every allocation on its canvas from the packed arrays
     n_objects = len(_json(heap)["objects"])
     assert f'data-ready="{n_objects}"' in dom.stdout
+    assert "\"'name-7'\"" in page.read_text()  # a string's text, shown on hover
     assert "GC: total:" in dom.stdout
