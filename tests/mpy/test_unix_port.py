@@ -234,14 +234,16 @@ def test_pruned_graph_keeps_connected_nodes_and_breaks_labels(
     capsys.readouterr()
     text = dot.read_text()
     nodes = set(re.findall(r"^  (n[0-9a-f]+) \[label=", text, re.M))
-    linked = {b for _, b in re.findall(r"^  ([rn][0-9a-f]+) -> (n[0-9a-f]+);", text, re.M)}
-    linked |= {a for a, _ in re.findall(r"^  (n[0-9a-f]+) -> (n[0-9a-f]+);", text, re.M)}
+    arrows = re.findall(r"^  ([rn][0-9a-f]+) -> (n[0-9a-f]+)[ ;]", text, re.M)
+    linked = {b for _, b in arrows} | {a for a, _ in arrows if a.startswith("n")}
     assert len(nodes) == 60 and nodes <= linked
     svg = subprocess.run([need_tool("dot"), "-Tsvg", str(dot)], capture_output=True, text=True,
                          check=True).stdout  # fmt: skip
     drawn = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     assert drawn and not any("\\n" in t for t in drawn)
     assert any(t.startswith("instance of Point") or t.startswith("list ") for t in drawn)
+    # edges are labelled at their tail with the offset of the word holding the pointer
+    assert any(re.fullmatch(r"\+0x[0-9a-f]+", t) for t in drawn)
 
 
 def test_roots_named_by_dwarf_and_regions(
