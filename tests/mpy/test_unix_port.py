@@ -279,3 +279,17 @@ def test_uncollected_garbage_is_unreachable(
         lost[type_at[a]] = lost.get(type_at[a], 0) + 1
     for kind in ("list", "str", "float"):
         assert 296 <= lost.get(kind, 0) <= 299, (kind, lost)
+
+
+def test_heap_only_prints_what_it_inferred(
+    dumps: Dumps, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The heap alone, given by its bounds: the layout (the unix port keeps a finaliser
+    table and the gap byte) and the block size (four words) are inferred and said."""
+    if "heap-only" not in dumps.files:
+        pytest.skip("a stripped build: gdb cannot read mp_state_ctx to give the bounds")
+    assert main(["mpy", *dumps.files["heap-only"]]) == 3  # types unknown: partial
+    first = capsys.readouterr().out.splitlines()[0]
+    block = 4 * dumps.interp.word_size
+    assert f"layout finaliser+gap, {block}-byte blocks inferred" in first, first
+    assert f"{dumps.interp.word_size * 8}-bit little-endian words" in first
