@@ -293,3 +293,18 @@ def test_heap_only_prints_what_it_inferred(
     block = 4 * dumps.interp.word_size
     assert f"layout finaliser+gap, {block}-byte blocks inferred" in first, first
     assert f"{dumps.interp.word_size * 8}-bit little-endian words" in first
+
+
+def test_ram_only_with_map_names_types_like_the_interpreter(
+    dumps: Dumps, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """RAM pieces and a linker map, nothing else: mp_type_type from the map lets the
+    classes defined in Python (their type objects are on the heap) be recognised, and
+    the static types are named as Python names them (``function``, not ``fun_bc``)."""
+    if dumps.interp.build != "i386" or "mixed" not in dumps.truth_case[1]:
+        pytest.skip("the build linked at fixed addresses, with its map; one workload")
+    assert dumps.interp.map is not None
+    main(["mpy", *dumps.files["raw"], "--map", str(dumps.interp.map), "--json"])
+    types = {t["type"]: t["count"] for t in json.loads(capsys.readouterr().out)["types"]}
+    assert types["instance of Point"] == 40 and types["closure"] == 20
+    assert types["function"] >= 20 and "fun_bc" not in types

@@ -85,7 +85,8 @@ class MpyHeap:
         if self._types is None:
             _, fws = self._head_arrays()
             allfw = np.concatenate(fws) if fws else np.zeros(0, dtype=np.uint64)
-            found = identify(self.gather, allfw, self.qstrs, self.in_heap)
+            known = self.symbols.addresses.get("mp_type_type") if self.symbols else None
+            found = identify(self.gather, allfw, self.qstrs, self.in_heap, known)
             self._types = type_map(self.symbols, found) if self.symbols else found
         return self._types
 

@@ -28,6 +28,22 @@ LETTER_BY_SYMBOL: dict[str, str] = {
     "mp_type_bytes": "S", "mp_type_bytearray": "A", "mp_type_array": "A",
     "mp_type_float": "F", "mp_type_fun_bc": "B", "mp_type_module": "M",
 }  # fmt: skip
+# The name Python gives a type (its ``name`` qstr in MicroPython's sources) where
+# the C symbol differs: used when the dump does not hold the qstr text, so names
+# stay the same with and without it.
+PYTHON_NAME_BY_SYMBOL: dict[str, str] = {
+    "mp_type_fun_bc": "function", "mp_type_fun_builtin_0": "function",
+    "mp_type_fun_builtin_1": "function", "mp_type_fun_builtin_2": "function",
+    "mp_type_fun_builtin_3": "function", "mp_type_fun_builtin_var": "function",
+    "mp_type_fun_native": "function", "mp_type_fun_viper": "function",
+    "mp_type_fun_asm": "function", "mp_type_range_it": "iterator",
+    "mp_type_array_it": "iterator", "mp_type_polymorph_iter": "iterator",
+    "mp_type_gen_wrap": "generator", "mp_type_native_gen_wrap": "generator",
+    "mp_type_gen_instance": "generator", "mp_type_native_gen_instance": "generator",
+    "mp_type_bound_meth": "bound_method", "mp_type_attrtuple": "tuple",
+    "mp_type_vfs_posix": "VfsPosix", "mp_type_vfs_posix_fileio": "FileIO",
+    "mp_type_vfs_posix_textio": "TextIOWrapper",
+}  # fmt: skip
 AREA_FIELDS = ("next", "gc_alloc_table_start", "gc_alloc_table_byte_len",
                "gc_finaliser_table_start", "gc_pool_start", "gc_pool_end")  # fmt: skip
 MAX_AREAS = 256
@@ -269,7 +285,8 @@ def type_map(fw: FirmwareSymbols, structural: TypeMap | None) -> TypeMap:
         if name.startswith(TYPE_PREFIX):
             known = types.get(addr)
             letter = LETTER_BY_SYMBOL.get(name, "h")
-            short = known.name if known is not None else name[len(TYPE_PREFIX) :]
+            short = known.name if known is not None else PYTHON_NAME_BY_SYMBOL.get(
+                name, name[len(TYPE_PREFIX) :])  # fmt: skip
             types[addr] = TypeInfo(addr, short, letter, True)
     return TypeMap(structural.type_type if structural else fw.addresses.get("mp_type_type"),
                    types, by_symbol=True)  # fmt: skip
