@@ -6,6 +6,7 @@ Timed in-process (best of RUNS), after one warm-up run:
   numbers + table  open the core, locate the heap, types, the mem_info(1) text
   objects + graph  the same plus every object decoded and the ownership graph
   layout SVG       the picture of every allocation
+  HTML page        open, analyse, 1500-node graph through Graphviz dot, the page (1 run)
 
 usage: .venv/bin/python benchmarks/mpy_heap.py [heap sizes in MiB, default 1 8]
 """
@@ -27,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from tests.mpy.unixport import running, unpack  # noqa: E402
 
 from memlens.mpy.session import HeapReport, analyse_snapshot  # noqa: E402
+from memlens.render import mpy_dot, mpy_html  # noqa: E402
 from memlens.render.mpy_svg import heap_layout_svg  # noqa: E402
 from memlens.render.mpy_text import heap_table  # noqa: E402
 from memlens.sources.options import OpenOptions  # noqa: E402
@@ -73,11 +75,22 @@ def one(mib: int, tmp: Path) -> None:
         return len(heap_layout_svg(rd.heap, rd.objects, "bench"))
 
     t_svg, svg_len = best(svg)
+
+    def html() -> int:
+        # the command's --html: objects and graph, 1500 nodes through dot, the page
+        r2, _ = analysed(core, True)()
+        assert r2.objects is not None and r2.graph is not None
+        dot_src = mpy_dot.heap_dot(r2.heap, r2.objects, r2.graph, r2.select(1500))
+        svg_text = mpy_dot.render(dot_src, "svg").decode()
+        return len(mpy_html.heap_page(r2.heap, r2.objects, r2.frag, "bench", svg_text))
+
+    t_html, html_len = best(html, 1)
     print(f"{mib} MiB heap ({r.heap.info.total} B, {len(rd.objects)} allocations, "
           f"{r.heap.info.used} B used), core {core.stat().st_size} B:")  # fmt: skip
     print(f"  numbers + mem_info(1) table (open, locate, types, text): {t_num:.3f} s")
     print(f"  objects + ownership graph (same, plus every object and edge): {t_obj:.3f} s")
     print(f"  layout SVG ({svg_len} bytes): {t_svg:.3f} s")
+    print(f"  HTML page, everything included ({html_len} bytes): {t_html:.3f} s")
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from memlens.errors import FormatError
-from memlens.mpy.meminfo_text import parse
+from memlens.mpy.meminfo_text import choose, parse, parse_all
 from memlens.render.mpy_meminfo import alloc_table
 
 # v1.19-style output: %05x offsets, two areas, "0x" pointers, one all-free run.
@@ -89,3 +89,35 @@ def test_huge_free_counts_are_bounded(n: int) -> None:
         assert len(m.areas[0].chars) == 64 * n
     except FormatError as e:
         assert "too large" in str(e)
+
+
+def test_two_prints_are_two_snapshots() -> None:
+    """A program's output with two prints and text between them: two snapshots with
+    their own numbers, not one heap of two areas with doubled totals."""
+    second = OLD.replace("used: 224, free: 5920", "used: 256, free: 5888").replace(
+        "h=hLhh==h==hh.=.", "h=hLhh==h==hh.=h")
+    both = OLD + "some program output\n" + second
+    prints = parse_all(both)
+    assert len(prints) == 2
+    assert [len(m.areas) for m in prints] == [2, 2]
+    assert [m.header.used for m in prints if m.header] == [224, 256]
+    assert [m.derived().total for m in prints] == [6144, 6144]
+    assert [k for k, _ in choose(prints, "last", "t")] == [1]
+    with pytest.raises(FormatError, match="holds 2"):
+        choose(prints, 2, "t")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_fuzz_several_prints(data: st.DataObject) -> None:
+    raw = bytearray((OLD * 3).encode())
+    raw = raw[: data.draw(st.integers(0, len(raw)))]
+    for _ in range(data.draw(st.integers(0, 6))):
+        if raw:
+            i = data.draw(st.integers(0, len(raw) - 1))
+            raw[i] ^= 1 << data.draw(st.integers(0, 7))
+    try:
+        for m in parse_all(raw.decode("latin-1")):
+            m.mismatches()
+    except FormatError:
+        pass

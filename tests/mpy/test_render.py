@@ -66,7 +66,8 @@ def test_graph_svg_nodes_and_edges(heap: Capture, tmp_path: Path) -> None:
         assert out.returncode == 0, out.stderr
     doc = _json(heap)
     n_objects = len(doc["objects"])
-    edges = {(a, b) for a, b, _ in doc["graph"]["edges"]}
+    # one edge per pointer: from the word of the source that holds it
+    edges = {(a, b, w) for a, b, w in doc["graph"]["edges"]}
     root = ET.parse(svg).getroot()
     groups = [g for g in root.iter(f"{SVG}g")]
     nodes = [g for g in groups if g.get("class") == "node"]
@@ -94,4 +95,5 @@ def test_html_page_in_chromium(heap: Capture, tmp_path: Path) -> None:
     # the page drew every allocation on its canvas from the packed arrays
     n_objects = len(_json(heap)["objects"])
     assert f'data-ready="{n_objects}"' in dom.stdout
+    assert "\"'name-7'\"" in page.read_text()  # a string's text, shown on hover
     assert "GC: total:" in dom.stdout

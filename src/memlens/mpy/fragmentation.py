@@ -1,4 +1,4 @@
-"""Derived figures: fragmentation, free-run histogram, snapshot differences."""
+"""Fragmentation of a heap: free bytes, the largest free run, a histogram of free runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from memlens.mpy.atb import States, free_runs
-from memlens.mpy.objects import HeapObject
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,36 +37,3 @@ def fragmentation(states: Sequence[States], block_size: int) -> Fragmentation:
     rows = tuple((_bucket(1 << (k - 1)), c, b) for k, (c, b) in sorted(hist.items()))
     return Fragmentation(free * block_size, largest * block_size,
                          (largest / free) if free else 1.0, len(runs), rows)  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class TypeDelta:
-    type: str
-    allocated: int
-    allocated_bytes: int
-    freed: int
-    freed_bytes: int
-
-
-def diff(old: Sequence[HeapObject], new: Sequence[HeapObject]) -> list[TypeDelta]:
-    """Allocations present only in ``new`` (allocated) or only in ``old`` (freed), per type.
-
-    An allocation is identified by address, size and type: one freed and
-    another allocated at the same place counts as both.
-    """
-    key_old = {(o.address, o.blocks, o.type): o for o in old}
-    key_new = {(o.address, o.blocks, o.type): o for o in new}
-    acc: dict[str, list[int]] = {}
-    for k, o in key_new.items():
-        if k not in key_old:
-            slot = acc.setdefault(o.type, [0, 0, 0, 0])
-            slot[0] += 1
-            slot[1] += o.size
-    for k, o in key_old.items():
-        if k not in key_new:
-            slot = acc.setdefault(o.type, [0, 0, 0, 0])
-            slot[2] += 1
-            slot[3] += o.size
-    rows = [TypeDelta(t, *v) for t, v in acc.items()]
-    rows.sort(key=lambda r: (-(r.allocated_bytes + r.freed_bytes), r.type))
-    return rows

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
+from itertools import chain
 
 import numpy as np
 import numpy.typing as npt
@@ -140,21 +141,22 @@ def select_nodes(graph: OwnershipGraph, n: int, limit: int) -> npt.NDArray[np.bo
     Breadth first from the roots (what a root holds, then what that holds), then
     from the other allocations that have edges (garbage with structure), then
     the isolated ones: a pruned graph keeps its edges instead of being the
-    largest blocks with nothing between them.
+    largest blocks with nothing between them.  Edges are taken both ways, from
+    one sorted (CSR) table; only the kept nodes are visited in Python.
     """
     keep = np.zeros(n, dtype=bool)
     if n <= limit:
         keep[:] = True
         return keep
-    adjacency: list[list[int]] = [[] for _ in range(n)]
-    for s, d in zip(graph.src.tolist(), graph.dst.tolist(), strict=True):
-        adjacency[s].append(d)
-        adjacency[d].append(s)
-    starts = list(dict.fromkeys(graph.root_target.tolist()))
-    starts += [i for i in range(n) if adjacency[i]]
-    starts += list(range(n))
+    a = np.concatenate([graph.src, graph.dst])
+    b = np.concatenate([graph.dst, graph.src])
+    order = np.argsort(a, kind="stable")
+    neighbours = b[order]
+    offsets = np.searchsorted(a[order], np.arange(n + 1))
+    linked = np.flatnonzero(offsets[1:] > offsets[:-1])
+    roots = np.unique(graph.root_target)
     taken = 0
-    for start in starts:
+    for start in chain(roots.tolist(), linked.tolist(), range(n)):
         if taken >= limit:
             break
         if keep[start]:
@@ -163,9 +165,12 @@ def select_nodes(graph: OwnershipGraph, n: int, limit: int) -> npt.NDArray[np.bo
         taken += 1
         queue = deque([start])
         while queue and taken < limit:
-            for nxt in adjacency[queue.popleft()]:
-                if not keep[nxt] and taken < limit:
+            u = queue.popleft()
+            for nxt in neighbours[offsets[u] : offsets[u + 1]].tolist():
+                if not keep[nxt]:
                     keep[nxt] = True
                     taken += 1
                     queue.append(nxt)
+                    if taken >= limit:
+                        break
     return keep

@@ -85,9 +85,25 @@ class MpyHeap:
         if self._types is None:
             _, fws = self._head_arrays()
             allfw = np.concatenate(fws) if fws else np.zeros(0, dtype=np.uint64)
-            found = identify(self.gather, allfw, self.qstrs, self.in_heap)
+            known = self.symbols.addresses.get("mp_type_type") if self.symbols else None
+            found = identify(self.gather, allfw, self.qstrs, self.in_heap, known)
             self._types = type_map(self.symbols, found) if self.symbols else found
         return self._types
+
+    def place_names(self, addresses: list[int]) -> list[str | None]:
+        """A name for each address outside the heap: the symbol or ``mp_state_ctx``
+        field holding it, else its region (``[stack]+0x1f0``), else ``None``."""
+        names = self.symbols.names(addresses) if self.symbols else [None] * len(addresses)
+        out: list[str | None] = []
+        for a, n in zip(addresses, names, strict=True):
+            if n is None:
+                region = self.space.region_at(a)
+                if region is not None and region.name:
+                    label = region.name if region.name.startswith("[") else \
+                        region.name.rsplit("/", 1)[-1]  # fmt: skip
+                    n = f"{label}+{a - region.start:#x}"
+            out.append(n)
+        return out
 
     def type_warning(self) -> str | None:
         """One sentence when object types cannot be told exactly: what is missing and

@@ -7,7 +7,10 @@
 * A position-independent firmware (the unix port is a PIE) is relocated by the
   load bias: from the regions naming its file, else from its ELF header found
   in memory, else from the structure of the heap's own type objects
-  (:func:`bias_from_types`).
+  (:func:`bias_from_types`), else from where the area record sits in
+  ``mp_state_ctx`` (:func:`bias_from_record`).
+* A core names its executables (NT_FILE): one still on disk with the build id
+  the core saved fills the core's gaps when no firmware image is given.
 * The firmware file's bytes (an ELF's PT_LOAD contents, a ``.bin`` at the start
   of flash) fill what the dump left out -- ``gcore`` and the kernel skip
   unmodified read-only file pages, where type names and qstrs live.  Bytes
@@ -313,11 +316,7 @@ def prepare(snapshot: Snapshot, fw: FirmwareSymbols | None) -> HeapMemory:
     if fw is not None and fw.word is not None:
         space = with_word(space, fw.word[0], "big" if fw.word[1] == "big" else "little")
     if fw is None:
-        images, named = images_named_by_dump(snapshot)
-        if images:
-            notes.append(f"bytes the dump left out read from {', '.join(named)} "
-                         "(named by the dump, same build id)")  # fmt: skip
-        return HeapMemory(with_images(space, images), None, notes)
+        return HeapMemory(with_images(space, _named_images(snapshot, notes)), None, notes)
     if fw.position_independent:
         bias = bias_from_regions(space.regions, fw)
         how = "the mapping of its file"
@@ -334,10 +333,14 @@ def prepare(snapshot: Snapshot, fw: FirmwareSymbols | None) -> HeapMemory:
             return HeapMemory(space, None, notes)
         fw = fw.relocated(bias)
         notes.append(f"{os.path.basename(fw.source)} loaded at bias {bias:#x} (from {how})")
-    images = fw.images
-    if not images:  # a map without an image: the executable the core names, if any
-        images, named = images_named_by_dump(snapshot)
-        if images:
-            notes.append(f"bytes the dump left out read from {', '.join(named)} "
-                         "(named by the dump, same build id)")  # fmt: skip
+    # a map without an image: the executable the core names, if any
+    images = fw.images or _named_images(snapshot, notes)
     return HeapMemory(with_images(space, images), fw, notes)
+
+
+def _named_images(snapshot: Snapshot, notes: list[str]) -> list[FirmwareImage]:
+    images, named = images_named_by_dump(snapshot)
+    if images:
+        notes.append(f"bytes the dump left out read from {', '.join(named)} "
+                     "(named by the dump, same build id)")  # fmt: skip
+    return images

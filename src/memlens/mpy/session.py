@@ -16,12 +16,13 @@ import numpy.typing as npt
 
 from memlens.core.snapshot import Snapshot
 from memlens.errors import FormatError
-from memlens.mpy.fragmentation import Fragmentation, TypeDelta, diff, fragmentation
+from memlens.mpy.fragmentation import Fragmentation, fragmentation
 from memlens.mpy.graph import OwnershipGraph, build, select_nodes
 from memlens.mpy.heap import MpyHeap
 from memlens.mpy.memory import analyse_any_word, prepare
 from memlens.mpy.objects import HeapObject, objects
 from memlens.mpy.symbols import FirmwareSymbols
+from memlens.mpy.typediff import TypeDelta, diff
 from memlens.sources.options import OpenOptions
 from memlens.sources.raw import snapshot_count
 

@@ -18,6 +18,7 @@ from memlens.errors import FormatError
 from memlens.mpy.gather import PieceGather
 from memlens.mpy.layout import AreaLayout, HeapArea
 from memlens.mpy.locate import Located, candidates, locate_structural
+from memlens.mpy.state_fields import StateFields, flatten
 from memlens.mpy.types import TypeInfo, TypeMap
 from memlens.symbols.table import SymbolTable
 
@@ -26,6 +27,22 @@ LETTER_BY_SYMBOL: dict[str, str] = {
     "mp_type_tuple": "T", "mp_type_list": "L", "mp_type_dict": "D", "mp_type_str": "S",
     "mp_type_bytes": "S", "mp_type_bytearray": "A", "mp_type_array": "A",
     "mp_type_float": "F", "mp_type_fun_bc": "B", "mp_type_module": "M",
+}  # fmt: skip
+# The name Python gives a type (its ``name`` qstr in MicroPython's sources) where
+# the C symbol differs: used when the dump does not hold the qstr text, so names
+# stay the same with and without it.
+PYTHON_NAME_BY_SYMBOL: dict[str, str] = {
+    "mp_type_fun_bc": "function", "mp_type_fun_builtin_0": "function",
+    "mp_type_fun_builtin_1": "function", "mp_type_fun_builtin_2": "function",
+    "mp_type_fun_builtin_3": "function", "mp_type_fun_builtin_var": "function",
+    "mp_type_fun_native": "function", "mp_type_fun_viper": "function",
+    "mp_type_fun_asm": "function", "mp_type_range_it": "iterator",
+    "mp_type_array_it": "iterator", "mp_type_polymorph_iter": "iterator",
+    "mp_type_gen_wrap": "generator", "mp_type_native_gen_wrap": "generator",
+    "mp_type_gen_instance": "generator", "mp_type_native_gen_instance": "generator",
+    "mp_type_bound_meth": "bound_method", "mp_type_attrtuple": "tuple",
+    "mp_type_vfs_posix": "VfsPosix", "mp_type_vfs_posix_fileio": "FileIO",
+    "mp_type_vfs_posix_textio": "TextIOWrapper",
 }  # fmt: skip
 AREA_FIELDS = ("next", "gc_alloc_table_start", "gc_alloc_table_byte_len",
                "gc_finaliser_table_start", "gc_pool_start", "gc_pool_end")  # fmt: skip
@@ -54,6 +71,7 @@ class FirmwareSymbols:
     position_independent: bool = False  # a PIE: every address moves by the load bias
     bias: int = 0  # added to every link-time address (see :meth:`relocated`)
     word: tuple[int, str] | None = None  # (word size, byte order) of an ELF's class
+    state_fields: StateFields | None = None  # named words of mp_state_ctx (DWARF)
 
     def relocated(self, bias: int) -> FirmwareSymbols:
         """The same symbols with ``bias`` added to every address."""
@@ -68,11 +86,15 @@ class FirmwareSymbols:
         if self.table is None or not addresses:
             return [None] * len(addresses)
         pos, off = self.table.lookup([a - self.bias for a in addresses])
+        ctx = self.addresses.get("mp_state_ctx")
         out: list[str | None] = []
-        for p, o in zip(pos.tolist(), off.tolist(), strict=True):
-            out.append(
-                None if p < 0 else f"{self.table.name(p)}+{o:#x}" if o else self.table.name(p)
-            )
+        for a, p, o in zip(addresses, pos.tolist(), off.tolist(), strict=True):
+            field = None
+            if ctx is not None and self.state_fields is not None and a >= ctx:
+                field = self.state_fields.name(a - ctx)
+            if field is None and p >= 0:
+                field = f"{self.table.name(p)}+{o:#x}" if o else self.table.name(p)
+            out.append(field)
         return out
 
 
@@ -95,18 +117,21 @@ def _member_offset(die: Any) -> int | None:
     return None
 
 
-def _structs(path: str) -> dict[str, dict[str, tuple[int, Any]]]:
-    """``struct name -> member -> (offset, member DIE)`` for the mp_state structs."""
+def _structs(path: str) -> tuple[dict[str, dict[str, tuple[int, Any]]], StateFields | None]:
+    """``struct name -> member -> (offset, member DIE)`` for the mp_state structs, and
+    the named leaves of ``mp_state_ctx_t``."""
     from elftools.common.exceptions import ELFError
     from elftools.elf.elffile import ELFFile
 
     wanted = {"_mp_state_ctx_t", "_mp_state_mem_t", "_mp_state_mem_area_t"}
     out: dict[str, dict[str, tuple[int, Any]]] = {}
+    fields: StateFields | None = None
     try:
         with open(path, "rb") as f:
             elf = ELFFile(f)
             if not elf.has_dwarf_info():
-                return out
+                return out, None
+            word_size = elf.elfclass // 8
             dwarf = elf.get_dwarf_info()
             for cu in dwarf.iter_CUs():
                 for die in cu.iter_DIEs():
@@ -125,11 +150,13 @@ def _structs(path: str) -> dict[str, dict[str, tuple[int, Any]]]:
                         if child.tag == "DW_TAG_member" and mname is not None and off is not None:
                             members[mname.value.decode()] = (off, child)
                     out[sname] = members
+                    if sname == "_mp_state_ctx_t":
+                        fields = flatten(die, "mp_state_ctx", word_size)
                 if len(out) == len(wanted):
                     break
-    except (OSError, ELFError, ValueError, KeyError) as e:
+    except (OSError, ELFError, ValueError, KeyError, AttributeError) as e:
         raise FormatError(path, None, f"cannot read DWARF: {e}") from None
-    return out
+    return out, fields
 
 
 def from_elf(path: str) -> FirmwareSymbols:
@@ -150,7 +177,7 @@ def from_elf(path: str) -> FirmwareSymbols:
     for sym in table:
         if sym.name == "mp_state_ctx" or sym.name.startswith(TYPE_PREFIX):
             fw.addresses.setdefault(sym.name, sym.address)
-    structs = _structs(path)
+    structs, fw.state_fields = _structs(path)
     ctx, mem, area = (structs.get(k) for k in
                       ("_mp_state_ctx_t", "_mp_state_mem_t", "_mp_state_mem_area_t"))  # fmt: skip
     if ctx and mem and area and "mem" in ctx and "area" in mem:
@@ -258,7 +285,8 @@ def type_map(fw: FirmwareSymbols, structural: TypeMap | None) -> TypeMap:
         if name.startswith(TYPE_PREFIX):
             known = types.get(addr)
             letter = LETTER_BY_SYMBOL.get(name, "h")
-            short = known.name if known is not None else name[len(TYPE_PREFIX) :]
+            short = known.name if known is not None else PYTHON_NAME_BY_SYMBOL.get(
+                name, name[len(TYPE_PREFIX) :])  # fmt: skip
             types[addr] = TypeInfo(addr, short, letter, True)
     return TypeMap(structural.type_type if structural else fw.addresses.get("mp_type_type"),
                    types, by_symbol=True)  # fmt: skip

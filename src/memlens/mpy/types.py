@@ -81,8 +81,10 @@ def identify(
     first_words: npt.NDArray[np.uint64],
     qstrs: QstrTable,
     in_heap: Callable[[int], bool],
+    known_type_type: int | None = None,
 ) -> TypeMap:
-    """Types of the given head first words, found by structure."""
+    """Types of the given head first words, found by structure (``known_type_type``:
+    the address of ``mp_type_type`` from symbols, for dumps that do not hold it)."""
     uniq = np.unique(first_words)
     uniq = uniq[(uniq != 0) & (uniq % np.uint64(mem.word_size) == 0)]
     # A type object's own first word is mp_type_type, whose first word is itself.
@@ -91,8 +93,8 @@ def identify(
     cands, counts = np.unique(target, return_counts=True)
     self_typed, ok2 = mem.words_at(cands)
     winners = cands[ok2 & (self_typed == cands)]
-    type_type = None
-    if len(winners):
+    type_type = known_type_type
+    if type_type is None and len(winners):
         best = counts[ok2 & (self_typed == cands)]
         type_type = int(winners[int(np.argmax(best))])
     type_of = {int(t): int(v) for t, v in zip(uniq.tolist(), target.tolist(), strict=True)

@@ -24,10 +24,11 @@ def _q(text: str) -> str:
 
 def dot_source(
     nodes: Sequence[tuple[int, str, str, bool]],
-    edges: Sequence[tuple[int, int]],
+    edges: Sequence[tuple[int, int, str]],
     roots: Sequence[tuple[str, int]],
 ) -> str:
-    """nodes: (address, label with newlines, letter, reachable); edges: (from, to);
+    """nodes: (address, label with newlines, letter, reachable); edges: (from, to, where
+    in ``from`` the pointer is, shown at the edge's tail);
     roots: (name, to)."""
     out = ["digraph heap {", "  rankdir=LR;",
            '  node [shape=box, style=filled, fontname="monospace", fontsize=9];']  # fmt: skip
@@ -42,8 +43,9 @@ def dot_source(
     index = {name: i for i, name in enumerate(names)}
     for name, to in roots:
         out.append(f"  r{index[name]} -> n{to:x};")
-    for a, b in edges:
-        out.append(f"  n{a:x} -> n{b:x};")
+    for a, b, where in edges:
+        tail = f" [taillabel={_q(where)}]" if where else ""
+        out.append(f"  n{a:x} -> n{b:x}{tail};")
     out.append("}")
     return "\n".join(out) + "\n"
 
@@ -90,10 +92,12 @@ def heap_dot(
             label = f"{addr[i]:#x}\n{o.type} {o.size}B" + (f"\n{o.content[:24]}" if o.content
                                                             else "")  # fmt: skip
             nodes.append((addr[i], label, o.letter, bool(graph.reachable[i])))
-    pairs = zip(graph.src.tolist(), graph.dst.tolist(), strict=True)
-    edges = sorted({(addr[s], addr[d]) for s, d in pairs if keep[s] and keep[d]})
+    ws = heap.word_size
+    triples = zip(graph.src.tolist(), graph.dst.tolist(), graph.src_word.tolist(), strict=True)
+    edges = sorted({(addr[s], addr[d], f"+{w * ws:#x}")
+                    for s, d, w in triples if keep[s] and keep[d]})  # fmt: skip
     where = graph.root_address.tolist()
-    names = heap.symbols.names(where) if heap.symbols else [None] * len(where)
+    names = heap.place_names(where)
     targets = graph.root_target.tolist()
     roots = sorted({(f"root {n or hex(r)}", addr[t])
                     for r, n, t in zip(where, names, targets, strict=True) if keep[t]})  # fmt: skip

@@ -18,6 +18,9 @@ from memlens.render import jsonout
 from memlens.render.mpy_meminfo import info_lines
 from memlens.render.mpy_svg import COLOURS
 
+TEXT_EACH = 32  # characters of content shown per allocation
+TEXT_BUDGET = 400_000  # characters of content in one page (an 8 MiB heap stays under 5 MB)
+
 _CANVAS_SCRIPT = """
 const D = JSON.parse(document.getElementById('heap').textContent);
 const u32 = s => new Uint32Array(Uint8Array.from(atob(s), c => c.charCodeAt(0)).buffer);
@@ -25,13 +28,14 @@ const info = document.getElementById('details');
 const CELL = 4, ROW = 128;
 let drawn = 0;
 D.areas.forEach((a, k) => {
-  const block = u32(a.block), len = u32(a.len), kind = u32(a.kind), type = u32(a.type);
+  const block = u32(a.block), len = u32(a.len), what = u32(a.what);
+  const text = a.text;
   const c = document.getElementById('area' + k);
   c.width = ROW * CELL; c.height = Math.ceil(a.blocks / ROW) * CELL;
   const g = c.getContext('2d');
   g.fillStyle = D.colours['.']; g.fillRect(0, 0, c.width, c.height);
   for (let i = 0; i < block.length; i++) {
-    g.fillStyle = D.colours[D.letters[kind[i]]] || D.colours.h;
+    g.fillStyle = D.colours[D.letters[what[i] & 255]] || D.colours.h;
     for (let b = block[i], left = len[i]; left > 0;) {
       const n = Math.min(left, ROW - b % ROW);
       g.fillRect((b % ROW) * CELL, Math.floor(b / ROW) * CELL, n * CELL - (n === left ? 1 : 0),
@@ -51,8 +55,8 @@ D.areas.forEach((a, k) => {
     }
     const addr = x => '0x' + (BigInt(a.pool) + BigInt(x) * BigInt(D.block_size)).toString(16);
     if (hit >= 0 && b < block[hit] + len[hit]) {
-      info.textContent = addr(block[hit]) + ' ' + D.types[type[hit]] + ', ' + len[hit] +
-        ' blocks (' + len[hit] * D.block_size + ' B)';
+      info.textContent = addr(block[hit]) + ' ' + D.types[what[hit] >>> 8] + ', ' + len[hit] +
+        ' blocks (' + len[hit] * D.block_size + ' B)' + (text[hit] ? ': ' + text[hit] : '');
     } else info.textContent = addr(b) + ' free';
   });
 });
@@ -68,6 +72,20 @@ def _script_json(value: object) -> str:
     """JSON inside a <script> element: its text is not HTML-decoded, so nothing is
     entity-escaped; only a closing tag could end it early."""
     return jsonout.dumps(value).replace("</", "<\\/")
+
+
+def _contents(objs: list[HeapObject]) -> list[str]:
+    """Each allocation's content preview (string text, dict keys, ...), shortened, for
+    as many as fit in :data:`TEXT_BUDGET` characters (in address order)."""
+    out: list[str] = []
+    left = TEXT_BUDGET
+    for o in objs:
+        text = (o.content or "")[:TEXT_EACH]
+        if len(text) > left:
+            text = ""
+        left -= len(text)
+        out.append(text)
+    return out
 
 
 def _b64(values: npt.NDArray[np.int64]) -> str:
@@ -92,12 +110,14 @@ def heap_page(
                                      else o.letter, letter_idx["h"]) for o in objs],
                      dtype=np.int64)  # fmt: skip
     types = np.array([type_idx[o.type] for o in objs], dtype=np.int64)
+    texts = _contents(objs)
     areas = []
     for k, a in enumerate(heap.areas):
         sel = hd.area == k
         areas.append({"pool": str(a.pool_start), "blocks": a.n_blocks,
                       "block": _b64(hd.block[sel]), "len": _b64(hd.blocks[sel]),
-                      "kind": _b64(kinds[sel]), "type": _b64(types[sel])})  # fmt: skip
+                      "what": _b64(types[sel] << 8 | kinds[sel]),
+                      "text": [texts[i] for i in np.flatnonzero(sel).tolist()]})  # fmt: skip
     packed = {"areas": areas, "types": names, "letters": letters, "colours": COLOURS,
               "block_size": heap.block_size}  # fmt: skip
     data: dict[str, object] = {"gc": {k: int(v) for k, v in asdict(heap.info).items()},

@@ -10,11 +10,12 @@ from dataclasses import asdict
 from typing import Any
 
 from memlens.mpy.atb import GcInfo
-from memlens.mpy.fragmentation import Fragmentation, TypeDelta
+from memlens.mpy.fragmentation import Fragmentation
 from memlens.mpy.graph import OwnershipGraph
 from memlens.mpy.heap import MpyHeap
 from memlens.mpy.meminfo_text import MemInfoText
 from memlens.mpy.objects import HeapObject, type_stats
+from memlens.mpy.typediff import TypeDelta
 
 
 def info(gc: GcInfo) -> dict[str, int]:
@@ -60,6 +61,7 @@ def heap(
         }  # fmt: skip
         if h.symbols is not None:
             payload["graph"]["root_symbols"] = h.symbols.names(graph.root_address.tolist())
+        payload["graph"]["root_names"] = h.place_names(graph.root_address.tolist())
     return payload
 
 

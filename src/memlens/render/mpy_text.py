@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import sys
 
-from memlens.mpy.fragmentation import Fragmentation, TypeDelta, fragmentation
+from memlens.mpy.fragmentation import Fragmentation, fragmentation
 from memlens.mpy.heap import MpyHeap
 from memlens.mpy.meminfo_text import MemInfoText
 from memlens.mpy.objects import HeapObject, type_stats
+from memlens.mpy.typediff import TypeDelta
 from memlens.render.mpy_meminfo import alloc_table, info_lines
 from memlens.render.table import Column, Table, print_table
 from memlens.render.units import human_size
