@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Generator, Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pluggy
 import pytest
@@ -16,13 +17,18 @@ ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "data"
 
 #: Under CI=true a skipped test fails the run unless its reason starts with one of
-#: these: features of the machine's kernel that no set-up step can add.  A missing
-#: tool, package or fixture is a failure there (scripts/check installs them all).
+#: these: features of the machine's kernel that no set-up step can add, and cases
+#: of a parametrized test that do not apply to one parameter (each says why; see
+#: :func:`not_applicable`).  A missing tool, package or fixture is a failure there
+#: (scripts/check installs them all).
+NOT_APPLICABLE = "not applicable: "
 CI_ALLOWED_SKIPS = (
     "kernel has no ",
     "kernel without ",
     "this kernel maps no ",
+    "the kernel maps no ",
     "userfaultfd write-protect is not available",
+    NOT_APPLICABLE,
 )
 IN_CI = os.environ.get("CI") == "true"
 
@@ -61,6 +67,13 @@ def need_tool(name: str) -> str:
     if path is None:
         pytest.skip(f"{name} is not installed (scripts/setup --test installs it as root)")
     return path
+
+
+def not_applicable(reason: str) -> NoReturn:
+    """Skip a case of a parametrized test that does not apply to its parameters (a
+    check written for one workload, a build without symbols...): never for a missing
+    tool, file or feature, which fail under CI."""
+    pytest.skip(NOT_APPLICABLE + reason)
 
 
 def need_root() -> None:
