@@ -13,10 +13,12 @@ from memlens.sources.registry import parse_pid
 NAME = "snapshot"
 HELP = "write a live process to an ELF core (gdb opens it; memlens keeps its residency)"
 DESCRIPTION = """\
-Write PID as an ELF core: every readable mapping, NT_FILE, NT_PRPSINFO, NT_AUXV,
-NT_PRSTATUS per thread, and MEMLENS notes with each page's pagemap entry (and
-kpageflags/kpagecount when readable).  The threads are stopped with ptrace only
-while the copy is made and are always resumed."""
+Write PID as an ELF core: the pages of every readable mapping that pagemap shows
+present (no other page is read, so nothing is faulted in), NT_FILE, NT_PRPSINFO,
+NT_AUXV, NT_PRSTATUS per thread, and MEMLENS notes with each page's pagemap entry
+(and kpageflags/kpagecount when readable) and the runs of pages saved.  Pages not
+present are holes gdb reads as zeros and memlens as not saved.  The threads are
+stopped with ptrace only while the copy is made and are always resumed."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
