@@ -121,3 +121,14 @@ def _diff(a: Smaps, b: Smaps) -> list[str]:
     return [f"{k[0]:x} {f}: {a.get(k, {}).get(f)} -> {b.get(k, {}).get(f)}"
             for k in a.keys() | b.keys() for f in a.get(k, {}).keys() | b.get(k, {}).keys()
             if a.get(k, {}).get(f) != b.get(k, {}).get(f)]  # fmt: skip
+
+
+def test_memlens_reads_the_cores_of_run_core(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert main(["run", "--core", "--out", str(out)]) == 0  # the built-in demo program
+    cores = sorted(out.glob("*.core"))
+    assert cores
+    for core in cores:
+        assert main(["info", str(core)]) == 0
+        with memlens.open(str(core)) as snap:
+            assert all(snap.page_table(r) is not None for r in snap.regions)
