@@ -37,6 +37,7 @@ class LineFormat:
         flag_names: Sequence[tuple[int, str]],
         pagemap_words: Sequence[tuple[int, str]],
         flags_mask: int,
+        overloads: Sequence[tuple[int, int, int, str]] = ...,
     ) -> None: ...
     def render_into(
         self,

@@ -28,12 +28,22 @@ typedef struct {
     char text[MAX_NAME];
 } Name;
 
+/* A bit the kernel overloads: named `name.text` instead when (flags & mask) == value
+ * (kpageflags bit 34 is anon_exclusive on anonymous pages, mappedtodisk otherwise) */
+typedef struct {
+    uint64_t mask, value;
+    Name name;
+} Overload;
+
+#define MAX_OVERLOADS 8
+
 typedef struct {
     PyObject_HEAD
     uint64_t flags_mask;
-    int nflags, nwords;
+    int nflags, nwords, nover;
     Name flags[MAX_FLAG_NAMES];
     Name words[MAX_WORDS];
+    Overload over[MAX_OVERLOADS];
     size_t tail_max;        /* longest text after the hex columns, newline included */
     Py_ssize_t min_buffer;  /* smallest buffer render_into takes */
 } LineFormat;
@@ -91,12 +101,18 @@ static char *put_gap(char *p, uint64_t pages) {
 
 /* kpageflags names of `flags` (masked) joined by commas; nothing when none is set */
 static char *put_flag_names(const LineFormat *lf, char *p, uint64_t flags) {
+    const uint64_t all = flags;
     flags &= lf->flags_mask;
     int first = 1;
     for (int k = 0; k < lf->nflags && flags; k++) {
         const Name *nm = &lf->flags[k];
         if (!(flags >> nm->bit & 1)) continue;
         flags &= ~(UINT64_C(1) << nm->bit);
+        for (int o = 0; o < lf->nover; o++)
+            if (lf->over[o].name.bit == nm->bit && (all & lf->over[o].mask) == lf->over[o].value) {
+                nm = &lf->over[o].name;
+                break;
+            }
         if (!first) *p++ = ',';
         p = put_str(p, nm->text, nm->len);
         first = 0;
@@ -193,24 +209,64 @@ fail:
     return -1;
 }
 
+/* (bit, mask, value, name) tuples into `out`; the count, or -1 with an exception set */
+static int read_overloads(PyObject *seq, Overload *out) {
+    PyObject *fast = PySequence_Fast(seq, "overloads must be a sequence of (bit, mask, value, name)");
+    if (fast == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    if (n > MAX_OVERLOADS) {
+        PyErr_Format(PyExc_ValueError, "overloads: at most %d", MAX_OVERLOADS);
+        Py_DECREF(fast);
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        int bit;
+        unsigned long long mask, value;
+        PyObject *name;
+        PyObject *item = PySequence_Fast_GET_ITEM(fast, k);
+        if (!PyArg_ParseTuple(item, "iKKO", &bit, &mask, &value, &name)) goto fail;
+        PyObject *pair = Py_BuildValue("[(iO)]", bit, name);
+        if (pair == NULL) goto fail;
+        int got = read_names(pair, &out[k].name, 1, "overloads");
+        Py_DECREF(pair);
+        if (got < 0) goto fail;
+        out[k].mask = mask;
+        out[k].value = value;
+    }
+    Py_DECREF(fast);
+    return (int)n;
+fail:
+    Py_DECREF(fast);
+    return -1;
+}
+
 static PyObject *lf_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"flag_names", "pagemap_words", "flags_mask", NULL};
-    PyObject *flags_o, *words_o;
+    static char *kwlist[] = {"flag_names", "pagemap_words", "flags_mask", "overloads", NULL};
+    PyObject *flags_o, *words_o, *over_o = NULL;
     unsigned long long mask;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOK:LineFormat", kwlist, &flags_o, &words_o, &mask))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOK|O:LineFormat", kwlist, &flags_o, &words_o,
+                                     &mask, &over_o))
         return NULL;
     LineFormat *self = (LineFormat *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
     self->flags_mask = mask;
     self->nflags = read_names(flags_o, self->flags, MAX_FLAG_NAMES, "flag_names");
     if (self->nflags >= 0) self->nwords = read_names(words_o, self->words, MAX_WORDS, "pagemap_words");
-    if (self->nflags < 0 || self->nwords < 0) {
+    if (self->nflags >= 0 && self->nwords >= 0 && over_o != NULL)
+        self->nover = read_overloads(over_o, self->over);
+    if (self->nflags < 0 || self->nwords < 0 || self->nover < 0) {
         Py_DECREF(self);
         return NULL;
     }
     size_t t = 9 + 2 + 28 + 2 + 2 + 1;
     for (int k = 0; k < self->nwords; k++) t += self->words[k].len + 1u;
-    for (int k = 0; k < self->nflags; k++) t += self->flags[k].len + 1u;
+    for (int k = 0; k < self->nflags; k++) {
+        size_t len = self->flags[k].len;
+        for (int o = 0; o < self->nover; o++)
+            if (self->over[o].name.bit == self->flags[k].bit && self->over[o].name.len > len)
+                len = self->over[o].name.len;
+        t += len + 1u;
+    }
     self->tail_max = t;
     self->min_buffer = (Py_ssize_t)(PREFIX_MAX + t + 2 * GAP_MAX);
     return (PyObject *)self;
@@ -339,9 +395,11 @@ static PyMemberDef lf_members[] = {
 PyTypeObject PwLineFormatType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "memlens._pagewalk.LineFormat",
-    .tp_doc = "LineFormat(flag_names, pagemap_words, flags_mask)\n\n"
+    .tp_doc = "LineFormat(flag_names, pagemap_words, flags_mask, overloads=())\n\n"
               "The page line layout with its names: (bit, name) pairs in display order\n"
-              "for kpageflags and for the pagemap bits; flags outside flags_mask are not named.",
+              "for kpageflags and for the pagemap bits; flags outside flags_mask are not named.\n"
+              "overloads: (bit, mask, value, name): the bit is called name instead when\n"
+              "flags & mask == value (bits the kernel reuses by page kind).",
     .tp_basicsize = sizeof(LineFormat),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = lf_new,

@@ -47,6 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="also show kpageflags bits 32-41 (MLOCKED, SOFTDIRTY...) and unnamed bits",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument(
+        "-b", "--bits", action="append", metavar="SPEC", default=[],
+        help="only pages whose flags match SPEC, page-types -b syntax: 'anon,lru' (any), "
+             "'anon,~lru' (anon and not lru), 'a,b=a', '=a,b' (exactly); repeat to require "
+             "several; names as page-types -r expands them (anon_exclusive, readahead, "
+             "file, swap, mmap_exclusive...)",
+    )  # fmt: skip
+    parser.add_argument("-l", "--list", action="store_true",
+                        help="list ranges of pages with consecutive frames and one flag set "
+                             "(page-types -l); the default output with --bits")  # fmt: skip
 
 
 @contextmanager
@@ -77,15 +87,56 @@ def run(args: argparse.Namespace) -> int:
 
                 regions = select_regions(regions, args.areas)
             with _progress(f"reading page tables of {len(regions)} regions"):
-                scanned = scan(snap, regions, counts=not args.summary)
+                scanned = scan(snap, regions, counts=not (args.summary or args.list))
         emit: Callable[[Snapshot, list[RegionPages], argparse.Namespace], None]
         emit = _summary if args.summary else _pages
+        if args.bits or args.list:
+            scanned, emit = _filtered(scanned, args)
         emit(snap, scanned, args)
         partial = partial_reason(scanned)
     if partial:
         print(f"memlens: partial result: {partial}", file=sys.stderr)
         return ExitCode.PARTIAL
     return ExitCode.OK
+
+
+def _filtered(scanned: list[RegionPages], args: argparse.Namespace
+              ) -> tuple[list[RegionPages], Callable[[Snapshot, list[RegionPages],
+                                                     argparse.Namespace], None]]:  # fmt: skip
+    """Apply --bits: the summary counts only matching pages; anything else lists ranges."""
+    from memlens.analyses.pagebits import keep_only, matching, parse_bits
+
+    args.filters = [parse_bits(spec) for spec in args.bits]
+    if args.summary:
+        return [RegionPages(rp.region, None if rp.table is None or "pagemap" in
+                            rp.table.unavailable else keep_only(rp.table, matching(
+                                rp.table, args.filters)))
+                for rp in scanned], _summary  # fmt: skip
+    return scanned, _ranges
+
+
+def _ranges(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
+    from memlens.analyses.pagebits import page_ranges
+    from memlens.render.pageranges import range_json, write_ranges
+
+    listed = [(rp, page_ranges(rp.table, args.filters)) for rp in scanned
+              if rp.table is not None and "pagemap" not in rp.table.unavailable]  # fmt: skip
+    if any(rp.table is not None and "flags" in rp.table.unavailable for rp, _ in listed):
+        reason = next(rp.table.unavailable["flags"] for rp, _ in listed
+                      if rp.table is not None and "flags" in rp.table.unavailable)  # fmt: skip
+        print(f"memlens: warning: kpageflags unavailable ({reason}): only pagemap bits "
+              "(file, swap, mmap_exclusive, softdirty) are known", file=sys.stderr)  # fmt: skip
+    if args.json:
+        from memlens.render import jsonout
+
+        jsonout.dump("pages-list", {
+            "target": snap.source, "format": snap.format, "page_size": snap.page_size,
+            "bits": args.bits,
+            "regions": [{"start": rp.region.start, "end": rp.region.end, "name": rp.region.name,
+                         "ranges": [range_json(r) for r in ranges]} for rp, ranges in listed],
+        })  # fmt: skip
+        return
+    write_ranges(sys.stdout, listed, snap.space.word_size)
 
 
 def _summary(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
