@@ -46,7 +46,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--raw", action="store_true",
         help="also show kpageflags bits 32-41 (MLOCKED, SOFTDIRTY...) and unnamed bits",
     )  # fmt: skip
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output (per-page output: compact, streamed)")
+    parser.add_argument("--ndjson", action="store_true",
+                        help="per-page output as one JSON object per line (region, page...)")
     parser.add_argument(
         "-b", "--bits", action="append", metavar="SPEC", default=[],
         help="only pages whose flags match SPEC, page-types -b syntax: 'anon,lru' (any), "
@@ -155,14 +158,15 @@ def _summary(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespac
 
 
 def _pages(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
-    if args.json:
-        from memlens.render import jsonout
-        from memlens.render.pagejson import region_json
+    if args.json or args.ndjson:
+        from memlens.render.pagejson import write_pages_json, write_pages_ndjson
 
-        regions = [region_json(rp, args.raw) for rp in scanned]
-        jsonout.dump("pages", {"target": snap.source, "format": snap.format,
-                               "page_size": snap.page_size, "address": args.address,
-                               "regions": regions})  # fmt: skip
+        head = {"target": snap.source, "format": snap.format, "page_size": snap.page_size,
+                "address": args.address}  # fmt: skip
+        write = write_pages_ndjson if args.ndjson else write_pages_json
+        write(sys.stdout, head, scanned, args.raw)
+        if not args.ndjson:
+            sys.stdout.write("\n")
         return
     from memlens.render.pagelines import write_regions, write_single
 
