@@ -32,10 +32,13 @@ ROOT = HERE.parent
 MEMLENS = str(ROOT / ".venv" / "bin" / "memlens")
 
 
-def timed(cmd: list[str]) -> float:
+def timed(cmd: list[str]) -> tuple[float, int]:
+    """(wall seconds, peak RSS in KiB) of one run, output to /dev/null."""
     t0 = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
-    return time.perf_counter() - t0
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, _, usage = os.wait4(proc.pid, 0)
+    proc.returncode = 0
+    return time.perf_counter() - t0, usage.ru_maxrss
 
 
 def main() -> int:
@@ -63,22 +66,28 @@ def main() -> int:
                 ("memlens snapshot PID", [MEMLENS, "snapshot", pid, "-o", core], "", None),
             ]  # fmt: skip
             times: dict[str, list[float]] = {}
+            peak: dict[str, int] = {}
             for _ in range(args.runs):
                 for ours, cmd, peer, peer_cmd in pairs:
-                    times.setdefault(ours, []).append(timed(cmd))
-                    if peer_cmd is not None:
-                        times.setdefault(peer, []).append(timed(peer_cmd))
+                    for name, c in ((ours, cmd), (peer, peer_cmd)):
+                        if c is None:
+                            continue
+                        wall, rss = timed(c)
+                        times.setdefault(name, []).append(wall)
+                        peak[name] = max(peak.get(name, 0), rss)
         finally:
             hold.kill()
             hold.wait()
     after = os.getloadavg()
     print(f"{os.uname().machine}, {os.cpu_count()} CPUs, {args.mib} MiB held, {args.runs} runs, "
           f"load average {load[0]:.1f} before, {after[0]:.1f} after\n")  # fmt: skip
-    print("| command | median s | min-max s | peer | peer median s | peer min-max s | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| command | median s | min-max s | peak RSS MiB | peer | peer median s "
+          "| peer min-max s | ratio |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
     for ours, _, peer, peer_cmd in pairs:
         a = times[ours]
-        row = f"| `{ours}` | {statistics.median(a):.3f} | {min(a):.3f}-{max(a):.3f} |"
+        row = (f"| `{ours}` | {statistics.median(a):.3f} | {min(a):.3f}-{max(a):.3f} "
+               f"| {peak[ours] / 1024:.0f} |")  # fmt: skip
         if peer_cmd is not None:
             b = times[peer]
             ratio = statistics.median(a) / statistics.median(b)

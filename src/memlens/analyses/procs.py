@@ -4,8 +4,8 @@ From ``/proc/PID/smaps_rollup`` (Linux 4.14+; one small read per process, the
 kernel's own sums) where it can be read; otherwise, as root, from the page
 tables (pagemap and kpagecount, :func:`memlens.analyses.regions.usage_of_table`).
 Processes that cannot be read keep the reason (another user's process without
-CAP_SYS_PTRACE, one that exited mid-scan); kernel threads have no memory and
-are counted apart.
+CAP_SYS_PTRACE, one that exited mid-scan); kernel threads (and zombies) have no
+memory -- their smaps_rollup is empty -- and are counted apart.
 """
 
 from __future__ import annotations
@@ -77,23 +77,22 @@ def process_table(pids: list[int] | None = None) -> ProcTable:
     users: dict[int, str] = {}
     for pid in pids:
         try:
-            status = _text(pid, "status")
+            uid = os.stat(f"/proc/{pid}").st_uid
             cmdline = _text(pid, "cmdline").rstrip("\0").replace("\0", " ")
+            if not cmdline:  # kernel threads and zombies: their name, in brackets
+                stat = _text(pid, "stat")
+                cmdline = "[" + stat[stat.find("(") + 1 : stat.rfind(")")] + "]"
         except (FileNotFoundError, ProcessLookupError):
             out.exited += 1
             continue
         except OSError as e:
             out.rows.append(ProcRow(pid, "?", "?", None, "", f"/proc/{pid}: {e.strerror}"))
             continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if "VmSize" not in fields and not cmdline:
-            out.kernel_threads += 1  # no mm: nothing to count
-            continue
-        uid = int(fields.get("Uid", "0").split()[0])
-        command = cmdline or f"[{fields.get('Name', '?').strip()}]"
-        row = _row(pid, _user(uid, users), command)
+        row = _row(pid, _user(uid, users), cmdline)
         if row is None:
             out.exited += 1
+        elif row.usage is not None and not row.usage.fields:
+            out.kernel_threads += 1  # no mm (a kernel thread, a zombie): nothing to count
         else:
             out.rows.append(row)
     return out
@@ -104,6 +103,9 @@ def _row(pid: int, user: str, command: str) -> ProcRow | None:
     try:
         rollup = read_smaps(pid, "smaps_rollup")
     except ProcessGoneError:
+        # a task without memory (kernel thread, zombie) reads as "no such process" too
+        if os.path.exists(f"/proc/{pid}/stat"):
+            return ProcRow(pid, user, command, Usage(), "smaps_rollup")
         return None
     except MemlensError as e:
         if "does not exist" not in str(e):
@@ -115,7 +117,7 @@ def _row(pid: int, user: str, command: str) -> ProcRow | None:
         except MemlensError as e2:
             return ProcRow(pid, user, command, None, "", _reason(e2))
     if not rollup:
-        return None  # the mm went away between status and smaps_rollup
+        return ProcRow(pid, user, command, Usage(), "smaps_rollup")  # no mm: empty file
     return ProcRow(pid, user, command, next(iter(rollup.values())), "smaps_rollup")
 
 
