@@ -63,9 +63,16 @@ class CoreLayout:
 
 
 def _note(owner: bytes, ntype: int, desc: bytes) -> bytes:
+    return b"".join(note_chunks(owner, ntype, desc))
+
+
+def note_chunks(owner: bytes, ntype: int,
+                desc: bytes | bytearray) -> tuple[bytes, bytes | bytearray, bytes]:  # fmt: skip
+    """One ELF note as (header and name, description, padding): written in turn, a large
+    description is never copied into a joined buffer."""
     name = owner + b"\0"
-    return (struct.pack("<III", len(name), len(desc), ntype) + name + b"\0" * (-len(name) % 4)
-            + desc + b"\0" * (-len(desc) % 4))  # fmt: skip
+    head = struct.pack("<III", len(name), len(desc), ntype) + name + b"\0" * (-len(name) % 4)
+    return head, desc, b"\0" * (-len(desc) % 4)
 
 
 def prstatus_desc(tid: int, facts: ProcessFacts, registers: bytes, reg_size: int) -> bytes:
@@ -86,7 +93,9 @@ def prpsinfo_desc(facts: ProcessFacts) -> bytes:
 
 
 def file_note_desc(regions: Iterable[Region], page_size: int) -> bytes:
-    files = [r for r in regions if r.path]
+    # every mapping of a file, as the kernel lists them: shared anonymous memory is a
+    # mapping of "/dev/zero (deleted)" too
+    files = [r for r in regions if r.path or r.name.startswith("/")]
     table = b"".join(struct.pack("<QQQ", r.start, r.end, r.offset // page_size) for r in files)
     names = b"".join(r.name.encode("utf-8", "surrogateescape") + b"\0" for r in files)
     return struct.pack("<QQ", len(files), page_size) + table + names
@@ -111,7 +120,8 @@ def build_notes(
 
 def write_core(
     out: BinaryIO, *, machine: int, regions: Sequence[Region],
-    notes: Callable[[CoreLayout], bytes], page_size: int, read: Callable[[int, int], bytes],
+    notes: Callable[[CoreLayout], bytes | Iterable[bytes | bytearray]], page_size: int,
+    read: Callable[[int, int], bytes],
     wanted: Mapping[int, Sequence[tuple[int, int]]],
 ) -> CoreLayout:  # fmt: skip
     """Write the core to ``out`` (seekable); ``read(addr, n)`` gives a region's bytes.
@@ -119,7 +129,8 @@ def write_core(
     ``wanted`` maps a region's start to the (first page, pages) runs to read, ascending;
     a region not in it saves nothing.  ``read`` raising :class:`MemlensError` leaves the
     pages it covers unsaved.  ``notes(layout)`` gives the note segment once the bytes
-    are written.
+    are written (bytes, or chunks written in turn: a pages note is encoded only when
+    its turn comes, so one is in memory at a time).
     """
     phnum = 1 + len(regions)
     if phnum >= 0xFFFF:
@@ -139,16 +150,19 @@ def write_core(
                                  page_size))  # fmt: skip
         pos = _align(pos + saved, page_size)
     body = notes(layout)
-    phdrs = [struct.pack("<IIQQQQQQ", 4, 0, pos, 0, 0, len(body), 0, 4), *loads]
+    out.seek(pos)
+    size = 0
+    for chunk in [body] if isinstance(body, (bytes, bytearray)) else body:
+        out.write(chunk)
+        size += len(chunk)
+    phdrs = [struct.pack("<IIQQQQQQ", 4, 0, pos, 0, 0, size, 0, 4), *loads]
     ident = b"\x7fELF\x02\x01\x01" + b"\0" * 9
     ehdr = ident + struct.pack("<HHIQQQIHHHHHH", 4, machine, 1, 0, 64, 0, 0, 64, 56, phnum,
                                0, 0, 0)  # fmt: skip
     out.seek(0)
     out.write(ehdr + b"".join(phdrs))
-    out.seek(pos)
-    out.write(body)
-    out.truncate(pos + len(body))
-    layout.size = pos + len(body)
+    out.truncate(pos + size)
+    layout.size = pos + size
     return layout
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from memlens import __version__
@@ -24,6 +25,7 @@ from memlens.sources.elfcore.writer import (
     ProcessFacts,
     ThreadState,
     build_notes,
+    note_chunks,
     write_core,
 )
 from memlens.sources.live.process import LiveProcess, open_process
@@ -124,7 +126,8 @@ def _write(snap: LiveProcess, facts: ProcessFacts, arch: str, path: str,
     else:
         registers = f"saved for {got} of {len(threads)} threads ({freezer.problem or 'unreadable'})"
     regions = list(snap.regions)
-    tables = [t for _, t in snap.iter_page_tables(regions)]
+    tables: list[PageTable | None] = [t for _, t in snap.iter_page_tables(regions)]
+    table_count = sum(t is not None for t in tables)
     # Only pages present in pagemap are read: reading any other page through
     # process_vm_readv or /proc/PID/mem faults it in (a never-touched MAP_SHARED
     # page is allocated, a swapped one read back, a private one mapped to the
@@ -141,13 +144,17 @@ def _write(snap: LiveProcess, facts: ProcessFacts, arch: str, path: str,
     owner = pagenote.OWNER.encode()
     page = snap.page_size
 
-    def notes(layout: CoreLayout) -> bytes:
-        extra = [(owner, pagenote.NT_MEMLENS_INFO, pagenote.encode_info(info))]
-        extra += [(owner, pagenote.NT_MEMLENS_PAGES,
-                   pagenote.encode_pages(t, -(-r.size // page), layout.runs.get(r.start, [])))
-                  for r, t in zip(regions, tables, strict=True) if t is not None]  # fmt: skip
-        return build_notes(facts, threads, regions, page, _auxv(facts.pid),
-                           GREGSET_SIZE[arch], extra)  # fmt: skip
+    def notes(layout: CoreLayout) -> Iterator[bytes | bytearray]:
+        # each region's pages note is encoded when its turn comes: one in memory at a time
+        info_note = (owner, pagenote.NT_MEMLENS_INFO, pagenote.encode_info(info))
+        yield build_notes(facts, threads, regions, page, _auxv(facts.pid), GREGSET_SIZE[arch],
+                          [info_note])  # fmt: skip
+        for i, (r, t) in enumerate(zip(regions, tables, strict=True)):
+            if t is None:
+                continue
+            desc = pagenote.encode_pages(t, -(-r.size // page), layout.runs.get(r.start, []))
+            tables[i] = None  # done with it
+            yield from note_chunks(owner, pagenote.NT_MEMLENS_PAGES, desc)
 
     tmp = f"{path}.tmp{os.getpid()}"
     try:
@@ -166,7 +173,7 @@ def _write(snap: LiveProcess, facts: ProcessFacts, arch: str, path: str,
         raise
     return {"path": path, "regions": len(regions), "saved_bytes": sum(layout.saved.values()),
             "file_size": layout.size, "threads": len(threads), "registers": registers,
-            "page_tables": sum(t is not None for t in tables)}  # fmt: skip
+            "page_tables": table_count}  # fmt: skip
 
 
 def present_runs(table: PageTable) -> list[tuple[int, int]]:
