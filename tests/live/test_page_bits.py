@@ -157,3 +157,36 @@ def test_unknown_bit_name_is_one_line(target: Target, capsys: pytest.CaptureFixt
     assert main(["pages", str(target.pid), "--bits", "anon,nosuchflag"]) == 2
     err = capsys.readouterr().err
     assert "nosuchflag" in err and len(err.strip().splitlines()) == 1
+
+
+def test_summary_counts_the_flag_sets_page_types_counts(
+    target: Target, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``pages --summary --raw`` totals against page-types -r's counting, done here: each
+    present or swapped page's expanded flags (kpageflags, overloaded bits moved, pagemap
+    bits added), pages per distinct word; IDLE and REFERENCED masked (the kernel flips
+    them between two reads)."""
+    need_root()
+    stable = ~VOLATILE & ((1 << 64) - 1)
+    for _ in range(5):
+        theirs: dict[int, int] = {}
+        for _, entry, flags in _pages(target.pid):
+            key = _expand(flags, entry) & stable
+            theirs[key] = theirs.get(key, 0) + 1
+        assert main(["pages", str(target.pid), "--summary", "--raw", "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        ours: dict[int, int] = {}
+        words = {"file-page": X_FILE, "exclusive": X_MMAP_EXCLUSIVE, "soft-dirty": X_SOFTDIRTY}
+        for g in doc["totals"]:
+            if g["state"] == "guard":
+                continue  # page-types predates guard markers (see _pages)
+            entry = sum(1 << {"file-page": PM_FILE, "exclusive": PM_MMAP_EXCLUSIVE,
+                              "soft-dirty": PM_SOFT_DIRTY}[w]
+                        for w in g["pagemap_bits"] if w in words)  # fmt: skip
+            if g["state"] == "swapped":
+                entry |= 1 << PM_SWAP
+            key = _expand(g["kpageflags"] or 0, entry) & stable
+            ours[key] = ours.get(key, 0) + g["pages"]
+        if ours == theirs:
+            break
+    assert ours == theirs
