@@ -190,3 +190,30 @@ def test_summary_counts_the_flag_sets_page_types_counts(
         if ours == theirs:
             break
     assert ours == theirs
+
+
+def _all_flags() -> list[int]:
+    out: list[int] = []
+    with open("/proc/kpageflags", "rb") as f:
+        while chunk := f.read(1 << 20):
+            out += struct.unpack(f"<{len(chunk) // 8}Q", chunk)
+    return out
+
+
+def test_system_summary_counts_every_physical_page(capsys: pytest.CaptureFixture[str]) -> None:
+    """``pages --system``: page-types with no -p.  The number of frames and the reserved
+    ones (bit 32: memory the kernel never hands out) do not change between two reads."""
+    need_root()
+    flags = _all_flags()
+    assert main(["pages", "--system", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert sum(g["pages"] for g in doc["totals"]) == len(flags)
+    assert main(["pages", "--system", "--raw", "--bits", "reserved", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert sum(g["pages"] for g in doc["totals"]) == sum(1 for f in flags if f >> 32 & 1)
+    assert all("RESERVED" in g["flag_names"] for g in doc["totals"])
+
+
+def test_system_needs_no_target(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pages", "--system", "1"]) == 2
+    assert "no TARGET" in capsys.readouterr().err

@@ -34,7 +34,10 @@ kind and in total (the kernel's page-types view).
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_target_arguments(parser)
+    add_target_arguments(parser, nargs="?")
+    parser.add_argument("--system", action="store_true",
+                        help="the flag-set summary of all physical memory (page-types with "
+                             "no -p; root); no TARGET")  # fmt: skip
     add_areas_argument(parser)
     parser.add_argument(
         "--address", type=parse_address, metavar="ADDR",
@@ -75,6 +78,10 @@ def _progress(what: str) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.system:
+        return _system(args)
+    if args.target is None:
+        raise UsageError("pages needs a TARGET (a PID or a snapshot file), or --system")
     with open_from_args(args) as snap:
         for warning in snap.warnings:
             print(f"memlens: warning: {warning}", file=sys.stderr)
@@ -100,6 +107,30 @@ def run(args: argparse.Namespace) -> int:
     if partial:
         print(f"memlens: partial result: {partial}", file=sys.stderr)
         return ExitCode.PARTIAL
+    return ExitCode.OK
+
+
+def _system(args: argparse.Namespace) -> int:
+    import os
+
+    from memlens.analyses.pagebits import parse_bits
+    from memlens.analyses.pagesummary import summarize_system
+    from memlens.render.pagesummary import print_summary, summary_json
+
+    if args.target is not None:
+        raise UsageError("--system takes no TARGET: it reads all physical memory")
+    page_size = os.sysconf("SC_PAGE_SIZE")
+    with _progress("reading /proc/kpageflags"):
+        summary = summarize_system(page_size, raw=args.raw,
+                                   filters=[parse_bits(b) for b in args.bits])  # fmt: skip
+    if args.json:
+        from memlens.render import jsonout
+
+        jsonout.dump("pages-summary", {"target": "system", "format": "kpageflags",
+                                       "page_size": page_size, "bits": args.bits,
+                                       **summary_json(summary, args.raw)})  # fmt: skip
+    else:
+        print_summary(summary, args.raw)
     return ExitCode.OK
 
 
