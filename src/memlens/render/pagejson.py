@@ -1,8 +1,11 @@
 """Per-page JSON: present and swapped pages of each region, with every known field.
 
-Written as it is produced, one region at a time, with the C JSON encoder
-(compact: no indentation): a 512 MiB process is ~130k page objects, which the
-pure-Python indenting encoder took ~15 s and ~175 MB to build and write.
+Written as it is produced, one region at a time, compact (no indentation): a
+512 MiB process is ~130k page objects, which the pure-Python indenting encoder
+took ~15 s and ~175 MB to build and write.  The page objects are made in C
+(:meth:`memlens._pagewalk.LineFormat.json_into`, a block of pages at a time into
+one reused buffer, with the names of the text path); :func:`iter_page_text` is
+the same output made in Python, kept as the reference the C is tested against.
 ``--ndjson`` writes one object per line instead: a ``{"type": "pages", ...}``
 header, then per region a ``{"type": "region", ...}`` line followed by one
 ``{"type": "page", ...}`` line per page.
@@ -12,15 +15,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import Any, TextIO
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from memlens.analyses.pages import RegionPages
 from memlens.core.pages import PAGEMAP_BITS, PageTable
 from memlens.render.jsonout import SCHEMA_VERSION
-from memlens.render.pagelines import flag_text
+from memlens.render.pagelines import flag_text, line_format
+
+if TYPE_CHECKING:
+    # the C path (json_into) needs no numpy; only the Python reference does
+    import numpy as np
+    import numpy.typing as npt
 
 _compact = json.JSONEncoder(sort_keys=True, separators=(",", ":")).encode
 #: pages formatted per slice
@@ -50,6 +55,8 @@ def iter_page_text(rp: RegionPages, raw: bool = False, extra: str = "") -> Itera
     bit names, flag names) are encoded once per distinct value.  ``extra`` is spliced
     in before the closing brace (``,"type":"page"`` for NDJSON).
     """
+    import numpy as np
+
     t = rp.table
     if t is None:
         return
@@ -69,6 +76,8 @@ def iter_page_text(rp: RegionPages, raw: bool = False, extra: str = "") -> Itera
 def _slice(t: PageTable, idx: npt.NDArray[np.intp], present: npt.NDArray[np.bool_],
            guard: npt.NDArray[np.bool_], raw: bool, extra: str, bits_of: dict[int, str],
            names_of: dict[int | None, str]) -> Iterator[str]:  # fmt: skip
+    import numpy as np
+
     addrs = (np.uint64(t.start) + idx.astype(np.uint64) * np.uint64(t.page_size)).tolist()
     entries = t.entries[idx].tolist()
     pfns = t.pfn[idx].tolist() if t.pfn_known else None
@@ -116,28 +125,51 @@ def region_json(rp: RegionPages, raw: bool = False) -> dict[str, Any]:
     return doc
 
 
-def write_pages_json(out: TextIO, head: dict[str, Any], scanned: Sequence[RegionPages],
+#: page objects per block made in C (a block's text is ~300 bytes a page)
+BLOCK_PAGES = 1 << 13
+
+
+def _write_region_pages(out: BinaryIO, rp: RegionPages, raw: bool, sep: bytes,
+                        extra: bytes) -> None:  # fmt: skip
+    """The page objects of one region, a block at a time, separated by ``sep``."""
+    t = rp.table
+    if t is None or not len(t):
+        return
+    fmt = line_format(raw)
+    buf = bytearray(BLOCK_PAGES * 512 + (1 << 16))
+    entries, counts, flags = t.entries_raw, t.counts_raw, t.flags_raw
+    pos, first = 0, True
+    while pos < len(t):
+        size, pos = fmt.json_into(buf, entries, counts, flags, t.start, t.page_size,
+                                  t.pfn_known, pos, BLOCK_PAGES, first, extra)  # fmt: skip
+        if size:
+            view = memoryview(buf)[:size]
+            out.write(view if sep == b"," else bytes(view).replace(b"},{", b"}" + sep + b"{"))
+            view.release()
+            first = False
+
+
+def write_pages_json(out: BinaryIO, head: dict[str, Any], scanned: Sequence[RegionPages],
                      raw: bool = False) -> None:  # fmt: skip
     """The whole ``pages`` document, compact, streamed region by region."""
     doc = {"schema_version": SCHEMA_VERSION, "kind": "pages", **head}
     text = _compact({**doc, "regions": []})
-    out.write(text[: text.rindex('"regions":[') + len('"regions":[')])
+    cut = text.rindex('"regions":[') + len('"regions":[')
+    out.write(text[:cut].encode())
     for i, rp in enumerate(scanned):
-        if i:
-            out.write(",")
         region = region_head(rp)
         region["pages"] = None
         text = _compact(region)
         at = text.index('"pages":null')
-        out.write(text[:at])
+        out.write(("," if i else "").encode() + text[:at].encode())
         if rp.table is None:
-            out.write('"pages":null')
+            out.write(b'"pages":null')
         else:
-            out.write('"pages":[')
-            _write_list(out, iter_page_text(rp, raw))
-            out.write("]")
-        out.write(text[at + len('"pages":null') :])
-    out.write(text_tail(doc))
+            out.write(b'"pages":[')
+            _write_region_pages(out, rp, raw, b",", b"")
+            out.write(b"]")
+        out.write(text[at + len('"pages":null') :].encode())
+    out.write(text_tail(doc).encode())
 
 
 def text_tail(doc: dict[str, Any]) -> str:
@@ -146,29 +178,25 @@ def text_tail(doc: dict[str, Any]) -> str:
     return text[text.rindex('"regions":[') + len('"regions":[') :]
 
 
-def _write_list(out: TextIO, items: Iterator[str], batch: int = 8192) -> None:
-    first = True
-    chunk: list[str] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == batch:
-            out.write(("" if first else ",") + ",".join(chunk))
-            first, chunk = False, []
-    if chunk:
-        out.write(("" if first else ",") + ",".join(chunk))
-
-
-def write_pages_ndjson(out: TextIO, head: dict[str, Any], scanned: Sequence[RegionPages],
+def write_pages_ndjson(out: BinaryIO, head: dict[str, Any], scanned: Sequence[RegionPages],
                        raw: bool = False) -> None:  # fmt: skip
     """One JSON object per line: the header, then each region followed by its pages."""
-    out.write(_compact({"schema_version": SCHEMA_VERSION, "type": "pages", **head}) + "\n")
+    out.write((_compact({"schema_version": SCHEMA_VERSION, "type": "pages", **head})
+               + "\n").encode())  # fmt: skip
     for rp in scanned:
-        out.write(_compact({"type": "region", **region_head(rp)}) + "\n")
-        lines: list[str] = []
-        for page in iter_page_text(rp, raw, ',"type":"page"'):
-            lines.append(page)
-            if len(lines) == 8192:
-                out.write("\n".join(lines) + "\n")
-                lines = []
-        if lines:
-            out.write("\n".join(lines) + "\n")
+        out.write((_compact({"type": "region", **region_head(rp)}) + "\n").encode())
+        t = rp.table
+        if t is None or not len(t):
+            continue
+        fmt = line_format(raw)
+        buf = bytearray(BLOCK_PAGES * 512 + (1 << 16))
+        pos, first = 0, True
+        while pos < len(t):
+            size, pos = fmt.json_into(buf, t.entries_raw, t.counts_raw, t.flags_raw, t.start,
+                                      t.page_size, t.pfn_known, pos, BLOCK_PAGES, first,
+                                      b',"type":"page"')  # fmt: skip
+            if size:
+                # objects hold no "},{" inside (no nested objects): split lines there
+                out.write(bytes(buf[:size]).replace(b"},{", b"}\n{"))
+                out.write(b"\n")
+                first = True

@@ -195,9 +195,11 @@ def _pages(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace)
         head = {"target": snap.source, "format": snap.format, "page_size": snap.page_size,
                 "address": args.address}  # fmt: skip
         write = write_pages_ndjson if args.ndjson else write_pages_json
-        write(sys.stdout, head, scanned, args.raw)
+        sys.stdout.flush()
+        write(sys.stdout.buffer, head, scanned, args.raw)
         if not args.ndjson:
-            sys.stdout.write("\n")
+            sys.stdout.buffer.write(b"\n")
+        sys.stdout.buffer.flush()
         return
     from memlens.render.pagelines import write_regions, write_single
 
