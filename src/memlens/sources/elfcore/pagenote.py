@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,13 +87,17 @@ def decode_info(desc: bytes | memoryview) -> dict[str, Any]:
 
 
 def encode_pages(table: PageTable, region_pages: int,
-                 saved: Sequence[tuple[int, int]]) -> bytearray:  # fmt: skip
+                 saved: Sequence[tuple[int, int]]) -> bytes:  # fmt: skip
     """The pages note of one region: ``table`` (which may list fewer pages than the region
-    has) and the runs of pages whose bytes were saved, as (first page, pages).
+    has) and the runs of pages whose bytes were saved, as (first page, pages)."""
+    return b"".join(iter_pages_note(table, region_pages, saved)[1])
 
-    Built in one buffer of the note's size (no per-column copies joined afterwards: a
-    2 GiB heap's note is 16 MiB).
-    """
+
+def iter_pages_note(table: PageTable, region_pages: int, saved: Sequence[tuple[int, int]]
+                    ) -> tuple[int, Iterator[bytes]]:  # fmt: skip
+    """(size, pieces) of the pages note of one region, the pieces made a block of pages
+    at a time as they are written: a 2 GiB heap's note (16 MiB) never sits in memory
+    beside its page table."""
     entries = np.asarray(table.entries, dtype="<u8")
     n = int(np.count_nonzero(entries))
     columns = [entries] + [np.asarray(c, dtype="<u8") for c in (table.counts, table.flags)
@@ -103,23 +107,29 @@ def encode_pages(table: PageTable, region_pages: int,
         | (FLAG_FLAGS if table.flags is not None else 0)
         | (FLAG_PARTIAL if table.partial else 0)
     )
-    out = bytearray(_PAGES.size + 8 * (n * (1 + len(columns)) + 2 * len(saved)))
-    _PAGES.pack_into(out, 0, PAGES_MAGIC, VERSION, flags, table.page_size, 0, table.start,
-                     max(region_pages, len(entries)), len(entries), n, len(saved))  # fmt: skip
-    body = np.frombuffer(out, dtype="<u8", offset=_PAGES.size)
-    done = 0
-    # a block of pages at a time: no page index array of the whole region beside the note
-    for at in range(0, len(entries), ENCODE_BLOCK):
-        index = np.flatnonzero(entries[at : at + ENCODE_BLOCK]) + at
-        got = len(index)
-        body[done : done + got] = index
-        for k, column in enumerate(columns, 1):
-            body[k * n + done : k * n + done + got] = column[index]
-        done += got
-    if saved:
-        body[(1 + len(columns)) * n :] = np.asarray(saved, dtype="<u8").reshape(-1)
-    del body  # the buffer must not stay exported
-    return out
+    size = _PAGES.size + 8 * (n * (1 + len(columns)) + 2 * len(saved))
+    head = _PAGES.pack(PAGES_MAGIC, VERSION, flags, table.page_size, 0, table.start,
+                       max(region_pages, len(entries)), len(entries), n, len(saved))  # fmt: skip
+
+    def blocks(column: npt.NDArray[np.uint64] | None) -> Iterator[bytes]:
+        for at in range(0, len(entries), ENCODE_BLOCK):
+            index = np.flatnonzero(entries[at : at + ENCODE_BLOCK])
+            if not len(index):
+                continue
+            if column is None:
+                yield (index + at).astype("<u8").tobytes()
+            else:
+                yield column[at : at + ENCODE_BLOCK][index].astype("<u8").tobytes()
+
+    def pieces() -> Iterator[bytes]:
+        yield head
+        yield from blocks(None)
+        for column in columns:
+            yield from blocks(column)
+        if saved:
+            yield np.asarray(saved, dtype="<u8").reshape(-1).tobytes()
+
+    return size, pieces()
 
 
 @dataclass(frozen=True, slots=True)

@@ -66,6 +66,13 @@ def _note(owner: bytes, ntype: int, desc: bytes) -> bytes:
     return b"".join(note_chunks(owner, ntype, desc))
 
 
+def note_head(owner: bytes, ntype: int, size: int) -> bytes:
+    """An ELF note's header and name, for a description of ``size`` bytes written after it
+    (then ``-size % 4`` bytes of padding)."""
+    name = owner + b"\0"
+    return struct.pack("<III", len(name), size, ntype) + name + b"\0" * (-len(name) % 4)
+
+
 def note_chunks(owner: bytes, ntype: int,
                 desc: bytes | bytearray) -> tuple[bytes, bytes | bytearray, bytes]:  # fmt: skip
     """One ELF note as (header and name, description, padding): written in turn, a large

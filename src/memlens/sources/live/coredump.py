@@ -25,7 +25,7 @@ from memlens.sources.elfcore.writer import (
     ProcessFacts,
     ThreadState,
     build_notes,
-    note_chunks,
+    note_head,
     write_core,
 )
 from memlens.sources.live.process import LiveProcess, open_process
@@ -152,9 +152,12 @@ def _write(snap: LiveProcess, facts: ProcessFacts, arch: str, path: str,
         for i, (r, t) in enumerate(zip(regions, tables, strict=True)):
             if t is None:
                 continue
-            desc = pagenote.encode_pages(t, -(-r.size // page), layout.runs.get(r.start, []))
+            size, pieces = pagenote.iter_pages_note(t, -(-r.size // page),
+                                                    layout.runs.get(r.start, []))  # fmt: skip
+            yield note_head(owner, pagenote.NT_MEMLENS_PAGES, size)
+            yield from pieces
+            yield b"\0" * (-size % 4)
             tables[i] = None  # done with it
-            yield from note_chunks(owner, pagenote.NT_MEMLENS_PAGES, desc)
 
     tmp = f"{path}.tmp{os.getpid()}"
     try:
