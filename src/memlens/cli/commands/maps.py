@@ -8,7 +8,6 @@ import sys
 from memlens.analyses.regions import RegionRow, region_rows, select_regions
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_areas_argument, add_target_arguments, open_from_args
-from memlens.render import jsonout
 from memlens.render.maptable import render_maps
 from memlens.render.table import is_terminal
 from memlens.render.units import human_size
@@ -45,6 +44,8 @@ def run(args: argparse.Namespace) -> int:
         rows = region_rows(snap, select_regions(snap.regions, args.areas), page_tables=tables)
         word = snap.space.word_size
         if args.json:
+            from memlens.render import jsonout  # json: only for --json
+
             jsonout.dump("maps", {"target": snap.source, "format": snap.format,
                                   "page_size": snap.page_size,
                                   "regions": [_json_row(r) for r in rows]})  # fmt: skip

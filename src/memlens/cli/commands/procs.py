@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 from memlens.analyses.procs import ProcRow, process_table
 from memlens.cli.exitcodes import ExitCode
-from memlens.render import jsonout
 from memlens.render.table import Column, Table, is_terminal, print_table
 from memlens.render.units import human_size
 
@@ -70,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None:
         rows = rows[: args.limit]
     if args.json:
+        from memlens.render import jsonout  # json: only for --json
+
         jsonout.dump("procs", {
             "processes": [{"pid": r.pid, "user": r.user, "command": r.command,
                            "source": r.source or None, "reason": r.reason, **_values(r),
