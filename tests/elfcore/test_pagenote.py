@@ -173,3 +173,14 @@ def test_huge_header_fields(tmp_path: Path, core_bytes: bytes, field: str, value
                 snap.page_table(snap.regions[0])
         else:
             assert len(warned) == 1 and snap.page_table(snap.regions[0]) is None
+
+
+def test_version_1_notes_still_read() -> None:
+    """Cores written before the saved runs existed: every byte up to filesz was saved."""
+    index, entries = [0, 2], [1 << 63 | 0x1234, 1 << 62 | 0x20]
+    desc = struct.pack("<4sHHIIQQQ", b"MLPT", 1, 0, PAGE, 0, 0x10000, 4, 2)
+    desc += struct.pack("<4Q", *index, *entries)
+    note = pagenote.decode_pages(desc)
+    assert note.saved_runs() is None and note.npages == note.listed == 4
+    table = note.table({})
+    assert table.entries.tolist() == [entries[0], 0, entries[1], 0] and not table.partial

@@ -43,7 +43,8 @@ from memlens.core.pages import PageTable
 OWNER = "MEMLENS"
 NT_MEMLENS_INFO = 0x4D4C5301  # "ML" S 1: high values no other tool (BFD) reads as its own
 NT_MEMLENS_PAGES = 0x4D4C5302
-VERSION = 2
+VERSION = 2  # of the pages note
+INFO_VERSION = 1
 INFO_MAGIC = b"MLSI"
 PAGES_MAGIC = b"MLPT"
 FLAG_COUNTS = 1
@@ -68,14 +69,14 @@ class PageNoteError(ValueError):
 
 
 def encode_info(info: dict[str, Any]) -> bytes:
-    return _INFO.pack(INFO_MAGIC, VERSION, 0) + json.dumps(info, sort_keys=True).encode()
+    return _INFO.pack(INFO_MAGIC, INFO_VERSION, 0) + json.dumps(info, sort_keys=True).encode()
 
 
 def decode_info(desc: bytes | memoryview) -> dict[str, Any]:
     if len(desc) < _INFO.size:
         raise PageNoteError("info note too short")
     magic, version, _ = _INFO.unpack_from(desc)
-    if magic != INFO_MAGIC or version != VERSION:
+    if magic != INFO_MAGIC or version != INFO_VERSION:
         raise PageNoteError(f"info note magic {magic!r} version {version} not understood")
     try:
         info = json.loads(bytes(desc[_INFO.size :]).decode())
