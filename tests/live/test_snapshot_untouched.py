@@ -142,3 +142,24 @@ def test_pages_of_a_snapshot_is_complete(target: Target, tmp_path: Path,
     assert main(["pages", str(core), "--summary"]) == 0
     assert main(["maps", str(core)]) == 0
     assert "partial" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("verb", [["snapshot", "-o", "CORE"], ["maps"], ["pages", "--json"],
+                                  ["procs"]])  # fmt: skip
+def test_a_process_that_exited_gives_one_line(
+    verb: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A zombie (exited, not yet reaped): its /proc entry is there, its memory is not."""
+    proc = subprocess.Popen(["true"])
+    assert wait_for(lambda: Path(f"/proc/{proc.pid}/stat").read_text().split(")")[1].split()[0]
+                    == "Z")  # fmt: skip
+    try:
+        args = [verb[0], str(proc.pid), *(str(tmp_path / "x.core") if a == "CORE" else a
+                                           for a in verb[1:])]  # fmt: skip
+        code = main(args)
+        err = capsys.readouterr().err
+        assert code != 0 and "Traceback" not in err
+        # one line saying so (procs says it as a note of its table, exit code 3)
+        assert len(err.strip().splitlines()) == (0 if verb[0] == "procs" else 1), err
+    finally:
+        proc.wait()

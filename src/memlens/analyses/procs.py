@@ -15,6 +15,7 @@ import pwd
 from dataclasses import dataclass, field
 
 from memlens.errors import MemlensError, ProcessGoneError
+from memlens.sources.live.pagemap import process_alive
 from memlens.sources.live.smaps import Usage, read_smaps
 
 
@@ -103,8 +104,8 @@ def _row(pid: int, user: str, command: str) -> ProcRow | None:
     try:
         rollup = read_smaps(pid, "smaps_rollup")
     except ProcessGoneError:
-        # a task without memory (kernel thread, zombie) reads as "no such process" too
-        if os.path.exists(f"/proc/{pid}/stat"):
+        # a kernel thread (no memory) reads as "no such process" too; a zombie has exited
+        if process_alive(pid):
             return ProcRow(pid, user, command, Usage(), "smaps_rollup")
         return None
     except MemlensError as e:
@@ -116,8 +117,8 @@ def _row(pid: int, user: str, command: str) -> ProcRow | None:
             return None
         except MemlensError as e2:
             return ProcRow(pid, user, command, None, "", _reason(e2))
-    if not rollup:
-        return ProcRow(pid, user, command, Usage(), "smaps_rollup")  # no mm: empty file
+    if not rollup:  # no mm: a kernel thread, or a process that has exited
+        return ProcRow(pid, user, command, Usage(), "smaps_rollup") if process_alive(pid) else None
     return ProcRow(pid, user, command, next(iter(rollup.values())), "smaps_rollup")
 
 

@@ -46,7 +46,7 @@ class ProcessMemory:
         if self._mem_fd is None:
             try:
                 self._mem_fd = os.open(f"/proc/{self.pid}/mem", os.O_RDONLY)
-            except FileNotFoundError:
+            except (FileNotFoundError, ProcessLookupError):
                 raise ProcessGoneError(self.pid, "exited while being read") from None
             except PermissionError:
                 raise TargetError(self.pid, "no permission to read /proc/PID/mem") from None

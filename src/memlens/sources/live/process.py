@@ -13,7 +13,7 @@ from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.errors import ProcessGoneError, TargetError
 from memlens.sources.live.maps import parse_maps
 from memlens.sources.live.memory import ProcessMemory
-from memlens.sources.live.pagemap import PagemapReader
+from memlens.sources.live.pagemap import PagemapReader, process_alive
 from memlens.sources.options import OpenOptions
 
 if TYPE_CHECKING:
@@ -76,6 +76,8 @@ class LiveProcess(Snapshot):
         self.memory = ProcessMemory(pid)
         self._pagemap: PagemapReader | None = None
         regions = parse_maps(_read_text(pid, "maps"), f"/proc/{pid}/maps")
+        if not regions and not process_alive(pid):
+            raise ProcessGoneError(pid, "has exited (a zombie): no memory left to read")
         arch = _arch()
         space = AddressSpace(
             regions,
