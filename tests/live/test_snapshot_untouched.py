@@ -55,9 +55,13 @@ def test_saved_pages_are_the_present_pages(target: Target, tmp_path: Path) -> No
     assert main(["snapshot", str(target.pid), "-o", str(core)]) == 0
     with memlens.open(target.pid) as live:
         present = {}
+        private = set()  # private anonymous regions (a core does not tell unnamed ones)
         for region, table in live.iter_page_tables(list(live.regions), kpage=False):
             assert table is not None
             present[region.start] = table.present.copy() if len(table) else None
+            if not region.path and not region.perms.shared and region.kind.name in (
+                    "ANON", "HEAP", "STACK"):  # fmt: skip
+                private.add(region.start)
     with memlens.open(str(core)) as snap:
         big = snap.space.region_at(target.addr["bigshared"])
         assert big is not None
@@ -66,9 +70,8 @@ def test_saved_pages_are_the_present_pages(target: Target, tmp_path: Path) -> No
         with pytest.raises(memlens.AddressError, match="not saved"):
             snap.space.read(big.start + PAGE, 1)
         zero = target.addr["zero"]
-        with pytest.raises(memlens.AddressError, match="not saved"):
-            snap.space.read(zero + 4 * PAGE, 1)  # never touched: not read
-        assert snap.space.read(zero, PAGE) == bytes(PAGE)  # the zero page, present
+        # never touched, private: zeros, saved without being read; and the zero page
+        assert snap.space.read(zero, 8 * PAGE) == bytes(8 * PAGE)
         for region in snap.regions:
             table = snap.page_table(region)  # every region's note decodes
             assert table is not None
@@ -78,9 +81,13 @@ def test_saved_pages_are_the_present_pages(target: Target, tmp_path: Path) -> No
                 continue
             saved = np.array([snap.space.is_readable(region.start + i * PAGE, PAGE)
                               for i in range(len(table))])  # fmt: skip
+            if region.start in private:
+                # private anonymous: what was present, and what was never touched (zeros)
+                assert np.array_equal(saved, ~table.swapped | table.present), region.name
+                continue
             # [vvar]-like pages may be present yet unreadable: saved never exceeds present
             assert not (saved & ~table.present).any(), region.name
-            if region.kind.name in ("ANON", "HEAP", "STACK"):
+            if region.name == "/dev/zero (deleted)":  # shared anonymous
                 assert np.array_equal(saved, table.present), region.name
 
 
@@ -163,3 +170,28 @@ def test_a_process_that_exited_gives_one_line(
         assert len(err.strip().splitlines()) == (0 if verb[0] == "procs" else 1), err
     finally:
         proc.wait()
+
+
+def test_reads_and_searches_touch_nothing(target: Target,
+                                          capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    """``read`` and ``find`` on a live PID: a never-touched private page reads as zeros
+    without being mapped, a shared or swapped one is refused, nothing is faulted in."""
+    before_rss, before = vm_rss(target.pid), _comparable(target)
+    big, zero = target.addr["bigshared"], target.addr["zero"]
+    entry_before = _entry(target.pid, zero + 5 * PAGE)
+    assert main(["read", str(target.pid), hex(zero + 5 * PAGE), "16"]) == 0
+    assert main(["read", str(target.pid), hex(big + PAGE), "16"]) == 1
+    err = capsys.readouterr().err
+    assert "not resident" in err and len(err.strip().splitlines()) == 1
+    assert main(["find", str(target.pid), "--string", "no such text anywhere", "--count"]) == 0
+    assert main(["find", str(target.pid), "--hex", "0x0101010101010101", "--count"]) == 0
+    capsys.readouterr()
+    assert _entry(target.pid, zero + 5 * PAGE) == entry_before == 0  # not even the zero page
+    assert vm_rss(target.pid) == before_rss
+    assert _comparable(target) == before
+
+
+def _entry(pid: int, address: int) -> int:
+    with open(f"/proc/{pid}/pagemap", "rb") as f:
+        f.seek(address // PAGE * 8)
+        return int.from_bytes(f.read(8), "little") & ~(1 << 55)  # soft-dirty aside

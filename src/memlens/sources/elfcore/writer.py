@@ -130,11 +130,14 @@ def write_core(
     notes: Callable[[CoreLayout], bytes | Iterable[bytes | bytearray]], page_size: int,
     read: Callable[[int, int], bytes],
     wanted: Mapping[int, Sequence[tuple[int, int]]],
+    zeros: Mapping[int, Sequence[tuple[int, int]]] | None = None,
 ) -> CoreLayout:  # fmt: skip
     """Write the core to ``out`` (seekable); ``read(addr, n)`` gives a region's bytes.
 
     ``wanted`` maps a region's start to the (first page, pages) runs to read, ascending;
-    a region not in it saves nothing.  ``read`` raising :class:`MemlensError` leaves the
+    a region not in it saves nothing.  ``zeros`` maps a region's start to runs known to
+    hold zeros without being read (never-touched private anonymous pages): holes in the
+    file, saved all the same.  ``read`` raising :class:`MemlensError` leaves the
     pages it covers unsaved.  ``notes(layout)`` gives the note segment once the bytes
     are written (bytes, or chunks written in turn: a pages note is encoded only when
     its turn comes, so one is in memory at a time).
@@ -148,8 +151,9 @@ def write_core(
     loads = []
     for r in regions:
         runs = _copy_runs(out, r, pos, read, page_size, wanted.get(r.start, ()))
-        saved = min(r.size, (runs[-1][0] + runs[-1][1]) * page_size) if runs else 0
         layout.saved[r.start] = sum(n for _, n in runs) * page_size
+        runs = _merge(runs, (zeros or {}).get(r.start, ()))
+        saved = min(r.size, (runs[-1][0] + runs[-1][1]) * page_size) if runs else 0
         layout.runs[r.start] = runs
         flags = (4 if r.perms.read else 0) | (2 if r.perms.write else 0) | (
             1 if r.perms.execute else 0)  # fmt: skip
@@ -197,6 +201,18 @@ def _copy_runs(out: BinaryIO, region: Region, pos: int, read: Callable[[int, int
                 _extend(done, at, got)
             at += got + 1 if got < n else n  # skip the page that failed
     return done
+
+
+def _merge(a: Runs, b: Sequence[tuple[int, int]]) -> Runs:
+    """The union of two lists of runs, as ascending runs (neighbours joined)."""
+    out: Runs = []
+    for first, count in sorted([*a, *b]):
+        if out and first <= out[-1][0] + out[-1][1]:
+            end = max(out[-1][0] + out[-1][1], first + count)
+            out[-1] = (out[-1][0], end - out[-1][0])
+        else:
+            out.append((first, count))
+    return out
 
 
 def _extend(runs: Runs, first: int, count: int) -> None:

@@ -14,6 +14,7 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from memlens import __version__
 from memlens.core.pages import BIT_PRESENT, PageTable
@@ -28,9 +29,14 @@ from memlens.sources.elfcore.writer import (
     note_head,
     write_core,
 )
+from memlens.sources.live.maps import is_private_anonymous
 from memlens.sources.live.process import LiveProcess, open_process
 from memlens.sources.live.ptrace_stop import StoppedThreads
 from memlens.sources.options import OpenOptions
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 #: size of elf_gregset_t per arch (what NT_PRSTATUS pr_reg holds)
 GREGSET_SIZE = {"x86_64": 27 * 8, "aarch64": 34 * 8}
@@ -134,6 +140,9 @@ def _write(snap: LiveProcess, facts: ProcessFacts, arch: str, path: str,
     # zero page), which changes the target.
     wanted = {r.start: present_runs(t) for r, t in zip(regions, tables, strict=True)
               if t is not None and r.perms.read}  # fmt: skip
+    # never-touched pages of private anonymous memory hold zeros: saved as holes, unread
+    zeros = {r.start: untouched_runs(t) for r, t in zip(regions, tables, strict=True)
+             if t is not None and r.perms.read and is_private_anonymous(r)}  # fmt: skip
     # per region: what the page table could not know (PFNs without CAP_SYS_ADMIN, no
     # pagemap above the task size...)
     unavailable = {str(t.start): t.unavailable for t in tables if t is not None and t.unavailable}
@@ -163,8 +172,8 @@ def _write(snap: LiveProcess, facts: ProcessFacts, arch: str, path: str,
     try:
         with open(tmp, "wb") as out:
             layout = write_core(out, machine=EM_BY_ARCH[arch], regions=regions, notes=notes,
-                                page_size=page, read=snap.memory.read,
-                                wanted=wanted)  # fmt: skip
+                                page_size=page, read=snap.memory.read_present,
+                                wanted=wanted, zeros=zeros)  # fmt: skip
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):
@@ -183,6 +192,20 @@ def present_runs(table: PageTable) -> list[tuple[int, int]]:
     """(first page, pages) of each run of pages pagemap shows present (bit 63)."""
     import numpy as np
 
-    present = (table.entries >> np.uint64(BIT_PRESENT)).astype(np.int8)
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], present, [0]))))
+    return _runs((table.entries >> np.uint64(BIT_PRESENT)).astype(np.int8))
+
+
+def untouched_runs(table: PageTable) -> list[tuple[int, int]]:
+    """(first page, pages) of each run of pages neither present nor swapped (bits 63, 62)."""
+    import numpy as np
+
+    if "pagemap" in table.unavailable:
+        return []
+    return _runs(((table.entries >> np.uint64(62)) == 0).astype(np.int8))
+
+
+def _runs(marks: npt.NDArray[np.int8]) -> list[tuple[int, int]]:
+    import numpy as np
+
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], marks, [0]))))
     return [(int(a), int(b - a)) for a, b in edges.reshape(-1, 2)]

@@ -74,3 +74,10 @@ def parse_maps(text: str, source: str = "maps") -> list[Region]:
         for n, line in enumerate(text.splitlines(), 1)
         if line.strip()
     ]
+
+
+def is_private_anonymous(region: Region) -> bool:
+    """Private anonymous memory (``[heap]``, ``[stack]``, unnamed, ``[anon:...]``): a page
+    never touched there reads as zeros (a read would only map the shared zero page)."""
+    kinds = (RegionKind.ANON, RegionKind.HEAP, RegionKind.STACK)
+    return region.kind in kinds and not region.path and not region.perms.shared
