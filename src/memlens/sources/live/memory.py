@@ -70,7 +70,9 @@ class ProcessMemory:
 
         Small reads (a heap walk reads a word at a time) are served from blocks of
         :data:`BLOCK` entries read once: one pagemap ``pread`` per 2 MiB of addresses
-        rather than one per read.
+        rather than one per read.  The blocks live as long as this object -- one
+        command's look at the process; a page that changes state meanwhile is seen as
+        it was at its block's first read, as any read of a running process can be.
         """
         block = first // BLOCK
         if (first + count - 1) // BLOCK == block:
