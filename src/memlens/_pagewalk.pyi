@@ -37,7 +37,22 @@ class LineFormat:
         flag_names: Sequence[tuple[int, str]],
         pagemap_words: Sequence[tuple[int, str]],
         flags_mask: int,
+        overloads: Sequence[tuple[int, int, int, str]] = ...,
     ) -> None: ...
+    def json_into(
+        self,
+        buffer: bytearray | memoryview,
+        entries: _U64,
+        counts: _U64 | None,
+        flags: _U64 | None,
+        start: int,
+        page_size: int,
+        pfn_known: bool,
+        pos: int,
+        max_pages: int,
+        first: bool,
+        extra: bytes,
+    ) -> tuple[int, int]: ...
     def render_into(
         self,
         buffer: bytearray | memoryview,

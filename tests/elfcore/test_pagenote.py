@@ -15,7 +15,14 @@ import memlens
 from memlens.core.pages import PageTable
 from memlens.core.region import Perms, Region, RegionKind
 from memlens.sources.elfcore import pagenote
-from memlens.sources.elfcore.writer import ProcessFacts, ThreadState, build_notes, write_core
+from memlens.sources.elfcore.writer import (
+    CoreLayout,
+    ProcessFacts,
+    ThreadState,
+    build_notes,
+    write_core,
+)
+from memlens.sources.live.coredump import present_runs
 from tests.sources.fuzzing import exercise, flip
 
 PAGE = 4096
@@ -58,9 +65,6 @@ def _core() -> bytes:
     tables = _tables()
     info = {"pid": 77, "unavailable": {str(t.start): t.unavailable for t in tables
                                        if t.unavailable}}  # fmt: skip
-    extra = [(b"MEMLENS", pagenote.NT_MEMLENS_INFO, pagenote.encode_info(info))]
-    extra += [(b"MEMLENS", pagenote.NT_MEMLENS_PAGES, pagenote.encode_pages(t)) for t in tables]
-    notes = build_notes(facts, [ThreadState(77, b"")], REGIONS, PAGE, b"", 216, extra)
     memory = {0x10000: b"H" * 0x4000, 0x20000: b"X" * 0x1000}
 
     def read(addr: int, n: int) -> bytes:
@@ -69,8 +73,19 @@ def _core() -> bytes:
                 return data[addr - start : addr - start + n]
         raise memlens.AddressError(addr)
 
+    def notes(layout: CoreLayout) -> bytes:
+        extra = [(b"MEMLENS", pagenote.NT_MEMLENS_INFO, pagenote.encode_info(info))]
+        extra += [(b"MEMLENS", pagenote.NT_MEMLENS_PAGES,
+                   pagenote.encode_pages(t, len(t), layout.runs[t.start])) for t in tables]
+        return build_notes(facts, [ThreadState(77, b"")], REGIONS, PAGE, b"", 216, extra)
+
+    # the pages present in each table, read as a snapshot reads them (none of the
+    # unreadable region)
+    wanted = {r.start: present_runs(t) for r, t in zip(REGIONS, tables, strict=True)
+              if r.perms.read}  # fmt: skip
     out = io.BytesIO()
-    write_core(out, machine=62, regions=REGIONS, notes=notes, page_size=PAGE, read=read)
+    write_core(out, machine=62, regions=REGIONS, notes=notes, page_size=PAGE, read=read,
+               wanted=wanted)
     return out.getvalue()
 
 
@@ -97,6 +112,11 @@ def test_round_trip(tmp_path: Path, core_bytes: bytes) -> None:
                 assert (a is None and b is None) or np.array_equal(a, b)
             assert got.unavailable == want.unavailable
         assert snap.space.read(0x10000, 2) == b"HH"
+        # the heap's page 1 was not present and page 3 swapped: neither was read
+        assert snap.space.read(0x12000, 1) == b"H"
+        for absent in (0x11000, 0x13000):
+            with pytest.raises(memlens.AddressError, match="not saved"):
+                snap.space.read(absent, 1)
         with pytest.raises(memlens.AddressError, match="not saved"):
             snap.space.read(0x7F0000000000, 1)
 
@@ -134,7 +154,7 @@ def test_bit_flips_in_notes(tmp_path: Path, core_bytes: bytes, picks: list[int])
 @pytest.mark.parametrize("value", [0, 1 << 40, (1 << 64) - 1])
 def test_huge_header_fields(tmp_path: Path, core_bytes: bytes, field: str, value: int) -> None:
     at = core_bytes.find(pagenote.PAGES_MAGIC)
-    offset, fmt = {"npages": (24, "<Q"), "nnz": (32, "<Q"), "page_size": (8, "<I")}[field]
+    offset, fmt = {"npages": (24, "<Q"), "nnz": (40, "<Q"), "page_size": (8, "<I")}[field]
     value &= (1 << (8 * struct.calcsize(fmt))) - 1
     data = (
         core_bytes[: at + offset]
@@ -153,3 +173,14 @@ def test_huge_header_fields(tmp_path: Path, core_bytes: bytes, field: str, value
                 snap.page_table(snap.regions[0])
         else:
             assert len(warned) == 1 and snap.page_table(snap.regions[0]) is None
+
+
+def test_version_1_notes_still_read() -> None:
+    """Cores written before the saved runs existed: every byte up to filesz was saved."""
+    index, entries = [0, 2], [1 << 63 | 0x1234, 1 << 62 | 0x20]
+    desc = struct.pack("<4sHHIIQQQ", b"MLPT", 1, 0, PAGE, 0, 0x10000, 4, 2)
+    desc += struct.pack("<4Q", *index, *entries)
+    note = pagenote.decode_pages(desc)
+    assert note.saved_runs() is None and note.npages == note.listed == 4
+    table = note.table({})
+    assert table.entries.tolist() == [entries[0], 0, entries[1], 0] and not table.partial

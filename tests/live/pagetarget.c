@@ -116,6 +116,53 @@ int main(int argc, char **argv) {
         ioctl(ufd, UFFDIO_WRITEPROTECT, &wp) == 0)
         printf("uffd %lx\n", (unsigned long)u);
 
+    /* 1 GiB shared anonymous, only page 0 written: a snapshot must not fault in the rest */
+    char *big = mmap(NULL, 1L << 30, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (big == MAP_FAILED) { perror("mmap big"); return 1; }
+    madvise(big, 1L << 30, MADV_DONTFORK);
+    big[0] = 1;
+    printf("bigshared %lx\n", (unsigned long)big);
+
+    /* private anonymous, pages 0..3 of 8 only read: they map the shared zero page */
+    char *z = anon(8);
+    for (int i = 0; i < 4; i++) sink = z[i * P];
+    printf("zero %lx\n", (unsigned long)z);
+
+    /* a 2 MiB-aligned 2 MiB with MADV_HUGEPAGE, written: a THP when the kernel has one */
+    char *raw = mmap(NULL, 6L << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    char *h = (char *)(((unsigned long)raw + (2L << 20) - 1) & ~((2L << 20) - 1));
+    madvise(h, 2L << 20, MADV_HUGEPAGE);
+    madvise(h, 2L << 20, MADV_DONTFORK);
+    memset(h, 3, 2L << 20);
+    printf("thp %lx\n", (unsigned long)h);
+
+    /* hugetlb, when the kernel has a free huge page */
+    char *ht = mmap(NULL, 2L << 20, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+    if (ht != MAP_FAILED) { ht[0] = 1; printf("hugetlb %lx\n", (unsigned long)ht); }
+
+    /* shared /dev/zero: shared anonymous memory named "/dev/zero (deleted)"; page 1 written */
+    int zfd = open("/dev/zero", O_RDWR);
+    char *dz = mmap(NULL, 4 * P, PROT_READ | PROT_WRITE, MAP_SHARED, zfd, 0);
+    close(zfd);
+    if (dz == MAP_FAILED) { perror("mmap /dev/zero"); return 1; }
+    madvise(dz, 4 * P, MADV_DONTFORK);
+    dz[P] = 1;
+    printf("devzero %lx\n", (unsigned long)dz);
+
+    /* a memfd (shmem file), pages 0 and 2 of 4 written */
+    int mfd = (int)syscall(SYS_memfd_create, "zoo memfd", 0);
+    if (mfd < 0 || ftruncate(mfd, 4 * P) != 0) { perror("memfd"); return 1; }
+    char *mf = mmap(NULL, 4 * P, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+    close(mfd);
+    madvise(mf, 4 * P, MADV_DONTFORK);
+    mf[0] = 1; mf[2 * P] = 1;
+    printf("memfd %lx\n", (unsigned long)mf);
+
+    /* PROT_NONE reservation, 4 pages */
+    char *pn = mmap(NULL, 4 * P, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    printf("protnone %lx\n", (unsigned long)pn);
+
     fflush(stdout);
     int done[2];
     if (pipe(done) != 0) { perror("pipe"); return 1; }

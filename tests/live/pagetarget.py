@@ -47,6 +47,9 @@ def start_target(build: Path, workdir: Path) -> Target:
         if word == "ready":
             break
         addr[word] = int(value, 16) if word != "child" else int(value)
+    # the child's last writes (its stack, on the way to pause()) end copy-on-write
+    # sharing: wait for them, so the parent's pages hold still
+    assert wait_for(lambda: asleep(addr["child"]) and asleep(proc.pid))
     return Target(proc, addr, workdir)
 
 

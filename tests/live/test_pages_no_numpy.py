@@ -53,9 +53,17 @@ def test_text_paths_import_no_numpy(target: Target, options: list[str]) -> None:
     assert modules == []
 
 
-def test_json_may_import_numpy(target: Target) -> None:
-    """The check sees an import: JSON output builds its page lists with numpy."""
-    code, modules = run_child(["pages", str(target.pid), "--areas", "[stack]", "--json"])
+def test_json_imports_no_numpy(target: Target) -> None:
+    """Per-page JSON is made in C now, like the lines."""
+    need_root()
+    for fmt in ("--json", "--ndjson"):
+        code, modules = run_child(["pages", str(target.pid), "--areas", "[stack]", fmt])
+        assert (code, modules) == (0, [])
+
+
+def test_list_may_import_numpy(target: Target) -> None:
+    """The check sees an import: --list finds its ranges with numpy."""
+    code, modules = run_child(["pages", str(target.pid), "--areas", "[stack]", "--list"])
     assert code == 0 and "numpy" in modules
 
 

@@ -128,6 +128,18 @@ def test_one_line_per_page_or_run(entries: list[int], data: st.DataObject) -> No
 # -- the C formatter against a plain one-line-per-page reference ---------------
 
 
+def _overloaded(name: str, f: int) -> str:
+    """Bit 34 on an anonymous page (bit 12), RECLAIM (9) without WRITEBACK (8), and
+    ACTIVE (6) / ERROR (1) on a slab page (7), as tools/mm/page-types.c expands them."""
+    if name == "MAPPEDTODISK" and f >> 12 & 1:
+        return "ANON_EXCLUSIVE"
+    if name == "RECLAIM" and not f >> 8 & 1:
+        return "READAHEAD"
+    if f >> 7 & 1 and name in ("ACTIVE", "ERROR"):
+        return {"ACTIVE": "SLUB_FROZEN", "ERROR": "SLUB_DEBUG"}[name]
+    return name
+
+
 def reference_lines(t: PageTable, raw: bool) -> bytes:
     """The documented line format, one page at a time (slow, obviously right)."""
     from memlens.core.pages import KPAGEFLAG_NAMES, KPAGEFLAG_RAW_NAMES
@@ -167,6 +179,8 @@ def reference_lines(t: PageTable, raw: bool) -> bytes:
                     names += [n for b, n in sorted(KPAGEFLAG_RAW_NAMES.items()) if f >> b & 1]
                     unnamed = [b for b in range(27, 64) if b not in KPAGEFLAG_RAW_NAMES]
                     names += [f"BIT{b}" for b in unnamed if f >> b & 1]
+                    # page-types -r names overloaded bits by page kind
+                    names = [_overloaded(n, f) for n in names]
                 fields.append(",".join(names) or "-")
         elif is_guard:
             fields.append("guard region")

@@ -157,3 +157,108 @@ def test_resident_on_a_memlens_snapshot_equals_the_live_process(
 
     assert per_library(snap_summary)[str(lib)] == per_library(live_summary)[str(lib)]
     assert set(per_library(snap_summary)) == set(per_library(live_summary))
+
+
+# A library with symbols in every kind of section, a .bss that extends past the last
+# file page (the kernel maps that part as anonymous memory), and a link warning in a
+# section that is never loaded, as glibc's link_warning() makes them.
+KINDS_LIB = r"""
+int data_word = 7;
+static int local_data = 8;
+const char rodata_text[] = "read only";
+int bss_small;
+char bss_big[1 << 16];
+int code(int x) { return x + ++local_data + rodata_text[0]; }
+static int local_code(int x) { return x * 3; }
+int (*keep)(int) = local_code;
+__attribute__((weak)) int weak_code(int x) { return x - 1; }
+/* as glibc's link_warning(): the section declared first without flags (not
+ * allocated), the "# ..." comments out the flags gcc would add */
+asm(".section .gnu.warning.code\n\t.previous");
+static const char __evoke_link_warning_code[]
+    __attribute__((used, section(".gnu.warning.code\n\t#"))) = "code is deprecated";
+"""
+
+KINDS_DRIVER = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+int main(int argc, char **argv) {
+    void *h = dlopen(argv[1], RTLD_NOW);
+    if (!h) { fprintf(stderr, "%s\n", dlerror()); return 1; }
+    memset(dlsym(h, "bss_big"), 1, 1 << 16);
+    printf("ready\n");
+    fflush(stdout);
+    getchar();
+    return 0;
+}
+"""
+
+
+@pytest.fixture
+def kinds_lib(build_dir: Path, spawn: list) -> tuple[int, Path]:
+    lib = build_dir / "libkinds.so"
+    compile_c(KINDS_LIB, lib, "-O1", "-shared", "-fPIC")
+    driver = compile_c(KINDS_DRIVER, build_dir / "kindsdriver", "-ldl")
+    proc = subprocess.Popen([str(driver), str(lib)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE)  # fmt: skip
+    spawn.append(proc)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    return proc.pid, lib
+
+
+def test_bss_past_the_file_mapping_is_resident(
+    kinds_lib: tuple[int, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pid, lib = kinds_lib
+    doc = _json(capsys, "resident", str(pid), "--lib", lib.name, "--json")
+    got = {s["name"]: s for s in doc["libraries"][0]["symbols"]}
+    # written in full by the driver: every byte resident, most of it in the anonymous
+    # mapping that follows the library's last file page
+    assert got["bss_big"]["fraction"] == 1.0 and got["bss_big"]["size"] == 1 << 16
+
+
+def test_nm_letters_from_sections_and_no_unloaded_symbols(
+    kinds_lib: tuple[int, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pid, lib = kinds_lib
+    nm = subprocess.run(["nm", str(lib)], check=True, capture_output=True, text=True).stdout
+    letters = {}
+    for line in nm.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            letters[parts[2]] = parts[1]
+    assert main(["resident", str(pid), "--lib", lib.name]) == 0
+    ours = {p.split()[-1]: p.split()[1] for p in capsys.readouterr().out.splitlines()}
+    assert main(["resident", str(pid), "--lib", lib.name, "--reverse"]) == 0
+    ours |= {p.split()[-1]: p.split()[1] for p in capsys.readouterr().out.splitlines()}
+    names = ("data_word", "local_data", "rodata_text", "bss_small", "bss_big", "code",
+             "local_code", "keep", "weak_code")  # fmt: skip
+    assert {n: ours[n] for n in names} == {n: letters[n] for n in names}
+    # in a section that is never loaded: neither resident nor not resident
+    assert "__evoke_link_warning_code" in letters
+    assert "__evoke_link_warning_code" not in ours
+
+
+def test_nm_file_without_sizes(fixtures_dir: Path, tmp_path: Path,
+                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    memdump = fixtures_dir / "memdump" / "android_init.memdump"
+    nm = tmp_path / "unsized.nm"
+    nm.write_text("00008010 T first\n00009020 t second\n")  # plain nm: no sizes
+    assert main(["resident", str(memdump), "--lib", "/init", "--nm", str(nm),
+                 "--reverse"]) == 0  # fmt: skip
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    bits = _bits("v///fv0D", 2)
+    # page 0 resident ("v" = 0b101111...): listed in the resident set, not the reverse
+    assert bits[0] and "first" not in out
+
+
+def test_memdump_without_symbols_says_what_to_pass(
+    fixtures_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    memdump = fixtures_dir / "memdump" / "android_init.memdump"
+    assert main(["resident", str(memdump), "--lib", "/init"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) <= 2 and "--nm FILE" in err[-1] and "--sysroot" in err[-1]

@@ -10,8 +10,11 @@ equal neighbours), so there is no Python loop over pages and no numpy import.
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from memlens import _pagewalk
 from memlens.analyses.pages import RegionPages
@@ -19,6 +22,7 @@ from memlens.core.pages import (
     BIT_EXCLUSIVE,
     BIT_FILE,
     BIT_GUARD,
+    BIT_PRESENT,
     BIT_SOFT_DIRTY,
     BIT_SWAPPED,
     BIT_UFFD_WP,
@@ -27,6 +31,11 @@ from memlens.core.pages import (
     RAW_FLAGS_MASK,
 )
 from memlens.core.region import Region, RegionKind
+from memlens.errors import MemlensError
+
+if TYPE_CHECKING:
+    from memlens.analyses.pagebits import BitFilter
+    from memlens.core.pages import U64Data
 
 #: pagemap bits that are part of a page's flag set in the summary
 _ENTRY_KEY_MASK = sum(
@@ -125,4 +134,54 @@ def summarize(scanned: Sequence[RegionPages], page_size: int, *, raw: bool = Fal
         totals[total_key] = totals.get(total_key, 0) + n
     summary.groups = _groups(counts, None, page_size, flags_known)
     summary.totals = _groups(totals, "total", page_size, flags_known)
+    return summary
+
+
+#: PFNs per /proc/kpageflags read of the whole-machine summary
+SYSTEM_BLOCK = 1 << 16
+
+
+def summarize_system(page_size: int, *, raw: bool = False, filters: Sequence[BitFilter] = (),
+                     path: str = "/proc/kpageflags") -> PageSummary:  # fmt: skip
+    """Every physical page by flag set, as ``page-types`` with no ``-p`` counts them.
+
+    ``/proc/kpageflags`` is read a block of PFNs at a time (memory stays bounded
+    whatever the machine's size) and counted in C.  ``filters`` keep only the pages
+    whose flags (expanded as page-types -r does) match.
+
+    Raises:
+        MemlensError: /proc/kpageflags cannot be read (it needs CAP_SYS_ADMIN).
+    """
+    mask = RAW_FLAGS_MASK if raw else PUBLIC_FLAGS_MASK
+    summary = PageSummary(page_size=page_size)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError as e:
+        why = "needs CAP_SYS_ADMIN (run as root)" if e.errno in (1, 13) else e.strerror
+        raise MemlensError(f"{path}: {why}") from None
+    # every physical page counts as present: the pagemap-entry half of a summary key
+    present = memoryview((1 << BIT_PRESENT).to_bytes(8, sys.byteorder) * SYSTEM_BLOCK)
+    counts: dict[int, int] = {}
+    try:
+        pfn = 0
+        while True:
+            try:
+                data = os.pread(fd, SYSTEM_BLOCK * 8, pfn * 8)
+            except OSError as e:
+                raise MemlensError(f"{path}: {e.strerror}") from None
+            n = len(data) // 8
+            if not n:
+                break
+            entries: U64Data = present[: n * 8]
+            if filters:
+                from memlens.analyses.pagebits import keep_only, matching
+                from memlens.core.pages import PageTable
+
+                table = PageTable(0, page_size, entries, None, data)
+                entries = keep_only(table, matching(table, filters)).entries_raw
+            _pagewalk.count_keys(entries, data, 0, mask, 0, counts)
+            pfn += n
+    finally:
+        os.close(fd)
+    summary.totals = _groups(counts, "total", page_size, True)
     return summary

@@ -76,7 +76,16 @@ class LibraryResidency:
     resident: U64 = field(default_factory=lambda: np.zeros(0, np.uint64))
     any_resident: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
     listed: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(0, bool))
+    #: nm type letter per symbol, from the section holding it (None: not computed)
+    letters: npt.NDArray[np.str_] | None = None
     warnings: list[str] = field(default_factory=list)
+
+    def letter(self, i: int) -> str:
+        """The symbol's nm type letter: from its section when the ELF was read."""
+        assert self.table is not None
+        if self.letters is not None:
+            return str(self.letters[i])
+        return nm_letter(self.table, i)
 
     def fraction(self, i: int) -> float | None:
         assert self.table is not None
@@ -133,7 +142,10 @@ def _nm_bias(table: SymbolTable, regions: list[Region]) -> int:
     to a file linked where it is loaded (a non-PIE executable): bias 0.
     """
     first = min(regions, key=lambda r: (r.offset, r.start))
-    lo = int(table.addresses[table.size_known | (table.sizes > 0)].min()) if len(table) else 0
+    sized = table.addresses[table.size_known | (table.sizes > 0)]
+    # nm output without sizes (nm without -S) has no sized symbol: use them all
+    candidates = sized if len(sized) else table.addresses
+    lo = int(candidates.min()) if len(candidates) else 0
     return 0 if lo >= first.start - first.offset else first.start - first.offset
 
 
@@ -148,19 +160,25 @@ def library_residency(
     sysroot: str | None = None,
 ) -> LibraryResidency:
     """Residency of ``path`` and of each of its symbols (from ``nm_table`` or the ELF)."""
-    lib = LibraryResidency(path, regions, None, _page_residency(snapshot, regions))
-    table = nm_table
+    layout = _layout(module.file) if module is not None and module.file else None
     if module is not None and bias is None:
         bias = module.load_bias
-        if module.problem:
-            lib.warnings.append(f"{path}: {module.problem}")
+    if layout is not None and bias is not None:
+        # .bss past the file: the kernel maps it as anonymous memory after the last
+        # file page; its symbols live there
+        regions = regions + _bss_regions(snapshot, layout, bias, regions)
+    lib = LibraryResidency(path, regions, None, _page_residency(snapshot, regions))
+    table = nm_table
+    if module is not None and module.problem:
+        lib.warnings.append(f"{path}: {module.problem}")
     if table is None and module is not None and module.file:
         ms = ModuleSymbols(module, debug_dirs((), sysroot))
         table = ms.symtab()
         lib.warnings += [f"{path}: {p}" for p in ms.problems]
     if table is None:
         if not lib.warnings:
-            lib.warnings.append(f"{path}: no symbols (file not found; give --nm FILE)")
+            lib.warnings.append(f"{path}: no symbols (file not found; give --nm FILE or "
+                                "--sysroot DIR)")
         return lib
     if bias is None:
         bias = _nm_bias(table, regions)
@@ -174,7 +192,94 @@ def library_residency(
     sized = table.size_known & (table.sizes > 0)
     lib.any_resident = np.where(sized, lib.resident > 0, lib.pages.page_present(runtime))
     lib.listed = table.addressable
+    if layout is not None and nm_table is None:
+        # symbols of sections that are never loaded (__evoke_link_warning_* of
+        # .gnu.warning.*): no address in the process, never resident
+        lib.letters, in_memory = _section_letters(table, layout)
+        lib.listed = lib.listed & in_memory
+        lib.any_resident = lib.any_resident & in_memory
     return lib
+
+
+SHF_WRITE, SHF_ALLOC, SHF_EXECINSTR = 0x1, 0x2, 0x4
+SHT_NOBITS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class ElfLayout:
+    """What of an ELF file's layout residency needs, in file (link-time) addresses."""
+
+    starts: U64  # allocated sections, sorted by address
+    ends: U64
+    flags: npt.NDArray[np.uint64]
+    nobits: npt.NDArray[np.bool_]
+    bss: list[tuple[int, int]]  # [vaddr + filesz, vaddr + memsz) of each PT_LOAD
+
+
+def _layout(path: str) -> ElfLayout | None:
+    """The allocated sections and the zero-filled tails of the PT_LOADs of ``path``."""
+    from memlens.errors import MemlensError
+    from memlens.symbols.elffile import ElfFile
+
+    try:
+        with ElfFile(path) as elf:
+            secs = sorted((s for s in elf.sections if s.flags & SHF_ALLOC and s.size),
+                          key=lambda s: s.addr)  # fmt: skip
+            bss = [(ld.vaddr + ld.filesz, ld.vaddr + ld.memsz) for ld in elf.loads
+                   if ld.memsz > ld.filesz]  # fmt: skip
+    except MemlensError:
+        return None
+    return ElfLayout(
+        np.array([s.addr for s in secs], np.uint64),
+        np.array([s.addr + s.size for s in secs], np.uint64),
+        np.array([s.flags for s in secs], np.uint64),
+        np.array([s.type == SHT_NOBITS for s in secs], bool),
+        bss,
+    )
+
+
+def _bss_regions(snapshot: Snapshot, layout: ElfLayout, bias: int,
+                 regions: list[Region]) -> list[Region]:  # fmt: skip
+    """Unnamed regions overlapping a PT_LOAD's zero-filled tail (not already listed)."""
+    have = {r.start for r in regions}
+    out = []
+    for lo, hi in layout.bss:
+        a, b = lo + bias, hi + bias
+        for r in snapshot.regions:
+            if r.start < b and a < r.end and not r.name and r.start not in have:
+                out.append(r)
+                have.add(r.start)
+    return out
+
+
+def _section_letters(table: SymbolTable, layout: ElfLayout
+                     ) -> tuple[npt.NDArray[np.str_], npt.NDArray[np.bool_]]:  # fmt: skip
+    """nm's type letter of each symbol from the allocated section holding its address
+    (code t, writable data d, zero-filled b, read-only r; upper case when global; weak
+    W/V), and whether that address is in an allocated section at all."""
+    addr = table.addresses
+    k = np.searchsorted(layout.starts, addr, side="right").astype(np.int64) - 1
+    kc = np.maximum(k, 0)
+    inside = (k >= 0) & (addr < layout.ends[kc]) if len(layout.starts) else np.zeros(
+        len(addr), bool)  # fmt: skip
+    # a symbol at the very end of a section (``_end``, ``__bss_start``) belongs to it
+    at_end = np.isin(addr, layout.ends) & ~inside
+    if at_end.any():
+        j = np.searchsorted(layout.ends, addr[at_end], side="left")
+        kc = kc.copy()
+        order = np.argsort(layout.ends, kind="stable")
+        kc[at_end] = order[np.minimum(j, len(order) - 1)]
+        inside = inside | at_end
+    if not len(layout.starts):
+        return np.full(len(addr), "?"), inside
+    flags = layout.flags[kc]
+    letter = np.where(flags & np.uint64(SHF_EXECINSTR) != 0, "t",
+             np.where(flags & np.uint64(SHF_WRITE) != 0,
+                      np.where(layout.nobits[kc], "b", "d"), "r"))  # fmt: skip
+    letter = np.where(table.binds == BIND_GLOBAL, np.char.upper(letter), letter)
+    weak = table.binds == BIND_WEAK
+    letter = np.where(weak, np.where(table.kinds == KIND_OBJECT, "V", "W"), letter)
+    return np.where(inside, letter, "?"), inside
 
 
 def residency_for(

@@ -55,21 +55,50 @@ KPAGEFLAG_NAMES: tuple[str, ...] = (
     "KSM", "THP", "OFFLINE", "ZERO_PAGE", "IDLE", "PGTABLE",
 )  # fmt: skip
 
-#: "hacker" bits 32-41 shown only in raw mode (kernel page-types -r)
+#: "hacker" bits 32-41 shown only in raw mode (kernel page-types -r).  Bit 34 is
+#: PG_mappedtodisk of page-cache pages (the kernel renamed the page flag PG_owner_2
+#: in 6.10 and page-types calls it owner_2; filesystems still use it as
+#: mappedtodisk); on anonymous pages it is PG_anon_exclusive (see KPAGEFLAG_OVERLOADS)
 KPAGEFLAG_RAW_NAMES: dict[int, str] = {
     32: "RESERVED", 33: "MLOCKED", 34: "MAPPEDTODISK", 35: "PRIVATE", 36: "PRIVATE_2",
     37: "OWNER_PRIVATE", 38: "ARCH", 39: "UNCACHED", 40: "SOFTDIRTY", 41: "ARCH_2",
 }  # fmt: skip
 
+KPF_ERROR, KPF_ACTIVE, KPF_SLAB, KPF_WRITEBACK, KPF_RECLAIM, KPF_ANON = 1, 6, 7, 8, 9, 12
+KPF_MAPPEDTODISK = 34
+
+#: bits the kernel reuses by page kind, named the way ``page-types -r`` expands them:
+#: (bit, mask, value, name) -- the bit is called ``name`` when ``flags & mask == value``
+KPAGEFLAG_OVERLOADS: tuple[tuple[int, int, int, str], ...] = (
+    # anonymous pages keep PG_anon_exclusive in PG_mappedtodisk's bit (Linux 5.19+)
+    (KPF_MAPPEDTODISK, 1 << KPF_ANON, 1 << KPF_ANON, "ANON_EXCLUSIVE"),
+    # PG_reclaim without writeback is PG_readahead (the read path)
+    (KPF_RECLAIM, 1 << KPF_RECLAIM | 1 << KPF_WRITEBACK, 1 << KPF_RECLAIM, "READAHEAD"),
+    # SLUB keeps its own state in page flags of slab pages
+    (KPF_ACTIVE, 1 << KPF_SLAB, 1 << KPF_SLAB, "SLUB_FROZEN"),
+    (KPF_ERROR, 1 << KPF_SLAB, 1 << KPF_SLAB, "SLUB_DEBUG"),
+)
+
 PUBLIC_FLAGS_MASK = (1 << len(KPAGEFLAG_NAMES)) - 1
 RAW_FLAGS_MASK = PUBLIC_FLAGS_MASK | sum(1 << b for b in KPAGEFLAG_RAW_NAMES)
 
 
-def flag_names(flags: int, raw: bool = False) -> list[str]:
-    """Names of the kpageflags bits set in ``flags`` (bits 32-41 too when ``raw``)."""
-    names = [n for bit, n in enumerate(KPAGEFLAG_NAMES) if flags >> bit & 1]
+def _named(bit: int, name: str, flags: int, raw: bool) -> str:
     if raw:
-        names += [n for bit, n in KPAGEFLAG_RAW_NAMES.items() if flags >> bit & 1]
+        for b, mask, value, alias in KPAGEFLAG_OVERLOADS:
+            if b == bit and flags & mask == value:
+                return alias
+    return name
+
+
+def flag_names(flags: int, raw: bool = False) -> list[str]:
+    """Names of the kpageflags bits set in ``flags`` (bits 32-41 too when ``raw``, and
+    then overloaded bits named by page kind as ``page-types -r`` does)."""
+    names = [_named(bit, n, flags, raw) for bit, n in enumerate(KPAGEFLAG_NAMES)
+             if flags >> bit & 1]  # fmt: skip
+    if raw:
+        names += [_named(bit, n, flags, raw) for bit, n in KPAGEFLAG_RAW_NAMES.items()
+                  if flags >> bit & 1]  # fmt: skip
     return names
 
 
@@ -281,6 +310,7 @@ class PageTable:
 
 __all__ = [
     "BIT_EXCLUSIVE", "BIT_FILE", "BIT_GUARD", "BIT_PRESENT", "BIT_SOFT_DIRTY", "BIT_SWAPPED",
-    "BIT_UFFD_WP", "KPAGEFLAG_NAMES", "KPAGEFLAG_RAW_NAMES", "PAGEMAP_BITS", "PFN_MASK",
-    "PUBLIC_FLAGS_MASK", "RAW_FLAGS_MASK", "PageTable", "flag_names", "raw_u64",
+    "BIT_UFFD_WP", "KPAGEFLAG_NAMES", "KPAGEFLAG_OVERLOADS", "KPAGEFLAG_RAW_NAMES",
+    "PAGEMAP_BITS", "PFN_MASK", "PUBLIC_FLAGS_MASK", "RAW_FLAGS_MASK", "PageTable",
+    "flag_names", "raw_u64",
 ]  # fmt: skip

@@ -28,12 +28,22 @@ typedef struct {
     char text[MAX_NAME];
 } Name;
 
+/* A bit the kernel overloads: named `name.text` instead when (flags & mask) == value
+ * (kpageflags bit 34 is anon_exclusive on anonymous pages, mappedtodisk otherwise) */
+typedef struct {
+    uint64_t mask, value;
+    Name name;
+} Overload;
+
+#define MAX_OVERLOADS 8
+
 typedef struct {
     PyObject_HEAD
     uint64_t flags_mask;
-    int nflags, nwords;
+    int nflags, nwords, nover;
     Name flags[MAX_FLAG_NAMES];
     Name words[MAX_WORDS];
+    Overload over[MAX_OVERLOADS];
     size_t tail_max;        /* longest text after the hex columns, newline included */
     Py_ssize_t min_buffer;  /* smallest buffer render_into takes */
 } LineFormat;
@@ -91,12 +101,18 @@ static char *put_gap(char *p, uint64_t pages) {
 
 /* kpageflags names of `flags` (masked) joined by commas; nothing when none is set */
 static char *put_flag_names(const LineFormat *lf, char *p, uint64_t flags) {
+    const uint64_t all = flags;
     flags &= lf->flags_mask;
     int first = 1;
     for (int k = 0; k < lf->nflags && flags; k++) {
         const Name *nm = &lf->flags[k];
         if (!(flags >> nm->bit & 1)) continue;
         flags &= ~(UINT64_C(1) << nm->bit);
+        for (int o = 0; o < lf->nover; o++)
+            if (lf->over[o].name.bit == nm->bit && (all & lf->over[o].mask) == lf->over[o].value) {
+                nm = &lf->over[o].name;
+                break;
+            }
         if (!first) *p++ = ',';
         p = put_str(p, nm->text, nm->len);
         first = 0;
@@ -193,24 +209,64 @@ fail:
     return -1;
 }
 
+/* (bit, mask, value, name) tuples into `out`; the count, or -1 with an exception set */
+static int read_overloads(PyObject *seq, Overload *out) {
+    PyObject *fast = PySequence_Fast(seq, "overloads must be a sequence of (bit, mask, value, name)");
+    if (fast == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    if (n > MAX_OVERLOADS) {
+        PyErr_Format(PyExc_ValueError, "overloads: at most %d", MAX_OVERLOADS);
+        Py_DECREF(fast);
+        return -1;
+    }
+    for (Py_ssize_t k = 0; k < n; k++) {
+        int bit;
+        unsigned long long mask, value;
+        PyObject *name;
+        PyObject *item = PySequence_Fast_GET_ITEM(fast, k);
+        if (!PyArg_ParseTuple(item, "iKKO", &bit, &mask, &value, &name)) goto fail;
+        PyObject *pair = Py_BuildValue("[(iO)]", bit, name);
+        if (pair == NULL) goto fail;
+        int got = read_names(pair, &out[k].name, 1, "overloads");
+        Py_DECREF(pair);
+        if (got < 0) goto fail;
+        out[k].mask = mask;
+        out[k].value = value;
+    }
+    Py_DECREF(fast);
+    return (int)n;
+fail:
+    Py_DECREF(fast);
+    return -1;
+}
+
 static PyObject *lf_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
-    static char *kwlist[] = {"flag_names", "pagemap_words", "flags_mask", NULL};
-    PyObject *flags_o, *words_o;
+    static char *kwlist[] = {"flag_names", "pagemap_words", "flags_mask", "overloads", NULL};
+    PyObject *flags_o, *words_o, *over_o = NULL;
     unsigned long long mask;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOK:LineFormat", kwlist, &flags_o, &words_o, &mask))
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OOK|O:LineFormat", kwlist, &flags_o, &words_o,
+                                     &mask, &over_o))
         return NULL;
     LineFormat *self = (LineFormat *)type->tp_alloc(type, 0);
     if (self == NULL) return NULL;
     self->flags_mask = mask;
     self->nflags = read_names(flags_o, self->flags, MAX_FLAG_NAMES, "flag_names");
     if (self->nflags >= 0) self->nwords = read_names(words_o, self->words, MAX_WORDS, "pagemap_words");
-    if (self->nflags < 0 || self->nwords < 0) {
+    if (self->nflags >= 0 && self->nwords >= 0 && over_o != NULL)
+        self->nover = read_overloads(over_o, self->over);
+    if (self->nflags < 0 || self->nwords < 0 || self->nover < 0) {
         Py_DECREF(self);
         return NULL;
     }
     size_t t = 9 + 2 + 28 + 2 + 2 + 1;
     for (int k = 0; k < self->nwords; k++) t += self->words[k].len + 1u;
-    for (int k = 0; k < self->nflags; k++) t += self->flags[k].len + 1u;
+    for (int k = 0; k < self->nflags; k++) {
+        size_t len = self->flags[k].len;
+        for (int o = 0; o < self->nover; o++)
+            if (self->over[o].name.bit == self->flags[k].bit && self->over[o].name.len > len)
+                len = self->over[o].name.len;
+        t += len + 1u;
+    }
     self->tail_max = t;
     self->min_buffer = (Py_ssize_t)(PREFIX_MAX + t + 2 * GAP_MAX);
     return (PyObject *)self;
@@ -314,6 +370,169 @@ done:
     return result;
 }
 
+/* -- JSON ------------------------------------------------------------------- */
+
+/* ["A","B"]: the (masked) kpageflags names of `flags`, overloads applied */
+static char *put_json_flags(const LineFormat *lf, char *p, uint64_t flags) {
+    const uint64_t all = flags;
+    flags &= lf->flags_mask;
+    *p++ = '[';
+    int first = 1;
+    for (int k = 0; k < lf->nflags && flags; k++) {
+        const Name *nm = &lf->flags[k];
+        if (!(flags >> nm->bit & 1)) continue;
+        flags &= ~(UINT64_C(1) << nm->bit);
+        for (int o = 0; o < lf->nover; o++)
+            if (lf->over[o].name.bit == nm->bit && (all & lf->over[o].mask) == lf->over[o].value) {
+                nm = &lf->over[o].name;
+                break;
+            }
+        if (!first) *p++ = ',';
+        *p++ = '"';
+        p = put_str(p, nm->text, nm->len);
+        *p++ = '"';
+        first = 0;
+    }
+    *p++ = ']';
+    return p;
+}
+
+/* ["file-page","exclusive"]: the pagemap bits' names */
+static char *put_json_words(const LineFormat *lf, char *p, uint64_t entry) {
+    *p++ = '[';
+    int first = 1;
+    for (int k = 0; k < lf->nwords; k++) {
+        const Name *nm = &lf->words[k];
+        if (!(entry >> nm->bit & 1)) continue;
+        if (!first) *p++ = ',';
+        *p++ = '"';
+        p = put_str(p, nm->text, nm->len);
+        *p++ = '"';
+        first = 0;
+    }
+    *p++ = ']';
+    return p;
+}
+
+#define PUT_LIT(p, s) put_str((p), (s), sizeof(s) - 1)
+
+PyDoc_STRVAR(json_into_doc,
+"json_into(buffer, entries, counts, flags, start, page_size, pfn_known, pos, max_pages,\n"
+"          first, extra) -> (int, int)\n\n"
+"Like render_into, but each present, swapped or guard page as a compact JSON object\n"
+"with sorted keys (address, count, entry, flag_names, kpageflags, pagemap_bits, pfn,\n"
+"state; swapped pages swap_offset and swap_type), `extra` (bytes, e.g. ',\"type\":\"page\"')\n"
+"before its closing brace.  Objects are separated by a comma, and preceded by one\n"
+"unless `first` (the first object of the array).  Counts and flags are those given\n"
+"(null when None); pfn, swap type and offset are null unless `pfn_known`.");
+
+static PyObject *lf_json_into(LineFormat *self, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"buffer", "entries", "counts", "flags", "start", "page_size",
+                             "pfn_known", "pos", "max_pages", "first", "extra", NULL};
+    PyObject *eo, *co, *fo;
+    Py_buffer out;
+    unsigned long long start, page_size;
+    int pfn_known, first;
+    Py_ssize_t pos, max_pages;
+    const char *extra;
+    Py_ssize_t extra_len;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "w*OOOKKpnnpy#:json_into", kwlist, &out, &eo,
+                                     &co, &fo, &start, &page_size, &pfn_known, &pos, &max_pages,
+                                     &first, &extra, &extra_len))
+        return NULL;
+    PwU64 e, c, f;
+    int got_e = pw_u64_get(eo, &e, "entries", 0) == 0;
+    int got_c = got_e && pw_u64_get(co, &c, "counts", 1) == 0;
+    int got_f = got_c && pw_u64_get(fo, &f, "flags", 1) == 0;
+    PyObject *result = NULL;
+    if (!got_f) goto done;
+    /* the longest object: keys and punctuation, five 20-digit numbers, every name quoted */
+    Py_ssize_t per_page = (Py_ssize_t)(256 + 2 * self->tail_max + (size_t)extra_len);
+    if (pos < 0 || pos > e.n || max_pages < 1 || extra_len > 4096) {
+        PyErr_SetString(PyExc_ValueError, "pos out of range, max_pages below 1 or extra too long");
+        goto done;
+    }
+    if (out.len < per_page) {
+        PyErr_Format(PyExc_ValueError, "buffer of %zd bytes: objects need %zd", out.len, per_page);
+        goto done;
+    }
+    char *base = out.buf, *p = base, *end = base + out.len;
+    const uint64_t shown = UINT64_C(1) << PW_BIT_PRESENT | UINT64_C(1) << PW_BIT_SWAPPED |
+                           UINT64_C(1) << PW_BIT_GUARD;
+    /* the names of the last flag word, reused while neighbours share it */
+    char names[MAX_FLAG_NAMES * (MAX_NAME + 3) + 2];
+    size_t names_len = 0;
+    uint64_t names_key = 0;
+    int names_valid = 0;
+    Py_ssize_t pages = 0, resume = pos, i;
+    for (i = pos; i < e.n; i++) {
+        uint64_t entry = pw_load(e.data, i);
+        if (!(entry & shown)) continue;
+        if (pages >= max_pages || end - p < per_page) break;
+        int present = (int)(entry >> PW_BIT_PRESENT);
+        int guard = !present && (entry >> PW_BIT_GUARD & 1);
+        if (present && ((c.data != NULL && i >= c.n) || (f.data != NULL && i >= f.n))) {
+            PyErr_Format(PyExc_ValueError, "no count or flags for present page %zd", i);
+            goto done;
+        }
+        if (!first) *p++ = ',';
+        first = 0;
+        p = PUT_LIT(p, "{\"address\":");
+        p = put_dec(p, start + (uint64_t)i * page_size);
+        if (present) {
+            p = PUT_LIT(p, ",\"count\":");
+            if (c.data != NULL) p = put_dec(p, pw_load(c.data, i));
+            else p = PUT_LIT(p, "null");
+        }
+        p = PUT_LIT(p, ",\"entry\":");
+        p = put_dec(p, entry);
+        if (present) {
+            p = PUT_LIT(p, ",\"flag_names\":");
+            if (f.data != NULL) {
+                uint64_t fl = pw_load(f.data, i);
+                if (!names_valid || fl != names_key) {
+                    names_len = (size_t)(put_json_flags(self, names, fl) - names);
+                    names_key = fl, names_valid = 1;
+                }
+                p = put_str(p, names, names_len);
+                p = PUT_LIT(p, ",\"kpageflags\":");
+                p = put_dec(p, fl);
+            } else {
+                p = PUT_LIT(p, "null,\"kpageflags\":null");
+            }
+        }
+        p = PUT_LIT(p, ",\"pagemap_bits\":");
+        p = put_json_words(self, p, entry);
+        if (present) {
+            p = PUT_LIT(p, ",\"pfn\":");
+            if (pfn_known) p = put_dec(p, entry & PW_PFN_MASK);
+            else p = PUT_LIT(p, "null");
+            p = PUT_LIT(p, ",\"state\":\"present\"");
+        } else if (guard) {
+            p = PUT_LIT(p, ",\"state\":\"guard\"");
+        } else {
+            p = PUT_LIT(p, ",\"state\":\"swapped\",\"swap_offset\":");
+            if (pfn_known) p = put_dec(p, (entry & PW_PFN_MASK) >> 5);
+            else p = PUT_LIT(p, "null");
+            p = PUT_LIT(p, ",\"swap_type\":");
+            if (pfn_known) p = put_dec(p, entry & 0x1f);
+            else p = PUT_LIT(p, "null");
+        }
+        p = put_str(p, extra, (size_t)extra_len);
+        *p++ = '}';
+        pages++;
+        resume = i + 1;
+    }
+    if (i == e.n) resume = e.n;
+    result = Py_BuildValue("(nn)", (Py_ssize_t)(p - base), resume);
+done:
+    if (got_f) pw_u64_release(&f);
+    if (got_c) pw_u64_release(&c);
+    if (got_e) pw_u64_release(&e);
+    PyBuffer_Release(&out);
+    return result;
+}
+
 static PyObject *lf_flag_text(LineFormat *self, PyObject *arg) {
     unsigned long long flags = PyLong_AsUnsignedLongLongMask(arg);
     if (flags == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
@@ -325,6 +544,8 @@ static PyObject *lf_flag_text(LineFormat *self, PyObject *arg) {
 static PyMethodDef lf_methods[] = {
     {"render_into", (PyCFunction)(void (*)(void))lf_render_into, METH_VARARGS | METH_KEYWORDS,
      render_into_doc},
+    {"json_into", (PyCFunction)(void (*)(void))lf_json_into, METH_VARARGS | METH_KEYWORDS,
+     json_into_doc},
     {"flag_text", (PyCFunction)lf_flag_text, METH_O,
      "flag_text(flags) -> str\n\nThe names of the (masked) kpageflags bits set, comma-separated."},
     {NULL, NULL, 0, NULL},
@@ -339,9 +560,11 @@ static PyMemberDef lf_members[] = {
 PyTypeObject PwLineFormatType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "memlens._pagewalk.LineFormat",
-    .tp_doc = "LineFormat(flag_names, pagemap_words, flags_mask)\n\n"
+    .tp_doc = "LineFormat(flag_names, pagemap_words, flags_mask, overloads=())\n\n"
               "The page line layout with its names: (bit, name) pairs in display order\n"
-              "for kpageflags and for the pagemap bits; flags outside flags_mask are not named.",
+              "for kpageflags and for the pagemap bits; flags outside flags_mask are not named.\n"
+              "overloads: (bit, mask, value, name): the bit is called name instead when\n"
+              "flags & mask == value (bits the kernel reuses by page kind).",
     .tp_basicsize = sizeof(LineFormat),
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_new = lf_new,

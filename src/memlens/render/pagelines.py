@@ -22,6 +22,7 @@ from memlens import _pagewalk
 from memlens.analyses.pages import RegionPages
 from memlens.core.pages import (
     KPAGEFLAG_NAMES,
+    KPAGEFLAG_OVERLOADS,
     KPAGEFLAG_RAW_NAMES,
     PAGEMAP_BITS,
     PUBLIC_FLAGS_MASK,
@@ -40,14 +41,16 @@ BLOCK_BYTES = 1 << 18
 @functools.cache
 def line_format(raw: bool) -> _pagewalk.LineFormat:
     """The C line layout with memlens's names: kpageflags 0-26, and in raw mode
-    also bits 32-41 by name and every other bit as ``BIT<n>``, in that order."""
+    also bits 32-41 by name and every other bit as ``BIT<n>``, in that order, with
+    overloaded bits named by page kind (``ANON_EXCLUSIVE``, ``READAHEAD``...)."""
     names = list(enumerate(KPAGEFLAG_NAMES))
     if raw:
         names += sorted(KPAGEFLAG_RAW_NAMES.items())
         named = {bit for bit, _ in names}
         names += [(b, f"BIT{b}") for b in range(64) if b not in named]
     mask = (1 << 64) - 1 if raw else PUBLIC_FLAGS_MASK
-    return _pagewalk.LineFormat(names, PAGEMAP_BITS, mask)
+    # raw mode names overloaded bits by page kind, as page-types -r does
+    return _pagewalk.LineFormat(names, PAGEMAP_BITS, mask, KPAGEFLAG_OVERLOADS if raw else ())
 
 
 def flag_text(flags: int, raw: bool) -> str:

@@ -39,7 +39,10 @@ EXAMPLES = (
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_target_arguments(parser)
+    add_target_arguments(parser, nargs="?")
+    parser.add_argument("--system", action="store_true",
+                        help="the flag-set summary of all physical memory (page-types with "
+                             "no -p; root); no TARGET")  # fmt: skip
     add_areas_argument(parser)
     parser.add_argument(
         "--address", type=parse_address, metavar="ADDR",
@@ -51,7 +54,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--raw", action="store_true",
         help="also show kpageflags bits 32-41 (MLOCKED, SOFTDIRTY...) and unnamed bits",
     )  # fmt: skip
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+    parser.add_argument("--json", action="store_true",
+                        help="machine-readable output (per-page output: compact, streamed)")
+    parser.add_argument("--ndjson", action="store_true",
+                        help="per-page output as one JSON object per line (region, page...)")
+    parser.add_argument(
+        "-b", "--bits", action="append", metavar="SPEC", default=[],
+        help="only pages whose flags match SPEC, page-types -b syntax: 'anon,lru' (any), "
+             "'anon,~lru' (anon and not lru), 'a,b=a', '=a,b' (exactly); repeat to require "
+             "several; names as page-types -r expands them (anon_exclusive, readahead, "
+             "file, swap, mmap_exclusive...)",
+    )  # fmt: skip
+    parser.add_argument("-l", "--list", action="store_true",
+                        help="list ranges of pages with consecutive frames and one flag set "
+                             "(page-types -l); the default output with --bits")  # fmt: skip
 
 
 @contextmanager
@@ -67,6 +83,10 @@ def _progress(what: str) -> Iterator[None]:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.system:
+        return _system(args)
+    if args.target is None:
+        raise UsageError("pages needs a TARGET (a PID or a snapshot file), or --system")
     with open_from_args(args) as snap:
         for warning in snap.warnings:
             print(f"memlens: warning: {warning}", file=sys.stderr)
@@ -80,15 +100,80 @@ def run(args: argparse.Namespace) -> int:
             if args.areas:
                 regions = selected_regions(regions, args.areas)
             with _progress(f"reading page tables of {len(regions)} regions"):
-                scanned = scan(snap, regions, counts=not args.summary)
+                scanned = scan(snap, regions, counts=not (args.summary or args.list))
         emit: Callable[[Snapshot, list[RegionPages], argparse.Namespace], None]
         emit = _summary if args.summary else _pages
+        if args.bits or args.list:
+            scanned, emit = _filtered(scanned, args)
         emit(snap, scanned, args)
         partial = partial_reason(scanned)
     if partial:
         print(f"memlens: partial result: {partial}", file=sys.stderr)
         return ExitCode.PARTIAL
     return ExitCode.OK
+
+
+def _system(args: argparse.Namespace) -> int:
+    import os
+
+    from memlens.analyses.pagebits import parse_bits
+    from memlens.analyses.pagesummary import summarize_system
+    from memlens.render.pagesummary import print_summary, summary_json
+
+    if args.target is not None:
+        raise UsageError("--system takes no TARGET: it reads all physical memory")
+    page_size = os.sysconf("SC_PAGE_SIZE")
+    with _progress("reading /proc/kpageflags"):
+        summary = summarize_system(page_size, raw=args.raw,
+                                   filters=[parse_bits(b) for b in args.bits])  # fmt: skip
+    if args.json:
+        from memlens.render import jsonout
+
+        jsonout.dump("pages-summary", {"target": "system", "format": "kpageflags",
+                                       "page_size": page_size, "bits": args.bits,
+                                       **summary_json(summary, args.raw)})  # fmt: skip
+    else:
+        print_summary(summary, args.raw)
+    return ExitCode.OK
+
+
+def _filtered(scanned: list[RegionPages], args: argparse.Namespace
+              ) -> tuple[list[RegionPages], Callable[[Snapshot, list[RegionPages],
+                                                     argparse.Namespace], None]]:  # fmt: skip
+    """Apply --bits: the summary counts only matching pages; anything else lists ranges."""
+    from memlens.analyses.pagebits import keep_only, matching, parse_bits
+
+    args.filters = [parse_bits(spec) for spec in args.bits]
+    if args.summary:
+        return [RegionPages(rp.region, None if rp.table is None or "pagemap" in
+                            rp.table.unavailable else keep_only(rp.table, matching(
+                                rp.table, args.filters)))
+                for rp in scanned], _summary  # fmt: skip
+    return scanned, _ranges
+
+
+def _ranges(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
+    from memlens.analyses.pagebits import page_ranges
+    from memlens.render.pageranges import range_json, write_ranges
+
+    listed = [(rp, page_ranges(rp.table, args.filters)) for rp in scanned
+              if rp.table is not None and "pagemap" not in rp.table.unavailable]  # fmt: skip
+    if any(rp.table is not None and "flags" in rp.table.unavailable for rp, _ in listed):
+        reason = next(rp.table.unavailable["flags"] for rp, _ in listed
+                      if rp.table is not None and "flags" in rp.table.unavailable)  # fmt: skip
+        print(f"memlens: warning: kpageflags unavailable ({reason}): only pagemap bits "
+              "(file, swap, mmap_exclusive, softdirty) are known", file=sys.stderr)  # fmt: skip
+    if args.json:
+        from memlens.render import jsonout
+
+        jsonout.dump("pages-list", {
+            "target": snap.source, "format": snap.format, "page_size": snap.page_size,
+            "bits": args.bits,
+            "regions": [{"start": rp.region.start, "end": rp.region.end, "name": rp.region.name,
+                         "ranges": [range_json(r) for r in ranges]} for rp, ranges in listed],
+        })  # fmt: skip
+        return
+    write_ranges(sys.stdout, listed, snap.space.word_size)
 
 
 def _summary(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
@@ -107,14 +192,17 @@ def _summary(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespac
 
 
 def _pages(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
-    if args.json:
-        from memlens.render import jsonout
-        from memlens.render.pagejson import region_json
+    if args.json or args.ndjson:
+        from memlens.render.pagejson import write_pages_json, write_pages_ndjson
 
-        regions = [region_json(rp, args.raw) for rp in scanned]
-        jsonout.dump("pages", {"target": snap.source, "format": snap.format,
-                               "page_size": snap.page_size, "address": args.address,
-                               "regions": regions})  # fmt: skip
+        head = {"target": snap.source, "format": snap.format, "page_size": snap.page_size,
+                "address": args.address}  # fmt: skip
+        write = write_pages_ndjson if args.ndjson else write_pages_json
+        sys.stdout.flush()
+        write(sys.stdout.buffer, head, scanned, args.raw)
+        if not args.ndjson:
+            sys.stdout.buffer.write(b"\n")
+        sys.stdout.buffer.flush()
         return
     from memlens.render.pagelines import write_regions, write_single
 

@@ -7,10 +7,10 @@ import sys
 
 import numpy as np
 
-from memlens.analyses.resident import LibraryResidency, nm_letter, residency_for
+from memlens.analyses.resident import LibraryResidency, residency_for
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, open_from_args, parse_address
-from memlens.errors import UsageError
+from memlens.errors import MemlensError, UsageError
 from memlens.render import jsonout
 from memlens.render.table import Column, Table, print_table
 from memlens.render.units import hex_address, human_size
@@ -66,6 +66,11 @@ def _selected(lib: LibraryResidency, reverse: bool) -> list[int]:
 
 
 def _symbols(libs: list[LibraryResidency], args: argparse.Namespace, word: int) -> int:
+    if libs and all(lib.table is None for lib in libs):
+        # nothing to list: say what would give the symbols, and fail
+        raise MemlensError(f"{libs[0].path}: no symbols: the file is not on this machine; "
+                           "pass --nm FILE (the output of nm -S for it) or --sysroot DIR "
+                           "(a directory holding the target's files)")  # fmt: skip
     if args.json:
         jsonout.dump("resident", {"target": args.target, "reverse": args.reverse,
                                   "libraries": [_lib_json(lb, args.reverse) for lb in libs]})
@@ -95,7 +100,7 @@ def _symbols(libs: list[LibraryResidency], args: argparse.Namespace, word: int) 
         for i in _selected(lib, args.reverse):
             sym = t.symbol(i)
             print(sym.line if sym.line is not None else
-                  f"{sym.address:0{2 * word}x} {nm_letter(t, i)} {demangle(sym.name)}")
+                  f"{sym.address:0{2 * word}x} {lib.letter(i)} {demangle(sym.name)}")
     return ExitCode.OK
 
 

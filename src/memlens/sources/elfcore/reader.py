@@ -283,6 +283,11 @@ def _memory(
         if in_file < saved:
             missing += saved - in_file
             clipped += 1
+        pieces = _saved_pieces(facts, start, end, in_file, ph.offset, backing)
+        if pieces is not None:
+            segments += pieces
+            regions.append(_region(start, end, ph.flags, files, file_starts))
+            continue
         if in_file:
             segments.append(Segment(start, start + in_file, backing, ph.offset))
         if start + in_file < end:
@@ -299,6 +304,21 @@ def _memory(
         warnings.append(f"{wrapped} PT_LOAD segments wrap past the top of the address space; "
                         "clipped at the top")  # fmt: skip
     return regions, segments
+
+
+def _saved_pieces(facts: _Facts, start: int, end: int, in_file: int, offset: int,
+                  backing: BufferBacking) -> list[Segment] | None:  # fmt: skip
+    """A ``memlens snapshot`` region's segments from its note's saved runs (pages it did
+    not read are holes in the PT_LOAD, not zeros); ``None`` without such a note."""
+    note = facts.page_notes.get(start)
+    if note is None:
+        return None
+    try:
+        return pagenote.saved_segments(note, end, in_file, offset, backing)
+    except pagenote.PageNoteError as e:
+        facts.warnings.append(f"MEMLENS page note for {start:#x}: {e}; its PT_LOAD is read "
+                              "as saved up to filesz")  # fmt: skip
+        return None
 
 
 def _in_order(segments: list[Segment]) -> list[Segment]:

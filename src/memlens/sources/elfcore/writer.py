@@ -1,17 +1,23 @@
 """Write an ELF core that gdb opens: PT_LOAD per region, NT_PRSTATUS/PRPSINFO/AUXV/FILE.
 
-Layout (as the kernel writes it): ELF header, program headers (one PT_NOTE,
-then one PT_LOAD per region), the notes, then each region's saved bytes
-page-aligned.  A region whose bytes cannot be read (no read permission,
-``[vvar]``, a range the kernel refuses) gets ``filesz`` 0 or the readable
-prefix only: the rest is "not saved", never zeroes.  All-zero chunks become
-holes, so the file is sparse.
+Layout: ELF header, program headers (one PT_NOTE, then one PT_LOAD per
+region), each region's bytes page-aligned, then the notes (last, because they
+record which pages could actually be read; gdb and readelf find them through
+PT_NOTE's offset wherever they are).
+
+Only the pages the caller asks for are read (``memlens snapshot`` asks for the
+pages pagemap shows present: reading any other would fault it in).  A page
+sits at its own offset in the PT_LOAD; pages not read are holes in the file,
+``filesz`` ends after the last page read, and the MEMLENS page note lists the
+runs that are really there.  A page whose read fails (no read permission,
+``[vvar]``) is not saved either.  All-zero chunks become holes, so the file is
+sparse.
 """
 
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -43,18 +49,37 @@ class ProcessFacts:
     nice: int = 0
 
 
+#: (first page, pages) runs of one region
+Runs = list[tuple[int, int]]
+
+
 @dataclass(slots=True)
 class CoreLayout:
     """What went into the file."""
 
     saved: dict[int, int] = field(default_factory=dict)  # region start -> bytes saved
+    runs: dict[int, Runs] = field(default_factory=dict)  # region start -> pages saved
     size: int = 0
 
 
 def _note(owner: bytes, ntype: int, desc: bytes) -> bytes:
+    return b"".join(note_chunks(owner, ntype, desc))
+
+
+def note_head(owner: bytes, ntype: int, size: int) -> bytes:
+    """An ELF note's header and name, for a description of ``size`` bytes written after it
+    (then ``-size % 4`` bytes of padding)."""
     name = owner + b"\0"
-    return (struct.pack("<III", len(name), len(desc), ntype) + name + b"\0" * (-len(name) % 4)
-            + desc + b"\0" * (-len(desc) % 4))  # fmt: skip
+    return struct.pack("<III", len(name), size, ntype) + name + b"\0" * (-len(name) % 4)
+
+
+def note_chunks(owner: bytes, ntype: int,
+                desc: bytes | bytearray) -> tuple[bytes, bytes | bytearray, bytes]:  # fmt: skip
+    """One ELF note as (header and name, description, padding): written in turn, a large
+    description is never copied into a joined buffer."""
+    name = owner + b"\0"
+    head = struct.pack("<III", len(name), len(desc), ntype) + name + b"\0" * (-len(name) % 4)
+    return head, desc, b"\0" * (-len(desc) % 4)
 
 
 def prstatus_desc(tid: int, facts: ProcessFacts, registers: bytes, reg_size: int) -> bytes:
@@ -75,7 +100,9 @@ def prpsinfo_desc(facts: ProcessFacts) -> bytes:
 
 
 def file_note_desc(regions: Iterable[Region], page_size: int) -> bytes:
-    files = [r for r in regions if r.path]
+    # every mapping of a file, as the kernel lists them: shared anonymous memory is a
+    # mapping of "/dev/zero (deleted)" too
+    files = [r for r in regions if r.path or r.name.startswith("/")]
     table = b"".join(struct.pack("<QQQ", r.start, r.end, r.offset // page_size) for r in files)
     names = b"".join(r.name.encode("utf-8", "surrogateescape") + b"\0" for r in files)
     return struct.pack("<QQ", len(files), page_size) + table + names
@@ -99,67 +126,108 @@ def build_notes(
 
 
 def write_core(
-    out: BinaryIO, *, machine: int, regions: Sequence[Region], notes: bytes, page_size: int,
+    out: BinaryIO, *, machine: int, regions: Sequence[Region],
+    notes: Callable[[CoreLayout], bytes | Iterable[bytes | bytearray]], page_size: int,
     read: Callable[[int, int], bytes],
+    wanted: Mapping[int, Sequence[tuple[int, int]]],
+    zeros: Mapping[int, Sequence[tuple[int, int]]] | None = None,
 ) -> CoreLayout:  # fmt: skip
     """Write the core to ``out`` (seekable); ``read(addr, n)`` gives a region's bytes.
 
-    ``read`` raising :class:`MemlensError` ends that region's saved part.
+    ``wanted`` maps a region's start to the (first page, pages) runs to read, ascending;
+    a region not in it saves nothing.  ``zeros`` maps a region's start to runs known to
+    hold zeros without being read (never-touched private anonymous pages): holes in the
+    file, saved all the same.  ``read`` raising :class:`MemlensError` leaves the
+    pages it covers unsaved.  ``notes(layout)`` gives the note segment once the bytes
+    are written (bytes, or chunks written in turn: a pages note is encoded only when
+    its turn comes, so one is in memory at a time).
     """
     phnum = 1 + len(regions)
     if phnum >= 0xFFFF:
         raise MemlensError(f"{len(regions)} regions: more than an ELF core header can count")
     headers = 64 + 56 * phnum
-    data_at = _align(headers + len(notes), page_size)
     layout = CoreLayout()
-    pos = data_at
-    phdrs = [struct.pack("<IIQQQQQQ", 4, 0, headers, 0, 0, len(notes), 0, 4)]
+    pos = _align(headers, page_size)
+    loads = []
     for r in regions:
-        saved = _copy_region(out, r, pos, read, page_size) if r.perms.read else 0
-        layout.saved[r.start] = saved
+        runs = _copy_runs(out, r, pos, read, page_size, wanted.get(r.start, ()))
+        layout.saved[r.start] = sum(n for _, n in runs) * page_size
+        runs = _merge(runs, (zeros or {}).get(r.start, ()))
+        saved = min(r.size, (runs[-1][0] + runs[-1][1]) * page_size) if runs else 0
+        layout.runs[r.start] = runs
         flags = (4 if r.perms.read else 0) | (2 if r.perms.write else 0) | (
             1 if r.perms.execute else 0)  # fmt: skip
-        phdrs.append(struct.pack("<IIQQQQQQ", 1, flags, pos, r.start, 0, saved, r.size,
+        loads.append(struct.pack("<IIQQQQQQ", 1, flags, pos, r.start, 0, saved, r.size,
                                  page_size))  # fmt: skip
         pos = _align(pos + saved, page_size)
+    body = notes(layout)
+    out.seek(pos)
+    size = 0
+    for chunk in [body] if isinstance(body, (bytes, bytearray)) else body:
+        out.write(chunk)
+        size += len(chunk)
+    phdrs = [struct.pack("<IIQQQQQQ", 4, 0, pos, 0, 0, size, 0, 4), *loads]
     ident = b"\x7fELF\x02\x01\x01" + b"\0" * 9
     ehdr = ident + struct.pack("<HHIQQQIHHHHHH", 4, machine, 1, 0, 64, 0, 0, 64, 56, phnum,
                                0, 0, 0)  # fmt: skip
     out.seek(0)
-    out.write(ehdr + b"".join(phdrs) + notes)
-    out.truncate(pos)
-    layout.size = pos
+    out.write(ehdr + b"".join(phdrs))
+    out.truncate(pos + size)
+    layout.size = pos + size
     return layout
 
 
-def _copy_region(out: BinaryIO, region: Region, pos: int, read: Callable[[int, int], bytes],
-                 page: int) -> int:  # fmt: skip
-    """Copy the readable prefix of ``region`` to ``pos``; zero chunks become holes."""
-    done = 0
-    while done < region.size:
-        n = min(CHUNK, region.size - done)
-        try:
-            data = read(region.start + done, n)
-        except MemlensError:
-            # Part of the chunk may still be readable: keep its readable pages.
-            data = _readable_pages(read, region.start + done, n, page)
-            if not data:
-                break
-            n = len(data)
-        if data != _ZERO[:n]:
-            out.seek(pos + done)
-            out.write(data)
-        done += n
-        if n < CHUNK and done < region.size:
-            break
+def _copy_runs(out: BinaryIO, region: Region, pos: int, read: Callable[[int, int], bytes],
+               page: int, runs: Sequence[tuple[int, int]]) -> Runs:  # fmt: skip
+    """Copy the wanted pages of ``region`` to ``pos`` + their offset; the pages really read."""
+    done: Runs = []
+    limit = -(-region.size // page)
+    for first, count in runs:
+        count = min(count, limit - first)
+        at = first
+        while at < first + count:
+            n = min(CHUNK // page, first + count - at)
+            try:
+                data = read(region.start + at * page, n * page)
+            except MemlensError:
+                # part of the chunk may still be readable: keep its readable pages
+                data = _readable_pages(read, region.start + at * page, n, page)
+            got = len(data) // page
+            if got:
+                chunk = data[: got * page]
+                if chunk != _ZERO[: len(chunk)]:
+                    out.seek(pos + at * page)
+                    out.write(chunk)
+                _extend(done, at, got)
+            at += got + 1 if got < n else n  # skip the page that failed
     return done
 
 
-def _readable_pages(read: Callable[[int, int], bytes], addr: int, size: int, page: int) -> bytes:
+def _merge(a: Runs, b: Sequence[tuple[int, int]]) -> Runs:
+    """The union of two lists of runs, as ascending runs (neighbours joined)."""
+    out: Runs = []
+    for first, count in sorted([*a, *b]):
+        if out and first <= out[-1][0] + out[-1][1]:
+            end = max(out[-1][0] + out[-1][1], first + count)
+            out[-1] = (out[-1][0], end - out[-1][0])
+        else:
+            out.append((first, count))
+    return out
+
+
+def _extend(runs: Runs, first: int, count: int) -> None:
+    if runs and runs[-1][0] + runs[-1][1] == first:
+        runs[-1] = (runs[-1][0], runs[-1][1] + count)
+    else:
+        runs.append((first, count))
+
+
+def _readable_pages(read: Callable[[int, int], bytes], addr: int, pages: int, page: int) -> bytes:
+    """The readable prefix, page by page, of ``pages`` pages at ``addr``."""
     out = bytearray()
-    while len(out) < size:
+    for i in range(pages):
         try:
-            out += read(addr + len(out), min(page, size - len(out)))
+            out += read(addr + i * page, page)
         except MemlensError:
             break
     return bytes(out)

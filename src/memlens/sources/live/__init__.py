@@ -1,1 +1,1 @@
-"""A live Linux process read through /proc and process_vm_readv, never written to."""
+"""A live Linux process read through /proc (pagemap, /proc/PID/mem), never written to."""

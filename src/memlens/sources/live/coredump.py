@@ -12,21 +12,31 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from memlens import __version__
+from memlens.core.pages import BIT_PRESENT, PageTable
 from memlens.errors import MemlensError, TargetError
 from memlens.sources.elfcore import pagenote
 from memlens.sources.elfcore.writer import (
     EM_BY_ARCH,
+    CoreLayout,
     ProcessFacts,
     ThreadState,
     build_notes,
+    note_head,
     write_core,
 )
+from memlens.sources.live.maps import is_private_anonymous
 from memlens.sources.live.process import LiveProcess, open_process
 from memlens.sources.live.ptrace_stop import StoppedThreads
 from memlens.sources.options import OpenOptions
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 #: size of elf_gregset_t per arch (what NT_PRSTATUS pr_reg holds)
 GREGSET_SIZE = {"x86_64": 27 * 8, "aarch64": 34 * 8}
@@ -122,24 +132,48 @@ def _write(snap: LiveProcess, facts: ProcessFacts, arch: str, path: str,
     else:
         registers = f"saved for {got} of {len(threads)} threads ({freezer.problem or 'unreadable'})"
     regions = list(snap.regions)
-    tables = [t for _, t in snap.iter_page_tables(regions) if t is not None]
+    tables: list[PageTable | None] = [t for _, t in snap.iter_page_tables(regions)]
+    table_count = sum(t is not None for t in tables)
+    # Only pages present in pagemap are read: reading any other page through
+    # process_vm_readv or /proc/PID/mem faults it in (a never-touched MAP_SHARED
+    # page is allocated, a swapped one read back, a private one mapped to the
+    # zero page), which changes the target.
+    wanted = {r.start: present_runs(t) for r, t in zip(regions, tables, strict=True)
+              if t is not None and r.perms.read}  # fmt: skip
+    # never-touched pages of private anonymous memory hold zeros: saved as holes, unread
+    zeros = {r.start: untouched_runs(t) for r, t in zip(regions, tables, strict=True)
+             if t is not None and r.perms.read and is_private_anonymous(r)}  # fmt: skip
     # per region: what the page table could not know (PFNs without CAP_SYS_ADMIN, no
     # pagemap above the task size...)
-    unavailable = {str(t.start): t.unavailable for t in tables if t.unavailable}
+    unavailable = {str(t.start): t.unavailable for t in tables if t is not None and t.unavailable}
     info = {"memlens_version": __version__, "pid": facts.pid, "time": time.time(),
             "unavailable": unavailable, "registers": registers,
             # NT_FILE names only file mappings: keep [heap], [stack], [anon:...] too.
             "names": {str(r.start): r.name for r in regions if r.name and not r.path}}  # fmt: skip
-    extra = [(pagenote.OWNER.encode(), pagenote.NT_MEMLENS_INFO, pagenote.encode_info(info))]
-    extra += [(pagenote.OWNER.encode(), pagenote.NT_MEMLENS_PAGES, pagenote.encode_pages(t))
-              for t in tables]  # fmt: skip
-    notes = build_notes(facts, threads, regions, snap.page_size, _auxv(facts.pid),
-                        GREGSET_SIZE[arch], extra)  # fmt: skip
+    owner = pagenote.OWNER.encode()
+    page = snap.page_size
+
+    def notes(layout: CoreLayout) -> Iterator[bytes | bytearray]:
+        # each region's pages note is encoded when its turn comes: one in memory at a time
+        info_note = (owner, pagenote.NT_MEMLENS_INFO, pagenote.encode_info(info))
+        yield build_notes(facts, threads, regions, page, _auxv(facts.pid), GREGSET_SIZE[arch],
+                          [info_note])  # fmt: skip
+        for i, (r, t) in enumerate(zip(regions, tables, strict=True)):
+            if t is None:
+                continue
+            size, pieces = pagenote.iter_pages_note(t, -(-r.size // page),
+                                                    layout.runs.get(r.start, []))  # fmt: skip
+            yield note_head(owner, pagenote.NT_MEMLENS_PAGES, size)
+            yield from pieces
+            yield b"\0" * (-size % 4)
+            tables[i] = None  # done with it
+
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as out:
             layout = write_core(out, machine=EM_BY_ARCH[arch], regions=regions, notes=notes,
-                                page_size=snap.page_size, read=snap.memory.read)  # fmt: skip
+                                page_size=page, read=snap.memory.read_present,
+                                wanted=wanted, zeros=zeros)  # fmt: skip
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):
@@ -151,4 +185,27 @@ def _write(snap: LiveProcess, facts: ProcessFacts, arch: str, path: str,
         raise
     return {"path": path, "regions": len(regions), "saved_bytes": sum(layout.saved.values()),
             "file_size": layout.size, "threads": len(threads), "registers": registers,
-            "page_tables": len(tables)}  # fmt: skip
+            "page_tables": table_count}  # fmt: skip
+
+
+def present_runs(table: PageTable) -> list[tuple[int, int]]:
+    """(first page, pages) of each run of pages pagemap shows present (bit 63)."""
+    import numpy as np
+
+    return _runs((table.entries >> np.uint64(BIT_PRESENT)).astype(np.int8))
+
+
+def untouched_runs(table: PageTable) -> list[tuple[int, int]]:
+    """(first page, pages) of each run of pages neither present nor swapped (bits 63, 62)."""
+    import numpy as np
+
+    if "pagemap" in table.unavailable:
+        return []
+    return _runs(((table.entries >> np.uint64(62)) == 0).astype(np.int8))
+
+
+def _runs(marks: npt.NDArray[np.int8]) -> list[tuple[int, int]]:
+    import numpy as np
+
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], marks, [0]))))
+    return [(int(a), int(b - a)) for a, b in edges.reshape(-1, 2)]

@@ -16,6 +16,8 @@ from memlens.core.region import Perms, Region, RegionKind, kind_from_name
 from memlens.errors import FormatError
 
 DELETED = " (deleted)"
+#: names maps gives anonymous memory backed by a kernel-internal file
+ANON_FILE_NAMES = frozenset({"/dev/zero (deleted)", "/anon_hugepage (deleted)"})
 
 
 def parse_maps_line(line: str, source: str = "maps", lineno: int = 0) -> Region:
@@ -40,7 +42,12 @@ def parse_maps_line(line: str, source: str = "maps", lineno: int = 0) -> Region:
     deleted = False
     path: str | None = None
     kind = kind_from_name(name)
-    if name.startswith("/") or (inode != 0 and not name.startswith("[")):
+    if name in ANON_FILE_NAMES:
+        # shared anonymous memory (shmem behind MAP_SHARED|MAP_ANONYMOUS or a /dev/zero
+        # mapping) and anonymous hugetlb: the kernel names their internal files, which
+        # no one can open -- anonymous memory, not a file mapping
+        kind = RegionKind.ANON
+    elif name.startswith("/") or (inode != 0 and not name.startswith("[")):
         kind = RegionKind.FILE
         path = name
         if path.endswith(DELETED):
@@ -67,3 +74,10 @@ def parse_maps(text: str, source: str = "maps") -> list[Region]:
         for n, line in enumerate(text.splitlines(), 1)
         if line.strip()
     ]
+
+
+def is_private_anonymous(region: Region) -> bool:
+    """Private anonymous memory (``[heap]``, ``[stack]``, unnamed, ``[anon:...]``): a page
+    never touched there reads as zeros (a read would only map the shared zero page)."""
+    kinds = (RegionKind.ANON, RegionKind.HEAP, RegionKind.STACK)
+    return region.kind in kinds and not region.path and not region.perms.shared

@@ -149,7 +149,8 @@ class PagemapReader:
         self.privileged = has_cap_sys_admin() if privileged is None else privileged
         try:
             self._fd: int | None = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
-        except FileNotFoundError:
+        except (FileNotFoundError, ProcessLookupError):
+            # ESRCH: the process is exiting (its /proc entry is still there)
             raise ProcessGoneError(pid, "no such process") from None
         except PermissionError:
             raise TargetError(pid, "no permission to read /proc/PID/pagemap") from None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from memlens.core.addrspace import AddressSpace, Segment
@@ -11,9 +12,9 @@ from memlens.core.pages import PageTable
 from memlens.core.region import Region
 from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.errors import ProcessGoneError, TargetError
-from memlens.sources.live.maps import parse_maps
+from memlens.sources.live.maps import is_private_anonymous, parse_maps
 from memlens.sources.live.memory import ProcessMemory
-from memlens.sources.live.pagemap import PagemapReader
+from memlens.sources.live.pagemap import PagemapReader, process_alive
 from memlens.sources.options import OpenOptions
 
 if TYPE_CHECKING:
@@ -56,6 +57,19 @@ def _arch() -> Arch:
     return Arch(machine, word, "big" if machine == "s390x" else "little")
 
 
+def _private_anonymous(regions: list[Region]) -> Callable[[int], bool]:
+    """Whether an address lies in private anonymous memory, where a page never touched
+    reads as zeros (``[heap]``, ``[stack]``, unnamed and ``[anon:...]`` mappings)."""
+    spans = sorted((r.start, r.end) for r in regions if is_private_anonymous(r))
+    starts = [a for a, _ in spans]
+
+    def inside(address: int) -> bool:
+        i = bisect.bisect_right(starts, address) - 1
+        return i >= 0 and address < spans[i][1]
+
+    return inside
+
+
 class LiveProcess(Snapshot):
     """A running process, read in place.  Nothing here stops or writes to it."""
 
@@ -73,9 +87,11 @@ class LiveProcess(Snapshot):
             raise
 
     def _open(self, pid: int, options: OpenOptions) -> None:
-        self.memory = ProcessMemory(pid)
         self._pagemap: PagemapReader | None = None
         regions = parse_maps(_read_text(pid, "maps"), f"/proc/{pid}/maps")
+        if not regions and not process_alive(pid):
+            raise ProcessGoneError(pid, "has exited (a zombie): no memory left to read")
+        self.memory = ProcessMemory(pid, _private_anonymous(regions))
         arch = _arch()
         space = AddressSpace(
             regions,
