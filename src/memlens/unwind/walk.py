@@ -276,7 +276,7 @@ class Walker:
 
     def _looks_like_return(self, value: int) -> bool:
         module = self.modules.at(value)
-        if module is None or value == module.base:
+        if module is None or value == module.base or not self._after_call(value):
             return False
         syms = self.modules.breakpad(module)
         if syms is not None:
@@ -290,6 +290,33 @@ class Walker:
                     continue
             return not self.modules.cfi(module)
         return True
+
+
+    def _after_call(self, value: int) -> bool:
+        """Whether the instruction before ``value`` is a call (when its bytes were saved):
+        x86 ``call rel32`` and ``call r/m`` forms, arm64 ``bl`` / ``blr``."""
+        if self.arch.name == "aarch64":
+            word = self.read(value - 4, 4)
+            return word is None or (word & 0xFC000000) == 0x94000000 or (
+                word & 0xFFFFFC1F) == 0xD63F0000
+        if self.arch.name not in ("x86_64", "x32", "i386"):
+            return True
+        try:
+            code = self.space.read(value - 7, 7)
+        except MemlensError:
+            return True  # code not saved: nothing to check against
+        return any(_X86_CALL[n](code[7 - n :]) for n in _X86_CALL)
+
+
+#: bytes before a return address -> whether they end with a call of that length
+_X86_CALL = {
+    5: lambda b: b[0] == 0xE8,  # call rel32
+    2: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 in (0, 3),  # call reg/[reg]
+    3: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 in (0, 1),  # disp8/SIB
+    4: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 == 1,  # SIB + disp8
+    6: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 in (0, 2),  # disp32
+    7: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 == 2,  # SIB + disp32
+}
 
 
 def _canonical(registers: dict[str, int], arch: UnwindArch) -> dict[str, int]:
