@@ -309,7 +309,7 @@ class Walker:
 
 
 #: bytes before a return address -> whether they end with a call of that length
-_X86_CALL = {
+_X86_CALL: dict[int, Callable[[bytes], bool]] = {
     5: lambda b: b[0] == 0xE8,  # call rel32
     2: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 in (0, 3),  # call reg/[reg]
     3: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 in (0, 1),  # disp8/SIB
