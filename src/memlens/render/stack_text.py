@@ -97,8 +97,12 @@ def breakpad_text(report: StackReport, *, all_threads: bool = True) -> list[str]
     c = s.crash
     if c is not None:
         out.append(f"Crash reason:  {c.description}")
-        out.append(f"Crash address: {c.address:#x}" if c.address is not None
-                   else "Crash address: 0x0")  # fmt: skip
+        if c.address is not None:
+            out.append(f"Crash address: {c.address:#x}")
+        elif c.sender_pid is not None:
+            out.append(f"Crash address: none (sent by pid {c.sender_pid}, uid {c.sender_uid})")
+        else:
+            out.append("Crash address: none")
         if c.parameters:
             out.append("Crash parameters:")
             out += [f"    value: 0x{p:016x}  description: " for p in c.parameters]
