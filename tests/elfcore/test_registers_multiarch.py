@@ -68,3 +68,38 @@ def test_m68k_pid_is_not_shifted(fixtures_dir: Path, unpacked: Path) -> None:
     # m68k aligns long to 2 bytes: pr_pid sits at 22, not 24 (was read as 1963 << 16)
     with memlens.open(str(unpack(fixtures_dir, CORES["m68k"], unpacked))) as snap:
         assert [t.tid for t in snap.threads] == [1963] and snap.pid == 1963
+
+
+PROG = r"""
+__attribute__((noinline)) static int crash(volatile int *p) { return *p; }
+int main(void) { return crash((volatile int *)16); }
+"""
+
+
+@pytest.mark.parametrize("bits", ["64", "32"])
+def test_own_gdb_core_registers_equal_eu_readelf(bits: str, tmp_path: Path) -> None:
+    """Cores this test makes: x86_64 and i386 builds crashed under gdb, written by gcore."""
+    import subprocess
+
+    from ..conftest import compile_c
+
+    readelf, gdb = need_tool("eu-readelf"), need_tool("gdb")
+    exe = compile_c(PROG, tmp_path / f"crash{bits}", f"-m{bits}", "-O1")
+    core = tmp_path / "core"
+    subprocess.run([gdb, "-nx", "-batch", "-ex", "run", "-ex", f"generate-core-file {core}",
+                    str(exe)], capture_output=True, timeout=120)  # fmt: skip
+    assert core.exists()
+    expected = readelf_prstatus(readelf, core)
+    with memlens.open(str(core)) as snap:
+        assert snap.arch is not None and snap.arch.name == ("x86_64" if bits == "64" else "i386")
+        (thread,) = snap.threads
+        fields = expected[0]
+        for name, value in fields.items():
+            if name in NOT_REGISTERS:
+                continue
+            got = thread.registers[RENAMED.get(name, name)]
+            signed = value < 0 and got in {value + (1 << n) for n in (16, 32, 64)}
+            assert got == value or signed, name
+        pc, sp = ("rip", "rsp") if bits == "64" else ("eip", "esp")
+        assert thread.pc == fields[pc] and thread.sp == fields[sp]
+        assert snap.crash is not None and snap.crash.address == 16
