@@ -213,10 +213,13 @@ class Walker:
         ra = out.get(ra_name) if ra_name else None
         if ra is None:
             return None
-        if a.link_register is not None:
-            ra &= ~3  # aarch64: pointer authentication bits are not part of the address
-        out[a.pc], out[a.sp] = ra, cfa
-        return StackFrame(ra, cfa, Trust.CFI, out)
+        if a.name == "aarch64":
+            ra &= ~3  # pointer authentication may leave low bits set
+        # The caller's sp is the CFA unless a rule restores it (s390x: CFA = sp + 160, and
+        # the caller's r15 is reloaded from the register save area)
+        sp = out[a.sp] if a.sp in out and _has_rule(row, a, a.sp) else cfa
+        out[a.pc], out[a.sp] = ra, sp
+        return StackFrame(ra, sp, Trust.CFI, out)
 
     def _rule(self, rule: Rule, cfa: int, by_number: Callable[[int], int | None],
               regs_in: dict[str, int], name: str) -> int | None:  # fmt: skip
@@ -317,6 +320,10 @@ _X86_CALL: dict[int, Callable[[bytes], bool]] = {
     6: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 in (0, 2),  # disp32
     7: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 == 2,  # SIB + disp32
 }
+
+
+def _has_rule(row: Row, arch: UnwindArch, name: str) -> bool:
+    return any(n == name and num in row.rules for num, n in arch.dwarf.items())
 
 
 def _canonical(registers: dict[str, int], arch: UnwindArch) -> dict[str, int]:
