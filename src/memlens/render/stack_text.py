@@ -133,6 +133,9 @@ def bt_lines(report: StackReport) -> list[str]:
         name = f' "{t.name}"' if t.name else ""
         out.append(f"Thread {i + 1} (LWP {t.tid}){name}" + (" [crashed]" if t.crashed else ""))
         for k, f in enumerate(t.frames):
+            if f.signal_frame:
+                out.append(f"#{k:<2} <signal handler called>")
+                continue
             where = f" in {f.function} ()" if f.function else (
                 f" in ?? () from {f.module}" if f.module else " in ?? ()")
             loc = f" at {f.file}:{f.line}" if f.file and f.line is not None else ""
@@ -181,5 +184,5 @@ def _frame_json(index: int, f: StackFrame) -> dict[str, Any]:
         offset = f.pc - (f.module_base or 0)
     return {"frame": index, "module": _strip(f.module) if f.module else None,
             "function": f.function, "file": f.file, "line": f.line, "offset": offset,
-            "pc": f.pc, "sp": f.sp, "trust": f.trust.value,
+            "pc": f.pc, "sp": f.sp, "trust": f.trust.value, "signal_frame": f.signal_frame,
             "registers": dict(f.registers)}  # fmt: skip

@@ -17,7 +17,7 @@ stack grows down); CFI that marks the return address undefined (``_start``,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from memlens.core.addrspace import AddressSpace
 from memlens.errors import MemlensError
@@ -49,6 +49,7 @@ class Walker:
     #: the program's entry point (AT_ENTRY): the walk ends in the function there
     #: (``_start``), as gdb's and elfutils' do
     entry: int | None = None
+    signal_frames: set[int] = field(default_factory=set)
 
     @property
     def mask(self) -> int:
@@ -96,6 +97,9 @@ class Walker:
             frames.append(caller)
         else:
             stopped = f"stopped after {MAX_FRAMES} frames"
+        frames = [replace(f, signal_frame=True) if id(f) in self.signal_frames else f
+                  for f in frames]  # fmt: skip
+        self.signal_frames.clear()
         return frames, stopped
 
     def _in_entry(self, frame: StackFrame) -> bool:
@@ -173,9 +177,15 @@ class Walker:
                 continue
             if row is not None:
                 try:
-                    return self._apply(last, row)
+                    found = self._apply(last, row)
                 except ExprError:
                     return None
+                if found is not None and row.signal_frame:
+                    # ``last`` is a signal trampoline; its caller was interrupted, not
+                    # calling: its pc is exact
+                    self.signal_frames.add(id(last))
+                    found = replace(found, exact=True)
+                return found
         return None
 
     def _apply(self, last: StackFrame, row: Row) -> StackFrame | None:
