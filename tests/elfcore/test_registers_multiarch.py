@@ -103,3 +103,46 @@ def test_own_gdb_core_registers_equal_eu_readelf(bits: str, tmp_path: Path) -> N
         pc, sp = ("rip", "rsp") if bits == "64" else ("eip", "esp")
         assert thread.pc == fields[pc] and thread.sp == fields[sp]
         assert snap.crash is not None and snap.crash.address == 16
+
+
+def readelf_fp(tool: str, core: Path) -> list[dict[str, int]]:
+    """Per NT_PRSTATUS (in order), the FP/vector registers of the notes after it."""
+    import re
+    import subprocess
+
+    text = subprocess.run([tool, "-n", str(core)], capture_output=True, text=True,
+                          check=True).stdout  # fmt: skip
+    out: list[dict[str, int]] = []
+    current: dict[str, int] | None = None
+    for line in text.splitlines():
+        head = re.match(r"^  (\S+)\s+(\d+)\s+(\S+)$", line)
+        if head is not None:
+            if head.group(3) == "PRSTATUS":
+                out.append({})
+            current = out[-1] if out and head.group(3) in ("FPREGSET", "PRXFPREG") else None
+            continue
+        if current is not None:
+            for key, value in re.findall(r"(\w+):\s+(0x[0-9a-f]+)", line):
+                current[key] = int(value, 16)
+    return out
+
+
+@pytest.mark.parametrize("machine", ["x86_64", "x32", "i386", "aarch64"])
+def test_fp_registers_equal_eu_readelf(machine: str, fixtures_dir: Path, unpacked: Path) -> None:
+    tool = need_tool("eu-readelf")
+    core = unpack(fixtures_dir, CORES[machine], unpacked)
+    expected = readelf_fp(tool, core)
+    with memlens.open(str(core)) as snap:
+        got = snap.extra.get("fp_registers", {})
+        checked = 0
+        for thread, fields in zip(snap.threads, expected, strict=True):
+            mine = got.get(thread.tid, {})
+            assert set(mine) == set(fields), (thread.tid, set(mine) ^ set(fields))
+            for name, value in fields.items():
+                if machine == "i386" and name == "fstat":
+                    # eu-readelf takes bytes 2-3 (the unused high half of fctrl's slot);
+                    # the kernel's fstat is the low half of the next 32-bit slot
+                    continue
+                assert mine[name] == value, (thread.tid, name, hex(mine[name]), hex(value))
+                checked += 1
+        assert checked >= 17

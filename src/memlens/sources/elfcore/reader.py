@@ -37,7 +37,7 @@ from memlens.core.rangemap import Overlap, RangeMap
 from memlens.core.region import Perms, Region, RegionKind, kind_from_name
 from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.errors import FormatError
-from memlens.sources.elfcore import elf, image, notes, pagenote
+from memlens.sources.elfcore import elf, fpregs, image, notes, pagenote
 from memlens.sources.elfcore.registers import regset
 from memlens.sources.options import OpenOptions
 
@@ -65,6 +65,8 @@ class _Facts:
     listing: list[dict[str, Any]] = field(default_factory=list)
     memlens_info: dict[str, Any] | None = None
     page_notes: dict[int, pagenote.PageNote] = field(default_factory=dict)
+    #: thread id -> its floating-point / vector registers (the note after its NT_PRSTATUS)
+    fp_registers: dict[int, dict[str, int]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -115,6 +117,14 @@ def _on_memlens_pages(f: _Facts, n: notes.Note) -> None:
     f.page_notes.setdefault(page.start, page)
 
 
+def _on_fpregs(f: _Facts, n: notes.Note) -> None:
+    if not f.prstatus:
+        return
+    decoded = fpregs.decode_fp(f.arch, n.owner, n.type, n.desc, f.prefix)
+    if decoded is not None:
+        f.fp_registers.setdefault(f.prstatus[-1].pid, {}).update(decoded)
+
+
 #: (owner, type) -> what to do with the note; anything else is listed raw
 DECODERS: dict[tuple[str, int], Callable[[_Facts, notes.Note], None]] = {
     ("CORE", notes.NT_PRSTATUS): _on_prstatus,
@@ -122,6 +132,8 @@ DECODERS: dict[tuple[str, int], Callable[[_Facts, notes.Note], None]] = {
     ("CORE", notes.NT_AUXV): _on_auxv,
     ("CORE", notes.NT_SIGINFO): _on_siginfo,
     ("CORE", notes.NT_FILE): _on_file,
+    ("CORE", fpregs.NT_FPREGSET): _on_fpregs,
+    ("LINUX", fpregs.NT_PRXFPREG): _on_fpregs,
     (pagenote.OWNER, pagenote.NT_MEMLENS_INFO): _on_memlens_info,
     (pagenote.OWNER, pagenote.NT_MEMLENS_PAGES): _on_memlens_pages,
 }
@@ -466,6 +478,8 @@ def _extra(hdr: elf.ElfHeader, facts: _Facts, sig: CrashInfo | None) -> dict[str
                              "psargs": ps.psargs}  # fmt: skip
     if facts.memlens_info is not None:
         extra["memlens"] = facts.memlens_info
+    if facts.fp_registers:
+        extra["fp_registers"] = facts.fp_registers
     if sig is not None and not _is_crash(sig):
         extra["stop_signal"] = sig.description
     return extra
