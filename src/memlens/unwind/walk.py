@@ -124,7 +124,7 @@ class Walker:
             found = self._by_breakpad(frames, module) or self._by_dwarf(last, module)
             if found is not None:
                 return found
-        found = self._by_frame_pointer(last, len(frames) == 1)
+        found = self._by_frame_pointer(last)
         if found is not None:
             return found
         return self._by_scan(last, len(frames) == 1) if self.scan else None
@@ -255,7 +255,7 @@ class Walker:
 
     # -- frame pointers and scanning -----------------------------------------------------
 
-    def _by_frame_pointer(self, last: StackFrame, first: bool) -> StackFrame | None:
+    def _by_frame_pointer(self, last: StackFrame) -> StackFrame | None:
         a = self.arch
         if a.fp is None:
             return None
@@ -266,10 +266,8 @@ class Walker:
         caller_fp, ra = self.read(fp), self.read(fp + slot)
         if caller_fp is None or ra is None or ra == 0 or self.modules.at(ra) is None:
             return None
+        # other registers are unknown after a frame-pointer step: not carried over
         regs = {a.pc: ra, a.sp: fp + 2 * slot, a.fp: caller_fp}
-        for name in a.callee_saved:
-            if name in last.registers and name != a.fp and first:
-                pass  # unknown after a frame-pointer step: not carried over
         return StackFrame(ra, fp + 2 * slot, Trust.FRAME_POINTER, regs)
 
     def _by_scan(self, last: StackFrame, first: bool) -> StackFrame | None:
@@ -282,12 +280,15 @@ class Walker:
             value = self.read(at)
             if value is None:
                 return None
-            if self._looks_like_return(value):
+            if self.looks_like_return(value):
                 regs = {a.pc: value, a.sp: at + a.word}
                 return StackFrame(value, at + a.word, Trust.SCAN, regs)
         return None
 
-    def _looks_like_return(self, value: int) -> bool:
+    def looks_like_return(self, value: int) -> bool:
+        """Whether ``value`` can be a return address: inside a module (not its first
+        byte), after a call instruction, and inside a function when the module has
+        symbols or CFI."""
         module = self.modules.at(value)
         if module is None or value == module.base or not self._after_call(value):
             return False
