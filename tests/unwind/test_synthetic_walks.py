@@ -81,3 +81,37 @@ def test_stack_of_return_addresses_is_bounded(tmp_path: Path, capsys: Capture) -
     assert all(isinstance(a, int) and isinstance(b, int) and b > a
                for a, b in itertools.pairwise(sps))  # fmt: skip
     assert 1 < len(frames) <= 513 and {f["trust"] for f in frames[1:]} == {"scan"}
+
+
+FPO_SYM = """MODULE windows x86 {id} test.pdb
+FUNC 1000 100 8 fpo_func
+FUNC 2000 100 0 caller
+STACK WIN 0 1000 100 0 0 8 0 4 0 0 0
+"""
+FPO_ID = "11223344" "5566" "7788" "99AABBCCDDEEFF00" "1"
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_fpo_record_without_program_string(tmp_path: Path, capsys: Capture,
+                                           aligned: bool) -> None:  # fmt: skip
+    """An FPO record (STACK WIN type 0, no program string): the return address is at
+    esp + locals (4) -- or the next word, when the stack was aligned (Breakpad scans up
+    to three words from .raSearchStart)."""
+    store = tmp_path / "store" / "test.pdb" / FPO_ID
+    store.mkdir(parents=True)
+    (store / "test.sym").write_text(FPO_SYM.format(id=FPO_ID))
+    s = Synth("<")
+    s.system_info(arch=0, platform=2)
+    ctx = s.x86_context(0x401010, 0x12F000)
+    slots = [0, 0xDEAD, 0x402020, 0] if aligned else [0, 0x402020, 0, 0]
+    s.thread_list([(7, 0x12F000, struct.pack("<4I", *slots), ctx)])
+    s.module_list([(0x400000, 0x10000, "C:\\test.exe",
+                    s.cv_rsds(0x11223344, 0x5566, 0x7788, bytes.fromhex("99aabbccddeeff00"), 1,
+                              "C:\\test.pdb"))])  # fmt: skip
+    s.exception(7, 0xC0000005, 0x401010, ctx, params=(0, 0))
+    path = tmp_path / "fpo.dmp"
+    path.write_bytes(s.build())
+    frames = _frames(capsys, str(path), "--symbols", str(tmp_path / "store"), "--no-scan")
+    assert [(f["pc"], f["function"], f["trust"]) for f in frames] == [
+        (0x401010, "fpo_func", "context"), (0x402020, "caller", "cfi")]
+    assert frames[1]["sp"] == (0x12F00C if aligned else 0x12F008)
