@@ -62,6 +62,11 @@ ARCHES.update({
     "s390x": UnwindArch("s390x", 8, "pswa", "r15", "r11", 14, {i: f"r{i}" for i in range(16)},
                         tuple(f"r{i}" for i in range(6, 16)), (), link_register="r14",
                         min_instruction=2),
+    # ARM EABI: DWARF 0-15 = r0-r15 (13 sp, 14 lr, 15 pc)
+    "arm": UnwindArch("arm", 4, "pc", "sp", "r11", 14,
+                      {**{i: f"r{i}" for i in range(13)}, 13: "sp", 14: "lr", 15: "pc"},
+                      ("r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11"), (),
+                      link_register="lr", min_instruction=2),
     # RISC-V psABI: DWARF 1-31 = x1-x31 (ra, sp, gp, tp, t0...)
     "riscv64": UnwindArch("riscv64", 8, "pc", "sp", "s0", 1,
                           {i + 1: n for i, n in enumerate(_RISCV_NAMES)},
