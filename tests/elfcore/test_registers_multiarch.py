@@ -146,3 +146,15 @@ def test_fp_registers_equal_eu_readelf(machine: str, fixtures_dir: Path, unpacke
                 assert mine[name] == value, (thread.tid, name, hex(mine[name]), hex(value))
                 checked += 1
         assert checked >= 17
+
+
+def test_info_registers_lists_fp(fixtures_dir: Path, unpacked: Path,
+                                 capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    from memlens.cli.main import main
+
+    core = unpack(fixtures_dir, CORES["x86_64"], unpacked)
+    assert main(["info", str(core), "--registers", "--no-backtrace"]) == 0
+    out = capsys.readouterr().out
+    block = out[out.index("registers of 23096:"):]
+    # eu-readelf -n: xmm1 of the second thread, and its rip
+    assert "xmm1=0x25252525252525252525252525252525" in block and "rip=0x404880" in block

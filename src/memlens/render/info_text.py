@@ -46,7 +46,7 @@ def _line(key: str, value: object, width: int = 13) -> None:
 
 
 def print_text(summary: Summary, *, verbose: bool = False,
-               backtrace: ThreadStack | None = None) -> None:
+               backtrace: ThreadStack | None = None, registers: bool = False) -> None:
     s = summary.snapshot
     word = s.space.word_size
     _line("target", s.source)
@@ -66,7 +66,7 @@ def print_text(summary: Summary, *, verbose: bool = False,
                   if c.sender_pid is not None else "")  # fmt: skip
         _line("crash", f"{tid}{what}{where}{sender}")
     _print_totals(summary)
-    _print_threads(s, word, verbose)
+    _print_threads(s, word, verbose or registers)
     if backtrace is not None:
         _print_backtrace(backtrace, word)
     _print_modules(s, word)
@@ -101,14 +101,23 @@ def _print_threads(s: Snapshot, word: int, verbose: bool) -> None:
         sp = hex_address(th.sp, word) if th.sp is not None else "-"
         table.add(str(th.tid), th.name or "", pc, sp, "crashed" if th.crashed else "")
     print_table(table)
-    if verbose:
-        for th in s.threads:
-            if not th.registers:
-                continue
-            cells = [f"{k}={v:#x}" for k, v in th.registers.items()]
-            print(f"  registers of {th.tid}:")
-            for i in range(0, len(cells), 6):
-                print("    " + "  ".join(cells[i : i + 6]))
+    if not verbose:
+        return
+    fp_all = s.extra.get("fp_registers")
+    for th in s.threads:
+        fp = fp_all.get(th.tid, {}) if isinstance(fp_all, dict) else {}
+        if not th.registers and not fp:
+            continue
+        print(f"  registers of {th.tid}:")
+        _cells([f"{k}={v:#x}" for k, v in th.registers.items()], 6)
+        if fp:
+            # vector and x87 registers are wide: fewer per line
+            _cells([f"{k}={v:#x}" for k, v in fp.items()], 3)
+
+
+def _cells(cells: list[str], per_line: int) -> None:
+    for i in range(0, len(cells), per_line):
+        print("    " + "  ".join(cells[i : i + per_line]))
 
 
 def _print_backtrace(t: ThreadStack, word: int) -> None:

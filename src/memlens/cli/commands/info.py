@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="also list every register, note and format-specific fact")
+    parser.add_argument("--registers", action="store_true",
+                        help="every register of every thread, floating-point and vector too")
     parser.add_argument("--no-backtrace", action="store_true",
                         help="skip the crashed thread's backtrace (no symbols are loaded)")
     parser.add_argument("--symbols", action="append", default=[], metavar="STORE",
@@ -36,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             jsonout.dump("info", to_json(summary, trace))
         else:
-            print_text(summary, verbose=args.verbose, backtrace=trace)
+            print_text(summary, verbose=args.verbose, backtrace=trace,
+                       registers=args.registers)  # fmt: skip
     return ExitCode.OK
 
 
