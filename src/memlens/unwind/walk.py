@@ -78,14 +78,14 @@ class Walker:
         frames = [StackFrame(pc, sp, Trust.CONTEXT, regs)]
         stopped = None
         while len(frames) < MAX_FRAMES:
+            last = frames[-1]
+            if self._in_entry(last):
+                break
             try:
                 caller = self._caller(frames)
             except EndOfStack:
                 break
             if caller is None:
-                break
-            last = frames[-1]
-            if self._in_entry(last):
                 break
             if caller.pc == 0 or caller.sp is None or last.sp is None:
                 break
