@@ -7,7 +7,7 @@ file with random bit flips, byte overwrites with boundary values and truncation.
 the parsers' own errors may escape (MemlensError, CfiError, ExprError); anything else
 is printed and counted as a failure.  Peak traced memory is reported per parser.
 
-Usage: .venv/bin/python benchmarks/fuzz_parsers.py [inputs per parser] [seed] [only]
+Usage: .venv/bin/python benchmarks/fuzz_crash_parsers.py [inputs per parser] [seed] [only]
 (``only``: a comma-separated list of words; parsers whose name contains one run)
 """
 
