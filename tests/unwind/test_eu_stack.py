@@ -1,6 +1,7 @@
 """Function names per thread equal `eu-stack --core --executable` on elfutils' cores.
 
-The cores are kernel cores of elfutils' two-thread backtrace program (static, built
+s390x included (big-endian, CFA = sp + 160, the caller's r15 restored from the save
+area).  The cores are kernel cores of elfutils' two-thread backtrace program (static, built
 without frame pointers): every frame comes from DWARF CFI, the i386 first frame from the
 vdso's CFI and symbols read out of the core's memory.
 """
@@ -19,7 +20,8 @@ from memlens.cli.main import main
 
 from ..conftest import need_tool
 
-CORES = {"x86_64": "x86_64", "i386": "i386", "aarch64": "aarch64", "x32": "x32"}
+CORES = {"x86_64": "x86_64", "i386": "i386", "aarch64": "aarch64", "x32": "x32",
+         "s390x": "s390x"}
 _TID = re.compile(r"^TID (\d+):$")
 _FRAME = re.compile(r"^#(\d+)\s+0x([0-9a-f]+)\s*(\S*)")
 

@@ -46,6 +46,7 @@ int main(void) {
   return crash_here(5);
 }
 """
+Capture = pytest.CaptureFixture[str]
 _THREAD = re.compile(r"^Thread \d+ \(.*LWP (\d+)\)")
 _FRAME = re.compile(r"^#\d+\s+(?:0x[0-9a-f]+ in )?(\S+) \(")
 
@@ -135,3 +136,73 @@ def test_names_equal_gdb(flags: tuple[str, ...], tmp_path: Path,
     crashed = next(t for t in doc["threads"] if t["crashed"])
     assert [f["function"] for f in crashed["frames"][:2]] == ["lib_deep", "lib_entry"]
     assert doc["crash"]["reason"] == "SIGSEGV (SEGV_MAPERR)" and doc["crash"]["address"] == 0
+
+
+SIGNAL = r"""
+#include <signal.h>
+volatile int *bad = 0;
+__attribute__((noinline)) static void in_handler(int s) { *bad = s; }
+static void handler(int s) { in_handler(s); }
+__attribute__((noinline)) static void busy(void) { raise(SIGUSR1); __asm__ volatile(""); }
+int main(void) { signal(SIGUSR1, handler); busy(); return 0; }
+"""
+CXX = r"""
+#include <stdexcept>
+__attribute__((noinline)) void thrower(int x) { if (x) throw std::runtime_error("boom"); }
+__attribute__((noinline)) void middle(int x) noexcept { thrower(x); }
+int main(int argc, char**) { middle(argc); return 0; }
+"""
+#: the test programs' own functions, and gdb's line for a signal trampoline
+OWN = {"in_handler", "handler", "busy", "main", "thrower", "middle"}
+_GDB_SIGNAL = "<signal"
+
+
+def _gdb_frames(text: str) -> list[str]:
+    out = []
+    for line in text.splitlines():
+        if line.startswith("#") and "<signal handler called>" in line:
+            out.append(_GDB_SIGNAL)
+        elif m := _FRAME.match(line):
+            out.append(m.group(1))
+    return out
+
+
+@pytest.mark.parametrize("case", ["signal-handler", "c++-abort"])
+def test_signal_handler_and_cxx_abort_as_gdb(case: str, tmp_path: Path,
+                                             capsys: Capture) -> None:
+    """A crash inside a signal handler (the trampoline frame, then the interrupted code)
+    and an uncaught C++ exception (abort from std::terminate through the unwinder).  The
+    program's own frames and the signal frame are compared in order with gdb's; the
+    libc / libstdc++ frames between them are not (gdb shows inline frames of libc's
+    debug info that the symbolizer does not give), only that __cxa_throw and abort are
+    there."""
+    gdb = need_tool("gdb")
+    if case == "signal-handler":
+        prog = compile_c(SIGNAL, tmp_path / "sig", "-O2")
+    else:
+        need_tool("g++")
+        src = tmp_path / "cxx.cc"
+        src.write_text(CXX)
+        prog = tmp_path / "cxx"
+        subprocess.run(["g++", "-g", "-O2", "-o", str(prog), str(src)], check=True)
+    core = tmp_path / "core"
+    run = subprocess.run([gdb, "-nx", "-batch", "-ex", "handle SIGUSR1 nostop noprint pass",
+                          "-ex", "run", "-ex", f"generate-core-file {core}", "-ex", "bt",
+                          str(prog)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    expected = _gdb_frames(run.stdout)
+    assert core.exists() and "main" in expected, run.stdout[-2000:]
+    assert main(["stack", str(core), "--json", "--crashed"]) == 0
+    (thread,) = json.loads(capsys.readouterr().out)["threads"]
+    ours = [_GDB_SIGNAL if f["signal_frame"] else re.sub(r"\(.*$", "", f["function"] or "??")
+            .strip() for f in thread["frames"]]  # fmt: skip
+    ours = ours[: ours.index("main") + 1]
+
+    def own(names: list[str]) -> list[str]:
+        return [n for n in names if _norm(n) in OWN or n == _GDB_SIGNAL]
+
+    assert own(ours) == own(expected)
+    if case == "signal-handler":
+        assert own(ours) == ["in_handler", _GDB_SIGNAL, "busy", "main"]
+    else:
+        assert own(ours) == ["thrower", "middle", "main"]
+        assert "__cxa_throw" in ours and any("abort" in n for n in ours)

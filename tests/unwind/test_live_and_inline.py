@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,20 @@ __attribute__((noinline)) static void caller_two(void) { waiting(); __asm__ vola
 __attribute__((noinline)) static void caller_one(void) { caller_two(); __asm__ volatile(""); }
 int main(void) { caller_one(); return 0; }
 """
+
+
+def _in_pause(pid: int) -> bool:
+    """The process sits in pause() (x86_64 syscall 34), not still starting up."""
+    try:
+        return Path(f"/proc/{pid}/syscall").read_text().split()[0] == "34"
+    except (OSError, IndexError):
+        return False
+
+
+def _wait_for(ready: Callable[[], bool], seconds: float = 10.0) -> None:
+    end = time.monotonic() + seconds
+    while not ready() and time.monotonic() < end:
+        time.sleep(0.02)
 
 
 def _state(pid: int) -> str:
@@ -49,11 +64,11 @@ def test_live_process_names_and_left_running(tmp_path: Path, spawn: Procs,
     exe = compile_c(PROG, tmp_path / "waiter", "-O2")
     proc = subprocess.Popen([str(exe)])
     spawn.append(proc)
-    time.sleep(0.3)
+    _wait_for(lambda: _in_pause(proc.pid))
     assert main(["stack", str(proc.pid), "--json", "--no-scan"]) == 0
     doc = json.loads(capsys.readouterr().out)
     # never left stopped: ptrace detached, the thread sleeps in pause() again
-    time.sleep(0.1)
+    _wait_for(lambda: _state(proc.pid) == "S")
     assert _state(proc.pid) == "S" and proc.poll() is None
     (thread,) = doc["threads"]
     names = [f["function"] for f in thread["frames"]]

@@ -71,3 +71,13 @@ def test_without_symbols_frames_say_how_they_were_found(fixtures_dir: Path,
     assert frames[0]["trust"] == "context" and frames[0]["pc"] == 0x40429E
     # no STACK WIN: the ebp chain still finds main at the same return address as CFI did
     assert frames[1]["pc"] == 0x404200 and frames[1]["trust"] == "frame_pointer"
+
+
+def test_info_shows_the_crashed_threads_backtrace(fixtures_dir: Path, capsys: Capture) -> None:
+    md = fixtures_dir / "minidump"
+    oracle = (md / "minidump2.stackwalk.machine_readable.out").read_text().splitlines()
+    assert main(["info", str(md / "minidump2.dmp"), "--symbols", str(md / "symbols"),
+                 "--json"]) == 0  # fmt: skip
+    doc = json.loads(capsys.readouterr().out)
+    assert [f["function"] for f in doc["backtrace"]] == [
+        ln.split("|")[3] for ln in oracle if ln.startswith("0|")]

@@ -2,7 +2,8 @@
 
 Real data mutated (bit flips, truncations, spliced lines): a compiled program's
 ``.eh_frame``, the Breakpad ``.sym`` fixtures; random programs for the two expression
-languages.  ``benchmarks/fuzz_parsers.py`` runs the same properties for 100 000+ inputs.
+languages.  ``benchmarks/fuzz_crash_parsers.py`` runs the same properties at scale (counts in
+BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -97,8 +97,12 @@ def breakpad_text(report: StackReport, *, all_threads: bool = True) -> list[str]
     c = s.crash
     if c is not None:
         out.append(f"Crash reason:  {c.description}")
-        out.append(f"Crash address: {c.address:#x}" if c.address is not None
-                   else "Crash address: 0x0")  # fmt: skip
+        if c.address is not None:
+            out.append(f"Crash address: {c.address:#x}")
+        elif c.sender_pid is not None:
+            out.append(f"Crash address: none (sent by pid {c.sender_pid}, uid {c.sender_uid})")
+        else:
+            out.append("Crash address: none")
         if c.parameters:
             out.append("Crash parameters:")
             out += [f"    value: 0x{p:016x}  description: " for p in c.parameters]
@@ -129,6 +133,9 @@ def bt_lines(report: StackReport) -> list[str]:
         name = f' "{t.name}"' if t.name else ""
         out.append(f"Thread {i + 1} (LWP {t.tid}){name}" + (" [crashed]" if t.crashed else ""))
         for k, f in enumerate(t.frames):
+            if f.signal_frame:
+                out.append(f"#{k:<2} <signal handler called>")
+                continue
             where = f" in {f.function} ()" if f.function else (
                 f" in ?? () from {f.module}" if f.module else " in ?? ()")
             loc = f" at {f.file}:{f.line}" if f.file and f.line is not None else ""
@@ -177,5 +184,5 @@ def _frame_json(index: int, f: StackFrame) -> dict[str, Any]:
         offset = f.pc - (f.module_base or 0)
     return {"frame": index, "module": _strip(f.module) if f.module else None,
             "function": f.function, "file": f.file, "line": f.line, "offset": offset,
-            "pc": f.pc, "sp": f.sp, "trust": f.trust.value,
+            "pc": f.pc, "sp": f.sp, "trust": f.trust.value, "signal_frame": f.signal_frame,
             "registers": dict(f.registers)}  # fmt: skip

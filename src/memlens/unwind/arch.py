@@ -50,6 +50,30 @@ ARCHES: dict[str, UnwindArch] = {
                           (*(f"x{i}" for i in range(29)), "fp", "lr", "sp", "pc"),
                           link_register="x30", min_instruction=4),
 }  # fmt: skip
+_RISCV_NAMES = ["ra", "sp", "gp", "tp", "t0", "t1", "t2", "s0", "s1", *(f"a{i}" for i in range(8)),
+                *(f"s{i}" for i in range(2, 12)), "t3", "t4", "t5", "t6"]  # fmt: skip
+ARCHES.update({
+    # ppc64 ELF ABI: DWARF 0-31 = r0-r31, 65 = lr (the return address column)
+    "ppc64": UnwindArch("ppc64", 8, "nip", "r1", "r31", 65,
+                        {**{i: f"r{i}" for i in range(32)}, 65: "lr"},
+                        tuple(f"r{i}" for i in range(14, 32)), (), link_register="lr",
+                        min_instruction=4),
+    # s390x ELF ABI: DWARF 0-15 = r0-r15; r14 holds the return address, r15 is sp
+    "s390x": UnwindArch("s390x", 8, "pswa", "r15", "r11", 14, {i: f"r{i}" for i in range(16)},
+                        tuple(f"r{i}" for i in range(6, 16)), (), link_register="r14",
+                        min_instruction=2),
+    # ARM EABI: DWARF 0-15 = r0-r15 (13 sp, 14 lr, 15 pc)
+    "arm": UnwindArch("arm", 4, "pc", "sp", "r11", 14,
+                      {**{i: f"r{i}" for i in range(13)}, 13: "sp", 14: "lr", 15: "pc"},
+                      ("r4", "r5", "r6", "r7", "r8", "r9", "r10", "r11"), (),
+                      link_register="lr", min_instruction=2),
+    # RISC-V psABI: DWARF 1-31 = x1-x31 (ra, sp, gp, tp, t0...)
+    "riscv64": UnwindArch("riscv64", 8, "pc", "sp", "s0", 1,
+                          {i + 1: n for i, n in enumerate(_RISCV_NAMES)},
+                          ("sp", "s0", "s1", *(f"s{i}" for i in range(2, 12))), (),
+                          link_register="ra", min_instruction=2),
+})  # fmt: skip
+
 # x32: ILP32 pointers, but x86_64's registers and 8-byte stack slots (call pushes 8)
 ARCHES["x32"] = replace(ARCHES["x86_64"], name="x32")
 

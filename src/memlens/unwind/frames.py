@@ -52,12 +52,18 @@ class StackFrame:
     file: str | None = None
     line: int | None = None
     line_base: int | None = None
+    #: a signal trampoline (``__restore_rt``): its caller is the interrupted code
+    signal_frame: bool = False
+    #: ``pc`` is where execution stopped, not a return address (the context frame,
+    #: and the frame a signal interrupted)
+    exact: bool = False
 
     @property
     def lookup_pc(self) -> int:
         """The address to symbolize: a return address points after its call, so one
         byte back is inside the calling instruction."""
-        return self.pc if self.trust in (Trust.CONTEXT, Trust.INLINE) else self.pc - 1
+        exact = self.exact or self.trust in (Trust.CONTEXT, Trust.INLINE)
+        return self.pc if exact else self.pc - 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ stack grows down); CFI that marks the return address undefined (``_start``,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from memlens.core.addrspace import AddressSpace
 from memlens.errors import MemlensError
@@ -49,6 +49,7 @@ class Walker:
     #: the program's entry point (AT_ENTRY): the walk ends in the function there
     #: (``_start``), as gdb's and elfutils' do
     entry: int | None = None
+    signal_frames: set[int] = field(default_factory=set)
 
     @property
     def mask(self) -> int:
@@ -77,14 +78,14 @@ class Walker:
         frames = [StackFrame(pc, sp, Trust.CONTEXT, regs)]
         stopped = None
         while len(frames) < MAX_FRAMES:
+            last = frames[-1]
+            if self._in_entry(last):
+                break
             try:
                 caller = self._caller(frames)
             except EndOfStack:
                 break
             if caller is None:
-                break
-            last = frames[-1]
-            if self._in_entry(last):
                 break
             if caller.pc == 0 or caller.sp is None or last.sp is None:
                 break
@@ -96,6 +97,9 @@ class Walker:
             frames.append(caller)
         else:
             stopped = f"stopped after {MAX_FRAMES} frames"
+        frames = [replace(f, signal_frame=True) if id(f) in self.signal_frames else f
+                  for f in frames]  # fmt: skip
+        self.signal_frames.clear()
         return frames, stopped
 
     def _in_entry(self, frame: StackFrame) -> bool:
@@ -120,7 +124,7 @@ class Walker:
             found = self._by_breakpad(frames, module) or self._by_dwarf(last, module)
             if found is not None:
                 return found
-        found = self._by_frame_pointer(last, len(frames) == 1)
+        found = self._by_frame_pointer(last)
         if found is not None:
             return found
         return self._by_scan(last, len(frames) == 1) if self.scan else None
@@ -173,9 +177,15 @@ class Walker:
                 continue
             if row is not None:
                 try:
-                    return self._apply(last, row)
+                    found = self._apply(last, row)
                 except ExprError:
                     return None
+                if found is not None and row.signal_frame:
+                    # ``last`` is a signal trampoline; its caller was interrupted, not
+                    # calling: its pc is exact
+                    self.signal_frames.add(id(last))
+                    found = replace(found, exact=True)
+                return found
         return None
 
     def _apply(self, last: StackFrame, row: Row) -> StackFrame | None:
@@ -213,10 +223,13 @@ class Walker:
         ra = out.get(ra_name) if ra_name else None
         if ra is None:
             return None
-        if a.link_register is not None:
-            ra &= ~3  # aarch64: pointer authentication bits are not part of the address
-        out[a.pc], out[a.sp] = ra, cfa
-        return StackFrame(ra, cfa, Trust.CFI, out)
+        if a.name == "aarch64":
+            ra &= ~3  # pointer authentication may leave low bits set
+        # The caller's sp is the CFA unless a rule restores it (s390x: CFA = sp + 160, and
+        # the caller's r15 is reloaded from the register save area)
+        sp = out[a.sp] if a.sp in out and _has_rule(row, a, a.sp) else cfa
+        out[a.pc], out[a.sp] = ra, sp
+        return StackFrame(ra, sp, Trust.CFI, out)
 
     def _rule(self, rule: Rule, cfa: int, by_number: Callable[[int], int | None],
               regs_in: dict[str, int], name: str) -> int | None:  # fmt: skip
@@ -242,7 +255,7 @@ class Walker:
 
     # -- frame pointers and scanning -----------------------------------------------------
 
-    def _by_frame_pointer(self, last: StackFrame, first: bool) -> StackFrame | None:
+    def _by_frame_pointer(self, last: StackFrame) -> StackFrame | None:
         a = self.arch
         if a.fp is None:
             return None
@@ -253,10 +266,8 @@ class Walker:
         caller_fp, ra = self.read(fp), self.read(fp + slot)
         if caller_fp is None or ra is None or ra == 0 or self.modules.at(ra) is None:
             return None
+        # other registers are unknown after a frame-pointer step: not carried over
         regs = {a.pc: ra, a.sp: fp + 2 * slot, a.fp: caller_fp}
-        for name in a.callee_saved:
-            if name in last.registers and name != a.fp and first:
-                pass  # unknown after a frame-pointer step: not carried over
         return StackFrame(ra, fp + 2 * slot, Trust.FRAME_POINTER, regs)
 
     def _by_scan(self, last: StackFrame, first: bool) -> StackFrame | None:
@@ -269,14 +280,17 @@ class Walker:
             value = self.read(at)
             if value is None:
                 return None
-            if self._looks_like_return(value):
+            if self.looks_like_return(value):
                 regs = {a.pc: value, a.sp: at + a.word}
                 return StackFrame(value, at + a.word, Trust.SCAN, regs)
         return None
 
-    def _looks_like_return(self, value: int) -> bool:
+    def looks_like_return(self, value: int) -> bool:
+        """Whether ``value`` can be a return address: inside a module (not its first
+        byte), after a call instruction, and inside a function when the module has
+        symbols or CFI."""
         module = self.modules.at(value)
-        if module is None or value == module.base:
+        if module is None or value == module.base or not self._after_call(value):
             return False
         syms = self.modules.breakpad(module)
         if syms is not None:
@@ -290,6 +304,37 @@ class Walker:
                     continue
             return not self.modules.cfi(module)
         return True
+
+
+    def _after_call(self, value: int) -> bool:
+        """Whether the instruction before ``value`` is a call (when its bytes were saved):
+        x86 ``call rel32`` and ``call r/m`` forms, arm64 ``bl`` / ``blr``."""
+        if self.arch.name == "aarch64":
+            word = self.read(value - 4, 4)
+            return word is None or (word & 0xFC000000) == 0x94000000 or (
+                word & 0xFFFFFC1F) == 0xD63F0000
+        if self.arch.name not in ("x86_64", "x32", "i386"):
+            return True
+        try:
+            code = self.space.read(value - 7, 7)
+        except MemlensError:
+            return True  # code not saved: nothing to check against
+        return any(_X86_CALL[n](code[7 - n :]) for n in _X86_CALL)
+
+
+#: bytes before a return address -> whether they end with a call of that length
+_X86_CALL: dict[int, Callable[[bytes], bool]] = {
+    5: lambda b: b[0] == 0xE8,  # call rel32
+    2: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 in (0, 3),  # call reg/[reg]
+    3: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 in (0, 1),  # disp8/SIB
+    4: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 == 1,  # SIB + disp8
+    6: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 in (0, 2),  # disp32
+    7: lambda b: b[0] == 0xFF and (b[1] >> 3) & 7 == 2 and b[1] >> 6 == 2,  # SIB + disp32
+}
+
+
+def _has_rule(row: Row, arch: UnwindArch, name: str) -> bool:
+    return any(n == name and num in row.rules for num, n in arch.dwarf.items())
 
 
 def _canonical(registers: dict[str, int], arch: UnwindArch) -> dict[str, int]:

@@ -56,7 +56,7 @@ def _win_info(w: Walker, frame: StackFrame) -> StackWin | None:
 def _scan(w: Walker, start: int, words: int) -> tuple[int, int] | None:
     for i in range(words + 1):
         value = w.read(start + 4 * i, 4)
-        if value is not None and w._looks_like_return(value):
+        if value is not None and w.looks_like_return(value):
             return start + 4 * i, value
     return None
 

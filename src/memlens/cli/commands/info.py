@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from memlens.analyses.summary import Summary, plain, summarize
+from memlens.analyses.summary import summarize
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, open_from_args
 from memlens.core.snapshot import Snapshot
+from memlens.errors import MemlensError
 from memlens.render import jsonout
-from memlens.render.table import Column, Table, print_table
-from memlens.render.units import hex_address, human_size
+from memlens.render.info_text import print_text, to_json
+from memlens.unwind.frames import ThreadStack
 
 NAME = "info"
 HELP = "what a target is: format, arch, process, threads, crash, modules, region totals"
@@ -20,148 +20,44 @@ EXAMPLES = (
     "memlens info crash.dmp --json",
 )
 
-#: auxv keys shown by name in the text output
-_AUXV = {3: "AT_PHDR", 6: "AT_PAGESZ", 7: "AT_BASE", 9: "AT_ENTRY", 31: "AT_EXECFN",
-         33: "AT_SYSINFO_EHDR"}  # fmt: skip
-#: thread registers shown in the text output (all are in --json)
-_SHOWN_REGS = ("pc", "sp")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("-v", "--verbose", action="store_true",
-                        help="also list every register, note and format-specific fact")  # fmt: skip
+                        help="also list every register, note and format-specific fact")
+    parser.add_argument("--registers", action="store_true",
+                        help="every register of every thread, floating-point and vector too")
+    parser.add_argument("--no-backtrace", action="store_true",
+                        help="skip the crashed thread's backtrace (no symbols are loaded)")
+    parser.add_argument("--symbols", action="append", default=[], metavar="STORE",
+                        help="Breakpad symbol store for the backtrace (repeatable)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     with open_from_args(args) as snap:
         summary = summarize(snap)
+        trace = None if args.no_backtrace else _crashed_backtrace(snap, args.symbols)
         if args.json:
-            jsonout.dump("info", to_json(summary))
+            jsonout.dump("info", to_json(summary, trace))
         else:
-            print_text(summary, verbose=args.verbose)
+            print_text(summary, verbose=args.verbose, backtrace=trace,
+                       registers=args.registers)  # fmt: skip
     return ExitCode.OK
 
 
-def to_json(summary: Summary) -> dict[str, Any]:
-    s = summary.snapshot
-    t = summary.totals
-    return {
-        "target": s.source, "format": s.format,
-        "arch": plain(s.arch) if s.arch else None,
-        "page_size": s.page_size, "pid": s.pid, "command_line": s.command_line,
-        "crash": plain(s.crash) if s.crash else None,
-        "threads": [plain(th) for th in s.threads],
-        "modules": [dict(plain(m), size=m.size) for m in s.modules],
-        "regions": {"count": t.count, "mapped_bytes": t.mapped, "saved_bytes": t.saved,
-                    "not_saved_bytes": t.not_saved, "resident_pages": t.resident_pages},
-        "warnings": list(s.warnings),
-        "extra": summary.extra,
-    }  # fmt: skip
+def _crashed_backtrace(snap: Snapshot, symbols: list[str]) -> ThreadStack | None:
+    """The crashed thread's stack, for a target that crashed (cores, minidumps)."""
+    crashed = [t.tid for t in snap.threads if t.crashed and t.registers]
+    if snap.crash is None or not crashed:
+        return None
+    from memlens.analyses.stack import stack_report
+
+    try:
+        report = stack_report(snap, symbol_dirs=symbols, threads=crashed[:1])
+    except MemlensError:
+        return None
+    return report.threads[0] if report.threads else None
 
 
-def _line(key: str, value: object, width: int = 13) -> None:
-    print(f"{key:<{max(width, len(key) + 1)}}{value}")
-
-
-def print_text(summary: Summary, *, verbose: bool = False) -> None:
-    s = summary.snapshot
-    word = s.space.word_size
-    _line("target", s.source)
-    _line("format", s.format)
-    if s.arch:
-        _line("arch", f"{s.arch.name}, {s.arch.word_size * 8}-bit, {s.arch.byteorder}-endian")
-    _line("page size", s.page_size)
-    if s.pid is not None or s.command_line:
-        _line("process", f"pid {s.pid if s.pid is not None else '?'}"
-              + (f"  {s.command_line}" if s.command_line else ""))  # fmt: skip
-    if s.crash:
-        c = s.crash
-        what = c.description or (f"signal {c.signal}" if c.signal is not None else "crash")
-        where = f" at {c.address:#x}" if c.address is not None else ""
-        tid = f"thread {c.thread_id}: " if c.thread_id is not None else ""
-        sender = (f", sent by pid {c.sender_pid} (uid {c.sender_uid})"
-                  if c.sender_pid is not None else "")  # fmt: skip
-        _line("crash", f"{tid}{what}{where}{sender}")
-    _print_totals(summary)
-    _print_threads(s, word, verbose)
-    _print_modules(s, word)
-    if s.warnings:
-        print(f"\nwarnings ({len(s.warnings)})")
-        for w in s.warnings:
-            print(f"  {w}")
-    _print_extra(summary.extra, verbose)
-
-
-def _print_totals(summary: Summary) -> None:
-    t = summary.totals
-    parts = [f"{t.count} regions", f"{human_size(t.mapped)} mapped"]
-    if t.saved is not None:
-        parts.append(f"{human_size(t.saved)} saved")
-    if t.not_saved:
-        parts.append(f"{human_size(t.not_saved)} not saved")
-    if t.resident_pages is not None:
-        parts.append(f"{t.resident_pages} pages resident "
-                     f"({human_size(t.resident_pages * summary.snapshot.page_size)})")  # fmt: skip
-    _line("regions", ", ".join(parts))
-
-
-def _print_threads(s: Snapshot, word: int, verbose: bool) -> None:
-    if not s.threads:
-        return
-    print(f"\nthreads ({len(s.threads)})")
-    table = Table([Column("tid", "right"), Column("name"), Column("pc"), Column("sp"),
-                   Column("")])  # fmt: skip
-    for th in s.threads:
-        pc = hex_address(th.pc, word) if th.pc is not None else "-"
-        sp = hex_address(th.sp, word) if th.sp is not None else "-"
-        table.add(str(th.tid), th.name or "", pc, sp, "crashed" if th.crashed else "")
-    print_table(table)
-    if verbose:
-        for th in s.threads:
-            if not th.registers:
-                continue
-            cells = [f"{k}={v:#x}" for k, v in th.registers.items()]
-            print(f"  registers of {th.tid}:")
-            for i in range(0, len(cells), 6):
-                print("    " + "  ".join(cells[i : i + 6]))
-
-
-def _print_modules(s: Snapshot, word: int) -> None:
-    if not s.modules:
-        return
-    print(f"\nmodules ({len(s.modules)})")
-    table = Table([Column("base"), Column("end"), Column("size", "right"), Column("build id"),
-                   Column("path")])  # fmt: skip
-    for m in s.modules:
-        bid = m.build_id.hex() if m.build_id else (m.debug_id or "-")
-        table.add(hex_address(m.base, word), hex_address(m.end, word), human_size(m.size),
-                  bid, m.path)  # fmt: skip
-    print_table(table)
-
-
-def _print_extra(extra: dict[str, Any], verbose: bool) -> None:
-    """Format-specific facts: scalars always; lists and tables with --verbose."""
-    if not extra:
-        return
-    print("\ndetails")
-    width = 3 + max(len(str(k)) for k in extra)
-    for key in sorted(extra):
-        value = extra[key]
-        if key == "auxv" and isinstance(value, dict):
-            named = {_AUXV.get(int(k), f"AT_{k}"): v for k, v in value.items()
-                     if verbose or int(k) in _AUXV}  # fmt: skip
-            _line(f"  {key}", width=width, value="  ".join(f"{k}={v:#x}" for k, v in named.items()))
-        elif isinstance(value, (dict, list)):
-            if not verbose:
-                _line(f"  {key}", width=width, value=f"{len(value)} entries (--verbose lists them)")
-                continue
-            print(f"  {key}:")
-            items = value.items() if isinstance(value, dict) else enumerate(value)
-            for k, v in items:
-                if isinstance(v, dict):
-                    v = "  ".join(f"{a}={b}" for a, b in v.items())
-                print(f"    {k}: {v}")
-        else:
-            _line(f"  {key}", width=width, value=value)

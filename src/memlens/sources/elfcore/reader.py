@@ -37,8 +37,8 @@ from memlens.core.rangemap import Overlap, RangeMap
 from memlens.core.region import Perms, Region, RegionKind, kind_from_name
 from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.errors import FormatError
-from memlens.sources.elfcore import elf, image, notes, pagenote
-from memlens.sources.elfcore.registers import regset
+from memlens.sources.elfcore import elf, fpregs, image, netbsd, notes, pagenote
+from memlens.sources.elfcore.registers import RegSet, regset
 from memlens.sources.options import OpenOptions
 
 NAME = "elfcore"
@@ -60,6 +60,10 @@ class _Facts:
     listing: list[dict[str, Any]] = field(default_factory=list)
     memlens_info: dict[str, Any] | None = None
     page_notes: dict[int, pagenote.PageNote] = field(default_factory=dict)
+    #: thread id -> its floating-point / vector registers (the note after its NT_PRSTATUS)
+    fp_registers: dict[int, dict[str, int]] = field(default_factory=dict)
+    netbsd: netbsd.ProcInfo | None = None
+    netbsd_lwps: dict[int, dict[str, int]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
 
 
@@ -110,6 +114,18 @@ def _on_memlens_pages(f: _Facts, n: notes.Note) -> None:
     f.page_notes.setdefault(page.start, page)
 
 
+def _on_fpregs(f: _Facts, n: notes.Note) -> None:
+    if not f.prstatus:
+        return
+    decoded = fpregs.decode_fp(f.arch, n.owner, n.type, n.desc, f.prefix)
+    if decoded is not None:
+        f.fp_registers.setdefault(f.prstatus[-1].pid, {}).update(decoded)
+
+
+def _on_netbsd(f: _Facts, n: notes.Note) -> None:
+    f.netbsd = netbsd.parse_procinfo(n.desc, f.prefix)
+
+
 #: (owner, type) -> what to do with the note; anything else is listed raw
 DECODERS: dict[tuple[str, int], Callable[[_Facts, notes.Note], None]] = {
     ("CORE", notes.NT_PRSTATUS): _on_prstatus,
@@ -117,6 +133,9 @@ DECODERS: dict[tuple[str, int], Callable[[_Facts, notes.Note], None]] = {
     ("CORE", notes.NT_AUXV): _on_auxv,
     ("CORE", notes.NT_SIGINFO): _on_siginfo,
     ("CORE", notes.NT_FILE): _on_file,
+    ("CORE", fpregs.NT_FPREGSET): _on_fpregs,
+    ("LINUX", fpregs.NT_PRXFPREG): _on_fpregs,
+    (netbsd.OWNER, netbsd.NT_PROCINFO): _on_netbsd,
     (pagenote.OWNER, pagenote.NT_MEMLENS_INFO): _on_memlens_info,
     (pagenote.OWNER, pagenote.NT_MEMLENS_PAGES): _on_memlens_pages,
 }
@@ -205,6 +224,8 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
             handler = DECODERS.get((note.owner, note.type))
             if handler is not None:
                 handler(facts, note)
+            elif note.type == netbsd.PT_GETREGS and (lwp := netbsd.lwp_id(note.owner)):
+                facts.netbsd_lwps[lwp] = netbsd.decode_regs(facts.arch, note.desc, facts.prefix)
 
     backing = BufferBacking(mm)
     regions, segments = _memory(phdrs, hdr, size, backing, facts, warnings)
@@ -218,6 +239,9 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
                fp_reg=regs.fp if regs else None)
         for i, st in enumerate(facts.prstatus)
     ]  # fmt: skip
+    if not threads and facts.netbsd is not None:
+        threads, signal = _netbsd_threads(facts, regs)
+        dumped_by_crash = _is_crash(signal)
     regions = _memlens_names(regions, facts.memlens_info)
     order: ByteOrder = "little" if hdr.byteorder == "little" else "big"
     space = AddressSpace(_name_stacks(regions, threads), _in_order(segments),
@@ -246,8 +270,10 @@ def _load(path: str, mm: mmap.mmap, size: int) -> ElfCore:
         arch=Arch(hdr.arch_name, hdr.word_size, hdr.byteorder),
         threads=threads,
         modules=_all_modules(facts, space),
-        pid=ps.pid if ps else (threads[0].tid if threads else None),
-        command_line=(ps.psargs or ps.fname or None) if ps else None,
+        pid=ps.pid if ps else (facts.netbsd.pid if facts.netbsd else
+                               (threads[0].tid if threads else None)),
+        command_line=(ps.psargs or ps.fname or None) if ps else (
+            facts.netbsd.name or None if facts.netbsd else None),
         crash=signal if dumped_by_crash else None,
         page_size=_page_size(facts),
         warnings=warnings,
@@ -415,6 +441,26 @@ def _modules(files: notes.FileNote | None, space: AddressSpace) -> list[Module]:
     return sorted(out, key=lambda m: m.base)
 
 
+def _netbsd_threads(facts: _Facts, regs: RegSet | None) -> tuple[list[Thread], CrashInfo | None]:
+    """A NetBSD core's LWPs (from the ``NetBSD-CORE@<lwpid>`` notes) and its signal; the
+    LWP the signal hit (``cpi_siglwp``, version 2) is the crashed one, else the first."""
+    info = facts.netbsd
+    assert info is not None
+    tids = list(facts.netbsd_lwps) or list(range(1, max(info.nlwps, 0) + 1))[:4096]
+    hit = info.siglwp if info.siglwp in tids else (tids[0] if tids else None)
+    sig = None
+    if info.signo:
+        sig = CrashInfo(hit, info.signo, info.sigcode, None,
+                        crash.describe_signal(info.signo, info.sigcode), os="netbsd")  # fmt: skip
+    crashed = _is_crash(sig) and sig is not None
+    threads = [Thread(tid, registers=facts.netbsd_lwps.get(tid, {}), crashed=crashed and tid == hit,
+                      pc_reg=regs.pc if regs else None, sp_reg=regs.sp if regs else None,
+                      fp_reg=regs.fp if regs else None) for tid in tids]  # fmt: skip
+    if crashed:
+        threads.sort(key=lambda t: not t.crashed)
+    return threads, sig
+
+
 def _all_modules(facts: _Facts, space: AddressSpace) -> list[Module]:
     """NT_FILE's modules, else the loader's link map, else ELF headers at region starts;
     and the vdso, which no file backs, always."""
@@ -481,6 +527,8 @@ def _extra(hdr: elf.ElfHeader, facts: _Facts, sig: CrashInfo | None) -> dict[str
                              "psargs": ps.psargs}  # fmt: skip
     if facts.memlens_info is not None:
         extra["memlens"] = facts.memlens_info
+    if facts.fp_registers:
+        extra["fp_registers"] = facts.fp_registers
     if sig is not None and not _is_crash(sig):
         extra["stop_signal"] = sig.description
     return extra

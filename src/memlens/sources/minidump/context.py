@@ -70,6 +70,10 @@ class ContextKind:
     iregs: tuple[str, ...] = ()
     #: named scalar fields that are registers
     scalars: tuple[str, ...] = ()
+    #: the program counter, stack pointer and frame pointer among them
+    pc: str = "pc"
+    sp: str = "sp"
+    fp: str | None = None
 
 
 _X86_REGS = ("eax", "ebx", "ecx", "edx", "esi", "edi", "ebp", "esp", "eip", "eflags",
@@ -80,13 +84,17 @@ _AMD64_REGS = ("rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
 _ARM64_NAMES = (*(f"x{i}" for i in range(29)), "fp", "lr", "sp", "pc")
 
 CONTEXT_KINDS: tuple[ContextKind, ...] = (
-    ContextKind("x86", 0x00010000, CONTEXT_X86, scalars=_X86_REGS),
-    ContextKind("amd64", 0x00100000, CONTEXT_AMD64, scalars=_AMD64_REGS),
+    ContextKind("x86", 0x00010000, CONTEXT_X86, scalars=_X86_REGS, pc="eip", sp="esp",
+                fp="ebp"),
+    ContextKind("amd64", 0x00100000, CONTEXT_AMD64, scalars=_AMD64_REGS, pc="rip", sp="rsp",
+                fp="rbp"),
     ContextKind("arm", 0x40000000, CONTEXT_ARM,
-                iregs=(*(f"r{i}" for i in range(13)), "sp", "lr", "pc"), scalars=("cpsr",)),
-    ContextKind("arm64", 0x00400000, CONTEXT_ARM64, iregs=_ARM64_NAMES, scalars=("cpsr",)),
+                iregs=(*(f"r{i}" for i in range(13)), "sp", "lr", "pc"), scalars=("cpsr",),
+                fp="r11"),
+    ContextKind("arm64", 0x00400000, CONTEXT_ARM64, iregs=_ARM64_NAMES, scalars=("cpsr",),
+                fp="fp"),
     ContextKind("arm64", 0x80000000, CONTEXT_ARM64_OLD, iregs=_ARM64_NAMES[:32],
-                scalars=("pc", "cpsr")),
+                scalars=("pc", "cpsr"), fp="fp"),
 )  # fmt: skip
 
 #: SystemInfo cpu name -> the context kinds it may use

@@ -209,8 +209,10 @@ def _threads(
         # the handler's for the crashing thread in Breakpad dumps.
         context = exc.context if crashed and exc is not None and exc.context else t.context
         end = min(t.stack_start + t.stack_size, TOP)
+        kind = context.kind if context else None
         threads.append(Thread(t.tid, names.get(t.tid), context.registers if context else {},
-                              crashed, t.stack_start, end))  # fmt: skip
+                              crashed, t.stack_start, end, kind.pc if kind else None,
+                              kind.sp if kind else None, kind.fp if kind else None))  # fmt: skip
     return threads, (_crash(exc, sysinfo) if exc is not None else None)
 
 
