@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from memlens.symbols.batch import FrameBatch
+from memlens.symbols.batch import Callers, FrameBatch
 from memlens.symbols.frame import Frame
 
 
@@ -86,9 +86,12 @@ def batch_text(batch: FrameBatch) -> list[str]:
             out[r] = head
             continue
         lines = [head]
-        for c in callers:
-            off = f"+{c.function_offset:#x}" if c.function_offset is not None else ""
-            lines.append(f"    inlined into {c.function}{off}{_where(c)}")
+        levels = callers.levels if isinstance(callers, Callers) else [
+            (c.function, c.function_offset, c.file, c.line) for c in callers]  # fmt: skip
+        for cname, coff, cfile, cline in levels:
+            off = f"+{coff:#x}" if coff is not None else ""
+            cat = (f" at {cfile}:{cline}" if cline else f" at {cfile}") if cfile else ""
+            lines.append(f"    inlined into {cname}{off}{cat}")
         out[r] = "\n".join(lines)
     blocks[:] = out
     if n == len(batch.addresses) and n and bool((batch.inverse == np.arange(n)).all()):
