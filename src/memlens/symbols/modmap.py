@@ -19,14 +19,16 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from memlens.core.region import RegionKind
-from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError
-from memlens.sources.minidump.codeview import elf_debug_id
 from memlens.symbols import linkmap
 from memlens.symbols.dwarf import cache_dir
 from memlens.symbols.elffile import ElfFile, is_elf
+
+if TYPE_CHECKING:
+    from memlens.core.snapshot import Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +205,8 @@ def _resolve(snapshot: Snapshot, c: _Candidate, sysroot: str | None,
     if not target_id and c.debug_id and file_id:
         # older Breakpad dumps keep only the GUID form of the build id (RSDS record):
         # compare the GUIDs (the age digits after them differ by writer)
+        from memlens.sources.minidump.codeview import elf_debug_id
+
         mine = elf_debug_id(file_id)
         if mine[:32].upper() != c.debug_id[:32].upper():
             return replace(module, file=None, problem=(

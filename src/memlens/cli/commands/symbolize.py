@@ -10,7 +10,7 @@ from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, open_from_args, parse_address
 from memlens.errors import UsageError
 from memlens.render import jsonout
-from memlens.render.symbolize_out import batch_text, json_rows
+from memlens.render.symbolize_out import batch_json, batch_text
 from memlens.symbols.batch import FrameBatch
 from memlens.symbols.chain import SOURCES, Symbolizer, symbolizer_for, symbolizer_for_file
 from memlens.symbols.elffile import ET_CORE, is_elf
@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if outside:
         warnings.append(outside)
     if args.json:
-        jsonout.dump("symbolize", {"target": args.target, "frames": json_rows(batch.frames()),
+        jsonout.dump("symbolize", {"target": args.target, "frames": batch_json(batch),
                                    "warnings": warnings})  # fmt: skip
         return ExitCode.OK
     write = sys.stdout.write
