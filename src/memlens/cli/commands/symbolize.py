@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Iterator
 
@@ -96,6 +97,16 @@ def outside_warning(symbolizer: Symbolizer, batch: FrameBatch) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # 100k addresses make ~10^6 short-lived tuples and strings and no cycles: the cyclic
+    # collector would walk the growing heap again and again (a tenth of the run)
+    gc.disable()
+    try:
+        return _run(args)
+    finally:
+        gc.enable()
+
+
+def _run(args: argparse.Namespace) -> int:
     addresses = list(_addresses(args.addresses))
     symbolizer, snap = make_symbolizer(args, args.target)
     try:
