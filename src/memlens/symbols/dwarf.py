@@ -18,7 +18,6 @@ has no function, and picks the public alias (see ``docs/symbols.md``).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -111,6 +110,8 @@ class LineTable:
             self._save(cached)
 
     def _save(self, target: str) -> None:
+        import tempfile  # only when a cache is written
+
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")

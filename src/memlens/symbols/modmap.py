@@ -15,9 +15,7 @@ memory); a file whose build id differs is reported and not used.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -106,6 +104,9 @@ def _vdso_file(snapshot: Snapshot, start: int, end: int) -> str | None:
     """The target's vdso image, copied from its memory into the cache (named by content:
     the kernel's image differs by kernel build, never within one), or None when the
     bytes are not in the snapshot or are no ELF image."""
+    import hashlib  # only for a target with a vdso: not paid by every symbolize
+    import tempfile
+
     try:
         image = snapshot.space.read(start, end - start)
     except MemlensError:
