@@ -159,10 +159,14 @@ def resident(tmp: Path) -> None:
         proc.wait()
 
 
-def wall(cmd: list[str], stdin: bytes) -> float:
+def wall(cmd: list[str], stdin: bytes) -> tuple[float, float]:
+    """Wall time and CPU time (user + system) of one run of ``cmd``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(cmd, input=stdin, stdout=subprocess.DEVNULL, check=True)
-    return time.perf_counter() - t
+    elapsed = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return elapsed, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
 def cli(runs: int) -> None:
@@ -181,16 +185,20 @@ def cli(runs: int) -> None:
     for label, stdin in (("100k addresses", many), ("1 address (warm)", one)):
         for cmd in tools.values():
             wall(cmd, stdin)  # warm: SymCache written, files in the page cache
-        times: dict[str, list[float]] = {k: [] for k in tools}
+        times: dict[str, list[tuple[float, float]]] = {k: [] for k in tools}
         for _ in range(runs):
             for k, cmd in tools.items():  # alternating, so load changes hit all alike
                 times[k].append(wall(cmd, stdin))
-        ref = statistics.median(times["llvm-symbolizer"])
-        print(f"{label}, {LIB}, {runs} runs, load average {os.getloadavg()[0]:.1f}:")
+        ref = [statistics.median(x[i] for x in times["llvm-symbolizer"]) for i in (0, 1)]
+        print(f"{label}, {LIB}, {runs} runs, load average {os.getloadavg()[0]:.1f} "
+              "(wall / CPU of the process, median (min-max)):")
         for k, ts in times.items():
-            med = statistics.median(ts)
-            print(f"  {k:16s} median {med:.3f} s (min {min(ts):.3f}, max {max(ts):.3f}), "
-                  f"{med / ref:.2f}x llvm-symbolizer")
+            cols = []
+            for i in (0, 1):
+                v = [x[i] for x in ts]
+                med = statistics.median(v)
+                cols.append(f"{med:.3f} ({min(v):.3f}-{max(v):.3f}) s = {med / ref[i]:.2f}x")
+            print(f"  {k:16s} wall {cols[0]}, CPU {cols[1]}", flush=True)
 
 
 def main() -> None:

@@ -87,7 +87,7 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
 
 def test_column_text_equals_frame_text(build_dir: Path) -> None:
     """symbolize prints from the batch's columns; the same text as from its frames."""
-    from memlens.render.symbolize_out import batch_text, text_lines
+    from memlens.render.symbolize_out import batch_json, batch_text, json_rows, text_lines
     from memlens.symbols.chain import symbolizer_for_file
 
     exe = build_generated(build_dir / "cols", "-fPIE", "-pie")
@@ -96,4 +96,5 @@ def test_column_text_equals_frame_text(build_dir: Path) -> None:
     addrs += [*addrs[:50], 0xFFFF_FFFF_0000, 1]  # repeats, outside, unnamed
     batch = symbolizer_for_file(str(exe)).resolve(addrs)
     assert batch_text(batch) == list(text_lines(batch.frames()))
+    assert batch_json(batch) == json_rows(batch.frames())
     assert any("inlined into" in t for t in batch_text(batch))

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from memlens.symbols.batch import FrameBatch
+from memlens.symbols.batch import Callers, FrameBatch
 from memlens.symbols.frame import Frame
 
 
@@ -86,9 +86,12 @@ def batch_text(batch: FrameBatch) -> list[str]:
             out[r] = head
             continue
         lines = [head]
-        for c in callers:
-            off = f"+{c.function_offset:#x}" if c.function_offset is not None else ""
-            lines.append(f"    inlined into {c.function}{off}{_where(c)}")
+        levels = callers.levels if isinstance(callers, Callers) else [
+            (c.function, c.function_offset, c.file, c.line) for c in callers]  # fmt: skip
+        for cname, coff, cfile, cline in levels:
+            off = f"+{coff:#x}" if coff is not None else ""
+            cat = (f" at {cfile}:{cline}" if cline else f" at {cfile}") if cfile else ""
+            lines.append(f"    inlined into {cname}{off}{cat}")
         out[r] = "\n".join(lines)
     blocks[:] = out
     if n == len(batch.addresses) and n and bool((batch.inverse == np.arange(n)).all()):
@@ -112,3 +115,40 @@ def _row(f: Frame, inlined: bool = True) -> dict[str, Any]:
 def json_rows(frames: Sequence[Frame]) -> list[dict[str, Any]]:
     """The JSON objects of the frames (``note`` only where there is one)."""
     return [_row(f, True) for f in frames]
+
+
+def batch_json(batch: FrameBatch) -> list[dict[str, Any]]:
+    """:func:`json_rows` of the batch's frames, built from its columns (each distinct
+    address once; repeated addresses share one object)."""
+    n = len(batch.unique)
+    paths = batch.paths
+    module = batch.module.tolist()
+    addresses = batch.unique.tolist()
+    bases = batch.bases.tolist()
+    names = batch.function.tolist()
+    offsets = np.where(batch.has_offset, batch.function_offset, -1).tolist()
+    located, notes = batch.located, batch.notes
+    out: list[dict[str, Any]] = []
+    for r in range(n):
+        a, k = addresses[r], module[r]
+        path, moff = (paths[k], a - bases[k]) if k >= 0 else (None, None)
+        file, line, callers = located.get(r, (None, None, ()))
+        levels = callers.levels if isinstance(callers, Callers) else [
+            (c.function, c.function_offset, c.file, c.line) for c in callers]  # fmt: skip
+        row: dict[str, Any] = {
+            "address": a, "module": path, "module_offset": moff, "function": names[r],
+            "function_offset": offsets[r] if offsets[r] >= 0 else None,
+            "file": file, "line": line,
+            "inlined_by": [{"address": a, "module": path, "module_offset": moff,
+                            "function": cf, "function_offset": co, "file": cfile,
+                            "line": cl, "inlined_by": []} for cf, co, cfile, cl in levels],
+        }  # fmt: skip
+        note = notes.get(r)
+        if note is not None:
+            row["note"] = note
+        out.append(row)
+    if n == len(batch.addresses) and n and bool((batch.inverse == np.arange(n)).all()):
+        return out
+    column = np.empty(n, object)
+    column[:] = out
+    return column[batch.inverse].tolist()  # type: ignore[no-any-return]

@@ -11,19 +11,41 @@ offsets for many addresses read the columns and never pay for 100k objects.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import overload
+from typing import NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
 
-from memlens.symbols.frame import Frame, make_frames
+from memlens.symbols.frame import Frame, make_frames, new_frame
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 Obj = npt.NDArray[np.object_]
 Bools = npt.NDArray[np.bool_]
+Level = tuple[str | None, int | None, str | None, int | None]  # function, offset, file, line
+
+
+class Callers(NamedTuple):
+    """The inline callers of one address, not yet built as frames (most answers are
+    printed, not kept: 100k addresses have ~90k callers)."""
+
+    address: int
+    module: str | None
+    module_offset: int | None
+    levels: tuple[Level, ...]
+
+    def frames(self) -> tuple[Frame, ...]:
+        a, m, o = self.address, self.module, self.module_offset
+        return tuple(new_frame(a, m, o, f, off, file, line) for f, off, file, line in self.levels)
+
+
 #: row -> (file, line, inlined_by) for the rows DWARF located
-Located = dict[int, tuple[str | None, int | None, tuple[Frame, ...]]]
+Located = dict[int, tuple[str | None, int | None, "tuple[Frame, ...] | Callers"]]
+
+
+def callers_of(inl: tuple[Frame, ...] | Callers) -> tuple[Frame, ...]:
+    """Inline callers as frames, whichever form they are kept in."""
+    return inl.frames() if isinstance(inl, Callers) else inl
 
 
 class FrameBatch(Sequence[Frame]):
@@ -80,7 +102,8 @@ class FrameBatch(Sequence[Frame]):
             f = self._rows[r] = Frame(
                 address, self.paths[k] if k >= 0 else None,
                 address - int(self.bases[k]) if k >= 0 else None, self.function[r],
-                int(self.function_offset[r]) if self.has_offset[r] else None, file, line, inl,
+                int(self.function_offset[r]) if self.has_offset[r] else None, file, line,
+                callers_of(inl),
                 self.notes.get(r),
             )  # fmt: skip
         return f
@@ -122,7 +145,7 @@ class FrameBatch(Sequence[Frame]):
         inl: list[tuple[Frame, ...]] = [()] * n
         for r, (file, line, chain) in self.located.items():
             j = where[r]
-            files[j], lines[j], inl[j] = file, line, chain
+            files[j], lines[j], inl[j] = file, line, callers_of(chain)
         module = self.module[take]
         addr = self.unique[take]
         paths = np.empty(len(self.paths) + 1, object)  # index -1: no module

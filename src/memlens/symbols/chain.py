@@ -21,11 +21,11 @@ Public API (stable; used by the heap profiler and others)::
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 
-from memlens.core.snapshot import Snapshot
 from memlens.symbols import aranges, dwarf
 from memlens.symbols.batch import Bools, FrameBatch, Located, as_addresses
 from memlens.symbols.debugfile import debug_dirs as all_debug_dirs
@@ -43,6 +43,9 @@ from memlens.symbols.providers import (
     register_provider,
 )
 from memlens.symbols.table import SymbolTable
+
+if TYPE_CHECKING:
+    from memlens.core.snapshot import Snapshot
 
 __all__ = [
     "DEFAULT_CHAIN", "SOURCES", "AddressSymbolizer", "Frame", "FrameBatch", "LoadedModule",

@@ -18,7 +18,6 @@ has no function, and picks the public alias (see ``docs/symbols.md``).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -111,6 +110,8 @@ class LineTable:
             self._save(cached)
 
     def _save(self, target: str) -> None:
+        import tempfile  # only when a cache is written
+
         try:
             os.makedirs(os.path.dirname(target), exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=os.path.dirname(target), suffix=".tmp")
@@ -138,8 +139,9 @@ class LineTable:
         empty: list[LineFrame] = []
         out: list[list[LineFrame]] = []
         append = out.append
+        make = tuple.__new__  # LineFrame(...) through its Python-level __new__ costs 3x
         for addr in relative:
-            if addr < 0 or addr >= 1 << 64:
+            if not 0 <= addr < 1 << 64:
                 append(empty)
                 continue
             rv = find(ptr, addr)
@@ -162,8 +164,8 @@ class LineTable:
                 if func is None:
                     func = text[name] = name.decode("utf-8", "replace")
                 start = it.sym_addr
-                levels.append(LineFrame(func, None if start in _NO_ADDR else start,
-                                        path or None, it.line or None))  # fmt: skip
+                levels.append(make(LineFrame, (func, None if start in _NO_ADDR else start,
+                                               path or None, it.line or None)))  # fmt: skip
             # the result owns the path strings: freeing it frees them (symbolic-cabi's
             # SymbolicStr drops its owned buffer)
             free_result(address_of(rv))

@@ -15,18 +15,18 @@ memory); a file whose build id differs is reported and not used.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from memlens.core.region import RegionKind
-from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError
-from memlens.sources.minidump.codeview import elf_debug_id
 from memlens.symbols import linkmap
 from memlens.symbols.dwarf import cache_dir
 from memlens.symbols.elffile import ElfFile, is_elf
+
+if TYPE_CHECKING:
+    from memlens.core.snapshot import Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +104,9 @@ def _vdso_file(snapshot: Snapshot, start: int, end: int) -> str | None:
     """The target's vdso image, copied from its memory into the cache (named by content:
     the kernel's image differs by kernel build, never within one), or None when the
     bytes are not in the snapshot or are no ELF image."""
+    import hashlib  # only for a target with a vdso: not paid by every symbolize
+    import tempfile
+
     try:
         image = snapshot.space.read(start, end - start)
     except MemlensError:
@@ -203,6 +206,8 @@ def _resolve(snapshot: Snapshot, c: _Candidate, sysroot: str | None,
     if not target_id and c.debug_id and file_id:
         # older Breakpad dumps keep only the GUID form of the build id (RSDS record):
         # compare the GUIDs (the age digits after them differ by writer)
+        from memlens.sources.minidump.codeview import elf_debug_id
+
         mine = elf_debug_id(file_id)
         if mine[:32].upper() != c.debug_id[:32].upper():
             return replace(module, file=None, problem=(

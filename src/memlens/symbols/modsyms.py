@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -10,12 +11,14 @@ import numpy.typing as npt
 from memlens.errors import FormatError, MemlensError
 from memlens.symbols import aranges, dwarf
 from memlens.symbols.debugfile import find_debug_file
-from memlens.symbols.dwarflines import ElfLineTable
 from memlens.symbols.elffile import ElfFile
 from memlens.symbols.elfsyms import load_elf_symbols
 from memlens.symbols.modmap import LoadedModule
 from memlens.symbols.outer import OuterNames
 from memlens.symbols.table import SymbolTable
+
+if TYPE_CHECKING:
+    from memlens.symbols.dwarflines import ElfLineTable
 
 U64 = npt.NDArray[np.uint64]
 
@@ -101,6 +104,9 @@ class ModuleSymbols:
             if dwarf.available():
                 self._lines = dwarf.LineTable(source, self.module.file_build_id)
             else:
+                # the pyelftools fallback, imported only when symbolic is missing
+                from memlens.symbols.dwarflines import ElfLineTable
+
                 self._lines = ElfLineTable(source, self.image_base, self.module.file_build_id)
         except FormatError as e:
             self.problems.append(str(e))

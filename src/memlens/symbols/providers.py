@@ -28,9 +28,8 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.errors import UsageError
-from memlens.symbols.batch import Located
+from memlens.symbols.batch import Callers, Located
 from memlens.symbols.dwarf import LineFrame
-from memlens.symbols.frame import Frame, new_frame
 from memlens.symbols.modmap import LoadedModule
 from memlens.symbols.modsyms import ModuleSymbols
 from memlens.symbols.naming import shown
@@ -155,15 +154,12 @@ class DwarfProvider:
 
 
 def _callers(locs: list[LineFrame], addr: int, module: str | None, module_offset: int | None,
-             outer_name: str, outer_offset: int) -> tuple[Frame, ...]:  # fmt: skip
+             outer_name: str, outer_offset: int) -> Callers:  # fmt: skip
     """The inline callers of ``locs[0]``: ``locs[1:]``, the last one the named function."""
-    last = len(locs) - 1
-    return tuple(
-        new_frame(addr, module, module_offset,
-                  outer_name if k == last else shown(loc.function or ""),
-                  outer_offset if k == last else None, loc.file, loc.line)
-        for k, loc in enumerate(locs) if k
-    )  # fmt: skip
+    mid = tuple((shown(loc.function or ""), None, loc.file, loc.line) for loc in locs[1:-1])
+    last = locs[-1]
+    return Callers(addr, module, module_offset,
+                   (*mid, (outer_name, outer_offset, last.file, last.line)))  # fmt: skip
 
 
 def _dwarf(ctx: Context) -> SymbolProvider | None:
