@@ -32,6 +32,7 @@ from memlens.glibc.lists import (
 from memlens.glibc.mmapped import find_mmapped
 from memlens.glibc.table import Arena, ChunkTable, Finding, HeapWalk, State
 from memlens.glibc.tcache import looks_like_tcache
+from memlens.glibc.wordsize import with_target_words
 
 MAX_HEAPS = 1 << 16  # heap_info blocks per arena (64 MiB each: 4 TiB)
 _KINDS = {"tcache": State.TCACHE, "fastbin": State.FASTBIN, "unsorted": State.UNSORTED,
@@ -110,6 +111,7 @@ def walk_heap(snapshot: Snapshot) -> HeapWalk:
     Raises:
         NoHeapError: no arena found (not glibc, or libc's data not in the dump).
     """
+    snapshot = with_target_words(snapshot)
     space = snapshot.space
     found, notes = find_main_arena(snapshot)
     if found is None:
