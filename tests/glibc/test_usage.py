@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,8 @@ def test_cli_heap_section(arenas: Path, tmp_path: Path, capsys: pytest.CaptureFi
     assert f"mallinfo2: arena={mi['arena']} " in out
     assert out.count(" thread ") == 7 and out.count(" main ") == 1
     assert "malloc_trim(0) could give back up to" in out
+    assert main(["leaks", str(core), "--heap", "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["mallinfo2"] == mi and len(doc["heap"]["arenas"]) == 8
+    lists = {row["list"]: row["bytes"] for row in doc["heap"]["free_by_list"]}
+    assert sum(v for k, v in lists.items() if k != "tcache") == mi["fordblks"]

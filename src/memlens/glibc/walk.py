@@ -128,6 +128,11 @@ def walk_heap(snapshot: Snapshot) -> HeapWalk:
         top = _word(space, a + layout.top, "arena top")
         top_size = (space.word(top + layout.word) or 0) & ~7
         system_mem = space.word(a + layout.system_mem) or 0
+        if top_size > system_mem:  # glibc: "malloc(): corrupted top size"
+            findings.append(Finding("top size", top + layout.word,
+                                    f"arena {a:#x}: top {top:#x} has size {top_size:#x},"
+                                    f" more than the arena's system_mem {system_mem:#x}",
+                                    chunk=top))  # fmt: skip
         sbrk = found.mp.sbrk_base if found.mp and index == 0 else None
         mine = _runs_of_arena(space, layout, a, index == 0, top, top + top_size, sbrk, findings)
         for r in mine:
