@@ -42,7 +42,9 @@ def test_structure_finds_the_symbols_arena(core: tuple[Path, int, int]) -> None:
     with open_target(str(core[0])) as snap:
         found, _ = by_symbols(snap)
         guessed = by_structure(snap)
-    assert found is not None and guessed is not None
+    if found is None:
+        pytest.skip("no libc debug symbols (libc6-dbg) to compare with")
+    assert guessed is not None
     assert guessed.main_arena == found.main_arena and guessed.layout == found.layout
 
 
