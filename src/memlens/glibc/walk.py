@@ -14,6 +14,8 @@ target claims.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from memlens.core.addrspace import AddressSpace
@@ -144,7 +146,26 @@ def walk_heap(snapshot: Snapshot) -> HeapWalk:
                     findings, notes)  # fmt: skip
     walk.chunks = _classify(snapshot, walk, runs)
     walk.complete = not any(r.stopped for _, r in runs)
+    walk.findings = [_with_words(space, layout, f) for f in walk.findings]
     return walk
+
+
+CONTEXT_WORDS = 8
+
+
+def _with_words(space: AddressSpace, layout: Layout, f: Finding) -> Finding:
+    """The words from the chunk before (else the chunk itself) on: what a reader of
+    a core that died in free() wants to see first.  Unreadable words are left out."""
+    at = f.previous if f.previous is not None else f.chunk
+    if at is None:
+        return f
+    words = []
+    for k in range(CONTEXT_WORDS):
+        value = space.word(at + k * layout.word)
+        if value is None:
+            break
+        words.append(value)
+    return replace(f, words=tuple(words))
 
 
 def _classify(snapshot: Snapshot, walk: HeapWalk, runs: list[tuple[int, Run]]) -> ChunkTable:
