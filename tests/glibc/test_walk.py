@@ -44,6 +44,7 @@ def _check(target: str, line: str) -> None:
     assert walk.mallinfo() == expected
     if walk.mp is not None:  # mp_ agrees with the mmapped chunks found
         assert (walk.mp.n_mmaps, walk.mp.mmapped_mem) == (expected["hblks"], expected["hblkhd"])
+        assert not [n for n in walk.notes if n.startswith("mp_ counts")]
 
 
 @pytest.mark.parametrize(("threads", "modes"), CASES)

@@ -186,6 +186,12 @@ def _classify(snapshot: Snapshot, walk: HeapWalk, runs: list[tuple[int, Run]]) -
             np.full(len(mm), State.MMAPPED, np.uint8), np.full(len(mm), -1, np.int16),
             np.full(len(mm), -1, np.int16)))  # fmt: skip
         walk.mmapped_corrections = sum(m[2] for m in mm)
+    if walk.mp is not None:
+        found_bytes = sum(m[1] + m[2] for m in mm)
+        if (walk.mp.n_mmaps, walk.mp.mmapped_mem) != (len(mm), found_bytes):
+            walk.notes.append(f"mp_ counts {walk.mp.n_mmaps} mmapped chunks of"
+                              f" {walk.mp.mmapped_mem} bytes; the scan found {len(mm)} of"
+                              f" {found_bytes} (a mapping merged with another, or not dumped)")
     table = ChunkTable.concat(parts)
     _mark_allocator(space, walk, table, runs)
     _mark_lists(space, walk, table)
