@@ -268,8 +268,9 @@ def _mark_lists(space: AddressSpace, walk: HeapWalk, table: ChunkTable) -> None:
     addrs = np.array(list(listed.kind), np.uint64)
     order = np.argsort(table.address, kind="stable")
     pos = np.searchsorted(table.address[order], addrs)
-    pos_c = np.minimum(pos, len(table) - 1)
-    hit = (pos < len(table)) & (table.address[order][pos_c] == addrs)
+    pos_c = np.minimum(pos, max(len(table) - 1, 0))
+    hit = (pos < len(table)) & (table.address[order][pos_c] == addrs if len(table)
+                                else np.zeros(len(addrs), bool))  # fmt: skip
     kinds = list(listed.kind.values())
     for k in np.flatnonzero(~hit)[:100].tolist():
         at = int(addrs[k])
