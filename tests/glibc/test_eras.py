@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from memlens.core.addrspace import AddressSpace, Segment
+from memlens.core.backing import BufferBacking
+from memlens.errors import MemlensError
+from memlens.glibc.leakreport import leak_report
 from memlens.glibc.table import State
 from memlens.glibc.walk import walk_heap
 from tests.glibc.synth import build
@@ -34,3 +40,30 @@ def test_unwalkable_heap_gives_findings() -> None:
     assert not walk.complete and len(walk.chunks) == 0
     checks = {f.check for f in walk.findings}
     assert {"chunk size", "listed chunk not walked", "top"} <= checks
+
+
+@settings(max_examples=300, deadline=None)
+@given(era=st.sampled_from(["2.26", "2.27"]),
+       edits=st.lists(st.tuples(st.booleans(), st.integers(0, 0x1FFF // 8),
+                                st.sampled_from([0, 1, 0x20, 0x21, 0x31, 0x90, 0x251, 1 << 40,
+                                                 0x4141414141414141, (1 << 64) - 1, None])),
+                      min_size=1, max_size=6))  # fmt: skip
+def test_damaged_synthetic_heaps(era: str, edits: list[tuple[bool, int, int | None]]) -> None:
+    """Words of the arena or the heap overwritten: findings or a MemlensError only."""
+    snap, _ = build(era)
+    pieces = {s.start: bytearray(s.backing.read(0, s.size))  # type: ignore[union-attr]
+              for _, _, s in snap.space.segments}  # fmt: skip
+    libc, heap = sorted(pieces)
+    for in_arena, index, value in edits:
+        buf = pieces[libc] if in_arena else pieces[heap]
+        at = (0x100 + index * 8) % (len(buf) - 8) if in_arena else index * 8
+        old = int.from_bytes(buf[at:at + 8], "little")
+        new = old ^ (1 << (index % 64)) if value is None else value
+        buf[at:at + 8] = new.to_bytes(8, "little")
+    segments = [Segment(s, s + len(b), BufferBacking(bytes(b))) for s, b in pieces.items()]
+    snap.space = AddressSpace(snap.regions, segments, word_size=8)
+    try:
+        report = leak_report(snap)
+    except MemlensError:
+        return
+    assert len(report.walk.chunks) <= 0x21000 // 16
