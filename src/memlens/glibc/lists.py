@@ -19,9 +19,18 @@ from memlens.glibc.table import Finding
 
 @dataclass(slots=True)
 class Listed:
-    """Chunks found in lists: chunk address -> (kind, index)."""
+    """Chunks found in lists: chunk address -> (kind, index).
+
+    ``budget`` bounds the steps of all lists together (each list is also bounded
+    by itself): damaged links cannot make 64 bins x N tcaches x N chunks of work.
+    """
 
     kind: dict[int, tuple[str, int]] = field(default_factory=dict)
+    budget: int = 1 << 62
+
+    def step(self) -> bool:
+        self.budget -= 1
+        return self.budget >= 0
 
 
 def reveal(field_at: int, value: int, protected: bool) -> int:
@@ -63,7 +72,7 @@ def follow_fastbins(space: AddressSpace, layout: Layout, arena: int, limit: int,
         head = space.word(arena + layout.fastbins + i * layout.word)
         chunk = head or 0
         seen: set[int] = set()
-        while chunk and len(seen) <= limit:
+        while chunk and len(seen) <= limit and listed.step():
             if chunk in seen:
                 findings.append(Finding("fastbin loop", chunk,
                                         f"fastbin {i}: chunk {chunk:#x} is listed twice"
@@ -100,7 +109,7 @@ def follow_bins(space: AddressSpace, layout: Layout, arena: int, limit: int,
         prev = b
         chunk = space.word(b + 3 * w)
         count = 0
-        while chunk is not None and chunk != b:
+        while chunk is not None and chunk != b and listed.step():
             if count > limit or chunk in listed.kind:
                 findings.append(Finding("bin loop", chunk,
                                         f"bin {i}: chunk {chunk:#x} is listed twice", chunk=chunk))
@@ -133,7 +142,7 @@ def follow_tcache(space: AddressSpace, layout: Layout, tcache: int, wide: bool, 
     for i in range(TCACHE_BINS):
         entry = space.word(entries_at + i * w) or 0
         seen: set[int] = set()
-        while entry and len(seen) <= limit:
+        while entry and len(seen) <= limit and listed.step():
             chunk = entry - layout.header
             if entry % layout.align:
                 findings.append(Finding("tcache alignment", entry,

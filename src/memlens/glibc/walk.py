@@ -256,7 +256,7 @@ def _mark_lists(space: AddressSpace, walk: HeapWalk, table: ChunkTable) -> None:
                 links.append((c + layout.header, layout.word))
     protected = detect_safe_linking(space, layout, links)
     walk.safe_linking = protected
-    listed = Listed()
+    listed = Listed(budget=4 * limit + 4096)
     for t in walk.tcaches:
         follow_tcache(space, layout, t, walk.tcache_wide, limit, bool(protected), listed,
                       findings)  # fmt: skip
@@ -295,3 +295,6 @@ def _mark_lists(space: AddressSpace, walk: HeapWalk, table: ChunkTable) -> None:
                                     chunk=at))  # fmt: skip
         table.state[row] = state
         table.bin[row] = index
+    if listed.budget < 0:
+        findings.append(Finding("free lists", 0, "the free lists run longer than the heap has"
+                                " chunks: following them stopped"))  # fmt: skip
