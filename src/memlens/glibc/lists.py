@@ -142,23 +142,27 @@ def follow_tcache(space: AddressSpace, layout: Layout, tcache: int, wide: bool, 
     for i in range(TCACHE_BINS):
         entry = space.word(entries_at + i * w) or 0
         seen: set[int] = set()
+        broken = False  # the list itself is damaged: its count cannot be compared
         while entry and len(seen) <= limit and listed.step():
             chunk = entry - layout.header
             if entry % layout.align:
                 findings.append(Finding("tcache alignment", entry,
                                         f"tcache {tcache:#x} bin {i}: misaligned entry"
                                         f" {entry:#x}"))  # fmt: skip
+                broken = True
                 break
             if chunk in seen:
                 findings.append(Finding("tcache double free", chunk,
                                         f"tcache {tcache:#x} bin {i}: chunk {chunk:#x} is in the"
                                         " list twice (double free)", chunk=chunk))  # fmt: skip
+                broken = True
                 break
             size = space.word(chunk + w)
             if size is None:
                 findings.append(Finding("tcache link", entry,
                                         f"tcache {tcache:#x} bin {i}: entry {entry:#x} is not"
                                         " readable"))  # fmt: skip
+                broken = True
                 break
             if layout.tcache_index(size & ~7) != i:
                 findings.append(Finding("tcache size", chunk,
@@ -168,7 +172,7 @@ def follow_tcache(space: AddressSpace, layout: Layout, tcache: int, wide: bool, 
             listed.kind[chunk] = ("tcache", i)
             value = space.word(entry)
             entry = reveal(entry, value, protected) if value is not None else 0
-        if len(seen) != counts[i] and not any(f.chunk in seen for f in findings[-1:]):
+        if len(seen) != counts[i] and not broken:
             findings.append(Finding("tcache count", entries_at + i * w,
                                     f"tcache {tcache:#x} bin {i}: count {counts[i]} but"
                                     f" {len(seen)} chunks listed"))  # fmt: skip
