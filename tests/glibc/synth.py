@@ -48,9 +48,12 @@ def _put(buf: bytearray, at: int, value: int) -> None:
     struct.pack_into("<Q", buf, at, value)
 
 
-def build(era: str, first: int = 0) -> tuple[Snapshot, Expected]:
+def build(era: str, first: int = 0, damage: str | None = None) -> tuple[Snapshot, Expected]:
     """The heap of ``era``; ``first`` moves the first chunk off the brk start (a
-    heap the walker cannot start on)."""
+    heap the walker cannot start on); ``damage`` breaks one thing glibc checks:
+    ``count`` (tcache count), ``bk`` (small bin link), ``fastloop`` (a fastbin
+    chunk linking to itself), ``prev_size``, ``unbinned`` (a free chunk in no
+    bin), ``misaligned`` (a tcache entry)."""
     o = ERAS[era]
     data = bytearray(0x2000)
     heap = bytearray(HEAP_SIZE)
@@ -99,6 +102,19 @@ def build(era: str, first: int = 0) -> tuple[Snapshot, Expected]:
     _put(heap, guard2, 0x90)
     _put(heap, guard2 + 8, 0x30)  # PREV_INUSE clear
     _put(data, a + o["top"], HEAP + top)
+    if damage == "count":
+        heap[tc + 16 + 1] = 3
+    elif damage == "bk":
+        _put(heap, small + 16, b8 + 0x40)  # fd no longer the bin: fd->bk != p
+    elif damage == "fastloop":
+        _put(heap, fast + 16, HEAP + fast)
+    elif damage == "prev_size":
+        _put(heap, guard2, 0x80)
+    elif damage == "unbinned":
+        _put(heap, used[7] + 0x30 + 8, 0x20)  # the fastbin chunk's PREV_INUSE cleared...
+        _put(heap, used[7] + 0x30, 0x30)  # ...with a right prev_size: used[7] looks free
+    elif damage == "misaligned":
+        _put(heap, tc + 16 + 64 + 8 * 1, u2 + 8)
     del guard1
 
     regions = [

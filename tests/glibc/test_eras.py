@@ -12,7 +12,7 @@ from memlens.errors import MemlensError
 from memlens.glibc.leakreport import leak_report
 from memlens.glibc.table import State
 from memlens.glibc.walk import walk_heap
-from tests.glibc.synth import build
+from tests.glibc.synth import HEAP, build
 
 
 @pytest.mark.parametrize("era", ["2.26", "2.27"])
@@ -67,3 +67,22 @@ def test_damaged_synthetic_heaps(era: str, edits: list[tuple[bool, int, int | No
     except MemlensError:
         return
     assert len(report.walk.chunks) <= 0x21000 // 16
+
+
+@pytest.mark.parametrize(("damage", "check", "where"), [
+    ("count", "tcache count", None),
+    ("bk", "bin links", "small"),
+    ("fastloop", "fastbin loop", "fast"),
+    ("prev_size", "prev_size", "small"),
+    ("unbinned", "free chunk not in a bin", "used7"),
+    ("misaligned", "tcache alignment", None),
+])  # fmt: skip
+def test_each_check(damage: str, check: str, where: str | None) -> None:
+    snap, _ = build("2.27", damage=damage)
+    walk = walk_heap(snap)
+    hits = [f for f in walk.findings if f.check == check]
+    assert len(hits) == 1, walk.findings
+    chunks = {"small": 0x250 + 8 * 0x30 + 0x20 + 0x30, "fast": 0x250 + 8 * 0x30,
+              "used7": 0x250 + 7 * 0x30}
+    if where is not None:  # the chunk the check concerns (prev_size: the free one before)
+        assert hits[0].chunk == HEAP + chunks[where]
