@@ -95,6 +95,19 @@ def test_cli_text_and_json(progs: Path, tmp_path: Path, capsys: pytest.CaptureFi
         ("indirectly lost", "Leaf", 8)}  # fmt: skip
 
 
+def test_cli_show_reachable(progs: Path, tmp_path: Path,
+                            capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    exe = build("leaks", progs)
+    with running(exe) as (proc, _):
+        core = gcore(proc.pid, tmp_path / "core")
+    assert main(["leaks", str(core), "--show-reachable"]) == 0
+    rows = re.findall(r"^  (still reachable|possibly lost) +(\d+) +([\d,]+) +(\d+)  (\S.*?)  \(",
+                      capsys.readouterr().out, re.M)  # fmt: skip
+    # the ten calloc'd 24-byte blocks kept in a global, and the 56-byte block known by its middle
+    assert ("still reachable", "10", "240", "24", "[0, 0]") in rows
+    assert ("possibly lost", "1", "56", "56", "[0, 0]") in rows
+
+
 def test_cli_on_a_corrupted_heap(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     exe = build("corrupt", tmp_path)
     with running(exe, "overflow") as (proc, _):
