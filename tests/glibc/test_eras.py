@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from memlens.core.addrspace import AddressSpace, Segment
 from memlens.core.backing import BufferBacking
+from memlens.core.region import Perms, Region, RegionKind
 from memlens.errors import MemlensError
 from memlens.glibc.leakreport import leak_report
 from memlens.glibc.table import State
@@ -86,3 +87,15 @@ def test_each_check(damage: str, check: str, where: str | None) -> None:
               "used7": 0x250 + 7 * 0x30}
     if where is not None:  # the chunk the check concerns (prev_size: the free one before)
         assert hits[0].chunk == HEAP + chunks[where]
+
+
+def test_huge_unsaved_region_costs_nothing() -> None:
+    """A 16 TiB read-write reservation a dump recorded but did not save (ASan's
+    shadow, say) is neither scanned for mmapped chunks nor as a root."""
+    snap, _ = build("2.27")
+    huge = Region(0x10000000000, 0x10000000000 + (16 << 40), Perms(True, True), 0, "",
+                  RegionKind.ANON)  # fmt: skip
+    segments = [s for _, _, s in snap.space.segments] + [Segment(huge.start, huge.end, None)]
+    snap.space = AddressSpace([*snap.regions, huge], segments, word_size=8)
+    report = leak_report(snap)
+    assert report.walk.findings == [] and report.summary["still reachable"][0] == 0
