@@ -126,7 +126,12 @@ def walk_heap(snapshot: Snapshot) -> HeapWalk:
         findings.append(Finding("arena ring", found.main_arena, problem))
     arenas: list[Arena] = []
     runs: list[tuple[int, Run]] = []
-    for index, a in enumerate(ring):
+    for a in ring:
+        index = len(arenas)
+        if index and space.word(a + layout.top) is None:
+            findings.append(Finding("arena", a, f"arena {a:#x} (in the next ring) is not"
+                                    " readable: its chunks are not listed"))  # fmt: skip
+            continue
         top = _word(space, a + layout.top, "arena top")
         top_size = (space.word(top + layout.word) or 0) & ~7
         system_mem = space.word(a + layout.system_mem) or 0
@@ -145,7 +150,8 @@ def walk_heap(snapshot: Snapshot) -> HeapWalk:
     walk = HeapWalk(layout, found.method, arenas, ChunkTable.concat([]), found.mp,
                     findings, notes)  # fmt: skip
     walk.chunks = _classify(snapshot, walk, runs)
-    walk.complete = not any(r.stopped for _, r in runs)
+    walk.complete = not any(r.stopped for _, r in runs) and not any(
+        f.check in ("arena", "arena ring", "heap_info") for f in findings)
     walk.findings = [_with_words(space, layout, f) for f in walk.findings]
     return walk
 
