@@ -33,6 +33,9 @@ def test_free_lists_add_up(arenas: Path, tmp_path: Path, modes: str) -> None:
     assert sum(size for name, (_, size) in lists.items() if name != "tcache") == mi["fordblks"]
     assert lists["fastbin"][0] == mi["smblks"]
     assert lists["top"][1] == mi["keepcost"]
+    if usage.tunables:  # mallopt(3)'s defaults: M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD
+        assert usage.tunables == {"trim_threshold": 128 << 10, "top_pad": 128 << 10,
+                                  "mmap_threshold": 128 << 10}  # fmt: skip
     (main_arena,) = usage.arenas
     assert main_arena.free == mi["fordblks"] + lists["tcache"][1]
     assert 0 <= main_arena.fragmentation < 1
