@@ -28,6 +28,8 @@ def test_overflow_into_next_size(corrupt: Path, tmp_path: Path) -> None:
     assert first.chunk == addr["b"] - 16
     assert first.previous == addr["a"] - 16
     assert "0x4141414141414141" in first.message
+    # the words from the chunk before: its header, then the overflow over b's header
+    assert first.words[1] == 0x21 and first.words[2:6] == (0x4141414141414141,) * 4
     # the chunks before the damage are still listed
     assert int(walk.chunks.address.max()) >= addr["a"] - 16
 

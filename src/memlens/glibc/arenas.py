@@ -85,6 +85,9 @@ def _read_mp(space: AddressSpace, address: int, size: int | None) -> MallocPar |
             n_mmaps=space.u32(address + n_at),
             mmapped_mem=space.pointer(address + mem_at),
             sbrk_base=space.pointer(address + base_at),
+            trim_threshold=space.pointer(address),
+            top_pad=space.pointer(address + space.word_size),
+            mmap_threshold=space.pointer(address + 2 * space.word_size),
         )
     except MemlensError:
         return None

@@ -128,3 +128,7 @@ class MallocPar:
     n_mmaps: int
     mmapped_mem: int
     sbrk_base: int
+    # the first three fields, in every era: trim_threshold, top_pad, mmap_threshold
+    trim_threshold: int = 0
+    top_pad: int = 0
+    mmap_threshold: int = 0

@@ -9,6 +9,7 @@ from memlens.glibc.reach import LEAK_NAMES, Leak, Reachability, reachability
 from memlens.glibc.signature import LeakGroup, group_leaks
 from memlens.glibc.table import HeapWalk
 from memlens.glibc.walk import walk_heap
+from memlens.glibc.wordsize import with_target_words
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ def leak_report(snapshot: Snapshot, *, reachable_groups: bool = False) -> LeakRe
     Raises:
         NoHeapError: no glibc arena in the target.
     """
+    snapshot = with_target_words(snapshot)
     walk = walk_heap(snapshot)
     reach = reachability(snapshot, walk)
     sizes = walk.usable()[reach.blocks.rows]

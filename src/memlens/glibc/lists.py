@@ -19,9 +19,18 @@ from memlens.glibc.table import Finding
 
 @dataclass(slots=True)
 class Listed:
-    """Chunks found in lists: chunk address -> (kind, index)."""
+    """Chunks found in lists: chunk address -> (kind, index).
+
+    ``budget`` bounds the steps of all lists together (each list is also bounded
+    by itself): damaged links cannot make 64 bins x N tcaches x N chunks of work.
+    """
 
     kind: dict[int, tuple[str, int]] = field(default_factory=dict)
+    budget: int = 1 << 62
+
+    def step(self) -> bool:
+        self.budget -= 1
+        return self.budget >= 0
 
 
 def reveal(field_at: int, value: int, protected: bool) -> int:
@@ -63,7 +72,7 @@ def follow_fastbins(space: AddressSpace, layout: Layout, arena: int, limit: int,
         head = space.word(arena + layout.fastbins + i * layout.word)
         chunk = head or 0
         seen: set[int] = set()
-        while chunk and len(seen) <= limit:
+        while chunk and len(seen) <= limit and listed.step():
             if chunk in seen:
                 findings.append(Finding("fastbin loop", chunk,
                                         f"fastbin {i}: chunk {chunk:#x} is listed twice"
@@ -100,7 +109,7 @@ def follow_bins(space: AddressSpace, layout: Layout, arena: int, limit: int,
         prev = b
         chunk = space.word(b + 3 * w)
         count = 0
-        while chunk is not None and chunk != b:
+        while chunk is not None and chunk != b and listed.step():
             if count > limit or chunk in listed.kind:
                 findings.append(Finding("bin loop", chunk,
                                         f"bin {i}: chunk {chunk:#x} is listed twice", chunk=chunk))
@@ -133,23 +142,27 @@ def follow_tcache(space: AddressSpace, layout: Layout, tcache: int, wide: bool, 
     for i in range(TCACHE_BINS):
         entry = space.word(entries_at + i * w) or 0
         seen: set[int] = set()
-        while entry and len(seen) <= limit:
+        broken = False  # the list itself is damaged: its count cannot be compared
+        while entry and len(seen) <= limit and listed.step():
             chunk = entry - layout.header
             if entry % layout.align:
                 findings.append(Finding("tcache alignment", entry,
                                         f"tcache {tcache:#x} bin {i}: misaligned entry"
                                         f" {entry:#x}"))  # fmt: skip
+                broken = True
                 break
             if chunk in seen:
                 findings.append(Finding("tcache double free", chunk,
                                         f"tcache {tcache:#x} bin {i}: chunk {chunk:#x} is in the"
                                         " list twice (double free)", chunk=chunk))  # fmt: skip
+                broken = True
                 break
             size = space.word(chunk + w)
             if size is None:
                 findings.append(Finding("tcache link", entry,
                                         f"tcache {tcache:#x} bin {i}: entry {entry:#x} is not"
                                         " readable"))  # fmt: skip
+                broken = True
                 break
             if layout.tcache_index(size & ~7) != i:
                 findings.append(Finding("tcache size", chunk,
@@ -159,7 +172,7 @@ def follow_tcache(space: AddressSpace, layout: Layout, tcache: int, wide: bool, 
             listed.kind[chunk] = ("tcache", i)
             value = space.word(entry)
             entry = reveal(entry, value, protected) if value is not None else 0
-        if len(seen) != counts[i] and not any(f.chunk in seen for f in findings[-1:]):
+        if len(seen) != counts[i] and not broken:
             findings.append(Finding("tcache count", entries_at + i * w,
                                     f"tcache {tcache:#x} bin {i}: count {counts[i]} but"
                                     f" {len(seen)} chunks listed"))  # fmt: skip

@@ -33,6 +33,7 @@ from memlens.glibc.present import present_pieces
 from memlens.glibc.resolve import Resolver
 from memlens.glibc.roots import find_roots, range_words
 from memlens.glibc.table import HeapWalk, State
+from memlens.glibc.wordsize import with_target_words
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -174,6 +175,7 @@ def _root_targets(snapshot: Snapshot, walk: HeapWalk,
 
 def reachability(snapshot: Snapshot, walk: HeapWalk) -> Reachability:
     """Classify every in-use block of ``walk`` as memcheck would."""
+    snapshot = with_target_words(snapshot)
     blocks = Resolver(walk)
     n = len(blocks)
     if n == 0:

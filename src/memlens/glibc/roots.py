@@ -23,7 +23,7 @@ import numpy.typing as npt
 from memlens.core.addrspace import AddressSpace
 from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError
-from memlens.glibc.present import present_pieces
+from memlens.glibc.present import present_pieces, skipped
 
 U64 = npt.NDArray[np.uint64]
 Words = npt.NDArray[Any]  # uint64, or uint32 for a 32-bit target
@@ -78,6 +78,10 @@ def find_roots(snapshot: Snapshot, exclude: list[tuple[int, int]]) -> Roots:
         inside = [sp for sp in sps if start <= sp < end]
         if inside:
             start = min(inside) & ~(snapshot.space.word_size - 1)
+        if skipped(snapshot, start, end):
+            notes.append(f"region {r.start:#x}-{r.end:#x} ({r.name or 'anonymous'}) is too big"
+                         " to scan live: not a root")  # fmt: skip
+            continue
         for lo, hi in _minus(start, end, exclude):
             for a, b in present_pieces(snapshot, lo, hi):
                 ranges.append((a, b, r.name or f"{r.start:#x}"))

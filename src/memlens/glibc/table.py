@@ -106,6 +106,7 @@ class Finding:
     message: str
     chunk: int | None = None
     previous: int | None = None
+    words: tuple[int, ...] = ()  # the first words of ``previous`` (or ``chunk``) and on
 
 
 @dataclass(slots=True)

@@ -45,6 +45,7 @@ class HeapUsage:
     by_list: list[tuple[str, int, int]]  # free list, chunks, bytes
     arenas: list[ArenaUsage]
     mmapped: tuple[int, int]
+    tunables: dict[str, int]  # mp_'s trim_threshold, top_pad, mmap_threshold (when known)
 
     @property
     def trimmable(self) -> int:
@@ -93,4 +94,8 @@ def heap_usage(walk: HeapWalk) -> HeapUsage:
             int(pages[mine].sum()) + top_trim,
         ))  # fmt: skip
     mm = c.state == State.MMAPPED
-    return HeapUsage(by_size, by_list, arenas, (int(mm.sum()), int(c.size[mm].sum())))
+    mp = walk.mp
+    tunables = {} if mp is None else {"trim_threshold": mp.trim_threshold,
+                                      "top_pad": mp.top_pad,
+                                      "mmap_threshold": mp.mmap_threshold}  # fmt: skip
+    return HeapUsage(by_size, by_list, arenas, (int(mm.sum()), int(c.size[mm].sum())), tunables)

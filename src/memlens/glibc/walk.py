@@ -14,6 +14,8 @@ target claims.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from memlens.core.addrspace import AddressSpace
@@ -32,6 +34,7 @@ from memlens.glibc.lists import (
 from memlens.glibc.mmapped import find_mmapped
 from memlens.glibc.table import Arena, ChunkTable, Finding, HeapWalk, State
 from memlens.glibc.tcache import looks_like_tcache
+from memlens.glibc.wordsize import with_target_words
 
 MAX_HEAPS = 1 << 16  # heap_info blocks per arena (64 MiB each: 4 TiB)
 _KINDS = {"tcache": State.TCACHE, "fastbin": State.FASTBIN, "unsorted": State.UNSORTED,
@@ -110,6 +113,7 @@ def walk_heap(snapshot: Snapshot) -> HeapWalk:
     Raises:
         NoHeapError: no arena found (not glibc, or libc's data not in the dump).
     """
+    snapshot = with_target_words(snapshot)
     space = snapshot.space
     found, notes = find_main_arena(snapshot)
     if found is None:
@@ -122,10 +126,20 @@ def walk_heap(snapshot: Snapshot) -> HeapWalk:
         findings.append(Finding("arena ring", found.main_arena, problem))
     arenas: list[Arena] = []
     runs: list[tuple[int, Run]] = []
-    for index, a in enumerate(ring):
+    for a in ring:
+        index = len(arenas)
+        if index and space.word(a + layout.top) is None:
+            findings.append(Finding("arena", a, f"arena {a:#x} (in the next ring) is not"
+                                    " readable: its chunks are not listed"))  # fmt: skip
+            continue
         top = _word(space, a + layout.top, "arena top")
         top_size = (space.word(top + layout.word) or 0) & ~7
         system_mem = space.word(a + layout.system_mem) or 0
+        if top_size > system_mem:  # glibc: "malloc(): corrupted top size"
+            findings.append(Finding("top size", top + layout.word,
+                                    f"arena {a:#x}: top {top:#x} has size {top_size:#x},"
+                                    f" more than the arena's system_mem {system_mem:#x}",
+                                    chunk=top))  # fmt: skip
         sbrk = found.mp.sbrk_base if found.mp and index == 0 else None
         mine = _runs_of_arena(space, layout, a, index == 0, top, top + top_size, sbrk, findings)
         for r in mine:
@@ -136,8 +150,28 @@ def walk_heap(snapshot: Snapshot) -> HeapWalk:
     walk = HeapWalk(layout, found.method, arenas, ChunkTable.concat([]), found.mp,
                     findings, notes)  # fmt: skip
     walk.chunks = _classify(snapshot, walk, runs)
-    walk.complete = not any(r.stopped for _, r in runs)
+    walk.complete = not any(r.stopped for _, r in runs) and not any(
+        f.check in ("arena", "arena ring", "heap_info") for f in findings)
+    walk.findings = [_with_words(space, layout, f) for f in walk.findings]
     return walk
+
+
+CONTEXT_WORDS = 8
+
+
+def _with_words(space: AddressSpace, layout: Layout, f: Finding) -> Finding:
+    """The words from the chunk before (else the chunk itself) on: what a reader of
+    a core that died in free() wants to see first.  Unreadable words are left out."""
+    at = f.previous if f.previous is not None else f.chunk
+    if at is None:
+        return f
+    words = []
+    for k in range(CONTEXT_WORDS):
+        value = space.word(at + k * layout.word)
+        if value is None:
+            break
+        words.append(value)
+    return replace(f, words=tuple(words))
 
 
 def _classify(snapshot: Snapshot, walk: HeapWalk, runs: list[tuple[int, Run]]) -> ChunkTable:
@@ -158,6 +192,12 @@ def _classify(snapshot: Snapshot, walk: HeapWalk, runs: list[tuple[int, Run]]) -
             np.full(len(mm), State.MMAPPED, np.uint8), np.full(len(mm), -1, np.int16),
             np.full(len(mm), -1, np.int16)))  # fmt: skip
         walk.mmapped_corrections = sum(m[2] for m in mm)
+    if walk.mp is not None:
+        found_bytes = sum(m[1] + m[2] for m in mm)
+        if (walk.mp.n_mmaps, walk.mp.mmapped_mem) != (len(mm), found_bytes):
+            walk.notes.append(f"mp_ counts {walk.mp.n_mmaps} mmapped chunks of"
+                              f" {walk.mp.mmapped_mem} bytes; the scan found {len(mm)} of"
+                              f" {found_bytes} (a mapping merged with another, or not dumped)")
     table = ChunkTable.concat(parts)
     _mark_allocator(space, walk, table, runs)
     _mark_lists(space, walk, table)
@@ -222,7 +262,7 @@ def _mark_lists(space: AddressSpace, walk: HeapWalk, table: ChunkTable) -> None:
                 links.append((c + layout.header, layout.word))
     protected = detect_safe_linking(space, layout, links)
     walk.safe_linking = protected
-    listed = Listed()
+    listed = Listed(budget=4 * limit + 4096)
     for t in walk.tcaches:
         follow_tcache(space, layout, t, walk.tcache_wide, limit, bool(protected), listed,
                       findings)  # fmt: skip
@@ -234,8 +274,9 @@ def _mark_lists(space: AddressSpace, walk: HeapWalk, table: ChunkTable) -> None:
     addrs = np.array(list(listed.kind), np.uint64)
     order = np.argsort(table.address, kind="stable")
     pos = np.searchsorted(table.address[order], addrs)
-    pos_c = np.minimum(pos, len(table) - 1)
-    hit = (pos < len(table)) & (table.address[order][pos_c] == addrs)
+    pos_c = np.minimum(pos, max(len(table) - 1, 0))
+    hit = (pos < len(table)) & (table.address[order][pos_c] == addrs if len(table)
+                                else np.zeros(len(addrs), bool))  # fmt: skip
     kinds = list(listed.kind.values())
     for k in np.flatnonzero(~hit)[:100].tolist():
         at = int(addrs[k])
@@ -260,3 +301,6 @@ def _mark_lists(space: AddressSpace, walk: HeapWalk, table: ChunkTable) -> None:
                                     chunk=at))  # fmt: skip
         table.state[row] = state
         table.bin[row] = index
+    if listed.budget < 0:
+        findings.append(Finding("free lists", 0, "the free lists run longer than the heap has"
+                                " chunks: following them stopped"))  # fmt: skip

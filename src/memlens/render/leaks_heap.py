@@ -26,6 +26,9 @@ def write_usage(usage: HeapUsage, out: TextIO) -> None:
                   f"  fragmentation {a.fragmentation:.0%}  top {human_size(a.top):>9}"
                   f"  malloc_trim: up to {human_size(a.trimmable)}\n")  # fmt: skip
     out.write(f"  malloc_trim(0) could give back up to {human_size(usage.trimmable)}\n")
+    if usage.tunables:
+        out.write("  mp_: " + "  ".join(f"{k} {human_size(v)}" for k, v in usage.tunables.items())
+                  + "\n")  # fmt: skip
 
 
 def usage_payload(usage: HeapUsage) -> dict[str, Any]:
@@ -38,4 +41,5 @@ def usage_payload(usage: HeapUsage) -> dict[str, Any]:
                     "fragmentation": round(a.fragmentation, 4), "top": a.top,
                     "trimmable": a.trimmable} for a in usage.arenas],
         "trimmable": usage.trimmable,
+        "tunables": usage.tunables,
     }

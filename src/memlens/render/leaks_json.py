@@ -20,7 +20,7 @@ def payload(report: LeakReport) -> dict[str, Any]:
         "chunks": len(walk.chunks),
         "mallinfo2": walk.mallinfo(),
         "findings": [{"check": f.check, "address": f.address, "message": f.message,
-                      "chunk": f.chunk, "previous": f.previous}
+                      "chunk": f.chunk, "previous": f.previous, "words": list(f.words)}
                      for f in walk.findings],
         "notes": walk.notes + report.reach.notes,
         "summary": {name: {"blocks": b, "bytes": n} for name, (b, n) in report.summary.items()},

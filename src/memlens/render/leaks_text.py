@@ -22,6 +22,9 @@ def write_text(report: LeakReport, out: TextIO, *, top: int | None = None) -> No
             around = f" [chunk {f.chunk:#x}" + (
                 f", previous {f.previous:#x}]" if f.previous is not None else "]")
         out.write(f"heap check failed: {f.check} at {f.address:#x}: {f.message}{around}\n")
+        if f.words:
+            at = f.previous if f.previous is not None else f.chunk
+            out.write(f"  words at {at:#x}: " + " ".join(f"{v:#x}" for v in f.words) + "\n")
     for note in walk.notes + report.reach.notes:
         out.write(f"note: {note}\n")
     out.write("\nLEAK SUMMARY (bytes are usable sizes)\n")
