@@ -71,6 +71,8 @@
 #include <unistd.h>
 #include <unwind.h>
 
+#include "pyframes.h"
+
 #define ML_START_MAGIC 0x3172504145484c4dULL
 #define ML_END_MAGIC 0x3165504145484c4dULL
 #define ML_VERSION 1ULL
@@ -112,7 +114,8 @@ static struct {
 enum unwinder { UNW_NONE, UNW_FP, UNW_GCC, UNW_LIBUNWIND };
 static enum unwinder g_unwinder = UNW_GCC;
 static unw_backtrace_fn g_unw_backtrace;
-static int g_frames = 16;
+static int g_frames = 16;    /* words of a record's frame list */
+static int g_python;         /* CPython found: its frames go into the stacks (pyframes.c) */
 static size_t g_header_stack; /* bytes reserved before user data for a full record */
 static size_t g_header_nostack = 64; /* format 1 without frames (over-aligned blocks) */
 static uint64_t g_sample_period; /* 0 = exact mode */
@@ -256,6 +259,12 @@ static int collect(uint64_t *frames) {
     if (skip == n || !in_self(buf[skip])) skip = 0;
     while (skip < n && in_self(buf[skip])) ++skip;
     int count = n - skip;
+    if (g_python) {
+        /* Interpreter frames become Python frames (two words each). */
+        uint64_t native[ML_MAX_FRAMES + 4];
+        for (int i = 0; i < count; ++i) native[i] = (uint64_t)(uintptr_t)buf[skip + i];
+        return ml_py_merge(native, count, frames, g_frames);
+    }
     if (count > g_frames) count = g_frames;
     for (int i = 0; i < count; ++i) frames[i] = (uint64_t)(uintptr_t)buf[skip + i];
     return count;
@@ -318,7 +327,9 @@ static long env_long(const char *name, long dflt, long lo, long hi) {
 }
 
 static void init_settings(void) {
-    g_frames = (int)env_long("MEMLENS_FRAMES", 16, 1, ML_MAX_FRAMES);
+    g_python = ml_py_init();
+    /* Python stacks are deeper and a Python frame takes two words. */
+    g_frames = (int)env_long("MEMLENS_FRAMES", g_python ? 48 : 16, 1, ML_MAX_FRAMES);
     g_header_stack = ((ML_FIXED_WORDS + (size_t)g_frames) * 8 + ML_ALIGN - 1) & ~(size_t)(ML_ALIGN - 1);
     g_sample_period = (uint64_t)env_long("MEMLENS_SAMPLE", 0, 0, 0xffffffffL);
     const char *unw = getenv("MEMLENS_UNWIND");

@@ -48,7 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample", type=parse_int, default=0, metavar="BYTES",
                         help="sample stacks, one per BYTES allocated on average "
                         "(Poisson; totals stay estimates); default: every block")  # fmt: skip
-    parser.add_argument("--frames", type=int, default=16, help="stack depth (1-64, default 16)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="stack depth in words (1-64; default 16, or 48 in a Python "
+                        "interpreter, where a Python frame takes two words)")  # fmt: skip
     parser.add_argument("--unwind", choices=("auto", "libunwind", "gcc", "fp"), default="auto",
                         help="unwinder: libunwind when installed, else libgcc; fp for "
                         "programs built with frame pointers")  # fmt: skip
@@ -95,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     cmd = list(args.command)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
-    if not 1 <= args.frames <= 64:
+    if args.frames is not None and not 1 <= args.frames <= 64:
         raise UsageError("--frames must be between 1 and 64")
     out_dir = args.out or time.strftime("memlens-run-%Y%m%d-%H%M%S")
     os.makedirs(out_dir, exist_ok=True)

@@ -1,0 +1,140 @@
+/*
+ * CPython frames for the shim's stacks: at an allocation, the thread's chain of
+ * interpreter frames is read (no interpreter call but one that reads a
+ * thread-local key) and each native frame of the evaluation loop is replaced by
+ * the Python frames that loop was running, so a stack reads
+ *   malloc caller ... list_resize, <python frames of the inner eval>, builtin
+ *   call ..., <python frames of the outer eval>, main
+ * The code objects stay in the record as addresses; their names, files and
+ * lines are read later from the process's memory (or from a core), so an
+ * allocation costs a few loads per Python frame.  docs/python.md says why this
+ * and not a shadow stack kept by the interpreter's hooks.
+ *
+ * Offsets are a table per minor version, checked by tests/heap/test_python.py
+ * against offsetof() on the interpreter's own internal headers.
+ */
+#define _GNU_SOURCE
+#include "pyframes.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct py_layout {
+    int minor;
+    int ts_cframe;          /* PyThreadState.cframe */
+    int cframe_current;     /* _PyCFrame.current_frame */
+    int fr_code;            /* _PyInterpreterFrame.f_code */
+    int fr_previous;        /* _PyInterpreterFrame.previous */
+    int fr_prev_instr;      /* _PyInterpreterFrame.prev_instr */
+    int fr_is_entry;        /* _PyInterpreterFrame.is_entry: last frame of one eval call */
+    int fr_owner;           /* _PyInterpreterFrame.owner */
+    int owner_generator;    /* FRAME_OWNED_BY_GENERATOR */
+    int co_firsttraceable;  /* PyCodeObject._co_firsttraceable */
+    int co_code;            /* PyCodeObject.co_code_adaptive (_PyCode_CODE) */
+};
+
+/* CPython 3.11 (Include/cpython/pystate.h, Include/internal/pycore_frame.h,
+ * Include/cpython/code.h), x86-64 and other LP64 targets. */
+static const struct py_layout k_layouts[] = {
+    {11, 56, 8, 32, 48, 56, 68, 69, 1, 168, 184},
+};
+
+typedef void *(*tstate_fn)(void);
+
+static const struct py_layout *g_py;
+static tstate_fn g_this_thread_state;
+static uintptr_t g_eval_lo, g_eval_hi;
+
+int ml_py_init(void) {
+    const char *env = getenv("MEMLENS_PYTHON");
+    if (env && !strcmp(env, "0")) return 0;
+    const unsigned long *version = dlsym(RTLD_DEFAULT, "Py_Version");
+    void *eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
+    /* This thread's state whether or not it holds the GIL (3.11's
+     * _PyThreadState_UncheckedGet answers for the GIL holder). */
+    g_this_thread_state = (tstate_fn)dlsym(RTLD_DEFAULT, "PyGILState_GetThisThreadState");
+    if (!version || !eval || !g_this_thread_state) return 0;
+    unsigned long v = *version;
+    if (((v >> 24) & 0xff) != 3) return 0;
+    int minor = (int)((v >> 16) & 0xff);
+    for (size_t i = 0; i < sizeof k_layouts / sizeof k_layouts[0]; ++i)
+        if (k_layouts[i].minor == minor) g_py = &k_layouts[i];
+    if (!g_py) return 0;
+    Dl_info info;
+    const ElfW(Sym) *sym = NULL;
+    if (!dladdr1(eval, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || sym->st_size == 0) {
+        g_py = NULL;
+        return 0;
+    }
+    g_eval_lo = (uintptr_t)eval;
+    g_eval_hi = g_eval_lo + sym->st_size;
+    return 1;
+}
+
+#define FIELD(type, base, off) (*(type *)((const char *)(base) + (off)))
+
+/* The next frame from *cursor that has started running (a frame just pushed has
+ * not: its prev_instr is before the code's first traceable instruction), or
+ * NULL; *entry says whether it is the first frame of its eval call. */
+static const char *next_frame(const char **cursor, int *entry) {
+    const struct py_layout *L = g_py;
+    while (*cursor) {
+        const char *f = *cursor;
+        *cursor = FIELD(const char *, f, L->fr_previous);
+        *entry = FIELD(unsigned char, f, L->fr_is_entry) != 0;
+        const char *code = FIELD(const char *, f, L->fr_code);
+        if (!code) continue;
+        const char *first = code + L->co_code + 2 * (intptr_t)FIELD(int, code, L->co_firsttraceable);
+        const char *instr = FIELD(const char *, f, L->fr_prev_instr);
+        if (FIELD(char, f, L->fr_owner) != L->owner_generator && instr < first) {
+            if (*entry) return NULL; /* an eval call that has not begun: nothing of it ran */
+            continue;
+        }
+        return f;
+    }
+    return NULL;
+}
+
+static int put_frame(const char *f, uint64_t *out, int at, int max) {
+    const struct py_layout *L = g_py;
+    if (at + 2 > max) return at;
+    const char *code = FIELD(const char *, f, L->fr_code);
+    const char *instr = FIELD(const char *, f, L->fr_prev_instr);
+    out[at] = ML_PY_TAG | ((uint64_t)L->minor << 48) | ((uint64_t)(uintptr_t)code & 0xffffffffffffULL);
+    out[at + 1] = (uint64_t)(instr - (code + L->co_code));
+    return at + 2;
+}
+
+int ml_py_merge(const uint64_t *native, int n, uint64_t *out, int max) {
+    const struct py_layout *L = g_py;
+    const char *cursor = NULL;
+    if (L) {
+        const char *ts = g_this_thread_state();
+        const char *cframe = ts ? FIELD(const char *, ts, L->ts_cframe) : NULL;
+        cursor = cframe ? FIELD(const char *, cframe, L->cframe_current) : NULL;
+    }
+    int at = 0;
+    for (int i = 0; i < n && at < max; ++i) {
+        uintptr_t pc = (uintptr_t)native[i];
+        if (!cursor || pc <= g_eval_lo || pc > g_eval_hi) {
+            out[at++] = native[i];
+            continue;
+        }
+        /* One eval call: its frames, innermost first, through its entry frame. */
+        int wrote = 0, entry = 0;
+        const char *f;
+        while (!entry && (f = next_frame(&cursor, &entry)) != NULL) {
+            at = put_frame(f, out, at, max);
+            wrote = 1;
+        }
+        if (!wrote) out[at++] = native[i];
+    }
+    /* Frames left over (an eval frame the unwinder did not reach, or one in a
+     * split-off .cold part) still belong to the stack: outermost last. */
+    int entry;
+    const char *f;
+    while (cursor && at + 2 <= max && (f = next_frame(&cursor, &entry)) != NULL) at = put_frame(f, out, at, max);
+    return at;
+}
