@@ -37,14 +37,22 @@ class CodeLayout:
     filename: int  # str *
     qualname: int  # str *
     linetable: int  # bytes *
+    code: int  # co_code_adaptive, also the type's tp_basicsize
+
+
+CODE_ITEMSIZE = 2  # PyCode_Type.tp_itemsize: sizeof(_Py_CODEUNIT)
 
 
 #: ``Include/cpython/code.h`` per minor version; tests/heap/test_python.py checks
 #: these against offsetof() on the interpreter's own headers.
-CODE_LAYOUTS = {11: CodeLayout(firstlineno=72, filename=112, qualname=128, linetable=136)}
+CODE_LAYOUTS = {
+    11: CodeLayout(firstlineno=72, filename=112, qualname=128, linetable=136, code=184),
+}
 
 OB_TYPE = 8  # PyObject.ob_type
 TP_NAME = 24  # PyTypeObject.tp_name
+TP_BASICSIZE = 32  # PyTypeObject.tp_basicsize
+TP_ITEMSIZE = 40  # PyTypeObject.tp_itemsize
 VAR_SIZE = 16  # PyVarObject.ob_size
 BYTES_DATA = 32  # PyBytesObject.ob_sval
 STR_LENGTH = 16  # PyASCIIObject.length
@@ -172,7 +180,7 @@ class CodeReader:
     def _read_code(self, code: int, L: CodeLayout) -> CodeInfo | None:
         s = self.space
         typ = s.word(code + OB_TYPE)
-        if typ is None or not self._is_code_type(typ):
+        if typ is None or not self._is_code_type(typ, L):
             return None
         try:
             first = int.from_bytes(s.read(code + L.firstlineno, 4), s.byteorder, signed=True)
@@ -184,13 +192,19 @@ class CodeReader:
         file = self._str(s.word(code + L.filename))
         return name, file, first, table or b""
 
-    def _is_code_type(self, typ: int) -> bool:
+    def _is_code_type(self, typ: int, L: CodeLayout) -> bool:
+        """The type is named ``code``; where its name is not saved (a gdb core
+        leaves out libpython's read-only data), its object and item sizes are
+        those of a code object."""
         if typ not in self._types:
-            name_ptr = self.space.word(typ + TP_NAME)
+            s = self.space
+            name_ptr = s.word(typ + TP_NAME)
             try:
-                ok = name_ptr is not None and self.space.cstring(name_ptr, 8, pad=False) == b"code"
+                ok = name_ptr is not None and s.cstring(name_ptr, 8, pad=False) == b"code"
             except MemlensError:
-                ok = False
+                ok = (s.word(typ + TP_BASICSIZE), s.word(typ + TP_ITEMSIZE)) == (
+                    L.code, CODE_ITEMSIZE,
+                )  # fmt: skip
             self._types[typ] = ok
         return self._types[typ]
 

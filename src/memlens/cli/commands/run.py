@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--core", action="store_true",
                         help="also write an ELF core of the process at each snapshot")  # fmt: skip
     parser.add_argument("--top", type=int, default=10, help="stacks in the printed report")
+    parser.add_argument("--native", action="store_true",
+                        help="Python stacks: every native frame too")  # fmt: skip
     parser.add_argument("--html", help="where to write the HTML report (default OUT/heap.html)")
 
 
@@ -125,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n== {' '.join(cmd)}: {status}; {len(result.snapshots)} snapshot(s){procs} "
           f"in {out_dir}; report of pid {final.pid} at {final.reason}")  # fmt: skip
     profile = final.profile
-    full = build_report(profile, symbolize_with(symbolizer_for_profile(profile)), Filters())
+    full = build_report(profile, symbolize_with(symbolizer_for_profile(profile)),
+                        Filters(native=args.native))  # fmt: skip
     emit(replace(full, groups=full.groups[: args.top]), "text", None)
     print()
     print_table(summaries[final.path])

@@ -1,0 +1,322 @@
+"""Python programs under the shim: allocation sites as Python lines, native frames beneath.
+
+Oracles: the script's own text (a marker comment names each allocating line),
+CPython's ``co_lines()`` for the location-table decoder, and ``offsetof`` on the
+interpreter's internal headers for the layout tables.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import sysconfig
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+from heap_helpers import live_profile, need_tool, report_of, shim_env
+
+import memlens
+from memlens.heap import pyframes
+from memlens.heap.profile_file import loads
+from memlens.heap.report import Filters, HeapReport, build_report, profile_from_snapshot
+from memlens.heap.report import symbolize_with as symbolize_using
+from memlens.heap.symbolize import symbolizer_for_profile
+
+SHIM_SRC = Path(pyframes.__file__).resolve().parent.parent / "shim" / "pyframes.c"
+needs_311 = pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="layouts are for 3.11")
+
+EXT = r"""
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdlib.h>
+static void *kept[16];
+static int nkept;
+__attribute__((noinline)) static void *grab_block(size_t n) {
+    void *p = malloc(n);
+    if (p) memset(p, 1, n);
+    return p;
+}
+static PyObject *grab(PyObject *self, PyObject *arg) {
+    size_t n = PyLong_AsSize_t(arg);
+    if (nkept < 16) kept[nkept++] = grab_block(n);
+    Py_RETURN_NONE;
+}
+static PyMethodDef methods[] = {{"grab", grab, METH_O, ""}, {0}};
+static struct PyModuleDef mod = {PyModuleDef_HEAD_INIT, "mlext", 0, -1, methods};
+PyMODINIT_FUNC PyInit_mlext(void) { return PyModule_Create(&mod); }
+"""
+
+SCRIPT = """\
+import sys
+import threading
+
+import mlext
+
+hold = []
+
+
+def build_table(n):
+    table = {}
+    for i in range(n):
+        table[i] = i  # ALLOC-TABLE
+    return table
+
+
+def worker():
+    hold.append(bytearray(1_500_000))  # ALLOC-THREAD
+
+
+def chunks():
+    for _ in range(3):
+        yield bytearray(1_000_000)  # ALLOC-GEN
+
+
+def use_ext():
+    mlext.grab(2_000_000)  # ALLOC-EXT
+
+
+keep = build_table(200_000)  # CALL-TABLE
+t = threading.Thread(target=worker)
+t.start()
+t.join()
+hold.extend(chunks())
+use_ext()
+{end}
+"""
+
+
+def marker_line(text: str, marker: str) -> int:
+    """The 1-based line of ``text`` carrying ``# marker`` (the test's oracle for lines)."""
+    for n, line in enumerate(text.splitlines(), 1):
+        if line.rstrip().endswith("# " + marker):
+            return n
+    raise AssertionError(marker)
+
+
+def build_ext(tmp: Path) -> None:
+    gcc = need_tool("gcc")
+    include = sysconfig.get_paths()["include"]
+    if not (Path(include) / "Python.h").exists():
+        pytest.skip(f"no Python headers in {include}")
+    src = tmp / "mlext.c"
+    src.write_text(EXT)
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    subprocess.run([gcc, "-shared", "-fPIC", "-g", "-O1", f"-I{include}", str(src), "-o",
+                    str(tmp / f"mlext{suffix}")], check=True)  # fmt: skip
+
+
+def write_script(tmp: Path, end: str) -> Path:
+    build_ext(tmp)
+    script = tmp / "app.py"
+    script.write_text(SCRIPT.replace("{end}", end))
+    return script
+
+
+def innermost_python(report: HeapReport, function: str) -> tuple[int, list[str | None], int]:
+    """(index in the report, frame functions, line) of the first group whose innermost
+    Python frame is ``function``."""
+    for i, g in enumerate(report.groups):
+        py = [f for f in g.frames if f.file is not None and f.file.endswith(".py")]
+        if py and py[0].function == function:
+            return i, [f.function for f in g.frames], py[0].line or 0
+    raise AssertionError(f"no group for {function}: {[g.frames[:3] for g in report.groups[:8]]}")
+
+
+def check_sites(report: HeapReport, script: Path) -> None:
+    text = script.read_text()
+    i, funcs, line = innermost_python(report, "build_table")
+    assert i == 0, "the 200 000-item dict's table is the largest group"
+    assert line == marker_line(text, "ALLOC-TABLE")
+    group = report.groups[0]
+    py = [f for f in group.frames if f.file == str(script)]
+    assert [(f.function, f.line) for f in py] == [
+        ("build_table", marker_line(text, "ALLOC-TABLE")),
+        ("<module>", marker_line(text, "CALL-TABLE")),
+    ]
+    # Default view: native frames only below the innermost Python frame.
+    first_py = next(k for k, f in enumerate(group.frames) if f.file == str(script))
+    assert all(f.file == str(script) for f in group.frames[first_py:])
+    assert group.bytes >= 200_000 * 8 * 3  # a 2**18-slot table: entries + indices
+
+    _, _, line = innermost_python(report, "worker")
+    assert line == marker_line(text, "ALLOC-THREAD")
+    _, _, line = innermost_python(report, "chunks")
+    assert line == marker_line(text, "ALLOC-GEN")
+    k, funcs, line = innermost_python(report, "use_ext")
+    assert line == marker_line(text, "ALLOC-EXT")
+    # The C extension's own frames sit right under the Python frame that called it.
+    assert funcs[0] == "grab_block" and "grab" in funcs[: funcs.index("use_ext")]
+    assert report.groups[k].bytes == 2_000_000
+
+
+@needs_311
+@pytest.mark.slow
+def test_run_names_python_lines_and_native_frames_beneath(tmp_path: Path) -> None:
+    end = "import ctypes; ctypes.CDLL(None).memlens_snapshot(b'built')"
+    script = write_script(tmp_path, end)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "memlens", "run", "--out", str(out), "--",
+                           sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (snap,) = out.glob("*-built.mlheap")
+    profile = loads(snap.read_bytes(), str(snap))  # names saved with the file
+    profile.loaded = None
+    check_sites(report_of(profile), script)
+
+    native = build_report(profile, symbolize_using(symbolizer_for_profile(profile)),
+                          Filters(native=True))  # fmt: skip
+    _, funcs, _ = innermost_python(native, "build_table")
+    # --native: the interpreter's frames above the Python frames stay (the
+    # script was run as a file), in order, after the script's frames.
+    outer = funcs[funcs.index("<module>") + 1 :]
+    assert outer.index("pyrun_file") < outer.index("_PyRun_AnyFileObject"), outer
+
+
+@needs_311
+@pytest.mark.slow
+def test_gcore_of_a_sleeping_script_gives_the_same_python_frames(
+    tmp_path: Path, spawn: list[subprocess.Popen[bytes]]
+) -> None:
+    gdb = need_tool("gdb")
+    script = write_script(tmp_path, "print('ready', flush=True)\nsys.stdin.read()")
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=shim_env(),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+    spawn.append(proc)
+    assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+    live = report_of(live_profile(proc.pid))
+    core = tmp_path / "py.core"
+    subprocess.run([gdb, "-p", str(proc.pid), "-batch", "-ex", f"gcore {core}"],
+                   check=True, capture_output=True)  # fmt: skip
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with memlens.open(str(core)) as snap:  # the process is gone: names come from the core
+        from_core = report_of(profile_from_snapshot(snap))
+    check_sites(from_core, script)
+    check_sites(live, script)
+
+    def sites(r: HeapReport) -> list[tuple[object, ...]]:
+        # The script's own sites: all made before it said "ready" (reading stdin
+        # afterwards may still allocate while the live scan runs).
+        return [
+            (g.bytes, tuple((f.function, f.file, f.line) for f in g.frames))
+            for g in r.groups
+            if any(f.file == str(script) for f in g.frames)
+        ]
+
+    assert len(sites(live)) >= 5
+    assert sites(from_core) == sites(live)
+
+
+def _lines(code: object) -> list[tuple[int, int, int | None]]:
+    out: list[tuple[int, int, int | None]] = []
+    todo = [code]
+    while todo:
+        co = todo.pop()
+        assert hasattr(co, "co_lines") and hasattr(co, "co_consts")
+        for start, end, line in co.co_lines():
+            out += [(id(co), off, line) for off in range(start, end, 2)]
+        todo += [c for c in co.co_consts if hasattr(c, "co_lines")]
+    return out
+
+
+@needs_311
+def test_location_table_lines_equal_cpythons_own() -> None:
+    """Every instruction of a varied module: line_of agrees with code.co_lines()."""
+    gap = "\n" * 300  # line deltas past one varint chunk, both ways
+    source = textwrap.dedent("""
+        import os
+
+        def f(a,
+              b=3):
+            x = [i
+                 for i in range(a)]
+            try:
+                y = {k: v for k, v in zip(x, x)}
+            except (ValueError,
+                    KeyError) as e:
+                raise RuntimeError("x") from e
+            finally:
+                pass
+            return (a +
+                    b)
+
+
+        class C:
+            def g(self, n):
+                return (lambda q: q * 2,
+                    GAP   n)
+
+        async def h():
+            async with os.x as y:
+                await y
+    """).replace("GAP", gap)
+    top = compile(source, "<t>", "exec")
+    codes = {}
+    todo = [top]
+    while todo:
+        co = todo.pop()
+        codes[id(co)] = co
+        todo += [c for c in co.co_consts if isinstance(c, type(top))]
+    rows = _lines(top)
+    assert len(rows) > 200
+    for ident, off, line in rows:
+        co = codes[ident]
+        assert pyframes.line_of(co.co_linetable, co.co_firstlineno, off) == line, (co, off)
+
+
+LAYOUT_PROBE = r"""
+#define Py_BUILD_CORE 1
+#include <Python.h>
+#include <internal/pycore_frame.h>
+#include <stddef.h>
+#include <stdio.h>
+int main(void) {
+    printf("%d, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %d, %zu, %zu\n", PY_MINOR_VERSION,
+           offsetof(PyThreadState, cframe), offsetof(_PyCFrame, current_frame),
+           offsetof(_PyInterpreterFrame, f_code), offsetof(_PyInterpreterFrame, previous),
+           offsetof(_PyInterpreterFrame, prev_instr), offsetof(_PyInterpreterFrame, is_entry),
+           offsetof(_PyInterpreterFrame, owner), FRAME_OWNED_BY_GENERATOR,
+           offsetof(PyCodeObject, _co_firsttraceable), offsetof(PyCodeObject, co_code_adaptive));
+    printf("%zu %zu %zu %zu\n", offsetof(PyCodeObject, co_firstlineno),
+           offsetof(PyCodeObject, co_filename), offsetof(PyCodeObject, co_qualname),
+           offsetof(PyCodeObject, co_linetable));
+    return 0;
+}
+"""
+
+
+@needs_311
+def test_layout_tables_equal_offsetof_on_the_interpreters_headers(tmp_path: Path) -> None:
+    gcc = need_tool("gcc")
+    include = sysconfig.get_paths()["include"]
+    if not (Path(include) / "internal" / "pycore_frame.h").exists():
+        pytest.skip(f"no internal CPython headers in {include}")
+    src = tmp_path / "probe.c"
+    src.write_text(LAYOUT_PROBE)
+    subprocess.run([gcc, f"-I{include}", str(src), "-o", str(tmp_path / "probe")], check=True)
+    probe = subprocess.run([str(tmp_path / "probe")], check=True, capture_output=True, text=True)
+    shim_row, code_row = probe.stdout.splitlines()
+    table = re.search(r"k_layouts\[\] = \{\s*(.*?)\};", SHIM_SRC.read_text(), re.S)
+    assert table is not None
+    assert "{" + shim_row + "}," in table.group(1)
+    first, filename, qualname, linetable = (int(x) for x in code_row.split())
+    # The code type's own sizes (the check used when its name is not in a core).
+    code_type = types.CodeType
+    assert code_type.__itemsize__ == pyframes.CODE_ITEMSIZE
+    assert pyframes.CODE_LAYOUTS[sys.version_info[1]] == pyframes.CodeLayout(
+        firstlineno=first, filename=filename, qualname=qualname, linetable=linetable,
+        code=code_type.__basicsize__,
+    )  # fmt: skip
+
+
+def test_split_stack_pairs_tagged_words_and_drops_a_cut_pair() -> None:
+    tag = pyframes.PY_TAG | (11 << 48)
+    stack = (0x401000, tag | 0x7F0000001000, 42, 0x402000, tag | 0x7F0000002000)
+    assert list(pyframes.split_stack(stack)) == [
+        0x401000, (tag | 0x7F0000001000, 42), 0x402000,
+    ]  # fmt: skip
