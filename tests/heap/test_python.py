@@ -24,6 +24,7 @@ from memlens.heap import pyframes
 from memlens.heap.profile_file import loads
 from memlens.heap.report import Filters, HeapReport, build_report, profile_from_snapshot
 from memlens.heap.report import symbolize_with as symbolize_using
+from memlens.heap.runner import RunOptions, run_under_shim
 from memlens.heap.symbolize import symbolizer_for_profile
 
 SHIM_SRC = Path(pyframes.__file__).resolve().parent.parent / "shim" / "pyframes.c"
@@ -141,6 +142,15 @@ def check_sites(report: HeapReport, script: Path) -> None:
     first_py = next(k for k, f in enumerate(group.frames) if f.file == str(script))
     assert all(f.file == str(script) for f in group.frames[first_py:])
     assert group.bytes >= 200_000 * 8 * 3  # a 2**18-slot table: entries + indices
+
+    # pymalloc's arenas are blocks: the 200 000 int objects (32 bytes each in
+    # pymalloc) are inside arenas opened while build_table ran.
+    arenas = sum(
+        g.bytes for g in report.groups
+        if any(f.function == "new_arena" for f in g.frames)
+        and next((f.function for f in g.frames if f.file == str(script)), None) == "build_table"
+    )  # fmt: skip
+    assert arenas >= 200_000 * 32
 
     _, _, line = innermost_python(report, "worker")
     assert line == marker_line(text, "ALLOC-THREAD")
@@ -320,3 +330,48 @@ def test_split_stack_pairs_tagged_words_and_drops_a_cut_pair() -> None:
     assert list(pyframes.split_stack(stack)) == [
         0x401000, (tag | 0x7F0000001000, 42), 0x402000,
     ]  # fmt: skip
+
+
+@needs_311
+@pytest.mark.slow
+def test_without_pymalloc_blocks_at_a_line_equal_tracemallocs(tmp_path: Path) -> None:
+    """PYTHONMALLOC=malloc: every object is a block; the live blocks and bytes of one
+    line equal what CPython's own tracemalloc counts for it (run without memlens)."""
+    script = tmp_path / "ints.py"
+    script.write_text(textwrap.dedent("""\
+        import ctypes
+        import sys
+        import tracemalloc
+
+
+        def build(n):
+            return [i for i in range(n)]  # ALLOC-INTS
+
+
+        if sys.argv[1:2] == ["trace"]:
+            tracemalloc.start()
+        keep = build(100_000)
+        if sys.argv[1:2] == ["trace"]:
+            stats = tracemalloc.take_snapshot().statistics("lineno")
+            here = [s for s in stats if s.traceback[0].lineno == int(sys.argv[2])]
+            print(sum(s.count for s in here), sum(s.size for s in here))
+        else:
+            ctypes.CDLL(None).memlens_snapshot(b"built")
+    """))
+    line = marker_line(script.read_text(), "ALLOC-INTS")
+    env = {"PYTHONMALLOC": "malloc"}
+    traced = subprocess.run([sys.executable, str(script), "trace", str(line)], check=True,
+                            capture_output=True, text=True, env=env)  # fmt: skip
+    count, size = (int(x) for x in traced.stdout.split())
+    assert count > 99_000  # the 100 000 ints but the interpreter's cached small ones
+
+    result = run_under_shim([sys.executable, str(script)],
+                            RunOptions(out_dir=str(tmp_path / "out"), pymalloc=False))  # fmt: skip
+    assert result.returncode == 0, result.errors
+    (taken,) = [s for s in result.snapshots if s.reason == "built"]
+    report = report_of(taken.profile)
+    at_line = [
+        g for g in report.groups
+        if [f.line for f in g.frames if f.file == str(script)][:1] == [line]
+    ]  # fmt: skip
+    assert (sum(g.count for g in at_line), sum(g.bytes for g in at_line)) == (count, size)

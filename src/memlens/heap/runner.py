@@ -58,6 +58,8 @@ class RunOptions:
     unwind: str = "auto"
     crash: bool = True
     core: bool = False  # also write an ELF core of the process at each snapshot
+    #: Python: keep pymalloc (its arenas are heap blocks); False runs with PYTHONMALLOC=malloc
+    pymalloc: bool = True
 
 
 @dataclass(slots=True)
@@ -105,6 +107,8 @@ def child_env(opts: RunOptions, fds: tuple[int, int]) -> dict[str, str]:
     env["MEMLENS_CRASH"] = "1" if opts.crash else "0"
     if opts.sample:
         env["MEMLENS_SAMPLE"] = str(opts.sample)
+    if not opts.pymalloc:
+        env["PYTHONMALLOC"] = "malloc"  # every Python object a block with its own stack
     if opts.unwind != "auto":
         env["MEMLENS_UNWIND"] = opts.unwind
     # libstdc++ pools (GLIBCXX_FORCE_NEW) hide allocations from any malloc shim.

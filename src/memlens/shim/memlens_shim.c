@@ -328,6 +328,7 @@ static long env_long(const char *name, long dflt, long lo, long hi) {
 
 static void init_settings(void) {
     g_python = ml_py_init();
+    if (g_python) ml_py_hook_arenas(malloc, free);
     /* Python stacks are deeper and a Python frame takes two words. */
     g_frames = (int)env_long("MEMLENS_FRAMES", g_python ? 48 : 16, 1, ML_MAX_FRAMES);
     g_header_stack = ((ML_FIXED_WORDS + (size_t)g_frames) * 8 + ML_ALIGN - 1) & ~(size_t)(ML_ALIGN - 1);

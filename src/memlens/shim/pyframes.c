@@ -73,6 +73,39 @@ int ml_py_init(void) {
     return 1;
 }
 
+/* PyObjectArenaAllocator (Include/cpython/objimpl.h), stable since 3.4. */
+struct arena_allocator {
+    void *ctx;
+    void *(*alloc)(void *ctx, size_t size);
+    void (*free)(void *ctx, void *ptr, size_t size);
+};
+typedef void (*arena_set_fn)(struct arena_allocator *);
+
+static void *(*g_arena_alloc)(size_t);
+static void (*g_arena_release)(void *);
+
+static void *arena_alloc(void *ctx, size_t size) {
+    (void)ctx;
+    return g_arena_alloc(size);
+}
+
+static void arena_free(void *ctx, void *ptr, size_t size) {
+    (void)ctx;
+    (void)size;
+    g_arena_release(ptr);
+}
+
+void ml_py_hook_arenas(void *(*alloc)(size_t), void (*release)(void *)) {
+    const char *env = getenv("MEMLENS_PYARENAS");
+    if (!g_py || (env && !strcmp(env, "0"))) return;
+    arena_set_fn set = (arena_set_fn)dlsym(RTLD_DEFAULT, "PyObject_SetArenaAllocator");
+    if (!set) return;
+    g_arena_alloc = alloc;
+    g_arena_release = release;
+    struct arena_allocator ours = {NULL, arena_alloc, arena_free};
+    set(&ours); /* copied by the interpreter */
+}
+
 #define FIELD(type, base, off) (*(type *)((const char *)(base) + (off)))
 
 /* The next frame from *cursor that has started running (a frame just pushed has

@@ -14,6 +14,7 @@
 #ifndef MEMLENS_PYFRAMES_H
 #define MEMLENS_PYFRAMES_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define ML_PY_TAG 0x5000000000000000ULL /* 'P' in the top byte */
@@ -22,6 +23,12 @@
 /* Look for a CPython interpreter in the process (its exported symbols); 1 when
  * found and its version is one this shim knows.  MEMLENS_PYTHON=0 turns it off. */
 int ml_py_init(void);
+
+/* Have pymalloc take its arenas from alloc/release (the shim's malloc and free)
+ * instead of mmap, so the memory of small objects is in the heap, each arena
+ * under the stack of the allocation that opened it.  Call before the
+ * interpreter allocates its first arena (at the shim's start-up). */
+void ml_py_hook_arenas(void *(*alloc)(size_t), void (*release)(void *));
 
 /* Rewrite n native return addresses (innermost first) into out: each frame of
  * the interpreter's evaluation loop is replaced by the Python frames it was

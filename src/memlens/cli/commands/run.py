@@ -60,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=int, default=10, help="stacks in the printed report")
     parser.add_argument("--native", action="store_true",
                         help="Python stacks: every native frame too")  # fmt: skip
+    parser.add_argument("--no-pymalloc", action="store_true",
+                        help="Python: run with PYTHONMALLOC=malloc, so every object is a block "
+                        "with its own stack (default: pymalloc's arenas are blocks, each under "
+                        "the stack that opened it)")  # fmt: skip
     parser.add_argument("--html", help="where to write the HTML report (default OUT/heap.html)")
 
 
@@ -107,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         cmd = demo_command(out_dir)
         print(f"memlens: no command given; running the demo: {' '.join(cmd)}", file=sys.stderr)
     opts = RunOptions(out_dir=out_dir, every=args.every, sample=args.sample, frames=args.frames,
-                      unwind=args.unwind, crash=not args.no_crash, core=args.core)  # fmt: skip
+                      unwind=args.unwind, crash=not args.no_crash, core=args.core,
+                      pymalloc=not args.no_pymalloc)  # fmt: skip
     summaries: dict[str, Table] = {}
 
     def on_snapshot(taken: SnapshotTaken, snap: Snapshot) -> None:
