@@ -52,6 +52,7 @@ PyMODINIT_FUNC PyInit_mlext(void) { return PyModule_Create(&mod); }
 """
 
 SCRIPT = """\
+import asyncio
 import sys
 import threading
 
@@ -80,12 +81,27 @@ def use_ext():
     mlext.grab(2_000_000)  # ALLOC-EXT
 
 
+def callback(k):
+    hold.append(bytearray(700_000))  # ALLOC-CALLBACK
+    return k
+
+
+def sort_with_callback():
+    return sorted([3, 1, 2], key=callback)  # CALL-SORTED
+
+
+async def fetch():
+    hold.append(bytearray(600_000))  # ALLOC-CORO
+
+
 keep = build_table(200_000)  # CALL-TABLE
 t = threading.Thread(target=worker)
 t.start()
 t.join()
 hold.extend(chunks())
 use_ext()
+sort_with_callback()  # CALL-SORT
+asyncio.run(fetch())
 {end}
 """
 
@@ -161,6 +177,18 @@ def check_sites(report: HeapReport, script: Path) -> None:
     # The C extension's own frames sit right under the Python frame that called it.
     assert funcs[0] == "grab_block" and "grab" in funcs[: funcs.index("use_ext")]
     assert report.groups[k].bytes == 2_000_000
+    # C calling back into Python: the callback's frame, then its caller's
+    # (sorted() between them is native, hidden in this view).
+    k, funcs, line = innermost_python(report, "callback")
+    assert line == marker_line(text, "ALLOC-CALLBACK")
+    assert [(f.function, f.line) for f in report.groups[k].frames if f.file == str(script)] == [
+        ("callback", line),
+        ("sort_with_callback", marker_line(text, "CALL-SORTED")),
+        ("<module>", marker_line(text, "CALL-SORT")),
+    ]
+    assert report.groups[k].bytes == 3 * bytearray(700_000).__alloc__()  # + its NUL
+    _, _, line = innermost_python(report, "fetch")
+    assert line == marker_line(text, "ALLOC-CORO")
 
 
 @needs_311
@@ -185,6 +213,10 @@ def test_run_names_python_lines_and_native_frames_beneath(tmp_path: Path) -> Non
     # script was run as a file), in order, after the script's frames.
     outer = funcs[funcs.index("<module>") + 1 :]
     assert outer.index("pyrun_file") < outer.index("_PyRun_AnyFileObject"), outer
+    # sorted()'s own C frames sit between the callback and the Python code calling sorted().
+    _, funcs, _ = innermost_python(native, "callback")
+    between = funcs[funcs.index("callback") + 1 : funcs.index("sort_with_callback")]
+    assert "builtin_sorted" in between, between
 
 
 @needs_311
