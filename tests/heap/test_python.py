@@ -8,6 +8,7 @@ interpreter's internal headers for the layout tables.
 from __future__ import annotations
 
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ import pytest
 from heap_helpers import live_profile, need_tool, report_of, shim_env
 
 import memlens
+from memlens.cli.main import main
 from memlens.heap import pyframes
 from memlens.heap.profile_file import loads
 from memlens.heap.report import Filters, HeapReport, build_report, profile_from_snapshot
@@ -90,6 +92,11 @@ def sort_with_callback():
     return sorted([3, 1, 2], key=callback)  # CALL-SORTED
 
 
+def two_lines():
+    hold.append(bytearray(400_000))  # ALLOC-FIRST
+    hold.append(bytearray(300_000))  # ALLOC-SECOND
+
+
 async def fetch():
     hold.append(bytearray(600_000))  # ALLOC-CORO
 
@@ -101,6 +108,7 @@ t.join()
 hold.extend(chunks())
 use_ext()
 sort_with_callback()  # CALL-SORT
+two_lines()
 asyncio.run(fetch())
 {end}
 """
@@ -213,6 +221,19 @@ def test_run_names_python_lines_and_native_frames_beneath(tmp_path: Path) -> Non
     # script was run as a file), in order, after the script's frames.
     outer = funcs[funcs.index("<module>") + 1 :]
     assert outer.index("pyrun_file") < outer.index("_PyRun_AnyFileObject"), outer
+    # pprof keeps each Python line apart (go tool pprof is the oracle here).
+    go = shutil.which("go")
+    if go is not None:
+        pb = tmp_path / "heap.pb.gz"
+        assert main(["heap", str(snap), "--format", "pprof", "-o", str(pb)]) == 0
+        top = subprocess.run([go, "tool", "pprof", "-top", "-cum", "-lines",
+                              "-sample_index=inuse_space", str(pb)],
+                             capture_output=True, text=True, check=True).stdout  # fmt: skip
+        text = script.read_text()
+        sites = (("build_table", "ALLOC-TABLE"), ("two_lines", "ALLOC-FIRST"),
+                 ("two_lines", "ALLOC-SECOND"))  # fmt: skip
+        for fn, marker in sites:
+            assert f"{fn} {script}:{marker_line(text, marker)}" in top, top
     # sorted()'s own C frames sit between the callback and the Python code calling sorted().
     _, funcs, _ = innermost_python(native, "callback")
     between = funcs[funcs.index("callback") + 1 : funcs.index("sort_with_callback")]
