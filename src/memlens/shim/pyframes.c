@@ -50,6 +50,7 @@ static uintptr_t g_eval_lo, g_eval_hi;
 int ml_py_init(void) {
     const char *env = getenv("MEMLENS_PYTHON");
     if (env && !strcmp(env, "0")) return 0;
+    if (sizeof(void *) != 8) return 0; /* the tables are LP64 offsets */
     const unsigned long *version = dlsym(RTLD_DEFAULT, "Py_Version");
     void *eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
     /* This thread's state whether or not it holds the GIL (3.11's
