@@ -7,14 +7,13 @@ interpreter's internal headers for the layout tables.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 import textwrap
-import types
 from pathlib import Path
 
 import pytest
@@ -31,6 +30,45 @@ from memlens.heap.symbolize import symbolizer_for_profile
 
 SHIM_SRC = Path(pyframes.__file__).resolve().parent.parent / "shim" / "pyframes.c"
 needs_311 = pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="layouts are for 3.11")
+MINORS = sorted(pyframes.CODE_LAYOUTS)
+
+
+def find_python(minor: int) -> str | None:
+    """An interpreter of version 3.minor: this one, one on PATH, or one pyenv has."""
+    if sys.version_info[:2] == (3, minor):
+        return sys.executable
+    candidates = [shutil.which(f"python3.{minor}")]
+    pyenv = shutil.which("pyenv")
+    if pyenv is not None:
+        bare = subprocess.run([pyenv, "versions", "--bare"], capture_output=True, text=True)
+        for v in bare.stdout.split():
+            if re.fullmatch(rf"3\.{minor}\.\d+", v):
+                prefix = subprocess.run([pyenv, "prefix", v], capture_output=True, text=True)
+                candidates.append(f"{prefix.stdout.strip()}/bin/python3.{minor}")
+    for c in candidates:
+        if c is None:
+            continue
+        probe = subprocess.run([c, "-c", "import sys; print(sys.version_info[1])"],
+                               capture_output=True, text=True)  # fmt: skip
+        if probe.returncode == 0 and probe.stdout.strip() == str(minor):
+            return c
+    return None
+
+
+@pytest.fixture(params=MINORS, ids=[f"3.{m}" for m in MINORS])
+def python(request: pytest.FixtureRequest) -> str:
+    """Each CPython version the shim has a layout for, where one is installed."""
+    exe = find_python(request.param)
+    if exe is None:
+        pytest.skip(f"no python3.{request.param} here")
+    return exe
+
+
+def config_of(python: str, expr: str) -> str:
+    """``expr`` evaluated by ``python`` (its sysconfig, its types)."""
+    code = f"import sys, sysconfig, types; print({expr})"
+    return subprocess.run([python, "-c", code], check=True, capture_output=True,
+                          text=True).stdout.strip()  # fmt: skip
 
 EXT = r"""
 #define PY_SSIZE_T_CLEAN
@@ -122,20 +160,20 @@ def marker_line(text: str, marker: str) -> int:
     raise AssertionError(marker)
 
 
-def build_ext(tmp: Path) -> None:
+def build_ext(tmp: Path, python: str) -> None:
     gcc = need_tool("gcc")
-    include = sysconfig.get_paths()["include"]
+    include = config_of(python, "sysconfig.get_paths()['include']")
     if not (Path(include) / "Python.h").exists():
         pytest.skip(f"no Python headers in {include}")
     src = tmp / "mlext.c"
     src.write_text(EXT)
-    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    suffix = config_of(python, "sysconfig.get_config_var('EXT_SUFFIX')")
     subprocess.run([gcc, "-shared", "-fPIC", "-g", "-O1", f"-I{include}", str(src), "-o",
                     str(tmp / f"mlext{suffix}")], check=True)  # fmt: skip
 
 
-def write_script(tmp: Path, end: str) -> Path:
-    build_ext(tmp)
+def write_script(tmp: Path, end: str, python: str) -> Path:
+    build_ext(tmp, python)
     script = tmp / "app.py"
     script.write_text(SCRIPT.replace("{end}", end))
     return script
@@ -199,14 +237,13 @@ def check_sites(report: HeapReport, script: Path) -> None:
     assert line == marker_line(text, "ALLOC-CORO")
 
 
-@needs_311
 @pytest.mark.slow
-def test_run_names_python_lines_and_native_frames_beneath(tmp_path: Path) -> None:
+def test_run_names_python_lines_and_native_frames_beneath(tmp_path: Path, python: str) -> None:
     end = "import ctypes; ctypes.CDLL(None).memlens_snapshot(b'built')"
-    script = write_script(tmp_path, end)
+    script = write_script(tmp_path, end, python)
     out = tmp_path / "out"
     done = subprocess.run([sys.executable, "-m", "memlens", "run", "--out", str(out), "--",
-                           sys.executable, str(script)], cwd=tmp_path, capture_output=True,
+                           python, str(script)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     (snap,) = out.glob("*-built.mlheap")
@@ -240,14 +277,13 @@ def test_run_names_python_lines_and_native_frames_beneath(tmp_path: Path) -> Non
     assert "builtin_sorted" in between, between
 
 
-@needs_311
 @pytest.mark.slow
 def test_gcore_of_a_sleeping_script_gives_the_same_python_frames(
-    tmp_path: Path, spawn: list[subprocess.Popen[bytes]]
+    tmp_path: Path, spawn: list[subprocess.Popen[bytes]], python: str
 ) -> None:
     gdb = need_tool("gdb")
-    script = write_script(tmp_path, "print('ready', flush=True)\nsys.stdin.read()")
-    proc = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path, env=shim_env(),
+    script = write_script(tmp_path, "print('ready', flush=True)\nsys.stdin.read()", python)
+    proc = subprocess.Popen([python, str(script)], cwd=tmp_path, env=shim_env(),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
     spawn.append(proc)
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
@@ -275,21 +311,22 @@ def test_gcore_of_a_sleeping_script_gives_the_same_python_frames(
     assert sites(from_core) == sites(live)
 
 
-def _lines(code: object) -> list[tuple[int, int, int | None]]:
-    out: list[tuple[int, int, int | None]] = []
-    todo = [code]
-    while todo:
-        co = todo.pop()
-        assert hasattr(co, "co_lines") and hasattr(co, "co_consts")
-        for start, end, line in co.co_lines():
-            out += [(id(co), off, line) for off in range(start, end, 2)]
-        todo += [c for c in co.co_consts if hasattr(c, "co_lines")]
-    return out
+LINES_DUMP = """
+import json, sys, textwrap
+source = sys.stdin.read()
+rows, todo = [], [compile(source, "<t>", "exec")]
+while todo:
+    co = todo.pop()
+    lines = [[off, line] for start, end, line in co.co_lines() for off in range(start, end, 2)]
+    rows.append([co.co_linetable.hex(), co.co_firstlineno, lines])
+    todo += [c for c in co.co_consts if isinstance(c, type(co))]
+print(json.dumps(rows))
+"""
 
 
-@needs_311
-def test_location_table_lines_equal_cpythons_own() -> None:
-    """Every instruction of a varied module: line_of agrees with code.co_lines()."""
+def test_location_table_lines_equal_cpythons_own(python: str) -> None:
+    """Every instruction of a varied module: line_of agrees with co_lines() of that
+    interpreter (tables and lines made by it, decoded here)."""
     gap = "\n" * 300  # line deltas past one varint chunk, both ways
     source = textwrap.dedent("""
         import os
@@ -318,18 +355,13 @@ def test_location_table_lines_equal_cpythons_own() -> None:
             async with os.x as y:
                 await y
     """).replace("GAP", gap)
-    top = compile(source, "<t>", "exec")
-    codes = {}
-    todo = [top]
-    while todo:
-        co = todo.pop()
-        codes[id(co)] = co
-        todo += [c for c in co.co_consts if isinstance(c, type(top))]
-    rows = _lines(top)
-    assert len(rows) > 200
-    for ident, off, line in rows:
-        co = codes[ident]
-        assert pyframes.line_of(co.co_linetable, co.co_firstlineno, off) == line, (co, off)
+    dumped = subprocess.run([python, "-c", LINES_DUMP], input=source, check=True,
+                            capture_output=True, text=True).stdout  # fmt: skip
+    codes = json.loads(dumped)
+    assert sum(len(lines) for _, _, lines in codes) > 200
+    for table, first, lines in codes:
+        for off, line in lines:
+            assert pyframes.line_of(bytes.fromhex(table), first, off) == line, (first, off)
 
 
 LAYOUT_PROBE = r"""
@@ -338,25 +370,51 @@ LAYOUT_PROBE = r"""
 #include <internal/pycore_frame.h>
 #include <stddef.h>
 #include <stdio.h>
+#if PY_MINOR_VERSION >= 13  /* the frame pointer moved into the thread state */
+#define TS_CFRAME -1
+#define CURRENT offsetof(PyThreadState, current_frame)
+#define CODE offsetof(_PyInterpreterFrame, f_executable)
+#define INSTR offsetof(_PyInterpreterFrame, instr_ptr)
+#else
+#define TS_CFRAME (int)offsetof(PyThreadState, cframe)
+#define CURRENT offsetof(_PyCFrame, current_frame)
+#define CODE offsetof(_PyInterpreterFrame, f_code)
+#define INSTR offsetof(_PyInterpreterFrame, prev_instr)
+#endif
+#if PY_MINOR_VERSION == 11  /* is_entry ends an eval call's frames */
+#define IS_ENTRY (int)offsetof(_PyInterpreterFrame, is_entry)
+#define CSTACK -1
+#else  /* an entry frame owned by the C stack does */
+#define IS_ENTRY -1
+#define CSTACK FRAME_OWNED_BY_CSTACK
+#endif
 int main(void) {
-    printf("%d, %zu, %zu, %zu, %zu, %zu, %zu, %zu, %d, %zu, %zu\n", PY_MINOR_VERSION,
-           offsetof(PyThreadState, cframe), offsetof(_PyCFrame, current_frame),
-           offsetof(_PyInterpreterFrame, f_code), offsetof(_PyInterpreterFrame, previous),
-           offsetof(_PyInterpreterFrame, prev_instr), offsetof(_PyInterpreterFrame, is_entry),
-           offsetof(_PyInterpreterFrame, owner), FRAME_OWNED_BY_GENERATOR,
+    printf("%d, %d, %zu, %zu, %zu, %zu, %zu, %d, %d, %d, %zu, %zu\n", PY_MINOR_VERSION,
+           TS_CFRAME, CURRENT, CODE, offsetof(_PyInterpreterFrame, previous), INSTR,
+           offsetof(_PyInterpreterFrame, owner), IS_ENTRY, FRAME_OWNED_BY_GENERATOR, CSTACK,
            offsetof(PyCodeObject, _co_firsttraceable), offsetof(PyCodeObject, co_code_adaptive));
-    printf("%zu %zu %zu %zu\n", offsetof(PyCodeObject, co_firstlineno),
+    PyASCIIObject o;
+    memset(&o, 0, sizeof o);
+    o.state.kind = 4;
+    o.state.compact = 1;
+    o.state.ascii = 1;
+    unsigned int state;
+    memcpy(&state, (char *)&o + offsetof(PyASCIIObject, state), sizeof state);
+    printf("%zu %zu %zu %zu %zu %zu %zu %zu %u\n", offsetof(PyCodeObject, co_firstlineno),
            offsetof(PyCodeObject, co_filename), offsetof(PyCodeObject, co_qualname),
-           offsetof(PyCodeObject, co_linetable));
+           offsetof(PyCodeObject, co_linetable), sizeof(PyASCIIObject),
+           sizeof(PyCompactUnicodeObject), offsetof(PyASCIIObject, length),
+           offsetof(PyASCIIObject, state), state);
     return 0;
 }
 """
 
 
-@needs_311
-def test_layout_tables_equal_offsetof_on_the_interpreters_headers(tmp_path: Path) -> None:
+def test_layout_tables_equal_offsetof_on_the_interpreters_headers(
+    tmp_path: Path, python: str
+) -> None:
     gcc = need_tool("gcc")
-    include = sysconfig.get_paths()["include"]
+    include = config_of(python, "sysconfig.get_paths()['include']")
     if not (Path(include) / "internal" / "pycore_frame.h").exists():
         pytest.skip(f"no internal CPython headers in {include}")
     src = tmp_path / "probe.c"
@@ -367,13 +425,18 @@ def test_layout_tables_equal_offsetof_on_the_interpreters_headers(tmp_path: Path
     table = re.search(r"k_layouts\[\] = \{\s*(.*?)\};", SHIM_SRC.read_text(), re.S)
     assert table is not None
     assert "{" + shim_row + "}," in table.group(1)
-    first, filename, qualname, linetable = (int(x) for x in code_row.split())
+    first, filename, qualname, linetable, ascii_, compact, length, state_at, state = (
+        int(x) for x in code_row.split()
+    )
+    assert (length, state_at) == (pyframes.STR_LENGTH, pyframes.STR_STATE)
+    assert (state >> 2) & 7 == 4 and (state >> 5) & 1 == 1 and (state >> 6) & 1 == 1
     # The code type's own sizes (the check used when its name is not in a core).
-    code_type = types.CodeType
-    assert code_type.__itemsize__ == pyframes.CODE_ITEMSIZE
-    assert pyframes.CODE_LAYOUTS[sys.version_info[1]] == pyframes.CodeLayout(
+    assert int(config_of(python, "types.CodeType.__itemsize__")) == pyframes.CODE_ITEMSIZE
+    minor = int(config_of(python, "sys.version_info[1]"))
+    assert pyframes.CODE_LAYOUTS[minor] == pyframes.CodeLayout(
         firstlineno=first, filename=filename, qualname=qualname, linetable=linetable,
-        code=code_type.__basicsize__,
+        code=int(config_of(python, "types.CodeType.__basicsize__")),
+        ascii_data=ascii_, compact_data=compact,
     )  # fmt: skip
 
 

@@ -38,6 +38,8 @@ class CodeLayout:
     qualname: int  # str *
     linetable: int  # bytes *
     code: int  # co_code_adaptive, also the type's tp_basicsize
+    ascii_data: int  # sizeof(PyASCIIObject): an ASCII str's characters
+    compact_data: int  # sizeof(PyCompactUnicodeObject): another compact str's
 
 
 CODE_ITEMSIZE = 2  # PyCode_Type.tp_itemsize: sizeof(_Py_CODEUNIT)
@@ -46,8 +48,13 @@ CODE_ITEMSIZE = 2  # PyCode_Type.tp_itemsize: sizeof(_Py_CODEUNIT)
 #: ``Include/cpython/code.h`` per minor version; tests/heap/test_python.py checks
 #: these against offsetof() on the interpreter's own headers.
 CODE_LAYOUTS = {
-    11: CodeLayout(firstlineno=72, filename=112, qualname=128, linetable=136, code=184),
-}
+    11: CodeLayout(firstlineno=72, filename=112, qualname=128, linetable=136, code=184,
+                   ascii_data=48, compact_data=72),
+    12: CodeLayout(firstlineno=68, filename=112, qualname=128, linetable=136, code=192,
+                   ascii_data=40, compact_data=56),
+    13: CodeLayout(firstlineno=68, filename=112, qualname=128, linetable=136, code=200,
+                   ascii_data=40, compact_data=56),
+}  # fmt: skip
 
 OB_TYPE = 8  # PyObject.ob_type
 TP_NAME = 24  # PyTypeObject.tp_name
@@ -56,9 +63,7 @@ TP_ITEMSIZE = 40  # PyTypeObject.tp_itemsize
 VAR_SIZE = 16  # PyVarObject.ob_size
 BYTES_DATA = 32  # PyBytesObject.ob_sval
 STR_LENGTH = 16  # PyASCIIObject.length
-STR_STATE = 32  # PyASCIIObject.state: interned:2 kind:3 compact:1 ascii:1
-STR_ASCII_DATA = 48  # sizeof(PyASCIIObject)
-STR_COMPACT_DATA = 72  # sizeof(PyCompactUnicodeObject)
+STR_STATE = 32  # PyASCIIObject.state: interned:2 kind:3 compact:1 ascii:1 (3.11-3.13)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +118,7 @@ def _svarint(table: bytes, i: int) -> tuple[int, int]:
 
 
 def line_of(linetable: bytes, firstlineno: int, offset: int) -> int | None:
-    """The source line of the instruction at byte ``offset``, per 3.11's location table.
+    """The source line of the instruction at byte ``offset``, per the location table of 3.11-3.13.
 
     Each entry: a byte ``1 code:4 length-1:3`` covering ``length`` code units,
     then by code: 0-9 one column byte (same line), 10-12 two bytes (line +
@@ -188,8 +193,8 @@ class CodeReader:
             return None
         table_obj = s.word(code + L.linetable)
         table = self._bytes(table_obj) if table_obj else None
-        name = self._str(s.word(code + L.qualname))
-        file = self._str(s.word(code + L.filename))
+        name = self._str(s.word(code + L.qualname), L)
+        file = self._str(s.word(code + L.filename), L)
         return name, file, first, table or b""
 
     def _is_code_type(self, typ: int, L: CodeLayout) -> bool:
@@ -217,7 +222,7 @@ class CodeReader:
         except MemlensError:
             return None
 
-    def _str(self, obj: int | None) -> str | None:
+    def _str(self, obj: int | None, L: CodeLayout) -> str | None:
         """A compact ``str`` object's text (the only kind code objects hold)."""
         if not obj:
             return None
@@ -228,7 +233,7 @@ class CodeReader:
             kind, compact, ascii = (state >> 2) & 7, (state >> 5) & 1, (state >> 6) & 1
             if not compact or kind not in (1, 2, 4) or length > MAX_TEXT:
                 return None
-            data = s.read(obj + (STR_ASCII_DATA if ascii else STR_COMPACT_DATA), length * kind)
+            data = s.read(obj + (L.ascii_data if ascii else L.compact_data), length * kind)
         except MemlensError:
             return None
         codec = {1: "latin-1", 2: "utf-16-le", 4: "utf-32-le"}[kind]

@@ -23,22 +23,25 @@
 
 struct py_layout {
     int minor;
-    int ts_cframe;          /* PyThreadState.cframe */
-    int cframe_current;     /* _PyCFrame.current_frame */
-    int fr_code;            /* _PyInterpreterFrame.f_code */
+    int ts_cframe;          /* PyThreadState.cframe; -1: the frame is in the thread state */
+    int current_frame;      /* _PyCFrame.current_frame, or PyThreadState.current_frame */
+    int fr_code;            /* _PyInterpreterFrame.f_code (3.13: f_executable) */
     int fr_previous;        /* _PyInterpreterFrame.previous */
-    int fr_prev_instr;      /* _PyInterpreterFrame.prev_instr */
-    int fr_is_entry;        /* _PyInterpreterFrame.is_entry: last frame of one eval call */
+    int fr_instr;           /* prev_instr (3.13: instr_ptr); minus the code start: "lasti" */
     int fr_owner;           /* _PyInterpreterFrame.owner */
+    int fr_is_entry;        /* 3.11 is_entry: last frame of one eval call; -1 after */
     int owner_generator;    /* FRAME_OWNED_BY_GENERATOR */
+    int owner_cstack;       /* FRAME_OWNED_BY_CSTACK (3.12+: an eval call's entry frame); -1 */
     int co_firsttraceable;  /* PyCodeObject._co_firsttraceable */
     int co_code;            /* PyCodeObject.co_code_adaptive (_PyCode_CODE) */
 };
 
-/* CPython 3.11 (Include/cpython/pystate.h, Include/internal/pycore_frame.h,
- * Include/cpython/code.h), x86-64 and other LP64 targets. */
+/* Include/cpython/pystate.h, Include/internal/pycore_frame.h and
+ * Include/cpython/code.h of each version, for LP64 targets. */
 static const struct py_layout k_layouts[] = {
-    {11, 56, 8, 32, 48, 56, 68, 69, 1, 168, 184},
+    {11, 56, 8, 32, 48, 56, 69, 68, 1, -1, 168, 184},
+    {12, 56, 0, 0, 8, 56, 70, -1, 1, 3, 176, 192},
+    {13, -1, 72, 0, 8, 56, 70, -1, 1, 3, 184, 200},
 };
 
 typedef void *(*tstate_fn)(void);
@@ -109,23 +112,27 @@ void ml_py_hook_arenas(void *(*alloc)(size_t), void (*release)(void *)) {
 
 #define FIELD(type, base, off) (*(type *)((const char *)(base) + (off)))
 
-/* The next frame from *cursor that has started running (a frame just pushed has
- * not: its prev_instr is before the code's first traceable instruction), or
- * NULL; *entry says whether it is the first frame of its eval call. */
-static const char *next_frame(const char **cursor, int *entry) {
+/* The next frame of the current eval call that has started running (a frame
+ * just pushed has not: its instruction pointer is before the code's first
+ * traceable instruction), or NULL once that call's frames are used up.  *last
+ * says the frame returned is its call's last (3.11's is_entry); 3.12 and later
+ * end a call with an entry frame owned by the C stack, consumed here. */
+static const char *next_frame(const char **cursor, int *last) {
     const struct py_layout *L = g_py;
+    *last = 0;
     while (*cursor) {
         const char *f = *cursor;
         *cursor = FIELD(const char *, f, L->fr_previous);
-        *entry = FIELD(unsigned char, f, L->fr_is_entry) != 0;
+        char owner = FIELD(char, f, L->fr_owner);
+        if (L->owner_cstack >= 0 && owner == L->owner_cstack) return NULL;
+        int entry = L->fr_is_entry >= 0 && FIELD(unsigned char, f, L->fr_is_entry) != 0;
         const char *code = FIELD(const char *, f, L->fr_code);
-        if (!code) continue;
-        const char *first = code + L->co_code + 2 * (intptr_t)FIELD(int, code, L->co_firsttraceable);
-        const char *instr = FIELD(const char *, f, L->fr_prev_instr);
-        if (FIELD(char, f, L->fr_owner) != L->owner_generator && instr < first) {
-            if (*entry) return NULL; /* an eval call that has not begun: nothing of it ran */
+        const char *first = code ? code + L->co_code + 2 * (intptr_t)FIELD(int, code, L->co_firsttraceable) : NULL;
+        if (!code || (owner != L->owner_generator && FIELD(const char *, f, L->fr_instr) < first)) {
+            if (entry) return NULL; /* an eval call that has not begun: nothing of it ran */
             continue;
         }
+        *last = entry;
         return f;
     }
     return NULL;
@@ -135,7 +142,7 @@ static int put_frame(const char *f, uint64_t *out, int at, int max) {
     const struct py_layout *L = g_py;
     if (at + 2 > max) return at;
     const char *code = FIELD(const char *, f, L->fr_code);
-    const char *instr = FIELD(const char *, f, L->fr_prev_instr);
+    const char *instr = FIELD(const char *, f, L->fr_instr);
     out[at] = ML_PY_TAG | ((uint64_t)L->minor << 48) | ((uint64_t)(uintptr_t)code & 0xffffffffffffULL);
     out[at + 1] = (uint64_t)(instr - (code + L->co_code));
     return at + 2;
@@ -146,8 +153,8 @@ int ml_py_merge(const uint64_t *native, int n, uint64_t *out, int max) {
     const char *cursor = NULL;
     if (L) {
         const char *ts = g_this_thread_state();
-        const char *cframe = ts ? FIELD(const char *, ts, L->ts_cframe) : NULL;
-        cursor = cframe ? FIELD(const char *, cframe, L->cframe_current) : NULL;
+        const char *holder = ts && L->ts_cframe >= 0 ? FIELD(const char *, ts, L->ts_cframe) : ts;
+        cursor = holder ? FIELD(const char *, holder, L->current_frame) : NULL;
     }
     int at = 0;
     for (int i = 0; i < n && at < max; ++i) {
@@ -156,10 +163,10 @@ int ml_py_merge(const uint64_t *native, int n, uint64_t *out, int max) {
             out[at++] = native[i];
             continue;
         }
-        /* One eval call: its frames, innermost first, through its entry frame. */
-        int wrote = 0, entry = 0;
+        /* One eval call: its frames, innermost first. */
+        int wrote = 0, last = 0;
         const char *f;
-        while (!entry && (f = next_frame(&cursor, &entry)) != NULL) {
+        while (!last && (f = next_frame(&cursor, &last)) != NULL) {
             at = put_frame(f, out, at, max);
             wrote = 1;
         }
@@ -167,8 +174,10 @@ int ml_py_merge(const uint64_t *native, int n, uint64_t *out, int max) {
     }
     /* Frames left over (an eval frame the unwinder did not reach, or one in a
      * split-off .cold part) still belong to the stack: outermost last. */
-    int entry;
-    const char *f;
-    while (cursor && at + 2 <= max && (f = next_frame(&cursor, &entry)) != NULL) at = put_frame(f, out, at, max);
+    while (cursor && at + 2 <= max) {
+        int last;
+        const char *f = next_frame(&cursor, &last);
+        if (f) at = put_frame(f, out, at, max);
+    }
     return at;
 }
