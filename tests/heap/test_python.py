@@ -572,3 +572,79 @@ def test_live_bytes_per_python_line_agree_with_memray(tmp_path: Path) -> None:
     arena = 1 << 20  # ARENA_SIZE of 3.11's pymalloc (with its radix tree)
     for line in sites:
         assert abs(ours[line] - theirs[line]) <= max(0.02 * theirs[line], arena + 4096), line
+
+
+MEMRAY_OBJECTS = """\
+import ctypes
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+TEXT = json.dumps([{"id": i, "name": "user-%d" % i, "tags": ["a", "bb"]} for i in range(60_000)])
+
+
+def load():
+    return json.loads(TEXT)  # SITE-JSON
+
+
+def rows(k):
+    return [[j, k] for j in range(40_000)]  # SITE-ROWS
+
+
+def pool():
+    with ThreadPoolExecutor(8) as ex:
+        return list(ex.map(rows, range(8)))
+
+
+def work():
+    return [load(), pool()]
+
+
+if sys.argv[1] == "memray":
+    import memray
+
+    with memray.Tracker(sys.argv[2], trace_python_allocators=True):
+        keep = work()
+else:
+    keep = work()
+    ctypes.CDLL(None).memlens_snapshot(b"built")
+"""
+
+
+@needs_311
+@pytest.mark.slow
+def test_every_object_per_line_agrees_with_memray_tracing_pymalloc(tmp_path: Path) -> None:
+    """A JSON load and a pool of 8 threads: with --no-pymalloc, the live blocks and
+    bytes of each line are memray's with trace_python_allocators (its record of
+    every pymalloc object) within 1%."""
+    memray = pytest.importorskip("memray")
+    script = tmp_path / "objects.py"
+    script.write_text(MEMRAY_OBJECTS)
+    capture = tmp_path / "m.bin"
+    subprocess.run([sys.executable, str(script), "memray", str(capture)], check=True)
+    theirs: dict[int, list[int]] = {}
+    for rec in memray.FileReader(str(capture)).get_leaked_allocation_records(merge_threads=True):
+        here = [f for f in rec.stack_trace() if f[1] == str(script)]
+        if here:
+            row = theirs.setdefault(here[0][2], [0, 0])
+            row[0] += rec.n_allocations
+            row[1] += rec.size
+
+    result = run_under_shim([sys.executable, str(script), "memlens"],
+                            RunOptions(out_dir=str(tmp_path / "out"), pymalloc=False))  # fmt: skip
+    (taken,) = [s for s in result.snapshots if s.reason == "built"]
+    ours: dict[int, list[int]] = {}
+    for g in report_of(taken.profile).groups:
+        here = [f for f in g.frames if f.file == str(script)]
+        if here and here[0].line is not None:
+            row = ours.setdefault(here[0].line, [0, 0])
+            row[0] += g.count
+            row[1] += g.bytes
+
+    text = script.read_text()
+    for marker in ("SITE-JSON", "SITE-ROWS"):
+        line = marker_line(text, marker)
+        (their_blocks, their_bytes), (our_blocks, our_bytes) = theirs[line], ours[line]
+        assert their_blocks > 300_000, marker
+        assert abs(our_blocks - their_blocks) <= 0.01 * their_blocks, marker
+        assert abs(our_bytes - their_bytes) <= 0.01 * their_bytes, marker
