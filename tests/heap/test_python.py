@@ -580,7 +580,7 @@ import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-TEXT = json.dumps([{"id": i, "name": "user-%d" % i, "tags": ["a", "bb"]} for i in range(60_000)])
+TEXT = json.dumps([{"id": i, "name": "user-%d" % i, "tags": ["a", "bb"]} for i in range(20_000)])
 
 
 def load():
@@ -588,7 +588,7 @@ def load():
 
 
 def rows(k):
-    return [[j, k] for j in range(40_000)]  # SITE-ROWS
+    return [[j, k] for j in range(12_000)]  # SITE-ROWS
 
 
 def pool():
@@ -645,6 +645,6 @@ def test_every_object_per_line_agrees_with_memray_tracing_pymalloc(tmp_path: Pat
     for marker in ("SITE-JSON", "SITE-ROWS"):
         line = marker_line(text, marker)
         (their_blocks, their_bytes), (our_blocks, our_bytes) = theirs[line], ours[line]
-        assert their_blocks > 300_000, marker
+        assert their_blocks > 100_000, marker
         assert abs(our_blocks - their_blocks) <= 0.01 * their_blocks, marker
         assert abs(our_bytes - their_bytes) <= 0.01 * their_bytes, marker
