@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -309,6 +310,31 @@ def test_gcore_of_a_sleeping_script_gives_the_same_python_frames(
 
     assert len(sites(live)) >= 5
     assert sites(from_core) == sites(live)
+
+
+@pytest.mark.slow
+def test_kernel_core_of_a_crashed_interpreter_names_its_python_lines(
+    tmp_path: Path, python: str
+) -> None:
+    """The interpreter dies of SIGSEGV under the shim; its kernel core alone gives
+    the same Python sites as the live tests."""
+    pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+    if pattern.startswith("|") or "/" in pattern:
+        pytest.skip(f"kernel cores go elsewhere (core_pattern {pattern!r})")
+    end = "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)"
+    script = write_script(tmp_path, end, python)
+
+    def core_limit() -> None:
+        resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+
+    done = subprocess.run([python, str(script)], cwd=tmp_path, env=shim_env(),
+                          preexec_fn=core_limit, capture_output=True)  # fmt: skip
+    assert done.returncode == -signal.SIGSEGV, done.stderr
+    cores = [p for p in tmp_path.iterdir() if p.name == "core" or p.name.startswith("core.")]
+    if not cores:
+        pytest.skip("the kernel wrote no core (core_pattern / rlimit / filesystem)")
+    with memlens.open(str(cores[0])) as snap:
+        check_sites(report_of(profile_from_snapshot(snap)), script)
 
 
 LINES_DUMP = """
