@@ -147,7 +147,7 @@ t.join()
 hold.extend(chunks())
 use_ext()
 sort_with_callback()  # CALL-SORT
-two_lines()
+two_lines()  # CALL-TWO
 asyncio.run(fetch())
 {end}
 """
@@ -239,7 +239,9 @@ def check_sites(report: HeapReport, script: Path) -> None:
 
 
 @pytest.mark.slow
-def test_run_names_python_lines_and_native_frames_beneath(tmp_path: Path, python: str) -> None:
+def test_run_names_python_lines_and_native_frames_beneath(
+    tmp_path: Path, python: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     end = "import ctypes; ctypes.CDLL(None).memlens_snapshot(b'built')"
     script = write_script(tmp_path, end, python)
     out = tmp_path / "out"
@@ -251,6 +253,7 @@ def test_run_names_python_lines_and_native_frames_beneath(tmp_path: Path, python
     profile = loads(snap.read_bytes(), str(snap))  # names saved with the file
     profile.loaded = None
     check_sites(report_of(profile), script)
+    text = script.read_text()
 
     native = build_report(profile, symbolize_using(symbolizer_for_profile(profile)),
                           Filters(native=True))  # fmt: skip
@@ -267,11 +270,19 @@ def test_run_names_python_lines_and_native_frames_beneath(tmp_path: Path, python
         top = subprocess.run([go, "tool", "pprof", "-top", "-cum", "-lines",
                               "-sample_index=inuse_space", str(pb)],
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
-        text = script.read_text()
         sites = (("build_table", "ALLOC-TABLE"), ("two_lines", "ALLOC-FIRST"),
                  ("two_lines", "ALLOC-SECOND"))  # fmt: skip
         for fn, marker in sites:
             assert f"{fn} {script}:{marker_line(text, marker)}" in top, top
+    # Folded stacks (flame graphs): each Python line a node of its own, outermost first.
+    assert main(["heap", str(snap), "--format", "folded"]) == 0
+    folded = capsys.readouterr().out.splitlines()
+    name = script.name
+    want = (f"<module> ({name}:{marker_line(text, 'CALL-TWO')});"
+            f"two_lines ({name}:{marker_line(text, 'ALLOC-FIRST')})")  # fmt: skip
+    second = want.replace(f"{name}:{marker_line(text, 'ALLOC-FIRST')}",
+                          f"{name}:{marker_line(text, 'ALLOC-SECOND')}")  # fmt: skip
+    assert any(want in line for line in folded) and any(second in line for line in folded)
     # sorted()'s own C frames sit between the callback and the Python code calling sorted().
     _, funcs, _ = innermost_python(native, "callback")
     between = funcs[funcs.index("callback") + 1 : funcs.index("sort_with_callback")]
