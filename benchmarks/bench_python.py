@@ -6,7 +6,9 @@ shim alone (``LD_PRELOAD``, Python frames and pymalloc arenas on -- the cost
 to the program); ``memlens run`` end to end (shim plus the exit snapshot and
 report); ``memray run``; ``memray run --native``.  Wall time and the peak RSS of
 the process running the workload (``ru_maxrss`` from ``wait4``; for ``memlens
-run`` that is memlens's own process tree, so it is left out there).  Goals:
+run`` that is memlens's own process tree, so it is left out there).  Also every
+object as a block: the shim with ``PYTHONMALLOC=malloc`` (``memlens run
+--no-pymalloc``) against ``memray run --trace-python-allocators``.  Goals:
 wall <= memray's and <= 0.7x memray --native's; peak RSS <= memray's.
 Figures in BENCHMARKS.md.
 
@@ -104,6 +106,15 @@ def main() -> None:
                                base),
                 "memray run --native": ([memray, "run", "--native", "-f", "-q", "-o",
                                          str(work / "mn.bin"), *target], base),
+                # every object a block / a record: memlens --no-pymalloc against memray's
+                # own per-object mode
+                "memlens shim, no pymalloc": ([py, *target],
+                                              dict(base, LD_PRELOAD=shim_path(),
+                                                   PYTHONMALLOC="malloc")),
+                "memray --trace-python-allocators": ([memray, "run",
+                                                      "--trace-python-allocators", "-f", "-q",
+                                                      "-o", str(work / "mt.bin"), *target],
+                                                     base),
             }  # fmt: skip
             walls: dict[str, list[float]] = {k: [] for k in configs}
             rss: dict[str, list[float]] = {k: [] for k in configs}
@@ -119,7 +130,7 @@ def main() -> None:
             for cname in configs:
                 m = statistics.median(walls[cname])
                 peak = "" if cname == "memlens run" else f"  peak RSS {fmt(rss[cname], 'MiB')}"
-                print(f"  {cname:22s} {fmt(walls[cname])}  {m / plain:.2f}x plain  "
+                print(f"  {cname:33s} {fmt(walls[cname])}  {m / plain:.2f}x plain  "
                       f"{m / ref:.2f}x memray  {m / ref_native:.2f}x memray --native{peak}")
 
 

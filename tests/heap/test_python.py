@@ -34,8 +34,8 @@ def test_run_names_python_lines_and_native_frames_beneath(
     end = "import ctypes; ctypes.CDLL(None).memlens_snapshot(b'built')"
     script = write_script(tmp_path, end, python)
     out = tmp_path / "out"
-    done = subprocess.run([sys.executable, "-m", "memlens", "run", "--out", str(out), "--",
-                           python, str(script)], cwd=tmp_path, capture_output=True,
+    done = subprocess.run([sys.executable, "-m", "memlens", "run", "--native", "--out", str(out),
+                           "--", python, str(script)], cwd=tmp_path, capture_output=True,
                           text=True, timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     (snap,) = out.glob("*-built.mlheap")

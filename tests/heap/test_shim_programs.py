@@ -120,7 +120,8 @@ def test_python_under_the_shim_has_interpreter_frames(
         "import signal\nbig = [bytearray(100000) for _ in range(20)]\n"
         "print('ready', flush=True)\nsignal.pause()\n"
     )
-    proc, line = start_under_shim([sys.executable, "-c", code], spawn)
+    # Every native frame recorded (the default keeps none above the Python frames).
+    proc, line = start_under_shim([sys.executable, "-c", code], spawn, MEMLENS_NATIVE="1")
     assert line == "ready\n"
     proc_profile = live_profile(proc.pid)
     report = report_of(proc_profile)

@@ -60,6 +60,8 @@ class RunOptions:
     core: bool = False  # also write an ELF core of the process at each snapshot
     #: Python: keep pymalloc (its arenas are heap blocks); False runs with PYTHONMALLOC=malloc
     pymalloc: bool = True
+    #: Python: also record the native frames above the innermost Python frame
+    native: bool = False
 
 
 @dataclass(slots=True)
@@ -107,6 +109,8 @@ def child_env(opts: RunOptions, fds: tuple[int, int]) -> dict[str, str]:
     env["MEMLENS_CRASH"] = "1" if opts.crash else "0"
     if opts.sample:
         env["MEMLENS_SAMPLE"] = str(opts.sample)
+    if opts.native:
+        env["MEMLENS_NATIVE"] = "1"
     if not opts.pymalloc:
         env["PYTHONMALLOC"] = "malloc"  # every Python object a block with its own stack
     if opts.unwind != "auto":

@@ -116,8 +116,6 @@ static enum unwinder g_unwinder = UNW_GCC;
 static unw_backtrace_fn g_unw_backtrace;
 static int g_frames = 16;    /* words of a record's frame list */
 static int g_python;         /* CPython found: its frames go into the stacks (pyframes.c) */
-static size_t g_header_stack; /* bytes reserved before user data for a full record */
-static size_t g_header_nostack = 64; /* format 1 without frames (over-aligned blocks) */
 static uint64_t g_sample_period; /* 0 = exact mode */
 static volatile int g_state;     /* 0 not initialised, 1 initialising, 2 ready */
 static int g_notify_fd = -1, g_ack_fd = -1;
@@ -331,7 +329,6 @@ static void init_settings(void) {
     if (g_python) ml_py_hook_arenas(malloc, free);
     /* Python stacks are deeper and a Python frame takes two words. */
     g_frames = (int)env_long("MEMLENS_FRAMES", g_python ? 48 : 16, 1, ML_MAX_FRAMES);
-    g_header_stack = ((ML_FIXED_WORDS + (size_t)g_frames) * 8 + ML_ALIGN - 1) & ~(size_t)(ML_ALIGN - 1);
     g_sample_period = (uint64_t)env_long("MEMLENS_SAMPLE", 0, 0, 0xffffffffL);
     const char *unw = getenv("MEMLENS_UNWIND");
     if (unw && !strcmp(unw, "fp")) {
@@ -544,7 +541,9 @@ static void *place(size_t size, size_t align, int zero, const uint64_t *frames, 
      * keep the full record: its thread id and sequence number help explain them. */
     if (!(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL)) && align <= ML_ALIGN)
         return alloc_compact(size, zero, flags);
-    size_t header = (flags & ML_FLAG_STACK) ? g_header_stack : g_header_nostack;
+    /* As many words as this stack has, not the most any could have: a shallow
+     * stack (and a Python one, whose outer native frames are not kept) costs less. */
+    size_t header = ((ML_FIXED_WORDS + (size_t)n) * 8 + ML_ALIGN - 1) & ~(size_t)(ML_ALIGN - 1);
     size_t offset = header;
     if (align > ML_ALIGN) offset = (header + align - 1) & ~(align - 1);
     size_t total = size + offset;

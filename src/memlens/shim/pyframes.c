@@ -47,6 +47,7 @@ static const struct py_layout k_layouts[] = {
 typedef void *(*tstate_fn)(void);
 
 static const struct py_layout *g_py;
+static int g_all_native; /* MEMLENS_NATIVE=1: keep the native frames above Python ones too */
 static tstate_fn g_this_thread_state;
 static uintptr_t g_eval_lo, g_eval_hi;
 
@@ -54,6 +55,8 @@ int ml_py_init(void) {
     const char *env = getenv("MEMLENS_PYTHON");
     if (env && !strcmp(env, "0")) return 0;
     if (sizeof(void *) != 8) return 0; /* the tables are LP64 offsets */
+    const char *native = getenv("MEMLENS_NATIVE");
+    g_all_native = native && !strcmp(native, "1");
     const unsigned long *version = dlsym(RTLD_DEFAULT, "Py_Version");
     void *eval = dlsym(RTLD_DEFAULT, "_PyEval_EvalFrameDefault");
     /* This thread's state whether or not it holds the GIL (3.11's
@@ -163,6 +166,9 @@ int ml_py_merge(const uint64_t *native, int n, uint64_t *out, int max) {
             out[at++] = native[i];
             continue;
         }
+        /* By default (memray's choice too) the native frames end at the first
+         * eval frame: all the Python frames follow, and nothing above them. */
+        if (!g_all_native) break;
         /* One eval call: its frames, innermost first. */
         int wrote = 0, last = 0;
         const char *f;

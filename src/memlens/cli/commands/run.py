@@ -59,7 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write an ELF core of the process at each snapshot")  # fmt: skip
     parser.add_argument("--top", type=int, default=10, help="stacks in the printed report")
     parser.add_argument("--native", action="store_true",
-                        help="Python stacks: every native frame too")  # fmt: skip
+                        help="Python: record and show every native frame too (default: the "
+                        "Python frames and the native frames below the innermost one)")  # fmt: skip
     parser.add_argument("--no-pymalloc", action="store_true",
                         help="Python: run with PYTHONMALLOC=malloc, so every object is a block "
                         "with its own stack (default: pymalloc's arenas are blocks, each under "
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"memlens: no command given; running the demo: {' '.join(cmd)}", file=sys.stderr)
     opts = RunOptions(out_dir=out_dir, every=args.every, sample=args.sample, frames=args.frames,
                       unwind=args.unwind, crash=not args.no_crash, core=args.core,
-                      pymalloc=not args.no_pymalloc)  # fmt: skip
+                      pymalloc=not args.no_pymalloc, native=args.native)  # fmt: skip
     summaries: dict[str, Table] = {}
 
     def on_snapshot(taken: SnapshotTaken, snap: Snapshot) -> None:
