@@ -11,7 +11,9 @@
  *
  *   w[0]          START magic  0x3172504145484c4d ("MLHEAPr1" little-endian)
  *   w[1]          version (bits 0-15) | flags (16-31) | frame count n (32-63)
- *   w[2 .. 2+n)   return addresses, innermost first (caller of malloc first)
+ *   w[2 .. 2+n)   return addresses, innermost first (caller of malloc first);
+ *                 inside CPython also Python frames, two tagged words each
+ *                 (pyframes.h)
  *   w[2+n]        requested size in bytes
  *   w[3+n]        allocation sequence number (unique per process)
  *   w[4+n]        thread id (bits 0-31) | sampling period in bytes (32-63)
