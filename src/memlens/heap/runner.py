@@ -53,7 +53,7 @@ class RunOptions:
     out_dir: str
     every: float | None = None
     sample: int = 0
-    #: words of stack per block; None: the shim's default (16, or 48 inside CPython)
+    #: words of stack per block; None: the shim's default (16, or 64 inside CPython)
     frames: int | None = None
     unwind: str = "auto"
     crash: bool = True

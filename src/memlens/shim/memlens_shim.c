@@ -330,7 +330,7 @@ static void init_settings(void) {
     g_python = ml_py_init();
     if (g_python) ml_py_hook_arenas(malloc, free);
     /* Python stacks are deeper and a Python frame takes two words. */
-    g_frames = (int)env_long("MEMLENS_FRAMES", g_python ? 48 : 16, 1, ML_MAX_FRAMES);
+    g_frames = (int)env_long("MEMLENS_FRAMES", g_python ? ML_MAX_FRAMES : 16, 1, ML_MAX_FRAMES);
     g_sample_period = (uint64_t)env_long("MEMLENS_SAMPLE", 0, 0, 0xffffffffL);
     const char *unw = getenv("MEMLENS_UNWIND");
     if (unw && !strcmp(unw, "fp")) {

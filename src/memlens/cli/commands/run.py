@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sample stacks, one per BYTES allocated on average "
                         "(Poisson; totals stay estimates); default: every block")  # fmt: skip
     parser.add_argument("--frames", type=int, default=None,
-                        help="stack depth in words (1-64; default 16, or 48 in a Python "
+                        help="stack depth in words (1-64; default 16, or 64 in a Python "
                         "interpreter, where a Python frame takes two words)")  # fmt: skip
     parser.add_argument("--unwind", choices=("auto", "libunwind", "gcc", "fp"), default="auto",
                         help="unwinder: libunwind when installed, else libgcc; fp for "
