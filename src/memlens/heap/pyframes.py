@@ -1,8 +1,8 @@
 """Python frames in heap stacks: the shim's tagged words, named from the target's memory.
 
-When the shim runs inside CPython it replaces each native frame of the
-evaluation loop with the Python frames that loop was running, two words each
-(``shim/pyframes.h``)::
+When the shim runs inside CPython its stacks carry the Python frames, two words
+each (``shim/pyframes.h``), after the native frames below the first eval-loop
+frame (with ``MEMLENS_NATIVE=1``: in place of each eval-loop frame)::
 
     w[i]     0x50 << 56 | minor version << 48 | address of the code object
     w[i+1]   byte offset of the executing instruction in the code object
@@ -45,8 +45,8 @@ class CodeLayout:
 CODE_ITEMSIZE = 2  # PyCode_Type.tp_itemsize: sizeof(_Py_CODEUNIT)
 
 
-#: ``Include/cpython/code.h`` per minor version; tests/heap/test_python.py checks
-#: these against offsetof() on the interpreter's own headers.
+#: ``Include/cpython/code.h`` per minor version; tests/heap/test_python_layouts.py
+#: checks these against offsetof() on each interpreter's own headers.
 CODE_LAYOUTS = {
     11: CodeLayout(firstlineno=72, filename=112, qualname=128, linetable=136, code=184,
                    ascii_data=48, compact_data=72),

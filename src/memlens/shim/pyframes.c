@@ -1,8 +1,11 @@
 /*
  * CPython frames for the shim's stacks: at an allocation, the thread's chain of
  * interpreter frames is read (no interpreter call but one that reads a
- * thread-local key) and each native frame of the evaluation loop is replaced by
- * the Python frames that loop was running, so a stack reads
+ * thread-local key).  By default the native frames stop at the first frame of
+ * the evaluation loop and the thread's Python frames follow, innermost first:
+ *   malloc caller ... list_resize, <every python frame>
+ * With MEMLENS_NATIVE=1 each eval-loop frame is replaced by the Python frames
+ * that loop was running, and the native frames around them stay:
  *   malloc caller ... list_resize, <python frames of the inner eval>, builtin
  *   call ..., <python frames of the outer eval>, main
  * The code objects stay in the record as addresses; their names, files and
@@ -10,8 +13,9 @@
  * allocation costs a few loads per Python frame.  docs/python.md says why this
  * and not a shadow stack kept by the interpreter's hooks.
  *
- * Offsets are a table per minor version, checked by tests/heap/test_python.py
- * against offsetof() on the interpreter's own internal headers.
+ * Offsets are a table per minor version, checked by
+ * tests/heap/test_python_layouts.py against offsetof() on each interpreter's
+ * own internal headers.
  */
 #define _GNU_SOURCE
 #include "pyframes.h"
