@@ -135,3 +135,21 @@ def test_kernel_core_of_a_crashed_interpreter_names_its_python_lines(
         pytest.skip("the kernel wrote no core (core_pattern / rlimit / filesystem)")
     with memlens.open(str(cores[0])) as snap:
         check_sites(report_of(profile_from_snapshot(snap)), script)
+
+
+@pytest.mark.slow
+def test_sampled_mode_keeps_python_frames(tmp_path: Path) -> None:
+    """--sample: the sampled blocks carry the same Python frames; the dict's table
+    (10 MiB, far above the 256 KiB period) is sampled and leads the estimate."""
+    end = "import ctypes; ctypes.CDLL(None).memlens_snapshot(b'built')"
+    script = write_script(tmp_path, end, sys.executable)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "memlens", "run", "--sample", "262144",
+                           "--out", str(out), "--", sys.executable, str(script)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (snap,) = out.glob("*-built.mlheap")
+    report = report_of(loads(snap.read_bytes(), str(snap)))
+    assert report.sampled
+    i, _, line = innermost_python(report, "build_table")
+    assert (i, line) == (0, marker_line(script.read_text(), "ALLOC-TABLE"))
