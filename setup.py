@@ -35,7 +35,8 @@ setup(
     ext_modules=[
         Extension(
             SHIM,
-            sources=["src/memlens/shim/memlens_shim.c"],
+            sources=["src/memlens/shim/memlens_shim.c", "src/memlens/shim/pyframes.c"],
+            depends=["src/memlens/shim/pyframes.h"],
             extra_compile_args=[
                 "-O2", "-g", "-std=gnu11", "-fvisibility=hidden", "-fno-omit-frame-pointer",
                 "-Wall", "-Wextra",

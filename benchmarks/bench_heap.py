@@ -69,10 +69,11 @@ def build_variants(work: Path) -> tuple[str, str]:
     subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(floor),
                     str(HERE / "preload_floor.c"), "-ldl"], check=True)  # fmt: skip
     pad64 = work / "shim_pad64.so"
-    shim_c = HERE.parent / "src" / "memlens" / "shim" / "memlens_shim.c"
+    shim_dir = HERE.parent / "src" / "memlens" / "shim"
+    sources = [str(shim_dir / f) for f in ("memlens_shim.c", "pyframes.c")]
     flags = ["-O2", "-g", "-std=gnu11", "-fvisibility=hidden", "-fno-omit-frame-pointer"]
     subprocess.run(["gcc", *flags, "-DML_COMPACT_BYTES=64", "-shared", "-fPIC", "-o", str(pad64),
-                    str(shim_c), "-ldl", "-lm", "-lpthread"], check=True)  # fmt: skip
+                    *sources, "-ldl", "-lm", "-lpthread"], check=True)  # fmt: skip
     return str(floor), str(pad64)
 
 

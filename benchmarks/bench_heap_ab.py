@@ -21,14 +21,30 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SHIM_C = HERE.parent / "src" / "memlens" / "shim" / "memlens_shim.c"
+SHIM_DIR = HERE.parent / "src" / "memlens" / "shim"
+SHIM_FILES = ("memlens_shim.c", "pyframes.c", "pyframes.h")  # a revision may lack the last two
 CFLAGS = ["-O2", "-g", "-std=gnu11", "-fvisibility=hidden", "-fno-omit-frame-pointer"]
 
 
 def shim(src: Path, out: Path, *defines: str) -> str:
-    subprocess.run(["gcc", *CFLAGS, *defines, "-shared", "-fPIC", "-o", str(out), str(src),
+    """Build the shim whose sources are in the folder ``src``."""
+    sources = [str(src / f) for f in SHIM_FILES if f.endswith(".c") and (src / f).exists()]
+    subprocess.run(["gcc", *CFLAGS, *defines, "-shared", "-fPIC", "-o", str(out), *sources,
                     "-ldl", "-lm", "-lpthread"], check=True)  # fmt: skip
     return str(out)
+
+
+def sources_at(ref: str, into: Path) -> Path:
+    """The shim's source files at git revision ``ref``, written into ``into``."""
+    into.mkdir()
+    for name in SHIM_FILES:
+        shown = subprocess.run(["git", "-C", str(HERE), "show", f"{ref}:src/memlens/shim/{name}"],
+                               capture_output=True)  # fmt: skip
+        if shown.returncode == 0:
+            (into / name).write_bytes(shown.stdout)
+    if not (into / SHIM_FILES[0]).exists():
+        raise SystemExit(f"no src/memlens/shim/{SHIM_FILES[0]} at {ref}")
+    return into
 
 
 def run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
@@ -51,10 +67,7 @@ def main() -> None:
         exe = work / "mallocbench"
         subprocess.run(["gcc", "-O2", "-g", "-pthread", "-o", str(exe),
                         str(HERE / "mallocbench.c")], check=True)  # fmt: skip
-        ref_c = work / "ref_shim.c"
-        ref_c.write_bytes(subprocess.run(
-            ["git", "-C", str(HERE), "show", f"{args.ref}:src/memlens/shim/memlens_shim.c"],
-            check=True, capture_output=True).stdout)  # fmt: skip
+        ref_c = sources_at(args.ref, work / "ref")
         floor = work / "floor.so"
         subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", str(floor),
                         str(HERE / "preload_floor.c"), "-ldl"], check=True)  # fmt: skip
@@ -63,9 +76,9 @@ def main() -> None:
             ("plain", {}),
             ("LD_PRELOAD pass-through (floor)", {"LD_PRELOAD": str(floor)}),
             (f"shim of {args.ref}", {"LD_PRELOAD": shim(ref_c, work / "ref.so"), **sample}),
-            ("this shim", {"LD_PRELOAD": shim(SHIM_C, work / "this.so"), **sample}),
+            ("this shim", {"LD_PRELOAD": shim(SHIM_DIR, work / "this.so"), **sample}),
             ("this shim, compact record 64 B",
-             {"LD_PRELOAD": shim(SHIM_C, work / "pad64.so", "-DML_COMPACT_BYTES=64"), **sample}),
+             {"LD_PRELOAD": shim(SHIM_DIR, work / "pad64.so", "-DML_COMPACT_BYTES=64"), **sample}),
         ]  # fmt: skip
         print("load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()))
         times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in configs}

@@ -21,7 +21,9 @@ from heap_helpers import (
 )
 
 from memlens.heap.profile_file import read
+from memlens.heap.report import Filters, build_report, symbolize_with
 from memlens.heap.runner import RunOptions, run_under_shim
+from memlens.heap.symbolize import symbolizer_for_profile
 from memlens.render.heaptext import write_flat
 
 
@@ -118,14 +120,23 @@ def test_python_under_the_shim_has_interpreter_frames(
         "import signal\nbig = [bytearray(100000) for _ in range(20)]\n"
         "print('ready', flush=True)\nsignal.pause()\n"
     )
-    proc, line = start_under_shim([sys.executable, "-c", code], spawn)
+    # Every native frame recorded (the default keeps none above the Python frames).
+    proc, line = start_under_shim([sys.executable, "-c", code], spawn, MEMLENS_NATIVE="1")
     assert line == "ready\n"
-    report = report_of(live_profile(proc.pid))
+    proc_profile = live_profile(proc.pid)
+    report = report_of(proc_profile)
     big = [g for g in report.groups if g.count >= 20 and min(g.sizes) >= 100000]
     assert big, "the 20 bytearrays of 100000 bytes are missing"
     mods = {f.module.rsplit("/", 1)[-1] for f in big[0].frames if f.module}
     assert any("python" in m for m in mods), mods
-    assert any(f.function and f.function.startswith("_PyEval_EvalFrame") for f in big[0].frames)
+    # The eval loop's frame became the Python frames it ran (test_python.py has more).
+    py = [(f.function, f.line) for f in big[0].frames if f.file == "<string>"]
+    assert py == [("<listcomp>", 2), ("<module>", 2)]
+    native = build_report(proc_profile, symbolize_with(symbolizer_for_profile(proc_profile)),
+                          Filters(native=True))  # fmt: skip
+    (nbig,) = [g for g in native.groups if g.count >= 20 and min(g.sizes) >= 100000]
+    outer = [f.function or "" for f in nbig.frames]
+    assert any(f.startswith("_PyEval_EvalFrame") for f in outer), outer
 
 
 def test_crash_snapshot_then_the_default_action(tmp_path: Path) -> None:

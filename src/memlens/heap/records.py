@@ -7,7 +7,7 @@ blocks)::
 
     w[0]        START magic
     w[1]        version (bits 0-15) | flags (16-31) | frame count n (32-63)
-    w[2..2+n)   return addresses, innermost first
+    w[2..2+n)   return addresses, innermost first (and Python frames: heap/pyframes.py)
     w[2+n]      requested size
     w[3+n]      sequence number
     w[4+n]      thread id (bits 0-31) | sampling period (32-63)

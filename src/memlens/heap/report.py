@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.core.snapshot import Snapshot
+from memlens.heap import pyframes
 from memlens.heap.model import HeapBlocks, HeapProfile
 from memlens.heap.records import FLAG_SAMPLED, FLAG_STACK, scan_space
 from memlens.heap.symbolize import modules_of, symbolize_returns
@@ -59,6 +60,10 @@ def profile_from_snapshot(snap: Snapshot, reason: str | None = None) -> HeapProf
     blocks, warnings = scan_space(snap.space)
     loaded = build_module_map(snap)
     arch = snap.arch
+    extra: dict[str, object] = {}
+    if pyframes.has_python(blocks.stacks):
+        # Named now, while the code objects can be read: a saved profile keeps the names.
+        extra["python_frames"] = pyframes.resolve(snap.space, blocks.stacks)
     return HeapProfile(
         blocks=blocks,
         modules=modules_of(loaded),
@@ -71,6 +76,7 @@ def profile_from_snapshot(snap: Snapshot, reason: str | None = None) -> HeapProf
         word_size=arch.word_size if arch else snap.space.word_size,
         byteorder=snap.space.byteorder,
         warnings=[*snap.warnings, *warnings],
+        extra=extra,
         loaded=loaded,
     )
 
@@ -127,6 +133,8 @@ class Filters:
     modules: tuple[str, ...] = ()
     functions: tuple[str, ...] = ()
     top: int | None = None
+    #: Python stacks: every native frame (else only those below the innermost Python frame)
+    native: bool = False
 
 
 def _matches(
@@ -148,19 +156,18 @@ def build_report(
     if f.min_size:
         blocks = blocks.take(blocks.size >= np.uint64(f.min_size))
     groups = group_blocks(blocks)
-    if symbolize is not None:
-        table = symbolize([a for g in groups for a in g.stack])
-        groups = [
-            Group(g.stack, g.bytes, g.count, g.sizes, g.est_bytes, g.est_count,
-                  tuple(table[a] for a in g.stack))
-            for g in groups
-        ]  # fmt: skip
-    else:
-        groups = [
-            Group(g.stack, g.bytes, g.count, g.sizes, g.est_bytes, g.est_count,
-                  tuple(Frame(address=a) for a in g.stack))
-            for g in groups
-        ]  # fmt: skip
+    natives = [e for g in groups for e in pyframes.split_stack(g.stack) if isinstance(e, int)]
+    table = (
+        symbolize(natives) if symbolize is not None else {a: Frame(address=a) for a in natives}
+    )
+    py_table = pyframes.table_from_rows(profile.extra.get("python_frames"))
+    groups = [
+        Group(g.stack, g.bytes, g.count, g.sizes, g.est_bytes, g.est_count,
+              stack_frames(g.stack, table, py_table, native=f.native))
+        for g in groups
+    ]  # fmt: skip
+    if py_table and not f.native:
+        groups = merge_same_frames(groups)
     if f.modules:
         groups = [g for g in groups if _matches(g.frames, f.modules, lambda fr: fr.module)]
     if f.functions:
@@ -178,3 +185,51 @@ def build_report(
 
 def symbolize_with(symbolizer: AddressSymbolizer) -> Callable[[Sequence[int]], dict[int, Frame]]:
     return lambda addrs: symbolize_returns(symbolizer, addrs)
+
+
+def python_frame(
+    entry: tuple[int, int], py_table: dict[tuple[int, int], pyframes.PyFrame]
+) -> Frame:
+    """A Python frame as a :class:`Frame`: the code object's address, qualified name, file, line."""
+    known = py_table.get(entry)
+    if known is None:
+        return Frame(address=entry[0] & pyframes.ADDRESS_MASK)
+    return Frame(address=known.code, function=known.function, file=known.file, line=known.line)
+
+
+def stack_frames(
+    stack: Sequence[int],
+    table: dict[int, Frame],
+    py_table: dict[tuple[int, int], pyframes.PyFrame],
+    *,
+    native: bool,
+) -> tuple[Frame, ...]:
+    """The frames of one stack, innermost first.  Unless ``native``, a stack with
+    Python frames keeps only the native frames below its innermost Python frame
+    (the C code the Python line called) and then the Python frames (memray's view)."""
+    out: list[Frame] = []
+    seen_python = False
+    for entry in pyframes.split_stack(stack):
+        if isinstance(entry, tuple):
+            seen_python = True
+            out.append(python_frame(entry, py_table))
+        elif native or not seen_python:
+            out.append(table[entry])
+    return tuple(out)
+
+
+def merge_same_frames(groups: list[Group]) -> list[Group]:
+    """Groups whose shown frames are equal, as one (the largest one's stack kept)."""
+    merged: dict[tuple[Frame, ...], Group] = {}
+    for g in groups:
+        m = merged.get(g.frames)
+        if m is None:
+            merged[g.frames] = g
+            continue
+        merged[g.frames] = Group(
+            m.stack, m.bytes + g.bytes, m.count + g.count, (m.sizes + g.sizes)[:SIZES_KEPT],
+            m.est_bytes + g.est_bytes, m.est_count + g.est_count, m.frames,
+        )  # fmt: skip
+    out = list(merged.values())
+    out.sort(key=lambda g: (-g.est_bytes, -g.count, g.stack))
+    return out

@@ -53,10 +53,15 @@ class RunOptions:
     out_dir: str
     every: float | None = None
     sample: int = 0
-    frames: int = 16
+    #: words of stack per block; None: the shim's default (16, or 64 inside CPython)
+    frames: int | None = None
     unwind: str = "auto"
     crash: bool = True
     core: bool = False  # also write an ELF core of the process at each snapshot
+    #: Python: keep pymalloc (its arenas are heap blocks); False runs with PYTHONMALLOC=malloc
+    pymalloc: bool = True
+    #: Python: also record the native frames above the innermost Python frame
+    native: bool = False
 
 
 @dataclass(slots=True)
@@ -99,10 +104,15 @@ def child_env(opts: RunOptions, fds: tuple[int, int]) -> dict[str, str]:
     # The inodes let a descendant that reused fd numbers tell they are not ours.
     ino = [os.fstat(fd).st_ino for fd in fds]
     env["MEMLENS_FD"] = f"{fds[0]},{fds[1]},{ino[0]},{ino[1]}"
-    env["MEMLENS_FRAMES"] = str(opts.frames)
+    if opts.frames is not None:
+        env["MEMLENS_FRAMES"] = str(opts.frames)
     env["MEMLENS_CRASH"] = "1" if opts.crash else "0"
     if opts.sample:
         env["MEMLENS_SAMPLE"] = str(opts.sample)
+    if opts.native:
+        env["MEMLENS_NATIVE"] = "1"
+    if not opts.pymalloc:
+        env["PYTHONMALLOC"] = "malloc"  # every Python object a block with its own stack
     if opts.unwind != "auto":
         env["MEMLENS_UNWIND"] = opts.unwind
     # libstdc++ pools (GLIBCXX_FORCE_NEW) hide allocations from any malloc shim.

@@ -23,8 +23,16 @@ SIZES_SHOWN = 16
 
 
 def frame_label(f: Frame) -> str:
-    """``function`` or ``0xaddr`` -- the name a flame graph or folded line shows."""
-    return f.function if f.function else f"{f.address:#x}"
+    """``function`` or ``0xaddr`` -- the name a flame graph or folded line shows.
+
+    A Python frame (a source line but no module: interpreted code) also shows its
+    file's name and line, so that each line is a node of its own.
+    """
+    if not f.function:
+        return f"{f.address:#x}"
+    if f.module is None and f.file and f.line is not None:
+        return f"{f.function} ({f.file.rsplit('/', 1)[-1]}:{f.line})"
+    return f.function
 
 
 def frame_line(f: Frame) -> str:

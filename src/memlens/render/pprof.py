@@ -82,15 +82,18 @@ def encode(report: HeapReport) -> bytes:
         body += _int(7, 1)
         msg += _bytes(3, body)
     functions: dict[tuple[str, str | None], int] = {}
-    locations: dict[int, int] = {}
+    # A Python frame's address is its code object's: one per function, so the
+    # line is part of the key.
+    locations: dict[tuple[int, str | None, int | None], int] = {}
     loc_msgs = bytearray()
     fn_msgs = bytearray()
 
     def location(f: Frame) -> int:
-        lid = locations.get(f.address)
+        key = (f.address, f.file, f.line)
+        lid = locations.get(key)
         if lid is not None:
             return lid
-        lid = locations[f.address] = len(locations) + 1
+        lid = locations[key] = len(locations) + 1
         body = _int(1, lid) + _int(2, mapping_ids.get(f.module or "", 0)) + _int(3, f.address)
         if f.function:
             fkey = (f.function, f.file)

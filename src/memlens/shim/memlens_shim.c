@@ -11,7 +11,9 @@
  *
  *   w[0]          START magic  0x3172504145484c4d ("MLHEAPr1" little-endian)
  *   w[1]          version (bits 0-15) | flags (16-31) | frame count n (32-63)
- *   w[2 .. 2+n)   return addresses, innermost first (caller of malloc first)
+ *   w[2 .. 2+n)   return addresses, innermost first (caller of malloc first);
+ *                 inside CPython also Python frames, two tagged words each
+ *                 (pyframes.h)
  *   w[2+n]        requested size in bytes
  *   w[3+n]        allocation sequence number (unique per process)
  *   w[4+n]        thread id (bits 0-31) | sampling period in bytes (32-63)
@@ -71,6 +73,8 @@
 #include <unistd.h>
 #include <unwind.h>
 
+#include "pyframes.h"
+
 #define ML_START_MAGIC 0x3172504145484c4dULL
 #define ML_END_MAGIC 0x3165504145484c4dULL
 #define ML_VERSION 1ULL
@@ -112,9 +116,8 @@ static struct {
 enum unwinder { UNW_NONE, UNW_FP, UNW_GCC, UNW_LIBUNWIND };
 static enum unwinder g_unwinder = UNW_GCC;
 static unw_backtrace_fn g_unw_backtrace;
-static int g_frames = 16;
-static size_t g_header_stack; /* bytes reserved before user data for a full record */
-static size_t g_header_nostack = 64; /* format 1 without frames (over-aligned blocks) */
+static int g_frames = 16;    /* words of a record's frame list */
+static int g_python;         /* CPython found: its frames go into the stacks (pyframes.c) */
 static uint64_t g_sample_period; /* 0 = exact mode */
 static volatile int g_state;     /* 0 not initialised, 1 initialising, 2 ready */
 static int g_notify_fd = -1, g_ack_fd = -1;
@@ -256,6 +259,12 @@ static int collect(uint64_t *frames) {
     if (skip == n || !in_self(buf[skip])) skip = 0;
     while (skip < n && in_self(buf[skip])) ++skip;
     int count = n - skip;
+    if (g_python) {
+        /* Interpreter frames become Python frames (two words each). */
+        uint64_t native[ML_MAX_FRAMES + 4];
+        for (int i = 0; i < count; ++i) native[i] = (uint64_t)(uintptr_t)buf[skip + i];
+        return ml_py_merge(native, count, frames, g_frames);
+    }
     if (count > g_frames) count = g_frames;
     for (int i = 0; i < count; ++i) frames[i] = (uint64_t)(uintptr_t)buf[skip + i];
     return count;
@@ -318,8 +327,10 @@ static long env_long(const char *name, long dflt, long lo, long hi) {
 }
 
 static void init_settings(void) {
-    g_frames = (int)env_long("MEMLENS_FRAMES", 16, 1, ML_MAX_FRAMES);
-    g_header_stack = ((ML_FIXED_WORDS + (size_t)g_frames) * 8 + ML_ALIGN - 1) & ~(size_t)(ML_ALIGN - 1);
+    g_python = ml_py_init();
+    if (g_python) ml_py_hook_arenas(malloc, free);
+    /* Python stacks are deeper and a Python frame takes two words. */
+    g_frames = (int)env_long("MEMLENS_FRAMES", g_python ? ML_MAX_FRAMES : 16, 1, ML_MAX_FRAMES);
     g_sample_period = (uint64_t)env_long("MEMLENS_SAMPLE", 0, 0, 0xffffffffL);
     const char *unw = getenv("MEMLENS_UNWIND");
     if (unw && !strcmp(unw, "fp")) {
@@ -532,7 +543,9 @@ static void *place(size_t size, size_t align, int zero, const uint64_t *frames, 
      * keep the full record: its thread id and sequence number help explain them. */
     if (!(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL)) && align <= ML_ALIGN)
         return alloc_compact(size, zero, flags);
-    size_t header = (flags & ML_FLAG_STACK) ? g_header_stack : g_header_nostack;
+    /* As many words as this stack has, not the most any could have: a shallow
+     * stack (and a Python one, whose outer native frames are not kept) costs less. */
+    size_t header = ((ML_FIXED_WORDS + (size_t)n) * 8 + ML_ALIGN - 1) & ~(size_t)(ML_ALIGN - 1);
     size_t offset = header;
     if (align > ML_ALIGN) offset = (header + align - 1) & ~(align - 1);
     size_t total = size + offset;

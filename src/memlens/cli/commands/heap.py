@@ -59,6 +59,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     out.add_argument("--function", action="append", default=[],
                      help="only stacks with a frame whose function name has this")  # fmt: skip
     out.add_argument("--no-symbols", action="store_true", help="print raw addresses")
+    out.add_argument("--native", action="store_true",
+                     help="Python stacks: every native frame recorded (memlens run --native "
+                     "records them; default: the Python frames and the native frames below "
+                     "the innermost one)")  # fmt: skip
     out.add_argument("--debug-dir", action="append", default=[],
                      help="extra directory of separate debug files")  # fmt: skip
     out.add_argument("--save", metavar="FILE",
@@ -71,6 +75,7 @@ def filters_from(args: argparse.Namespace) -> Filters:
         modules=tuple(args.module),
         functions=tuple(args.function),
         top=args.top,
+        native=args.native,
     )
 
 

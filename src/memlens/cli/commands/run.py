@@ -53,7 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample", type=parse_int, default=0, metavar="BYTES",
                         help="sample stacks, one per BYTES allocated on average "
                         "(Poisson; totals stay estimates); default: every block")  # fmt: skip
-    parser.add_argument("--frames", type=int, default=16, help="stack depth (1-64, default 16)")
+    parser.add_argument("--frames", type=int, default=None,
+                        help="stack depth in words (1-64; default 16, or 64 in a Python "
+                        "interpreter, where a Python frame takes two words)")  # fmt: skip
     parser.add_argument("--unwind", choices=("auto", "libunwind", "gcc", "fp"), default="auto",
                         help="unwinder: libunwind when installed, else libgcc; fp for "
                         "programs built with frame pointers")  # fmt: skip
@@ -61,6 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--core", action="store_true",
                         help="also write an ELF core of the process at each snapshot")  # fmt: skip
     parser.add_argument("--top", type=int, default=10, help="stacks in the printed report")
+    parser.add_argument("--native", action="store_true",
+                        help="Python: record and show every native frame too (default: the "
+                        "Python frames and the native frames below the innermost one)")  # fmt: skip
+    parser.add_argument("--no-pymalloc", action="store_true",
+                        help="Python: run with PYTHONMALLOC=malloc, so every object is a block "
+                        "with its own stack (default: pymalloc's arenas are blocks, each under "
+                        "the stack that opened it)")  # fmt: skip
     parser.add_argument("--html", help="where to write the HTML report (default OUT/heap.html)")
 
 
@@ -100,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     cmd = list(args.command)
     if cmd and cmd[0] == "--":
         cmd = cmd[1:]
-    if not 1 <= args.frames <= 64:
+    if args.frames is not None and not 1 <= args.frames <= 64:
         raise UsageError("--frames must be between 1 and 64")
     out_dir = args.out or time.strftime("memlens-run-%Y%m%d-%H%M%S")
     make_output_dir(out_dir)
@@ -108,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
         cmd = demo_command(out_dir)
         print(f"memlens: no command given; running the demo: {' '.join(cmd)}", file=sys.stderr)
     opts = RunOptions(out_dir=out_dir, every=args.every, sample=args.sample, frames=args.frames,
-                      unwind=args.unwind, crash=not args.no_crash, core=args.core)  # fmt: skip
+                      unwind=args.unwind, crash=not args.no_crash, core=args.core,
+                      pymalloc=not args.no_pymalloc, native=args.native)  # fmt: skip
     summaries: dict[str, Table] = {}
 
     def on_snapshot(taken: SnapshotTaken, snap: Snapshot) -> None:
@@ -128,7 +138,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n== {' '.join(cmd)}: {status}; {len(result.snapshots)} snapshot(s){procs} "
           f"in {out_dir}; report of pid {final.pid} at {final.reason}")  # fmt: skip
     profile = final.profile
-    full = build_report(profile, symbolize_with(symbolizer_for_profile(profile)), Filters())
+    full = build_report(profile, symbolize_with(symbolizer_for_profile(profile)),
+                        Filters(native=args.native))  # fmt: skip
     emit(replace(full, groups=full.groups[: args.top]), "text", None)
     print()
     print_table(summaries[final.path])
