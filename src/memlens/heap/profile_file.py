@@ -1,16 +1,7 @@
 """The memlens heap snapshot file (``.mlheap``): blocks, stacks and modules of one moment.
 
-Layout (all integers little-endian)::
-
-    8 bytes   magic  b"MLHEAPF\\0"
-    u32       format version (1)
-    u32       header length H
-    H bytes   UTF-8 JSON header: counts n (blocks), m (stacks), k (frames), modules, metadata
-    7 x n x 8 columns address, size, seq, tid, period, flags (u64) and stack_id (i64)
-    (m+1) x 8 stack offsets into the frame array (u64, first 0, last k)
-    k x 8     frames (u64 return addresses)
-
-The reader checks every count against the bytes that are really there before it
+The layout is described in docs/formats.md ("``.mlheap`` heap snapshots").  The
+reader checks every count against the bytes that are really there before it
 allocates anything, and every stack id and offset against the tables.
 """
 

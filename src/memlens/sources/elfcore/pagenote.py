@@ -1,28 +1,11 @@
 """The MEMLENS notes of a ``memlens snapshot`` core: per-page pagemap state.
 
 gdb and readelf skip notes whose owner they do not know, so the page state of
-a live process travels inside a standard core.  Everything here is
-little-endian whatever the core's byte order, and versioned:
-
-* ``(MEMLENS, NT_MEMLENS_INFO)``: ``"MLSI"``, u16 version, u16 reserved, then a
-  UTF-8 JSON object: ``memlens_version``, ``pid``, ``time``, ``unavailable``
-  (region start in decimal -> {"pfn"/"count"/"flags"/"pagemap": why it is
-  missing}), ``registers`` (saved, or why not), ``names`` (region start ->
-  name, for the non-file regions NT_FILE does not name).
-* ``(MEMLENS, NT_MEMLENS_PAGES)``, one per region.  Version 2: header
-  ``"MLPT"``, u16 version, u16 flags, u32 page size, u32 reserved, u64 region
-  start, u64 region pages, u64 ``listed`` = pages whose entry was read (fewer
-  than the region's when pagemap stopped short: above the task size, a process
-  that exited), u64 ``n`` = pages with a non-zero pagemap entry, u64 ``r`` =
-  saved runs; then ``n`` u64 page indexes (ascending), ``n`` u64 entries, when
-  flagged ``n`` u64 kpagecounts and ``n`` u64 kpageflags, and last ``r`` pairs
-  of u64 (first page, pages): the only pages of the region whose bytes the
-  PT_LOAD holds.  Pages outside every run were not present when the snapshot
-  was taken and were not read (reading them would have faulted them in): the
-  PT_LOAD has a hole there, which gdb reads as zeros and memlens as *not
-  saved*.  Version 1 (no ``listed``, no runs; every byte up to ``filesz``
-  saved) is still read.  Storing only non-zero entries keeps sparse regions
-  (most of a big heap reservation) to a few bytes.
+a live process travels inside a standard core: an info note (``"MLSI"``) and
+one pages note (``"MLPT"``, version 2; version 1 is still read) per region.
+Their layout is described in docs/formats.md ("``memlens snapshot`` cores").
+Storing only non-zero pagemap entries keeps sparse regions (most of a big
+heap reservation) to a few bytes.
 """
 
 from __future__ import annotations
