@@ -11,16 +11,21 @@ Either path would fault in a page that is not present, so every read first
 looks at the pages' pagemap entries (one small ``pread``).  A page that is
 present is read.  One that is not, and was never touched (or dropped), in a
 *private anonymous* mapping holds zeros: they are returned without touching
-the target (a read there would map the zero page).  Any other page that is
-not present -- swapped out, a file page not in the process's page table,
-shared anonymous memory never touched -- is not read: :class:`AddressError`
-("not resident"), because reading it would swap it in or allocate it.
+the target (a read there would map the zero page).  A page of a mapped
+regular file that is not in the process's page table (and not swapped: a
+page of a private mapping that was written is anonymous) holds what the file
+holds there: it is read from the file itself (``/proc/PID/map_files``, so the
+very file mapped, even renamed or deleted), again without touching the
+target.  Any other page that is not present -- swapped out, shared anonymous
+memory never touched -- is not read: :class:`AddressError` ("not resident"),
+because reading it would swap it in or allocate it.
 """
 
 from __future__ import annotations
 
 import errno
 import os
+import stat
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
@@ -34,6 +39,9 @@ if TYPE_CHECKING:
 
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+#: where a page of a file mapping comes from: the files to try in order (the mapping's
+#: /proc/PID/map_files entry, then its path), the file's inode, and the offset in it
+FilePlace = tuple[tuple[str, ...], int, int]
 _PRESENT, _SWAPPED = 1 << 63, 1 << 62
 #: user space never reaches the upper half of a 64-bit address space ([vsyscall])
 _KERNEL_HALF = 1 << 63
@@ -41,6 +49,21 @@ NOT_RESIDENT = "not resident in the process (reading it would fault it in)"
 #: pagemap entries per cached block (2 MiB of 4 KiB pages), and blocks kept
 BLOCK = 512
 MAX_BLOCKS = 256
+
+
+def _open_mapped(paths: tuple[str, ...], inode: int) -> int | None:
+    """A descriptor of the regular file with ``inode`` at one of ``paths``, or None: a
+    device or a file replaced since it was mapped is never read."""
+    for path in paths:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            continue
+        st = os.fstat(fd)
+        if stat.S_ISREG(st.st_mode) and st.st_ino == inode:
+            return fd
+        os.close(fd)
+    return None
 
 
 class ProcessMemory:
@@ -52,18 +75,26 @@ class ProcessMemory:
             private anonymous mapping); without it no such page is read at all.
     """
 
-    def __init__(self, pid: int, zero_filled: Callable[[int], bool] | None = None) -> None:
+    def __init__(
+        self,
+        pid: int,
+        zero_filled: Callable[[int], bool] | None = None,
+        file_pages: Callable[[int], FilePlace | None] | None = None,
+    ) -> None:
         self.pid = pid
         self._mem_fd: int | None = None
         self._pagemap_fd: int | None = None
         self._zero_filled = zero_filled or (lambda address: False)
+        self._file_pages = file_pages or (lambda address: None)
+        self._files: dict[tuple[str, ...], int | None] = {}
         self._blocks: dict[int, memoryview] = {}
 
     def close(self) -> None:
-        for fd in (self._mem_fd, self._pagemap_fd):
+        for fd in (self._mem_fd, self._pagemap_fd, *self._files.values()):
             if fd is not None:
                 os.close(fd)
         self._mem_fd = self._pagemap_fd = None
+        self._files = {}
 
     def _entries(self, first: int, count: int) -> memoryview:
         """The pagemap entries of pages ``first .. first+count`` (fewer above the task size).
@@ -102,15 +133,17 @@ class ProcessMemory:
 
     def _pieces(self, address: int, size: int) -> Iterator[tuple[int, int, str]]:
         """``[start, end)`` runs of the range, each "read" (present), "zero" (never-touched
-        private anonymous) or "no" (not resident)."""
+        private anonymous), "file" (a file page not in the page table) or "no" (not
+        resident)."""
         first, last = address // PAGE, (address + size - 1) // PAGE
         entries = self._entries(first, last - first + 1)
         run_start, run_kind = address, ""
         for i in range(last - first + 1):
             page = (first + i) * PAGE
             e = entries[i] if i < len(entries) else 0
-            kind = ("read" if e & _PRESENT else
-                    "zero" if not e & _SWAPPED and self._zero_filled(page) else "no")  # fmt: skip
+            kind = ("read" if e & _PRESENT else "no" if e & _SWAPPED else
+                    "zero" if self._zero_filled(page) else
+                    "file" if self._file_pages(page) is not None else "no")  # fmt: skip
             if kind != run_kind:
                 if run_kind:
                     yield run_start, max(page, address), run_kind
@@ -130,8 +163,33 @@ class ProcessMemory:
         for start, end, kind in self._pieces(offset, size):
             if kind == "no":
                 raise AddressError(start, NOT_RESIDENT, size)
-            out += self._pread(start, end - start) if kind == "read" else bytes(end - start)
+            out += self._run(start, end, kind)
         return bytes(out)
+
+    def _run(self, start: int, end: int, kind: str) -> bytes:
+        if kind == "read":
+            return self._pread(start, end - start)
+        if kind == "file":
+            return self._from_file(start, end)
+        return bytes(end - start)
+
+    def _from_file(self, start: int, end: int) -> bytes:
+        """``[start, end)`` of a file mapping (pages not in the page table) from the file.
+
+        Raises:
+            AddressError: the file cannot be opened or is shorter than the mapping
+                (a page past the file's end would be SIGBUS in the process too).
+        """
+        place = self._file_pages(start)
+        assert place is not None
+        paths, inode, offset = place
+        if paths not in self._files:
+            self._files[paths] = _open_mapped(paths, inode)
+        fd = self._files[paths]
+        data = os.pread(fd, end - start, offset) if fd is not None else b""
+        if len(data) != end - start:
+            raise AddressError(start + len(data), NOT_RESIDENT, end - start)
+        return data
 
     def read_present(self, offset: int, size: int) -> bytes:
         """Read without looking at pagemap: for callers that know the pages are present
@@ -149,13 +207,12 @@ class ProcessMemory:
         while pos < end:
             stop = min(end, pos + CHUNK)
             for a, b, kind in self._pieces(pos, stop - pos):
-                if kind == "read":
-                    try:
-                        yield a, self._pread(a, b - a)
-                    except AddressError:
-                        continue  # unmapped meanwhile
-                elif kind == "zero":
-                    yield a, bytes(b - a)
+                if kind == "no":
+                    continue
+                try:
+                    yield a, self._run(a, b, kind)
+                except AddressError:
+                    continue  # unmapped meanwhile, or past the file's end
             pos = stop
 
     def _alive(self) -> bool:

@@ -13,7 +13,7 @@ from memlens.core.region import Region
 from memlens.core.snapshot import Arch, Snapshot, Thread
 from memlens.errors import ProcessGoneError, TargetError
 from memlens.sources.live.maps import is_private_anonymous, parse_maps
-from memlens.sources.live.memory import ProcessMemory
+from memlens.sources.live.memory import FilePlace, ProcessMemory
 from memlens.sources.live.pagemap import PagemapReader, process_alive
 from memlens.sources.options import OpenOptions
 
@@ -51,10 +51,26 @@ def _threads(pid: int) -> list[Thread]:
     return threads
 
 
-def _arch() -> Arch:
+#: 32-bit programs a 64-bit kernel runs: (machine, ELF class 1 e_machine) -> arch name
+_COMPAT = {("x86_64", 3): "i386", ("aarch64", 40): "arm", ("s390x", 22): "s390",
+           ("ppc64le", 20): "ppc"}  # fmt: skip
+
+
+def _arch(pid: int) -> Arch:
+    """The process's machine: the kernel's, unless its program is a 32-bit ELF (an
+    i386 program on x86_64), told by the ELF header of ``/proc/PID/exe``."""
     machine = os.uname().machine
     word = 8 if machine in ("x86_64", "aarch64", "ppc64le", "s390x", "riscv64") else 4
-    return Arch(machine, word, "big" if machine == "s390x" else "little")
+    order = "big" if machine == "s390x" else "little"
+    try:
+        with open(f"/proc/{pid}/exe", "rb") as f:
+            head = f.read(20)
+    except OSError:
+        head = b""
+    if word == 8 and head[:4] == b"\x7fELF" and head[4] == 1:
+        e_machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+        return Arch(_COMPAT.get((machine, e_machine), f"{machine}-32"), 4, order)
+    return Arch(machine, word, order)
 
 
 def _private_anonymous(regions: list[Region]) -> Callable[[int], bool]:
@@ -68,6 +84,24 @@ def _private_anonymous(regions: list[Region]) -> Callable[[int], bool]:
         return i >= 0 and address < spans[i][1]
 
     return inside
+
+
+def _file_pages(pid: int, regions: list[Region]) -> Callable[[int], FilePlace | None]:
+    """Where a page of a regular file's mapping is in the file: the very file mapped
+    (``/proc/PID/map_files/START-END``), at the mapping's offset."""
+    spans = sorted((r.start, r.end, r) for r in regions if r.path and r.inode)
+    starts = [a for a, _, _ in spans]
+
+    def place(address: int) -> FilePlace | None:
+        i = bisect.bisect_right(starts, address) - 1
+        if i < 0 or address >= spans[i][1]:
+            return None
+        start, end, r = spans[i]
+        assert r.path is not None
+        paths = (f"/proc/{pid}/map_files/{start:x}-{end:x}", *(() if r.deleted else (r.path,)))
+        return paths, r.inode, r.offset + address - start
+
+    return place
 
 
 class LiveProcess(Snapshot):
@@ -91,8 +125,8 @@ class LiveProcess(Snapshot):
         regions = parse_maps(_read_text(pid, "maps"), f"/proc/{pid}/maps")
         if not regions and not process_alive(pid):
             raise ProcessGoneError(pid, "has exited (a zombie): no memory left to read")
-        self.memory = ProcessMemory(pid, _private_anonymous(regions))
-        arch = _arch()
+        self.memory = ProcessMemory(pid, _private_anonymous(regions), _file_pages(pid, regions))
+        arch = _arch(pid)
         space = AddressSpace(
             regions,
             [Segment(r.start, r.end, self.memory, r.start) for r in regions],
