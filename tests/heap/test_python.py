@@ -55,7 +55,7 @@ def test_run_names_python_lines_and_native_frames_beneath(
     go = shutil.which("go")
     if go is not None:
         pb = tmp_path / "heap.pb.gz"
-        assert main(["heap", str(snap), "--format", "pprof", "-o", str(pb)]) == 0
+        assert main(["heap", str(snap), "--as", "pprof", "-o", str(pb)]) == 0
         top = subprocess.run([go, "tool", "pprof", "-top", "-cum", "-lines",
                               "-sample_index=inuse_space", str(pb)],
                              capture_output=True, text=True, check=True).stdout  # fmt: skip
@@ -64,7 +64,7 @@ def test_run_names_python_lines_and_native_frames_beneath(
         for fn, marker in sites:
             assert f"{fn} {script}:{marker_line(text, marker)}" in top, top
     # Folded stacks (flame graphs): each Python line a node of its own, outermost first.
-    assert main(["heap", str(snap), "--format", "folded"]) == 0
+    assert main(["heap", str(snap), "--as", "folded"]) == 0
     folded = capsys.readouterr().out.splitlines()
     name = script.name
     want = (f"<module> ({name}:{marker_line(text, 'CALL-TWO')});"
