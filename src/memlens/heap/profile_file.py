@@ -164,7 +164,7 @@ def loads(data: bytes, source: str = "<bytes>") -> HeapProfile:
         pid=pid if isinstance(pid, int) else None,
         command_line=text("command_line"),
         reason=text("reason"),
-        time=float(t) if isinstance(t, (int, float)) else None,
+        time=float(t) if isinstance(t, float) or (isinstance(t, int) and abs(t) < 2**53) else None,
         word_size=8 if header.get("word_size") != 4 else 4,
         byteorder="big" if header.get("byteorder") == "big" else "little",
         warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [],
