@@ -1,4 +1,4 @@
-"""Inputs benchmarks/fuzz_parsers.py found, reduced by hand, kept as regression tests.
+"""Inputs benchmarks/fuzz_readers.py found, reduced by hand, kept as regression tests.
 
 Each was a failure the parser's contract forbids: an exception other than
 MemlensError, or an allocation out of all proportion to the input.

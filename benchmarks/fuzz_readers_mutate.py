@@ -1,4 +1,4 @@
-"""Mutators for benchmarks/fuzz_parsers.py: byte-level, text-level and format-aware.
+"""Mutators for benchmarks/fuzz_readers.py: byte-level, text-level and format-aware.
 
 Each mutator takes the input and a ``random.Random`` and returns new bytes.  The
 format-aware ones locate the structures of a minidump (header, stream

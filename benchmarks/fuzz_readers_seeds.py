@@ -1,4 +1,4 @@
-"""Seed inputs and per-parser harnesses for benchmarks/fuzz_parsers.py.
+"""Seed inputs and per-parser harnesses for benchmarks/fuzz_readers.py.
 
 A harness writes the input to ``path`` and does with it what the CLI does with
 such a file; it lets every exception through (the driver sorts them).  Seeds
@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import fuzz_mutate as mut
+import fuzz_readers_mutate as mut
 from memlens.analyses.minidump_streams import all_blocks
 from memlens.analyses.summary import summarize
 from memlens.core.snapshot import Snapshot

@@ -13,7 +13,7 @@ MemoryError; the peak RSS is checked after every input).  Only
 finding, saved under ``benchmarks/fuzz-findings/`` with its traceback.
 
 Usage:
-    .venv/bin/python benchmarks/fuzz_parsers.py [--count N] [--parsers a,b] [--seed S]
+    .venv/bin/python benchmarks/fuzz_readers.py [--count N] [--parsers a,b] [--seed S]
         [--time-limit SECONDS] [--memory-mib MIB]
 
 Parsers: minidump, elfcore, memdump, raw, meminfo, mlheap.  Exit status 1 when
@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import fuzz_mutate as mut  # noqa: E402
-import fuzz_seeds  # noqa: E402
+import fuzz_readers_mutate as mut  # noqa: E402
+import fuzz_readers_seeds as fuzz_seeds  # noqa: E402
 from memlens.errors import MemlensError  # noqa: E402
 
 FINDINGS = ROOT / "benchmarks" / "fuzz-findings"
