@@ -11,6 +11,8 @@ import struct
 import tracemalloc
 from pathlib import Path
 
+import pytest
+
 from memlens.errors import FormatError
 from memlens.heap.profile_file import loads
 from memlens.sources import memdump
@@ -28,6 +30,18 @@ def test_mlheap_time_beyond_float_range_is_not_an_overflow() -> None:
     data = _mlheap(b'{"n": 0, "m": 0, "k": 0, "time": 1' + b"0" * 400 + b"}")
     with contextlib.suppress(FormatError):
         assert loads(data).time is None
+
+
+@pytest.mark.parametrize("field", ["base", "end", "load_bias"])
+def test_mlheap_module_address_of_infinity_is_a_format_error(field: str) -> None:
+    # fuzz: a module's base or end of 1e400 (JSON reads it as float inf) made int()
+    # raise OverflowError
+    values = {"base": b"4096", "end": b"8192", "load_bias": b"0"} | {field: b"1e400"}
+    module = (b'{"path": "/lib/a.so", "base": %s, "end": %s, "build_id": null, "load_bias": %s}'
+              % (values["base"], values["end"], values["load_bias"]))
+    data = _mlheap(b'{"n": 0, "m": 0, "k": 0, "modules": [' + module + b"]}")
+    with pytest.raises(FormatError, match="bad module entry"):
+        loads(data)
 
 
 def test_mlheap_integer_time_still_reads() -> None:

@@ -99,7 +99,7 @@ def _module(d: Any, source: str) -> Module:
             build_id=bytes.fromhex(bid) if bid else None,
             load_bias=None if bias is None else int(bias),
         )
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise FormatError(source, 16, f"bad module entry: {e}") from None
 
 
