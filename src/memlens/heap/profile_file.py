@@ -90,7 +90,7 @@ def _module(d: Any, source: str) -> Module:
             build_id=bytes.fromhex(bid) if bid else None,
             load_bias=None if bias is None else int(bias),
         )
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         raise FormatError(source, 16, f"bad module entry: {e}") from None
 
 
@@ -155,7 +155,7 @@ def loads(data: bytes, source: str = "<bytes>") -> HeapProfile:
         pid=pid if isinstance(pid, int) else None,
         command_line=text("command_line"),
         reason=text("reason"),
-        time=float(t) if isinstance(t, (int, float)) else None,
+        time=float(t) if isinstance(t, float) or (isinstance(t, int) and abs(t) < 2**53) else None,
         word_size=8 if header.get("word_size") != 4 else 4,
         byteorder="big" if header.get("byteorder") == "big" else "little",
         warnings=[str(w) for w in warnings] if isinstance(warnings, list) else [],

@@ -16,6 +16,7 @@ Every mapping is "not saved" (there are no bytes); residency is served by
 from __future__ import annotations
 
 import binascii
+import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -176,7 +177,7 @@ def load(path: str, options: OpenOptions) -> Snapshot:
     """
     try:
         with open(path, "rb") as f:
-            data = f.read(MAX_FILE + 1)
+            data = f.read(min(MAX_FILE, os.fstat(f.fileno()).st_size) + 1)
     except OSError as e:
         raise FormatError(path, None, e.strerror or str(e)) from None
     if len(data) > MAX_FILE:
