@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,10 +33,17 @@ def _tables(out: Path) -> dict[str, list[dict[str, object]]]:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> LocalCluster:
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as c:  # fmt: skip
-        yield c
+def cluster() -> Iterator[LocalCluster]:
+    # distributed sets MALLOC_TRIM_THRESHOLD_, OMP_NUM_THREADS... in this process's own
+    # environment for its workers; programs later tests start must not inherit them
+    saved = dict(os.environ)
+    try:
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as c:  # fmt: skip
+            yield c
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def test_local_scheduler_and_local_cluster_give_the_same_tables(
