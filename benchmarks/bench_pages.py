@@ -17,7 +17,7 @@ after.  ``python -c pass`` runs beside them (the interpreter's start-up every
 memlens command pays), and so does memlens's own start-up for ``pages``: its
 imports and argument parser, no work.  ``python -c "import numpy"`` shows what
 the text paths of ``memlens pages`` no longer pay (they do not import numpy;
-tests/live/test_pages_no_numpy.py checks it).  memlens's
+tests/sources/live/test_pages_no_numpy.py checks it).  memlens's
 bytecode is compiled first, as an installed package's is (this sandbox sets
 PYTHONDONTWRITEBYTECODE, which would otherwise recompile it on every run).
 Needs root (kpage* files), gcc; go for the ptexplore model (skipped without it).

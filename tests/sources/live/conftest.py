@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from tests.live.pagetarget import Target, start_sleeper, start_target
+from tests.sources.live.pagetarget import Target, start_sleeper, start_target
 
 
 @contextmanager
@@ -39,7 +39,7 @@ def huge_pages_reserved(count: int = 2) -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def target(build_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
-    """tests/live/pagetarget.c running, one per test module."""
+    """tests/sources/live/pagetarget.c running, one per test module."""
     with huge_pages_reserved():
         t = start_target(build_dir, tmp_path_factory.mktemp("pagetarget"))
         yield t

@@ -1,6 +1,6 @@
 """``memlens snapshot`` touches nothing, and memlens reads back every region it wrote.
 
-The mapping zoo (tests/live/pagetarget.c) holds 1 GiB of MAP_SHARED anonymous
+The mapping zoo (tests/sources/live/pagetarget.c) holds 1 GiB of MAP_SHARED anonymous
 memory with one page written, private ranges with holes and zero-page reads,
 shmem, a deleted file...: the kernel's own accounting (VmRSS, every smaps
 field but the accessed bits) must read the same after a snapshot as before.
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.live.pagetarget import PAGE, Target, asleep, start_sleeper, wait_for
-from tests.live.smaps import read_smaps, vm_rss
+from tests.sources.live.pagetarget import PAGE, Target, asleep, start_sleeper, wait_for
+from tests.sources.live.smaps import read_smaps, vm_rss
 
 import memlens
 from memlens.cli.main import main

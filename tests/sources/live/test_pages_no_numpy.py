@@ -18,7 +18,7 @@ import sys
 
 import pytest
 from tests.conftest import ROOT, need_root
-from tests.live.pagetarget import Target
+from tests.sources.live.pagetarget import Target
 
 #: runs ``main(argv)`` with stdout on /dev/null; prints (exit code, numpy modules) on stderr
 CHILD = """

@@ -1,6 +1,6 @@
 """``memlens maps`` agrees with /proc/PID/smaps field by field on the mapping zoo.
 
-The zoo (tests/live/pagetarget.c) has holes, MADV_DONTNEED ranges, a zero-page
+The zoo (tests/sources/live/pagetarget.c) has holes, MADV_DONTNEED ranges, a zero-page
 range, THP, a file with spaces in its name, a deleted file, a memfd, MAP_SHARED
 anonymous memory, /dev/zero, mlock, PROT_NONE and a fork child sharing pages;
 hugetlb when the kernel has a free huge page.
@@ -13,8 +13,8 @@ import os
 from pathlib import Path
 
 import pytest
-from tests.live.pagetarget import PAGE, Target
-from tests.live.smaps import Mapping, read_smaps
+from tests.sources.live.pagetarget import PAGE, Target
+from tests.sources.live.smaps import Mapping, read_smaps
 
 import memlens
 from memlens.cli.main import main

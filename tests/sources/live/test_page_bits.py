@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from tests.conftest import need_root
-from tests.live.pagetarget import PAGE, Target
+from tests.sources.live.pagetarget import PAGE, Target
 
 from memlens.cli.main import main
 

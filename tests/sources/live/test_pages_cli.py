@@ -13,7 +13,7 @@ from dataclasses import replace
 
 import pytest
 from tests.conftest import ROOT, need_root
-from tests.live.pagetarget import PAGE, Target
+from tests.sources.live.pagetarget import PAGE, Target
 
 import memlens
 from memlens.cli.main import main

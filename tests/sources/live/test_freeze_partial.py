@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import ROOT
-from tests.live.pagetarget import wait_for
+from tests.sources.live.pagetarget import wait_for
 
 from memlens.cli.main import main
 from memlens.errors import TargetError

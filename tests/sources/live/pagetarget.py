@@ -1,4 +1,4 @@
-"""Start tests/live/pagetarget.c: a process with known page states."""
+"""Start tests/sources/live/pagetarget.c: a process with known page states."""
 
 from __future__ import annotations
 

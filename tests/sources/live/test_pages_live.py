@@ -1,6 +1,6 @@
 """Exact page states of a real process whose memory the test program sets up.
 
-tests/live/pagetarget.c maps, touches, mlocks, drops, shares and write-protects
+tests/sources/live/pagetarget.c maps, touches, mlocks, drops, shares and write-protects
 pages, then prints where; every assertion here is about one of those pages.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from tests.conftest import need_root
-from tests.live.pagetarget import PAGE, Target
+from tests.sources.live.pagetarget import PAGE, Target
 
 import memlens
 from memlens.analyses.pages import page_at

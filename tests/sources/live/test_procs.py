@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from tests.live.pagetarget import Target
-from tests.live.smaps import read_smaps
+from tests.sources.live.pagetarget import Target
+from tests.sources.live.smaps import read_smaps
 
 from memlens.analyses.procs import _from_page_tables
 from memlens.cli.main import main
