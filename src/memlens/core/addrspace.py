@@ -109,13 +109,24 @@ class AddressSpace:
         overlap: Overlap = Overlap.KEEP_FIRST,
     ) -> None:
         pieces = RangeMap(((s.start, s.end, s) for s in segments), overlap)
+        # One bound method per backing, not per piece.
+        readers: dict[int, Callable[[int, int], bytes]] = {}
+        # Buffers that slice straight to bytes (BufferBacking over bytes/mmap): no call at all.
+        buffers: dict[int, bytes | mmap.mmap | None] = {}
+        for _, _, v in pieces:
+            b = v.backing
+            if b is not None and id(b) not in readers:
+                readers[id(b)] = b.read
+                buffers[id(b)] = getattr(b, "sliceable", None)
+        backings = [v.backing for _, _, v in pieces]
         self._setup(
             regions, word_size, byteorder,
             starts=[s for s, _, _ in pieces],
             ends=[e for _, e, _ in pieces],
             # a piece's bytes are at backing_offset + (address - the segment's own start)
             deltas=[v.backing_offset - v.start for _, _, v in pieces],
-            backings=[v.backing for _, _, v in pieces],
+            readers=[None if b is None else readers[id(b)] for b in backings],
+            buffers=[None if b is None else buffers[id(b)] for b in backings],
         )
         self._segments = pieces
 
@@ -164,9 +175,17 @@ class AddressSpace:
             deltas = (offsets.astype(np.int64) - starts.astype(np.int64)).tolist()
         else:  # addresses or offsets past int64: Python ints
             deltas = [o - s for o, s in zip(offsets.tolist(), starts_list, strict=True)]
-        flags = [True] * n if bool(saved.all()) else saved.tolist()
+        read = backing.read
+        buf: bytes | mmap.mmap | None = getattr(backing, "sliceable", None)
+        if bool(saved.all()):  # the usual full dump: lists by repetition, not per row
+            readers: list[Callable[[int, int], bytes] | None] = [read] * n
+            buffers: list[bytes | mmap.mmap | None] = [buf] * n
+        else:
+            flags = saved.tolist()
+            readers = [read if f else None for f in flags]
+            buffers = [buf if f else None for f in flags]
         self._setup(regions, word_size, byteorder, starts=starts_list, ends=ends,
-                    deltas=deltas, backings=[backing if f else None for f in flags])  # fmt: skip
+                    deltas=deltas, readers=readers, buffers=buffers)  # fmt: skip
         self._columns = _Columns(starts, sizes, np.asarray(offsets, dtype=np.uint64),
                                  np.asarray(saved, dtype=np.bool_), backing)  # fmt: skip
         return self
@@ -180,10 +199,12 @@ class AddressSpace:
         starts: list[int],
         ends: list[int],
         deltas: list[int],
-        backings: Sequence[Backing | None],
+        readers: list[Callable[[int, int], bytes] | None],
+        buffers: list[bytes | mmap.mmap | None],
     ) -> None:
         """The state both constructors share: regions, and the flat read tables of
-        the pieces (sorted, disjoint) -- start, end, backing delta, backing."""
+        the pieces (sorted, disjoint) -- start, end, backing delta, the backing's read
+        method and its sliceable buffer (None: not saved / not sliceable)."""
         if word_size not in (4, 8):
             raise ValueError(f"word size must be 4 or 8, not {word_size}")
         self.word_size = word_size
@@ -202,18 +223,8 @@ class AddressSpace:
         self._seg_starts = [_SENTINEL_START, *starts]
         self._seg_ends = [-1, *ends]
         self._seg_deltas = [0, *deltas]
-        # One bound method per backing, not per piece: a full-memory dump has 10^5 pieces.
-        readers: dict[int, Callable[[int, int], bytes]] = {}
-        # Buffers that slice straight to bytes (BufferBacking over bytes/mmap): no call at all.
-        buffers: dict[int, bytes | mmap.mmap | None] = {}
-        for b in backings:
-            if b is not None and id(b) not in readers:
-                readers[id(b)] = b.read
-                buffers[id(b)] = getattr(b, "sliceable", None)
-        self._seg_readers = [None]
-        self._seg_readers += [None if b is None else readers[id(b)] for b in backings]
-        self._seg_buffers = [None]
-        self._seg_buffers += [None if b is None else buffers[id(b)] for b in backings]
+        self._seg_readers = [None, *readers]
+        self._seg_buffers = [None, *buffers]
         self._np_tables = None
         self._init_structs()
 
