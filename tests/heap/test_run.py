@@ -35,7 +35,7 @@ def test_run_prints_the_report_summary_and_writes_html(
     html = (out / "heap.html").read_text()
     assert "another_func" in html and "<script" in html
     names = sorted(p.name.split("-", 2)[::2] for p in out.glob("*.mlheap"))
-    assert names == [["000", "signal.mlheap"], ["001", "signal.mlheap"], ["002", "exit.mlheap"]]
+    assert names == [["000", "request.mlheap"], ["001", "request.mlheap"], ["002", "exit.mlheap"]]
 
 
 def test_every_takes_periodic_snapshots(tmp_path: Path) -> None:
@@ -85,6 +85,6 @@ def test_a_shell_wrapper_and_its_children(tmp_path: Path) -> None:
     final = result.final
     assert final is not None and final.reason == "exit"
     seed_snaps = [s for s in result.snapshots if s.pid == final.pid]
-    assert [s.reason for s in seed_snaps] == ["signal", "signal", "exit"]
+    assert [s.reason for s in seed_snaps] == ["request", "request", "exit"]
     groups = {tuple(sorted(g.sizes)) for g in report_of(final.profile).groups}
     assert (1048576,) in groups and (131071,) * 4 + (131073,) * 4 in groups

@@ -118,6 +118,7 @@ static size_t g_header_nostack = 64; /* format 1 without frames (over-aligned bl
 static uint64_t g_sample_period; /* 0 = exact mode */
 static volatile int g_state;     /* 0 not initialised, 1 initialising, 2 ready */
 static int g_notify_fd = -1, g_ack_fd = -1;
+static unsigned long g_ino_w, g_ino_r;
 static pid_t g_owner_pid;
 static uint64_t g_seq_next;
 
@@ -301,13 +302,6 @@ static void on_crash_signal(int sig) {
     raise(sig);
 }
 
-static void after_fork_child(void) {
-    t_tid = 0;
-    /* A forked child is not the process `memlens run` watches. */
-    g_notify_fd = -1;
-    g_ack_fd = -1;
-}
-
 static long env_long(const char *name, long dflt, long lo, long hi) {
     const char *s = getenv(name);
     if (!s || !*s) return dflt;
@@ -316,6 +310,23 @@ static long env_long(const char *name, long dflt, long lo, long hi) {
     if (*end || v < lo || v > hi) return dflt;
     return v;
 }
+
+#include "stats_table.h"
+
+static int g_follow_fork;
+
+static void after_fork_child(void) {
+    t_tid = 0;
+    table_after_fork(g_follow_fork);
+    if (g_follow_fork && g_tab) {
+        g_owner_pid = getpid(); /* its own snapshots, through the same pipes */
+    } else {
+        /* Not a process `memlens run` follows. */
+        g_notify_fd = -1;
+        g_ack_fd = -1;
+    }
+}
+
 
 static void init_settings(void) {
     g_frames = (int)env_long("MEMLENS_FRAMES", 16, 1, ML_MAX_FRAMES);
@@ -349,6 +360,16 @@ static void init_settings(void) {
     }
 }
 
+/* The snapshot pipes are still the ones memlens run passed (same inodes): a
+ * program that closed them and reused the numbers owns those descriptors. */
+static int pipes_ours(void) {
+    struct stat st_w, st_r;
+    int w = g_notify_fd, r = g_ack_fd;
+    return w >= 0 && r >= 0 && !fstat(w, &st_w) && !fstat(r, &st_r) && S_ISFIFO(st_w.st_mode) &&
+           S_ISFIFO(st_r.st_mode) && (unsigned long)st_w.st_ino == g_ino_w &&
+           (unsigned long)st_r.st_ino == g_ino_r;
+}
+
 static void init_snapshots(void) {
     const char *fds = getenv("MEMLENS_FD");
     if (!fds) return;
@@ -359,20 +380,27 @@ static void init_snapshots(void) {
      * starts (a shell wrapper's children too); in a process that closed and
      * reused those numbers they are something else: use them only when they
      * are still memlens's two pipes (same inodes). */
-    struct stat st_w, st_r;
-    if (fstat(w, &st_w) || fstat(r, &st_r) || !S_ISFIFO(st_w.st_mode) || !S_ISFIFO(st_r.st_mode) ||
-        (unsigned long)st_w.st_ino != ino_w || (unsigned long)st_r.st_ino != ino_r)
-        return;
+    if (!g_tab && getenv("MEMLENS_STATS_DIR")) return; /* an image memlens run does not follow */
+    g_ino_w = ino_w;
+    g_ino_r = ino_r;
     g_notify_fd = w;
     g_ack_fd = r;
+    if (!pipes_ours()) {
+        g_notify_fd = g_ack_fd = -1;
+        return;
+    }
     g_owner_pid = getpid();
-    int snap_sig = (int)env_long("MEMLENS_SIGNAL", SIGUSR2, 1, 64);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_snapshot_signal;
-    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    sigaction(snap_sig, &sa, NULL);
+    /* A snapshot signal only when asked for by name: a handler changes what the
+     * program sees (an interrupted sleep returns early). */
+    long snap_sig = env_long("MEMLENS_SIGNAL", 0, 1, 64);
+    if (snap_sig) {
+        sa.sa_handler = on_snapshot_signal;
+        sa.sa_flags = SA_RESTART;
+        sigaction((int)snap_sig, &sa, NULL);
+    }
     if (env_long("MEMLENS_CRASH", 1, 0, 1)) {
         static const int crash[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
         sa.sa_handler = on_crash_signal;
@@ -408,6 +436,9 @@ static void ml_init(void) {
     __atomic_store_n(&g_state, 2, __ATOMIC_RELEASE);
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&ml_init);
     init_settings();
+    g_follow_fork = (int)env_long("MEMLENS_FOLLOW_FORK", 0, 0, 1);
+    table_create((int)env_long("MEMLENS_FOLLOW_EXEC", 1, 0, 1));
+    if (!g_tab && getenv("MEMLENS_STATS_DIR")) g_unwinder = UNW_NONE; /* not followed: no stacks */
     pthread_atfork(NULL, NULL, after_fork_child);
     t_in_hook = was;
 }
@@ -426,11 +457,31 @@ __attribute__((constructor)) static void ml_constructor(void) {
     t_in_hook = 0;
 }
 
-__attribute__((destructor)) static void ml_destructor(void) { request_snapshot("exit"); }
+__attribute__((destructor)) static void ml_destructor(void) {
+    if (g_tab) {
+        batch_flush();
+        g_tab->exit_ns = now_ns(CLOCK_MONOTONIC);
+    }
+    request_snapshot("exit");
+}
+
+/* memlens run asks for a snapshot by bumping snap_request (no signal). */
+static void serve_request(void) {
+    struct ml_hdr *h = g_tab;
+    uint64_t want = __atomic_load_n(&h->snap_request, __ATOMIC_ACQUIRE);
+    if (want == __atomic_load_n(&h->snap_served, __ATOMIC_RELAXED)) return;
+    __atomic_store_n(&h->snap_served, want, __ATOMIC_RELEASE);
+    request_snapshot("every");
+}
+
+static inline void check_request(void) {
+    struct ml_hdr *h = g_tab;
+    if (h && __builtin_expect(h->snap_request != h->snap_served, 0) && !t_in_hook) serve_request();
+}
 
 static void request_snapshot(const char *reason) {
     int w = g_notify_fd, r = g_ack_fd;
-    if (w < 0 || r < 0 || getpid() != g_owner_pid) return;
+    if (w < 0 || r < 0 || getpid() != g_owner_pid || !pipes_ours()) return;
     char line[128];
     char *limit = line + sizeof line - 2;
     char *p = put_str(line, "snapshot ", limit);
@@ -476,6 +527,19 @@ static inline void *write_compact(unsigned char *raw, size_t size, unsigned flag
     return user;
 }
 
+/* Count a block in the table: blocks of the shim itself never; in sampled mode
+ * only sampled blocks per stack (the others in the totals only); in exact
+ * mode a block without a stack in entry 0. */
+static inline void account_alloc(void *user, size_t size, unsigned flags, uint64_t id) {
+    if (flags & ML_FLAG_INTERNAL) return;
+    count_alloc(user, size, id, (flags & ML_FLAG_STACK) || !(flags & ML_FLAG_SAMPLED));
+}
+
+static inline void account_free(void *user, size_t size, unsigned flags, uint64_t id) {
+    if (flags & ML_FLAG_INTERNAL) return;
+    count_free(user, size, id, (flags & ML_FLAG_STACK) || !(flags & ML_FLAG_SAMPLED));
+}
+
 static inline void *alloc_compact(size_t size, int zero, unsigned flags) {
     size_t total = size + ML_COMPACT_BYTES;
     if (total < size) {
@@ -483,7 +547,10 @@ static inline void *alloc_compact(size_t size, int zero, unsigned flags) {
         return NULL;
     }
     unsigned char *raw = zero ? real.calloc(1, total) : real.malloc(total);
-    return raw ? write_compact(raw, size, flags) : NULL;
+    if (!raw) return NULL;
+    void *user = write_compact(raw, size, flags);
+    account_alloc(user, size, flags, 0);
+    return user;
 }
 
 static inline void *write_record(unsigned char *raw, size_t offset, size_t size, const uint64_t *frames,
@@ -502,10 +569,13 @@ static inline void *write_record(unsigned char *raw, size_t offset, size_t size,
     return user;
 }
 
-/* Decide whether this allocation gets a stack; fills frames, returns its flags. */
-static inline unsigned take_stack(size_t size, uint64_t *frames, int *n) {
+/* Decide whether this allocation gets a stack; fills frames and its id in the
+ * table, returns its flags. */
+static inline unsigned take_stack(size_t size, uint64_t *frames, int *n, uint64_t *id) {
     *n = 0;
+    *id = 0;
     if (t_in_hook) return ML_FLAG_INTERNAL;
+    check_request();
     unsigned flags = 0;
     if (g_sample_period) {
         flags = ML_FLAG_SAMPLED;
@@ -521,17 +591,25 @@ static inline unsigned take_stack(size_t size, uint64_t *frames, int *n) {
     if (g_unwinder == UNW_NONE) return flags;
     t_in_hook = 1;
     *n = collect(frames);
+    *id = stack_id(frames, *n, 1);
     t_in_hook = 0;
     return flags | ML_FLAG_STACK;
 }
 
-/* Allocate and write the record take_stack decided on.  align: 0 for the
- * malloc alignment, else a power of two >= sizeof(void*). */
+/* Allocate and write the record take_stack decided on (not yet counted).
+ * align: 0 for the malloc alignment, else a power of two >= sizeof(void*). */
 static void *place(size_t size, size_t align, int zero, const uint64_t *frames, int n, unsigned flags) {
     /* Blocks allocated inside the shim (unwinder caches, start-up) are few and
      * keep the full record: its thread id and sequence number help explain them. */
-    if (!(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL)) && align <= ML_ALIGN)
-        return alloc_compact(size, zero, flags);
+    if (!(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL)) && align <= ML_ALIGN) {
+        size_t total = size + ML_COMPACT_BYTES;
+        if (total < size) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        unsigned char *raw = zero ? real.calloc(1, total) : real.malloc(total);
+        return raw ? write_compact(raw, size, flags) : NULL;
+    }
     size_t header = (flags & ML_FLAG_STACK) ? g_header_stack : g_header_nostack;
     size_t offset = header;
     if (align > ML_ALIGN) offset = (header + align - 1) & ~(align - 1);
@@ -569,37 +647,86 @@ static inline int compact_flags(size_t size) {
 
 static void *ml_alloc(size_t size, size_t align, int zero) {
     if (!ensure_init()) return arena_alloc(size);
-    uint64_t frames[ML_MAX_FRAMES];
+    uint64_t frames[ML_MAX_FRAMES], id;
     int n;
-    unsigned flags = take_stack(size, frames, &n);
-    return place(size, align, zero, frames, n, flags);
+    unsigned flags = take_stack(size, frames, &n, &id);
+    void *q = place(size, align, zero, frames, n, flags);
+    if (q) account_alloc(q, size, flags, id);
+    return q;
 }
 
-static void free_full(void *p) {
+/* What free needs to know about a live block of ours. */
+struct block_info {
+    unsigned char *raw; /* the underlying allocation */
+    size_t size;
+    unsigned flags;
+    uint64_t id;      /* stack id in the table (0: none) */
+    uint64_t *magics[2]; /* words to clear before the release */
+    int compact;         /* a format-2 record */
+};
+
+/* A format-2 record: the word before the user data is the compact magic plus
+ * flags plus the user address. */
+static inline int read_compact(void *p, struct block_info *b) {
+    uint64_t *u = p;
+    b->raw = (unsigned char *)p - ML_COMPACT_BYTES;
+    b->size = u[-2];
+    b->flags = (unsigned)((u[-1] - (uint64_t)(uintptr_t)p) & ML_FLAG_MASK);
+    b->id = 0;
+    b->magics[0] = &u[-1];
+    b->magics[1] = NULL;
+    b->compact = 1;
+    return 1;
+}
+
+static void read_full(void *p, struct block_info *b) {
     uint64_t *tail = tail_of(p);
-    uint64_t meta_n;
     size_t offset = tail[3];
+    b->raw = (unsigned char *)p - offset;
+    b->size = tail[0];
+    b->flags = 0;
+    b->id = 0;
+    b->magics[0] = &tail[4];
+    b->magics[1] = NULL;
+    b->compact = 0;
     /* Find the start word: the frame count is in w[1], n words before the tail. */
-    unsigned char *raw = (unsigned char *)p - offset;
-    tail[4] = 0;
-    for (meta_n = 0; meta_n <= ML_MAX_FRAMES; ++meta_n) {
-        uint64_t *rec = tail - 2 - meta_n;
-        if ((unsigned char *)rec < raw) break;
-        if (rec[0] == ML_START_MAGIC && (rec[1] >> 32) == meta_n) {
-            rec[0] = 0;
+    for (uint64_t n = 0; n <= ML_MAX_FRAMES; ++n) {
+        uint64_t *rec = tail - 2 - n;
+        if ((unsigned char *)rec < b->raw) break;
+        if (rec[0] == ML_START_MAGIC && (rec[1] >> 32) == n) {
+            b->magics[1] = rec;
+            b->flags = (unsigned)((rec[1] >> 16) & 0xffff);
+            if ((b->flags & ML_FLAG_STACK) && g_tab) {
+                int was = t_in_hook;
+                t_in_hook = 1;
+                b->id = stack_id(rec + 2, (int)n, 0);
+                t_in_hook = was;
+            }
             break;
         }
     }
-    real.free(raw);
+}
+
+/* 1 and b filled when p is a block with a record, else 0. */
+static inline int block_of(void *p, struct block_info *b) {
+    if (is_compact(p)) return read_compact(p, b);
+    if (!is_ours(p)) return 0;
+    read_full(p, b);
+    return 1;
+}
+
+static inline void release(struct block_info *b) {
+    *b->magics[0] = 0; /* a freed block is no longer a record */
+    if (b->magics[1]) *b->magics[1] = 0;
+    real.free(b->raw);
 }
 
 static void ml_free(void *p) {
     if (!p || in_arena(p)) return;
-    if (is_compact(p)) {
-        ((uint64_t *)p)[-1] = 0; /* a freed block is no longer a record */
-        real.free((unsigned char *)p - ML_COMPACT_BYTES);
-    } else if (is_ours(p)) {
-        free_full(p);
+    struct block_info b;
+    if (block_of(p, &b)) {
+        account_free(p, b.size, b.flags, b.id);
+        release(&b);
     } else if (ensure_init() && real.free) {
         /* Not from us (allocated before the shim was loaded): the real free owns it. */
         real.free(p);
@@ -639,12 +766,13 @@ EXPORT HOOK void *realloc(void *p, size_t size) {
         ml_free(p);
         return NULL;
     }
-    int compact = is_compact(p);
-    if (!compact && !is_ours(p)) return real.realloc(p, size);
-    size_t old = compact ? ((uint64_t *)p)[-2] : tail_of(p)[0];
-    uint64_t frames[ML_MAX_FRAMES];
+    struct block_info old;
+    if (!block_of(p, &old)) return real.realloc(p, size);
+    uint64_t frames[ML_MAX_FRAMES], id;
     int n;
-    unsigned flags = take_stack(size, frames, &n);
+    unsigned flags = take_stack(size, frames, &n, &id);
+    int compact = old.compact;
+    /* Counted as heaptrack does: a free of the old block, then an allocation. */
     if (compact && !(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL))) {
         /* Compact to compact: let the allocator grow or shrink it in place. The
          * magic is cleared first so that the old place is never a record. */
@@ -660,12 +788,17 @@ EXPORT HOOK void *realloc(void *p, size_t size) {
             user[-1] = magic; /* the old block is still live */
             return NULL;
         }
-        return write_compact(raw, size, flags);
+        account_free(p, old.size, old.flags, old.id);
+        void *q = write_compact(raw, size, flags);
+        account_alloc(q, size, flags, id);
+        return q;
     }
     void *q = place(size, 0, 0, frames, n, flags);
     if (!q) return NULL;
-    memcpy(q, p, old < size ? old : size);
-    ml_free(p);
+    memcpy(q, p, old.size < size ? old.size : size);
+    account_free(p, old.size, old.flags, old.id);
+    account_alloc(q, size, flags, id);
+    release(&old);
     return q;
 }
 
