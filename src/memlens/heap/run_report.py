@@ -1,0 +1,133 @@
+"""What ``memlens run`` reports: the summary and heaptrack-like sections from a stats table.
+
+The figures come from the shim's accounting table (complete whatever way the
+program ended), so nothing here needs the process: peak heap and when, the
+allocation/free/temporary counts, what was live at exit, per stack.  The
+sections are one list of stacks sorted five ways:
+
+=============  ==========================================  =================
+section        sorted by                                   heaptrack_print
+=============  ==========================================  =================
+``peak``       live bytes at the global heap peak          PEAK MEMORY CONSUMERS
+``leaks``      live bytes at the end (not freed)           MEMORY LEAKS
+``calls``      allocation calls                            MOST CALLS TO ALLOCATION FUNCTIONS
+``temporary``  temporary allocations                       MOST TEMPORARY ALLOCATIONS
+``allocated``  bytes allocated in total                    MOST MEMORY ALLOCATED
+=============  ==========================================  =================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from memlens.core.module import Module
+from memlens.heap.stats_table import StackRows, Totals
+from memlens.heap.timeline import Timeline
+from memlens.symbols.frame import Frame
+
+SECTIONS: dict[str, tuple[str, str]] = {
+    "peak": ("peak_bytes", "peak contributors (live bytes at the heap peak)"),
+    "leaks": ("live_bytes", "leaks (live at exit)"),
+    "calls": ("allocs", "most allocation calls"),
+    "temporary": ("temps", "most temporary allocations (freed before the thread's next one)"),
+    "allocated": ("bytes", "largest total allocated"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class StackStats:
+    """One call stack's figures over the whole run."""
+
+    id: int
+    stack: tuple[int, ...]
+    allocs: int
+    frees: int
+    bytes: int
+    live_bytes: int
+    live_blocks: int
+    temps: int
+    peak_bytes: int
+    peak_blocks: int
+    frames: tuple[Frame, ...] = ()
+
+    def value(self, column: str) -> int:
+        return int(getattr(self, column))
+
+
+@dataclass(slots=True)
+class RunReport:
+    """A program's heap over its whole run (one process image)."""
+
+    command: list[str]
+    pid: int
+    status: int  # as a shell reports it: the exit status, or 128 + N when killed by signal N
+    status_text: str
+    runtime: float
+    totals: Totals
+    peak_rss: int | None
+    sampled: bool
+    stacks: list[StackStats]
+    timeline: Timeline | None
+    processes: int = 1
+    modules: list[Module] = field(default_factory=list)
+
+    @property
+    def leaked_bytes(self) -> int:
+        return self.totals.live_bytes
+
+    def section(self, name: str, top: int | None = None) -> list[StackStats]:
+        """The stacks of one section, largest first, zero rows left out."""
+        column = SECTIONS[name][0]
+        rows = [s for s in self.stacks if s.value(column) > 0]
+        rows.sort(key=lambda s: (-s.value(column), s.id))
+        return rows if top is None else rows[:top]
+
+
+def stack_stats(rows: StackRows) -> list[StackStats]:
+    """Rows of the table that ever allocated, as values."""
+    used = np.flatnonzero(rows.allocs > 0)
+    return [
+        StackStats(
+            id=int(i), stack=rows.stacks[i], allocs=int(rows.allocs[i]), frees=int(rows.frees[i]),
+            bytes=int(rows.bytes[i]), live_bytes=int(rows.live_bytes[i]),
+            live_blocks=int(rows.live_blocks[i]), temps=int(rows.temps[i]),
+            peak_bytes=int(rows.peak_bytes[i]), peak_blocks=int(rows.peak_blocks[i]),
+        )
+        for i in used
+    ]
+
+
+def symbolize_stacks(
+    stacks: list[StackStats],
+    symbolize: Callable[[Sequence[int]], dict[int, Frame]],
+    top: int | None,
+) -> list[StackStats]:
+    """Frames for the stacks any section shows (all of them when ``top`` is None)."""
+    shown: set[int] = set()
+    for column, _title in SECTIONS.values():
+        ranked = sorted(stacks, key=lambda s: (-s.value(column), s.id))
+        shown.update(s.id for s in (ranked if top is None else ranked[:top]))
+    table = symbolize(sorted({a for s in stacks if s.id in shown for a in s.stack}))
+    out = []
+    for s in stacks:
+        if s.id in shown:
+            frames = tuple(table.get(a, Frame(address=a)) for a in s.stack)
+        else:
+            frames = tuple(Frame(address=a) for a in s.stack)
+        out.append(_with_frames(s, frames))
+    return out
+
+
+def _with_frames(s: StackStats, frames: tuple[Frame, ...]) -> StackStats:
+    return StackStats(s.id, s.stack, s.allocs, s.frees, s.bytes, s.live_bytes, s.live_blocks,
+                      s.temps, s.peak_bytes, s.peak_blocks, frames)  # fmt: skip
+
+
+def exit_status(returncode: int) -> tuple[int, str]:
+    """A Popen return code as a shell's status (128 + N for signal N) and in words."""
+    if returncode < 0:
+        return 128 - returncode, f"killed by signal {-returncode}"
+    return returncode, f"exit status {returncode}"

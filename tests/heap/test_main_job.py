@@ -1,0 +1,208 @@
+"""``memlens run``'s report from the shim's accounting table: peak, churn, leaks, any exit.
+
+Programs are compiled here; heaptrack (where installed) is the oracle for the
+per-function counts: ``heaptrack -o F prog``, then ``heaptrack_print F -F
+stacks --flamegraph-cost-type TYPE`` gives each stack's exact figure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from heap_helpers import build, need_tool
+
+from memlens.cli.main import main
+
+MB50 = 50 << 20
+
+# keep() leaves 1 KiB live; spike() allocates and frees 50 MiB; churn() makes
+# 100000 malloc/free pairs.  Then: exit normally, _exit(3), or print "ready"
+# and wait to be killed.
+SPIKE = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+__attribute__((noinline)) void keep(void) { char *volatile p = malloc(1024); p[0] = 1; }
+__attribute__((noinline)) void spike(void) {
+    char *volatile p = malloc(50 << 20);
+    memset(p, 1, 4096);
+    free(p);
+}
+__attribute__((noinline)) void churn(void) {
+    for (int i = 0; i < 100000; ++i) { char *volatile p = malloc(32); p[0] = 1; free(p); }
+}
+int main(int argc, char **argv) {
+    keep();
+    spike();
+    churn();
+    if (argc > 1 && argv[1][0] == 'x') _exit(3);
+    if (argc > 1 && argv[1][0] == 'w') {
+        printf("ready %d\n", getpid());
+        fflush(stdout);
+        pause();
+    }
+    return 0;
+}
+"""
+
+
+def run_json(out: Path) -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads((out / "report.json").read_text())
+    return doc
+
+
+def innermost(doc: dict[str, Any], function: str) -> dict[str, Any]:
+    """The one stack whose innermost frame is ``function``."""
+    found = [s for s in doc["stacks"] if s["frames"] and s["frames"][0]["function"] == function]
+    assert len(found) == 1, [s["frames"][:1] for s in doc["stacks"]]
+    return found[0]
+
+
+def first_of(doc: dict[str, Any], section: str) -> str:
+    by_id = {s["id"]: s for s in doc["stacks"]}
+    name: str = by_id[doc["sections"][section][0]]["frames"][0]["function"]
+    return name
+
+
+def test_peak_is_the_spike_and_the_live_remainder(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exe = build(SPIKE, tmp_path / "spike", "-O1")
+    out = tmp_path / "o"
+    assert main(["run", "--out", str(out), "--top", "3", "--", str(exe)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""  # the report is on stderr: stdout is the program's
+    doc = run_json(out)
+    s = doc["summary"]
+    assert s["peak_bytes"] == MB50 + 1024 and s["peak_blocks"] == 2
+    assert s["leaked_bytes"] == 1024 and s["leaked_blocks"] == 1
+    assert s["allocations"] == 100002 and s["frees"] == 100001
+    assert first_of(doc, "peak") == "spike" and first_of(doc, "leaks") == "keep"
+    assert first_of(doc, "calls") == "churn" and first_of(doc, "temporary") == "churn"
+    assert first_of(doc, "allocated") == "spike"
+    assert innermost(doc, "spike")["peak_bytes"] == MB50
+    assert innermost(doc, "keep")["live_bytes"] == 1024
+    churn = innermost(doc, "churn")
+    assert (churn["allocs"], churn["frees"], churn["temps"]) == (100000, 100000, 100000)
+    assert "peak heap     50M (52429824 bytes) in 2 blocks" in captured.err
+    assert "exit status 0" in captured.err
+    html = (out / "report.html").read_text()
+    assert "spike" in html and '"samples"' in html
+
+
+def test_exit_status_of_underscore_exit_and_a_full_report(tmp_path: Path) -> None:
+    exe = build(SPIKE, tmp_path / "spike", "-O1")
+    out = tmp_path / "o"
+    done = subprocess.run([sys.executable, "-m", "memlens", "run", "--out", str(out), "--",
+                           str(exe), "x"], capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    assert "exit status 3" in done.stderr and "Traceback" not in done.stderr
+    doc = run_json(out)
+    assert doc["status"] == 3
+    assert doc["summary"]["peak_bytes"] == MB50 + 1024
+    assert doc["summary"]["allocations"] == 100002
+    assert innermost(doc, "churn")["temps"] == 100000
+
+
+def test_kill_9_mid_run_still_reports_peak_and_counts(tmp_path: Path) -> None:
+    exe = build(SPIKE, tmp_path / "spike", "-O1")
+    out = tmp_path / "o"
+    proc = subprocess.Popen([sys.executable, "-m", "memlens", "run", "--out", str(out), "--",
+                             str(exe), "w"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("ready "), line
+    os.kill(int(line.split()[1]), signal.SIGKILL)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGKILL, err
+    assert "killed by signal 9" in err
+    doc = run_json(out)
+    assert doc["summary"]["peak_bytes"] == MB50 + 1024
+    # One more allocation than at _exit: printf's stdout buffer, still live.
+    assert (doc["summary"]["allocations"], doc["summary"]["frees"]) == (100003, 100001)
+    assert first_of(doc, "peak") == "spike"
+    assert innermost(doc, "keep")["live_bytes"] == 1024
+
+
+def _heaptrack_costs(exe: Path, tmp: Path) -> dict[str, dict[str, int]]:
+    """Per innermost function, heaptrack's figure for each cost type (from its folded stacks)."""
+    need_tool("heaptrack")
+    need_tool("heaptrack_print")
+    data = tmp / "ht"
+    subprocess.run(["heaptrack", "-o", str(data), str(exe)], check=True, capture_output=True)
+    files = list(tmp.glob("ht*"))
+    assert files, "heaptrack wrote no data file"
+    costs: dict[str, dict[str, int]] = {}
+    for cost in ("allocations", "temporary", "leaked", "peak"):
+        folded = tmp / f"{cost}.txt"
+        argv = ["heaptrack_print", "-f", str(files[0]), "-F", str(folded),
+                "--flamegraph-cost-type", cost]  # fmt: skip
+        subprocess.run(argv, check=True, capture_output=True)
+        for line in folded.read_text().splitlines():
+            stack, _, value = line.rpartition(" ")
+            leaf = [f for f in stack.split(";") if f][-1].split(" (")[0]
+            costs.setdefault(leaf, {}).setdefault(cost, 0)
+            costs[leaf][cost] += int(value)
+    return costs
+
+
+def test_per_function_figures_equal_heaptrack(tmp_path: Path) -> None:
+    """heaptrack 1.4 on this program: churn 100000 calls / 100000 temporary, spike 1 / 1 and
+    52428800 bytes at the peak, keep 1024 bytes leaked."""
+    exe = build(SPIKE, tmp_path / "spike", "-O1")
+    theirs = _heaptrack_costs(exe, tmp_path)
+    out = tmp_path / "o"
+    assert main(["run", "-q", "--out", str(out), "--", str(exe)]) == 0
+    doc = run_json(out)
+    for function in ("keep", "spike", "churn"):
+        ours = innermost(doc, function)
+        mine = {"allocations": ours["allocs"], "temporary": ours["temps"],
+                "leaked": ours["live_bytes"], "peak": ours["peak_bytes"]}  # fmt: skip
+        assert mine == {k: theirs[function].get(k, 0) for k in mine}, function
+    assert innermost(doc, "churn")["temps"] == 100000
+
+
+def test_gzip_output_stays_the_programs(tmp_path: Path) -> None:
+    gzip = need_tool("gzip")
+    data = tmp_path / "data.txt"
+    data.write_bytes(b"".join(b"line %d of memlens test data\n" % i for i in range(50000)))
+    target = tmp_path / "data.txt.gz"
+    with open(target, "wb") as f:
+        done = subprocess.run([sys.executable, "-m", "memlens", "run", "--out",
+                               str(tmp_path / "o"), "--", gzip, "-c", str(data)], stdout=f,
+                              stderr=subprocess.PIPE)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    import gzip as gz
+
+    assert gz.decompress(target.read_bytes()) == data.read_bytes()
+
+
+def test_sort_output_equals_plain_sort(tmp_path: Path) -> None:
+    sort = need_tool("sort")
+    data = tmp_path / "words.txt"
+    data.write_text("".join(f"{(i * 7919) % 10007} w{i}\n" for i in range(20000)))
+    plain = subprocess.run([sort, str(data)], capture_output=True, check=True).stdout
+    done = subprocess.run([sys.executable, "-m", "memlens", "run", "--out", str(tmp_path / "o"),
+                           "--", sort, str(data)], capture_output=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == plain
+    assert b"memlens run: " in done.stderr
+
+
+@pytest.mark.parametrize("flags", [["--every", "-1"], ["--every", "0"], ["--sample", "0"],
+                                   ["--interval", "nan"]])  # fmt: skip
+def test_bad_values_are_refused_in_one_line(tmp_path: Path, flags: list[str]) -> None:
+    argv = [sys.executable, "-m", "memlens", "run", *flags, "--out", str(tmp_path), "--", "true"]
+    done = subprocess.run(argv, capture_output=True, text=True)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert flags[0] in done.stderr
