@@ -210,12 +210,10 @@ def scan_ranges(space: AddressSpace) -> Iterator[tuple[int, int]]:
 
 
 def _words(space: AddressSpace, pos: int, size: int, dtype: np.dtype[np.uint64]) -> U64:
-    """``size`` bytes at ``pos`` as native uint64 words; zero-copy from one mapped segment."""
-    seg = space.segment_at(pos)
-    if seg is not None and seg.backing is not None and pos + size <= seg.end:
-        raw = seg.backing.array(seg.backing_offset + pos - seg.start, size)
-        if len(raw) == size:
-            return raw.view(dtype).astype(np.uint64, copy=False)
+    """``size`` bytes at ``pos`` as native uint64 words; zero-copy where the space allows."""
+    raw = space.view(pos, size)
+    if raw is not None and len(raw) == size:
+        return raw.view(dtype).astype(np.uint64, copy=False)
     return np.frombuffer(space.read(pos, size), dtype=dtype).astype(np.uint64, copy=False)
 
 

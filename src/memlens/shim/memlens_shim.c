@@ -66,6 +66,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -328,6 +329,41 @@ static void after_fork_child(void) {
 }
 
 
+/* libunwind keeps a pipe (its memory validation) at the lowest free
+ * descriptors, and when a write to it fails it closes those numbers and makes
+ * a new pipe: a daemon that closed fds 3+ and opened its log at 3 lost the log.
+ * So while libunwind starts, every free descriptor below FD_FLOOR is taken,
+ * and its pipe lands above the program's range. */
+#define FD_FLOOR_MAX 1024
+struct fd_fill {
+    int n;
+    int fds[FD_FLOOR_MAX];
+};
+
+static void fill_low_fds(struct fd_fill *f) {
+    f->n = 0;
+    struct rlimit rl;
+    long floor = FD_FLOOR_MAX;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < floor + 64)
+        floor = (long)rl.rlim_cur - 64;
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0) return;
+    f->fds[f->n++] = null;
+    while (f->n < FD_FLOOR_MAX) {
+        int fd = fcntl(null, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0) break;
+        if (fd >= floor) {
+            close(fd);
+            break;
+        }
+        f->fds[f->n++] = fd;
+    }
+}
+
+static void release_low_fds(struct fd_fill *f) {
+    while (f->n > 0) close(f->fds[--f->n]);
+}
+
 static void init_settings(void) {
     g_frames = (int)env_long("MEMLENS_FRAMES", 16, 1, ML_MAX_FRAMES);
     g_header_stack = ((ML_FIXED_WORDS + (size_t)g_frames) * 8 + ML_ALIGN - 1) & ~(size_t)(ML_ALIGN - 1);
@@ -342,6 +378,8 @@ static void init_settings(void) {
     } else {
         /* libunwind's cached fast path is several times faster than the
          * libgcc unwinder; use it when installed. */
+        struct fd_fill fill;
+        fill_low_fds(&fill);
         void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
         if (lib) {
             g_unw_backtrace = (unw_backtrace_fn)dlsym(lib, "unw_backtrace");
@@ -349,7 +387,12 @@ static void init_settings(void) {
             policy_fn set_policy = (policy_fn)dlsym(lib, "_ULx86_64_set_caching_policy");
             void **space = (void **)dlsym(lib, "_ULx86_64_local_addr_space");
             if (set_policy && space) set_policy(*space, 2 /* UNW_CACHE_PER_THREAD */);
+            if (g_unw_backtrace) {
+                void *buf[4];
+                g_unw_backtrace(buf, 4); /* its first call creates what it keeps */
+            }
         }
+        release_low_fds(&fill);
         g_unwinder = g_unw_backtrace ? UNW_LIBUNWIND : UNW_GCC;
     }
     if (g_unwinder == UNW_GCC) {
