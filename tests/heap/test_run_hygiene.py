@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from heap_helpers import build
+from heap_helpers import build, live_profile, start_under_shim
 
 from memlens.heap.runner import RunOptions, run_under_shim
 
@@ -156,3 +156,38 @@ def test_ctrl_c_is_forwarded_and_the_report_still_written(tmp_path: Path) -> Non
     assert proc.returncode == 128 + signal.SIGINT, err
     assert "killed by signal 2" in err and "SIGINT was forwarded" in err
     assert (out / "report.json").exists()
+
+
+# A 5 GiB block the program never touches, beside a small one.
+UNTOUCHED = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+int main(void) {
+    char *volatile big = malloc(5UL << 30);
+    char *volatile small = malloc(100);
+    small[0] = 1;
+    printf("%p\n", (void *)big);
+    fflush(stdout);
+    pause();
+    return big == small;
+}
+"""
+
+
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_a_never_touched_5_gib_block_costs_nothing_to_scan(
+    tmp_path: Path, spawn: list[subprocess.Popen[bytes]]
+) -> None:
+    exe = build(UNTOUCHED, tmp_path / "untouched", "-O1")
+    proc, line = start_under_shim([str(exe)], spawn)
+    big = int(line, 16)
+    before = _rss(proc.pid)
+    blocks = live_profile(proc.pid).blocks
+    assert _rss(proc.pid) - before < (16 << 20)  # the scan faulted nothing in
+    sizes = {int(a): int(s) for a, s in zip(blocks.address, blocks.size, strict=True)}
+    assert sizes[big] == 5 << 30 and 100 in sizes.values()

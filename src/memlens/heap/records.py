@@ -9,7 +9,8 @@ blocks)::
     w[1]        version (bits 0-15) | flags (16-31) | frame count n (32-63)
     w[2..2+n)   return addresses, innermost first
     w[2+n]      requested size
-    w[3+n]      sequence number
+    w[3+n]      sequence number (version 2: bits 0-39; bits 40-63 the stack's id
+                in the shim's accounting table)
     w[4+n]      thread id (bits 0-31) | sampling period (32-63)
     w[5+n]      offset from the underlying allocation to the user data
     w[6+n]      END magic; the user data starts right after it
@@ -31,7 +32,7 @@ scan is numpy over each saved range, in bounded chunks.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -43,7 +44,9 @@ from memlens.heap.model import HeapBlocks
 
 START_MAGIC = 0x3172504145484C4D  # "MLHEAPr1" as a little-endian word
 END_MAGIC = 0x3165504145484C4D  # "MLHEAPe1"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)  # version 2 keeps the stack id in the sequence word's top 24 bits
+SEQ_BITS = 40
 MAX_FRAMES = 64
 FIXED_WORDS = 7
 USER_ALIGN = 16
@@ -147,22 +150,24 @@ def _scan_full(words: U64, base: int, limit: int | None, region_end: int | None)
     version = meta & np.uint64(0xFFFF)
     flags = (meta >> np.uint64(16)) & np.uint64(0xFFFF)
     nframes = (meta >> np.uint64(32)).astype(np.int64)
-    ok = (version == VERSION) & (nframes <= MAX_FRAMES) & (starts + 1 < n_words)
+    ok = ((version == 1) | (version == 2)) & (nframes <= MAX_FRAMES) & (starts + 1 < n_words)
     end = starts + 2 + np.where(ok, nframes, 0) + 4
     ok &= end < n_words
     end_c = np.minimum(end, n_words - 1)
     ok &= words[end_c] == np.uint64(END_MAGIC)
     user = np.uint64(base) + (end_c.astype(np.uint64) + np.uint64(1)) * np.uint64(8)
     ok &= (user % np.uint64(USER_ALIGN)) == 0
-    starts, nframes, flags, end_c, user = (a[ok] for a in (starts, nframes, flags, end_c, user))
+    starts, nframes, flags, end_c, user, version = (
+        a[ok] for a in (starts, nframes, flags, end_c, user, version)
+    )
     tail = end_c - 4
     size = words[tail]
     # The block's bytes must lie inside the scanned range (its region).
     stop = base + n_words * 8 if region_end is None else region_end
     room = np.uint64(stop) - np.minimum(user, np.uint64(stop))
     fits = size <= room
-    starts, nframes, flags, tail, user, size = (
-        a[fits] for a in (starts, nframes, flags, tail, user, size)
+    starts, nframes, flags, tail, user, size, version = (
+        a[fits] for a in (starts, nframes, flags, tail, user, size, version)
     )
     width = int(nframes.max()) if len(nframes) else 0
     cols = np.arange(width, dtype=np.int64)
@@ -173,7 +178,8 @@ def _scan_full(words: U64, base: int, limit: int | None, region_end: int | None)
     return {
         "address": user,
         "size": size,
-        "seq": words[tail + 1],
+        "seq": np.where(version >= 2, words[tail + 1] & np.uint64((1 << SEQ_BITS) - 1),
+                        words[tail + 1]),
         "tid": tidword & np.uint64(0xFFFFFFFF),
         "period": tidword >> np.uint64(32),
         "flags": flags,
@@ -217,18 +223,40 @@ def _words(space: AddressSpace, pos: int, size: int, dtype: np.dtype[np.uint64])
     return np.frombuffer(space.read(pos, size), dtype=dtype).astype(np.uint64, copy=False)
 
 
-def scan_space(space: AddressSpace) -> tuple[HeapBlocks, list[str]]:
+def scan_space(
+    space: AddressSpace, ranges: Iterable[tuple[int, int, int]] | None = None
+) -> tuple[HeapBlocks, list[str]]:
     """Every record in the writable, saved parts of ``space``, and warnings for unread ranges."""
-    parts, warnings = scan_parts(space)
+    parts, warnings = scan_parts(space, ranges)
     return HeapBlocks.concat(parts), warnings
 
 
-def scan_parts(space: AddressSpace) -> tuple[list[dict[str, U64]], list[str]]:
-    """The record scan itself: ``scan_words`` columns per chunk, not yet joined or interned."""
+def present_runs(entries: U64, start: int, page_size: int) -> list[tuple[int, int]]:
+    """Address ranges of consecutive present pages (pagemap bit 63) from ``start``.
+
+    Swapped pages are left out too: reading one brings it back from swap.
+    """
+    present = ((entries >> np.uint64(63)) & np.uint64(1)).astype(np.int8)
+    if len(present) == 0:
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], present, [0]))))
+    return [(start + int(a) * page_size, start + int(b) * page_size)
+            for a, b in zip(edges[::2], edges[1::2], strict=True)]  # fmt: skip
+
+
+def scan_parts(
+    space: AddressSpace, ranges: Iterable[tuple[int, int, int]] | None = None
+) -> tuple[list[dict[str, U64]], list[str]]:
+    """The record scan itself: ``scan_words`` columns per chunk, not yet joined or interned.
+
+    ``ranges`` (start, end, end of the region) limits the scan, e.g. to present
+    pages; by default every saved byte of the writable regions (their own ends).
+    """
     dtype = np.dtype("<u8" if space.byteorder == "little" else ">u8")
     parts: list[dict[str, U64]] = []
     warnings: list[str] = []
-    for lo, hi in scan_ranges(space):
+    todo = ranges if ranges is not None else ((lo, hi, hi) for lo, hi in scan_ranges(space))
+    for lo, hi, region_end in todo:
         lo8 = (lo + 7) & ~7
         pos = lo8
         while pos + COMPACT_WORDS * 8 <= hi:
@@ -240,6 +268,6 @@ def scan_parts(space: AddressSpace) -> tuple[list[dict[str, U64]], list[str]]:
                 warnings.append(f"skipped {pos:#x}-{pos + take:#x}: {e}")
                 pos += body
                 continue
-            parts.append(scan_words(words, pos, body // 8, hi))
+            parts.append(scan_words(words, pos, body // 8, region_end))
             pos += body
     return parts, warnings

@@ -6,10 +6,10 @@ process ended.  Layout (little-endian; docs/heap.md is the reference)::
 
     header   4096 bytes: magic "MLSTATS1", version, frames per entry, entry
              size, capacity, index slots, index/entries offsets, pid, ppid,
-             sampling period, start/exit times (ns), exec index; then the
-             counters (live bytes/blocks, allocations, frees, bytes allocated,
-             temporaries), the peak (bytes, blocks, time, epoch, allocations so
-             far) and the stack count
+             sampling period, start/exit times (ns), exec index, thread slots;
+             then live bytes, the counts of threads past the slots, the peak
+             (bytes, time, epoch), the stack count, snapshot requests, threads
+    slots    1024 x 64 bytes: each thread's allocations, frees, bytes, temporaries
     index    index_slots x u32 (the shim's hash index; not needed to read)
     entries  capacity x entry_size: hash u64, nframes u32, state u32,
              10 counters u64, frames u64[frames]
@@ -31,21 +31,26 @@ import numpy.typing as npt
 from memlens.errors import FormatError
 
 MAGIC = 0x3153544154534C4D  # b"MLSTATS1"
-VERSION = 1
+VERSION = 2
 HEADER_FIELDS: dict[str, int | tuple[int, int]] = {
     "magic": 0, "version": (8, 4), "frames": (12, 4), "entry_size": (16, 4),
     "hdr_size": (20, 4), "capacity": 24, "index_slots": 32, "index_off": 40,
     "entries_off": 48, "pid": 56, "ppid": 64, "sample_period": 72, "start_ns": 80,
-    "start_real_ns": 88, "exit_ns": 96, "exec_index": 104,
-    "live_bytes": 128, "live_blocks": 136, "allocs": 144, "frees": 152, "bytes": 160,
-    "temps": 168, "peak_bytes": 192, "peak_blocks": 200, "peak_ns": 208,
-    "peak_epoch": 216, "peak_allocs": 224, "count": 256, "dropped": 264,
-    "snap_request": 272, "snap_served": 280,
+    "start_real_ns": 88, "exit_ns": 96, "exec_index": 104, "slots_off": 112,
+    "slot_count": 120, "live_bytes": 128, "peak_bytes": 192, "peak_ns": 208,
+    "peak_epoch": 216, "count": 256, "dropped": 264, "snap_request": 272,
+    "snap_served": 280, "threads": 288,
 }  # fmt: skip
+THREAD_COUNTS = ("allocs", "frees", "bytes", "temps")  # per-thread slot and header overflow
+OVERFLOW_OFFSET = 144  # the header's counts for threads past the slots
 SNAP_REQUEST_OFFSET = 272
-COUNTERS = ("allocs", "frees", "bytes", "live_bytes", "live_blocks", "temps",
-            "peak_bytes", "peak_blocks", "peak_epoch")  # fmt: skip
+SLOT_WORDS = 8
 ENTRY_FIXED = 16 + 8 * 10  # hash, nframes, state, counters[10]
+# counters[10] of an entry: allocs, frees, bytes, freed bytes, -, temps, peak
+# bytes, peak blocks, peak epoch, -
+C_ALLOCS, C_FREES, C_BYTES, C_FREED, C_TEMPS, C_PEAK_BYTES, C_PEAK_BLOCKS, C_EPOCH = (
+    0, 1, 2, 3, 5, 6, 7, 8
+)
 SUFFIX = ".mlstats"
 
 U64 = npt.NDArray[np.uint64]
@@ -69,10 +74,9 @@ class Totals:
     bytes: int
     temps: int
     peak_bytes: int
-    peak_blocks: int
+    peak_blocks: int  # summed over the stacks' figures at the peak
     peak_ns: int
     peak_epoch: int
-    peak_allocs: int
     count: int
     dropped: int
 
@@ -155,14 +159,34 @@ class StatsTable:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def totals(self) -> Totals:
+    def totals(self, peak_blocks: bool = False) -> Totals:
+        """The header's figures plus every thread's counts.
+
+        ``peak_blocks`` also sums the stacks' block counts at the peak (one pass
+        over the entries; the timeline does without).
+        """
         w = self._words
-        values = {
+        values: dict[str, int] = {
             name: (int(w[spec // 8]) if isinstance(spec, int) else _field(self._map, name))
             for name, spec in HEADER_FIELDS.items()
             if name in Totals.__dataclass_fields__
         }
+        slots_off, slot_count = _field(self._map, "slots_off"), _field(self._map, "slot_count")
+        used = min(_field(self._map, "threads"), slot_count)
+        start = slots_off // 8
+        slots = w[start : start + used * SLOT_WORDS].reshape(used, SLOT_WORDS)
+        for k, name in enumerate(THREAD_COUNTS):
+            values[name] = int(w[OVERFLOW_OFFSET // 8 + k]) + int(slots[:, k].sum())
+        values["live_blocks"] = values["allocs"] - values["frees"]
+        values["peak_blocks"] = self._peak_blocks(values["peak_epoch"]) if peak_blocks else 0
         return Totals(**values)
+
+    def _peak_blocks(self, epoch: int) -> int:
+        count = min(_field(self._map, "count"), self.capacity)
+        c = self._entries(count)[:, 2:12]
+        at = c[:, C_EPOCH] == np.uint64(epoch)
+        live = c[:, C_ALLOCS] - c[:, C_FREES]
+        return int(np.where(at, c[:, C_PEAK_BLOCKS], live).sum())
 
     def request_snapshot(self) -> None:
         """Ask the shim for a snapshot at its next allocation (no signal)."""
@@ -181,7 +205,8 @@ class StatsTable:
     def live_by_stack(self) -> U64:
         """Each stack's live bytes now (a cheap view for the timeline)."""
         count = min(_field(self._map, "count"), self.capacity)
-        return self._entries(count)[:, 2 + 3].copy()
+        c = self._entries(count)
+        return c[:, 2 + C_BYTES] - c[:, 2 + C_FREED]
 
     def rows(self) -> StackRows:
         """Every stack with its counters (a consistent copy only once the process ended)."""
@@ -192,16 +217,16 @@ class StatsTable:
         state = e[:, 1] >> np.uint64(32)
         nframes = np.where(state == 1, np.minimum(nframes, self.frames), 0)
         c = e[:, 2:12]
-        live_b, live_n = c[:, 3], c[:, 4]
-        at_epoch = c[:, 8] == np.uint64(t.peak_epoch)
+        live_b, live_n = c[:, C_BYTES] - c[:, C_FREED], c[:, C_ALLOCS] - c[:, C_FREES]
+        at_epoch = c[:, C_EPOCH] == np.uint64(t.peak_epoch)
         frames = e[:, 12 : 12 + self.frames]
         stacks = [tuple(int(a) for a in frames[i, : nframes[i]]) for i in range(count)]
         return StackRows(
             stacks=stacks,
-            allocs=c[:, 0], frees=c[:, 1], bytes=c[:, 2], live_bytes=live_b, live_blocks=live_n,
-            temps=c[:, 5],
-            peak_bytes=np.where(at_epoch, c[:, 6], live_b),
-            peak_blocks=np.where(at_epoch, c[:, 7], live_n),
+            allocs=c[:, C_ALLOCS], frees=c[:, C_FREES], bytes=c[:, C_BYTES], live_bytes=live_b,
+            live_blocks=live_n, temps=c[:, C_TEMPS],
+            peak_bytes=np.where(at_epoch, c[:, C_PEAK_BYTES], live_b),
+            peak_blocks=np.where(at_epoch, c[:, C_PEAK_BLOCKS], live_n),
         )  # fmt: skip
 
 

@@ -13,7 +13,8 @@
  *   w[1]          version (bits 0-15) | flags (16-31) | frame count n (32-63)
  *   w[2 .. 2+n)   return addresses, innermost first (caller of malloc first)
  *   w[2+n]        requested size in bytes
- *   w[3+n]        allocation sequence number (unique per process)
+ *   w[3+n]        allocation sequence number (bits 0-39, unique per process) |
+ *                 the stack's id in the accounting table (bits 40-63; version 2)
  *   w[4+n]        thread id (bits 0-31) | sampling period in bytes (32-63)
  *   w[5+n]        offset from the underlying allocation to the user pointer
  *   w[6+n]        END magic    0x3165504145484c4d ("MLHEAPe1")
@@ -74,7 +75,8 @@
 
 #define ML_START_MAGIC 0x3172504145484c4dULL
 #define ML_END_MAGIC 0x3165504145484c4dULL
-#define ML_VERSION 1ULL
+#define ML_VERSION 2ULL /* 2: the sequence word carries the stack id in bits 40-63 */
+#define ML_SEQ_BITS 40
 #define ML_FLAG_STACK 1u    /* the record carries a stack */
 #define ML_FLAG_SAMPLED 2u  /* allocated in sampled mode (weight by period) */
 #define ML_FLAG_INTERNAL 4u /* allocated by the unwinder / bootstrap, no stack */
@@ -597,7 +599,7 @@ static inline void *alloc_compact(size_t size, int zero, unsigned flags) {
 }
 
 static inline void *write_record(unsigned char *raw, size_t offset, size_t size, const uint64_t *frames,
-                                 int n, unsigned flags) {
+                                 int n, unsigned flags, uint64_t id) {
     unsigned char *user = raw + offset;
     uint64_t *rec = (uint64_t *)user - (ML_FIXED_WORDS + n);
     rec[0] = ML_START_MAGIC;
@@ -605,7 +607,7 @@ static inline void *write_record(unsigned char *raw, size_t offset, size_t size,
     for (int i = 0; i < n; ++i) rec[2 + i] = frames[i];
     uint64_t *tail = rec + 2 + n;
     tail[0] = size;
-    tail[1] = next_seq();
+    tail[1] = (next_seq() & ((1ull << ML_SEQ_BITS) - 1)) | (id << ML_SEQ_BITS);
     tail[2] = thread_id() | (g_sample_period << 32);
     tail[3] = offset;
     tail[4] = ML_END_MAGIC;
@@ -641,7 +643,8 @@ static inline unsigned take_stack(size_t size, uint64_t *frames, int *n, uint64_
 
 /* Allocate and write the record take_stack decided on (not yet counted).
  * align: 0 for the malloc alignment, else a power of two >= sizeof(void*). */
-static void *place(size_t size, size_t align, int zero, const uint64_t *frames, int n, unsigned flags) {
+static void *place(size_t size, size_t align, int zero, const uint64_t *frames, int n, unsigned flags,
+                   uint64_t id) {
     /* Blocks allocated inside the shim (unwinder caches, start-up) are few and
      * keep the full record: its thread id and sequence number help explain them. */
     if (!(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL)) && align <= ML_ALIGN) {
@@ -669,7 +672,7 @@ static void *place(size_t size, size_t align, int zero, const uint64_t *frames, 
     else
         raw = real.malloc(total);
     if (!raw) return NULL;
-    return write_record(raw, offset, size, frames, n, flags);
+    return write_record(raw, offset, size, frames, n, flags, id);
 }
 
 /* The common case, kept small and free of the frame buffer: an allocation that
@@ -693,7 +696,7 @@ static void *ml_alloc(size_t size, size_t align, int zero) {
     uint64_t frames[ML_MAX_FRAMES], id;
     int n;
     unsigned flags = take_stack(size, frames, &n, &id);
-    void *q = place(size, align, zero, frames, n, flags);
+    void *q = place(size, align, zero, frames, n, flags, id);
     if (q) account_alloc(q, size, flags, id);
     return q;
 }
@@ -739,12 +742,7 @@ static void read_full(void *p, struct block_info *b) {
         if (rec[0] == ML_START_MAGIC && (rec[1] >> 32) == n) {
             b->magics[1] = rec;
             b->flags = (unsigned)((rec[1] >> 16) & 0xffff);
-            if ((b->flags & ML_FLAG_STACK) && g_tab) {
-                int was = t_in_hook;
-                t_in_hook = 1;
-                b->id = stack_id(rec + 2, (int)n, 0);
-                t_in_hook = was;
-            }
+            if (b->flags & ML_FLAG_STACK) b->id = tail[1] >> ML_SEQ_BITS;
             break;
         }
     }
@@ -836,7 +834,7 @@ EXPORT HOOK void *realloc(void *p, size_t size) {
         account_alloc(q, size, flags, id);
         return q;
     }
-    void *q = place(size, 0, 0, frames, n, flags);
+    void *q = place(size, 0, 0, frames, n, flags, id);
     if (!q) return NULL;
     memcpy(q, p, old.size < size ? old.size : size);
     account_free(p, old.size, old.flags, old.id);

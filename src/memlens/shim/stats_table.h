@@ -26,12 +26,15 @@
 #include <time.h>
 
 #define ML_TABLE_MAGIC 0x3153544154534c4dULL /* "MLSTATS1" as a little-endian word */
-#define ML_TABLE_VERSION 1u
+#define ML_TABLE_VERSION 2u
 #define ML_HDR_BYTES 4096u
+#define ML_THREAD_SLOTS 1024u
 
+/* A stack's counters.  Live figures are derived (allocated - freed), so an
+ * allocation costs two atomic adds on its stack and a free two. */
 enum {
-    C_ALLOCS, C_FREES, C_BYTES, C_LIVE_BYTES, C_LIVE_BLOCKS, C_TEMPS,
-    C_PEAK_BYTES, C_PEAK_BLOCKS, C_PEAK_EPOCH, C_RESERVED, C_COUNT
+    C_ALLOCS, C_FREES, C_BYTES, C_FREED, C_RESERVED4, C_TEMPS,
+    C_PEAK_BYTES, C_PEAK_BLOCKS, C_PEAK_EPOCH, C_RESERVED9, C_COUNT
 };
 
 struct ml_stack {
@@ -40,6 +43,14 @@ struct ml_stack {
     uint32_t state; /* 1 = written (published entries only are read) */
     uint64_t c[C_COUNT];
     uint64_t frames[];
+};
+
+/* Per-thread counts: each thread writes only its own slot (plain stores, no
+ * lock); a reader sums the slots and the header's overflow counters. */
+enum { T_ALLOCS, T_FREES, T_BYTES, T_TEMPS, T_COUNT };
+struct ml_tslot {
+    uint64_t c[T_COUNT];
+    uint64_t _pad[8 - T_COUNT];
 };
 
 struct ml_hdr {
@@ -53,13 +64,14 @@ struct ml_hdr {
     uint64_t start_ns, start_real_ns; /* CLOCK_MONOTONIC / CLOCK_REALTIME */
     uint64_t exit_ns;                 /* set by the shim's destructor */
     uint64_t exec_index;              /* 0: first image of this pid, 1.. after exec */
-    uint64_t _pad0[2];
-    /* line 2: the counters every allocation touches */
-    uint64_t live_bytes, live_blocks, allocs, frees, bytes, temps, _pad1[2];
+    uint64_t slots_off, slot_count;   /* the per-thread slots */
+    /* line 2: live bytes (the one figure every operation adds to atomically),
+     * then the counts of threads without a slot of their own (T_* order) */
+    uint64_t live_bytes, _unused1, c[T_COUNT], _pad1[2];
     /* line 3: the peak */
-    uint64_t peak_bytes, peak_blocks, peak_ns, peak_epoch, peak_allocs, _pad2[3];
-    /* line 4: the stack count and requests from memlens run */
-    uint64_t count, dropped, snap_request, snap_served, _pad3[4];
+    uint64_t peak_bytes, _unused2, peak_ns, peak_epoch, _pad2[4];
+    /* line 4: the stack count, threads, and requests from memlens run */
+    uint64_t count, dropped, snap_request, snap_served, threads, _pad3[3];
 };
 
 _Static_assert(offsetof(struct ml_hdr, live_bytes) == 128, "header line 2");
@@ -67,10 +79,11 @@ _Static_assert(offsetof(struct ml_hdr, peak_bytes) == 192, "header line 3");
 _Static_assert(offsetof(struct ml_hdr, count) == 256, "header line 4");
 _Static_assert(sizeof(struct ml_hdr) == 320, "header size");
 _Static_assert(offsetof(struct ml_stack, frames) == 96, "entry layout");
+_Static_assert(sizeof(struct ml_tslot) == 64, "slot layout");
 
 static struct ml_hdr *g_tab;
 static size_t g_tab_bytes;
-static int g_tab_batched; /* sampled mode: global counters flushed per thread */
+static int g_tab_batched; /* sampled mode: live bytes summed per thread, flushed in steps */
 
 static inline uint64_t now_ns(clockid_t clk) {
     struct timespec ts;
@@ -84,9 +97,11 @@ static inline struct ml_stack *stack_at(struct ml_hdr *h, uint64_t id) {
 
 static inline uint32_t *index_of(struct ml_hdr *h) { return (uint32_t *)((char *)h + h->index_off); }
 
+#define SLOTS_BYTES ((uint64_t)ML_THREAD_SLOTS * sizeof(struct ml_tslot))
+
 static size_t table_size(uint64_t capacity, uint64_t slots, uint32_t frames, uint32_t *entry_size) {
     *entry_size = (uint32_t)(sizeof(struct ml_stack) + 8u * frames);
-    return ML_HDR_BYTES + ((slots * 4 + 4095) & ~4095ull) + capacity * *entry_size;
+    return ML_HDR_BYTES + SLOTS_BYTES + ((slots * 4 + 4095) & ~4095ull) + capacity * *entry_size;
 }
 
 /* Lay out a fresh (zeroed) table. */
@@ -99,8 +114,10 @@ static void table_init(struct ml_hdr *h, uint64_t capacity, uint64_t slots, uint
     h->hdr_size = ML_HDR_BYTES;
     h->capacity = capacity;
     h->index_slots = slots;
-    h->index_off = ML_HDR_BYTES;
-    h->entries_off = ML_HDR_BYTES + ((slots * 4 + 4095) & ~4095ull);
+    h->slots_off = ML_HDR_BYTES;
+    h->slot_count = ML_THREAD_SLOTS;
+    h->index_off = ML_HDR_BYTES + SLOTS_BYTES;
+    h->entries_off = h->index_off + ((slots * 4 + 4095) & ~4095ull);
     h->pid = (uint64_t)getpid();
     h->ppid = (uint64_t)getppid();
     h->sample_period = g_sample_period;
@@ -111,13 +128,13 @@ static void table_init(struct ml_hdr *h, uint64_t capacity, uint64_t slots, uint
     __atomic_store_n(&h->magic, ML_TABLE_MAGIC, __ATOMIC_RELEASE);
 }
 
+/* Cheap on purpose (it runs at every allocation): independent rotations
+ * summed, one multiply to mix; a collision only costs a compare. */
 static inline uint64_t hash_frames(const uint64_t *f, int n) {
-    uint64_t h = (uint64_t)n * 0x9e3779b97f4a7c15ull;
-    for (int i = 0; i < n; ++i) {
-        h ^= f[i];
-        h *= 0x100000001b3ull;
-        h ^= h >> 29;
-    }
+    uint64_t h = (uint64_t)n;
+    for (int i = 0; i < n; ++i) h += (f[i] << (i * 7 % 64)) | (f[i] >> ((64 - i * 7 % 64) % 64));
+    h *= 0x9e3779b97f4a7c15ull;
+    h ^= h >> 29;
     return h | 1; /* never 0 */
 }
 
@@ -140,7 +157,7 @@ static uint64_t stack_id(const uint64_t *f, int n, int insert) {
             if (!insert) return 0;
             if (!mine) {
                 mine = __atomic_fetch_add(&h->count, 1, __ATOMIC_RELAXED);
-                if (mine >= h->capacity || mine >= 0xfffffffeull) {
+                if (mine >= h->capacity || mine >= 0xfffffeull) {
                     __atomic_fetch_add(&h->dropped, 1, __ATOMIC_RELAXED);
                     return 0;
                 }
@@ -166,27 +183,42 @@ static uint64_t stack_id(const uint64_t *f, int n, int insert) {
 #define ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 #define SUB(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELAXED)
 
+static TLS struct ml_tslot *t_slot;
+static TLS struct ml_hdr *t_slot_tab;
+
+/* Add to this thread's count (its own slot; the header's, atomically, past 1024 threads). */
+static inline void tcount(struct ml_hdr *h, int which, uint64_t v) {
+    if (__builtin_expect(t_slot_tab != h, 0)) {
+        t_slot_tab = h;
+        uint64_t i = ADD(&h->threads, 1);
+        t_slot = i < h->slot_count ? (struct ml_tslot *)((char *)h + h->slots_off) + i : NULL;
+    }
+    if (__builtin_expect(t_slot != NULL, 1))
+        __atomic_store_n(&t_slot->c[which], t_slot->c[which] + v, __ATOMIC_RELAXED);
+    else
+        ADD(&h->c[which], v);
+}
+
 /* Save the stack's live figures as of the latest peak before they change. */
 static inline void stack_settle(struct ml_hdr *h, struct ml_stack *s) {
     uint64_t epoch = __atomic_load_n(&h->peak_epoch, __ATOMIC_ACQUIRE);
     if (__atomic_load_n(&s->c[C_PEAK_EPOCH], __ATOMIC_RELAXED) != epoch) {
-        __atomic_store_n(&s->c[C_PEAK_BYTES], __atomic_load_n(&s->c[C_LIVE_BYTES], __ATOMIC_RELAXED),
-                         __ATOMIC_RELAXED);
-        __atomic_store_n(&s->c[C_PEAK_BLOCKS], __atomic_load_n(&s->c[C_LIVE_BLOCKS], __ATOMIC_RELAXED),
-                         __ATOMIC_RELAXED);
+        uint64_t live = __atomic_load_n(&s->c[C_BYTES], __ATOMIC_RELAXED) -
+                        __atomic_load_n(&s->c[C_FREED], __ATOMIC_RELAXED);
+        uint64_t blocks = __atomic_load_n(&s->c[C_ALLOCS], __ATOMIC_RELAXED) -
+                          __atomic_load_n(&s->c[C_FREES], __ATOMIC_RELAXED);
+        __atomic_store_n(&s->c[C_PEAK_BYTES], live, __ATOMIC_RELAXED);
+        __atomic_store_n(&s->c[C_PEAK_BLOCKS], blocks, __ATOMIC_RELAXED);
         __atomic_store_n(&s->c[C_PEAK_EPOCH], epoch, __ATOMIC_RELEASE);
     }
 }
 
-/* Live figures grow by (bytes, blocks): the peak check follows the add. */
-static inline void live_grow(struct ml_hdr *h, uint64_t bytes, uint64_t blocks) {
-    uint64_t nblocks = ADD(&h->live_blocks, blocks) + blocks;
+/* Live bytes grow by `bytes`: the peak check follows the add. */
+static inline void live_grow(struct ml_hdr *h, uint64_t bytes) {
     uint64_t live = ADD(&h->live_bytes, bytes) + bytes;
     uint64_t peak = __atomic_load_n(&h->peak_bytes, __ATOMIC_RELAXED);
     while (live > peak) {
         if (__atomic_compare_exchange_n(&h->peak_bytes, &peak, live, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
-            h->peak_blocks = nblocks;
-            h->peak_allocs = __atomic_load_n(&h->allocs, __ATOMIC_RELAXED);
             h->peak_ns = now_ns(CLOCK_MONOTONIC);
             __atomic_fetch_add(&h->peak_epoch, 1, __ATOMIC_ACQ_REL);
             break;
@@ -194,30 +226,16 @@ static inline void live_grow(struct ml_hdr *h, uint64_t bytes, uint64_t blocks) 
     }
 }
 
-/* Sampled mode: the global figures are summed per thread and flushed in steps
- * of ML_BATCH bytes (the peak is then exact to threads x ML_BATCH). */
+/* Sampled mode: live bytes are summed per thread and flushed in steps of
+ * ML_BATCH (the peak is then exact to threads x ML_BATCH). */
 #define ML_BATCH (256 * 1024)
-static TLS int64_t t_b_live, t_b_blocks;
-static TLS uint64_t t_b_allocs, t_b_frees, t_b_bytes, t_b_temps;
+static TLS int64_t t_b_live;
 
 static void batch_flush(void) {
     struct ml_hdr *h = g_tab;
-    if (h) {
-        ADD(&h->allocs, t_b_allocs);
-        ADD(&h->bytes, t_b_bytes);
-        ADD(&h->frees, t_b_frees);
-        ADD(&h->temps, t_b_temps);
-        if (t_b_live >= 0) {
-            if (t_b_blocks < 0) SUB(&h->live_blocks, (uint64_t)-t_b_blocks);
-            live_grow(h, (uint64_t)t_b_live, t_b_blocks > 0 ? (uint64_t)t_b_blocks : 0);
-        } else {
-            SUB(&h->live_bytes, (uint64_t)-t_b_live);
-            if (t_b_blocks < 0) SUB(&h->live_blocks, (uint64_t)-t_b_blocks);
-            else ADD(&h->live_blocks, (uint64_t)t_b_blocks);
-        }
-    }
-    t_b_live = t_b_blocks = 0;
-    t_b_allocs = t_b_frees = t_b_bytes = t_b_temps = 0;
+    if (h && t_b_live > 0) live_grow(h, (uint64_t)t_b_live);
+    if (h && t_b_live < 0) SUB(&h->live_bytes, (uint64_t)-t_b_live);
+    t_b_live = 0;
 }
 
 /* The last block this thread allocated: a free of it is a temporary allocation. */
@@ -227,24 +245,19 @@ static inline void count_alloc(void *user, uint64_t size, uint64_t id, int with_
     struct ml_hdr *h = g_tab;
     t_last_alloc = user;
     if (!h) return;
+    tcount(h, T_ALLOCS, 1);
+    tcount(h, T_BYTES, size);
     if (with_stack) {
         struct ml_stack *s = stack_at(h, id);
         stack_settle(h, s);
         ADD(&s->c[C_ALLOCS], 1);
         ADD(&s->c[C_BYTES], size);
-        ADD(&s->c[C_LIVE_BLOCKS], 1);
-        ADD(&s->c[C_LIVE_BYTES], size);
     }
     if (g_tab_batched) {
         t_b_live += (int64_t)size;
-        t_b_blocks += 1;
-        t_b_allocs += 1;
-        t_b_bytes += size;
-        if (t_b_live > ML_BATCH || t_b_allocs >= 65536) batch_flush();
+        if (t_b_live > ML_BATCH) batch_flush();
     } else {
-        ADD(&h->allocs, 1);
-        ADD(&h->bytes, size);
-        live_grow(h, size, 1);
+        live_grow(h, size);
     }
 }
 
@@ -253,24 +266,19 @@ static inline void count_free(void *user, uint64_t size, uint64_t id, int with_s
     int temp = user == t_last_alloc;
     t_last_alloc = NULL;
     if (!h) return;
+    tcount(h, T_FREES, 1);
+    if (temp) tcount(h, T_TEMPS, 1);
     if (with_stack) {
         struct ml_stack *s = stack_at(h, id);
         stack_settle(h, s);
         ADD(&s->c[C_FREES], 1);
-        SUB(&s->c[C_LIVE_BLOCKS], 1);
-        SUB(&s->c[C_LIVE_BYTES], size);
+        ADD(&s->c[C_FREED], size);
         if (temp) ADD(&s->c[C_TEMPS], 1);
     }
     if (g_tab_batched) {
         t_b_live -= (int64_t)size;
-        t_b_blocks -= 1;
-        t_b_frees += 1;
-        t_b_temps += (uint64_t)temp;
-        if (t_b_live < -ML_BATCH || t_b_frees >= 65536) batch_flush();
+        if (t_b_live < -ML_BATCH) batch_flush();
     } else {
-        ADD(&h->frees, 1);
-        ADD(&h->temps, (uint64_t)temp);
-        SUB(&h->live_blocks, 1);
         SUB(&h->live_bytes, size);
     }
 }
@@ -345,8 +353,8 @@ static void table_create(int allow_exec_images) {
 static void table_after_fork(int follow) {
     struct ml_hdr *old = g_tab;
     g_tab = NULL;
-    t_b_live = t_b_blocks = 0;
-    t_b_allocs = t_b_frees = t_b_bytes = t_b_temps = 0;
+    t_b_live = 0;
+    t_slot_tab = NULL;
     if (!old || !follow) return;
     const char *dir = getenv("MEMLENS_STATS_DIR");
     int fd = -1, index = 0;

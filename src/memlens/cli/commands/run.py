@@ -144,7 +144,7 @@ def build_run_report(cmd: list[str], result: RunResult, top: int | None) -> RunR
     loaded = modules_for(result, main)
     symbolizer = Symbolizer(loaded)
     stacks = symbolize_stacks(stacks, lambda a: symbolize_returns(symbolizer, a), top)
-    totals = main.table.totals()
+    totals = main.table.totals(peak_blocks=True)
     return RunReport(
         command=cmd, pid=main.pid, status=status, status_text=text, runtime=result.runtime,
         totals=totals, peak_rss=main.timeline.peak_rss, sampled=totals.sample_period > 0,
