@@ -206,3 +206,74 @@ def test_bad_values_are_refused_in_one_line(tmp_path: Path, flags: list[str]) ->
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert flags[0] in done.stderr
+
+
+def _pprof_samples(path: Path) -> dict[str, dict[str, int]]:
+    """``go tool pprof -raw``: each sample's values by type, keyed by its leaf function."""
+    go = need_tool("go")
+    text = subprocess.run([go, "tool", "pprof", "-raw", str(path)], capture_output=True,
+                          text=True, check=True).stdout  # fmt: skip
+    lines = text.splitlines()
+    types = [t.split("/")[0] for t in lines[lines.index("Samples:") + 1].split()]
+    functions: dict[str, str] = {}
+    for line in lines[lines.index("Locations") + 1 :]:
+        if line == "Mappings":
+            break
+        fields = line.split()
+        functions[fields[0].rstrip(":")] = fields[3]
+    out: dict[str, dict[str, int]] = {}
+    for line in lines[lines.index("Samples:") + 2 : lines.index("Locations")]:
+        values, _, locs = line.partition(":")
+        out[functions[locs.split()[0]]] = dict(
+            zip(types, (int(v) for v in values.split()), strict=True)
+        )
+    return out
+
+
+def test_pprof_carries_every_sample_type(tmp_path: Path) -> None:
+    exe = build(SPIKE, tmp_path / "spike", "-O1")
+    out = tmp_path / "o"
+    assert main(["run", "-q", "--out", str(out), "--", str(exe)]) == 0
+    samples = _pprof_samples(out / "heap.pb.gz")
+    assert samples["spike"] == {
+        "alloc_objects": 1, "alloc_space": MB50, "inuse_objects": 0, "inuse_space": 0,
+        "peak_objects": 1, "peak_space": MB50, "temporary_objects": 1,
+    }  # fmt: skip
+    assert samples["keep"]["inuse_space"] == 1024 and samples["keep"]["peak_space"] == 1024
+    assert samples["churn"]["temporary_objects"] == 100000
+    assert samples["churn"]["alloc_space"] == 100000 * 32
+
+
+# work(int) allocates every map node through std::map code inlined into it.
+INLINED = r"""
+#include <cstdio>
+#include <map>
+static std::map<int, long> *table;
+__attribute__((noinline)) void work(int n) {
+    for (int i = 0; i < n; ++i) (*table)[i] = i;
+}
+int main() {
+    table = new std::map<int, long>;
+    work(20000);
+    std::printf("%zu\n", table->size());
+    return 0;
+}
+"""
+
+
+def test_inlined_std_map_code_is_attributed_to_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exe = build(INLINED, tmp_path / "work", "-O2", cxx=True)
+    out = tmp_path / "o"
+    assert main(["run", "--out", str(out), "--top", "1", "--", str(exe)]) == 0
+    doc = run_json(out)
+    by_id = {s["id"]: s for s in doc["stacks"]}
+    top = by_id[doc["sections"]["peak"][0]]
+    assert top["peak_bytes"] == 20000 * 48 and top["peak_blocks"] == 20000  # one node each
+    frame = next(f for f in top["frames"] if f["inlined_by"])
+    assert frame["function"].startswith("std::")
+    assert frame["inlined_by"][-1]["function"] == "work(int)"
+    # In the text, work(int) is the real function of that frame (its module named).
+    err = capsys.readouterr().err
+    assert f"work(int)  {tmp_path / 'work.cc'}:6  (work)" in err

@@ -48,6 +48,7 @@ from memlens.sources.options import OpenOptions
 from memlens.symbols.modmap import LoadedModule, build_module_map
 
 MAPS_EVERY = 0.1  # seconds between checks of a process's module list
+DISCOVER_EVERY = 0.05  # seconds between looks for new tables (exec'd or forked images)
 SIGINT_GRACE = 0.2  # a terminal's Ctrl-C reaches the program itself: forward only after this
 
 
@@ -183,8 +184,15 @@ class _Watch:
         self.known: set[str] = set()
         self.next_every = time.monotonic() + opts.every if opts.every else None
         self.snapshot_cost = 0.0
+        self.discovered = 0.0
 
-    def discover(self) -> None:
+    def discover(self, force: bool = False) -> None:
+        now = time.monotonic()
+        # Every tick until the program's table shows up (a short program may be
+        # gone 50 ms later), then every DISCOVER_EVERY.
+        if not force and self.result.tracked and now - self.discovered < DISCOVER_EVERY:
+            return
+        self.discovered = now
         for path in table_paths(self.opts.out_dir):
             if path in self.known:
                 continue
@@ -211,9 +219,11 @@ class _Watch:
                 text = f.read()
         except OSError:
             return
-        if text == tr.maps_text:
+        # Only file mappings make modules: the heap growing changes nothing here.
+        files = b"\n".join(line for line in text.split(b"\n") if b" /" in line)
+        if files == tr.maps_text:
             return
-        tr.maps_text = text
+        tr.maps_text = files
         try:
             with open_process(tr.pid, OpenOptions()) as snap:
                 for m in build_module_map(snap):
@@ -227,10 +237,10 @@ class _Watch:
         for tr in self.result.tracked:
             if tr.done:
                 continue
-            t = tr.table.totals()
-            alive = t.exit_ns == 0 and os.path.exists(f"/proc/{tr.pid}")
-            rss = rss_of(tr.pid) if alive else None
-            tr.timeline.samples.append(take_sample(tr.table, now_ns, rss))
+            rss = rss_of(tr.pid)
+            sample = take_sample(tr.table, now_ns, rss)
+            alive = rss is not None and not tr.table.exited()
+            tr.timeline.samples.append(sample)
             if not alive:
                 tr.done = True
                 continue
@@ -249,7 +259,7 @@ class _Watch:
 
     def finish(self) -> None:
         """One last sample of every table: the figures at the end."""
-        self.discover()
+        self.discover(force=True)
         now_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
         for tr in self.result.tracked:
             t = tr.table.totals()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import mmap
 import os
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -84,6 +85,13 @@ class Totals:
     def peak_after(self) -> float:
         """Seconds from the start of the program to its heap peak."""
         return max(self.peak_ns - self.start_ns, 0) / 1e9 if self.peak_ns else 0.0
+
+
+class QuickCounts(NamedTuple):
+    start_ns: int
+    live_bytes: int
+    allocs: int
+    frees: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +156,8 @@ class StatsTable:
         ):
             raise FormatError(path, 12, "stats table layout does not fit the file")
         self._words = np.frombuffer(m, dtype="<u8")
+        self._slots_start = _field(m, "slots_off") // 8
+        self._slot_count = _field(m, "slot_count")
 
     def close(self) -> None:
         self._words = np.zeros(0, dtype="<u8")
@@ -188,6 +198,10 @@ class StatsTable:
         live = c[:, C_ALLOCS] - c[:, C_FREES]
         return int(np.where(at, c[:, C_PEAK_BLOCKS], live).sum())
 
+    def exited(self) -> bool:
+        """Whether the shim's destructor ran (the process is ending)."""
+        return bool(self._words[96 // 8])
+
     def request_snapshot(self) -> None:
         """Ask the shim for a snapshot at its next allocation (no signal)."""
         i = SNAP_REQUEST_OFFSET // 8
@@ -201,6 +215,15 @@ class StatsTable:
         width = self.entry_size // 8
         start = self.entries_off // 8
         return self._words[start : start + count * width].reshape(count, width)
+
+    def quick_counts(self) -> QuickCounts:
+        """The few figures a timeline sample needs, read with as little work as possible."""
+        w = self._words
+        used = min(int(w[288 // 8]), self._slot_count)
+        slots = w[self._slots_start : self._slots_start + used * SLOT_WORDS]
+        allocs = int(w[OVERFLOW_OFFSET // 8]) + int(slots[0::SLOT_WORDS].sum())
+        frees = int(w[OVERFLOW_OFFSET // 8 + 1]) + int(slots[1::SLOT_WORDS].sum())
+        return QuickCounts(int(w[80 // 8]), int(w[128 // 8]), allocs, frees)
 
     def live_by_stack(self) -> U64:
         """Each stack's live bytes now (a cheap view for the timeline)."""

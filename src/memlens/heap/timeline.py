@@ -53,7 +53,7 @@ def rss_of(pid: int) -> int | None:
 
 def take_sample(table: StatsTable, now_ns: int, rss: int | None) -> Sample:
     """Read the table's counters (and its largest stacks) at ``now_ns`` (CLOCK_MONOTONIC)."""
-    t = table.totals()
+    c = table.quick_counts()
     live = table.live_by_stack()
     top: tuple[tuple[int, int], ...] = ()
     if len(live):
@@ -62,11 +62,11 @@ def take_sample(table: StatsTable, now_ns: int, rss: int | None) -> Sample:
         idx = idx[np.argsort(-live[idx].astype(np.int64), kind="stable")]
         top = tuple((int(i), int(live[i])) for i in idx if live[i])
     return Sample(
-        t=max(now_ns - t.start_ns, 0) / 1e9,
-        live_bytes=t.live_bytes,
+        t=max(now_ns - c.start_ns, 0) / 1e9,
+        live_bytes=c.live_bytes,
         rss=rss,
-        allocs=t.allocs,
-        frees=t.frees,
+        allocs=c.allocs,
+        frees=c.frees,
         top=top,
     )
 

@@ -78,15 +78,17 @@ def figures(name: str, s: StackStats) -> str:
 
 
 def frame_text(f: Frame) -> list[str]:
-    """The frame as ``function  file:line  (module)``, then the functions it is inlined into."""
+    """``function  file:line  (module)``; an address in inlined code gives one line per
+    function, innermost first, each but the last (the real function) marked ``(inlined)``."""
     mod = f.module.rsplit("/", 1)[-1] if f.module else None
     name = f.function or (f"{mod}+{f.module_offset:#x}" if mod and f.module_offset is not None
                           else f"{f.address:#x}")  # fmt: skip
-    where = f"  {f.file}:{f.line}" if f.file and f.line else f"  {f.file}" if f.file else ""
-    lines = [f"{name}{where}" + (f"  ({mod})" if mod else "")]
-    for c in f.inlined_by:
-        cwhere = f"  {c.file}:{c.line}" if c.file and c.line else ""
-        lines.append(f"{c.function or '??'}{cwhere}  (inlined)")
+    chain = [(name, f.file, f.line)] + [(c.function or "??", c.file, c.line) for c in f.inlined_by]
+    lines = []
+    for k, (fn, file, line) in enumerate(chain):
+        where = f"  {file}:{line}" if file and line else f"  {file}" if file else ""
+        tag = "  (inlined)" if k < len(chain) - 1 else (f"  ({mod})" if mod else "")
+        lines.append(f"{fn}{where}{tag}")
     return lines
 
 
