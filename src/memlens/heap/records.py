@@ -40,6 +40,7 @@ import numpy.typing as npt
 from memlens.core.addrspace import AddressSpace
 from memlens.core.region import Region
 from memlens.errors import AddressError, MemlensError
+from memlens.heap.idrecords import StackLookup, find_stack_table, scan_id_records
 from memlens.heap.model import HeapBlocks
 
 START_MAGIC = 0x3172504145484C4D  # "MLHEAPr1" as a little-endian word
@@ -69,25 +70,54 @@ U64 = npt.NDArray[np.uint64]
 
 
 def scan_words(
-    words: U64, base: int, limit: int | None = None, region_end: int | None = None
+    words: U64,
+    base: int,
+    limit: int | None = None,
+    region_end: int | None = None,
+    stacks: StackLookup | None = None,
 ) -> dict[str, U64]:
     """Records whose first word lies in ``words[:limit]`` (``base`` = address of ``words[0]``).
 
     ``words`` must already be in native order and 8-byte aligned.  Records may
     extend past ``limit`` into the rest of ``words`` (the caller's overlap); a
     block's data must end by ``region_end`` (default: the end of ``words``).
-    Rows come in address order, both formats together.
+    Format-3 records name their stack by id: ``stacks`` (the shim's table found
+    in the same image) gives its frames and thread.  Rows come in address
+    order, all formats together.
     """
-    full = _scan_full(words, base, limit, region_end)
-    compact = _scan_compact(words, base, limit, region_end)
-    if len(compact["address"]) == 0:
-        return full
-    if len(full["address"]) == 0:
-        return compact
-    width = full["frames"].shape[1]
-    both = {k: np.concatenate([full[k], compact[k]]) for k in full if k != "frames"}
+    return _merge(scan_chunk(words, base, limit, region_end, stacks, expand=True))
+
+
+def scan_chunk(
+    words: U64,
+    base: int,
+    limit: int | None,
+    region_end: int | None,
+    stacks: StackLookup | None,
+    expand: bool,
+) -> list[dict[str, U64]]:
+    """The three formats' rows of one chunk, each format's on its own (see ``scan_words``)."""
+    parts = [
+        _scan_full(words, base, limit, region_end),
+        _scan_compact(words, base, limit, region_end),
+        scan_id_records(words, base, limit, region_end, stacks, expand),
+    ]
+    return [p for p in parts if len(p["address"])]
+
+
+def _merge(parts: list[dict[str, U64]]) -> dict[str, U64]:
+    if not parts:
+        return _empty()
+    if len(parts) == 1:
+        return parts[0]
+    width = max(p["frames"].shape[1] for p in parts)
+    keys = {k for p in parts for k in p if k != "frames"}  # "unresolved": format 3 only
+    both = {
+        k: np.concatenate([p.get(k, np.zeros(len(p["address"]), dtype=np.uint64)) for p in parts])
+        for k in sorted(keys)
+    }
     both["frames"] = np.concatenate(
-        [full["frames"], np.zeros((len(compact["address"]), width), dtype=np.uint64)]
+        [np.pad(p["frames"], ((0, 0), (0, width - p["frames"].shape[1]))) for p in parts]
     )
     order = np.argsort(both["address"], kind="stable")
     return {k: v[order] for k, v in both.items()}
@@ -224,11 +254,22 @@ def _words(space: AddressSpace, pos: int, size: int, dtype: np.dtype[np.uint64])
 
 
 def scan_space(
-    space: AddressSpace, ranges: Iterable[tuple[int, int, int]] | None = None
+    space: AddressSpace,
+    ranges: Iterable[tuple[int, int, int]] | None = None,
+    pid: int | None = None,
 ) -> tuple[HeapBlocks, list[str]]:
-    """Every record in the writable, saved parts of ``space``, and warnings for unread ranges."""
-    parts, warnings = scan_parts(space, ranges)
-    return HeapBlocks.concat(parts), warnings
+    """Every record in the writable, saved parts of ``space``, and warnings for unread ranges.
+
+    ``pid`` picks the shim's stack table of that process when the image holds
+    several (a forked child keeps its parent's mapping).
+    """
+    stacks = find_stack_table(space, pid)
+    parts, warnings = scan_parts(space, ranges, stacks=stacks, expand=False)
+    table = None
+    if stacks is not None:
+        table = [tuple(int(a) for a in stacks.frames[i, : int(stacks.nframes[i])])
+                 for i in range(len(stacks.nframes))]  # fmt: skip
+    return HeapBlocks.concat(parts, table), warnings
 
 
 def present_runs(entries: U64, start: int, page_size: int) -> list[tuple[int, int]]:
@@ -245,7 +286,11 @@ def present_runs(entries: U64, start: int, page_size: int) -> list[tuple[int, in
 
 
 def scan_parts(
-    space: AddressSpace, ranges: Iterable[tuple[int, int, int]] | None = None
+    space: AddressSpace,
+    ranges: Iterable[tuple[int, int, int]] | None = None,
+    pid: int | None = None,
+    stacks: StackLookup | None = None,
+    expand: bool = True,
 ) -> tuple[list[dict[str, U64]], list[str]]:
     """The record scan itself: ``scan_words`` columns per chunk, not yet joined or interned.
 
@@ -255,8 +300,12 @@ def scan_parts(
     dtype = np.dtype("<u8" if space.byteorder == "little" else ">u8")
     parts: list[dict[str, U64]] = []
     warnings: list[str] = []
+    if stacks is None:
+        stacks = find_stack_table(space, pid)
     todo = ranges if ranges is not None else ((lo, hi, hi) for lo, hi in scan_ranges(space))
     for lo, hi, region_end in todo:
+        if stacks is not None and stacks.start <= lo < stacks.end:
+            continue  # the table itself holds no blocks
         lo8 = (lo + 7) & ~7
         pos = lo8
         while pos + COMPACT_WORDS * 8 <= hi:
@@ -268,6 +317,11 @@ def scan_parts(
                 warnings.append(f"skipped {pos:#x}-{pos + take:#x}: {e}")
                 pos += body
                 continue
-            parts.append(scan_words(words, pos, body // 8, region_end))
+            parts.extend(scan_chunk(words, pos, body // 8, region_end, stacks, expand))
             pos += body
+    unknown = sum(int(p["unresolved"].sum()) for p in parts if "unresolved" in p)
+    if unknown:
+        warnings.append(f"{unknown} blocks name a stack in the shim's table, which is not in this "
+                        "image (a table in a file under 'memlens run --out'): their stacks are "
+                        "unknown")  # fmt: skip
     return parts, warnings

@@ -74,7 +74,7 @@ def present_ranges(snap: Snapshot) -> list[tuple[int, int, int]] | None:
 
 def profile_from_snapshot(snap: Snapshot, reason: str | None = None) -> HeapProfile:
     """Scan ``snap`` for records (only present pages of a live process) and its modules."""
-    blocks, warnings = scan_space(snap.space, present_ranges(snap))
+    blocks, warnings = scan_space(snap.space, present_ranges(snap), snap.pid)
     loaded = build_module_map(snap)
     arch = snap.arch
     return HeapProfile(

@@ -87,17 +87,29 @@ class RunReport:
 
 
 def stack_stats(rows: StackRows) -> list[StackStats]:
-    """Rows of the table that ever allocated, as values."""
+    """Rows of the table that ever allocated, as values; one per stack.
+
+    The shim keeps a row per (stack, thread) -- its 16-byte block records have
+    no room for the thread -- so rows with the same frames are summed here (the
+    peak columns too: every row's figure is of the same moment).
+    """
     used = np.flatnonzero(rows.allocs > 0)
+    columns = (rows.allocs, rows.frees, rows.bytes, rows.live_bytes, rows.live_blocks, rows.temps,
+               rows.peak_bytes, rows.peak_blocks)  # fmt: skip
+    merged: dict[tuple[int, ...], list[int]] = {}
+    for i in used:
+        stack = rows.stacks[i]
+        acc = merged.get(stack)
+        values = [int(c[i]) for c in columns]
+        if acc is None:
+            merged[stack] = [int(i), *values]
+        else:
+            acc[1:] = [a + v for a, v in zip(acc[1:], values, strict=True)]
     return [
-        StackStats(
-            id=int(i), stack=rows.stacks[i], allocs=int(rows.allocs[i]), frees=int(rows.frees[i]),
-            bytes=int(rows.bytes[i]), live_bytes=int(rows.live_bytes[i]),
-            live_blocks=int(rows.live_blocks[i]), temps=int(rows.temps[i]),
-            peak_bytes=int(rows.peak_bytes[i]), peak_blocks=int(rows.peak_blocks[i]),
-        )
-        for i in used
-    ]
+        StackStats(id=v[0], stack=stack, allocs=v[1], frees=v[2], bytes=v[3], live_bytes=v[4],
+                   live_blocks=v[5], temps=v[6], peak_bytes=v[7], peak_blocks=v[8])
+        for stack, v in merged.items()
+    ]  # fmt: skip
 
 
 def symbolize_stacks(

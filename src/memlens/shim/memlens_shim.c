@@ -83,6 +83,8 @@
 #define ML_FLAG_MASK 0xfULL   /* flag bits a compact record can carry (bits 0-3) */
 #define ML_FIXED_WORDS 7
 #define ML_COMPACT_MAGIC 0x3263504145484c40ULL /* "MLHEAPc2" with bits 0-3 clear */
+#define ML_ID_MAGIC 0x3373504145484c40ULL      /* "MLHEAPs3" with bits 0-3 clear */
+#define ML_SIZE_BITS 40                        /* format 3: size | stack id << 40 */
 #ifndef ML_COMPACT_BYTES
 #define ML_COMPACT_BYTES 16 /* benchmarks/bench_heap.py --attribution builds 64 */
 #endif
@@ -565,6 +567,32 @@ static inline int is_compact(void *user) {
            ((((uint64_t *)user)[-1] - (uint64_t)(uintptr_t)user) & ~ML_FLAG_MASK) == ML_COMPACT_MAGIC;
 }
 
+static inline void *write_compact(unsigned char *raw, size_t size, unsigned flags);
+
+/* A format-3 record: the same shape as format 2, its own magic, and the stack id
+ * in the size word's bits 40-63. */
+static inline int is_idrec(void *user) {
+    return ((uintptr_t)user & (ML_ALIGN - 1)) == 0 &&
+           ((((uint64_t *)user)[-1] - (uint64_t)(uintptr_t)user) & ~ML_FLAG_MASK) == ML_ID_MAGIC;
+}
+
+static inline void *write_idrec(unsigned char *raw, size_t size, unsigned flags, uint64_t id) {
+    uint64_t *user = (uint64_t *)(raw + ML_COMPACT_BYTES);
+    user[-2] = (uint64_t)size | (id << ML_SIZE_BITS);
+    user[-1] = (ML_ID_MAGIC | flags) + (uint64_t)(uintptr_t)user;
+    return user;
+}
+
+/* Whether a block of this size and alignment gets a 16-byte record (format 2 or 3). */
+static inline int short_record(size_t size, size_t align, unsigned flags) {
+    if (align > ML_ALIGN || (flags & ML_FLAG_INTERNAL)) return 0;
+    return !(flags & ML_FLAG_STACK) || (uint64_t)size < (1ull << ML_SIZE_BITS);
+}
+
+static inline void *write_short(unsigned char *raw, size_t size, unsigned flags, uint64_t id) {
+    return (flags & ML_FLAG_STACK) ? write_idrec(raw, size, flags, id) : write_compact(raw, size, flags);
+}
+
 static inline void *write_compact(unsigned char *raw, size_t size, unsigned flags) {
     uint64_t *user = (uint64_t *)(raw + ML_COMPACT_BYTES);
     user[-2] = size;
@@ -636,7 +664,7 @@ static inline unsigned take_stack(size_t size, uint64_t *frames, int *n, uint64_
     if (g_unwinder == UNW_NONE) return flags;
     t_in_hook = 1;
     *n = collect(frames);
-    *id = stack_id(frames, *n, 1);
+    *id = stack_id(frames, *n, thread_id());
     t_in_hook = 0;
     return flags | ML_FLAG_STACK;
 }
@@ -647,14 +675,14 @@ static void *place(size_t size, size_t align, int zero, const uint64_t *frames, 
                    uint64_t id) {
     /* Blocks allocated inside the shim (unwinder caches, start-up) are few and
      * keep the full record: its thread id and sequence number help explain them. */
-    if (!(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL)) && align <= ML_ALIGN) {
+    if (short_record(size, align, flags)) {
         size_t total = size + ML_COMPACT_BYTES;
         if (total < size) {
             errno = ENOMEM;
             return NULL;
         }
         unsigned char *raw = zero ? real.calloc(1, total) : real.malloc(total);
-        return raw ? write_compact(raw, size, flags) : NULL;
+        return raw ? write_short(raw, size, flags, id) : NULL;
     }
     size_t header = (flags & ML_FLAG_STACK) ? g_header_stack : g_header_nostack;
     size_t offset = header;
@@ -711,14 +739,14 @@ struct block_info {
     int compact;         /* a format-2 record */
 };
 
-/* A format-2 record: the word before the user data is the compact magic plus
- * flags plus the user address. */
-static inline int read_compact(void *p, struct block_info *b) {
+/* A format-2 or -3 record: the word before the user data is the magic plus
+ * flags plus the user address; format 3 keeps the stack id above the size. */
+static inline int read_short(void *p, struct block_info *b, int idrec) {
     uint64_t *u = p;
     b->raw = (unsigned char *)p - ML_COMPACT_BYTES;
-    b->size = u[-2];
+    b->size = idrec ? u[-2] & ((1ull << ML_SIZE_BITS) - 1) : u[-2];
     b->flags = (unsigned)((u[-1] - (uint64_t)(uintptr_t)p) & ML_FLAG_MASK);
-    b->id = 0;
+    b->id = idrec ? u[-2] >> ML_SIZE_BITS : 0;
     b->magics[0] = &u[-1];
     b->magics[1] = NULL;
     b->compact = 1;
@@ -750,7 +778,8 @@ static void read_full(void *p, struct block_info *b) {
 
 /* 1 and b filled when p is a block with a record, else 0. */
 static inline int block_of(void *p, struct block_info *b) {
-    if (is_compact(p)) return read_compact(p, b);
+    if (is_compact(p)) return read_short(p, b, 0);
+    if (is_idrec(p)) return read_short(p, b, 1);
     if (!is_ours(p)) return 0;
     read_full(p, b);
     return 1;
@@ -814,9 +843,10 @@ EXPORT HOOK void *realloc(void *p, size_t size) {
     unsigned flags = take_stack(size, frames, &n, &id);
     int compact = old.compact;
     /* Counted as heaptrack does: a free of the old block, then an allocation. */
-    if (compact && !(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL))) {
-        /* Compact to compact: let the allocator grow or shrink it in place. The
-         * magic is cleared first so that the old place is never a record. */
+    if (compact && short_record(size, 0, flags)) {
+        /* 16-byte record to 16-byte record: let the allocator grow or shrink it
+         * in place.  The magic is cleared first so that the old place is never
+         * a record. */
         size_t total = size + ML_COMPACT_BYTES;
         if (total < size) {
             errno = ENOMEM;
@@ -830,7 +860,7 @@ EXPORT HOOK void *realloc(void *p, size_t size) {
             return NULL;
         }
         account_free(p, old.size, old.flags, old.id);
-        void *q = write_compact(raw, size, flags);
+        void *q = write_short(raw, size, flags, id);
         account_alloc(q, size, flags, id);
         return q;
     }
@@ -893,7 +923,8 @@ EXPORT HOOK void *pvalloc(size_t size) {
 EXPORT HOOK size_t malloc_usable_size(void *p) {
     if (!p) return 0;
     if (in_arena(p)) return 0;
-    if (is_compact(p)) return real.usable((unsigned char *)p - ML_COMPACT_BYTES) - ML_COMPACT_BYTES;
+    if (is_compact(p) || is_idrec(p))
+        return real.usable((unsigned char *)p - ML_COMPACT_BYTES) - ML_COMPACT_BYTES;
     if (!is_ours(p)) return real.usable ? real.usable(p) : 0;
     uint64_t *tail = tail_of(p);
     return real.usable((unsigned char *)p - tail[3]) - tail[3];

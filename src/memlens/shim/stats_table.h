@@ -33,7 +33,7 @@
 /* A stack's counters.  Live figures are derived (allocated - freed), so an
  * allocation costs two atomic adds on its stack and a free two. */
 enum {
-    C_ALLOCS, C_FREES, C_BYTES, C_FREED, C_RESERVED4, C_TEMPS,
+    C_ALLOCS, C_FREES, C_BYTES, C_FREED, C_TID, C_TEMPS,
     C_PEAK_BYTES, C_PEAK_BLOCKS, C_PEAK_EPOCH, C_RESERVED9, C_COUNT
 };
 
@@ -138,23 +138,26 @@ static inline uint64_t hash_frames(const uint64_t *f, int n) {
     return h | 1; /* never 0 */
 }
 
-static inline int same_stack(const struct ml_stack *s, uint64_t hash, const uint64_t *f, int n) {
-    return s->hash == hash && s->nframes == (uint32_t)n && !memcmp(s->frames, f, 8u * (size_t)n);
+static inline int same_stack(const struct ml_stack *s, uint64_t hash, const uint64_t *f, int n,
+                             uint64_t tid) {
+    return s->hash == hash && s->nframes == (uint32_t)n && s->c[C_TID] == tid &&
+           !memcmp(s->frames, f, 8u * (size_t)n);
 }
 
-/* The id of a stack; with `insert`, added when new.  0 when absent or the table is full. */
-static uint64_t stack_id(const uint64_t *f, int n, int insert) {
+/* The id of (a stack, the thread that allocated), added when new: the table
+ * keeps the thread id that a block's 16-byte record has no room for.  0 when
+ * the table is full. */
+static uint64_t stack_id(const uint64_t *f, int n, uint64_t tid) {
     struct ml_hdr *h = g_tab;
     if (!h || n <= 0) return 0;
     if ((uint32_t)n > h->frames) n = (int)h->frames;
-    uint64_t hash = hash_frames(f, n), mask = h->index_slots - 1;
+    uint64_t hash = hash_frames(f, n) ^ (tid * 0xff51afd7ed558ccdull), mask = h->index_slots - 1;
     uint32_t *index = index_of(h);
     uint64_t mine = 0;
     for (uint64_t probe = 0; probe < 256; ++probe) {
         uint32_t *slot = &index[(hash + probe) & mask];
         uint32_t v = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
         if (v == 0) {
-            if (!insert) return 0;
             if (!mine) {
                 mine = __atomic_fetch_add(&h->count, 1, __ATOMIC_RELAXED);
                 if (mine >= h->capacity || mine >= 0xfffffeull) {
@@ -164,6 +167,7 @@ static uint64_t stack_id(const uint64_t *f, int n, int insert) {
                 struct ml_stack *s = stack_at(h, mine);
                 s->hash = hash;
                 s->nframes = (uint32_t)n;
+                s->c[C_TID] = tid;
                 memcpy(s->frames, f, 8u * (size_t)n);
                 __atomic_store_n(&s->state, 1, __ATOMIC_RELEASE);
             }
@@ -173,7 +177,7 @@ static uint64_t stack_id(const uint64_t *f, int n, int insert) {
                 return mine;
             v = expected; /* another thread published here first: compare with it */
         }
-        if (same_stack(stack_at(h, v - 1), hash, f, n)) return v - 1; /* `mine`, if any, stays unused */
+        if (same_stack(stack_at(h, v - 1), hash, f, n, tid)) return v - 1; /* `mine`, if any, stays unused */
     }
     __atomic_fetch_add(&h->dropped, 1, __ATOMIC_RELAXED);
     return 0;
