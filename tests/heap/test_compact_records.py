@@ -122,11 +122,11 @@ def test_compact_blocks_count_in_the_total_not_in_the_stacks() -> None:
     assert np.allclose(w[stacked], 1 / p)
     report = build_report(_profile(blocks))
     assert report.sampled
-    assert report.total_bytes == sum(s for _, s, _ in expect)
-    assert report.total_count == len(expect)
-    assert sum(g.count for g in report.groups) == int(stacked.sum()) + int(
-        ((flags == 0) | (flags == np.uint64(INTERNAL))).sum()
-    )
+    # The shim's own blocks (INTERNAL) are left out of a report (issue 11).
+    mine = [(a, s, f) for a, s, f in expect if not f & INTERNAL]
+    assert report.total_bytes == sum(s for _, s, _ in mine)
+    assert report.total_count == len(mine)
+    assert sum(g.count for g in report.groups) == int(stacked.sum()) + int((flags == 0).sum())
 
 
 def _profile(blocks: HeapBlocks) -> HeapProfile:

@@ -19,7 +19,14 @@ import numpy.typing as npt
 
 from memlens.core.snapshot import Snapshot
 from memlens.heap.model import HeapBlocks, HeapProfile
-from memlens.heap.records import FLAG_SAMPLED, FLAG_STACK, present_runs, scan_space, scannable
+from memlens.heap.records import (
+    FLAG_INTERNAL,
+    FLAG_SAMPLED,
+    FLAG_STACK,
+    present_runs,
+    scan_space,
+    scannable,
+)
 from memlens.heap.symbolize import modules_of, symbolize_returns
 from memlens.symbols.frame import AddressSymbolizer, Frame
 from memlens.symbols.modmap import build_module_map
@@ -161,6 +168,10 @@ def build_report(
     """Group, symbolize (``symbolize`` maps return addresses to frames) and filter."""
     f = filters or Filters()
     blocks = profile.blocks
+    # The shim's own blocks (its unwinder's caches, start-up) are not the program's.
+    internal = (blocks.flags & np.uint64(FLAG_INTERNAL)) != 0
+    if bool(internal.any()):
+        blocks = blocks.take(~internal)
     total_bytes, total_count = blocks.total_bytes, len(blocks)
     sampled = bool(np.any((blocks.flags & np.uint64(FLAG_SAMPLED)) != 0))
     if f.min_size:
