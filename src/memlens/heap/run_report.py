@@ -73,6 +73,8 @@ class RunReport:
     timeline: Timeline | None
     processes: int = 1
     modules: list[Module] = field(default_factory=list)
+    #: every table row's id -> the id of the stack it was summed into (rows are per thread)
+    aliases: dict[int, int] = field(default_factory=dict)
 
     @property
     def leaked_bytes(self) -> int:
@@ -84,6 +86,13 @@ class RunReport:
         rows = [s for s in self.stacks if s.value(column) > 0]
         rows.sort(key=lambda s: (-s.value(column), s.id))
         return rows if top is None else rows[:top]
+
+
+def stack_aliases(rows: StackRows, stacks: list[StackStats]) -> dict[int, int]:
+    """Each used row's id -> the id of its stack in ``stacks`` (see :func:`stack_stats`)."""
+    by_stack = {s.stack: s.id for s in stacks}
+    used = np.flatnonzero(rows.allocs > 0)
+    return {int(i): by_stack[rows.stacks[i]] for i in used if rows.stacks[i] in by_stack}
 
 
 def stack_stats(rows: StackRows) -> list[StackStats]:

@@ -121,17 +121,27 @@ def _name(s: StackStats) -> str:
 
 def data(r: RunReport) -> dict[str, Any]:
     samples = r.timeline.samples if r.timeline else []
+
+    def merged(top: tuple[tuple[int, int], ...]) -> list[list[int]]:
+        """A moment's largest rows summed per stack (the table keeps a row per thread)."""
+        acc: dict[int, int] = {}
+        for sid, b in top:
+            key = r.aliases.get(sid, sid)
+            acc[key] = acc.get(key, 0) + b
+        return [[k, v] for k, v in sorted(acc.items(), key=lambda kv: -kv[1])]
+
+    tops = [merged(s.top) for s in samples]
     totals: dict[int, int] = {}
-    for smp in samples:
-        for sid, b in smp.top:
+    for top in tops:
+        for sid, b in top:
             totals[sid] = max(totals.get(sid, 0), b)
     top_ids = sorted(totals, key=lambda i: -totals[i])[:8]
     by_id = {s.id: s for s in r.stacks}
     return {
         "samples": [
             {"t": s.t, "live_bytes": s.live_bytes, "rss": s.rss, "allocs": s.allocs,
-             "frees": s.frees, "top": [list(p) for p in s.top]}
-            for s in samples
+             "frees": s.frees, "top": top}
+            for s, top in zip(samples, tops, strict=True)
         ],
         "top_ids": top_ids,
         "names": {str(i): _name(by_id[i]) for i in totals if i in by_id},

@@ -14,7 +14,13 @@ from typing import TextIO
 
 from memlens.cli.target import parse_int
 from memlens.errors import UsageError
-from memlens.heap.run_report import RunReport, exit_status, stack_stats, symbolize_stacks
+from memlens.heap.run_report import (
+    RunReport,
+    exit_status,
+    stack_aliases,
+    stack_stats,
+    symbolize_stacks,
+)
 from memlens.heap.runner import RunOptions, RunResult, Tracked, run_under_shim
 from memlens.heap.symbolize import modules_of, symbolize_returns
 from memlens.render import runhtml, runjson, runtext
@@ -140,7 +146,9 @@ def build_run_report(cmd: list[str], result: RunResult, top: int | None) -> RunR
     if main is None:
         return None
     status, text = exit_status(result.returncode)
-    stacks = stack_stats(main.table.rows())
+    rows = main.table.rows()
+    stacks = stack_stats(rows)
+    aliases = stack_aliases(rows, stacks)
     loaded = modules_for(result, main)
     symbolizer = Symbolizer(loaded)
     stacks = symbolize_stacks(stacks, lambda a: symbolize_returns(symbolizer, a), top)
@@ -149,7 +157,7 @@ def build_run_report(cmd: list[str], result: RunResult, top: int | None) -> RunR
         command=cmd, pid=main.pid, status=status, status_text=text, runtime=result.runtime,
         totals=totals, peak_rss=main.timeline.peak_rss, sampled=totals.sample_period > 0,
         stacks=stacks, timeline=main.timeline, processes=len(result.tracked),
-        modules=modules_of(loaded),
+        modules=modules_of(loaded), aliases=aliases,
     )  # fmt: skip
 
 
