@@ -277,3 +277,40 @@ def test_inlined_std_map_code_is_attributed_to_work(
     # In the text, work(int) is the real function of that frame (its module named).
     err = capsys.readouterr().err
     assert f"work(int)  {tmp_path / 'work.cc'}:6  (work)" in err
+
+
+LIBLEAK = r"""
+#include <stdlib.h>
+__attribute__((noinline)) void *leak_from_lib(int i) {
+    char *volatile p = malloc(4096 + i);
+    return p;
+}
+void leak_many(void) { for (int i = 0; i < 10; ++i) leak_from_lib(i); }
+"""
+
+# Loads the library, lets it allocate, unloads it, exits at once (memlens polls
+# /proc/PID/maps only every 100 ms: it never sees the library mapped).
+DLCLOSE = r"""
+#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    void *lib = dlopen(argv[1], RTLD_NOW);
+    if (!lib) { fprintf(stderr, "%s\n", dlerror()); return 2; }
+    void (*leak_many)(void) = (void (*)(void))dlsym(lib, "leak_many");
+    if (!leak_many) return 3;
+    leak_many();
+    return dlclose(lib);
+}
+"""
+
+
+def test_frames_of_a_dlclosed_library_are_named(tmp_path: Path) -> None:
+    lib = build(LIBLEAK, tmp_path / "libleak.so", "-O1", "-shared", "-fPIC")
+    exe = build(DLCLOSE, tmp_path / "dlclose", "-O1", "-ldl")
+    out = tmp_path / "o"
+    assert main(["run", "-q", "--out", str(out), "--", str(exe), str(lib)]) == 0
+    doc = run_json(out)
+    leak = innermost(doc, "leak_from_lib")
+    assert (leak["live_blocks"], leak["live_bytes"]) == (10, 10 * 4096 + 45)
+    assert leak["frames"][0]["module"] == str(lib)
+    assert leak["frames"][1]["function"] == "leak_many"

@@ -10,6 +10,8 @@ process ended.  Layout (little-endian; docs/heap.md is the reference)::
              then live bytes, the counts of threads past the slots, the peak
              (bytes, time, epoch), the stack count, snapshot requests, threads
     slots    1024 x 64 bytes: each thread's allocations, frees, bytes, temporaries
+    modules  256 x 256 bytes: loaded objects (bias, address range, path), noted
+             at start-up and after each dlopen
     index    index_slots x u32 (the shim's hash index; not needed to read)
     entries  capacity x entry_size: hash u64, nframes u32, state u32,
              10 counters u64, frames u64[frames]
@@ -40,8 +42,10 @@ HEADER_FIELDS: dict[str, int | tuple[int, int]] = {
     "start_real_ns": 88, "exit_ns": 96, "exec_index": 104, "slots_off": 112,
     "slot_count": 120, "live_bytes": 128, "peak_bytes": 192, "peak_ns": 208,
     "peak_epoch": 216, "count": 256, "dropped": 264, "snap_request": 272,
-    "snap_served": 280, "threads": 288,
+    "snap_served": 280, "threads": 288, "modules_off": 296, "module_cap": 304,
+    "module_count": 312,
 }  # fmt: skip
+MODULE_BYTES = 256  # bias, lo, hi (u64), path (232 bytes, NUL-terminated)
 THREAD_COUNTS = ("allocs", "frees", "bytes", "temps")  # per-thread slot and header overflow
 OVERFLOW_OFFSET = 144  # the header's counts for threads past the slots
 SNAP_REQUEST_OFFSET = 272
@@ -85,6 +89,13 @@ class Totals:
     def peak_after(self) -> float:
         """Seconds from the start of the program to its heap peak."""
         return max(self.peak_ns - self.start_ns, 0) / 1e9 if self.peak_ns else 0.0
+
+
+class NotedModule(NamedTuple):
+    path: str
+    bias: int
+    lo: int
+    hi: int
 
 
 class QuickCounts(NamedTuple):
@@ -224,6 +235,19 @@ class StatsTable:
         allocs = int(w[OVERFLOW_OFFSET // 8]) + int(slots[0::SLOT_WORDS].sum())
         frees = int(w[OVERFLOW_OFFSET // 8 + 1]) + int(slots[1::SLOT_WORDS].sum())
         return QuickCounts(int(w[80 // 8]), int(w[128 // 8]), allocs, frees)
+
+    def modules(self) -> list[NotedModule]:
+        """The objects the shim noted as they were loaded (at start-up, after each dlopen)."""
+        off = _field(self._map, "modules_off")
+        count = min(_field(self._map, "module_count"), _field(self._map, "module_cap"))
+        out = []
+        for i in range(count):
+            raw = self._map[off + i * MODULE_BYTES : off + (i + 1) * MODULE_BYTES]
+            bias, lo, hi = (int.from_bytes(raw[k : k + 8], "little") for k in (0, 8, 16))
+            path = raw[24:].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
+            if path and hi > lo:
+                out.append(NotedModule(path, bias, lo, hi))
+        return out
 
     def live_by_stack(self) -> U64:
         """Each stack's live bytes now (a cheap view for the timeline)."""

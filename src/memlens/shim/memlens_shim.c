@@ -920,6 +920,24 @@ EXPORT HOOK void *pvalloc(size_t size) {
     return ml_alloc(rounded ? rounded : page, page, 0);
 }
 
+/* dlopen: the new objects are noted in the table while they are loaded, so
+ * their frames can be named even after a dlclose. */
+typedef void *(*dlopen_fn)(const char *, int);
+static dlopen_fn g_real_dlopen;
+
+EXPORT void *dlopen(const char *file, int mode) {
+    if (!g_real_dlopen) g_real_dlopen = (dlopen_fn)dlsym(RTLD_NEXT, "dlopen");
+    if (!g_real_dlopen) return NULL;
+    void *handle = g_real_dlopen(file, mode);
+    if (handle && g_tab) {
+        int was = t_in_hook;
+        t_in_hook = 1;
+        note_modules();
+        t_in_hook = was;
+    }
+    return handle;
+}
+
 EXPORT HOOK size_t malloc_usable_size(void *p) {
     if (!p) return 0;
     if (in_arena(p)) return 0;

@@ -71,8 +71,20 @@ struct ml_hdr {
     /* line 3: the peak */
     uint64_t peak_bytes, _unused2, peak_ns, peak_epoch, _pad2[4];
     /* line 4: the stack count, threads, and requests from memlens run */
-    uint64_t count, dropped, snap_request, snap_served, threads, _pad3[3];
+    uint64_t count, dropped, snap_request, snap_served, threads;
+    uint64_t modules_off, module_cap, module_count; /* loaded objects, noted as they load */
 };
+
+/* A loaded object as the shim saw it (dl_iterate_phdr): its load bias, the
+ * range of its PT_LOAD segments, and its path; a library later unloaded with
+ * dlclose stays here, so its frames can still be named. */
+#define ML_MODULES 256u
+#define ML_PATH_BYTES 232u
+struct ml_module {
+    uint64_t bias, lo, hi;
+    char path[ML_PATH_BYTES];
+};
+_Static_assert(sizeof(struct ml_module) == 256, "module layout");
 
 _Static_assert(offsetof(struct ml_hdr, live_bytes) == 128, "header line 2");
 _Static_assert(offsetof(struct ml_hdr, peak_bytes) == 192, "header line 3");
@@ -98,10 +110,12 @@ static inline struct ml_stack *stack_at(struct ml_hdr *h, uint64_t id) {
 static inline uint32_t *index_of(struct ml_hdr *h) { return (uint32_t *)((char *)h + h->index_off); }
 
 #define SLOTS_BYTES ((uint64_t)ML_THREAD_SLOTS * sizeof(struct ml_tslot))
+#define MODULES_BYTES ((uint64_t)ML_MODULES * sizeof(struct ml_module))
 
 static size_t table_size(uint64_t capacity, uint64_t slots, uint32_t frames, uint32_t *entry_size) {
     *entry_size = (uint32_t)(sizeof(struct ml_stack) + 8u * frames);
-    return ML_HDR_BYTES + SLOTS_BYTES + ((slots * 4 + 4095) & ~4095ull) + capacity * *entry_size;
+    return ML_HDR_BYTES + SLOTS_BYTES + MODULES_BYTES + ((slots * 4 + 4095) & ~4095ull) +
+           capacity * *entry_size;
 }
 
 /* Lay out a fresh (zeroed) table. */
@@ -116,7 +130,9 @@ static void table_init(struct ml_hdr *h, uint64_t capacity, uint64_t slots, uint
     h->index_slots = slots;
     h->slots_off = ML_HDR_BYTES;
     h->slot_count = ML_THREAD_SLOTS;
-    h->index_off = ML_HDR_BYTES + SLOTS_BYTES;
+    h->modules_off = ML_HDR_BYTES + SLOTS_BYTES;
+    h->module_cap = ML_MODULES;
+    h->index_off = h->modules_off + MODULES_BYTES;
     h->entries_off = h->index_off + ((slots * 4 + 4095) & ~4095ull);
     h->pid = (uint64_t)getpid();
     h->ppid = (uint64_t)getppid();
@@ -287,6 +303,54 @@ static inline void count_free(void *user, uint64_t size, uint64_t id, int with_s
     }
 }
 
+/* ---- loaded objects ---- */
+static pthread_mutex_t g_modules_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int note_one(struct dl_phdr_info *info, size_t size, void *arg) {
+    (void)size;
+    struct ml_hdr *h = arg;
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; ++i) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD) continue;
+        uint64_t a = info->dlpi_addr + ph->p_vaddr;
+        if (a < lo) lo = a;
+        if (a + ph->p_memsz > hi) hi = a + ph->p_memsz;
+    }
+    if (hi == 0) return 0;
+    char exe[ML_PATH_BYTES];
+    const char *path = info->dlpi_name;
+    if (!path || !*path) { /* the main program */
+        ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+        if (n <= 0) return 0;
+        exe[n] = 0;
+        path = exe;
+    }
+    if (path[0] != '/') return 0; /* the vDSO */
+    struct ml_module *m = (struct ml_module *)((char *)h + h->modules_off);
+    uint64_t n = h->module_count;
+    for (uint64_t i = 0; i < n; ++i)
+        if (m[i].bias == info->dlpi_addr && m[i].lo == lo && !strncmp(m[i].path, path, ML_PATH_BYTES - 1))
+            return 0;
+    if (n >= h->module_cap) return 0;
+    m[n].bias = info->dlpi_addr;
+    m[n].lo = lo;
+    m[n].hi = hi;
+    strncpy(m[n].path, path, ML_PATH_BYTES - 1);
+    m[n].path[ML_PATH_BYTES - 1] = 0;
+    __atomic_store_n(&h->module_count, n + 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* Note every object loaded now (at start-up and after each dlopen). */
+static void note_modules(void) {
+    struct ml_hdr *h = g_tab;
+    if (!h) return;
+    pthread_mutex_lock(&g_modules_lock);
+    dl_iterate_phdr(note_one, h);
+    pthread_mutex_unlock(&g_modules_lock);
+}
+
 /* ---- creating the table ---- */
 static struct ml_hdr *table_map(int fd, size_t bytes) {
     int flags = fd >= 0 ? MAP_SHARED : MAP_PRIVATE | MAP_ANONYMOUS;
@@ -350,6 +414,7 @@ static void table_create(int allow_exec_images) {
     g_tab_bytes = bytes;
     g_tab_batched = g_sample_period != 0;
     g_tab = h;
+    note_modules();
 }
 
 /* In a forked child: a table of its own (a copy of the parent's so that frees of

@@ -131,12 +131,21 @@ def demo_command(out_dir: str) -> list[str]:
 
 
 def modules_for(result: RunResult, main: Tracked) -> list[LoadedModule]:
-    """The modules seen in the main image, completed from its snapshots' module maps."""
+    """The modules of the main image: those memlens saw mapped (with build ids), those its
+    snapshots saw, then those the shim noted itself that none of these covers (a program
+    killed before memlens looked, a library loaded and unloaded in between)."""
     seen = dict(main.modules)
     for snap in result.snapshots:
         if snap.pid == main.pid and snap.profile.loaded:
             for m in snap.profile.loaded:
                 seen.setdefault((m.path, m.base), m)
+    known = sorted(seen.values(), key=lambda m: m.base)
+    for n in main.table.modules():
+        if any(m.base < n.hi and n.lo < m.end for m in known):
+            continue
+        file = n.path if os.path.isfile(n.path) else None
+        problem = None if file else "not found on this machine"
+        seen[(n.path, n.lo)] = LoadedModule(n.path, n.lo, n.hi, n.bias, None, file, None, problem)
     return sorted(seen.values(), key=lambda m: m.base)
 
 
