@@ -314,3 +314,51 @@ def test_frames_of_a_dlclosed_library_are_named(tmp_path: Path) -> None:
     assert (leak["live_blocks"], leak["live_bytes"]) == (10, 10 * 4096 + 45)
     assert leak["frames"][0]["module"] == str(lib)
     assert leak["frames"][1]["function"] == "leak_many"
+
+
+def test_through_a_shell_wrapper_the_report_is_the_programs(tmp_path: Path) -> None:
+    exe = build(SPIKE, tmp_path / "spike", "-O1")
+    out = tmp_path / "o"
+    # "; true" makes the shell fork the program rather than exec it.
+    assert main(["run", "-q", "--out", str(out), "--", "/bin/sh", "-c", f"{exe}; true"]) == 0
+    doc = run_json(out)
+    assert doc["processes"] >= 2  # the shell and the program, each with its own table
+    assert doc["summary"]["peak_bytes"] == MB50 + 1024
+    assert first_of(doc, "peak") == "spike"
+
+
+FORKER = r"""
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+__attribute__((noinline)) void parent_work(void) { char *volatile p = malloc(1000); p[0] = 1; }
+__attribute__((noinline)) void child_work(void) {
+    for (int i = 0; i < 5000; ++i) { char *volatile p = malloc(100); p[0] = 1; }
+}
+int main(void) {
+    parent_work();
+    pid_t pid = fork();
+    if (pid == 0) { child_work(); _exit(0); }
+    int status;
+    waitpid(pid, &status, 0);
+    return WEXITSTATUS(status);
+}
+"""
+
+
+def test_follow_fork_gives_a_forked_child_its_own_table(tmp_path: Path) -> None:
+    exe = build(FORKER, tmp_path / "forker", "-O1")
+    plain = tmp_path / "plain"
+    assert main(["run", "-q", "--out", str(plain), "--", str(exe)]) == 0
+    assert len(list(plain.glob("*.mlstats"))) == 1  # the child is not followed
+    doc = run_json(plain)
+    assert innermost(doc, "parent_work")["live_bytes"] == 1000
+    assert not [s for s in doc["stacks"] if s["frames"] and s["frames"][0]["function"] ==
+                "child_work"]  # fmt: skip
+    followed = tmp_path / "followed"
+    assert main(["run", "-q", "--follow-fork", "--out", str(followed), "--", str(exe)]) == 0
+    assert len(list(followed.glob("*.mlstats"))) == 2
+    doc = run_json(followed)  # the child made the most calls: its report
+    assert innermost(doc, "child_work")["live_blocks"] == 5000
+    # Its table started as a copy of the parent's: parent_work's block is in it too.
+    assert innermost(doc, "parent_work")["live_bytes"] == 1000

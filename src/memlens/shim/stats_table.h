@@ -424,18 +424,25 @@ static void table_after_fork(int follow) {
     g_tab = NULL;
     t_b_live = 0;
     t_slot_tab = NULL;
-    if (!old || !follow) return;
+    if (!old) return;
+    struct ml_hdr *h = NULL;
     const char *dir = getenv("MEMLENS_STATS_DIR");
     int fd = -1, index = 0;
-    if (dir && *dir && (fd = table_file(dir, g_tab_bytes, &index)) < 0) return;
-    struct ml_hdr *h = table_map(fd, g_tab_bytes);
-    if (fd >= 0) close(fd);
-    if (!h) return;
-    size_t used = old->entries_off + old->count * old->entry_size;
-    if (used > g_tab_bytes) used = g_tab_bytes;
-    memcpy(h, old, used);
-    h->pid = (uint64_t)getpid();
-    h->ppid = (uint64_t)getppid();
-    h->exec_index = (uint64_t)index;
+    if (follow && (!dir || !*dir || (fd = table_file(dir, g_tab_bytes, &index)) >= 0)) {
+        h = table_map(fd, g_tab_bytes);
+        if (fd >= 0) close(fd);
+    }
+    if (h) {
+        size_t used = old->entries_off + old->count * old->entry_size;
+        if (used > g_tab_bytes) used = g_tab_bytes;
+        memcpy(h, old, used);
+        h->pid = (uint64_t)getpid();
+        h->ppid = (uint64_t)getppid();
+        h->exec_index = (uint64_t)index;
+        h->exit_ns = 0;
+    }
+    /* The parent's table is the parent's: a shared file mapping the child must
+     * neither write nor leave in its own image. */
+    munmap(old, g_tab_bytes);
     g_tab = h;
 }
