@@ -362,3 +362,18 @@ def test_follow_fork_gives_a_forked_child_its_own_table(tmp_path: Path) -> None:
     assert innermost(doc, "child_work")["live_blocks"] == 5000
     # Its table started as a copy of the parent's: parent_work's block is in it too.
     assert innermost(doc, "parent_work")["live_bytes"] == 1000
+
+
+def test_the_table_file_reports_the_run_after_the_fact(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    exe = build(SPIKE, tmp_path / "spike", "-O1")
+    out = tmp_path / "o"
+    assert main(["run", "-q", "--out", str(out), "--", str(exe), "x"]) == 3
+    (table,) = out.glob("*.mlstats")
+    capsys.readouterr()
+    assert main(["heap", str(table), "--format", "json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["kind"] == "run" and doc["summary"]["peak_bytes"] == MB50 + 1024
+    assert first_of(doc, "peak") == "spike"  # symbolized from the modules the shim noted
+    assert innermost(doc, "churn")["temps"] == 100000

@@ -277,6 +277,15 @@ class StatsTable:
         )  # fmt: skip
 
 
+def is_stats_file(path: str) -> bool:
+    """Whether ``path`` is a stats table (by its magic)."""
+    try:
+        with open(path, "rb") as f:
+            return int.from_bytes(f.read(8), "little") == MAGIC
+    except OSError:
+        return False
+
+
 def table_paths(directory: str) -> list[str]:
     """The tables in a ``memlens run`` output directory, in name order."""
     try:

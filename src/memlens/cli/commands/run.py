@@ -14,18 +14,11 @@ from typing import TextIO
 
 from memlens.cli.target import parse_int
 from memlens.errors import UsageError
-from memlens.heap.run_report import (
-    RunReport,
-    exit_status,
-    stack_aliases,
-    stack_stats,
-    symbolize_stacks,
-)
+from memlens.heap.run_report import RunReport, exit_status
 from memlens.heap.runner import RunOptions, RunResult, Tracked, run_under_shim
-from memlens.heap.symbolize import modules_of, symbolize_returns
+from memlens.heap.table_report import report_from_table
 from memlens.render import runhtml, runjson, runtext
 from memlens.render.pprof import write_run as write_pprof
-from memlens.symbols.chain import Symbolizer
 from memlens.symbols.modmap import LoadedModule
 
 NAME = "run"
@@ -130,22 +123,13 @@ def demo_command(out_dir: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def modules_for(result: RunResult, main: Tracked) -> list[LoadedModule]:
-    """The modules of the main image: those memlens saw mapped (with build ids), those its
-    snapshots saw, then those the shim noted itself that none of these covers (a program
-    killed before memlens looked, a library loaded and unloaded in between)."""
+def known_modules(result: RunResult, main: Tracked) -> list[LoadedModule]:
+    """The modules memlens saw mapped in the main image, and those its snapshots saw."""
     seen = dict(main.modules)
     for snap in result.snapshots:
         if snap.pid == main.pid and snap.profile.loaded:
             for m in snap.profile.loaded:
                 seen.setdefault((m.path, m.base), m)
-    known = sorted(seen.values(), key=lambda m: m.base)
-    for n in main.table.modules():
-        if any(m.base < n.hi and n.lo < m.end for m in known):
-            continue
-        file = n.path if os.path.isfile(n.path) else None
-        problem = None if file else "not found on this machine"
-        seen[(n.path, n.lo)] = LoadedModule(n.path, n.lo, n.hi, n.bias, None, file, None, problem)
     return sorted(seen.values(), key=lambda m: m.base)
 
 
@@ -155,18 +139,10 @@ def build_run_report(cmd: list[str], result: RunResult, top: int | None) -> RunR
     if main is None:
         return None
     status, text = exit_status(result.returncode)
-    rows = main.table.rows()
-    stacks = stack_stats(rows)
-    aliases = stack_aliases(rows, stacks)
-    loaded = modules_for(result, main)
-    symbolizer = Symbolizer(loaded)
-    stacks = symbolize_stacks(stacks, lambda a: symbolize_returns(symbolizer, a), top)
-    totals = main.table.totals(peak_blocks=True)
-    return RunReport(
-        command=cmd, pid=main.pid, status=status, status_text=text, runtime=result.runtime,
-        totals=totals, peak_rss=main.timeline.peak_rss, sampled=totals.sample_period > 0,
-        stacks=stacks, timeline=main.timeline, processes=len(result.tracked),
-        modules=modules_of(loaded), aliases=aliases,
+    return report_from_table(
+        main.table, command=cmd, status=status, status_text=text, runtime=result.runtime,
+        timeline=main.timeline, known_modules=known_modules(result, main),
+        processes=len(result.tracked), top=top,
     )  # fmt: skip
 
 
