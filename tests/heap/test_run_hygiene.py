@@ -194,3 +194,4 @@ def test_a_never_touched_5_gib_block_costs_nothing_to_scan(
     assert _rss(proc.pid) - before < (16 << 20)  # the scan faulted nothing in
     sizes = {int(a): int(s) for a, s in zip(blocks.address, blocks.size, strict=True)}
     assert sizes[big] == 5 << 30 and 100 in sizes.values()
+

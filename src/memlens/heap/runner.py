@@ -99,6 +99,7 @@ class Tracked:
     maps_text: bytes = b""
     maps_checked: float = 0.0
     done: bool = False
+    requested_at: tuple[int, int] = (-1, -1)  # (calls, frees) at the last snapshot request
 
     @property
     def loaded(self) -> list[LoadedModule]:
@@ -252,8 +253,14 @@ class _Watch:
         if self.next_every is None or time.monotonic() < self.next_every:
             return
         for tr in self.result.tracked:
-            if not tr.done:
-                tr.table.request_snapshot()
+            if tr.done:
+                continue
+            # Nothing allocated or freed since the last request: the same snapshot.
+            c = tr.table.quick_counts()
+            if (c.allocs, c.frees) == tr.requested_at:
+                continue
+            tr.requested_at = (c.allocs, c.frees)
+            tr.table.request_snapshot()
         every = self.opts.every or 0.0
         self.next_every = time.monotonic() + max(every, 9 * self.snapshot_cost)
 
