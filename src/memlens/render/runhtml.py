@@ -2,7 +2,8 @@
 
 Tabs: the timeline (an SVG chart of live heap and RSS over time, the largest
 stacks of each moment stacked under the heap line; hover a moment for its
-figures, click to pin it and list its stacks) and one table per section
+figures, click to pin it and list its stacks, shift-click a second moment for
+the difference) and one table per section
 (peak contributors, leaks, most calls, most temporary, largest total).  The
 data is embedded as JSON; a few lines of JavaScript draw it.
 """
@@ -35,7 +36,8 @@ td.n{text-align:right;white-space:nowrap}.fr{color:#444;font-family:monospace}
 <h1>%(title)s</h1>
 <pre>%(summary)s</pre>
 <div class="tabs">%(buttons)s</div>
-<div class="tab on" id="t-timeline"><div id="moment">hover the chart; click to pin a moment</div>
+<div class="tab on" id="t-timeline"><div id="moment">hover the chart; click to pin a moment,
+shift-click another to compare the two (the largest stacks of each)</div>
 <svg id="chart" width="900" height="260"></svg><div id="stacks"></div></div>
 %(tables)s
 <script id="data" type="application/json">%(data)s</script>
@@ -92,8 +94,25 @@ function nearest(ev) {
   let best = 0; S.forEach((s, i) => { if (Math.abs(s.t - t) < Math.abs(S[best].t - t)) best = i; });
   return best;
 }
+let pinA = null;
+function showDiff(a, b) {
+  const A = new Map(S[a].top), B = new Map(S[b].top), ids = new Set([...A.keys(), ...B.keys()]);
+  const rows = [...ids].map(id => [id, (B.get(id) || 0) - (A.get(id) || 0)])
+    .filter(r => r[1] !== 0).sort((x, y) => Math.abs(y[1]) - Math.abs(x[1]));
+  const sign = n => (n >= 0 ? "+" : "-") + human(Math.abs(n));
+  document.getElementById("moment").textContent = S[a].t.toFixed(3) + " s -> " +
+    S[b].t.toFixed(3) + " s: heap " + sign(S[b].live_bytes - S[a].live_bytes);
+  document.getElementById("stacks").innerHTML = "<table>" + rows.map(([id, d]) =>
+    "<tr><td class=n>" + sign(d) + "</td><td class=fr>" + (D.names[id] || "stack " + id) +
+    "</td></tr>").join("") + "</table>";
+}
 svg.onmousemove = ev => { if (!pinned && S.length) show(nearest(ev)); };
-svg.onclick = ev => { if (S.length) { pinned = !pinned; show(nearest(ev)); } };
+svg.onclick = ev => {
+  if (!S.length) return;
+  const i = nearest(ev);
+  if (ev.shiftKey && pinA !== null) { showDiff(pinA, i); return; }
+  pinned = !pinned; pinA = pinned ? i : null; show(i);
+};
 </script>
 </body></html>
 """
