@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -58,9 +59,20 @@ int main(void) {
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    return timed_cpu(argv, env)[0]
+
+
+def timed_cpu(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system of the command and everything it waited
+    for: heaptrack's interpreter process too).  On a loaded machine CPU time is the steadier
+    measure; wall time includes waiting for a core."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def build_variants(work: Path) -> tuple[str, str]:
@@ -115,9 +127,12 @@ def bench_malloc(runs: int, work: Path, attribution: bool) -> None:
     # Rounds interleave the configurations so that load from elsewhere on the
     # machine hits them alike; min and median per configuration.
     times: dict[str, list[float]] = {name: [] for name, _, _ in configs}
+    cpus: dict[str, list[float]] = {name: [] for name, _, _ in configs}
     for _ in range(runs):
         for name, argv, e in configs:
-            times[name].append(timed(argv, e))
+            wall, cpu = timed_cpu(argv, e)
+            times[name].append(wall)
+            cpus[name].append(cpu)
     plain = min(times["plain"])
     plain_med = statistics.median(times["plain"])
     ht = min(times["heaptrack"]) if heaptrack else None
@@ -128,6 +143,14 @@ def bench_malloc(runs: int, work: Path, attribution: bool) -> None:
         t, med = min(ts), statistics.median(ts)
         vs_ht = f"{t / ht:12.2f}" if ht else f"{'-':>12}"
         print(f"{name:31} {t:7.3f} {med:9.3f} {t / plain:8.2f} {med / plain_med:9.2f} {vs_ht}")
+    cpu_plain = statistics.median(cpus["plain"])
+    cpu_ht = statistics.median(cpus["heaptrack"]) if heaptrack else None
+    print(f"\nCPU seconds (user + system, median of {runs})")
+    print(f"{'run':31} {'CPU s':>7} {'x plain':>8} {'x heaptrack':>12}")
+    for name, cs in cpus.items():
+        c = statistics.median(cs)
+        vs_ht = f"{c / cpu_ht:12.2f}" if cpu_ht else f"{'-':>12}"
+        print(f"{name:31} {c:7.3f} {c / cpu_plain:8.2f} {vs_ht}")
 
 
 def bench_timeline(runs: int, work: Path) -> None:

@@ -206,17 +206,27 @@ static uint64_t stack_id(const uint64_t *f, int n, uint64_t tid) {
 static TLS struct ml_tslot *t_slot;
 static TLS struct ml_hdr *t_slot_tab;
 
-/* Add to this thread's count (its own slot; the header's, atomically, past 1024 threads). */
-static inline void tcount(struct ml_hdr *h, int which, uint64_t v) {
+/* This thread's slot in table h (NULL past 1024 threads: then the header's
+ * counts, atomically). */
+static inline struct ml_tslot *my_slot(struct ml_hdr *h) {
     if (__builtin_expect(t_slot_tab != h, 0)) {
         t_slot_tab = h;
         uint64_t i = ADD(&h->threads, 1);
         t_slot = i < h->slot_count ? (struct ml_tslot *)((char *)h + h->slots_off) + i : NULL;
     }
-    if (__builtin_expect(t_slot != NULL, 1))
-        __atomic_store_n(&t_slot->c[which], t_slot->c[which] + v, __ATOMIC_RELAXED);
-    else
-        ADD(&h->c[which], v);
+    return t_slot;
+}
+
+/* Add to this thread's counts: its own slot takes plain stores (one writer). */
+static inline void tcount2(struct ml_hdr *h, int a, uint64_t va, int b, uint64_t vb) {
+    struct ml_tslot *sl = my_slot(h);
+    if (__builtin_expect(sl != NULL, 1)) {
+        sl->c[a] += va;
+        sl->c[b] += vb;
+    } else {
+        ADD(&h->c[a], va);
+        ADD(&h->c[b], vb);
+    }
 }
 
 /* Save the stack's live figures as of the latest peak before they change. */
@@ -265,8 +275,7 @@ static inline void count_alloc(void *user, uint64_t size, uint64_t id, int with_
     struct ml_hdr *h = g_tab;
     t_last_alloc = user;
     if (!h) return;
-    tcount(h, T_ALLOCS, 1);
-    tcount(h, T_BYTES, size);
+    tcount2(h, T_ALLOCS, 1, T_BYTES, size);
     if (with_stack) {
         struct ml_stack *s = stack_at(h, id);
         stack_settle(h, s);
@@ -286,8 +295,7 @@ static inline void count_free(void *user, uint64_t size, uint64_t id, int with_s
     int temp = user == t_last_alloc;
     t_last_alloc = NULL;
     if (!h) return;
-    tcount(h, T_FREES, 1);
-    if (temp) tcount(h, T_TEMPS, 1);
+    tcount2(h, T_FREES, 1, T_TEMPS, (uint64_t)temp);
     if (with_stack) {
         struct ml_stack *s = stack_at(h, id);
         stack_settle(h, s);
