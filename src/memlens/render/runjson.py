@@ -32,7 +32,7 @@ def payload(r: RunReport, top: int | None) -> dict[str, Any]:
         "sampled": r.sampled,
         "summary": {
             "peak_bytes": t.peak_bytes,
-            "peak_blocks": t.peak_blocks,
+            "peak_blocks": None if r.sampled else t.peak_blocks,
             "peak_seconds": round(t.peak_after, 6),
             "peak_rss": r.peak_rss,
             "allocations": t.allocs,

@@ -35,8 +35,10 @@ def summary_lines(r: RunReport) -> list[str]:
     procs = f", {r.processes} processes" if r.processes > 1 else ""
     lines = [f"memlens run: {' '.join(r.command)} (pid {r.pid}{procs}): {r.status_text} "
              f"after {r.runtime:.2f} s"]  # fmt: skip
-    lines.append(f"  peak heap     {human_size(t.peak_bytes)} ({t.peak_bytes} bytes) in "
-                 f"{_plural(t.peak_blocks, 'block')}, at {t.peak_after:.3f} s")  # fmt: skip
+    # Sampled: the blocks at the peak are known for sampled blocks only.
+    blocks = "" if r.sampled else f" in {_plural(t.peak_blocks, 'block')}"
+    lines.append(f"  peak heap     {human_size(t.peak_bytes)} ({t.peak_bytes} bytes){blocks}, "
+                 f"at {t.peak_after:.3f} s")  # fmt: skip
     if r.peak_rss is not None:
         lines.append(f"  peak RSS      {human_size(r.peak_rss)} (sampled)")
     pct = 100.0 * t.temps / t.allocs if t.allocs else 0.0
