@@ -18,6 +18,7 @@ section        sorted by                                   heaptrack_print
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -75,6 +76,12 @@ class RunReport:
     modules: list[Module] = field(default_factory=list)
     #: every table row's id -> the id of the stack it was summed into (rows are per thread)
     aliases: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def command_text(self) -> str:
+        """The command on one line, as a shell would take it, at most 120 characters."""
+        text = shlex.join(self.command).replace("\n", "\\n")
+        return text if len(text) <= 120 else text[:119] + "…"
 
     @property
     def leaked_bytes(self) -> int:

@@ -174,7 +174,7 @@ def write(r: RunReport, out: TextIO, top: int = 10) -> None:
     tables = "\n".join(_table(n, t, r.section(n, top)) for n, (_c, t) in SECTIONS.items())
     blob = json.dumps(data(r), sort_keys=True).replace("</", "<\\/")
     out.write(PAGE % {
-        "title": html.escape(f"memlens run: {' '.join(r.command)}"),
+        "title": html.escape(f"memlens run: {r.command_text}"),
         "summary": html.escape("\n".join(summary_lines(r))),
         "buttons": buttons,
         "tables": tables,

@@ -33,7 +33,7 @@ def _plural(n: int, word: str) -> str:
 def summary_lines(r: RunReport) -> list[str]:
     t = r.totals
     procs = f", {r.processes} processes" if r.processes > 1 else ""
-    lines = [f"memlens run: {' '.join(r.command)} (pid {r.pid}{procs}): {r.status_text} "
+    lines = [f"memlens run: {r.command_text} (pid {r.pid}{procs}): {r.status_text} "
              f"after {r.runtime:.2f} s"]  # fmt: skip
     # Sampled: the blocks at the peak are known for sampled blocks only.
     blocks = "" if r.sampled else f" in {_plural(t.peak_blocks, 'block')}"
