@@ -397,3 +397,19 @@ def test_the_table_file_reports_the_run_after_the_fact(
     assert doc["kind"] == "run" and doc["summary"]["peak_bytes"] == MB50 + 1024
     assert first_of(doc, "peak") == "spike"  # symbolized from the modules the shim noted
     assert innermost(doc, "churn")["temps"] == 100000
+
+
+@pytest.mark.parametrize("follow", [True, False])
+def test_an_exec_d_program_is_followed_unless_told_not_to(tmp_path: Path, follow: bool) -> None:
+    exe = build(SPIKE, tmp_path / "spike", "-O1")
+    out = tmp_path / "o"
+    flag = "--follow-exec" if follow else "--no-follow-exec"
+    assert main(["run", "-q", flag, "--out", str(out), "--", "/bin/sh", "-c", f"exec {exe}"]) == 0
+    tables = sorted(p.name.split("-")[1] for p in out.glob("*.mlstats"))
+    doc = run_json(out)
+    if follow:  # the shell's image, then the program's (same pid, next index)
+        assert tables == ["0.mlstats", "1.mlstats"]
+        assert doc["summary"]["peak_bytes"] == MB50 + 1024
+    else:  # only the shell's
+        assert tables == ["0.mlstats"]
+        assert doc["summary"]["peak_bytes"] < MB50

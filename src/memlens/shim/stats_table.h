@@ -369,11 +369,11 @@ static struct ml_hdr *table_map(int fd, size_t bytes) {
 /* A new file DIR/PID-K.mlstats (K: the first free index; exec'd images of one
  * PID get the next).  The descriptor is closed once mapped: the program never
  * sees it.  *index gets K; -1 when no file could be made. */
-static int table_file(const char *dir, size_t bytes, int *index) {
+static int table_file(const char *dir, size_t bytes, int *index, int max_index) {
     char path[4096];
     size_t len = strlen(dir);
     if (len + 64 > sizeof path) return -1;
-    for (int k = 0; k < 1000; ++k) {
+    for (int k = 0; k <= max_index; ++k) {
         memcpy(path, dir, len);
         char *p = put_str(path + len, "/", path + sizeof path);
         p = put_uint(p, (unsigned long)getpid());
@@ -407,12 +407,9 @@ static void table_create(int allow_exec_images) {
     const char *dir = getenv("MEMLENS_STATS_DIR");
     int fd = -1, index = 0;
     if (dir && *dir) {
-        fd = table_file(dir, bytes, &index);
+        /* Without exec images followed, only a PID's first image gets a table. */
+        fd = table_file(dir, bytes, &index, allow_exec_images ? 999 : 0);
         if (fd < 0) return;
-        if (index > 0 && !allow_exec_images) {
-            close(fd); /* the file stays, empty: memlens run skips it */
-            return;
-        }
     }
     struct ml_hdr *h = table_map(fd, bytes);
     if (fd >= 0) close(fd);
@@ -436,7 +433,7 @@ static void table_after_fork(int follow) {
     struct ml_hdr *h = NULL;
     const char *dir = getenv("MEMLENS_STATS_DIR");
     int fd = -1, index = 0;
-    if (follow && (!dir || !*dir || (fd = table_file(dir, g_tab_bytes, &index)) >= 0)) {
+    if (follow && (!dir || !*dir || (fd = table_file(dir, g_tab_bytes, &index, 999)) >= 0)) {
         h = table_map(fd, g_tab_bytes);
         if (fd >= 0) close(fd);
     }
