@@ -413,3 +413,26 @@ def test_an_exec_d_program_is_followed_unless_told_not_to(tmp_path: Path, follow
     else:  # only the shell's
         assert tables == ["0.mlstats"]
         assert doc["summary"]["peak_bytes"] < MB50
+
+
+# 200000 blocks of 1000 bytes, each freed at once, from one stack.
+SAMPLED_CHURN = r"""
+#include <stdlib.h>
+__attribute__((noinline)) void churn(void) {
+    for (int i = 0; i < 200000; ++i) { char *volatile p = malloc(1000); p[0] = 1; free(p); }
+}
+int main(void) { churn(); return 0; }
+"""
+
+
+def test_sampled_per_stack_figures_are_unbiased_estimates(tmp_path: Path) -> None:
+    exe = build(SAMPLED_CHURN, tmp_path / "churn", "-O1")
+    out = tmp_path / "o"
+    assert main(["run", "-q", "--sample", "65536", "--out", str(out), "--", str(exe)]) == 0
+    doc = run_json(out)
+    assert doc["sampled"] and doc["summary"]["allocations"] >= 200000  # totals: every block
+    churn = innermost(doc, "churn")
+    # ~3050 samples: the estimates are within 10% (5 standard errors) of the truth.
+    assert abs(churn["allocs"] - 200000) < 20000, churn["allocs"]
+    assert abs(churn["bytes"] - 200000 * 1000) < 20000 * 1000, churn["bytes"]
+    assert churn["allocs"] == churn["frees"] and churn["live_bytes"] == 0

@@ -47,8 +47,9 @@ def summary_lines(r: RunReport) -> list[str]:
     lines.append(f"  leaked        {t.live_bytes} bytes ({human_size(t.live_bytes)}) in "
                  f"{_plural(t.live_blocks, 'block')} at exit")  # fmt: skip
     if r.sampled:
-        lines.append(f"  sampled       one stack per {t.sample_period} bytes: per-stack figures "
-                     "count sampled blocks only; the totals above count every block")  # fmt: skip
+        lines.append(f"  sampled       one stack per {t.sample_period} bytes on average: per-stack "
+                     "figures are estimates (a sampled block of size s stands for 1/P blocks, "
+                     "P = 1 - exp(-s/period)); the totals above count every block")  # fmt: skip
     if t.dropped:
         lines.append(f"  warning       {t.dropped} allocations found the stack table full "
                      "(counted under 'no stack'; MEMLENS_STACKS raises it)")  # fmt: skip

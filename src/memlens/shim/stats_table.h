@@ -271,6 +271,16 @@ static void batch_flush(void) {
 /* The last block this thread allocated: a free of it is a temporary allocation. */
 static TLS void *t_last_alloc;
 
+/* Sampled mode: a sampled block of `size` stands for 1/P blocks, P = 1 -
+ * exp(-size/period) (tcmalloc's estimator); its stack's counters add the
+ * estimate (blocks, bytes), rounded -- the same for its free, so they balance. */
+static inline void estimate(uint64_t size, uint64_t *blocks, uint64_t *bytes) {
+    double p = -expm1(-(double)size / (double)g_sample_period);
+    double w = p > 0 ? 1.0 / p : 1.0;
+    *blocks = (uint64_t)(w + 0.5);
+    *bytes = (uint64_t)(w * (double)size + 0.5);
+}
+
 static inline void count_alloc(void *user, uint64_t size, uint64_t id, int with_stack) {
     struct ml_hdr *h = g_tab;
     t_last_alloc = user;
@@ -278,9 +288,11 @@ static inline void count_alloc(void *user, uint64_t size, uint64_t id, int with_
     tcount2(h, T_ALLOCS, 1, T_BYTES, size);
     if (with_stack) {
         struct ml_stack *s = stack_at(h, id);
+        uint64_t n = 1, bytes = size;
+        if (g_sample_period) estimate(size, &n, &bytes);
         stack_settle(h, s);
-        ADD(&s->c[C_ALLOCS], 1);
-        ADD(&s->c[C_BYTES], size);
+        ADD(&s->c[C_ALLOCS], n);
+        ADD(&s->c[C_BYTES], bytes);
     }
     if (g_tab_batched) {
         t_b_live += (int64_t)size;
@@ -298,10 +310,12 @@ static inline void count_free(void *user, uint64_t size, uint64_t id, int with_s
     tcount2(h, T_FREES, 1, T_TEMPS, (uint64_t)temp);
     if (with_stack) {
         struct ml_stack *s = stack_at(h, id);
+        uint64_t n = 1, bytes = size;
+        if (g_sample_period) estimate(size, &n, &bytes);
         stack_settle(h, s);
-        ADD(&s->c[C_FREES], 1);
-        ADD(&s->c[C_FREED], size);
-        if (temp) ADD(&s->c[C_TEMPS], 1);
+        ADD(&s->c[C_FREES], n);
+        ADD(&s->c[C_FREED], bytes);
+        if (temp) ADD(&s->c[C_TEMPS], n);
     }
     if (g_tab_batched) {
         t_b_live -= (int64_t)size;
