@@ -3,11 +3,26 @@
  *
  * Every live block carries an in-band record just before the user data, so a
  * heap can be read back from any image of the process's memory (a live PID, a
- * kernel core, a gdb core) with no side table.  Two record formats; all words
- * are 64-bit in the target's byte order.
+ * kernel core, a gdb core).  Three record formats; all words are 64-bit in the
+ * target's byte order.  Stacks are interned once in the accounting table
+ * (stats_table.h), which also keeps per-stack counts and the exact peak.
  *
- * Format 1 (full record): blocks with a stack, over-aligned blocks (> 16) and
- * blocks the shim allocates for itself (the unwinder's, start-up):
+ * Format 3 (stack-id record, 16 bytes): blocks with a stack whose alignment is
+ * at most 16 and whose size is below 2^40; the underlying allocation starts 16
+ * bytes before the user data:
+ *
+ *   u[-2]         requested size (bits 0-39) | stack id in the table (40-63)
+ *   u[-1]         (ID magic 0x3373504145484c40 | flags) + address of u[0]
+ *
+ * Format 2 (compact record, 16 bytes): blocks without a stack (not sampled in
+ * sampled mode; MEMLENS_UNWIND=none) whose alignment is at most 16:
+ *
+ *   u[-2]         requested size in bytes
+ *   u[-1]         (COMPACT magic 0x3263504145484c40 | flags) + address of u[0]
+ *                 (mod 2^64; flags in bits 0-3, the same bits as format 1's)
+ *
+ * Format 1 (full record): over-aligned blocks (> 16) with a stack and blocks
+ * the shim allocates for itself (the unwinder's, start-up):
  *
  *   w[0]          START magic  0x3172504145484c4d ("MLHEAPr1" little-endian)
  *   w[1]          version (bits 0-15) | flags (16-31) | frame count n (32-63)
@@ -20,25 +35,12 @@
  *   w[6+n]        END magic    0x3165504145484c4d ("MLHEAPe1")
  *   user data     aligned to max_align_t (16) or to the requested alignment
  *
- * Format 2 (compact record, 16 bytes): blocks the program allocated that get
- * no stack (not sampled in sampled mode; MEMLENS_UNWIND=none) and whose
- * alignment is at most 16; the underlying allocation starts 16 bytes before
- * the user data:
+ * Keying the 16-byte records' magic to the block's own address means a copy
+ * of a record elsewhere (or the bare constant written into user data) is not
+ * a record: only a word equal to magic + flags + the address just past it (the
+ * user data's) passes.  free() clears the magic(s) before releasing the block.
  *
- *   u[-2]         requested size in bytes
- *   u[-1]         (COMPACT magic 0x3263504145484c40 | flags) + address of u[0]
- *                 (mod 2^64; flags in bits 0-3, the same bits as format 1's)
- *
- * Keying the compact magic to the block's own address means a copy of a
- * record elsewhere (or the bare constant written into user data) is not a
- * record: only a word equal to magic + flags + the address just past it (the
- * user data's) passes.  No
- * sequence number, thread id or period: in sampled mode these blocks are
- * counted in the heap total and represented per stack by the sampled ones.
- *
- * free() clears the magic(s) before releasing the block.
- *
- * Design notes (the original heapprof's defects are the reason for each):
+ * Design notes:
  * - No lock on the fast path: a per-thread recursion guard (initial-exec TLS,
  *   so touching it never allocates) stops unwinders that call malloc from
  *   recursing; a global recursive mutex deadlocked in calloc inside
@@ -47,11 +49,15 @@
  *   runs (it may calloc) are served from a static arena that is never freed.
  * - The memalign family is intercepted, so every pointer free() sees has a
  *   record and an offset back to the real block.
- * - Snapshots: when MEMLENS_FD="W,R,INODE_W,INODE_R" is set (memlens run) and
- *   fds W and R are still those pipes, the shim writes a
- *   request line to fd W and waits for one byte on fd R at exit, on SIGUSR2
- *   (MEMLENS_SIGNAL), and on a crash signal; the parent reads this process's
- *   memory through /proc meanwhile, so the shim itself never writes files.
+ * - The program is left alone: no signal handler unless MEMLENS_SIGNAL names
+ *   one; no descriptor kept (the table file is mapped and closed); the
+ *   snapshot pipes (MEMLENS_FD="W,R,INODE_W,INODE_R", memlens run) are used
+ *   only while both inodes still match; libunwind's pipe is created above the
+ *   program's descriptors (fill_low_fds).
+ * - Snapshots: at exit, when memlens run bumps the table's request counter
+ *   (noticed at the next allocation), on memlens_snapshot() and on a crash
+ *   signal, the shim writes a request line to fd W and waits for one byte on
+ *   fd R; the parent reads this process's memory through /proc meanwhile.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
