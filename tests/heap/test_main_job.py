@@ -436,3 +436,13 @@ def test_sampled_per_stack_figures_are_unbiased_estimates(tmp_path: Path) -> Non
     assert abs(churn["allocs"] - 200000) < 20000, churn["allocs"]
     assert abs(churn["bytes"] - 200000 * 1000) < 20000 * 1000, churn["bytes"]
     assert churn["allocs"] == churn["frees"] and churn["live_bytes"] == 0
+
+
+def test_a_second_run_into_the_same_out_reports_its_own_program(tmp_path: Path) -> None:
+    big = build(SPIKE, tmp_path / "spike", "-O1")
+    small = build(SAMPLED_CHURN.replace("200000", "10"), tmp_path / "small", "-O1")
+    out = tmp_path / "o"
+    assert main(["run", "-q", "--out", str(out), "--", str(big)]) == 0
+    assert main(["run", "-q", "--out", str(out), "--", str(small)]) == 0
+    doc = run_json(out)
+    assert doc["command"] == [str(small)] and doc["summary"]["allocations"] < 1000

@@ -182,7 +182,8 @@ class _Watch:
     def __init__(self, opts: RunOptions, result: RunResult) -> None:
         self.opts = opts
         self.result = result
-        self.known: set[str] = set()
+        # Tables of an earlier run into the same --out are not this run's.
+        self.known: set[str] = set(table_paths(opts.out_dir))
         self.next_every = time.monotonic() + opts.every if opts.every else None
         self.snapshot_cost = 0.0
         self.discovered = 0.0
@@ -289,6 +290,8 @@ def run_under_shim(
     notify_r, notify_w = os.pipe()
     ack_r, ack_w = os.pipe()
     notify_w, ack_r = _high_fd(notify_w), _high_fd(ack_r)
+    result = RunResult(returncode=0)
+    watch = _Watch(opts, result)  # before the start: tables already there are not this run's
     start = time.monotonic()
     try:
         proc = subprocess.Popen(
@@ -300,8 +303,6 @@ def run_under_shim(
         raise MemlensError(f"cannot run {argv[0]}: {e.strerror}") from None
     os.close(notify_w)
     os.close(ack_r)
-    result = RunResult(returncode=0)
-    watch = _Watch(opts, result)
     interrupted: list[float] = []
     restore = _on_sigint(lambda: interrupted.append(time.monotonic()))
     buf = b""
