@@ -20,6 +20,7 @@ thread that allocated (ids are per stack and thread).
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,6 +37,7 @@ SIZE_BITS = 40
 FLAG_BITS = 0xF
 ID_FLAGS = 1 | 2  # stack, sampled mode
 _M64 = (1 << 64) - 1
+_UPPER = 1 if sys.byteorder == "little" else 0  # the upper uint32 of a native uint64
 _HEAD_BYTES = 320
 MAX_STACKS = 1 << 24
 
@@ -106,6 +108,33 @@ def find_stack_table(space: AddressSpace, pid: int | None = None) -> StackLookup
     return (mine or found)[0]
 
 
+def short_candidates(
+    words: U64, base: int, limit: int | None, magics: tuple[int, ...]
+) -> npt.NDArray[np.int64]:
+    """Word indices that may hold the magic word of a 16-byte record (format 2 or 3).
+
+    The magic word sits at an address = 8 (mod 16), right before 16-aligned user
+    data, one word after the size word: word indices j0, j0 + 2, ...  A valid
+    magic word is a magic plus an address of this chunk, so its upper 32 bits lie
+    in a narrow range; one strided uint32 compare per 16 bytes finds the
+    candidates of every magic in ``magics`` at once (the ranges of formats 2 and
+    3 are 0x01100000 apart: one range covers both).
+    """
+    n_words = len(words)
+    lim = n_words if limit is None else min(limit, n_words)
+    j0 = 1 if base % 16 == 0 else 2
+    hi = min(lim + 1, n_words)
+    if hi <= j0:
+        return np.zeros(0, dtype=np.int64)
+    words = np.ascontiguousarray(words)  # for the uint32 view (scan_space's words already are)
+    first = (min(magics) + base + 8 * (j0 + 1)) & _M64
+    last = (max(magics) + base + 8 * hi + FLAG_BITS) & _M64  # user of word hi - 1
+    upper = words.view(np.uint32)[_UPPER::2]
+    top_lo = np.uint32(first >> 32)
+    span = np.uint32(((last >> 32) - (first >> 32)) & 0xFFFFFFFF)
+    return np.flatnonzero((upper[j0:hi:2] - top_lo) <= span) * 2 + j0
+
+
 def scan_id_records(
     words: U64,
     base: int,
@@ -113,6 +142,7 @@ def scan_id_records(
     region_end: int | None,
     stacks: StackLookup | None,
     expand: bool = True,
+    cand: npt.NDArray[np.int64] | None = None,
 ) -> dict[str, U64]:
     """Format-3 records whose size word lies in ``words[:limit]``, stacks resolved by ``stacks``.
 
@@ -122,21 +152,9 @@ def scan_id_records(
     heap of millions of blocks from a few stacks never copies a frame per block.
     """
     n_words = len(words)
-    lim = n_words if limit is None else min(limit, n_words)
-    # The magic word sits at an address = 8 (mod 16), right before 16-aligned user data.
-    j0 = 1 if base % 16 == 0 else 2
-    hi = min(lim + 1, n_words)
     empty = _no_rows()
-    if hi <= j0:
-        return empty
-    words = np.ascontiguousarray(words)
-    # Prefilter on the upper 32 bits (see records._scan_compact): one strided compare.
-    first = (ID_MAGIC + base + 8 * (j0 + 1)) & _M64
-    last = (ID_MAGIC + base + 8 * hi + FLAG_BITS) & _M64
-    upper = words.view(np.uint32)[(1 if np.little_endian else 0) :: 2]
-    top_lo = np.uint32(first >> 32)
-    span = np.uint32(((last >> 32) - (first >> 32)) & 0xFFFFFFFF)
-    cand = np.flatnonzero((upper[j0:hi:2] - top_lo) <= span) * 2 + j0
+    if cand is None:
+        cand = short_candidates(words, base, limit, (ID_MAGIC,))
     if len(cand) == 0:
         return empty
     magic = words[cand]

@@ -40,7 +40,13 @@ import numpy.typing as npt
 from memlens.core.addrspace import AddressSpace
 from memlens.core.region import Region
 from memlens.errors import AddressError, MemlensError
-from memlens.heap.idrecords import StackLookup, find_stack_table, scan_id_records
+from memlens.heap.idrecords import (
+    ID_MAGIC,
+    StackLookup,
+    find_stack_table,
+    scan_id_records,
+    short_candidates,
+)
 from memlens.heap.model import HeapBlocks
 
 START_MAGIC = 0x3172504145484C4D  # "MLHEAPr1" as a little-endian word
@@ -97,10 +103,11 @@ def scan_chunk(
     expand: bool,
 ) -> list[dict[str, U64]]:
     """The three formats' rows of one chunk, each format's on its own (see ``scan_words``)."""
+    cand = short_candidates(words, base, limit, (COMPACT_MAGIC, ID_MAGIC))
     parts = [
         _scan_full(words, base, limit, region_end),
-        _scan_compact(words, base, limit, region_end),
-        scan_id_records(words, base, limit, region_end, stacks, expand),
+        _scan_compact(words, base, limit, region_end, cand),
+        scan_id_records(words, base, limit, region_end, stacks, expand, cand),
     ]
     return [p for p in parts if len(p["address"])]
 
@@ -124,27 +131,17 @@ def _merge(parts: list[dict[str, U64]]) -> dict[str, U64]:
 
 
 def _scan_compact(
-    words: U64, base: int, limit: int | None, region_end: int | None
+    words: U64,
+    base: int,
+    limit: int | None,
+    region_end: int | None,
+    cand: npt.NDArray[np.int64] | None = None,
 ) -> dict[str, U64]:
-    """Format-2 records whose size word lies in ``words[:limit]``."""
+    """Format-2 records whose size word lies in ``words[:limit]`` (``cand``: from
+    :func:`short_candidates`, when the caller has them already)."""
     n_words = len(words)
-    lim = n_words if limit is None else min(limit, n_words)
-    # The magic word sits at an address = 8 (mod 16), right before 16-aligned
-    # user data, one word after the size word: word indices j0, j0 + 2, ...
-    j0 = 1 if base % 16 == 0 else 2
-    hi = min(lim + 1, n_words)
-    if hi <= j0:
-        return _empty()
-    words = np.ascontiguousarray(words)  # for the uint32 view (scan_space's words already are)
-    # Prefilter on the upper 32 bits: a valid magic word is the magic plus an
-    # address of this chunk, so it lies in a range a few MiB wide and its upper
-    # half takes one or two values.  One strided uint32 compare per 16 bytes.
-    first = (COMPACT_MAGIC + base + 8 * (j0 + 1)) & _M64
-    last = (COMPACT_MAGIC + base + 8 * hi + FLAG_BITS) & _M64  # user of word hi - 1
-    upper = words.view(np.uint32)[_UPPER::2]
-    top_lo = np.uint32(first >> 32)
-    span = np.uint32(((last >> 32) - (first >> 32)) & 0xFFFFFFFF)
-    cand = np.flatnonzero((upper[j0:hi:2] - top_lo) <= span) * 2 + j0
+    if cand is None:
+        cand = short_candidates(words, base, limit, (COMPACT_MAGIC,))
     if len(cand) == 0:
         return _empty()
     magic = words[cand]
