@@ -36,6 +36,7 @@ setup(
         Extension(
             SHIM,
             sources=["src/memlens/shim/memlens_shim.c"],
+            depends=[f"src/memlens/shim/{h}.h" for h in ("stats_table", "unwind", "block_records")],
             extra_compile_args=[
                 "-O2", "-g", "-std=gnu11", "-fvisibility=hidden", "-fno-omit-frame-pointer",
                 "-Wall", "-Wextra",

@@ -184,94 +184,7 @@ static int64_t sample_gap(void) {
     return (int64_t)(-log(uniform01()) * (double)g_sample_period) + 1;
 }
 
-/* ---- unwinding ---- */
-struct gcc_state {
-    void **out;
-    int n, max;
-};
-
-static _Unwind_Reason_Code gcc_step(struct _Unwind_Context *ctx, void *arg) {
-    struct gcc_state *st = arg;
-    uintptr_t pc = _Unwind_GetIP(ctx);
-    if (pc == 0) return _URC_END_OF_STACK;
-    if (st->n >= st->max) return _URC_END_OF_STACK;
-    st->out[st->n++] = (void *)pc;
-    return _URC_NO_REASON;
-}
-
-static int fp_backtrace(void **out, int max) {
-    void **fp = __builtin_frame_address(0);
-    int n = 0;
-    while (fp && n < max) {
-        void **next = (void **)fp[0];
-        void *ret = fp[1];
-        if (!ret) break;
-        out[n++] = ret;
-        /* Stop on a chain that does not climb the stack: no frame pointers there. */
-        if (next <= fp || (uintptr_t)next - (uintptr_t)fp > (1u << 20) || ((uintptr_t)next & 7)) break;
-        fp = next;
-    }
-    return n;
-}
-
-static int raw_backtrace(void **out, int max) {
-    switch (g_unwinder) {
-    case UNW_LIBUNWIND:
-        return g_unw_backtrace(out, max);
-    case UNW_FP:
-        return fp_backtrace(out, max);
-    case UNW_GCC: {
-        struct gcc_state st = {out, 0, max};
-        _Unwind_Backtrace(gcc_step, &st);
-        return st.n;
-    }
-    default:
-        return 0;
-    }
-}
-
-/* The shim's own code, found at start-up: leading frames inside it are dropped
- * (the compiler may tail-call or inline our helpers, so no fixed skip count
- * is right). */
-static uintptr_t g_self_lo, g_self_hi;
-
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
-    (void)size;
-    uintptr_t probe = (uintptr_t)arg;
-    for (int i = 0; i < info->dlpi_phnum; ++i) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-        if (probe >= lo && probe < hi) {
-            g_self_lo = lo;
-            g_self_hi = hi;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static inline int in_self(void *pc) {
-    uintptr_t a = (uintptr_t)pc;
-    return (a >= g_self_lo && a < g_self_hi) ||
-           ((char *)pc >= __start_memlens_hooks && (char *)pc < __stop_memlens_hooks);
-}
-
-/* Frames of the caller, with the shim's own frames dropped. */
-static int collect(uint64_t *frames) {
-    void *buf[ML_MAX_FRAMES + 4];
-    int want = g_frames + 4; /* room for the unwinder's and our own frames */
-    int n = raw_backtrace(buf, want);
-    int skip = 0;
-    /* The unwinder's own frames (libunwind/libgcc) may come first, then ours. */
-    while (skip < n && !in_self(buf[skip]) && skip < 3) ++skip;
-    if (skip == n || !in_self(buf[skip])) skip = 0;
-    while (skip < n && in_self(buf[skip])) ++skip;
-    int count = n - skip;
-    if (count > g_frames) count = g_frames;
-    for (int i = 0; i < count; ++i) frames[i] = (uint64_t)(uintptr_t)buf[skip + i];
-    return count;
-}
+#include "unwind.h"
 
 /* ---- initialisation ---- */
 static void request_snapshot(const char *reason);
@@ -338,41 +251,6 @@ static void after_fork_child(void) {
     }
 }
 
-
-/* libunwind keeps a pipe (its memory validation) at the lowest free
- * descriptors, and when a write to it fails it closes those numbers and makes
- * a new pipe: a daemon that closed fds 3+ and opened its log at 3 lost the log.
- * So while libunwind starts, every free descriptor below FD_FLOOR is taken,
- * and its pipe lands above the program's range. */
-#define FD_FLOOR_MAX 1024
-struct fd_fill {
-    int n;
-    int fds[FD_FLOOR_MAX];
-};
-
-static void fill_low_fds(struct fd_fill *f) {
-    f->n = 0;
-    struct rlimit rl;
-    long floor = FD_FLOOR_MAX;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < floor + 64)
-        floor = (long)rl.rlim_cur - 64;
-    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null < 0) return;
-    f->fds[f->n++] = null;
-    while (f->n < FD_FLOOR_MAX) {
-        int fd = fcntl(null, F_DUPFD_CLOEXEC, 0);
-        if (fd < 0) break;
-        if (fd >= floor) {
-            close(fd);
-            break;
-        }
-        f->fds[f->n++] = fd;
-    }
-}
-
-static void release_low_fds(struct fd_fill *f) {
-    while (f->n > 0) close(f->fds[--f->n]);
-}
 
 static void init_settings(void) {
     g_frames = (int)env_long("MEMLENS_FRAMES", 16, 1, ML_MAX_FRAMES);
@@ -558,53 +436,7 @@ static void request_snapshot(const char *reason) {
 /* A program can ask for a snapshot itself (dlsym it; a no-op outside memlens run). */
 EXPORT void memlens_snapshot(const char *reason) { request_snapshot(reason ? reason : "request"); }
 
-/* ---- records ---- */
-static inline uint64_t *tail_of(void *user) { return (uint64_t *)user - 5; }
-
-static inline int is_ours(void *user) {
-    return ((uintptr_t)user & (ML_ALIGN - 1)) == 0 && ((uint64_t *)user)[-1] == ML_END_MAGIC;
-}
-
-/* A format-2 record: the word before the user data is the compact magic plus
- * flags plus the user address; the sum keeps the flags in bits 0-3 because the
- * address is 16-aligned and the magic's bits 0-3 are clear. */
-static inline int is_compact(void *user) {
-    return ((uintptr_t)user & (ML_ALIGN - 1)) == 0 &&
-           ((((uint64_t *)user)[-1] - (uint64_t)(uintptr_t)user) & ~ML_FLAG_MASK) == ML_COMPACT_MAGIC;
-}
-
-static inline void *write_compact(unsigned char *raw, size_t size, unsigned flags);
-
-/* A format-3 record: the same shape as format 2, its own magic, and the stack id
- * in the size word's bits 40-63. */
-static inline int is_idrec(void *user) {
-    return ((uintptr_t)user & (ML_ALIGN - 1)) == 0 &&
-           ((((uint64_t *)user)[-1] - (uint64_t)(uintptr_t)user) & ~ML_FLAG_MASK) == ML_ID_MAGIC;
-}
-
-static inline void *write_idrec(unsigned char *raw, size_t size, unsigned flags, uint64_t id) {
-    uint64_t *user = (uint64_t *)(raw + ML_COMPACT_BYTES);
-    user[-2] = (uint64_t)size | (id << ML_SIZE_BITS);
-    user[-1] = (ML_ID_MAGIC | flags) + (uint64_t)(uintptr_t)user;
-    return user;
-}
-
-/* Whether a block of this size and alignment gets a 16-byte record (format 2 or 3). */
-static inline int short_record(size_t size, size_t align, unsigned flags) {
-    if (align > ML_ALIGN || (flags & ML_FLAG_INTERNAL)) return 0;
-    return !(flags & ML_FLAG_STACK) || (uint64_t)size < (1ull << ML_SIZE_BITS);
-}
-
-static inline void *write_short(unsigned char *raw, size_t size, unsigned flags, uint64_t id) {
-    return (flags & ML_FLAG_STACK) ? write_idrec(raw, size, flags, id) : write_compact(raw, size, flags);
-}
-
-static inline void *write_compact(unsigned char *raw, size_t size, unsigned flags) {
-    uint64_t *user = (uint64_t *)(raw + ML_COMPACT_BYTES);
-    user[-2] = size;
-    user[-1] = (ML_COMPACT_MAGIC | flags) + (uint64_t)(uintptr_t)user;
-    return user;
-}
+#include "block_records.h"
 
 /* Count a block in the table: blocks of the shim itself never; in sampled mode
  * only sampled blocks per stack (the others in the totals only); in exact
@@ -629,22 +461,6 @@ static inline void *alloc_compact(size_t size, int zero, unsigned flags) {
     if (!raw) return NULL;
     void *user = write_compact(raw, size, flags);
     account_alloc(user, size, flags, 0);
-    return user;
-}
-
-static inline void *write_record(unsigned char *raw, size_t offset, size_t size, const uint64_t *frames,
-                                 int n, unsigned flags, uint64_t id) {
-    unsigned char *user = raw + offset;
-    uint64_t *rec = (uint64_t *)user - (ML_FIXED_WORDS + n);
-    rec[0] = ML_START_MAGIC;
-    rec[1] = ML_VERSION | ((uint64_t)flags << 16) | ((uint64_t)(uint32_t)n << 32);
-    for (int i = 0; i < n; ++i) rec[2 + i] = frames[i];
-    uint64_t *tail = rec + 2 + n;
-    tail[0] = size;
-    tail[1] = (next_seq() & ((1ull << ML_SEQ_BITS) - 1)) | (id << ML_SEQ_BITS);
-    tail[2] = thread_id() | (g_sample_period << 32);
-    tail[3] = offset;
-    tail[4] = ML_END_MAGIC;
     return user;
 }
 
@@ -733,68 +549,6 @@ static void *ml_alloc(size_t size, size_t align, int zero) {
     void *q = place(size, align, zero, frames, n, flags, id);
     if (q) account_alloc(q, size, flags, id);
     return q;
-}
-
-/* What free needs to know about a live block of ours. */
-struct block_info {
-    unsigned char *raw; /* the underlying allocation */
-    size_t size;
-    unsigned flags;
-    uint64_t id;      /* stack id in the table (0: none) */
-    uint64_t *magics[2]; /* words to clear before the release */
-    int compact;         /* a format-2 record */
-};
-
-/* A format-2 or -3 record: the word before the user data is the magic plus
- * flags plus the user address; format 3 keeps the stack id above the size. */
-static inline int read_short(void *p, struct block_info *b, int idrec) {
-    uint64_t *u = p;
-    b->raw = (unsigned char *)p - ML_COMPACT_BYTES;
-    b->size = idrec ? u[-2] & ((1ull << ML_SIZE_BITS) - 1) : u[-2];
-    b->flags = (unsigned)((u[-1] - (uint64_t)(uintptr_t)p) & ML_FLAG_MASK);
-    b->id = idrec ? u[-2] >> ML_SIZE_BITS : 0;
-    b->magics[0] = &u[-1];
-    b->magics[1] = NULL;
-    b->compact = 1;
-    return 1;
-}
-
-static void read_full(void *p, struct block_info *b) {
-    uint64_t *tail = tail_of(p);
-    size_t offset = tail[3];
-    b->raw = (unsigned char *)p - offset;
-    b->size = tail[0];
-    b->flags = 0;
-    b->id = 0;
-    b->magics[0] = &tail[4];
-    b->magics[1] = NULL;
-    b->compact = 0;
-    /* Find the start word: the frame count is in w[1], n words before the tail. */
-    for (uint64_t n = 0; n <= ML_MAX_FRAMES; ++n) {
-        uint64_t *rec = tail - 2 - n;
-        if ((unsigned char *)rec < b->raw) break;
-        if (rec[0] == ML_START_MAGIC && (rec[1] >> 32) == n) {
-            b->magics[1] = rec;
-            b->flags = (unsigned)((rec[1] >> 16) & 0xffff);
-            if (b->flags & ML_FLAG_STACK) b->id = tail[1] >> ML_SEQ_BITS;
-            break;
-        }
-    }
-}
-
-/* 1 and b filled when p is a block with a record, else 0. */
-static inline int block_of(void *p, struct block_info *b) {
-    if (is_compact(p)) return read_short(p, b, 0);
-    if (is_idrec(p)) return read_short(p, b, 1);
-    if (!is_ours(p)) return 0;
-    read_full(p, b);
-    return 1;
-}
-
-static inline void release(struct block_info *b) {
-    *b->magics[0] = 0; /* a freed block is no longer a record */
-    if (b->magics[1]) *b->magics[1] = 0;
-    real.free(b->raw);
 }
 
 static void ml_free(void *p) {
