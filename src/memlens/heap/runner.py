@@ -47,7 +47,11 @@ from memlens.sources.live.process import open_process
 from memlens.sources.options import OpenOptions
 from memlens.symbols.modmap import LoadedModule, build_module_map
 
-MAPS_EVERY = 0.1  # seconds between checks of a process's module list
+# Seconds between checks of a process's module list.  The shim notes every object
+# it sees loaded and the exit snapshot has the whole map: this only adds build ids
+# for a long-running program killed later, so it runs rarely (building a module
+# map costs the program a core's worth of time on a small machine).
+MAPS_EVERY = 1.0
 DISCOVER_EVERY = 0.05  # seconds between looks for new tables (exec'd or forked images)
 SIGINT_GRACE = 0.2  # a terminal's Ctrl-C reaches the program itself: forward only after this
 
@@ -208,8 +212,8 @@ class _Watch:
                 if older.pid == t.pid:
                     older.done = True  # the pid exec'd a new image
             tracked = Tracked(path, table, t.pid, t.exec_index, Timeline(self.opts.interval))
+            tracked.maps_checked = now
             self.result.tracked.append(tracked)
-            self.check_modules(tracked, force=True)
 
     def check_modules(self, tr: Tracked, force: bool = False) -> None:
         now = time.monotonic()
