@@ -147,7 +147,6 @@ def run_table(args: argparse.Namespace) -> int:
         runtime = max(t.exit_ns - t.start_ns, 0) / 1e9 if t.exit_ns else 0.0
         report = report_from_table(
             table, command=[args.target], status=0, status_text=ended, runtime=runtime,
-            top=args.top,
         )  # fmt: skip
     top = args.top or 10
     if args.output:

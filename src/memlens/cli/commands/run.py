@@ -133,8 +133,9 @@ def known_modules(result: RunResult, main: Tracked) -> list[LoadedModule]:
     return sorted(seen.values(), key=lambda m: m.base)
 
 
-def build_run_report(cmd: list[str], result: RunResult, top: int | None) -> RunReport | None:
-    """The report of the image that did the work, symbolized, or None when nothing was tracked."""
+def build_run_report(cmd: list[str], result: RunResult) -> RunReport | None:
+    """The report of the image that did the work, every stack symbolized (JSON and pprof carry
+    them all; one batch costs what the top few do), or None when nothing was tracked."""
     main = result.main
     if main is None:
         return None
@@ -142,7 +143,7 @@ def build_run_report(cmd: list[str], result: RunResult, top: int | None) -> RunR
     return report_from_table(
         main.table, command=cmd, status=status, status_text=text, runtime=result.runtime,
         timeline=main.timeline, known_modules=known_modules(result, main),
-        processes=len(result.tracked), top=top,
+        processes=len(result.tracked),
     )  # fmt: skip
 
 
@@ -166,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
                       follow_fork=args.follow_fork)  # fmt: skip
     result = run_under_shim(cmd, opts)
     try:
-        report = build_run_report(cmd, result, top)
+        report = build_run_report(cmd, result)
         status, text = exit_status(result.returncode)
         if report is None:
             print(f"memlens: {cmd[0]} {text}; no allocation was recorded (a static program, "
