@@ -452,3 +452,13 @@ def test_a_second_run_into_the_same_out_reports_its_own_program(tmp_path: Path) 
     assert main(["run", "-q", "--out", str(out), "--", str(small)]) == 0
     doc = run_json(out)
     assert doc["command"] == [str(small)] and doc["summary"]["allocations"] < 1000
+
+
+@pytest.mark.parametrize("flags", [["--report", "/nonexistent/dir/r.txt"], ["--out", "/proc/x"]])
+def test_unwritable_outputs_are_refused_before_the_run(tmp_path: Path, flags: list[str]) -> None:
+    marker = tmp_path / "ran"
+    argv = [sys.executable, "-m", "memlens", "run", "--out", str(tmp_path / "o"), *flags, "--",
+            "/bin/sh", "-c", f"touch {marker}"]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True)
+    assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "cannot write" in done.stderr and not marker.exists()

@@ -39,7 +39,7 @@ def summary_lines(r: RunReport) -> list[str]:
     blocks = "" if r.sampled else f" in {_plural(t.peak_blocks, 'block')}"
     lines.append(f"  peak heap     {human_size(t.peak_bytes)} ({t.peak_bytes} bytes){blocks}, "
                  f"at {t.peak_after:.3f} s")  # fmt: skip
-    if r.peak_rss is not None:
+    if r.peak_rss:  # none when the program ended before the first sample
         lines.append(f"  peak RSS      {human_size(r.peak_rss)} (sampled)")
     pct = 100.0 * t.temps / t.allocs if t.allocs else 0.0
     lines.append(f"  calls         {t.allocs} allocations, {t.frees} frees, {t.temps} temporary "

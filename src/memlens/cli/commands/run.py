@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import ExitStack
 from importlib import resources
 from typing import TextIO
 
@@ -157,44 +157,44 @@ def run(args: argparse.Namespace) -> int:
     sample, top = at_least_one("--sample", args.sample) or 0, at_least_one("--top", args.top)
     assert interval is not None and top is not None  # both have defaults
     out_dir = args.out or time.strftime("memlens-run-%Y%m%d-%H%M%S")
-    os.makedirs(out_dir, exist_ok=True)
-    if not cmd:
-        cmd = demo_command(out_dir)
-        print(f"memlens: no command given; running the demo: {' '.join(cmd)}", file=sys.stderr)
-    opts = RunOptions(out_dir=out_dir, every=every, sample=sample, frames=args.frames,
-                      unwind=args.unwind, crash=not args.no_crash, core=args.core,
-                      interval=interval, follow_exec=args.follow_exec,
-                      follow_fork=args.follow_fork)  # fmt: skip
-    result = run_under_shim(cmd, opts)
-    try:
+    html = args.html or os.path.join(out_dir, "report.html")
+    with ExitStack() as files:
+        # Every place memlens writes is checked before the program runs: a typo
+        # must not cost a long run its report.
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+            html_file = files.enter_context(open(html, "w", encoding="utf-8"))
+            report_file: TextIO = sys.stderr  # stdout is the program's
+            if args.report:
+                report_file = files.enter_context(open(args.report, "w", encoding="utf-8"))
+        except OSError as e:
+            raise UsageError(f"cannot write {e.filename}: {e.strerror}") from None
+        if not cmd:
+            cmd = demo_command(out_dir)
+            print(f"memlens: no command given; running the demo: {' '.join(cmd)}",
+                  file=sys.stderr)  # fmt: skip
+        opts = RunOptions(out_dir=out_dir, every=every, sample=sample, frames=args.frames,
+                          unwind=args.unwind, crash=not args.no_crash, core=args.core,
+                          interval=interval, follow_exec=args.follow_exec,
+                          follow_fork=args.follow_fork)  # fmt: skip
+        result = run_under_shim(cmd, opts)
+        files.callback(result.close)
         report = build_run_report(cmd, result)
         status, text = exit_status(result.returncode)
         if report is None:
             print(f"memlens: {cmd[0]} {text}; no allocation was recorded (a static program, "
                   "or it never ran)", file=sys.stderr)  # fmt: skip
             return status
-        html = args.html or os.path.join(out_dir, "report.html")
-        with open(html, "w", encoding="utf-8") as f:
-            runhtml.write(report, f, top)
+        runhtml.write(report, html_file, top)
         with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as f:
             runjson.write(report, f, None)
         write_pprof(report, os.path.join(out_dir, "heap.pb.gz"))
         if not args.quiet:
-            with _report_stream(args.report) as out:
-                runtext.write(report, out, top)
-                _write_files(result, out_dir, html, out)
-        for e in result.errors:
-            print(f"memlens: {e}", file=sys.stderr)
+            runtext.write(report, report_file, top)
+            _write_files(result, out_dir, html, report_file)
+        for problem in result.errors:
+            print(f"memlens: {problem}", file=sys.stderr)
         return status
-    finally:
-        result.close()
-
-
-def _report_stream(path: str | None) -> AbstractContextManager[TextIO]:
-    """The report's destination: ``path``, or stderr (stdout is the program's)."""
-    if path is None:
-        return nullcontext(sys.stderr)
-    return open(path, "w", encoding="utf-8")
 
 
 def _write_files(result: RunResult, out_dir: str, html: str, out: TextIO) -> None:
