@@ -36,7 +36,8 @@ setup(
         Extension(
             SHIM,
             sources=["src/memlens/shim/memlens_shim.c", "src/memlens/shim/pyframes.c"],
-            depends=["src/memlens/shim/pyframes.h"],
+            depends=[f"src/memlens/shim/{h}.h"
+                     for h in ("stats_table", "unwind", "block_records", "pyframes")],
             extra_compile_args=[
                 "-O2", "-g", "-std=gnu11", "-fvisibility=hidden", "-fno-omit-frame-pointer",
                 "-Wall", "-Wextra",

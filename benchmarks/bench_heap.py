@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -29,7 +30,7 @@ import numpy as np
 
 from memlens import open as memlens_open
 from memlens.heap.records import FLAG_STACK, scan_parts, scan_ranges, scan_space
-from memlens.heap.runner import shim_path
+from memlens.heap.runner import RunOptions, run_under_shim, shim_path
 
 HERE = Path(__file__).resolve().parent
 
@@ -58,9 +59,20 @@ int main(void) {
 
 
 def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+    return timed_cpu(argv, env)[0]
+
+
+def timed_cpu(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system of the command and everything it waited
+    for: heaptrack's interpreter process too).  On a loaded machine CPU time is the steadier
+    measure; wall time includes waiting for a core."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(argv, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
 
 
 def build_variants(work: Path) -> tuple[str, str]:
@@ -85,6 +97,8 @@ def bench_malloc(runs: int, work: Path, attribution: bool) -> None:
     subprocess.run(["gcc", "-O2", "-g", "-fno-omit-frame-pointer", "-pthread", "-o", str(fp_exe),
                     str(HERE / "mallocbench.c")], check=True)  # fmt: skip
     shim = shim_path()
+    stats_dir = work / "stats"
+    stats_dir.mkdir(exist_ok=True)
 
     def env(**kv: str) -> dict[str, str]:
         e = dict(os.environ, LD_PRELOAD=shim)
@@ -97,6 +111,7 @@ def bench_malloc(runs: int, work: Path, attribution: bool) -> None:
         configs.append(("heaptrack", [heaptrack, "-o", str(work / "ht"), str(exe)], None))
     configs += [
         ("memlens exact (libunwind)", [str(exe)], env()),
+        ("memlens exact, table in a file", [str(exe)], env(MEMLENS_STATS_DIR=str(stats_dir))),
         ("memlens exact (libgcc)", [str(exe)], env(MEMLENS_UNWIND="gcc")),
         ("memlens sampled 512 KiB", [str(exe)], env(MEMLENS_SAMPLE="524288")),
         ("memlens no stacks (unwind=none)", [str(exe)], env(MEMLENS_UNWIND="none")),
@@ -113,9 +128,12 @@ def bench_malloc(runs: int, work: Path, attribution: bool) -> None:
     # Rounds interleave the configurations so that load from elsewhere on the
     # machine hits them alike; min and median per configuration.
     times: dict[str, list[float]] = {name: [] for name, _, _ in configs}
+    cpus: dict[str, list[float]] = {name: [] for name, _, _ in configs}
     for _ in range(runs):
         for name, argv, e in configs:
-            times[name].append(timed(argv, e))
+            wall, cpu = timed_cpu(argv, e)
+            times[name].append(wall)
+            cpus[name].append(cpu)
     plain = min(times["plain"])
     plain_med = statistics.median(times["plain"])
     ht = min(times["heaptrack"]) if heaptrack else None
@@ -126,6 +144,48 @@ def bench_malloc(runs: int, work: Path, attribution: bool) -> None:
         t, med = min(ts), statistics.median(ts)
         vs_ht = f"{t / ht:12.2f}" if ht else f"{'-':>12}"
         print(f"{name:31} {t:7.3f} {med:9.3f} {t / plain:8.2f} {med / plain_med:9.2f} {vs_ht}")
+    cpu_plain = statistics.median(cpus["plain"])
+    cpu_ht = statistics.median(cpus["heaptrack"]) if heaptrack else None
+    print(f"\nCPU seconds (user + system, median of {runs})")
+    print(f"{'run':31} {'CPU s':>7} {'x plain':>8} {'x heaptrack':>12}")
+    for name, cs in cpus.items():
+        c = statistics.median(cs)
+        vs_ht = f"{c / cpu_ht:12.2f}" if cpu_ht else f"{'-':>12}"
+        print(f"{name:31} {c:7.3f} {c / cpu_plain:8.2f} {vs_ht}")
+
+
+def bench_timeline(runs: int, work: Path) -> None:
+    """The program's wall time under ``memlens run`` with the timeline at 10 ms vs (nearly) off.
+
+    In process (``run_under_shim``): the runtime is from the program's start to
+    its exit, so memlens's own start-up and report are not in it.
+    """
+    exe = work / "mallocbench"
+    if not exe.exists():
+        subprocess.run(["gcc", "-O2", "-g", "-pthread", "-o", str(exe),
+                        str(HERE / "mallocbench.c")], check=True)  # fmt: skip
+    intervals = {"10 ms": 0.01, "off (1000 s)": 1000.0}
+    for mode, sample in (("exact", 0), ("sampled 512 KiB", 524288)):
+        times: dict[str, list[float]] = {name: [] for name in intervals}
+        samples = 0
+        for i in range(runs):
+            for name, interval in intervals.items():
+                out = work / f"timeline-{i}-{interval}"
+                opts = RunOptions(out_dir=str(out), interval=interval, sample=sample)
+                result = run_under_shim([str(exe)], opts)
+                if interval < 1 and result.main is not None:
+                    samples = len(result.main.timeline.samples)
+                result.close()
+                shutil.rmtree(out)
+                times[name].append(result.runtime)
+        on, off = (statistics.median(times[k]) for k in intervals)
+        on_min, off_min = (min(times[k]) for k in intervals)
+        print(f"\ntimeline cost, mallocbench under memlens run ({mode}, {runs} rounds; "
+              f"{samples} samples in the last 10 ms run)")  # fmt: skip
+        for name, ts in times.items():
+            print(f"  interval {name:13} min {min(ts):.3f} s  median {statistics.median(ts):.3f} s")
+        print(f"  timeline at 10 ms: {100 * (on / off - 1):+.1f}% by median, "
+              f"{100 * (on_min / off_min - 1):+.1f}% by min")  # fmt: skip
 
 
 def bench_core(work: Path, sample: str | None) -> None:
@@ -180,6 +240,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--skip-core", action="store_true")
     ap.add_argument("--skip-malloc", action="store_true")
+    ap.add_argument("--skip-timeline", action="store_true")
     ap.add_argument("--attribution", action="store_true",
                     help="also: pass-through LD_PRELOAD; 64-byte compact record")  # fmt: skip
     args = ap.parse_args()
@@ -189,6 +250,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="memlens-bench-") as tmp:
         if not args.skip_malloc:
             bench_malloc(args.runs, Path(tmp), args.attribution)
+        if not args.skip_timeline:
+            bench_timeline(args.runs, Path(tmp))
         if not args.skip_core:
             bench_core(Path(tmp), None)
             bench_core(Path(tmp), "524288")

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 # The seed's test.c: eight blocks of 128 KiB +- 1 from one function, then one
-# block of 1 MiB from another, with a snapshot after each (raise(SIGUSR2) is
-# memlens run's snapshot request).
+# block of 1 MiB from another, with a snapshot after each (the shim's exported
+# memlens_snapshot() is memlens run's snapshot request; the seed raised SIGUSR2,
+# which the shim no longer catches: a handler changes what a program sees).
 SEED = r"""
-#include <signal.h>
+#define _GNU_SOURCE
+#include <dlfcn.h>
 #include <stdlib.h>
-__attribute__((noinline)) void sample_state(void) { raise(SIGUSR2); }
+__attribute__((noinline)) void sample_state(void) {
+    typedef void (*snapshot_fn)(const char *);
+    snapshot_fn snapshot = (snapshot_fn)dlsym(RTLD_DEFAULT, "memlens_snapshot");
+    if (snapshot) snapshot(0);
+}
 __attribute__((noinline)) void example_func(void) {
     for (int i = 0; i < 8; ++i) {
         int *p = (int *)malloc(128 * 1024 + (i % 2 ? 1 : -1));

@@ -47,7 +47,9 @@ def heap_image(bo: str, base: int) -> tuple[bytes, list[tuple[int, int, list[int
     pos = 0x100
     for i, nf in enumerate([0, 1, 3, 16, 64]):
         frames = [0x400000 + 0x10 * i + j for j in range(nf)]
-        rec = record(bo, frames, 100 + i, i, 7)
+        # Version 2 keeps the stack's table id in the sequence word's bits 40-63.
+        v2 = i % 2 == 1
+        rec = record(bo, frames, 100 + i, i | (i + 5) << 40 if v2 else i, 7, version=1 + v2)
         user = pos + len(rec)
         if user % 16:
             pos += 8
@@ -57,7 +59,7 @@ def heap_image(bo: str, base: int) -> tuple[bytes, list[tuple[int, int, list[int
         pos = user + 100 + i + 64
         pos = (pos + 15) & ~15
     decoys = [
-        record(bo, [1], 5, 0, 0, version=2),  # unknown version
+        record(bo, [1], 5, 0, 0, version=3),  # unknown version (2 is the stack-id one)
         record(bo, [1], 5, 0, 0, end=b"MLHEAPx1"),  # broken end magic
         record(bo, list(range(65)), 5, 0, 0),  # too many frames
         record(bo, [1], 1 << 40, 0, 0),  # block larger than its region
@@ -88,6 +90,7 @@ def test_scanner_finds_exactly_the_valid_records(bo: str, name: str) -> None:
     assert [int(s) for s in blocks.size] == [e[1] for e in expect]
     assert [blocks.stacks[i] for i in blocks.stack_id] == [tuple(e[2]) for e in expect]
     assert {int(t) for t in blocks.tid} == {7}
+    assert [int(s) for s in blocks.seq] == list(range(5))
 
 
 def test_read_only_and_unsaved_regions_are_not_scanned() -> None:

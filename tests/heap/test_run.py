@@ -28,14 +28,19 @@ def test_run_prints_the_report_summary_and_writes_html(
     exe = build(progs.SEED, tmp_path / "seed", "-O0")
     out = tmp_path / "out"
     assert main(["run", "--out", str(out), "--top", "3", "--", str(exe)]) == 0
-    text = capsys.readouterr().out
-    assert "exit status 0; 3 snapshot(s) in " in text and " at exit\n" in text
-    assert "1048576 [1048576]\n" in text and "another_func" in text
-    assert "\nheap " in text and "regions of pid" in text
-    html = (out / "heap.html").read_text()
+    captured = capsys.readouterr()
+    # The report is on stderr (issue 11: stdout is the program's).
+    assert captured.out == ""
+    text = captured.err
+    assert "exit status 0 after" in text and "3 heap snapshot(s) in " in text
+    # Never freed: 1 MiB from another_func, 8 blocks of 128 KiB +- 1 from example_func.
+    assert "1048576 bytes in 1 block not freed\n      another_func" in text
+    assert "1048576 bytes in 8 blocks not freed\n      example_func" in text
+    assert f"leaked        {2 << 20} bytes (2.0M) in 9 blocks at exit" in text
+    html = (out / "report.html").read_text()
     assert "another_func" in html and "<script" in html
     names = sorted(p.name.split("-", 2)[::2] for p in out.glob("*.mlheap"))
-    assert names == [["000", "signal.mlheap"], ["001", "signal.mlheap"], ["002", "exit.mlheap"]]
+    assert names == [["000", "request.mlheap"], ["001", "request.mlheap"], ["002", "exit.mlheap"]]
 
 
 def test_every_takes_periodic_snapshots(tmp_path: Path) -> None:
@@ -71,7 +76,7 @@ def test_run_with_no_command_runs_the_demo(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["run", "--out", str(tmp_path)]) == 0
-    text = capsys.readouterr().out
+    text = capsys.readouterr().err
     for name in ("fill_cache", "load_table", "copy_text"):
         assert name in text
 
@@ -85,6 +90,6 @@ def test_a_shell_wrapper_and_its_children(tmp_path: Path) -> None:
     final = result.final
     assert final is not None and final.reason == "exit"
     seed_snaps = [s for s in result.snapshots if s.pid == final.pid]
-    assert [s.reason for s in seed_snaps] == ["signal", "signal", "exit"]
+    assert [s.reason for s in seed_snaps] == ["request", "request", "exit"]
     groups = {tuple(sorted(g.sizes)) for g in report_of(final.profile).groups}
     assert (1048576,) in groups and (131071,) * 4 + (131073,) * 4 in groups

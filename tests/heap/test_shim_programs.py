@@ -31,7 +31,7 @@ def test_seed_expectations_with_a_snapshot_after_each_phase(tmp_path: Path) -> N
     exe = build(progs.SEED, tmp_path / "seed", "-O0")  # as the seed: malloc stays
     result = run_under_shim([str(exe)], RunOptions(out_dir=str(tmp_path / "out")))
     assert result.returncode == 0
-    assert [s.reason for s in result.snapshots] == ["signal", "signal", "exit"]
+    assert [s.reason for s in result.snapshots] == ["request", "request", "exit"]
     first, second = (report_of(read(s.path)) for s in result.snapshots[:2])
 
     top = first.groups[0]

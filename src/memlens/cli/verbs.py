@@ -63,7 +63,7 @@ VERBS: tuple[Verb, ...] = (
     Verb("resident", _C + "resident",
          "symbols of a library whose pages are resident (or not), with resident fractions"),
     Verb("run", _C + "run",
-         "run a command under the allocation shim; report its heap at exit (the main job)"),
+         "run a command under the allocation shim; report peak, leaks, churn and memory over time"),
     Verb("heap", _C + "heap",
          "live heap blocks grouped by allocation stack (needs the shim: see 'memlens run')"),
     Verb("leaks", _C + "leaks",

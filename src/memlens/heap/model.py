@@ -49,26 +49,44 @@ class HeapBlocks:
         )
 
     @staticmethod
-    def concat(parts: Sequence[dict[str, U64]]) -> HeapBlocks:
-        """Join scan results (``records.scan_words`` dicts) and intern their stacks."""
+    def concat(
+        parts: Sequence[dict[str, U64]], table: Sequence[tuple[int, ...]] | None = None
+    ) -> HeapBlocks:
+        """Join scan results (``records.scan_words`` dicts) and intern their stacks.
+
+        A part with a ``ref`` column (format-3 records, not expanded) names its
+        stacks by index into ``table`` (the shim's stack table): each distinct
+        index is mapped once; an index past the table is the empty stack.
+        """
         parts = [p for p in parts if len(p["address"])]
         if not parts:
             z = np.zeros(0, dtype=np.uint64)
             return HeapBlocks.from_columns(
                 dict.fromkeys(COLUMNS, z), np.zeros(0, dtype=np.int64), []
             )
-        width = max(p["frames"].shape[1] for p in parts)
-        frames = np.concatenate(
-            [np.pad(p["frames"], ((0, 0), (0, width - p["frames"].shape[1]))) for p in parts]
-        )
-        nframes = np.concatenate([p["nframes"] for p in parts])
-        cols = {c: np.concatenate([p[c] for p in parts]) for c in COLUMNS}
+        framed = [p for p in parts if "ref" not in p]
+        refd = [p for p in parts if "ref" in p]
+        ordered = framed + refd
+        cols = {c: np.concatenate([p[c] for p in ordered]) for c in COLUMNS}
+        stack_id, stacks = _intern_parts(framed)
+        if refd:
+            refs = np.concatenate([p["ref"] for p in refd])
+            uniq, inverse = np.unique(refs, return_inverse=True)
+            index = {s: k for k, s in enumerate(stacks)}
+            mapped = np.empty(len(uniq), dtype=np.int64)
+            for k, r in enumerate(uniq):
+                r = int(r)
+                key = table[r] if table is not None and r < len(table) else ()
+                if key not in index:
+                    index[key] = len(stacks)
+                    stacks.append(key)
+                mapped[k] = index[key]
+            stack_id = np.concatenate([stack_id, mapped[inverse.reshape(-1)]])
         addr = cols["address"]
         if len(addr) > 1 and not bool(np.all(addr[1:] > addr[:-1])):
             order = np.argsort(addr, kind="stable")
             cols = {c: a[order] for c, a in cols.items()}
-            frames, nframes = frames[order], nframes[order]
-        stack_id, stacks = intern_stacks(frames, nframes)
+            stack_id = stack_id[order]
         return HeapBlocks.from_columns(cols, stack_id, stacks)
 
     @staticmethod
@@ -79,6 +97,18 @@ class HeapBlocks:
         return HeapBlocks(
             c["address"], c["size"], c["seq"], c["tid"], c["period"], c["flags"], stack_id, stacks
         )
+
+
+def _intern_parts(parts: Sequence[dict[str, U64]]) -> tuple[I64, list[tuple[int, ...]]]:
+    """Stack ids of the rows of parts that carry their frames."""
+    if not parts:
+        return np.zeros(0, dtype=np.int64), []
+    width = max(p["frames"].shape[1] for p in parts)
+    frames = np.concatenate(
+        [np.pad(p["frames"], ((0, 0), (0, width - p["frames"].shape[1]))) for p in parts]
+    )
+    nframes = np.concatenate([p["nframes"] for p in parts])
+    return intern_stacks(frames, nframes)
 
 
 def intern_stacks(frames: U64, nframes: U64) -> tuple[I64, list[tuple[int, ...]]]:

@@ -9,7 +9,8 @@ blocks)::
     w[1]        version (bits 0-15) | flags (16-31) | frame count n (32-63)
     w[2..2+n)   return addresses, innermost first (and Python frames: heap/pyframes.py)
     w[2+n]      requested size
-    w[3+n]      sequence number
+    w[3+n]      sequence number (version 2: bits 0-39; bits 40-63 the stack's id
+                in the shim's accounting table)
     w[4+n]      thread id (bits 0-31) | sampling period (32-63)
     w[5+n]      offset from the underlying allocation to the user data
     w[6+n]      END magic; the user data starts right after it
@@ -31,7 +32,7 @@ scan is numpy over each saved range, in bounded chunks.
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -39,11 +40,20 @@ import numpy.typing as npt
 from memlens.core.addrspace import AddressSpace
 from memlens.core.region import Region
 from memlens.errors import AddressError, MemlensError
+from memlens.heap.idrecords import (
+    ID_MAGIC,
+    StackLookup,
+    find_stack_table,
+    scan_id_records,
+    short_candidates,
+)
 from memlens.heap.model import HeapBlocks
 
 START_MAGIC = 0x3172504145484C4D  # "MLHEAPr1" as a little-endian word
 END_MAGIC = 0x3165504145484C4D  # "MLHEAPe1"
-VERSION = 1
+VERSION = 2
+VERSIONS = (1, 2)  # version 2 keeps the stack id in the sequence word's top 24 bits
+SEQ_BITS = 40
 MAX_FRAMES = 64
 FIXED_WORDS = 7
 USER_ALIGN = 16
@@ -66,52 +76,72 @@ U64 = npt.NDArray[np.uint64]
 
 
 def scan_words(
-    words: U64, base: int, limit: int | None = None, region_end: int | None = None
+    words: U64,
+    base: int,
+    limit: int | None = None,
+    region_end: int | None = None,
+    stacks: StackLookup | None = None,
 ) -> dict[str, U64]:
     """Records whose first word lies in ``words[:limit]`` (``base`` = address of ``words[0]``).
 
     ``words`` must already be in native order and 8-byte aligned.  Records may
     extend past ``limit`` into the rest of ``words`` (the caller's overlap); a
     block's data must end by ``region_end`` (default: the end of ``words``).
-    Rows come in address order, both formats together.
+    Format-3 records name their stack by id: ``stacks`` (the shim's table found
+    in the same image) gives its frames and thread.  Rows come in address
+    order, all formats together.
     """
-    full = _scan_full(words, base, limit, region_end)
-    compact = _scan_compact(words, base, limit, region_end)
-    if len(compact["address"]) == 0:
-        return full
-    if len(full["address"]) == 0:
-        return compact
-    width = full["frames"].shape[1]
-    both = {k: np.concatenate([full[k], compact[k]]) for k in full if k != "frames"}
+    return _merge(scan_chunk(words, base, limit, region_end, stacks, expand=True))
+
+
+def scan_chunk(
+    words: U64,
+    base: int,
+    limit: int | None,
+    region_end: int | None,
+    stacks: StackLookup | None,
+    expand: bool,
+) -> list[dict[str, U64]]:
+    """The three formats' rows of one chunk, each format's on its own (see ``scan_words``)."""
+    cand = short_candidates(words, base, limit, (COMPACT_MAGIC, ID_MAGIC))
+    parts = [
+        _scan_full(words, base, limit, region_end),
+        _scan_compact(words, base, limit, region_end, cand),
+        scan_id_records(words, base, limit, region_end, stacks, expand, cand),
+    ]
+    return [p for p in parts if len(p["address"])]
+
+
+def _merge(parts: list[dict[str, U64]]) -> dict[str, U64]:
+    if not parts:
+        return _empty()
+    if len(parts) == 1:
+        return parts[0]
+    width = max(p["frames"].shape[1] for p in parts)
+    keys = {k for p in parts for k in p if k != "frames"}  # "unresolved": format 3 only
+    both = {
+        k: np.concatenate([p.get(k, np.zeros(len(p["address"]), dtype=np.uint64)) for p in parts])
+        for k in sorted(keys)
+    }
     both["frames"] = np.concatenate(
-        [full["frames"], np.zeros((len(compact["address"]), width), dtype=np.uint64)]
+        [np.pad(p["frames"], ((0, 0), (0, width - p["frames"].shape[1]))) for p in parts]
     )
     order = np.argsort(both["address"], kind="stable")
     return {k: v[order] for k, v in both.items()}
 
 
 def _scan_compact(
-    words: U64, base: int, limit: int | None, region_end: int | None
+    words: U64,
+    base: int,
+    limit: int | None,
+    region_end: int | None,
+    cand: npt.NDArray[np.int64] | None = None,
 ) -> dict[str, U64]:
-    """Format-2 records whose size word lies in ``words[:limit]``."""
+    """Format-2 records whose size word lies in ``words[:limit]`` (``cand``: from
+    :func:`short_candidates`, when the caller has them already)."""
     n_words = len(words)
-    lim = n_words if limit is None else min(limit, n_words)
-    # The magic word sits at an address = 8 (mod 16), right before 16-aligned
-    # user data, one word after the size word: word indices j0, j0 + 2, ...
-    j0 = 1 if base % 16 == 0 else 2
-    hi = min(lim + 1, n_words)
-    if hi <= j0:
-        return _empty()
-    words = np.ascontiguousarray(words)  # for the uint32 view (scan_space's words already are)
-    # Prefilter on the upper 32 bits: a valid magic word is the magic plus an
-    # address of this chunk, so it lies in a range a few MiB wide and its upper
-    # half takes one or two values.  One strided uint32 compare per 16 bytes.
-    first = (COMPACT_MAGIC + base + 8 * (j0 + 1)) & _M64
-    last = (COMPACT_MAGIC + base + 8 * hi + FLAG_BITS) & _M64  # user of word hi - 1
-    upper = words.view(np.uint32)[_UPPER::2]
-    top_lo = np.uint32(first >> 32)
-    span = np.uint32(((last >> 32) - (first >> 32)) & 0xFFFFFFFF)
-    cand = np.flatnonzero((upper[j0:hi:2] - top_lo) <= span) * 2 + j0
+    if cand is None:
+        cand = short_candidates(words, base, limit, (COMPACT_MAGIC,))
     if len(cand) == 0:
         return _empty()
     magic = words[cand]
@@ -147,22 +177,24 @@ def _scan_full(words: U64, base: int, limit: int | None, region_end: int | None)
     version = meta & np.uint64(0xFFFF)
     flags = (meta >> np.uint64(16)) & np.uint64(0xFFFF)
     nframes = (meta >> np.uint64(32)).astype(np.int64)
-    ok = (version == VERSION) & (nframes <= MAX_FRAMES) & (starts + 1 < n_words)
+    ok = ((version == 1) | (version == 2)) & (nframes <= MAX_FRAMES) & (starts + 1 < n_words)
     end = starts + 2 + np.where(ok, nframes, 0) + 4
     ok &= end < n_words
     end_c = np.minimum(end, n_words - 1)
     ok &= words[end_c] == np.uint64(END_MAGIC)
     user = np.uint64(base) + (end_c.astype(np.uint64) + np.uint64(1)) * np.uint64(8)
     ok &= (user % np.uint64(USER_ALIGN)) == 0
-    starts, nframes, flags, end_c, user = (a[ok] for a in (starts, nframes, flags, end_c, user))
+    starts, nframes, flags, end_c, user, version = (
+        a[ok] for a in (starts, nframes, flags, end_c, user, version)
+    )
     tail = end_c - 4
     size = words[tail]
     # The block's bytes must lie inside the scanned range (its region).
     stop = base + n_words * 8 if region_end is None else region_end
     room = np.uint64(stop) - np.minimum(user, np.uint64(stop))
     fits = size <= room
-    starts, nframes, flags, tail, user, size = (
-        a[fits] for a in (starts, nframes, flags, tail, user, size)
+    starts, nframes, flags, tail, user, size, version = (
+        a[fits] for a in (starts, nframes, flags, tail, user, size, version)
     )
     width = int(nframes.max()) if len(nframes) else 0
     cols = np.arange(width, dtype=np.int64)
@@ -173,7 +205,8 @@ def _scan_full(words: U64, base: int, limit: int | None, region_end: int | None)
     return {
         "address": user,
         "size": size,
-        "seq": words[tail + 1],
+        "seq": np.where(version >= 2, words[tail + 1] & np.uint64((1 << SEQ_BITS) - 1),
+                        words[tail + 1]),
         "tid": tidword & np.uint64(0xFFFFFFFF),
         "period": tidword >> np.uint64(32),
         "flags": flags,
@@ -210,27 +243,66 @@ def scan_ranges(space: AddressSpace) -> Iterator[tuple[int, int]]:
 
 
 def _words(space: AddressSpace, pos: int, size: int, dtype: np.dtype[np.uint64]) -> U64:
-    """``size`` bytes at ``pos`` as native uint64 words; zero-copy from one mapped segment."""
-    seg = space.segment_at(pos)
-    if seg is not None and seg.backing is not None and pos + size <= seg.end:
-        raw = seg.backing.array(seg.backing_offset + pos - seg.start, size)
-        if len(raw) == size:
-            return raw.view(dtype).astype(np.uint64, copy=False)
+    """``size`` bytes at ``pos`` as native uint64 words; zero-copy where the space allows."""
+    raw = space.view(pos, size)
+    if raw is not None and len(raw) == size:
+        return raw.view(dtype).astype(np.uint64, copy=False)
     return np.frombuffer(space.read(pos, size), dtype=dtype).astype(np.uint64, copy=False)
 
 
-def scan_space(space: AddressSpace) -> tuple[HeapBlocks, list[str]]:
-    """Every record in the writable, saved parts of ``space``, and warnings for unread ranges."""
-    parts, warnings = scan_parts(space)
-    return HeapBlocks.concat(parts), warnings
+def scan_space(
+    space: AddressSpace,
+    ranges: Iterable[tuple[int, int, int]] | None = None,
+    pid: int | None = None,
+) -> tuple[HeapBlocks, list[str]]:
+    """Every record in the writable, saved parts of ``space``, and warnings for unread ranges.
+
+    ``pid`` picks the shim's stack table of that process when the image holds
+    several (a forked child keeps its parent's mapping).
+    """
+    stacks = find_stack_table(space, pid)
+    parts, warnings = scan_parts(space, ranges, stacks=stacks, expand=False)
+    table = None
+    if stacks is not None:
+        table = [tuple(int(a) for a in stacks.frames[i, : int(stacks.nframes[i])])
+                 for i in range(len(stacks.nframes))]  # fmt: skip
+    return HeapBlocks.concat(parts, table), warnings
 
 
-def scan_parts(space: AddressSpace) -> tuple[list[dict[str, U64]], list[str]]:
-    """The record scan itself: ``scan_words`` columns per chunk, not yet joined or interned."""
+def present_runs(entries: U64, start: int, page_size: int) -> list[tuple[int, int]]:
+    """Address ranges of consecutive present pages (pagemap bit 63) from ``start``.
+
+    Swapped pages are left out too: reading one brings it back from swap.
+    """
+    present = ((entries >> np.uint64(63)) & np.uint64(1)).astype(np.int8)
+    if len(present) == 0:
+        return []
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], present, [0]))))
+    return [(start + int(a) * page_size, start + int(b) * page_size)
+            for a, b in zip(edges[::2], edges[1::2], strict=True)]  # fmt: skip
+
+
+def scan_parts(
+    space: AddressSpace,
+    ranges: Iterable[tuple[int, int, int]] | None = None,
+    pid: int | None = None,
+    stacks: StackLookup | None = None,
+    expand: bool = True,
+) -> tuple[list[dict[str, U64]], list[str]]:
+    """The record scan itself: ``scan_words`` columns per chunk, not yet joined or interned.
+
+    ``ranges`` (start, end, end of the region) limits the scan, e.g. to present
+    pages; by default every saved byte of the writable regions (their own ends).
+    """
     dtype = np.dtype("<u8" if space.byteorder == "little" else ">u8")
     parts: list[dict[str, U64]] = []
     warnings: list[str] = []
-    for lo, hi in scan_ranges(space):
+    if stacks is None:
+        stacks = find_stack_table(space, pid)
+    todo = ranges if ranges is not None else ((lo, hi, hi) for lo, hi in scan_ranges(space))
+    for lo, hi, region_end in todo:
+        if stacks is not None and stacks.start <= lo < stacks.end:
+            continue  # the table itself holds no blocks
         lo8 = (lo + 7) & ~7
         pos = lo8
         while pos + COMPACT_WORDS * 8 <= hi:
@@ -242,6 +314,11 @@ def scan_parts(space: AddressSpace) -> tuple[list[dict[str, U64]], list[str]]:
                 warnings.append(f"skipped {pos:#x}-{pos + take:#x}: {e}")
                 pos += body
                 continue
-            parts.append(scan_words(words, pos, body // 8, hi))
+            parts.extend(scan_chunk(words, pos, body // 8, region_end, stacks, expand))
             pos += body
+    unknown = sum(int(p["unresolved"].sum()) for p in parts if "unresolved" in p)
+    if unknown:
+        warnings.append(f"{unknown} blocks name a stack in the shim's table, which is not in this "
+                        "image (a table in a file under 'memlens run --out'): their stacks are "
+                        "unknown")  # fmt: skip
     return parts, warnings

@@ -20,7 +20,14 @@ import numpy.typing as npt
 from memlens.core.snapshot import Snapshot
 from memlens.heap import pyframes
 from memlens.heap.model import HeapBlocks, HeapProfile
-from memlens.heap.records import FLAG_SAMPLED, FLAG_STACK, scan_space
+from memlens.heap.records import (
+    FLAG_INTERNAL,
+    FLAG_SAMPLED,
+    FLAG_STACK,
+    present_runs,
+    scan_space,
+    scannable,
+)
 from memlens.heap.symbolize import modules_of, symbolize_returns
 from memlens.symbols.frame import AddressSymbolizer, Frame
 from memlens.symbols.modmap import build_module_map
@@ -55,9 +62,27 @@ class HeapReport:
         return 100.0 * group.est_bytes / self.total_bytes if self.total_bytes else 0.0
 
 
+def present_ranges(snap: Snapshot) -> list[tuple[int, int, int]] | None:
+    """(start, end, region end) of the present pages of the writable regions, for a source
+    with residency (a live process); None when it has none (then every saved byte is read).
+
+    Reading a page that is not present would fault it in (a never-touched
+    5 GiB block would cost 5 GiB and seconds): only present pages are read.
+    """
+    if not snap.has_residency:
+        return None
+    out: list[tuple[int, int, int]] = []
+    for region, table in snap.iter_page_tables(scannable(snap.space), counts=False, kpage=False):
+        if table is None or table.partial:
+            return None  # not known for every page: read as before
+        for lo, hi in present_runs(table.entries, table.start, table.page_size):
+            out.append((lo, min(hi, region.end), region.end))
+    return out
+
+
 def profile_from_snapshot(snap: Snapshot, reason: str | None = None) -> HeapProfile:
-    """Scan ``snap`` for records and describe its modules."""
-    blocks, warnings = scan_space(snap.space)
+    """Scan ``snap`` for records (only present pages of a live process) and its modules."""
+    blocks, warnings = scan_space(snap.space, present_ranges(snap), snap.pid)
     loaded = build_module_map(snap)
     arch = snap.arch
     extra: dict[str, object] = {}
@@ -151,6 +176,10 @@ def build_report(
     """Group, symbolize (``symbolize`` maps return addresses to frames) and filter."""
     f = filters or Filters()
     blocks = profile.blocks
+    # The shim's own blocks (its unwinder's caches, start-up) are not the program's.
+    internal = (blocks.flags & np.uint64(FLAG_INTERNAL)) != 0
+    if bool(internal.any()):
+        blocks = blocks.take(~internal)
     total_bytes, total_count = blocks.total_bytes, len(blocks)
     sampled = bool(np.any((blocks.flags & np.uint64(FLAG_SAMPLED)) != 0))
     if f.min_size:

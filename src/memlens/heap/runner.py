@@ -1,26 +1,35 @@
-"""Run a command under the allocation shim and take heap snapshots of it.
+"""Run a command under the allocation shim: follow its accounting tables, take heap snapshots.
 
-Protocol (robust because the child never writes files and never needs memlens
-inside it): the child gets ``LD_PRELOAD=libmemlens_shim.so`` and
-``MEMLENS_FD=W,R,INODE_W,INODE_R`` (the fds are inherited by every process of
-the tree it starts; the inodes let one that reused those numbers tell).  At
-exit, on SIGUSR2 and on a crash signal the shim writes
-``snapshot PID TID REASON\\n`` to fd W and blocks reading one byte from fd R.
-Meanwhile this parent reads the child's memory through /proc (the child is
-held inside the shim, so the heap does not change under the scan, except in
-other threads), saves a ``.mlheap`` file (and with ``core`` an ELF core of the whole process)
-and writes the byte.  ``--every``
-sends SIGUSR2 on a timer.  If the parent dies, the pipe closes and the child
-continues (read returns 0).
+Two channels, neither visible to the program:
+
+* **Stats tables.** ``MEMLENS_STATS_DIR`` makes the shim keep its per-stack
+  accounting in a file ``PID-K.mlstats`` there, mapped shared, its descriptor
+  closed once mapped.  This parent maps the same files and reads the counters
+  every ``interval`` (the timeline), so peak, totals and counts survive any
+  end of the program (``_exit``, SIGKILL, the OOM killer).  Snapshot requests
+  (``--every``) are a counter in the table the shim checks at its next
+  allocation: no signal.
+* **Snapshot pipes.** ``MEMLENS_FD=W,R,INODE_W,INODE_R`` names two pipes, duped
+  to descriptors high above the program's range; the shim checks both inodes
+  before each use, so a program that closed and reused those numbers never
+  sees a byte.  At exit, on request and on a crash signal the shim writes
+  ``snapshot PID TID REASON\\n`` to W and blocks reading one byte from R.
+  Meanwhile this parent reads the process's memory through /proc (the
+  requesting thread is held inside the shim), saves a ``.mlheap`` file (and
+  with ``core`` an ELF core) and writes the byte.  If the parent dies, the pipe
+  closes and the child continues (read returns 0).
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import resource
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,9 +40,20 @@ from memlens.errors import MemlensError, ToolMissingError
 from memlens.heap import profile_file
 from memlens.heap.model import HeapProfile
 from memlens.heap.report import profile_from_snapshot
+from memlens.heap.stats_table import StatsTable, table_paths
+from memlens.heap.timeline import Timeline, rss_of, take_sample
 from memlens.sources.live.coredump import snapshot_process
 from memlens.sources.live.process import open_process
 from memlens.sources.options import OpenOptions
+from memlens.symbols.modmap import LoadedModule, build_module_map
+
+# Seconds between checks of a process's module list.  The shim notes every object
+# it sees loaded and the exit snapshot has the whole map: this only adds build ids
+# for a long-running program killed later, so it runs rarely (building a module
+# map costs the program a core's worth of time on a small machine).
+MAPS_EVERY = 1.0
+DISCOVER_EVERY = 0.05  # seconds between looks for new tables (exec'd or forked images)
+SIGINT_GRACE = 0.2  # a terminal's Ctrl-C reaches the program itself: forward only after this
 
 
 def shim_path() -> str:
@@ -62,6 +82,9 @@ class RunOptions:
     pymalloc: bool = True
     #: Python: also record the native frames above the innermost Python frame
     native: bool = False
+    interval: float = 0.01  # timeline sampling period, seconds
+    follow_exec: bool = True
+    follow_fork: bool = False
 
 
 @dataclass(slots=True)
@@ -73,10 +96,34 @@ class SnapshotTaken:
 
 
 @dataclass(slots=True)
+class Tracked:
+    """One process image's stats table, its timeline and the modules seen in it."""
+
+    path: str
+    table: StatsTable
+    pid: int
+    exec_index: int
+    timeline: Timeline
+    modules: dict[tuple[str, int], LoadedModule] = field(default_factory=dict)
+    maps_text: bytes = b""
+    maps_checked: float = 0.0
+    done: bool = False
+    requested_at: tuple[int, int] = (-1, -1)  # (calls, frees) at the last snapshot request
+
+    @property
+    def loaded(self) -> list[LoadedModule]:
+        """Every module seen mapped (one unloaded later with dlclose included), by address."""
+        return sorted(self.modules.values(), key=lambda m: m.base)
+
+
+@dataclass(slots=True)
 class RunResult:
     returncode: int
     snapshots: list[SnapshotTaken] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    tracked: list[Tracked] = field(default_factory=list)
+    runtime: float = 0.0
+    interrupted: bool = False
 
     @property
     def final(self) -> SnapshotTaken | None:
@@ -93,8 +140,28 @@ class RunResult:
         return max(reversed(list(last.values())), key=lambda s: s.profile.blocks.total_bytes)
 
     @property
+    def main(self) -> Tracked | None:
+        """The process image that did the work: the most allocation calls (a wrapper makes few)."""
+        if not self.tracked:
+            return None
+        return max(reversed(self.tracked), key=lambda t: t.table.totals().allocs)
+
+    @property
     def pids(self) -> list[int]:
-        return sorted({s.pid for s in self.snapshots})
+        return sorted({s.pid for s in self.snapshots} | {t.pid for t in self.tracked})
+
+    def close(self) -> None:
+        for t in self.tracked:
+            t.table.close()
+
+
+def _high_fd(fd: int) -> int:
+    """``fd`` moved far above the descriptors a program normally uses."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    base = max(10, min(soft if soft > 0 else 1024, 1024) - 40)
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, base)
+    os.close(fd)
+    return high
 
 
 def child_env(opts: RunOptions, fds: tuple[int, int]) -> dict[str, str]:
@@ -107,6 +174,9 @@ def child_env(opts: RunOptions, fds: tuple[int, int]) -> dict[str, str]:
     if opts.frames is not None:
         env["MEMLENS_FRAMES"] = str(opts.frames)
     env["MEMLENS_CRASH"] = "1" if opts.crash else "0"
+    env["MEMLENS_STATS_DIR"] = os.path.abspath(opts.out_dir)
+    env["MEMLENS_FOLLOW_EXEC"] = "1" if opts.follow_exec else "0"
+    env["MEMLENS_FOLLOW_FORK"] = "1" if opts.follow_fork else "0"
     if opts.sample:
         env["MEMLENS_SAMPLE"] = str(opts.sample)
     if opts.native:
@@ -120,15 +190,123 @@ def child_env(opts: RunOptions, fds: tuple[int, int]) -> dict[str, str]:
     return env
 
 
+class _Watch:
+    """The parent's side while the program runs: tables, timeline, modules, requests."""
+
+    def __init__(self, opts: RunOptions, result: RunResult) -> None:
+        self.opts = opts
+        self.result = result
+        # Tables of an earlier run into the same --out are not this run's.
+        self.known: set[str] = set(table_paths(opts.out_dir))
+        self.next_every = time.monotonic() + opts.every if opts.every else None
+        self.snapshot_cost = 0.0
+        self.discovered = 0.0
+
+    def discover(self, force: bool = False) -> None:
+        now = time.monotonic()
+        # Every tick until the program's table shows up (a short program may be
+        # gone 50 ms later), then every DISCOVER_EVERY.
+        if not force and self.result.tracked and now - self.discovered < DISCOVER_EVERY:
+            return
+        self.discovered = now
+        for path in table_paths(self.opts.out_dir):
+            if path in self.known:
+                continue
+            try:
+                table = StatsTable(path)
+            except MemlensError:
+                continue  # not written yet (or an image that is not followed)
+            self.known.add(path)
+            t = table.totals()
+            for older in self.result.tracked:
+                if older.pid == t.pid:
+                    older.done = True  # the pid exec'd a new image
+            tracked = Tracked(path, table, t.pid, t.exec_index, Timeline(self.opts.interval))
+            tracked.maps_checked = now
+            self.result.tracked.append(tracked)
+
+    def check_modules(self, tr: Tracked, force: bool = False) -> None:
+        now = time.monotonic()
+        if tr.done or (not force and now - tr.maps_checked < MAPS_EVERY):
+            return
+        tr.maps_checked = now
+        try:
+            with open(f"/proc/{tr.pid}/maps", "rb") as f:
+                text = f.read()
+        except OSError:
+            return
+        # Only file mappings make modules: the heap growing changes nothing here.
+        files = b"\n".join(line for line in text.split(b"\n") if b" /" in line)
+        if files == tr.maps_text:
+            return
+        tr.maps_text = files
+        try:
+            with open_process(tr.pid, OpenOptions()) as snap:
+                for m in build_module_map(snap):
+                    tr.modules.setdefault((m.path, m.base), m)
+        except MemlensError:
+            return
+
+    def tick(self) -> None:
+        self.discover()
+        now_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        for tr in self.result.tracked:
+            if tr.done:
+                continue
+            rss = rss_of(tr.pid)
+            sample = take_sample(tr.table, now_ns, rss)
+            alive = rss is not None and not tr.table.exited()
+            tr.timeline.samples.append(sample)
+            if not alive:
+                tr.done = True
+                continue
+            self.check_modules(tr)
+        self.maybe_request()
+
+    def maybe_request(self) -> None:
+        """``--every``: ask each running image for a snapshot, at most 10% of the time taken."""
+        if self.next_every is None or time.monotonic() < self.next_every:
+            return
+        for tr in self.result.tracked:
+            if tr.done:
+                continue
+            # Nothing allocated or freed since the last request: the same snapshot.
+            c = tr.table.quick_counts()
+            if (c.allocs, c.frees) == tr.requested_at:
+                continue
+            tr.requested_at = (c.allocs, c.frees)
+            tr.table.request_snapshot()
+        every = self.opts.every or 0.0
+        self.next_every = time.monotonic() + max(every, 9 * self.snapshot_cost)
+
+    def finish(self) -> None:
+        """One last sample of every table: the figures at the end."""
+        self.discover(force=True)
+        now_ns = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+        for tr in self.result.tracked:
+            t = tr.table.totals()
+            end = t.exit_ns or now_ns
+            tr.timeline.samples.append(take_sample(tr.table, end, None))
+            tr.done = True
+
+
 def run_under_shim(
     argv: Sequence[str],
     opts: RunOptions,
     on_snapshot: Callable[[SnapshotTaken, Snapshot], None] | None = None,
 ) -> RunResult:
-    """Run ``argv`` to completion, snapshotting its heap on every request."""
+    """Run ``argv`` to completion: follow its tables, snapshot its heap on every request.
+
+    Ctrl-C (SIGINT to this process) is forwarded to the program, which is
+    then waited for; the result is complete either way.
+    """
     os.makedirs(opts.out_dir, exist_ok=True)
     notify_r, notify_w = os.pipe()
     ack_r, ack_w = os.pipe()
+    notify_w, ack_r = _high_fd(notify_w), _high_fd(ack_r)
+    result = RunResult(returncode=0)
+    watch = _Watch(opts, result)  # before the start: tables already there are not this run's
+    start = time.monotonic()
     try:
         proc = subprocess.Popen(
             list(argv), env=child_env(opts, (notify_w, ack_r)), pass_fds=(notify_w, ack_r)
@@ -139,43 +317,64 @@ def run_under_shim(
         raise MemlensError(f"cannot run {argv[0]}: {e.strerror}") from None
     os.close(notify_w)
     os.close(ack_r)
-    result = RunResult(returncode=0)
+    interrupted: list[float] = []
+    restore = _on_sigint(lambda: interrupted.append(time.monotonic()))
     buf = b""
-    ticks = 0
-    next_tick = time.monotonic() + opts.every if opts.every else None
+    forwarded = False
+    next_tick = time.monotonic()
     try:
         while True:
-            timeout = 0.2
-            if next_tick is not None:
-                timeout = max(0.0, min(timeout, next_tick - time.monotonic()))
+            timeout = max(0.0, next_tick - time.monotonic())
             ready, _, _ = select.select([notify_r], [], [], timeout)
             if ready:
                 chunk = os.read(notify_r, 4096)
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
-                    parts = line.decode("ascii", "replace").split(" ", 3)
-                    if ticks and parts[1:2] == [str(proc.pid)] and parts[3:] == ["signal"]:
-                        ticks -= 1  # the SIGUSR2 our timer sent
-                        parts[3] = "every"
-                    _serve(" ".join(parts), opts, result, on_snapshot)
+                    t0 = time.monotonic()
+                    _serve(line.decode("ascii", "replace"), opts, result, on_snapshot)
+                    watch.snapshot_cost = time.monotonic() - t0
                     os.write(ack_w, b"k")
                 if not chunk and proc.poll() is not None:
                     break
             elif proc.poll() is not None:
                 break
-            if next_tick is not None and time.monotonic() >= next_tick:
-                next_tick += opts.every or 0
+            if time.monotonic() >= next_tick:
+                watch.tick()
+                next_tick = max(next_tick + opts.interval, time.monotonic() + opts.interval / 4)
+            if interrupted and not forwarded and time.monotonic() - interrupted[0] > SIGINT_GRACE:
+                forwarded = True
                 if proc.poll() is None:
-                    os.kill(proc.pid, signal.SIGUSR2)
-                    ticks += 1
-    except KeyboardInterrupt:
-        proc.send_signal(signal.SIGINT)
+                    proc.send_signal(signal.SIGINT)
     finally:
         os.close(notify_r)
         os.close(ack_w)
-        result.returncode = proc.wait()
+        result.returncode = _wait(proc)
+        restore()
+    result.interrupted = bool(interrupted)
+    result.runtime = time.monotonic() - start
+    watch.finish()
     return result
+
+
+def _wait(proc: subprocess.Popen[bytes]) -> int:
+    while True:
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:
+            proc.send_signal(signal.SIGINT)
+
+
+def _on_sigint(note: Callable[[], None]) -> Callable[[], None]:
+    """Record SIGINT instead of raising KeyboardInterrupt; returns the undo."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    old = signal.signal(signal.SIGINT, lambda _sig, _frame: note())
+
+    def undo() -> None:
+        signal.signal(signal.SIGINT, old)
+
+    return undo
 
 
 def _serve(

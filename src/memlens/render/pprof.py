@@ -8,15 +8,21 @@ ValueType{1 type, 2 unit}, Sample{1 location_id (packed), 2 value (packed)},
 Mapping{1 id, 2 memory_start, 3 memory_limit, 4 file_offset, 5 filename,
 6 build_id, 7 has_functions}, Location{1 id, 2 mapping_id, 3 address, 4 line},
 Line{1 function_id, 2 line}, Function{1 id, 2 name, 3 system_name, 4 filename}.
-Locations are leaf first, like our stacks.  Values: ``inuse_objects/count``,
-``inuse_space/bytes`` (estimates in sampled mode).
+Locations are leaf first, like our stacks; an inlined frame is one location
+with one line per function.  Values of a snapshot: ``inuse_objects/count``,
+``inuse_space/bytes`` (estimates in sampled mode); of a whole run (``memlens
+run``): allocated, in use at exit, at the peak (objects and space) and
+temporary objects.
 """
 
 from __future__ import annotations
 
 import gzip
+from collections.abc import Sequence
 
+from memlens.core.module import Module
 from memlens.heap.report import HeapReport
+from memlens.heap.run_report import RunReport
 from memlens.render.textout import ESCAPE
 from memlens.symbols.frame import Frame
 
@@ -68,57 +74,101 @@ class _Strings:
         return b"".join(_bytes(6, s.encode("utf-8", ESCAPE)) for s in self.index)
 
 
-def encode(report: HeapReport) -> bytes:
-    """The uncompressed profile message."""
-    s = _Strings()
-    msg = bytearray()
-    for type_, unit in (("inuse_objects", "count"), ("inuse_space", "bytes")):
-        msg += _bytes(1, _int(1, s(type_)) + _int(2, s(unit)))
-    modules = sorted(report.profile.modules, key=lambda m: m.base)
-    mapping_ids = {m.path: i + 1 for i, m in enumerate(modules)}
-    for i, m in enumerate(modules):
-        body = _int(1, i + 1) + _int(2, m.base) + _int(3, m.end)
-        body += _int(5, s(m.path)) + _int(6, s(m.build_id.hex() if m.build_id else None))
-        body += _int(7, 1)
-        msg += _bytes(3, body)
-    functions: dict[tuple[str, str | None], int] = {}
-    # A Python frame's address is its code object's: one per function, so the
-    # line is part of the key.
-    locations: dict[tuple[int, str | None, int | None], int] = {}
-    loc_msgs = bytearray()
-    fn_msgs = bytearray()
+class _Builder:
+    """Sample types, mappings, locations and functions of one profile message."""
 
-    def location(f: Frame) -> int:
+    def __init__(self, types: Sequence[tuple[str, str]], modules: Sequence[Module]) -> None:
+        self.s = _Strings()
+        self.msg = bytearray()
+        for type_, unit in types:
+            self.msg += _bytes(1, _int(1, self.s(type_)) + _int(2, self.s(unit)))
+        ordered = sorted(modules, key=lambda m: m.base)
+        self.mapping_ids = {m.path: i + 1 for i, m in enumerate(ordered)}
+        for i, m in enumerate(ordered):
+            body = _int(1, i + 1) + _int(2, m.base) + _int(3, m.end)
+            body += _int(5, self.s(m.path))
+            body += _int(6, self.s(m.build_id.hex() if m.build_id else None))
+            body += _int(7, 1)
+            self.msg += _bytes(3, body)
+        self.functions: dict[tuple[str, str | None], int] = {}
+        # A Python frame's address is its code object's: one per function, so the
+        # line is part of a location's key.
+        self.locations: dict[tuple[int, str | None, int | None], int] = {}
+        self.loc_msgs = bytearray()
+        self.fn_msgs = bytearray()
+
+    def _function(self, name: str, file: str | None) -> int:
+        fid = self.functions.get((name, file))
+        if fid is None:
+            fid = self.functions[(name, file)] = len(self.functions) + 1
+            s = self.s
+            self.fn_msgs += _bytes(5, _int(1, fid) + _int(2, s(name)) + _int(3, s(name))
+                                   + _int(4, s(file)))  # fmt: skip
+        return fid
+
+    def location(self, f: Frame) -> int:
         key = (f.address, f.file, f.line)
-        lid = locations.get(key)
+        lid = self.locations.get(key)
         if lid is not None:
             return lid
-        lid = locations[key] = len(locations) + 1
-        body = _int(1, lid) + _int(2, mapping_ids.get(f.module or "", 0)) + _int(3, f.address)
+        lid = self.locations[key] = len(self.locations) + 1
+        body = _int(1, lid) + _int(2, self.mapping_ids.get(f.module or "", 0)) + _int(3, f.address)
         if f.function:
-            fkey = (f.function, f.file)
-            fid = functions.get(fkey)
-            if fid is None:
-                fid = functions[fkey] = len(functions) + 1
-                fn_msgs.extend(_bytes(5, _int(1, fid) + _int(2, s(f.function))
-                                      + _int(3, s(f.function)) + _int(4, s(f.file))))  # fmt: skip
-            body += _bytes(4, _int(1, fid) + _int(2, f.line or 0))
-        loc_msgs.extend(_bytes(4, body))
+            # Line entries: the inlined function first, then the functions it is
+            # inlined into (pprof's order: the last entry is the caller).
+            body += _bytes(4, _int(1, self._function(f.function, f.file)) + _int(2, f.line or 0))
+            for c in f.inlined_by:
+                if c.function:
+                    body += _bytes(4, _int(1, self._function(c.function, c.file))
+                                   + _int(2, c.line or 0))  # fmt: skip
+        self.loc_msgs += _bytes(4, body)
         return lid
 
+    def sample(self, frames: Sequence[Frame], values: list[int]) -> None:
+        ids = [self.location(f) for f in (frames or (Frame(address=0),))]
+        self.msg += _bytes(2, _packed(1, ids) + _packed(2, values))
+
+    def finish(self, default_type: str, time_ns: int | None) -> bytes:
+        s = self.s
+        msg = self.msg + self.loc_msgs + self.fn_msgs
+        # Every string must be interned before the table is written (field order
+        # is free in protobuf, so the table goes last).
+        msg += _bytes(11, _int(1, s("space")) + _int(2, s("bytes")))
+        msg += _int(14, s(default_type))
+        if time_ns:
+            msg += _int(9, time_ns)
+        msg += s.encoded()
+        return bytes(msg)
+
+
+def encode(report: HeapReport) -> bytes:
+    """The uncompressed profile message of a heap snapshot (live blocks)."""
+    b = _Builder((("inuse_objects", "count"), ("inuse_space", "bytes")), report.profile.modules)
     for g in report.groups:
-        frames = g.frames or (Frame(address=0),)
-        ids = [location(f) for f in frames]
-        msg += _bytes(2, _packed(1, ids) + _packed(2, [round(g.est_count), round(g.est_bytes)]))
-    msg += loc_msgs + fn_msgs
-    # Every string must be interned before the table is written (field order
-    # is free in protobuf, so the table goes last).
-    msg += _bytes(11, _int(1, s("space")) + _int(2, s("bytes")))
-    msg += _int(14, s("inuse_space"))
-    if report.profile.time:
-        msg += _int(9, int(report.profile.time * 1e9))
-    msg += s.encoded()
-    return bytes(msg)
+        b.sample(g.frames, [round(g.est_count), round(g.est_bytes)])
+    t = report.profile.time
+    return b.finish("inuse_space", int(t * 1e9) if t else None)
+
+
+RUN_TYPES = (
+    ("alloc_objects", "count", "allocs"), ("alloc_space", "bytes", "bytes"),
+    ("inuse_objects", "count", "live_blocks"), ("inuse_space", "bytes", "live_bytes"),
+    ("peak_objects", "count", "peak_blocks"), ("peak_space", "bytes", "peak_bytes"),
+    ("temporary_objects", "count", "temps"),
+)  # fmt: skip
+
+
+def encode_run(report: RunReport) -> bytes:
+    """A whole run: every sample type (allocated, in use at exit, at the peak, temporary)."""
+    b = _Builder([(t, u) for t, u, _c in RUN_TYPES], report.modules)
+    for st in report.stacks:
+        b.sample(st.frames, [st.value(c) for _t, _u, c in RUN_TYPES])
+    return b.finish("peak_space", report.totals.start_real_ns or None)
+
+
+def write_run(report: RunReport, path: str) -> None:
+    with gzip.open(path, "wb", compresslevel=6) as f:
+        f.write(encode_run(report))
 
 
 def write(report: HeapReport, path: str) -> None:

@@ -3,11 +3,26 @@
  *
  * Every live block carries an in-band record just before the user data, so a
  * heap can be read back from any image of the process's memory (a live PID, a
- * kernel core, a gdb core) with no side table.  Two record formats; all words
- * are 64-bit in the target's byte order.
+ * kernel core, a gdb core).  Three record formats; all words are 64-bit in the
+ * target's byte order.  Stacks are interned once in the accounting table
+ * (stats_table.h), which also keeps per-stack counts and the exact peak.
  *
- * Format 1 (full record): blocks with a stack, over-aligned blocks (> 16) and
- * blocks the shim allocates for itself (the unwinder's, start-up):
+ * Format 3 (stack-id record, 16 bytes): blocks with a stack whose alignment is
+ * at most 16 and whose size is below 2^40; the underlying allocation starts 16
+ * bytes before the user data:
+ *
+ *   u[-2]         requested size (bits 0-39) | stack id in the table (40-63)
+ *   u[-1]         (ID magic 0x3373504145484c40 | flags) + address of u[0]
+ *
+ * Format 2 (compact record, 16 bytes): blocks without a stack (not sampled in
+ * sampled mode; MEMLENS_UNWIND=none) whose alignment is at most 16:
+ *
+ *   u[-2]         requested size in bytes
+ *   u[-1]         (COMPACT magic 0x3263504145484c40 | flags) + address of u[0]
+ *                 (mod 2^64; flags in bits 0-3, the same bits as format 1's)
+ *
+ * Format 1 (full record): over-aligned blocks (> 16) with a stack and blocks
+ * the shim allocates for itself (the unwinder's, start-up):
  *
  *   w[0]          START magic  0x3172504145484c4d ("MLHEAPr1" little-endian)
  *   w[1]          version (bits 0-15) | flags (16-31) | frame count n (32-63)
@@ -15,31 +30,19 @@
  *                 inside CPython also Python frames, two tagged words each
  *                 (pyframes.h)
  *   w[2+n]        requested size in bytes
- *   w[3+n]        allocation sequence number (unique per process)
+ *   w[3+n]        allocation sequence number (bits 0-39, unique per process) |
+ *                 the stack's id in the accounting table (bits 40-63; version 2)
  *   w[4+n]        thread id (bits 0-31) | sampling period in bytes (32-63)
  *   w[5+n]        offset from the underlying allocation to the user pointer
  *   w[6+n]        END magic    0x3165504145484c4d ("MLHEAPe1")
  *   user data     aligned to max_align_t (16) or to the requested alignment
  *
- * Format 2 (compact record, 16 bytes): blocks the program allocated that get
- * no stack (not sampled in sampled mode; MEMLENS_UNWIND=none) and whose
- * alignment is at most 16; the underlying allocation starts 16 bytes before
- * the user data:
+ * Keying the 16-byte records' magic to the block's own address means a copy
+ * of a record elsewhere (or the bare constant written into user data) is not
+ * a record: only a word equal to magic + flags + the address just past it (the
+ * user data's) passes.  free() clears the magic(s) before releasing the block.
  *
- *   u[-2]         requested size in bytes
- *   u[-1]         (COMPACT magic 0x3263504145484c40 | flags) + address of u[0]
- *                 (mod 2^64; flags in bits 0-3, the same bits as format 1's)
- *
- * Keying the compact magic to the block's own address means a copy of a
- * record elsewhere (or the bare constant written into user data) is not a
- * record: only a word equal to magic + flags + the address just past it (the
- * user data's) passes.  No
- * sequence number, thread id or period: in sampled mode these blocks are
- * counted in the heap total and represented per stack by the sampled ones.
- *
- * free() clears the magic(s) before releasing the block.
- *
- * Design notes (the original heapprof's defects are the reason for each):
+ * Design notes:
  * - No lock on the fast path: a per-thread recursion guard (initial-exec TLS,
  *   so touching it never allocates) stops unwinders that call malloc from
  *   recursing; a global recursive mutex deadlocked in calloc inside
@@ -48,11 +51,15 @@
  *   runs (it may calloc) are served from a static arena that is never freed.
  * - The memalign family is intercepted, so every pointer free() sees has a
  *   record and an offset back to the real block.
- * - Snapshots: when MEMLENS_FD="W,R,INODE_W,INODE_R" is set (memlens run) and
- *   fds W and R are still those pipes, the shim writes a
- *   request line to fd W and waits for one byte on fd R at exit, on SIGUSR2
- *   (MEMLENS_SIGNAL), and on a crash signal; the parent reads this process's
- *   memory through /proc meanwhile, so the shim itself never writes files.
+ * - The program is left alone: no signal handler unless MEMLENS_SIGNAL names
+ *   one; no descriptor kept (the table file is mapped and closed); the
+ *   snapshot pipes (MEMLENS_FD="W,R,INODE_W,INODE_R", memlens run) are used
+ *   only while both inodes still match; libunwind's pipe is created above the
+ *   program's descriptors (fill_low_fds).
+ * - Snapshots: at exit, when memlens run bumps the table's request counter
+ *   (noticed at the next allocation), on memlens_snapshot() and on a crash
+ *   signal, the shim writes a request line to fd W and waits for one byte on
+ *   fd R; the parent reads this process's memory through /proc meanwhile.
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -68,22 +75,24 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <unwind.h>
 
-#include "pyframes.h"
-
 #define ML_START_MAGIC 0x3172504145484c4dULL
 #define ML_END_MAGIC 0x3165504145484c4dULL
-#define ML_VERSION 1ULL
+#define ML_VERSION 2ULL /* 2: the sequence word carries the stack id in bits 40-63 */
+#define ML_SEQ_BITS 40
 #define ML_FLAG_STACK 1u    /* the record carries a stack */
 #define ML_FLAG_SAMPLED 2u  /* allocated in sampled mode (weight by period) */
 #define ML_FLAG_INTERNAL 4u /* allocated by the unwinder / bootstrap, no stack */
 #define ML_FLAG_MASK 0xfULL   /* flag bits a compact record can carry (bits 0-3) */
 #define ML_FIXED_WORDS 7
 #define ML_COMPACT_MAGIC 0x3263504145484c40ULL /* "MLHEAPc2" with bits 0-3 clear */
+#define ML_ID_MAGIC 0x3373504145484c40ULL      /* "MLHEAPs3" with bits 0-3 clear */
+#define ML_SIZE_BITS 40                        /* format 3: size | stack id << 40 */
 #ifndef ML_COMPACT_BYTES
 #define ML_COMPACT_BYTES 16 /* benchmarks/bench_heap.py --attribution builds 64 */
 #endif
@@ -116,11 +125,14 @@ static struct {
 enum unwinder { UNW_NONE, UNW_FP, UNW_GCC, UNW_LIBUNWIND };
 static enum unwinder g_unwinder = UNW_GCC;
 static unw_backtrace_fn g_unw_backtrace;
-static int g_frames = 16;    /* words of a record's frame list */
+static int g_frames = 16;    /* words of a stack */
 static int g_python;         /* CPython found: its frames go into the stacks (pyframes.c) */
+static size_t g_header_stack; /* bytes reserved before user data for a full record */
+static size_t g_header_nostack = 64; /* format 1 without frames (over-aligned blocks) */
 static uint64_t g_sample_period; /* 0 = exact mode */
 static volatile int g_state;     /* 0 not initialised, 1 initialising, 2 ready */
 static int g_notify_fd = -1, g_ack_fd = -1;
+static unsigned long g_ino_w, g_ino_r;
 static pid_t g_owner_pid;
 static uint64_t g_seq_next;
 
@@ -175,100 +187,8 @@ static int64_t sample_gap(void) {
     return (int64_t)(-log(uniform01()) * (double)g_sample_period) + 1;
 }
 
-/* ---- unwinding ---- */
-struct gcc_state {
-    void **out;
-    int n, max;
-};
-
-static _Unwind_Reason_Code gcc_step(struct _Unwind_Context *ctx, void *arg) {
-    struct gcc_state *st = arg;
-    uintptr_t pc = _Unwind_GetIP(ctx);
-    if (pc == 0) return _URC_END_OF_STACK;
-    if (st->n >= st->max) return _URC_END_OF_STACK;
-    st->out[st->n++] = (void *)pc;
-    return _URC_NO_REASON;
-}
-
-static int fp_backtrace(void **out, int max) {
-    void **fp = __builtin_frame_address(0);
-    int n = 0;
-    while (fp && n < max) {
-        void **next = (void **)fp[0];
-        void *ret = fp[1];
-        if (!ret) break;
-        out[n++] = ret;
-        /* Stop on a chain that does not climb the stack: no frame pointers there. */
-        if (next <= fp || (uintptr_t)next - (uintptr_t)fp > (1u << 20) || ((uintptr_t)next & 7)) break;
-        fp = next;
-    }
-    return n;
-}
-
-static int raw_backtrace(void **out, int max) {
-    switch (g_unwinder) {
-    case UNW_LIBUNWIND:
-        return g_unw_backtrace(out, max);
-    case UNW_FP:
-        return fp_backtrace(out, max);
-    case UNW_GCC: {
-        struct gcc_state st = {out, 0, max};
-        _Unwind_Backtrace(gcc_step, &st);
-        return st.n;
-    }
-    default:
-        return 0;
-    }
-}
-
-/* The shim's own code, found at start-up: leading frames inside it are dropped
- * (the compiler may tail-call or inline our helpers, so no fixed skip count
- * is right). */
-static uintptr_t g_self_lo, g_self_hi;
-
-static int find_self(struct dl_phdr_info *info, size_t size, void *arg) {
-    (void)size;
-    uintptr_t probe = (uintptr_t)arg;
-    for (int i = 0; i < info->dlpi_phnum; ++i) {
-        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X)) continue;
-        uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
-        if (probe >= lo && probe < hi) {
-            g_self_lo = lo;
-            g_self_hi = hi;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static inline int in_self(void *pc) {
-    uintptr_t a = (uintptr_t)pc;
-    return (a >= g_self_lo && a < g_self_hi) ||
-           ((char *)pc >= __start_memlens_hooks && (char *)pc < __stop_memlens_hooks);
-}
-
-/* Frames of the caller, with the shim's own frames dropped. */
-static int collect(uint64_t *frames) {
-    void *buf[ML_MAX_FRAMES + 4];
-    int want = g_frames + 4; /* room for the unwinder's and our own frames */
-    int n = raw_backtrace(buf, want);
-    int skip = 0;
-    /* The unwinder's own frames (libunwind/libgcc) may come first, then ours. */
-    while (skip < n && !in_self(buf[skip]) && skip < 3) ++skip;
-    if (skip == n || !in_self(buf[skip])) skip = 0;
-    while (skip < n && in_self(buf[skip])) ++skip;
-    int count = n - skip;
-    if (g_python) {
-        /* Interpreter frames become Python frames (two words each). */
-        uint64_t native[ML_MAX_FRAMES + 4];
-        for (int i = 0; i < count; ++i) native[i] = (uint64_t)(uintptr_t)buf[skip + i];
-        return ml_py_merge(native, count, frames, g_frames);
-    }
-    if (count > g_frames) count = g_frames;
-    for (int i = 0; i < count; ++i) frames[i] = (uint64_t)(uintptr_t)buf[skip + i];
-    return count;
-}
+#include "pyframes.h"
+#include "unwind.h"
 
 /* ---- initialisation ---- */
 static void request_snapshot(const char *reason);
@@ -310,13 +230,6 @@ static void on_crash_signal(int sig) {
     raise(sig);
 }
 
-static void after_fork_child(void) {
-    t_tid = 0;
-    /* A forked child is not the process `memlens run` watches. */
-    g_notify_fd = -1;
-    g_ack_fd = -1;
-}
-
 static long env_long(const char *name, long dflt, long lo, long hi) {
     const char *s = getenv(name);
     if (!s || !*s) return dflt;
@@ -326,11 +239,29 @@ static long env_long(const char *name, long dflt, long lo, long hi) {
     return v;
 }
 
+#include "stats_table.h"
+
+static int g_follow_fork;
+
+static void after_fork_child(void) {
+    t_tid = 0;
+    table_after_fork(g_follow_fork);
+    if (g_follow_fork && g_tab) {
+        g_owner_pid = getpid(); /* its own snapshots, through the same pipes */
+    } else {
+        /* Not a process `memlens run` follows. */
+        g_notify_fd = -1;
+        g_ack_fd = -1;
+    }
+}
+
+
 static void init_settings(void) {
     g_python = ml_py_init();
     if (g_python) ml_py_hook_arenas(malloc, free);
     /* Python stacks are deeper and a Python frame takes two words. */
     g_frames = (int)env_long("MEMLENS_FRAMES", g_python ? ML_MAX_FRAMES : 16, 1, ML_MAX_FRAMES);
+    g_header_stack = ((ML_FIXED_WORDS + (size_t)g_frames) * 8 + ML_ALIGN - 1) & ~(size_t)(ML_ALIGN - 1);
     g_sample_period = (uint64_t)env_long("MEMLENS_SAMPLE", 0, 0, 0xffffffffL);
     const char *unw = getenv("MEMLENS_UNWIND");
     if (unw && !strcmp(unw, "fp")) {
@@ -342,6 +273,8 @@ static void init_settings(void) {
     } else {
         /* libunwind's cached fast path is several times faster than the
          * libgcc unwinder; use it when installed. */
+        struct fd_fill fill;
+        fill_low_fds(&fill);
         void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
         if (lib) {
             g_unw_backtrace = (unw_backtrace_fn)dlsym(lib, "unw_backtrace");
@@ -349,7 +282,12 @@ static void init_settings(void) {
             policy_fn set_policy = (policy_fn)dlsym(lib, "_ULx86_64_set_caching_policy");
             void **space = (void **)dlsym(lib, "_ULx86_64_local_addr_space");
             if (set_policy && space) set_policy(*space, 2 /* UNW_CACHE_PER_THREAD */);
+            if (g_unw_backtrace) {
+                void *buf[4];
+                g_unw_backtrace(buf, 4); /* its first call creates what it keeps */
+            }
         }
+        release_low_fds(&fill);
         g_unwinder = g_unw_backtrace ? UNW_LIBUNWIND : UNW_GCC;
     }
     if (g_unwinder == UNW_GCC) {
@@ -358,6 +296,16 @@ static void init_settings(void) {
         struct gcc_state st = {buf, 0, 4};
         _Unwind_Backtrace(gcc_step, &st);
     }
+}
+
+/* The snapshot pipes are still the ones memlens run passed (same inodes): a
+ * program that closed them and reused the numbers owns those descriptors. */
+static int pipes_ours(void) {
+    struct stat st_w, st_r;
+    int w = g_notify_fd, r = g_ack_fd;
+    return w >= 0 && r >= 0 && !fstat(w, &st_w) && !fstat(r, &st_r) && S_ISFIFO(st_w.st_mode) &&
+           S_ISFIFO(st_r.st_mode) && (unsigned long)st_w.st_ino == g_ino_w &&
+           (unsigned long)st_r.st_ino == g_ino_r;
 }
 
 static void init_snapshots(void) {
@@ -370,20 +318,27 @@ static void init_snapshots(void) {
      * starts (a shell wrapper's children too); in a process that closed and
      * reused those numbers they are something else: use them only when they
      * are still memlens's two pipes (same inodes). */
-    struct stat st_w, st_r;
-    if (fstat(w, &st_w) || fstat(r, &st_r) || !S_ISFIFO(st_w.st_mode) || !S_ISFIFO(st_r.st_mode) ||
-        (unsigned long)st_w.st_ino != ino_w || (unsigned long)st_r.st_ino != ino_r)
-        return;
+    if (!g_tab && getenv("MEMLENS_STATS_DIR")) return; /* an image memlens run does not follow */
+    g_ino_w = ino_w;
+    g_ino_r = ino_r;
     g_notify_fd = w;
     g_ack_fd = r;
+    if (!pipes_ours()) {
+        g_notify_fd = g_ack_fd = -1;
+        return;
+    }
     g_owner_pid = getpid();
-    int snap_sig = (int)env_long("MEMLENS_SIGNAL", SIGUSR2, 1, 64);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_snapshot_signal;
-    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
-    sigaction(snap_sig, &sa, NULL);
+    /* A snapshot signal only when asked for by name: a handler changes what the
+     * program sees (an interrupted sleep returns early). */
+    long snap_sig = env_long("MEMLENS_SIGNAL", 0, 1, 64);
+    if (snap_sig) {
+        sa.sa_handler = on_snapshot_signal;
+        sa.sa_flags = SA_RESTART;
+        sigaction((int)snap_sig, &sa, NULL);
+    }
     if (env_long("MEMLENS_CRASH", 1, 0, 1)) {
         static const int crash[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
         sa.sa_handler = on_crash_signal;
@@ -419,6 +374,9 @@ static void ml_init(void) {
     __atomic_store_n(&g_state, 2, __ATOMIC_RELEASE);
     dl_iterate_phdr(find_self, (void *)(uintptr_t)&ml_init);
     init_settings();
+    g_follow_fork = (int)env_long("MEMLENS_FOLLOW_FORK", 0, 0, 1);
+    table_create((int)env_long("MEMLENS_FOLLOW_EXEC", 1, 0, 1));
+    if (!g_tab && getenv("MEMLENS_STATS_DIR")) g_unwinder = UNW_NONE; /* not followed: no stacks */
     pthread_atfork(NULL, NULL, after_fork_child);
     t_in_hook = was;
 }
@@ -437,11 +395,31 @@ __attribute__((constructor)) static void ml_constructor(void) {
     t_in_hook = 0;
 }
 
-__attribute__((destructor)) static void ml_destructor(void) { request_snapshot("exit"); }
+__attribute__((destructor)) static void ml_destructor(void) {
+    if (g_tab) {
+        batch_flush();
+        g_tab->exit_ns = now_ns(CLOCK_MONOTONIC);
+    }
+    request_snapshot("exit");
+}
+
+/* memlens run asks for a snapshot by bumping snap_request (no signal). */
+static void serve_request(void) {
+    struct ml_hdr *h = g_tab;
+    uint64_t want = __atomic_load_n(&h->snap_request, __ATOMIC_ACQUIRE);
+    if (want == __atomic_load_n(&h->snap_served, __ATOMIC_RELAXED)) return;
+    __atomic_store_n(&h->snap_served, want, __ATOMIC_RELEASE);
+    request_snapshot("every");
+}
+
+static inline void check_request(void) {
+    struct ml_hdr *h = g_tab;
+    if (h && __builtin_expect(h->snap_request != h->snap_served, 0) && !t_in_hook) serve_request();
+}
 
 static void request_snapshot(const char *reason) {
     int w = g_notify_fd, r = g_ack_fd;
-    if (w < 0 || r < 0 || getpid() != g_owner_pid) return;
+    if (w < 0 || r < 0 || getpid() != g_owner_pid || !pipes_ours()) return;
     char line[128];
     char *limit = line + sizeof line - 2;
     char *p = put_str(line, "snapshot ", limit);
@@ -465,26 +443,19 @@ static void request_snapshot(const char *reason) {
 /* A program can ask for a snapshot itself (dlsym it; a no-op outside memlens run). */
 EXPORT void memlens_snapshot(const char *reason) { request_snapshot(reason ? reason : "request"); }
 
-/* ---- records ---- */
-static inline uint64_t *tail_of(void *user) { return (uint64_t *)user - 5; }
+#include "block_records.h"
 
-static inline int is_ours(void *user) {
-    return ((uintptr_t)user & (ML_ALIGN - 1)) == 0 && ((uint64_t *)user)[-1] == ML_END_MAGIC;
+/* Count a block in the table: blocks of the shim itself never; in sampled mode
+ * only sampled blocks per stack (the others in the totals only); in exact
+ * mode a block without a stack in entry 0. */
+static inline void account_alloc(void *user, size_t size, unsigned flags, uint64_t id) {
+    if (flags & ML_FLAG_INTERNAL) return;
+    count_alloc(user, size, id, (flags & ML_FLAG_STACK) || !(flags & ML_FLAG_SAMPLED));
 }
 
-/* A format-2 record: the word before the user data is the compact magic plus
- * flags plus the user address; the sum keeps the flags in bits 0-3 because the
- * address is 16-aligned and the magic's bits 0-3 are clear. */
-static inline int is_compact(void *user) {
-    return ((uintptr_t)user & (ML_ALIGN - 1)) == 0 &&
-           ((((uint64_t *)user)[-1] - (uint64_t)(uintptr_t)user) & ~ML_FLAG_MASK) == ML_COMPACT_MAGIC;
-}
-
-static inline void *write_compact(unsigned char *raw, size_t size, unsigned flags) {
-    uint64_t *user = (uint64_t *)(raw + ML_COMPACT_BYTES);
-    user[-2] = size;
-    user[-1] = (ML_COMPACT_MAGIC | flags) + (uint64_t)(uintptr_t)user;
-    return user;
+static inline void account_free(void *user, size_t size, unsigned flags, uint64_t id) {
+    if (flags & ML_FLAG_INTERNAL) return;
+    count_free(user, size, id, (flags & ML_FLAG_STACK) || !(flags & ML_FLAG_SAMPLED));
 }
 
 static inline void *alloc_compact(size_t size, int zero, unsigned flags) {
@@ -494,29 +465,19 @@ static inline void *alloc_compact(size_t size, int zero, unsigned flags) {
         return NULL;
     }
     unsigned char *raw = zero ? real.calloc(1, total) : real.malloc(total);
-    return raw ? write_compact(raw, size, flags) : NULL;
-}
-
-static inline void *write_record(unsigned char *raw, size_t offset, size_t size, const uint64_t *frames,
-                                 int n, unsigned flags) {
-    unsigned char *user = raw + offset;
-    uint64_t *rec = (uint64_t *)user - (ML_FIXED_WORDS + n);
-    rec[0] = ML_START_MAGIC;
-    rec[1] = ML_VERSION | ((uint64_t)flags << 16) | ((uint64_t)(uint32_t)n << 32);
-    for (int i = 0; i < n; ++i) rec[2 + i] = frames[i];
-    uint64_t *tail = rec + 2 + n;
-    tail[0] = size;
-    tail[1] = next_seq();
-    tail[2] = thread_id() | (g_sample_period << 32);
-    tail[3] = offset;
-    tail[4] = ML_END_MAGIC;
+    if (!raw) return NULL;
+    void *user = write_compact(raw, size, flags);
+    account_alloc(user, size, flags, 0);
     return user;
 }
 
-/* Decide whether this allocation gets a stack; fills frames, returns its flags. */
-static inline unsigned take_stack(size_t size, uint64_t *frames, int *n) {
+/* Decide whether this allocation gets a stack; fills frames and its id in the
+ * table, returns its flags. */
+static inline unsigned take_stack(size_t size, uint64_t *frames, int *n, uint64_t *id) {
     *n = 0;
+    *id = 0;
     if (t_in_hook) return ML_FLAG_INTERNAL;
+    check_request();
     unsigned flags = 0;
     if (g_sample_period) {
         flags = ML_FLAG_SAMPLED;
@@ -532,20 +493,27 @@ static inline unsigned take_stack(size_t size, uint64_t *frames, int *n) {
     if (g_unwinder == UNW_NONE) return flags;
     t_in_hook = 1;
     *n = collect(frames);
+    *id = stack_id(frames, *n, thread_id());
     t_in_hook = 0;
     return flags | ML_FLAG_STACK;
 }
 
-/* Allocate and write the record take_stack decided on.  align: 0 for the
- * malloc alignment, else a power of two >= sizeof(void*). */
-static void *place(size_t size, size_t align, int zero, const uint64_t *frames, int n, unsigned flags) {
+/* Allocate and write the record take_stack decided on (not yet counted).
+ * align: 0 for the malloc alignment, else a power of two >= sizeof(void*). */
+static void *place(size_t size, size_t align, int zero, const uint64_t *frames, int n, unsigned flags,
+                   uint64_t id) {
     /* Blocks allocated inside the shim (unwinder caches, start-up) are few and
      * keep the full record: its thread id and sequence number help explain them. */
-    if (!(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL)) && align <= ML_ALIGN)
-        return alloc_compact(size, zero, flags);
-    /* As many words as this stack has, not the most any could have: a shallow
-     * stack (and a Python one, whose outer native frames are not kept) costs less. */
-    size_t header = ((ML_FIXED_WORDS + (size_t)n) * 8 + ML_ALIGN - 1) & ~(size_t)(ML_ALIGN - 1);
+    if (short_record(size, align, flags)) {
+        size_t total = size + ML_COMPACT_BYTES;
+        if (total < size) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        unsigned char *raw = zero ? real.calloc(1, total) : real.malloc(total);
+        return raw ? write_short(raw, size, flags, id) : NULL;
+    }
+    size_t header = (flags & ML_FLAG_STACK) ? g_header_stack : g_header_nostack;
     size_t offset = header;
     if (align > ML_ALIGN) offset = (header + align - 1) & ~(align - 1);
     size_t total = size + offset;
@@ -561,7 +529,7 @@ static void *place(size_t size, size_t align, int zero, const uint64_t *frames, 
     else
         raw = real.malloc(total);
     if (!raw) return NULL;
-    return write_record(raw, offset, size, frames, n, flags);
+    return write_record(raw, offset, size, frames, n, flags, id);
 }
 
 /* The common case, kept small and free of the frame buffer: an allocation that
@@ -582,37 +550,20 @@ static inline int compact_flags(size_t size) {
 
 static void *ml_alloc(size_t size, size_t align, int zero) {
     if (!ensure_init()) return arena_alloc(size);
-    uint64_t frames[ML_MAX_FRAMES];
+    uint64_t frames[ML_MAX_FRAMES], id;
     int n;
-    unsigned flags = take_stack(size, frames, &n);
-    return place(size, align, zero, frames, n, flags);
-}
-
-static void free_full(void *p) {
-    uint64_t *tail = tail_of(p);
-    uint64_t meta_n;
-    size_t offset = tail[3];
-    /* Find the start word: the frame count is in w[1], n words before the tail. */
-    unsigned char *raw = (unsigned char *)p - offset;
-    tail[4] = 0;
-    for (meta_n = 0; meta_n <= ML_MAX_FRAMES; ++meta_n) {
-        uint64_t *rec = tail - 2 - meta_n;
-        if ((unsigned char *)rec < raw) break;
-        if (rec[0] == ML_START_MAGIC && (rec[1] >> 32) == meta_n) {
-            rec[0] = 0;
-            break;
-        }
-    }
-    real.free(raw);
+    unsigned flags = take_stack(size, frames, &n, &id);
+    void *q = place(size, align, zero, frames, n, flags, id);
+    if (q) account_alloc(q, size, flags, id);
+    return q;
 }
 
 static void ml_free(void *p) {
     if (!p || in_arena(p)) return;
-    if (is_compact(p)) {
-        ((uint64_t *)p)[-1] = 0; /* a freed block is no longer a record */
-        real.free((unsigned char *)p - ML_COMPACT_BYTES);
-    } else if (is_ours(p)) {
-        free_full(p);
+    struct block_info b;
+    if (block_of(p, &b)) {
+        account_free(p, b.size, b.flags, b.id);
+        release(&b);
     } else if (ensure_init() && real.free) {
         /* Not from us (allocated before the shim was loaded): the real free owns it. */
         real.free(p);
@@ -652,15 +603,17 @@ EXPORT HOOK void *realloc(void *p, size_t size) {
         ml_free(p);
         return NULL;
     }
-    int compact = is_compact(p);
-    if (!compact && !is_ours(p)) return real.realloc(p, size);
-    size_t old = compact ? ((uint64_t *)p)[-2] : tail_of(p)[0];
-    uint64_t frames[ML_MAX_FRAMES];
+    struct block_info old;
+    if (!block_of(p, &old)) return real.realloc(p, size);
+    uint64_t frames[ML_MAX_FRAMES], id;
     int n;
-    unsigned flags = take_stack(size, frames, &n);
-    if (compact && !(flags & (ML_FLAG_STACK | ML_FLAG_INTERNAL))) {
-        /* Compact to compact: let the allocator grow or shrink it in place. The
-         * magic is cleared first so that the old place is never a record. */
+    unsigned flags = take_stack(size, frames, &n, &id);
+    int compact = old.compact;
+    /* Counted as heaptrack does: a free of the old block, then an allocation. */
+    if (compact && short_record(size, 0, flags)) {
+        /* 16-byte record to 16-byte record: let the allocator grow or shrink it
+         * in place.  The magic is cleared first so that the old place is never
+         * a record. */
         size_t total = size + ML_COMPACT_BYTES;
         if (total < size) {
             errno = ENOMEM;
@@ -673,12 +626,17 @@ EXPORT HOOK void *realloc(void *p, size_t size) {
             user[-1] = magic; /* the old block is still live */
             return NULL;
         }
-        return write_compact(raw, size, flags);
+        account_free(p, old.size, old.flags, old.id);
+        void *q = write_short(raw, size, flags, id);
+        account_alloc(q, size, flags, id);
+        return q;
     }
-    void *q = place(size, 0, 0, frames, n, flags);
+    void *q = place(size, 0, 0, frames, n, flags, id);
     if (!q) return NULL;
-    memcpy(q, p, old < size ? old : size);
-    ml_free(p);
+    memcpy(q, p, old.size < size ? old.size : size);
+    account_free(p, old.size, old.flags, old.id);
+    account_alloc(q, size, flags, id);
+    release(&old);
     return q;
 }
 
@@ -729,10 +687,29 @@ EXPORT HOOK void *pvalloc(size_t size) {
     return ml_alloc(rounded ? rounded : page, page, 0);
 }
 
+/* dlopen: the new objects are noted in the table while they are loaded, so
+ * their frames can be named even after a dlclose. */
+typedef void *(*dlopen_fn)(const char *, int);
+static dlopen_fn g_real_dlopen;
+
+EXPORT void *dlopen(const char *file, int mode) {
+    if (!g_real_dlopen) g_real_dlopen = (dlopen_fn)dlsym(RTLD_NEXT, "dlopen");
+    if (!g_real_dlopen) return NULL;
+    void *handle = g_real_dlopen(file, mode);
+    if (handle && g_tab) {
+        int was = t_in_hook;
+        t_in_hook = 1;
+        note_modules();
+        t_in_hook = was;
+    }
+    return handle;
+}
+
 EXPORT HOOK size_t malloc_usable_size(void *p) {
     if (!p) return 0;
     if (in_arena(p)) return 0;
-    if (is_compact(p)) return real.usable((unsigned char *)p - ML_COMPACT_BYTES) - ML_COMPACT_BYTES;
+    if (is_compact(p) || is_idrec(p))
+        return real.usable((unsigned char *)p - ML_COMPACT_BYTES) - ML_COMPACT_BYTES;
     if (!is_ours(p)) return real.usable ? real.usable(p) : 0;
     uint64_t *tail = tail_of(p);
     return real.usable((unsigned char *)p - tail[3]) - tail[3];

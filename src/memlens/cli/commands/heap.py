@@ -16,8 +16,11 @@ from memlens.heap.diff import HeapDiff, diff_reports
 from memlens.heap.load import load_profile
 from memlens.heap.model import HeapProfile
 from memlens.heap.report import Filters, HeapReport, build_report, symbolize_with
+from memlens.heap.run_report import RunReport
+from memlens.heap.stats_table import StatsTable, is_stats_file
 from memlens.heap.symbolize import symbolizer_for_profile
-from memlens.render import flamehtml, heapjson, pprof, speedscope
+from memlens.heap.table_report import report_from_table
+from memlens.render import flamehtml, heapjson, pprof, runjson, runtext, speedscope
 from memlens.render.heaptext import folded_lines as _folded
 from memlens.render.heaptext import frame_line, write_flat, write_tree
 
@@ -28,10 +31,13 @@ Find the allocation shim's block records in TARGET -- a live PID (read through
 /proc without stopping it; --freeze to stop it while reading), an ELF core
 (kernel or gdb gcore), or a memlens heap snapshot (.mlheap, written by
 'memlens run') -- group live blocks by identical call stack and sort by bytes.
+A stats table (PID-K.mlstats, in 'memlens run --out') gives the run's report
+instead: peak, leaks, calls, temporary allocations (text or json).
 
   memlens heap 1234
   memlens heap core.1234 --as html -o heap.html
   memlens heap diff before.mlheap after.mlheap
+  memlens heap memlens-run-X/4242-0.mlstats --top 5
 """
 EXAMPLES = (
     "memlens heap 1234 --top 20",
@@ -124,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
         return run_diff(args)
     if args.more:
         raise UsageError(f"unexpected arguments: {' '.join(args.more)}")
+    if is_stats_file(args.target):
+        return run_table(args)
     profile = load_profile(args.target, lambda t: open_from_args(args, t))
     if args.save:
         write_output(args.save, profile_file.dumps(profile))
@@ -139,6 +147,33 @@ def run(args: argparse.Namespace) -> int:
               "or LD_PRELOAD=libmemlens_shim.so?)", file=sys.stderr)  # fmt: skip
         return ExitCode.PARTIAL
     return ExitCode.OK
+
+
+def run_table(args: argparse.Namespace) -> int:
+    """``memlens heap OUT/PID-K.mlstats``: the run's report from its table, after the fact."""
+    if args.output_format not in ("text", "json"):
+        raise UsageError("a stats table (.mlstats) reports as --as text or json")
+    with StatsTable(args.target) as table:
+        t = table.totals()
+        ended = "exited" if t.exit_ns else "no exit handler ran (killed, _exit, or running)"
+        runtime = max(t.exit_ns - t.start_ns, 0) / 1e9 if t.exit_ns else 0.0
+        report = report_from_table(
+            table, command=[args.target], status=0, status_text=ended, runtime=runtime,
+        )  # fmt: skip
+    top = args.top or 10
+    if args.output:
+        with open(args.output, "w", encoding="utf-8") as f:
+            _write_run(report, args.output_format, f, top)
+    else:
+        _write_run(report, args.output_format, sys.stdout, top)
+    return ExitCode.OK
+
+
+def _write_run(report: RunReport, fmt: str, out: TextIO, top: int) -> None:
+    if fmt == "json":
+        runjson.write(report, out, top)
+    else:
+        runtext.write(report, out, top)
 
 
 def run_diff(args: argparse.Namespace) -> int:

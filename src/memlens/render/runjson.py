@@ -1,0 +1,64 @@
+"""``memlens run``'s report as JSON (``OUT/report.json``), via :mod:`memlens.render.jsonout`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any, TextIO
+
+from memlens.heap.run_report import SECTIONS, RunReport, StackStats
+from memlens.render import jsonout
+from memlens.render.frames import frame_json
+
+COUNTS = ("allocs", "frees", "bytes", "live_bytes", "live_blocks", "temps", "peak_bytes",
+          "peak_blocks")  # fmt: skip
+
+
+def stack_json(s: StackStats) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": s.id}
+    out.update({c: s.value(c) for c in COUNTS})
+    out["frames"] = [frame_json(f) for f in s.frames]
+    return out
+
+
+def payload(r: RunReport, top: int | None) -> dict[str, Any]:
+    t = r.totals
+    body: dict[str, Any] = {
+        "command": r.command,
+        "pid": r.pid,
+        "status": r.status,
+        "status_text": r.status_text,
+        "runtime": round(r.runtime, 6),
+        "processes": r.processes,
+        "sampled": r.sampled,
+        "summary": {
+            "peak_bytes": t.peak_bytes,
+            "peak_blocks": None if r.sampled else t.peak_blocks,
+            "peak_seconds": round(t.peak_after, 6),
+            "peak_rss": r.peak_rss,
+            "allocations": t.allocs,
+            "frees": t.frees,
+            "temporary": t.temps,
+            "bytes_allocated": t.bytes,
+            "leaked_bytes": t.live_bytes,
+            "leaked_blocks": t.live_blocks,
+            "sample_period": t.sample_period,
+            "stacks": t.count,
+            "stacks_dropped": t.dropped,
+        },
+        "sections": {name: [s.id for s in r.section(name, top)] for name in SECTIONS},
+        "stacks": [stack_json(s) for s in r.stacks],
+    }
+    if r.timeline is not None:
+        body["timeline"] = {
+            "interval": r.timeline.interval,
+            "samples": [
+                {k: v for k, v in asdict(s).items() if k != "top"}
+                | {"top": [list(p) for p in s.top]}
+                for s in r.timeline.samples
+            ],
+        }
+    return body
+
+
+def write(r: RunReport, out: TextIO, top: int | None = None) -> None:
+    jsonout.dump("run", payload(r, top), out)
