@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from memlens.core.module import Module
+from memlens.heap.pyframes import PyFrame, split_stack
 from memlens.heap.stats_table import StackRows, Totals
 from memlens.heap.timeline import Timeline
 from memlens.symbols.frame import Frame
@@ -132,17 +133,31 @@ def symbolize_stacks(
     stacks: list[StackStats],
     symbolize: Callable[[Sequence[int]], dict[int, Frame]],
     top: int | None,
+    python: dict[tuple[int, int], PyFrame] | None = None,
+    *,
+    native: bool = False,
 ) -> list[StackStats]:
-    """Frames for the stacks any section shows (all of them when ``top`` is None)."""
+    """Frames for the stacks any section shows (all of them when ``top`` is None).
+
+    Python frames in a stack (two tagged words each) are named from ``python`` (the
+    names a snapshot read from the process while it ran); unless ``native``, a stack
+    with Python frames shows them and the native frames below the innermost one.
+    """
+    from memlens.heap.report import stack_frames  # the heap report's view of a stack
+
     shown: set[int] = set()
     for column, _title in SECTIONS.values():
         ranked = sorted(stacks, key=lambda s: (-s.value(column), s.id))
         shown.update(s.id for s in (ranked if top is None else ranked[:top]))
-    table = symbolize(sorted({a for s in stacks if s.id in shown for a in s.stack}))
+    natives = {e for s in stacks if s.id in shown for e in split_stack(s.stack)
+               if isinstance(e, int)}  # fmt: skip
+    table = symbolize(sorted(natives))
+    for a in natives:
+        table.setdefault(a, Frame(address=a))
     out = []
     for s in stacks:
         if s.id in shown:
-            frames = tuple(table.get(a, Frame(address=a)) for a in s.stack)
+            frames = stack_frames(s.stack, table, python or {}, native=native)
         else:
             frames = tuple(Frame(address=a) for a in s.stack)
         out.append(_with_frames(s, frames))

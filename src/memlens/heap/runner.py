@@ -39,6 +39,7 @@ from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError, ToolMissingError
 from memlens.heap import profile_file
 from memlens.heap.model import HeapProfile
+from memlens.heap.pyframes import CodeReader, PyFrame, has_python, split_stack
 from memlens.heap.report import profile_from_snapshot
 from memlens.heap.stats_table import StatsTable, table_paths
 from memlens.heap.timeline import Timeline, rss_of, take_sample
@@ -52,6 +53,8 @@ from memlens.symbols.modmap import LoadedModule, build_module_map
 # for a long-running program killed later, so it runs rarely (building a module
 # map costs the program a core's worth of time on a small machine).
 MAPS_EVERY = 1.0
+#: seconds between namings of the Python frames of new stacks (while the code objects live)
+PYTHON_NAMES_EVERY = 0.02
 DISCOVER_EVERY = 0.05  # seconds between looks for new tables (exec'd or forked images)
 SIGINT_GRACE = 0.2  # a terminal's Ctrl-C reaches the program itself: forward only after this
 
@@ -109,6 +112,11 @@ class Tracked:
     maps_checked: float = 0.0
     done: bool = False
     requested_at: tuple[int, int] = (-1, -1)  # (calls, frees) at the last snapshot request
+    #: Python frames of the table's stacks, named from the process while it ran (a code
+    #: object may be gone by the end: a report made after the exit still names it)
+    python: dict[tuple[int, int], PyFrame] = field(default_factory=dict)
+    python_named: int = 0  # stacks of the table whose Python frames were looked at
+    python_checked: float = 0.0
 
     @property
     def loaded(self) -> list[LoadedModule]:
@@ -261,7 +269,35 @@ class _Watch:
                 tr.done = True
                 continue
             self.check_modules(tr)
+            self.name_python_frames(tr)
         self.maybe_request()
+
+    def name_python_frames(self, tr: Tracked) -> None:
+        """Name the Python frames of stacks new since the last look, reading the code
+        objects from the running process (read-only; they may be freed before the end)."""
+        now = time.monotonic()
+        if now - tr.python_checked < PYTHON_NAMES_EVERY:
+            return
+        tr.python_checked = now
+        count = tr.table.totals().count
+        if count <= tr.python_named:
+            return
+        stacks = tr.table.rows().stacks[tr.python_named :]
+        tr.python_named = count
+        fresh = [s for s in stacks if has_python([s])]
+        if not fresh:
+            return
+        try:
+            with open_process(tr.pid, OpenOptions()) as snap:
+                reader = CodeReader(snap.space)
+                for stack in fresh:
+                    for entry in split_stack(stack):
+                        if isinstance(entry, tuple) and entry not in tr.python:
+                            frame = reader.frame(*entry)
+                            if frame.function is not None:
+                                tr.python[entry] = frame
+        except MemlensError:
+            return
 
     def maybe_request(self) -> None:
         """``--every``: ask each running image for a snapshot, at most 10% of the time taken."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from memlens.heap.pyframes import PyFrame
 from memlens.heap.run_report import (
     RunReport,
     stack_aliases,
@@ -50,14 +51,18 @@ def report_from_table(
     known_modules: Sequence[LoadedModule] = (),
     processes: int = 1,
     top: int | None = None,
+    python: dict[tuple[int, int], PyFrame] | None = None,
+    native: bool = False,
 ) -> RunReport:
-    """The run's report from ``table``, stacks symbolized (those ``top`` shows, or all)."""
+    """The run's report from ``table``, stacks symbolized (those ``top`` shows, or all);
+    Python frames named from ``python`` (see :func:`symbolize_stacks`)."""
     rows = table.rows()
     stacks = stack_stats(rows)
     aliases = stack_aliases(rows, stacks)
     loaded = with_noted_modules(table, known_modules)
     symbolizer = Symbolizer(loaded)
-    stacks = symbolize_stacks(stacks, lambda a: symbolize_returns(symbolizer, a), top)
+    stacks = symbolize_stacks(stacks, lambda a: symbolize_returns(symbolizer, a), top, python,
+                              native=native)  # fmt: skip
     totals = table.totals(peak_blocks=True)
     return RunReport(
         command=command, pid=totals.pid, status=status, status_text=status_text,

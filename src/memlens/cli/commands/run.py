@@ -15,6 +15,7 @@ from typing import TextIO
 from memlens.cli.output import make_output_dir, output_text
 from memlens.cli.target import parse_int
 from memlens.errors import UsageError
+from memlens.heap.pyframes import PyFrame, table_from_rows
 from memlens.heap.run_report import RunReport, exit_status
 from memlens.heap.runner import RunOptions, RunResult, Tracked, run_under_shim
 from memlens.heap.table_report import report_from_table
@@ -147,17 +148,24 @@ def known_modules(result: RunResult, main: Tracked) -> list[LoadedModule]:
     return sorted(seen.values(), key=lambda m: m.base)
 
 
-def build_run_report(cmd: list[str], result: RunResult) -> RunReport | None:
+def build_run_report(
+    cmd: list[str], result: RunResult, *, native: bool = False
+) -> RunReport | None:
     """The report of the image that did the work, every stack symbolized (JSON and pprof carry
-    them all; one batch costs what the top few do), or None when nothing was tracked."""
+    them all; one batch costs what the top few do), or None when nothing was tracked.
+    Python frames are named as the run read them from the live process."""
     main = result.main
     if main is None:
         return None
     status, text = exit_status(result.returncode)
+    python: dict[tuple[int, int], PyFrame] = {}
+    for snap in result.snapshots:
+        python.update(table_from_rows(snap.profile.extra.get("python_frames")))
+    python.update(main.python)  # named while the program ran: its code objects were alive
     return report_from_table(
         main.table, command=cmd, status=status, status_text=text, runtime=result.runtime,
         timeline=main.timeline, known_modules=known_modules(result, main),
-        processes=len(result.tracked),
+        processes=len(result.tracked), python=python, native=native,
     )  # fmt: skip
 
 
@@ -191,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
                           pymalloc=not args.no_pymalloc)  # fmt: skip
         result = run_under_shim(cmd, opts)
         files.callback(result.close)
-        report = build_run_report(cmd, result)
+        report = build_run_report(cmd, result, native=args.native)
         status, text = exit_status(result.returncode)
         if report is None:
             print(f"memlens: {cmd[0]} {text}; no allocation was recorded (a static program, "
