@@ -29,7 +29,8 @@ def _vdso_range(pid: int) -> tuple[int, int]:
     pytest.skip("the kernel maps no [vdso]")
 
 
-def test_vdso_symbols_from_target_memory(spawn: list, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["live", "gcore"])
+def test_vdso_symbols_from_target_memory(spawn: list, tmp_path: Path, kind: str) -> None:
     proc = subprocess.Popen(["sleep", "30"])
     spawn.append(proc)
     lo, hi = _vdso_range(proc.pid)
@@ -46,7 +47,13 @@ def test_vdso_symbols_from_target_memory(spawn: list, tmp_path: Path) -> None:
         if len(parts) == 4 and parts[2] in "TtWw" and int(parts[1], 16) > 1:
             funcs.setdefault(int(parts[0], 16), set()).add(parts[3].split("@")[0])
     assert funcs
-    with open_target(proc.pid) as snap:
+    target: int | str = proc.pid
+    if kind == "gcore":  # a core names no segment: the vdso is found through AT_SYSINFO_EHDR
+        core = tmp_path / "sleep.core"
+        subprocess.run([need_tool("gdb"), "-q", "-batch", "-p", str(proc.pid), "-ex",
+                        f"gcore {core}"], capture_output=True, check=True, timeout=120)
+        target = str(core)
+    with open_target(target) as snap:
         sym = symbolizer_for(snap)
         frames = sym.symbolize([lo + a + 1 for a in sorted(funcs)])
     for a, f in zip(sorted(funcs), frames, strict=True):

@@ -58,6 +58,12 @@ def unit_ranges(path: str) -> tuple[U64, U64] | None:
         order = elf.order
     if data is None:
         return None
+    return parse_aranges(data, order)
+
+
+def parse_aranges(data: bytes, order: str = "<") -> tuple[U64, U64]:
+    """Sorted ``(starts, ends)`` of the ranges in ``.debug_aranges`` bytes; a unit that is
+    cut short or has sizes this reader does not handle ends or is skipped (never raises)."""
     starts: list[int] = []
     ends: list[int] = []
     pos = 0
@@ -84,10 +90,10 @@ def unit_ranges(path: str) -> tuple[U64, U64] | None:
                 if addr == 0 and size == 0:
                     break
                 starts.append(addr)
-                ends.append(addr + size)
+                ends.append(min(addr + size, (1 << 64) - 1))
         pos = end
-    order_ = np.argsort(np.array(starts, np.uint64), kind="stable")
-    return (np.array(starts, np.uint64)[order_], np.array(ends, np.uint64)[order_])
+    first_sorted = np.argsort(np.array(starts, np.uint64), kind="stable")
+    return (np.array(starts, np.uint64)[first_sorted], np.array(ends, np.uint64)[first_sorted])
 
 
 def inside(ranges: tuple[U64, U64], addresses: npt.ArrayLike) -> npt.NDArray[np.bool_]:

@@ -74,6 +74,11 @@ def build_id_in_memory(snap: Snapshot, base: int) -> bytes | None:
     return None
 
 
+def auxv(snap: Snapshot) -> dict[int, int]:
+    """The target's auxiliary vector (key -> value), or {} when the snapshot has none."""
+    return _auxv(snap)
+
+
 def _auxv(snap: Snapshot) -> dict[int, int]:
     raw: Any = snap.extra.get("auxv")
     if raw is None and snap.format == "live" and snap.pid:

@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from memlens.core.snapshot import Snapshot
 
 
+AT_SYSINFO_EHDR = 33  # auxv: the address of the vdso's ELF header
+
+
 @dataclass(frozen=True, slots=True)
 class LoadedModule:
     """One file loaded in the target.
@@ -127,12 +130,23 @@ def _vdso_file(snapshot: Snapshot, start: int, end: int) -> str | None:
     return path
 
 
-def _vdso(snapshot: Snapshot, sysroot: str | None) -> LoadedModule | None:
-    """The ``[vdso]`` mapping as a module whose file is its own image from the target."""
+def _vdso_range(snapshot: Snapshot) -> tuple[int, int] | None:
+    """Where the vdso is: the region named ``[vdso]`` (live maps), else the region at the
+    auxv's ``AT_SYSINFO_EHDR`` (cores do not name their segments)."""
     vdso = [r for r in snapshot.regions if r.kind == RegionKind.VDSO]
-    if not vdso:
+    if vdso:
+        return min(r.start for r in vdso), max(r.end for r in vdso)
+    at = linkmap.auxv(snapshot).get(AT_SYSINFO_EHDR)
+    r = snapshot.space.region_at(at) if at else None
+    return (r.start, r.end) if r is not None and r.start == at and not r.path else None
+
+
+def _vdso(snapshot: Snapshot, sysroot: str | None) -> LoadedModule | None:
+    """The vdso as a module whose file is its own image, copied from the target."""
+    where = _vdso_range(snapshot)
+    if where is None:
         return None
-    start, end = min(r.start for r in vdso), max(r.end for r in vdso)
+    start, end = where
     local = _vdso_file(snapshot, start, end)
     if local is None:
         return LoadedModule("[vdso]", start, end, problem="vdso image not in the snapshot")
@@ -166,11 +180,9 @@ def build_module_map(snapshot: Snapshot, *, sysroot: str | None = None) -> list[
         for path, base, bias in linkmap.walk(snapshot):
             cands[path] = _Candidate(path, base, base, None, bias=bias, base_from_bias=True)
     out = [_resolve(snapshot, c, sysroot) for c in cands.values()]
-    if not any(m.base <= v.start < m.end for m in out for v in snapshot.regions
-               if v.kind == RegionKind.VDSO):  # fmt: skip
-        vdso = _vdso(snapshot, sysroot)
-        if vdso is not None:
-            out.append(vdso)
+    vdso = _vdso(snapshot, sysroot)
+    if vdso is not None and not any(m.base <= vdso.base < m.end for m in out):
+        out.append(vdso)
     return sorted(out, key=lambda m: (m.base, m.end))
 
 
