@@ -51,3 +51,22 @@ def test_clean_heap_has_no_findings(corrupt: Path, tmp_path: Path) -> None:
     with open_target(str(core)) as snap:
         walk = walk_heap(snap)
     assert walk.findings == []
+
+
+def test_core_of_a_crash_in_free(corrupt: Path, tmp_path: Path) -> None:
+    """The first thing wanted from a core that died in free(): the damaged chunk."""
+    pattern = Path("/proc/sys/kernel/core_pattern").read_text().strip()
+    if pattern.startswith("|") or "/" in pattern:
+        pytest.skip(f"core_pattern {pattern!r} sends cores elsewhere")
+    with running(corrupt, "crash", cwd=tmp_path, core_limit=True) as (proc, line):
+        assert proc.wait(timeout=60) == -6  # SIGABRT from glibc's check
+    cores = [p for p in tmp_path.iterdir() if p.name == "core" or p.name.startswith("core.")]
+    if not cores:
+        pytest.skip("the kernel wrote no core")
+    addr = parse_figures(line)
+    with open_target(str(cores[0])) as snap:
+        walk = walk_heap(snap)
+    assert snap.crash is None or snap.crash.signal in (None, 6)
+    first = walk.findings[0]
+    assert (first.check, first.chunk, first.previous) == ("chunk size", addr["b"] - 16,
+                                                          addr["a"] - 16)  # fmt: skip

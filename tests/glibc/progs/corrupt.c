@@ -4,6 +4,8 @@
  *   corrupt double   : a block freed twice into the tcache (the second free
  *                      passes glibc's check because the block's tcache key was
  *                      overwritten first, as a use after free would)
+ *   corrupt crash    : the overflow, then free(b): glibc aborts in free() ("free():
+ *                      invalid size") and the kernel writes a core
  * Prints "a=ADDR b=ADDR" (user pointers) at the check point.
  */
 #include <stdio.h>
@@ -28,6 +30,10 @@ int main(int argc, char **argv) {
     char line[128];
     int len = snprintf(line, sizeof line, "a=%lu b=%lu\n", (unsigned long)a, (unsigned long)b);
     if (write(1, line, (size_t)len) != len) return 3;
+    if (strcmp(mode, "crash") == 0) {
+        memset(a, 'A', 32);
+        free(b); /* aborts */
+    }
     char cmd[16];
     if (read(0, cmd, sizeof cmd) < 0) return 4;
     return 0;
