@@ -2,7 +2,7 @@
  * for every page of every mapping, an 8-byte pread of /proc/PID/pagemap and,
  * for present pages, one 8-byte pread each of /proc/kpagecount and
  * /proc/kpageflags, then one printf per page.  This models the approach of
- * ptexplore (see ENGINEERING_NOTES.md); it is our own code. */
+ * ptexplore (one pread per page per file); it is our own code. */
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-// A model of ptexplore's page walk (see ENGINEERING_NOTES.md section 1), our
+// A model of ptexplore's page walk (one read per page per file), our
 // own code: per page one 8-byte ReadAt of /proc/PID/pagemap decoded with
 // binary.Read, and for present pages one each of /proc/kpagecount and
 // /proc/kpageflags; output with fmt.Printf per field straight to os.Stdout

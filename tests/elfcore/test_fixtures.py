@@ -1,4 +1,4 @@
-"""The real cores in ../shared/fixtures/elfcore against their oracles (README, readelf)."""
+"""The real cores in tests/data/elfcore against their oracles (PROVENANCE.md, readelf)."""
 
 from __future__ import annotations
 

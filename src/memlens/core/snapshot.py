@@ -18,7 +18,7 @@ from memlens.core.region import Region
 
 if TYPE_CHECKING:
     # Kept out of this module's imports: a live process has neither, and every
-    # frozen dataclass costs ~1.5 ms at start-up (issue 2's budget for `pages`).
+    # frozen dataclass costs ~1.5 ms at start-up (`pages` is timed against pmap).
     from memlens.core.crash import CrashInfo
     from memlens.core.module import Module
 

@@ -1,6 +1,6 @@
 /* memlens._pagewalk: the per-page work of `memlens pages`, in C.
  *
- * STYLE.md says hot paths over arrays are numpy.  The pages path departs from
+ * Hot paths over arrays are numpy elsewhere in memlens.  The pages path departs from
  * that on purpose: `import numpy` alone takes 90-130 ms on the reference
  * machine, more than the whole 113 ms budget of issue 2 for `memlens pages
  * PID` on a 512 MiB process, while the work itself (bulk reads, 131k lines of

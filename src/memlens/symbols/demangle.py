@@ -1,4 +1,4 @@
-"""Demangling C++ (Itanium ABI) and Rust names: the measured choices of ENGINEERING_NOTES §6.
+"""Demangling C++ (Itanium ABI), Rust and MSVC names, with the demanglers measured best here.
 
 Rust (legacy ``_ZN...17h<hash>E`` and v0 ``_R...``): ``pyderust`` (rustc-demangle;
 the hash is dropped, as rustfilt does).  C++: GNU's ``__cxa_demangle`` from the

@@ -3,7 +3,7 @@
 ``np.frombuffer`` over the mapped section gives every Elf32_Sym/Elf64_Sym at
 once; filtering, the Thumb bit and alias ranking are array operations; names
 are decoded only when asked for.  pyelftools' ``iter_symbols`` took 3.1 s for
-165k symbols where this takes tens of milliseconds (ENGINEERING_NOTES §6).
+165k symbols where this takes tens of milliseconds (measured on libc's debug file).
 """
 
 from __future__ import annotations

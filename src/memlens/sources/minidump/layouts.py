@@ -1,7 +1,7 @@
 """Every minidump struct memlens reads, as data (Breakpad's ``minidump_format.h`` names).
 
 Sizes are asserted at import against the on-disk sizes the format defines
-(ENGINEERING_NOTES §4) so a wrong table fails loudly, not silently.
+(Breakpad's minidump_format.h) so a wrong table fails loudly, not silently.
 """
 
 from __future__ import annotations
