@@ -181,8 +181,14 @@ def build_module_map(snapshot: Snapshot, *, sysroot: str | None = None) -> list[
             cands[path] = _Candidate(path, base, base, None, bias=bias, base_from_bias=True)
     out = [_resolve(snapshot, c, sysroot) for c in cands.values()]
     vdso = _vdso(snapshot, sysroot)
-    if vdso is not None and not any(m.base <= vdso.base < m.end for m in out):
-        out.append(vdso)
+    if vdso is not None:
+        # a dump may list the vdso as a module by its soname (linux-vdso.so.1), with no
+        # file to read: its symbols come from the image in memory, under that name
+        named = [m for m in out if m.base <= vdso.base < m.end]
+        if not named:
+            out.append(vdso)
+        elif named[0].file is None and vdso.file is not None:
+            out[out.index(named[0])] = replace(vdso, path=named[0].path)
     return sorted(out, key=lambda m: (m.base, m.end))
 
 
