@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.minidump.synth import Synth
+from tests.sources.minidump.synth import Synth
 
 import memlens
 

@@ -12,7 +12,7 @@ import pytest
 
 from memlens.cli.main import main
 
-from ..minidump.synth import Synth
+from ..sources.minidump.synth import Synth
 
 BUILD_ID = bytes(range(1, 21))
 DEBUG_ID = "04030201" "0605" "0807" "090A0B0C0D0E0F10" "0"  # the build id as a LE GUID, age 0

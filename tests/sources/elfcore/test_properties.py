@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from memlens.sources.elfcore import elf
-from tests.elfcore.corewriter import Core, Load, NoteItem
+from tests.sources.elfcore.corewriter import Core, Load, NoteItem
 from tests.sources.fuzzing import exercise, flip
 
 FIXTURES = ["core_linux64.elf", "core_linux32.elf", "esp32.core.elf"]

@@ -12,7 +12,7 @@ import pytest
 
 import memlens
 
-from ..conftest import need_tool
+from ...conftest import need_tool
 from .multiarch import CORES, readelf_prstatus, unpack
 
 #: eu-readelf's name -> memlens' name, where they differ
@@ -81,7 +81,7 @@ def test_own_gdb_core_registers_equal_eu_readelf(bits: str, tmp_path: Path) -> N
     """Cores this test makes: x86_64 and i386 builds crashed under gdb, written by gcore."""
     import subprocess
 
-    from ..conftest import compile_c
+    from ...conftest import compile_c
 
     readelf, gdb = need_tool("eu-readelf"), need_tool("gdb")
     exe = compile_c(PROG, tmp_path / f"crash{bits}", f"-m{bits}", "-O1")

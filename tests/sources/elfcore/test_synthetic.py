@@ -9,7 +9,7 @@ import pytest
 
 import memlens
 from tests.conftest import need_tool
-from tests.elfcore.corewriter import Core, Load, NoteItem
+from tests.sources.elfcore.corewriter import Core, Load, NoteItem
 
 X86_64_REGS = 27
 I386_REGS = 17

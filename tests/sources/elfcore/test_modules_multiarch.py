@@ -15,7 +15,7 @@ import pytest
 
 import memlens
 
-from ..conftest import need_tool
+from ...conftest import need_tool
 from .multiarch import CORES, unpack
 
 _LINE = re.compile(r"^0x([0-9a-f]+)\+0x([0-9a-f]+) (\S+?)(?:@0x[0-9a-f]+)? \S+ \S+ (.+)$")
