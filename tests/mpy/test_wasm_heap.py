@@ -153,7 +153,7 @@ def test_snapshot_all_over_concatenated_dumps(tmp_path: Path) -> None:
 
 def test_elf_core_input(tmp_path: Path) -> None:
     """The same real heap inside an ELF core (32-bit, two PT_LOADs and an unsaved tail)."""
-    from ..elfcore.corewriter import Core, Load
+    from ..sources.elfcore.corewriter import Core, Load
 
     c = capture(tmp_path / "obj", ["objects.upy"], 65536)
     data = c.dump.read_bytes()
