@@ -3,44 +3,14 @@
  *
  * Every live block carries an in-band record just before the user data, so a
  * heap can be read back from any image of the process's memory (a live PID, a
- * kernel core, a gdb core).  Three record formats; all words are 64-bit in the
- * target's byte order.  Stacks are interned once in the accounting table
- * (stats_table.h), which also keeps per-stack counts and the exact peak.
- *
- * Format 3 (stack-id record, 16 bytes): blocks with a stack whose alignment is
- * at most 16 and whose size is below 2^40; the underlying allocation starts 16
- * bytes before the user data:
- *
- *   u[-2]         requested size (bits 0-39) | stack id in the table (40-63)
- *   u[-1]         (ID magic 0x3373504145484c40 | flags) + address of u[0]
- *
- * Format 2 (compact record, 16 bytes): blocks without a stack (not sampled in
- * sampled mode; MEMLENS_UNWIND=none) whose alignment is at most 16:
- *
- *   u[-2]         requested size in bytes
- *   u[-1]         (COMPACT magic 0x3263504145484c40 | flags) + address of u[0]
- *                 (mod 2^64; flags in bits 0-3, the same bits as format 1's)
- *
- * Format 1 (full record): over-aligned blocks (> 16) with a stack and blocks
- * the shim allocates for itself (the unwinder's, start-up):
- *
- *   w[0]          START magic  0x3172504145484c4d ("MLHEAPr1" little-endian)
- *   w[1]          version (bits 0-15) | flags (16-31) | frame count n (32-63)
- *   w[2 .. 2+n)   return addresses, innermost first (caller of malloc first);
- *                 inside CPython also Python frames, two tagged words each
- *                 (pyframes.h)
- *   w[2+n]        requested size in bytes
- *   w[3+n]        allocation sequence number (bits 0-39, unique per process) |
- *                 the stack's id in the accounting table (bits 40-63; version 2)
- *   w[4+n]        thread id (bits 0-31) | sampling period in bytes (32-63)
- *   w[5+n]        offset from the underlying allocation to the user pointer
- *   w[6+n]        END magic    0x3165504145484c4d ("MLHEAPe1")
- *   user data     aligned to max_align_t (16) or to the requested alignment
- *
- * Keying the 16-byte records' magic to the block's own address means a copy
- * of a record elsewhere (or the bare constant written into user data) is not
- * a record: only a word equal to magic + flags + the address just past it (the
- * user data's) passes.  free() clears the magic(s) before releasing the block.
+ * kernel core, a gdb core).  The three record formats (3: size + stack id, 2:
+ * compact without a stack, 1: full, for over-aligned and the shim's own
+ * blocks) are described in docs/formats.md ("The shim's records"), the
+ * accounting table that interns stacks and keeps per-stack counts and the exact
+ * peak in docs/heap.md (stats_table.h).  Every 16-byte record's magic is keyed
+ * to the block's own address, so a copy of a record elsewhere (or the bare
+ * constant in user data) is not a record; free() clears the magic(s) before
+ * releasing the block.
  *
  * Design notes:
  * - No lock on the fast path: a per-thread recursion guard (initial-exec TLS,
