@@ -82,45 +82,56 @@ def note_chunks(owner: bytes, ntype: int,
     return head, desc, b"\0" * (-len(desc) % 4)
 
 
-def prstatus_desc(tid: int, facts: ProcessFacts, registers: bytes, reg_size: int) -> bytes:
-    """64-bit ``elf_prstatus``: siginfo, cursig, sigpend, sighold, ids, 4 timevals, pr_reg."""
-    head = struct.pack("<iiihxxQQiiii", 0, 0, 0, 0, 0, 0, tid, facts.ppid, facts.pgrp, facts.sid)
+def prstatus_desc(tid: int, facts: ProcessFacts, registers: bytes, reg_size: int,
+                  word: int = 8) -> bytes:  # fmt: skip
+    """``elf_prstatus``: siginfo, cursig, sigpend, sighold, ids, 4 timevals, pr_reg, fpvalid
+    -- 64-bit (pr_reg at 112), or i386's layout for ``word == 4`` (pr_reg at 72)."""
+    w = "Q" if word == 8 else "I"
+    head = struct.pack(f"<iiihxx{w}{w}iiii", 0, 0, 0, 0, 0, 0, tid, facts.ppid, facts.pgrp,
+                       facts.sid)  # fmt: skip
     regs = registers[:reg_size].ljust(reg_size, b"\0")
-    return head + b"\0" * 64 + regs + struct.pack("<ixxxx", 0)
+    tail = struct.pack("<ixxxx", 0) if word == 8 else struct.pack("<i", 0)
+    return head + b"\0" * (8 * word) + regs + tail
 
 
-def prpsinfo_desc(facts: ProcessFacts) -> bytes:
-    """64-bit ``elf_prpsinfo`` (136 bytes)."""
+def prpsinfo_desc(facts: ProcessFacts, word: int = 8) -> bytes:
+    """``elf_prpsinfo``: 136 bytes on 64-bit, 124 on i386 (16-bit uid/gid there)."""
     state = "RSDTZW".find(facts.state[:1]) if facts.state else 0
+    layout = "<bbbbxxxxQIIiiii16s80s" if word == 8 else "<bbbbIHHiiii16s80s"
+    ids = (facts.uid, facts.gid) if word == 8 else (facts.uid & 0xFFFF, facts.gid & 0xFFFF)
     return struct.pack(
-        "<bbbbxxxxQIIiiii16s80s", max(state, 0), ord((facts.state or "?")[:1]), 0, facts.nice,
-        0, facts.uid, facts.gid, facts.pid, facts.ppid, facts.pgrp, facts.sid,
+        layout, max(state, 0), ord((facts.state or "?")[:1]), 0, facts.nice,
+        0, *ids, facts.pid, facts.ppid, facts.pgrp, facts.sid,
         facts.comm.encode()[:15], facts.args.encode()[:79],
     )  # fmt: skip
 
 
-def file_note_desc(regions: Iterable[Region], page_size: int) -> bytes:
+def file_note_desc(regions: Iterable[Region], page_size: int, word: int = 8) -> bytes:
     # every mapping of a file, as the kernel lists them: shared anonymous memory is a
     # mapping of "/dev/zero (deleted)" too
+    w = "Q" if word == 8 else "I"
     files = [r for r in regions if r.path or r.name.startswith("/")]
-    table = b"".join(struct.pack("<QQQ", r.start, r.end, r.offset // page_size) for r in files)
+    table = b"".join(struct.pack(f"<{w}{w}{w}", r.start, r.end, r.offset // page_size)
+                     for r in files)  # fmt: skip
     names = b"".join(r.name.encode("utf-8", "surrogateescape") + b"\0" for r in files)
-    return struct.pack("<QQ", len(files), page_size) + table + names
+    return struct.pack(f"<{w}{w}", len(files), page_size) + table + names
 
 
 def build_notes(
     facts: ProcessFacts, threads: Sequence[ThreadState], regions: Sequence[Region],
     page_size: int, auxv: bytes, reg_size: int, extra: Sequence[tuple[bytes, int, bytes]],
+    word: int = 8,
 ) -> bytes:  # fmt: skip
-    """The note segment: the first thread's notes as the kernel orders them, then the others."""
+    """The note segment: the first thread's notes as the kernel orders them, then the others
+    (``word``: the process's word size, 4 for an i386 program)."""
     out = []
     for i, t in enumerate(threads):
-        out.append(_note(b"CORE", 1, prstatus_desc(t.tid, facts, t.registers, reg_size)))
+        out.append(_note(b"CORE", 1, prstatus_desc(t.tid, facts, t.registers, reg_size, word)))
         if i == 0:
-            out.append(_note(b"CORE", 3, prpsinfo_desc(facts)))
+            out.append(_note(b"CORE", 3, prpsinfo_desc(facts, word)))
             if auxv:
                 out.append(_note(b"CORE", 6, auxv))
-            out.append(_note(b"CORE", 0x46494C45, file_note_desc(regions, page_size)))
+            out.append(_note(b"CORE", 0x46494C45, file_note_desc(regions, page_size, word)))
     out += [_note(owner, ntype, desc) for owner, ntype, desc in extra]
     return b"".join(out)
 
@@ -131,6 +142,7 @@ def write_core(
     read: Callable[[int, int], bytes],
     wanted: Mapping[int, Sequence[tuple[int, int]]],
     zeros: Mapping[int, Sequence[tuple[int, int]]] | None = None,
+    word: int = 8,
 ) -> CoreLayout:  # fmt: skip
     """Write the core to ``out`` (seekable); ``read(addr, n)`` gives a region's bytes.
 
@@ -145,7 +157,9 @@ def write_core(
     phnum = 1 + len(regions)
     if phnum >= 0xFFFF:
         raise MemlensError(f"{len(regions)} regions: more than an ELF core header can count")
-    headers = 64 + 56 * phnum
+    # ELF64, or ELF32 (52-byte header, 32-byte program headers: p_flags after p_memsz)
+    ehsize, phentsize = (64, 56) if word == 8 else (52, 32)
+    headers = ehsize + phentsize * phnum
     layout = CoreLayout()
     pos = _align(headers, page_size)
     loads = []
@@ -157,8 +171,7 @@ def write_core(
         layout.runs[r.start] = runs
         flags = (4 if r.perms.read else 0) | (2 if r.perms.write else 0) | (
             1 if r.perms.execute else 0)  # fmt: skip
-        loads.append(struct.pack("<IIQQQQQQ", 1, flags, pos, r.start, 0, saved, r.size,
-                                 page_size))  # fmt: skip
+        loads.append(_phdr(word, 1, flags, pos, r.start, saved, r.size, page_size))
         pos = _align(pos + saved, page_size)
     body = notes(layout)
     out.seek(pos)
@@ -166,15 +179,23 @@ def write_core(
     for chunk in [body] if isinstance(body, (bytes, bytearray)) else body:
         out.write(chunk)
         size += len(chunk)
-    phdrs = [struct.pack("<IIQQQQQQ", 4, 0, pos, 0, 0, size, 0, 4), *loads]
-    ident = b"\x7fELF\x02\x01\x01" + b"\0" * 9
-    ehdr = ident + struct.pack("<HHIQQQIHHHHHH", 4, machine, 1, 0, 64, 0, 0, 64, 56, phnum,
-                               0, 0, 0)  # fmt: skip
+    phdrs = [_phdr(word, 4, 0, pos, 0, size, 0, 4), *loads]
+    ident = b"\x7fELF" + bytes([2 if word == 8 else 1]) + b"\x01\x01" + b"\0" * 9
+    x = "Q" if word == 8 else "I"
+    ehdr = ident + struct.pack(f"<HHI{x}{x}{x}IHHHHHH", 4, machine, 1, 0, ehsize, 0, 0, ehsize,
+                               phentsize, phnum, 0, 0, 0)  # fmt: skip
     out.seek(0)
     out.write(ehdr + b"".join(phdrs))
     out.truncate(pos + size)
     layout.size = pos + size
     return layout
+
+
+def _phdr(word: int, ptype: int, flags: int, offset: int, vaddr: int, filesz: int,
+          memsz: int, align: int) -> bytes:
+    if word == 8:
+        return struct.pack("<IIQQQQQQ", ptype, flags, offset, vaddr, 0, filesz, memsz, align)
+    return struct.pack("<IIIIIIII", ptype, offset, vaddr, 0, filesz, memsz, flags, align)
 
 
 def _copy_runs(out: BinaryIO, region: Region, pos: int, read: Callable[[int, int], bytes],

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 #: size of elf_gregset_t per arch (what NT_PRSTATUS pr_reg holds)
-GREGSET_SIZE = {"x86_64": 27 * 8, "aarch64": 34 * 8}
+#: bytes of the general registers PTRACE_GETREGSET gives, as elf_prstatus holds them (an
+#: i386 program on an x86_64 kernel gets i386's 17 words)
+GREGSET_SIZE = {"x86_64": 27 * 8, "aarch64": 34 * 8, "i386": 17 * 4}
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +80,6 @@ def process_facts(pid: int) -> ProcessFacts:
     )  # fmt: skip
 
 
-def _elf_class(pid: int) -> int | None:
-    """EI_CLASS of the program (1 = 32-bit, 2 = 64-bit), or ``None`` when unreadable."""
-    try:
-        with open(f"/proc/{pid}/exe", "rb") as f:
-            ident = f.read(5)
-    except OSError:
-        return None
-    return ident[4] if ident[:4] == b"\x7fELF" and len(ident) == 5 else None
-
-
 def _auxv(pid: int) -> bytes:
     try:
         with open(f"/proc/{pid}/auxv", "rb") as f:
@@ -109,10 +101,7 @@ def snapshot_process(pid: int, path: str, *, stop: bool = True) -> SnapshotRepor
         snap = opened
         arch = snap.arch.name if snap.arch else "unknown"
         if arch not in EM_BY_ARCH or arch not in GREGSET_SIZE:
-            raise MemlensError(f"memlens snapshot supports x86_64 and aarch64, not {arch}")
-        if _elf_class(pid) == 1:
-            raise MemlensError(f"process {pid} is a 32-bit program: memlens snapshot writes "
-                               "64-bit cores only")  # fmt: skip
+            raise MemlensError(f"memlens snapshot supports x86_64, i386 and aarch64, not {arch}")
         facts = process_facts(pid)
         freezer = StoppedThreads(pid) if stop else None
         with freezer if freezer is not None else contextlib.nullcontext():
@@ -152,12 +141,13 @@ def _write(snap: LiveProcess, facts: ProcessFacts, arch: str, path: str,
             "names": {str(r.start): r.name for r in regions if r.name and not r.path}}  # fmt: skip
     owner = pagenote.OWNER.encode()
     page = snap.page_size
+    word = snap.space.word_size
 
     def notes(layout: CoreLayout) -> Iterator[bytes | bytearray]:
         # each region's pages note is encoded when its turn comes: one in memory at a time
         info_note = (owner, pagenote.NT_MEMLENS_INFO, pagenote.encode_info(info))
         yield build_notes(facts, threads, regions, page, _auxv(facts.pid), GREGSET_SIZE[arch],
-                          [info_note])  # fmt: skip
+                          [info_note], word)  # fmt: skip
         for i, (r, t) in enumerate(zip(regions, tables, strict=True)):
             if t is None:
                 continue
@@ -173,7 +163,7 @@ def _write(snap: LiveProcess, facts: ProcessFacts, arch: str, path: str,
         with open(tmp, "wb") as out:
             layout = write_core(out, machine=EM_BY_ARCH[arch], regions=regions, notes=notes,
                                 page_size=page, read=snap.memory.read_present,
-                                wanted=wanted, zeros=zeros)  # fmt: skip
+                                wanted=wanted, zeros=zeros, word=word)  # fmt: skip
         os.replace(tmp, path)
     except OSError as e:
         with contextlib.suppress(OSError):
