@@ -11,19 +11,10 @@ import pytest
 from memlens.cli.main import main
 from memlens.errors import FormatError, UsageError
 from memlens.targets import READERS, format_names, open_target, probe_file, reader_named
+from tests.mpy.test_meminfo_text import OLD
 
-MEMINFO = """\
-stack: 880 out of 15360
-GC: total: 6144, used: 224, free: 5920
- No. of 1-blocks: 6, 2-blocks: 2, max blk sz: 4, max free sz: 242
-GC memory layout; from 0x20001000:
-00000: h=hLhh==h==hh.=.................................................
-00400: ................................................................
-00800: ................................................................
-00c00: ................................................................
-GC memory layout; from 0x20010000:
-       (2 lines all free)
-"""
+# a v1.19-style print of two heap areas (tests/mpy/test_meminfo_text.py)
+MEMINFO = OLD
 
 
 def _info_json(path: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import BinaryIO, TextIO
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import IO, Any, BinaryIO, TextIO, cast
 
 from memlens.errors import MemlensError
 from memlens.render.textout import ESCAPE
@@ -41,43 +41,39 @@ def _reason(e: OSError) -> str:
 
 
 @contextmanager
-def output_text(path: str) -> Iterator[TextIO]:
+def _opened(path: str, open_file: Callable[[], IO[Any]]) -> Iterator[IO[Any]]:
+    """``open_file()`` for ``path``, its errors (and those of writes to it: a full disk)
+    as one :class:`OutputError` naming the path."""
+    try:
+        f = open_file()
+    except OSError as e:
+        raise OutputError(path, _reason(e)) from None
+    try:
+        with f:
+            yield f
+    except OSError as e:
+        if e.errno not in _WRITE_ERRORS or e.filename not in (None, path):
+            raise
+        raise OutputError(path, _reason(e)) from None
+
+
+def output_text(path: str) -> AbstractContextManager[TextIO]:
     """``path`` opened for writing text.
 
     Raises:
         OutputError: it cannot be created, or a write to it fails (disk full...).
     """
-    try:
-        f = open(path, "w", encoding="utf-8", errors=ESCAPE)  # noqa: SIM115 - closed below
-    except OSError as e:
-        raise OutputError(path, _reason(e)) from None
-    try:
-        with f:
-            yield f
-    except OSError as e:
-        if e.errno not in _WRITE_ERRORS or e.filename not in (None, path):
-            raise
-        raise OutputError(path, _reason(e)) from None
+    opened = _opened(path, lambda: open(path, "w", encoding="utf-8", errors=ESCAPE))
+    return cast(AbstractContextManager[TextIO], opened)
 
 
-@contextmanager
-def output_bytes(path: str) -> Iterator[BinaryIO]:
+def output_bytes(path: str) -> AbstractContextManager[BinaryIO]:
     """``path`` opened for writing bytes.
 
     Raises:
         OutputError: it cannot be created, or a write to it fails (disk full...).
     """
-    try:
-        f = open(path, "wb")  # noqa: SIM115 - closed below
-    except OSError as e:
-        raise OutputError(path, _reason(e)) from None
-    try:
-        with f:
-            yield f
-    except OSError as e:
-        if e.errno not in _WRITE_ERRORS or e.filename not in (None, path):
-            raise
-        raise OutputError(path, _reason(e)) from None
+    return cast(AbstractContextManager[BinaryIO], _opened(path, lambda: open(path, "wb")))
 
 
 def write_output(path: str, data: str | bytes) -> None:
