@@ -63,7 +63,7 @@ def output_text(path: str) -> AbstractContextManager[TextIO]:
     Raises:
         OutputError: it cannot be created, or a write to it fails (disk full...).
     """
-    opened = _opened(path, lambda: open(path, "w", encoding="utf-8", errors=ESCAPE))
+    opened = _opened(path, lambda: open(path, "w", encoding="utf-8", errors=ESCAPE))  # noqa: SIM115
     return cast(AbstractContextManager[TextIO], opened)
 
 
