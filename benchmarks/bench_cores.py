@@ -151,7 +151,7 @@ def main() -> None:
         med = statistics.median(ts)
         print(f"  {k:18s} {med:.3f} s ({min(ts):.3f}-{max(ts):.3f})  "
               f"{size / 2**30 / med:.2f} GiB/s of the file  "
-              f"time / grep's {med / grep_med:.2f}  (grep speed / this {grep_med / med:.2f}x)")
+              f"time / grep's {med / grep_med:.2f}  (speed {grep_med / med:.2f}x grep's)")
     c_find = cpu(scan_memlens)
     c_grep = cpu(lambda: run(grep, env={"LC_ALL": "C"}))
     c_mmap = cpu(scan_mmap)
