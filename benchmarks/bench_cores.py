@@ -120,31 +120,43 @@ def main() -> None:
             return sum(1 for _ in search(snap.space, PATTERN))
 
     saved = sum(e - s for s, e, _ in memlens.open(str(core)).space.saved_ranges())
-    t_find, hits = timed(scan_memlens, 3)
-    t_cli, cli = timed(lambda: run([memlens_bin, "find", str(core), "--hex", PATTERN.hex(),
-                                    "--count"]), 3)  # fmt: skip
-    t_grep, _ = timed(lambda: run(["grep", "-c", "-F", "-a", PATTERN.decode("latin-1"),
-                                   str(core)], env={"LC_ALL": "C"}), 3)  # fmt: skip
+    grep = ["grep", "-c", "-F", "-a", PATTERN.decode("latin-1"), str(core)]
 
     def scan_mmap() -> int:
         with open(core, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as m:
             return m.find(PATTERN)
 
-    t_mmap, _ = timed(scan_mmap, 3)
-    gib = saved / 2**30
-    grep = ["grep", "-c", "-F", "-a", PATTERN.decode("latin-1"), str(core)]
-    cli_hits = cli.stdout.decode().strip()  # type: ignore[attr-defined]
+    finders = {
+        "memlens search": scan_memlens,
+        "memlens find CLI": lambda: run([memlens_bin, "find", str(core), "--hex", PATTERN.hex(),
+                                         "--count"]),
+        "grep -c -F": lambda: run(grep, env={"LC_ALL": "C"}),
+        "mmap.find": scan_mmap,
+    }
+    rounds = int(os.environ.get("BENCH_ROUNDS", "5"))
+    walls: dict[str, list[float]] = {k: [] for k in finders}
+    results: dict[str, object] = {}
+    for _ in range(rounds):  # interleaved: a change in load hits every finder alike
+        for k, fn in finders.items():
+            t0 = time.perf_counter()
+            results[k] = fn()
+            walls[k].append(time.perf_counter() - t0)
+    hits = results["memlens search"]
+    cli_hits = results["memlens find CLI"].stdout.decode().strip()  # type: ignore[attr-defined]
+    print(f"find: full scan for an absent pattern, {rounds} interleaved rounds, "
+          f"wall median (min-max); {hits} hits (CLI {cli_hits}); "
+          f"{saved / 2**30:.2f} GiB saved bytes, file {size / 2**30:.2f} GiB")
+    grep_med = statistics.median(walls["grep -c -F"])
+    for k, ts in walls.items():
+        med = statistics.median(ts)
+        print(f"  {k:18s} {med:.3f} s ({min(ts):.3f}-{max(ts):.3f})  "
+              f"{size / 2**30 / med:.2f} GiB/s of the file  "
+              f"time / grep's {med / grep_med:.2f}  (speed {grep_med / med:.2f}x grep's)")
     c_find = cpu(scan_memlens)
     c_grep = cpu(lambda: run(grep, env={"LC_ALL": "C"}))
     c_mmap = cpu(scan_mmap)
     print(
-        f"find:   memlens search {gib / t_find:.2f} GiB/s ({t_find:.3f} s, {hits} hits)   "
-        f"memlens find CLI {t_cli:.3f} s ({cli_hits} hits)   "
-        f"grep -c -F {size / 2**30 / t_grep:.2f} GiB/s ({t_grep:.3f} s)   "
-        f"mmap.find {size / 2**30 / t_mmap:.2f} GiB/s ({t_mmap:.3f} s)"
-    )
-    print(
-        f"find per CPU second (robust to load): memlens search {gib / c_find:.2f} GiB/s   "
+        f"find per CPU second (median of 3): memlens search {size / 2**30 / c_find:.2f} GiB/s   "
         f"grep -c -F {size / 2**30 / c_grep:.2f} GiB/s   "
         f"mmap.find {size / 2**30 / c_mmap:.2f} GiB/s"
     )

@@ -40,12 +40,12 @@ MEMLENS = str(ROOT / ".venv" / "bin" / "memlens")
 
 
 def best(f: object, runs: int = 5) -> float:
-    """Best of ``runs`` wall times of ``f()`` in seconds (the machine is shared)."""
-    return timed(f, runs)[0]
+    """Median of ``runs`` wall times of ``f()`` in seconds."""
+    return statistics.median(timed(f, runs)[0])
 
 
-def timed(f: object, runs: int = 5) -> tuple[float, float]:
-    """Best wall time and best CPU time of this process over ``runs`` calls of ``f()``.
+def timed(f: object, runs: int = 5) -> tuple[list[float], list[float]]:
+    """Wall times and CPU times of this process over ``runs`` calls of ``f()``.
 
     The CPU time says what the work costs when the machine is shared (other
     processes stretch the wall time, not the CPU time)."""
@@ -55,11 +55,18 @@ def timed(f: object, runs: int = 5) -> tuple[float, float]:
         f()  # type: ignore[operator]
         wall.append(time.perf_counter() - t)
         cpu.append(time.process_time() - c)
-    return min(wall), min(cpu)
+    return wall, cpu
+
+
+def ms(t: tuple[list[float], list[float]]) -> str:
+    """``median (min-max) / CPU median`` in milliseconds."""
+    w, c = t
+    return (f"{statistics.median(w) * 1e3:.1f} ({min(w) * 1e3:.1f}-{max(w) * 1e3:.1f}) / "
+            f"{statistics.median(c) * 1e3:.1f} ms")
 
 
 def child_timed(cmd: list[str], runs: int = 3) -> tuple[float, float]:
-    """Best wall time and best CPU time (user + system) of a command, over ``runs`` runs."""
+    """Median wall time and CPU time (user + system) of a command, over ``runs`` runs."""
     wall, cpu = [], []
     for _ in range(runs):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -68,14 +75,14 @@ def child_timed(cmd: list[str], runs: int = 3) -> tuple[float, float]:
         wall.append(time.perf_counter() - t)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
-    return min(wall), min(cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def symbols() -> None:
     with ElfFile(LIB) as elf:
         text = elf.section(".text")
     assert text is not None
-    load, load_cpu = timed(lambda: symbolizer_for_file(LIB, chain=["symtab"]).resolve(
+    load = timed(lambda: symbolizer_for_file(LIB, chain=["symtab"]).resolve(
         [text.addr]))  # fmt: skip
     rng = np.random.default_rng(1)
     addrs = rng.integers(text.addr, text.addr + text.size, 100_000, dtype=np.uint64)
@@ -89,14 +96,12 @@ def symbols() -> None:
     repeated = as_list[:10_000] * 10  # stacks of a profiler: few distinct addresses
     t_repeated = timed(lambda: sym.symbolize(repeated))
     ntab = len(sym.module_symbols(0).symtab() or [])
-    print(f"{LIB}: {ntab} symbols (wall / CPU, best of 5)")
-    print(f"  load (symbolizer ready): {load * 1e3:.1f} / {load_cpu * 1e3:.1f} ms")
-    print(f"  100k addresses -> symbol+offset, resolve() (columns): {t_resolve[0] * 1e3:.0f} / "
-          f"{t_resolve[1] * 1e3:.0f} ms ({named:.1%} named, {len(batch.unique)} distinct)")
-    print(f"  100k addresses -> symbol+offset, symbolize() (100k Frames): "
-          f"{t_frames[0] * 1e3:.0f} / {t_frames[1] * 1e3:.0f} ms")
-    print(f"  same, 100k addresses of which 10k distinct, symbolize(): "
-          f"{t_repeated[0] * 1e3:.0f} / {t_repeated[1] * 1e3:.0f} ms")
+    print(f"{LIB}: {ntab} symbols (wall median (min-max) / CPU median, 5 runs)")
+    print(f"  load (symbolizer ready): {ms(load)}")
+    print(f"  100k addresses -> symbol+offset, resolve() (columns): {ms(t_resolve)} "
+          f"({named:.1%} named, {len(batch.unique)} distinct)")
+    print(f"  100k addresses -> symbol+offset, symbolize() (100k Frames): {ms(t_frames)}")
+    print(f"  same, 100k addresses of which 10k distinct, symbolize(): {ms(t_repeated)}")
     tenk = as_list[:10_000]
     full = symbolizer_for_file(LIB)
     full.symbolize(tenk[:10])  # builds / opens the SymCache
@@ -105,7 +110,8 @@ def symbols() -> None:
     llvm = best(lambda: subprocess.run(
         ["llvm-symbolizer", f"--obj={LIB}", "--inlining"], input="\n".join(map(hex, tenk)),
         capture_output=True, text=True, check=True), 3)  # fmt: skip
-    print(f"  10k file:line+inline: memlens {ours:.2f} s, llvm-symbolizer {llvm:.2f} s, "
+    print(f"  10k file:line+inline (median of 3): memlens {ours:.2f} s, "
+          f"llvm-symbolizer {llvm:.2f} s, "
           f"ratio {ours / llvm:.2f} ({sum(f.line is not None for f in frames)} with lines)")
 
 
@@ -152,7 +158,7 @@ def resident(tmp: Path) -> None:
         pmap, pmap_cpu = child_timed(["pmap", "-X", str(proc.pid)])
         rows = sum(1 for line in out.splitlines() if ".so" in line)
         print(f"resident --summary, live process with {nlibs} library mappings "
-              f"({rows} library rows), whole CLI run (wall / CPU, best of 3): "
+              f"({rows} library rows), whole CLI run (wall / CPU, median of 3): "
               f"memlens {ours:.2f} / {ours_cpu:.2f} s, pmap -X {pmap:.3f} / {pmap_cpu:.3f} s")
     finally:
         proc.stdin.close()  # type: ignore[union-attr]
