@@ -150,6 +150,11 @@ def test_extreme_periods(tmp_path: Path, spawn: list[subprocess.Popen[bytes]], p
     _check_blocks(found, run)
     stacked = sum(1 for a in run.listed if found[a][1] & FLAG_STACK)
     if period == "1":
-        assert stacked == len(run.listed)
+        # Poisson sampling by bytes: a block of s bytes is sampled with P = 1 - exp(-s/1),
+        # so every block of 64 bytes or more (P(miss) = e**-64), and a 1-byte block only
+        # with P = 0.63 -- the program makes a few of those, depending on the run's seed
+        unstacked = {a: n for a, n in run.listed.items() if not found[a][1] & FLAG_STACK}
+        assert all(n < 64 for n in unstacked.values()), unstacked
+        assert stacked >= len(run.listed) - sum(1 for n in run.listed.values() if n < 64)
     else:
         assert stacked < len(run.listed) // 10
