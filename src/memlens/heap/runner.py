@@ -279,11 +279,10 @@ class _Watch:
         if now - tr.python_checked < PYTHON_NAMES_EVERY:
             return
         tr.python_checked = now
-        count = tr.table.totals().count
-        if count <= tr.python_named:
+        stacks = tr.table.stacks(tr.python_named)  # only the stacks new since the last look
+        if not stacks:
             return
-        stacks = tr.table.rows().stacks[tr.python_named :]
-        tr.python_named = count
+        tr.python_named += len(stacks)
         fresh = [s for s in stacks if has_python([s])]
         if not fresh:
             return

@@ -255,19 +255,20 @@ class StatsTable:
         c = self._entries(count)
         return c[:, 2 + C_BYTES] - c[:, 2 + C_FREED]
 
+    def stacks(self, start: int = 0) -> list[tuple[int, ...]]:
+        """The stacks of rows ``start`` and after (a stack still being written is empty)."""
+        count = min(_field(self._map, "count"), self.capacity)
+        return _stacks(self._entries(count)[start:].copy(), self.frames)
+
     def rows(self) -> StackRows:
         """Every stack with its counters (a consistent copy only once the process ended)."""
         t = self.totals()
         count = min(t.count, self.capacity)
         e = self._entries(count).copy()
-        nframes = (e[:, 1] & np.uint64(0xFFFFFFFF)).astype(np.int64)
-        state = e[:, 1] >> np.uint64(32)
-        nframes = np.where(state == 1, np.minimum(nframes, self.frames), 0)
         c = e[:, 2:12]
         live_b, live_n = c[:, C_BYTES] - c[:, C_FREED], c[:, C_ALLOCS] - c[:, C_FREES]
         at_epoch = c[:, C_EPOCH] == np.uint64(t.peak_epoch)
-        frames = e[:, 12 : 12 + self.frames]
-        stacks = [tuple(int(a) for a in frames[i, : nframes[i]]) for i in range(count)]
+        stacks = _stacks(e, self.frames)
         return StackRows(
             stacks=stacks,
             allocs=c[:, C_ALLOCS], frees=c[:, C_FREES], bytes=c[:, C_BYTES], live_bytes=live_b,
@@ -275,6 +276,15 @@ class StatsTable:
             peak_bytes=np.where(at_epoch, c[:, C_PEAK_BYTES], live_b),
             peak_blocks=np.where(at_epoch, c[:, C_PEAK_BLOCKS], live_n),
         )  # fmt: skip
+
+
+def _stacks(entries: U64, frames: int) -> list[tuple[int, ...]]:
+    """The stack of each table entry: its frame words, none while the shim writes it."""
+    nframes = (entries[:, 1] & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    state = entries[:, 1] >> np.uint64(32)
+    nframes = np.where(state == 1, np.minimum(nframes, frames), 0)
+    words = entries[:, 12 : 12 + frames]
+    return [tuple(int(a) for a in words[i, : nframes[i]]) for i in range(len(entries))]
 
 
 def is_stats_file(path: str) -> bool:
