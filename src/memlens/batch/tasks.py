@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -20,6 +20,7 @@ from memlens.batch.tables import Rows, empty_rows
 from memlens.errors import FormatError, MemlensError
 
 if TYPE_CHECKING:
+    from memlens.core.module import Module
     from memlens.core.snapshot import Snapshot
     from memlens.symbols.frame import Frame
     from memlens.unwind.frames import ThreadStack
@@ -111,12 +112,12 @@ def dump_time(snap: Snapshot) -> float | None:
     return None
 
 
-def _module_rows(snap: Snapshot, key: str) -> list[dict[str, object]]:
+def _module_rows(modules: Sequence[Module], key: str) -> list[dict[str, object]]:
     return [
         {"key": key, "path": m.path, "name": os.path.basename(m.path), "base": m.base,
          "size": m.size, "build_id": m.build_id.hex() if m.build_id else None,
          "debug_id": m.debug_id}
-        for m in snap.modules
+        for m in modules
     ]  # fmt: skip
 
 
@@ -147,7 +148,7 @@ def _walk(readable: str, path: str, key: str, rows: Rows, options: TaskOptions,
 
     with _open(readable) as snap:
         dump = _dump_row(snap, path, key, analysis)
-        rows["modules"] += _module_rows(snap, key)
+        rows["modules"] += _module_rows(snap.modules, key)
         crashed = snap.crash.thread_id if snap.crash is not None else None
         wanted = None if analysis == "stack" else ([crashed] if crashed is not None else [])
         stacks = stack_report(snap, symbol_dirs=options.symbol_dirs, threads=wanted).threads
@@ -183,12 +184,7 @@ def _heap(readable: str, path: str, key: str, rows: Rows, options: TaskOptions) 
                 "stack": " < ".join(sig.frame_name(f) for f in group.frames),
                 "blocks": group.count, "bytes": group.bytes,
             })  # fmt: skip
-        rows["modules"] += _module_rows(snap, key) or [
-            {"key": key, "path": m.path, "name": os.path.basename(m.path), "base": m.base,
-             "size": m.size, "build_id": m.build_id.hex() if m.build_id else None,
-             "debug_id": m.debug_id}
-            for m in profile.modules
-        ]  # fmt: skip
+        rows["modules"] += _module_rows(snap.modules or profile.modules, key)
         rows["dumps"].append(dump)
 
 
@@ -205,7 +201,7 @@ def _leaks(readable: str, path: str, key: str, rows: Rows, options: TaskOptions)
             rows["leaks"].append({"key": key, "kind": group.kind, "size": group.size,
                                   "signature": signature, "blocks": group.count,
                                   "bytes": group.bytes})  # fmt: skip
-        rows["modules"] += _module_rows(snap, key)
+        rows["modules"] += _module_rows(snap.modules, key)
         rows["dumps"].append(dump)
 
 
