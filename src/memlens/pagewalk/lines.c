@@ -99,8 +99,9 @@ static char *put_gap(char *p, uint64_t pages) {
     return put_str(p, " pages not present ...\n", 23);
 }
 
-/* kpageflags names of `flags` (masked) joined by commas; nothing when none is set */
-static char *put_flag_names(const LineFormat *lf, char *p, uint64_t flags) {
+/* kpageflags names of `flags` (masked), overloads applied, joined by commas, each
+   wrapped in `quote` unless it is 0; nothing when none is set */
+static char *put_flag_list(const LineFormat *lf, char *p, uint64_t flags, char quote) {
     const uint64_t all = flags;
     flags &= lf->flags_mask;
     int first = 1;
@@ -114,10 +115,17 @@ static char *put_flag_names(const LineFormat *lf, char *p, uint64_t flags) {
                 break;
             }
         if (!first) *p++ = ',';
+        if (quote) *p++ = quote;
         p = put_str(p, nm->text, nm->len);
+        if (quote) *p++ = quote;
         first = 0;
     }
     return p;
+}
+
+/* kpageflags names of `flags` (masked) joined by commas; nothing when none is set */
+static char *put_flag_names(const LineFormat *lf, char *p, uint64_t flags) {
+    return put_flag_list(lf, p, flags, 0);
 }
 
 /* "  file-page exclusive": the pagemap bits' names as one field */
@@ -374,25 +382,8 @@ done:
 
 /* ["A","B"]: the (masked) kpageflags names of `flags`, overloads applied */
 static char *put_json_flags(const LineFormat *lf, char *p, uint64_t flags) {
-    const uint64_t all = flags;
-    flags &= lf->flags_mask;
     *p++ = '[';
-    int first = 1;
-    for (int k = 0; k < lf->nflags && flags; k++) {
-        const Name *nm = &lf->flags[k];
-        if (!(flags >> nm->bit & 1)) continue;
-        flags &= ~(UINT64_C(1) << nm->bit);
-        for (int o = 0; o < lf->nover; o++)
-            if (lf->over[o].name.bit == nm->bit && (all & lf->over[o].mask) == lf->over[o].value) {
-                nm = &lf->over[o].name;
-                break;
-            }
-        if (!first) *p++ = ',';
-        *p++ = '"';
-        p = put_str(p, nm->text, nm->len);
-        *p++ = '"';
-        first = 0;
-    }
+    p = put_flag_list(lf, p, flags, '"');
     *p++ = ']';
     return p;
 }

@@ -129,9 +129,10 @@ def region_json(rp: RegionPages, raw: bool = False) -> dict[str, Any]:
 BLOCK_PAGES = 1 << 13
 
 
-def _write_region_pages(out: BinaryIO, rp: RegionPages, raw: bool, sep: bytes,
-                        extra: bytes) -> None:  # fmt: skip
-    """The page objects of one region, a block at a time, separated by ``sep``."""
+def _write_region_pages(out: BinaryIO, rp: RegionPages, raw: bool, extra: bytes,
+                        lines: bool) -> None:  # fmt: skip
+    """The page objects of one region, a block at a time: comma-separated, or (``lines``)
+    one a line, each line ended."""
     t = rp.table
     if t is None or not len(t):
         return
@@ -142,9 +143,15 @@ def _write_region_pages(out: BinaryIO, rp: RegionPages, raw: bool, sep: bytes,
     while pos < len(t):
         size, pos = fmt.json_into(buf, entries, counts, flags, t.start, t.page_size,
                                   t.pfn_known, pos, BLOCK_PAGES, first, extra)  # fmt: skip
-        if size:
+        if not size:
+            continue
+        if lines:
+            # objects hold no "},{" inside (no nested objects): split lines there
+            out.write(bytes(buf[:size]).replace(b"},{", b"}\n{"))
+            out.write(b"\n")
+        else:
             view = memoryview(buf)[:size]
-            out.write(view if sep == b"," else bytes(view).replace(b"},{", b"}" + sep + b"{"))
+            out.write(view)
             view.release()
             first = False
 
@@ -166,7 +173,7 @@ def write_pages_json(out: BinaryIO, head: dict[str, Any], scanned: Sequence[Regi
             out.write(b'"pages":null')
         else:
             out.write(b'"pages":[')
-            _write_region_pages(out, rp, raw, b",", b"")
+            _write_region_pages(out, rp, raw, b"", lines=False)
             out.write(b"]")
         out.write(text[at + len('"pages":null') :].encode())
     out.write(text_tail(doc).encode())
@@ -185,18 +192,4 @@ def write_pages_ndjson(out: BinaryIO, head: dict[str, Any], scanned: Sequence[Re
                + "\n").encode())  # fmt: skip
     for rp in scanned:
         out.write((_compact({"type": "region", **region_head(rp)}) + "\n").encode())
-        t = rp.table
-        if t is None or not len(t):
-            continue
-        fmt = line_format(raw)
-        buf = bytearray(BLOCK_PAGES * 512 + (1 << 16))
-        pos, first = 0, True
-        while pos < len(t):
-            size, pos = fmt.json_into(buf, t.entries_raw, t.counts_raw, t.flags_raw, t.start,
-                                      t.page_size, t.pfn_known, pos, BLOCK_PAGES, first,
-                                      b',"type":"page"')  # fmt: skip
-            if size:
-                # objects hold no "},{" inside (no nested objects): split lines there
-                out.write(bytes(buf[:size]).replace(b"},{", b"}\n{"))
-                out.write(b"\n")
-                first = True
+        _write_region_pages(out, rp, raw, b',"type":"page"', lines=True)
