@@ -35,8 +35,9 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 _orjson: ModuleType | None = None
 
 
-def _encoder() -> tuple[ModuleType, int]:
-    """orjson and the options for a compact document, imported on first use.
+def _encoder(indent: bool = False) -> tuple[ModuleType, int]:
+    """orjson and the options for a document (compact, or indented by two spaces
+    with ``indent``), imported on first use.
 
     Imported here, not with this module: orjson loads dataclasses, uuid and
     inspect, start-up that the text output of the verbs importing this never needs.
@@ -46,7 +47,10 @@ def _encoder() -> tuple[ModuleType, int]:
         import orjson
 
         _orjson = orjson
-    return _orjson, _orjson.OPT_SORT_KEYS | _orjson.OPT_NON_STR_KEYS | _orjson.OPT_SERIALIZE_NUMPY
+    options = _orjson.OPT_SORT_KEYS | _orjson.OPT_NON_STR_KEYS | _orjson.OPT_SERIALIZE_NUMPY
+    if indent:
+        options |= _orjson.OPT_INDENT_2
+    return _orjson, options
 
 
 def encode(obj: Any, *, indent: bool = False) -> bytes:
@@ -55,9 +59,7 @@ def encode(obj: Any, *, indent: bool = False) -> bytes:
     Raises:
         TypeError: ``obj`` holds a value that has no JSON form (a set, bytes...).
     """
-    orjson, options = _encoder()
-    if indent:
-        options |= orjson.OPT_INDENT_2
+    orjson, options = _encoder(indent)
     try:
         data: bytes = orjson.dumps(obj, option=options)
     except orjson.JSONEncodeError:
@@ -131,9 +133,7 @@ def _clean(obj: Any) -> Any:
 
 
 def _encode_slow(obj: Any, indent: bool) -> bytes:
-    orjson, options = _encoder()
-    if indent:
-        options |= orjson.OPT_INDENT_2
+    orjson, options = _encoder(indent)
     try:
         data: bytes = orjson.dumps(obj, option=options)
     except orjson.JSONEncodeError:

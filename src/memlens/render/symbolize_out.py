@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from memlens.symbols.batch import Callers, FrameBatch
+from memlens.symbols.batch import Callers, FrameBatch, Level
 from memlens.symbols.frame import Frame
 
 
@@ -53,19 +53,39 @@ def text_lines(frames: Iterable[Frame]) -> Iterator[str]:
         yield "\n".join(lines)
 
 
+def _columns(batch: FrameBatch) -> tuple[list[int], list[int], list[int], list[Any], list[int]]:
+    """The batch's per-address columns as lists: module index, address, the bases
+    (per module), function name, function offset (-1 where there is none)."""
+    offsets = np.where(batch.has_offset, batch.function_offset, -1).tolist()
+    return (batch.module.tolist(), batch.unique.tolist(), batch.bases.tolist(),
+            batch.function.tolist(), offsets)  # fmt: skip
+
+
+def _levels(callers: tuple[Frame, ...] | Callers) -> Sequence[Level]:
+    """(function, offset, file, line) of each inline caller."""
+    if isinstance(callers, Callers):
+        return callers.levels
+    return [(c.function, c.function_offset, c.file, c.line) for c in callers]
+
+
+def _in_order(batch: FrameBatch, out: list[Any]) -> list[Any]:
+    """``out`` (one item per distinct address) in the order the addresses were asked."""
+    n = len(out)
+    if n == len(batch.addresses) and n and bool((batch.inverse == np.arange(n)).all()):
+        return out
+    column = np.empty(n, object)
+    column[:] = out
+    return column[batch.inverse].tolist()  # type: ignore[no-any-return]
+
+
 def batch_text(batch: FrameBatch) -> list[str]:
     """The text block of every address of ``batch``, in the order asked -- the same
     text as :func:`text_lines` of its frames, built from the columns (each distinct
     address once, no :class:`Frame` objects for the top level)."""
     n = len(batch.unique)
     mods = [p.rsplit("/", 1)[-1] for p in batch.paths]
-    module = batch.module.tolist()
-    addresses = batch.unique.tolist()
-    bases = batch.bases.tolist()
-    names = batch.function.tolist()
-    offsets = np.where(batch.has_offset, batch.function_offset, -1).tolist()
+    module, addresses, bases, names, offsets = _columns(batch)
     located, notes = batch.located, batch.notes
-    blocks = np.empty(n, object)
     out: list[str] = [""] * n
     for r in range(n):
         a, k, name = addresses[r], module[r], names[r]
@@ -86,17 +106,12 @@ def batch_text(batch: FrameBatch) -> list[str]:
             out[r] = head
             continue
         lines = [head]
-        levels = callers.levels if isinstance(callers, Callers) else [
-            (c.function, c.function_offset, c.file, c.line) for c in callers]  # fmt: skip
-        for cname, coff, cfile, cline in levels:
+        for cname, coff, cfile, cline in _levels(callers):
             off = f"+{coff:#x}" if coff is not None else ""
             cat = (f" at {cfile}:{cline}" if cline else f" at {cfile}") if cfile else ""
             lines.append(f"    inlined into {cname}{off}{cat}")
         out[r] = "\n".join(lines)
-    blocks[:] = out
-    if n == len(batch.addresses) and n and bool((batch.inverse == np.arange(n)).all()):
-        return out
-    return blocks[batch.inverse].tolist()  # type: ignore[no-any-return]
+    return _in_order(batch, out)
 
 
 def _row(f: Frame, inlined: bool = True) -> dict[str, Any]:
@@ -122,19 +137,14 @@ def batch_json(batch: FrameBatch) -> list[dict[str, Any]]:
     address once; repeated addresses share one object)."""
     n = len(batch.unique)
     paths = batch.paths
-    module = batch.module.tolist()
-    addresses = batch.unique.tolist()
-    bases = batch.bases.tolist()
-    names = batch.function.tolist()
-    offsets = np.where(batch.has_offset, batch.function_offset, -1).tolist()
+    module, addresses, bases, names, offsets = _columns(batch)
     located, notes = batch.located, batch.notes
     out: list[dict[str, Any]] = []
     for r in range(n):
         a, k = addresses[r], module[r]
         path, moff = (paths[k], a - bases[k]) if k >= 0 else (None, None)
         file, line, callers = located.get(r, (None, None, ()))
-        levels = callers.levels if isinstance(callers, Callers) else [
-            (c.function, c.function_offset, c.file, c.line) for c in callers]  # fmt: skip
+        levels = _levels(callers)
         row: dict[str, Any] = {
             "address": a, "module": path, "module_offset": moff, "function": names[r],
             "function_offset": offsets[r] if offsets[r] >= 0 else None,
@@ -147,8 +157,4 @@ def batch_json(batch: FrameBatch) -> list[dict[str, Any]]:
         if note is not None:
             row["note"] = note
         out.append(row)
-    if n == len(batch.addresses) and n and bool((batch.inverse == np.arange(n)).all()):
-        return out
-    column = np.empty(n, object)
-    column[:] = out
-    return column[batch.inverse].tolist()  # type: ignore[no-any-return]
+    return _in_order(batch, out)
