@@ -31,7 +31,6 @@ scan is numpy over each saved range, in bounded chunks.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -70,7 +69,6 @@ COMPACT_FLAGS = FLAG_SAMPLED | FLAG_INTERNAL  # known flags of a stackless block
 
 CHUNK = 64 << 20  # bytes scanned per numpy pass: bounds memory on huge regions
 _M64 = (1 << 64) - 1
-_UPPER = 1 if sys.byteorder == "little" else 0  # the upper uint32 of a native uint64
 
 U64 = npt.NDArray[np.uint64]
 
