@@ -267,19 +267,6 @@ def scan_space(
     return HeapBlocks.concat(parts, table), warnings
 
 
-def present_runs(entries: U64, start: int, page_size: int) -> list[tuple[int, int]]:
-    """Address ranges of consecutive present pages (pagemap bit 63) from ``start``.
-
-    Swapped pages are left out too: reading one brings it back from swap.
-    """
-    present = ((entries >> np.uint64(63)) & np.uint64(1)).astype(np.int8)
-    if len(present) == 0:
-        return []
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], present, [0]))))
-    return [(start + int(a) * page_size, start + int(b) * page_size)
-            for a, b in zip(edges[::2], edges[1::2], strict=True)]  # fmt: skip
-
-
 def scan_parts(
     space: AddressSpace,
     ranges: Iterable[tuple[int, int, int]] | None = None,
