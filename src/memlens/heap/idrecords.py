@@ -28,7 +28,7 @@ import numpy.typing as npt
 
 from memlens.core.addrspace import AddressSpace
 from memlens.errors import AddressError, MemlensError
-from memlens.heap.stats_table import ENTRY_FIXED, HEADER_FIELDS, MAGIC, VERSION
+from memlens.heap.stats_table import ENTRY_FIXED, MAGIC, VERSION, header_field
 
 U64 = npt.NDArray[np.uint64]
 
@@ -55,23 +55,17 @@ class StackLookup:
     tid: U64
 
 
-def _head_value(head: bytes, name: str) -> int:
-    spec = HEADER_FIELDS[name]
-    off, size = (spec, 8) if isinstance(spec, int) else (spec[0], spec[1])
-    return int.from_bytes(head[off : off + size], "little")
-
-
 def _table_at(space: AddressSpace, start: int, end: int) -> StackLookup | None:
     try:
         head = space.read(start, _HEAD_BYTES)
     except (AddressError, MemlensError):
         return None
-    if _head_value(head, "version") != VERSION:
+    if header_field(head, "version") != VERSION:
         return None
-    frames = _head_value(head, "frames")
-    esize = _head_value(head, "entry_size")
-    entries_off = _head_value(head, "entries_off")
-    count = min(_head_value(head, "count"), _head_value(head, "capacity"), MAX_STACKS)
+    frames = header_field(head, "frames")
+    esize = header_field(head, "entry_size")
+    entries_off = header_field(head, "entries_off")
+    count = min(header_field(head, "count"), header_field(head, "capacity"), MAX_STACKS)
     if not 1 <= frames <= 64 or esize != ENTRY_FIXED + 8 * frames:
         return None
     if start + entries_off + count * esize > end:
@@ -84,8 +78,8 @@ def _table_at(space: AddressSpace, start: int, end: int) -> StackLookup | None:
     nframes = np.minimum(e[:, 1] & np.uint64(0xFFFFFFFF), np.uint64(frames))
     nframes[(e[:, 1] >> np.uint64(32)) != 1] = 0  # entries not yet written
     return StackLookup(
-        start=start, end=end, pid=_head_value(head, "pid"),
-        period=_head_value(head, "sample_period"),
+        start=start, end=end, pid=header_field(head, "pid"),
+        period=header_field(head, "sample_period"),
         frames=e[:, 12 : 12 + frames].copy(), nframes=nframes, tid=e[:, 2 + 4].copy(),
     )  # fmt: skip
 

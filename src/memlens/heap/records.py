@@ -31,7 +31,6 @@ scan is numpy over each saved range, in bounded chunks.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Iterator
 
 import numpy as np
@@ -70,7 +69,6 @@ COMPACT_FLAGS = FLAG_SAMPLED | FLAG_INTERNAL  # known flags of a stackless block
 
 CHUNK = 64 << 20  # bytes scanned per numpy pass: bounds memory on huge regions
 _M64 = (1 << 64) - 1
-_UPPER = 1 if sys.byteorder == "little" else 0  # the upper uint32 of a native uint64
 
 U64 = npt.NDArray[np.uint64]
 
@@ -267,19 +265,6 @@ def scan_space(
         table = [tuple(int(a) for a in stacks.frames[i, : int(stacks.nframes[i])])
                  for i in range(len(stacks.nframes))]  # fmt: skip
     return HeapBlocks.concat(parts, table), warnings
-
-
-def present_runs(entries: U64, start: int, page_size: int) -> list[tuple[int, int]]:
-    """Address ranges of consecutive present pages (pagemap bit 63) from ``start``.
-
-    Swapped pages are left out too: reading one brings it back from swap.
-    """
-    present = ((entries >> np.uint64(63)) & np.uint64(1)).astype(np.int8)
-    if len(present) == 0:
-        return []
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], present, [0]))))
-    return [(start + int(a) * page_size, start + int(b) * page_size)
-            for a, b in zip(edges[::2], edges[1::2], strict=True)]  # fmt: skip
 
 
 def scan_parts(

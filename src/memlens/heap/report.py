@@ -24,11 +24,11 @@ from memlens.heap.records import (
     FLAG_INTERNAL,
     FLAG_SAMPLED,
     FLAG_STACK,
-    present_runs,
     scan_space,
     scannable,
 )
 from memlens.heap.symbolize import modules_of, symbolize_returns
+from memlens.sources.live.coredump import present_runs
 from memlens.symbols.frame import AddressSymbolizer, Frame
 from memlens.symbols.modmap import build_module_map
 
@@ -75,7 +75,9 @@ def present_ranges(snap: Snapshot) -> list[tuple[int, int, int]] | None:
     for region, table in snap.iter_page_tables(scannable(snap.space), counts=False, kpage=False):
         if table is None or table.partial:
             return None  # not known for every page: read as before
-        for lo, hi in present_runs(table.entries, table.start, table.page_size):
+        for first, pages in present_runs(table):
+            lo = table.start + first * table.page_size
+            hi = lo + pages * table.page_size
             out.append((lo, min(hi, region.end), region.end))
     return out
 

@@ -125,7 +125,7 @@ class StackRows:
     peak_blocks: U64
 
 
-def _field(buf: bytes | mmap.mmap | memoryview, name: str) -> int:
+def header_field(buf: bytes | mmap.mmap | memoryview, name: str) -> int:
     spec = HEADER_FIELDS[name]
     off, size = (spec, 8) if isinstance(spec, int) else (spec[0], spec[1])
     return int.from_bytes(buf[off : off + size], "little")
@@ -152,14 +152,14 @@ class StatsTable:
         finally:
             os.close(fd)
         m = self._map
-        if _field(m, "magic") != MAGIC:
+        if header_field(m, "magic") != MAGIC:
             raise FormatError(path, 0, "not a memlens stats table (bad magic)")
-        if _field(m, "version") != VERSION:
-            raise FormatError(path, 8, f"stats table version {_field(m, 'version')} unknown")
-        self.frames = _field(m, "frames")
-        self.entry_size = _field(m, "entry_size")
-        self.capacity = _field(m, "capacity")
-        self.entries_off = _field(m, "entries_off")
+        if header_field(m, "version") != VERSION:
+            raise FormatError(path, 8, f"stats table version {header_field(m, 'version')} unknown")
+        self.frames = header_field(m, "frames")
+        self.entry_size = header_field(m, "entry_size")
+        self.capacity = header_field(m, "capacity")
+        self.entries_off = header_field(m, "entries_off")
         if (
             not 1 <= self.frames <= 64
             or self.entry_size != ENTRY_FIXED + 8 * self.frames
@@ -167,8 +167,8 @@ class StatsTable:
         ):
             raise FormatError(path, 12, "stats table layout does not fit the file")
         self._words = np.frombuffer(m, dtype="<u8")
-        self._slots_start = _field(m, "slots_off") // 8
-        self._slot_count = _field(m, "slot_count")
+        self._slots_start = header_field(m, "slots_off") // 8
+        self._slot_count = header_field(m, "slot_count")
 
     def close(self) -> None:
         self._words = np.zeros(0, dtype="<u8")
@@ -188,12 +188,13 @@ class StatsTable:
         """
         w = self._words
         values: dict[str, int] = {
-            name: (int(w[spec // 8]) if isinstance(spec, int) else _field(self._map, name))
+            name: (int(w[spec // 8]) if isinstance(spec, int) else header_field(self._map, name))
             for name, spec in HEADER_FIELDS.items()
             if name in Totals.__dataclass_fields__
         }
-        slots_off, slot_count = _field(self._map, "slots_off"), _field(self._map, "slot_count")
-        used = min(_field(self._map, "threads"), slot_count)
+        slots_off = header_field(self._map, "slots_off")
+        slot_count = header_field(self._map, "slot_count")
+        used = min(header_field(self._map, "threads"), slot_count)
         start = slots_off // 8
         slots = w[start : start + used * SLOT_WORDS].reshape(used, SLOT_WORDS)
         for k, name in enumerate(THREAD_COUNTS):
@@ -203,7 +204,7 @@ class StatsTable:
         return Totals(**values)
 
     def _peak_blocks(self, epoch: int) -> int:
-        count = min(_field(self._map, "count"), self.capacity)
+        count = min(header_field(self._map, "count"), self.capacity)
         c = self._entries(count)[:, 2:12]
         at = c[:, C_EPOCH] == np.uint64(epoch)
         live = c[:, C_ALLOCS] - c[:, C_FREES]
@@ -238,8 +239,8 @@ class StatsTable:
 
     def modules(self) -> list[NotedModule]:
         """The objects the shim noted as they were loaded (at start-up, after each dlopen)."""
-        off = _field(self._map, "modules_off")
-        count = min(_field(self._map, "module_count"), _field(self._map, "module_cap"))
+        off = header_field(self._map, "modules_off")
+        count = min(header_field(self._map, "module_count"), header_field(self._map, "module_cap"))
         out = []
         for i in range(count):
             raw = self._map[off + i * MODULE_BYTES : off + (i + 1) * MODULE_BYTES]
@@ -251,7 +252,7 @@ class StatsTable:
 
     def live_by_stack(self) -> U64:
         """Each stack's live bytes now (a cheap view for the timeline)."""
-        count = min(_field(self._map, "count"), self.capacity)
+        count = min(header_field(self._map, "count"), self.capacity)
         c = self._entries(count)
         return c[:, 2 + C_BYTES] - c[:, 2 + C_FREED]
 
