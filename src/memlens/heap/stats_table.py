@@ -258,7 +258,7 @@ class StatsTable:
 
     def stacks(self, start: int = 0) -> list[tuple[int, ...]]:
         """The stacks of rows ``start`` and after (a stack still being written is empty)."""
-        count = min(_field(self._map, "count"), self.capacity)
+        count = min(header_field(self._map, "count"), self.capacity)
         return _stacks(self._entries(count)[start:].copy(), self.frames)
 
     def rows(self) -> StackRows:
