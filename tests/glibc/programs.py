@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import resource
 import shutil
@@ -43,16 +44,19 @@ def parse_figures(line: str) -> dict[str, int]:
 
 
 @contextmanager
-def running(exe: Path, *args: str, cwd: Path | None = None,
-            core_limit: bool = False) -> Iterator[tuple[subprocess.Popen[bytes], str]]:  # fmt: skip
-    """Start ``exe``, wait for its first line (printed at the check point), yield
-    (process, line); the process waits on stdin until the block ends."""
+def running(exe: Path, *args: str, cwd: Path | None = None, core_limit: bool = False,
+            env: dict[str, str] | None = None,
+            ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:  # fmt: skip
+    """Start ``exe`` (``env``: added to the environment), wait for its first line
+    (printed at the check point), yield (process, line); the process waits on
+    stdin until the block ends."""
 
     def allow_cores() -> None:
         resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
     proc = subprocess.Popen([str(exe), *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            cwd=cwd, preexec_fn=allow_cores if core_limit else None)  # fmt: skip
+                            cwd=cwd, preexec_fn=allow_cores if core_limit else None,
+                            env=None if env is None else {**os.environ, **env})  # fmt: skip
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline().decode()

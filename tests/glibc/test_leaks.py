@@ -20,24 +20,15 @@ import pytest
 from memlens.cli.main import main
 from memlens.glibc.leakreport import leak_report
 from memlens.targets import open_target
-from tests.glibc.programs import build, gcore, need, running
+from tests.glibc import memcheck
+from tests.glibc.programs import build, gcore, running
 
-CLASSES = ("definitely lost", "indirectly lost", "possibly lost", "still reachable")
+CLASSES = memcheck.CLASSES
 
 
 def valgrind_summary(exe: Path) -> dict[str, tuple[int, int]]:
     """(blocks, bytes) per class from the first LEAK SUMMARY valgrind prints."""
-    tool = need("valgrind")
-    run = subprocess.run([tool, "--leak-check=full", "--show-leak-kinds=all", str(exe)],
-                         input=b"", capture_output=True, timeout=300)  # fmt: skip
-    text = run.stderr.decode()
-    summary = text[text.index("LEAK SUMMARY"):]
-    out = {}
-    for name in CLASSES:
-        m = re.search(rf"{name}: ([\d,]+) bytes in ([\d,]+) blocks", summary)
-        assert m, f"no {name!r} in valgrind's summary"
-        out[name] = (int(m[2].replace(",", "")), int(m[1].replace(",", "")))
-    return out
+    return memcheck.summary(memcheck.run_memcheck([exe]))
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from memlens.core.snapshot import Snapshot
 from memlens.glibc.reach import LEAK_NAMES, Leak, Reachability, reachability
+from memlens.glibc.resolve import Resolver
+from memlens.glibc.shimmap import ShimView, shim_view
 from memlens.glibc.signature import LeakGroup, group_leaks
 from memlens.glibc.table import HeapWalk
 from memlens.glibc.walk import walk_heap
@@ -19,6 +21,7 @@ class LeakReport:
     reach: Reachability
     summary: dict[str, tuple[int, int]]  # class -> (blocks, bytes)
     groups: list[LeakGroup]
+    shim: ShimView | None = None  # the shim's records, when the program ran under it
 
     @property
     def partial(self) -> bool:
@@ -27,20 +30,39 @@ class LeakReport:
 
 
 def leak_report(snapshot: Snapshot, *, reachable_groups: bool = False) -> LeakReport:
-    """Walk, classify and group.
+    """Walk, classify and group.  Under memlens's shim the program's pointers are the
+    shim's (past its records): start pointers, sizes (requested) and groups (by
+    allocation stack) follow them, and the shim's own blocks are not counted.
 
     Raises:
         NoHeapError: no glibc arena in the target.
     """
     snapshot = with_target_words(snapshot)
     walk = walk_heap(snapshot)
-    reach = reachability(snapshot, walk)
-    sizes = walk.usable()[reach.blocks.rows]
+    blocks = Resolver(walk)
+    shim = shim_view(snapshot, blocks)
+    if shim is not None:
+        blocks.set_offsets(shim.offset)
+    reach = reachability(snapshot, walk, blocks)
     kinds: tuple[Leak, ...] = (Leak.DEFINITELY, Leak.INDIRECTLY, Leak.POSSIBLY)
     if reachable_groups:
         kinds = (*kinds, Leak.REACHABLE)
-    groups = group_leaks(snapshot, walk, reach, kinds)
-    return LeakReport(snapshot.source, walk, reach, reach.summary(sizes), groups)
+    groups = group_leaks(snapshot, walk, reach, kinds, shim)
+    if shim is None:
+        summary = reach.summary(walk.usable()[reach.blocks.rows])
+    else:
+        summary = reach.summary(shim.size, shim.user)
+        reach.notes.append(_shim_note(shim))
+    return LeakReport(snapshot.source, walk, reach, summary, groups, shim)
+
+
+def _shim_note(shim: ShimView) -> str:
+    own = int(shim.internal.sum())
+    note = (f"memlens's shim: {int(shim.recorded.sum()):,} blocks carry its record (sizes are "
+            f"the requested ones); {own:,} of them are the shim's own, not counted")  # fmt: skip
+    if shim.unmatched:
+        note += f"; {shim.unmatched:,} records name no in-use chunk (ignored)"
+    return note
 
 
 __all__ = ["LEAK_NAMES", "LeakReport", "leak_report"]

@@ -62,11 +62,14 @@ class Reachability:
     heap_scanned: int = 0
     notes: list[str] = field(default_factory=list)
 
-    def summary(self, sizes: U64) -> dict[str, tuple[int, int]]:
-        """Class name -> (blocks, bytes); ``sizes`` per block."""
+    def summary(self, sizes: U64, counted: Bools | None = None) -> dict[str, tuple[int, int]]:
+        """Class name -> (blocks, bytes); ``sizes`` per block, ``counted`` the blocks to count
+        (default all)."""
         out = {}
         for k, name in LEAK_NAMES.items():
             m = self.leak == k
+            if counted is not None:
+                m &= counted
             out[name] = (int(m.sum()), int(sizes[m].sum()))
         return out
 
@@ -173,10 +176,13 @@ def _root_targets(snapshot: Snapshot, walk: HeapWalk,
             scanned, roots.notes)  # fmt: skip
 
 
-def reachability(snapshot: Snapshot, walk: HeapWalk) -> Reachability:
-    """Classify every in-use block of ``walk`` as memcheck would."""
+def reachability(snapshot: Snapshot, walk: HeapWalk,
+                 blocks: Resolver | None = None) -> Reachability:  # fmt: skip
+    """Classify every in-use block of ``walk`` as memcheck would (``blocks``: its
+    :class:`Resolver`, when the caller made it to set where start pointers are)."""
     snapshot = with_target_words(snapshot)
-    blocks = Resolver(walk)
+    if blocks is None:
+        blocks = Resolver(walk)
     n = len(blocks)
     if n == 0:
         return Reachability(blocks, np.zeros(0, np.uint8))

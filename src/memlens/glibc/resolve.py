@@ -9,7 +9,9 @@ Within the chunk found, the offset says
 the rest: the first word is the previous chunk's tail (an in-use chunk owns
 its successor's ``prev_size``), the second is the size field (no block's),
 from the third on it is the chunk's own user memory, a *start* pointer at
-exactly the third.  Mmapped blocks, few, are found by ``searchsorted``.
+exactly the third -- or, under memlens's shim, where the shim's pointer
+lies (:meth:`Resolver.set_offsets`).  Mmapped blocks, few, are found by
+``searchsorted``.
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ class Resolver:
         self.start = addr[picked] + np.uint64(2 * w)
         self.end = self.start + usable[picked]
         self.mmapped = np.flatnonzero(state[picked] == State.MMAPPED)
+        self.offset: U64 | None = None  # per block: where its start pointer is, past ``start``
         gran = GRANULE_WORDS * w
         self.gran = gran
         self.runs: list[_Run] = []
@@ -80,6 +83,18 @@ class Resolver:
 
     def __len__(self) -> int:
         return len(self.start)
+
+    def set_offsets(self, offset: U64) -> None:
+        """A block's start pointer is ``start + offset`` (the shim's pointer, past its
+        record), not ``start``; pointers between the two are interior ones."""
+        self.offset = offset
+
+    def _at_start(self, blk: I32, values: U64) -> Bools:
+        """Whether each value (in block ``blk``, -1 none) is its block's start pointer."""
+        b = np.maximum(blk, 0)
+        first: U64 = self.start[b] if self.offset is None else self.start[b] + self.offset[b]
+        out: Bools = (blk >= 0) & (values == first)
+        return out
 
     def release(self) -> None:
         """Drop the granule tables (the biggest part) once no value is left to resolve."""
@@ -118,12 +133,15 @@ class Resolver:
                 t = np.flatnonzero(tail & (blk >= 0))
                 blk[t[v[t] >= self.end[blk[t]]]] = -1
             out[inside] = blk
-            start[inside] = (blk >= 0) & (off == np.uint64(2 * w))
+            if self.offset is None:
+                start[inside] = (blk >= 0) & (off == np.uint64(2 * w))
+            else:
+                start[inside] = self._at_start(blk, v)
         if len(self.mmapped):
             ms, me = self.start[self.mmapped], self.end[self.mmapped]
             i = np.searchsorted(ms, values, side="right").astype(np.int64) - 1
             ic = np.maximum(i, 0)
             hit = (i >= 0) & (values < me[ic]) & (values >= ms[ic])
             out[hit] = self.mmapped[i[hit]]
-            start[hit] = values[hit] == ms[ic[hit]]
+            start[hit] = self._at_start(out[hit], values[hit])
         return out, start

@@ -5,7 +5,10 @@ points into ``vtable for Class`` (``_ZTV...``) in a module: the symbols name
 the class.  Other blocks are signed by what their first words hold --
 ``heap`` (a pointer into a block), ``module`` (into a mapped file), ``stack``,
 ``0``, ``int`` (small), ``text`` (printable bytes), ``word`` -- so blocks of
-one C struct type mostly share a signature.
+one C struct type mostly share a signature.  When the program ran under
+memlens's shim, blocks are also grouped by the allocation stack its record
+names (glibc/shimmap.py): sizes are then the requested ones, signatures are
+read at the shim's pointer, and the shim's own blocks are left out.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import numpy.typing as npt
 
 from memlens.core.snapshot import Snapshot
 from memlens.glibc.reach import LEAK_NAMES, Leak, Reachability
+from memlens.glibc.shimmap import ShimView, stack_frames_of
 from memlens.glibc.table import HeapWalk
+from memlens.symbols.frame import Frame
 
 U64 = npt.NDArray[np.uint64]
 PATTERN_WORDS = 2
@@ -35,7 +40,8 @@ class LeakGroup:
     class_name: str | None
     count: int
     bytes: int
-    examples: tuple[int, ...]  # user addresses, lowest first
+    examples: tuple[int, ...]  # user addresses (the program's pointers), lowest first
+    stack: tuple[Frame, ...] = ()  # the shim's allocation stack, innermost first
 
 
 def _vtable_classes(snapshot: Snapshot, first: U64) -> dict[int, str]:
@@ -84,31 +90,43 @@ def _word_kinds(snapshot: Snapshot, values: U64, heap: tuple[int, int], word: in
 
 
 def group_leaks(snapshot: Snapshot, walk: HeapWalk, reach: Reachability,
-                kinds: tuple[Leak, ...] = (Leak.DEFINITELY, Leak.INDIRECTLY,
-                                           Leak.POSSIBLY)) -> list[LeakGroup]:  # fmt: skip
+                kinds: tuple[Leak, ...] = (Leak.DEFINITELY, Leak.INDIRECTLY, Leak.POSSIBLY),
+                shim: ShimView | None = None) -> list[LeakGroup]:  # fmt: skip
     """Groups of the blocks in ``kinds``, largest total bytes first."""
     b = reach.blocks
-    sel = np.flatnonzero(np.isin(reach.leak, [int(k) for k in kinds]))
+    wanted = np.isin(reach.leak, [int(k) for k in kinds])
+    if shim is not None:
+        wanted &= shim.user
+    sel = np.flatnonzero(wanted)
     if not len(sel):
         return []
     w = walk.layout.word
-    sizes = walk.usable()[b.rows[sel]]
-    heads = snapshot.space.read_many(b.start[sel], PATTERN_WORDS * w, pad=True)
+    if shim is None:
+        sizes = walk.usable()[b.rows[sel]]
+        first = b.start[sel]
+        stack_ids = np.full(len(sel), -1, np.int64)
+    else:
+        sizes, first, stack_ids = shim.size[sel], b.start[sel] + shim.offset[sel], shim.stack[sel]
+    stacks = {} if shim is None else stack_frames_of(shim, sorted(set(stack_ids.tolist()) - {-1}))
+    heads = snapshot.space.read_many(first, PATTERN_WORDS * w, pad=True)
     words = heads.view(np.uint64 if w == 8 else np.uint32).astype(np.uint64)
     classes = _vtable_classes(snapshot, words[:, 0])
     heap = (int(b.start[0]), int(b.end[-1]))
-    acc: dict[tuple[str, int, str, str | None], list[int]] = defaultdict(list)
+    acc: dict[tuple[str, int, str, str | None, int], list[int]] = defaultdict(list)
     names = {int(k): LEAK_NAMES[k] for k in Leak}
     kinds_of = np.array(_word_kinds(snapshot, words.ravel(), heap, w),
                         dtype=object).reshape(words.shape)  # fmt: skip
     firsts = words[:, 0].tolist()
     leaks = reach.leak[sel].tolist()
-    for j, (size, start) in enumerate(zip(sizes.tolist(), b.start[sel].tolist(), strict=True)):
+    ids = stack_ids.tolist()
+    for j, (size, start) in enumerate(zip(sizes.tolist(), first.tolist(), strict=True)):
         cls = classes.get(firsts[j])
         sig = f"vtable for {cls}" if cls is not None else "[" + ", ".join(kinds_of[j]) + "]"
-        acc[(names[leaks[j]], size, sig, cls)].append(start)
-    groups = [LeakGroup(k, size, sig, cls, len(v), size * len(v), tuple(sorted(v)[:MAX_EXAMPLES]))
-              for (k, size, sig, cls), v in acc.items()]  # fmt: skip
+        acc[(names[leaks[j]], size, sig, cls, ids[j])].append(start)
+    groups = [LeakGroup(k, size, sig, cls, len(v), size * len(v), tuple(sorted(v)[:MAX_EXAMPLES]),
+                        stacks.get(sid, ()))
+              for (k, size, sig, cls, sid), v in acc.items()]  # fmt: skip
     order = {name: i for i, name in enumerate(LEAK_NAMES[k] for k in kinds)}
-    groups.sort(key=lambda g: (order[g.kind], -g.bytes, g.size, g.signature))
+    groups.sort(key=lambda g: (order[g.kind], -g.bytes, g.size, g.signature,
+                               tuple(f.address for f in g.stack)))  # fmt: skip
     return groups

@@ -6,6 +6,7 @@ from typing import Any, TextIO
 
 from memlens.glibc.leakreport import LeakReport
 from memlens.render.jsonout import dump
+from memlens.symbols.frame import Frame
 
 
 def payload(report: LeakReport) -> dict[str, Any]:
@@ -24,11 +25,17 @@ def payload(report: LeakReport) -> dict[str, Any]:
                      for f in walk.findings],
         "notes": walk.notes + report.reach.notes,
         "summary": {name: {"blocks": b, "bytes": n} for name, (b, n) in report.summary.items()},
-        "size_unit": "usable bytes",
+        "size_unit": "requested bytes" if report.shim else "usable bytes",
         "groups": [{"kind": g.kind, "size": g.size, "signature": g.signature,
                     "class": g.class_name, "blocks": g.count, "bytes": g.bytes,
-                    "examples": list(g.examples)} for g in report.groups],
+                    "examples": list(g.examples), "stack": [_frame(f) for f in g.stack]}
+                   for g in report.groups],
     }
+
+
+def _frame(f: Frame) -> dict[str, Any]:
+    return {"address": f.address, "function": f.function, "module": f.module,
+            "file": f.file, "line": f.line}  # fmt: skip
 
 
 def write_json(report: LeakReport, out: TextIO) -> None:

@@ -268,8 +268,11 @@ static void batch_flush(void) {
     t_b_live = 0;
 }
 
-/* The last block this thread allocated: a free of it is a temporary allocation. */
-static TLS void *t_last_alloc;
+/* The last block this thread allocated: a free of it is a temporary allocation.
+ * Kept complemented, so it is no pointer: a leak check by reachability (memlens
+ * leaks) must not find the program's last block reachable from the shim's TLS. */
+static TLS uintptr_t t_last_alloc;
+static inline uintptr_t hidden(void *user) { return ~(uintptr_t)user; }
 
 /* Sampled mode: a sampled block of `size` stands for 1/P blocks, P = 1 -
  * exp(-size/period) (tcmalloc's estimator); its stack's counters add the
@@ -283,7 +286,7 @@ static inline void estimate(uint64_t size, uint64_t *blocks, uint64_t *bytes) {
 
 static inline void count_alloc(void *user, uint64_t size, uint64_t id, int with_stack) {
     struct ml_hdr *h = g_tab;
-    t_last_alloc = user;
+    t_last_alloc = hidden(user);
     if (!h) return;
     tcount2(h, T_ALLOCS, 1, T_BYTES, size);
     if (with_stack) {
@@ -304,8 +307,8 @@ static inline void count_alloc(void *user, uint64_t size, uint64_t id, int with_
 
 static inline void count_free(void *user, uint64_t size, uint64_t id, int with_stack) {
     struct ml_hdr *h = g_tab;
-    int temp = user == t_last_alloc;
-    t_last_alloc = NULL;
+    int temp = hidden(user) == t_last_alloc;
+    t_last_alloc = 0;
     if (!h) return;
     tcount2(h, T_FREES, 1, T_TEMPS, (uint64_t)temp);
     if (with_stack) {

@@ -1,0 +1,99 @@
+"""Under memlens's shim, each leaked block's group names its allocation stack.
+
+The program runs natively with the shim preloaded (its stack table is then
+private memory, in the core) and under valgrind, both stopping at the same
+point.  The shim's pointer lies past its record inside glibc's chunk; only if
+memlens lays each record exactly on its chunk do start pointers, requested
+sizes and stacks come out as valgrind's: so the classes must equal valgrind's
+summary exactly (bytes too: the records keep the requested sizes), and the
+groups, summed by the function that allocated, valgrind's loss records.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from memlens.cli.main import main
+from memlens.glibc.leakreport import LeakReport, leak_report
+from memlens.heap.runner import shim_path
+from memlens.targets import open_target
+from tests.glibc import memcheck
+from tests.glibc.programs import build, gcore, running
+
+
+@pytest.fixture(scope="module")
+def shimleaks(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """The program and valgrind's report of it (run once for the module)."""
+    exe = build("shimleaks", tmp_path_factory.mktemp("glibc-shim"))
+    return exe, memcheck.run_memcheck([exe])
+
+
+def _report(target: str) -> LeakReport:
+    with open_target(target) as snap:
+        return leak_report(snap, reachable_groups=True)
+
+
+def by_function(report: LeakReport) -> dict[tuple[str, str], tuple[int, int]]:
+    out: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
+    for g in report.groups:
+        key = (g.kind, g.stack[0].function or "?" if g.stack else "(no stack)")
+        out[key][0] += g.count
+        out[key][1] += g.bytes
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def _under_shim(exe: Path, tmp_path: Path, **env: str) -> tuple[LeakReport, LeakReport]:
+    with running(exe, env={"LD_PRELOAD": shim_path(), **env}) as (proc, _):
+        core = gcore(proc.pid, tmp_path / "core")
+        live = _report(str(proc.pid))
+    return _report(str(core)), live
+
+
+@pytest.mark.parametrize("sample", ["0", "1"], ids=["exact", "sampled-every-block"])
+def test_groups_name_the_stacks_valgrind_names(shimleaks: tuple[Path, str], tmp_path: Path,
+                                               sample: str) -> None:  # fmt: skip
+    exe, valgrind = shimleaks
+    env = {"MEMLENS_SAMPLE": sample} if sample != "0" else {}
+    ours, live = _under_shim(exe, tmp_path, **env)
+    assert ours.summary == live.summary == memcheck.summary(valgrind)
+    expected = memcheck.by_function(memcheck.records(valgrind))
+    assert by_function(ours) == by_function(live) == expected
+    # the designed leaks (the oracle above must have seen them too)
+    assert expected[("definitely lost", "leak_list")] == (1, 24)
+    assert expected[("indirectly lost", "leak_list")] == (100, 2400)
+    assert expected[("possibly lost", "leak_middle")] == (1, 56)
+    assert expected[("definitely lost", "leak_aligned")] == (1, 40)  # a format-1 record
+    assert ours.shim is not None and ours.shim.unmatched == 0
+    # every group's stack goes on to main, the caller of the leaking function
+    assert all(g.stack[1].function == "main" for g in ours.groups)
+
+
+def test_unsampled_blocks_classed_without_stacks(shimleaks: tuple[Path, str],
+                                                 tmp_path: Path) -> None:  # fmt: skip
+    """Sampled mode with a period far above the program's bytes: every block gets a
+    compact record and none a stack; the classes are still valgrind's."""
+    exe, valgrind = shimleaks
+    ours, _ = _under_shim(exe, tmp_path, MEMLENS_SAMPLE=str(1 << 30))
+    assert ours.summary == memcheck.summary(valgrind)
+    assert ours.groups and all(g.stack == () for g in ours.groups)
+
+
+def test_cli_prints_each_groups_stack(shimleaks: tuple[Path, str], tmp_path: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    exe, _ = shimleaks
+    with running(exe, env={"LD_PRELOAD": shim_path()}) as (proc, _):
+        core = gcore(proc.pid, tmp_path / "core")
+    assert main(["leaks", str(core)]) == 0
+    text = capsys.readouterr().out
+    assert "LEAK SUMMARY (bytes are requested sizes, from the shim's records)" in text
+    assert "      leak_middle+" in text and "shimleaks.c:39" in text
+    assert main(["leaks", str(core), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["size_unit"] == "requested bytes"
+    firsts = {(g["kind"], g["stack"][0]["function"]) for g in doc["groups"]}
+    assert firsts == {("definitely lost", "leak_list"), ("indirectly lost", "leak_list"),
+                      ("possibly lost", "leak_middle"), ("definitely lost", "leak_aligned")}
