@@ -14,7 +14,7 @@ from tests.glibc.programs import need
 CLASSES = ("definitely lost", "indirectly lost", "possibly lost", "still reachable")
 _RECORD = re.compile(r"^==\d+== ([\d,]+) (?:\(([\d,]+) direct, [\d,]+ indirect\) )?bytes in "
                      r"([\d,]+) blocks are (\w+ lost|still reachable) in loss record", re.M)
-_FRAME = re.compile(r"^==\d+== +(?:at|by) 0x[0-9A-F]+: (\S+) \((.*)\)$", re.M)
+_FRAME = re.compile(r"^==\d+== +(?:at|by) (0x[0-9A-F]+): (\S+) \((.*)\)$", re.M)
 
 
 def _int(text: str) -> int:
@@ -46,13 +46,17 @@ def summary(report: str) -> dict[str, tuple[int, int]]:
 
 def records(report: str) -> list[tuple[str, int, int, list[str]]]:
     """Each loss record: class, blocks, bytes of its own blocks, the functions of its stack
-    from the allocating call on (valgrind's replacement allocator left out)."""
+    from the allocating call on (valgrind's replacement allocator left out; of the
+    functions inlined at one address, the innermost, as memlens names a frame)."""
     out = []
     starts = list(_RECORD.finditer(report))
     for i, m in enumerate(starts):
         end = starts[i + 1].start() if i + 1 < len(starts) else len(report)
-        frames = [(f[1], f[2]) for f in _FRAME.finditer(report, m.end(), end)]
-        funcs = [fn for fn, where in frames if "vgpreload" not in where]
+        funcs, seen = [], set()
+        for f in _FRAME.finditer(report, m.end(), end):
+            if "vgpreload" not in f[3] and f[1] not in seen:
+                funcs.append(f[2])
+            seen.add(f[1])
         own = _int(m[2]) if m[2] else _int(m[1])
         out.append((m[4], _int(m[3]), own, funcs))
     return out

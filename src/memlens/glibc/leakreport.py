@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from memlens.core.snapshot import Snapshot
 from memlens.glibc.reach import LEAK_NAMES, Leak, Reachability, reachability
 from memlens.glibc.resolve import Resolver
@@ -42,7 +44,8 @@ def leak_report(snapshot: Snapshot, *, reachable_groups: bool = False) -> LeakRe
     blocks = Resolver(walk)
     shim = shim_view(snapshot, blocks)
     if shim is not None:
-        blocks.set_offsets(shim.offset)
+        first = blocks.start + shim.offset
+        blocks.set_program_view(first, np.where(shim.recorded, first + shim.size, blocks.end))
     reach = reachability(snapshot, walk, blocks)
     kinds: tuple[Leak, ...] = (Leak.DEFINITELY, Leak.INDIRECTLY, Leak.POSSIBLY)
     if reachable_groups:

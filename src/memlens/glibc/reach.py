@@ -96,7 +96,7 @@ def _edges(snapshot: Snapshot, walk: HeapWalk, blocks: Resolver) -> tuple[Idx, I
                 if not len(pos):
                     continue
                 where = pos.astype(np.uint64) * np.uint64(w) + np.uint64(base + k * w)
-                src, _ = blocks.resolve(where)
+                src, _ = blocks.resolve(where, words=True)
                 dst, is_start = blocks.resolve(vals[pos])
                 keep = (src >= 0) & (dst >= 0)
                 srcs.append(src[keep])

@@ -9,9 +9,9 @@ Within the chunk found, the offset says
 the rest: the first word is the previous chunk's tail (an in-use chunk owns
 its successor's ``prev_size``), the second is the size field (no block's),
 from the third on it is the chunk's own user memory, a *start* pointer at
-exactly the third -- or, under memlens's shim, where the shim's pointer
-lies (:meth:`Resolver.set_offsets`).  Mmapped blocks, few, are found by
-``searchsorted``.
+exactly the third.  Mmapped blocks, few, are found by ``searchsorted``.
+Under memlens's shim a block is what the program sees instead: the shim's
+pointer and the requested size (:meth:`Resolver.set_program_view`).
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ class Resolver:
         self.start = addr[picked] + np.uint64(2 * w)
         self.end = self.start + usable[picked]
         self.mmapped = np.flatnonzero(state[picked] == State.MMAPPED)
-        self.offset: U64 | None = None  # per block: where its start pointer is, past ``start``
+        self.first: U64 | None = None  # set_program_view: each block's memory, as the
+        self.limit: U64 | None = None  # program sees it
         gran = GRANULE_WORDS * w
         self.gran = gran
         self.runs: list[_Run] = []
@@ -84,24 +85,21 @@ class Resolver:
     def __len__(self) -> int:
         return len(self.start)
 
-    def set_offsets(self, offset: U64) -> None:
-        """A block's start pointer is ``start + offset`` (the shim's pointer, past its
-        record), not ``start``; pointers between the two are interior ones."""
-        self.offset = offset
-
-    def _at_start(self, blk: I32, values: U64) -> Bools:
-        """Whether each value (in block ``blk``, -1 none) is its block's start pointer."""
-        b = np.maximum(blk, 0)
-        first: U64 = self.start[b] if self.offset is None else self.start[b] + self.offset[b]
-        out: Bools = (blk >= 0) & (values == first)
-        return out
+    def set_program_view(self, first: U64, limit: U64) -> None:
+        """Blocks as the program sees them (under memlens's shim): block ``i``'s memory is
+        ``[first[i], limit[i])`` -- the shim's pointer, past its record, and the requested
+        size -- as memcheck counts it.  A value points at the block only inside that
+        range (exactly at ``first`` for an empty block); a word belongs to it only when
+        it lies wholly inside (memcheck scans a block's requested bytes only)."""
+        self.first, self.limit = first, limit
 
     def release(self) -> None:
         """Drop the granule tables (the biggest part) once no value is left to resolve."""
         self.runs = []
 
-    def resolve(self, values: U64) -> tuple[I32, Bools]:
-        """Block index of each value (-1: none) and whether it is a start pointer."""
+    def resolve(self, values: U64, words: bool = False) -> tuple[I32, Bools]:
+        """Block index of each value (-1: none) and whether it is a start pointer;
+        ``words``: the values are addresses of words, to find the block holding each."""
         out = np.full(len(values), -1, np.int32)
         start = np.zeros(len(values), bool)
         w = self.word
@@ -133,15 +131,26 @@ class Resolver:
                 t = np.flatnonzero(tail & (blk >= 0))
                 blk[t[v[t] >= self.end[blk[t]]]] = -1
             out[inside] = blk
-            if self.offset is None:
-                start[inside] = (blk >= 0) & (off == np.uint64(2 * w))
-            else:
-                start[inside] = self._at_start(blk, v)
+            start[inside] = (blk >= 0) & (off == np.uint64(2 * w))
         if len(self.mmapped):
             ms, me = self.start[self.mmapped], self.end[self.mmapped]
             i = np.searchsorted(ms, values, side="right").astype(np.int64) - 1
             ic = np.maximum(i, 0)
             hit = (i >= 0) & (values < me[ic]) & (values >= ms[ic])
             out[hit] = self.mmapped[i[hit]]
-            start[hit] = self._at_start(out[hit], values[hit])
+            start[hit] = values[hit] == ms[ic[hit]]
+        if self.first is not None and self.limit is not None:
+            return self._in_program_view(values, out, words)
+        return out, start
+
+    def _in_program_view(self, values: U64, out: I32, words: bool) -> tuple[I32, Bools]:
+        assert self.first is not None and self.limit is not None
+        b = np.maximum(out, 0)
+        first, limit = self.first[b], self.limit[b]
+        if words:
+            ok = (values >= first) & (values + np.uint64(self.word) <= limit)
+        else:
+            ok = (values == first) | ((values >= first) & (values < limit))
+        out = np.where(ok, out, -1).astype(np.int32)
+        start: Bools = (out >= 0) & (values == first)
         return out, start
