@@ -12,6 +12,8 @@ groups, summed by the function that allocated, valgrind's loss records.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -97,3 +99,35 @@ def test_cli_prints_each_groups_stack(shimleaks: tuple[Path, str], tmp_path: Pat
     firsts = {(g["kind"], g["stack"][0]["function"]) for g in doc["groups"]}
     assert firsts == {("definitely lost", "leak_list"), ("indirectly lost", "leak_list"),
                       ("possibly lost", "leak_middle"), ("definitely lost", "leak_aligned")}
+
+
+def _child_pid(parent: int) -> int:
+    kids = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    assert len(kids) == 1, kids
+    return int(kids[0])
+
+
+def test_memlens_run_live_and_snapshot(shimleaks: tuple[Path, str], tmp_path: Path) -> None:
+    """Under ``memlens run`` the stack table is a shared file mapping: a live read and a
+    memlens snapshot see it (a kernel core would not: docs/formats.md)."""
+    exe, valgrind = shimleaks
+    run = subprocess.Popen([sys.executable, "-m", "memlens", "run", "--out", str(tmp_path / "out"),
+                            "-q", "--", str(exe)], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE)  # fmt: skip
+    try:
+        assert run.stdout is not None and run.stdout.readline() == b"ready\n"
+        pid = _child_pid(run.pid)
+        live = _report(str(pid))
+        assert main(["snapshot", str(pid), "-o", str(tmp_path / "snap.core")]) == 0
+    finally:
+        assert run.stdin is not None
+        run.stdin.close()  # the program reads end of file and exits; memlens run with it
+        try:
+            run.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            run.kill()
+            run.wait()
+    saved = _report(str(tmp_path / "snap.core"))
+    expected = memcheck.by_function(memcheck.records(valgrind))
+    assert by_function(live) == by_function(saved) == expected
+    assert live.summary == saved.summary == memcheck.summary(valgrind)
