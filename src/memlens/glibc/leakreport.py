@@ -46,7 +46,8 @@ def leak_report(snapshot: Snapshot, *, reachable_groups: bool = False) -> LeakRe
     if shim is not None:
         first = blocks.start + shim.offset
         blocks.set_program_view(first, np.where(shim.recorded, first + shim.size, blocks.end))
-    reach = reachability(snapshot, walk, blocks)
+    table = [shim.table] if shim is not None and shim.table is not None else []
+    reach = reachability(snapshot, walk, blocks, table)
     kinds: tuple[Leak, ...] = (Leak.DEFINITELY, Leak.INDIRECTLY, Leak.POSSIBLY)
     if reachable_groups:
         kinds = (*kinds, Leak.REACHABLE)

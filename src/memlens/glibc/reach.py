@@ -22,6 +22,7 @@ over the unreached blocks only.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,9 +144,10 @@ def closure(seeds: Idx, indptr: Idx, indices: Idx, visited: Bools) -> None:
         frontier = fresh(indices[offsets])
 
 
-def _root_targets(snapshot: Snapshot, walk: HeapWalk,
-                  blocks: Resolver) -> tuple[Idx, Idx, int, list[str]]:  # fmt: skip
-    exclude = [hp for a in walk.arenas for hp in a.heaps]
+def _root_targets(snapshot: Snapshot, walk: HeapWalk, blocks: Resolver,
+                  not_roots: Sequence[tuple[int, int]] = ()
+                  ) -> tuple[Idx, Idx, int, list[str]]:  # fmt: skip
+    exclude = [*not_roots, *(hp for a in walk.arenas for hp in a.heaps)]
     # malloc's own state is no root: an arena's top points just past the last block
     # (into its usable tail), and its bins at free chunks
     exclude += [(a.address & ~(walk.layout.heap_max - 1), a.address + walk.layout.arena_size)
@@ -176,17 +178,19 @@ def _root_targets(snapshot: Snapshot, walk: HeapWalk,
             scanned, roots.notes)  # fmt: skip
 
 
-def reachability(snapshot: Snapshot, walk: HeapWalk,
-                 blocks: Resolver | None = None) -> Reachability:  # fmt: skip
+def reachability(snapshot: Snapshot, walk: HeapWalk, blocks: Resolver | None = None,
+                 not_roots: Sequence[tuple[int, int]] = ()) -> Reachability:  # fmt: skip
     """Classify every in-use block of ``walk`` as memcheck would (``blocks``: its
-    :class:`Resolver`, when the caller made it to set where start pointers are)."""
+    :class:`Resolver`, when the caller made it to set where start pointers are;
+    ``not_roots``: memory that is not the program's, e.g. the shim's table)."""
     snapshot = with_target_words(snapshot)
     if blocks is None:
         blocks = Resolver(walk)
     n = len(blocks)
     if n == 0:
         return Reachability(blocks, np.zeros(0, np.uint8))
-    root_start, root_inner, root_bytes, notes = _root_targets(snapshot, walk, blocks)
+    root_start, root_inner, root_bytes, notes = _root_targets(snapshot, walk, blocks,
+                                                               not_roots)
     src, dst, is_start, heap_bytes = _edges(snapshot, walk, blocks)
     blocks.release()
     # still reachable: start pointers only, from the roots

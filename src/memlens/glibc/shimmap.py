@@ -51,6 +51,7 @@ class ShimView:
     stack: I64  # index into ``profile.blocks.stacks``; -1: no stack recorded
     profile: HeapProfile
     unmatched: int  # records naming no in-use block (none expected)
+    table: tuple[int, int] | None = None  # the shim's stack table mapping: no root
 
     @property
     def user(self) -> Bools:
@@ -68,8 +69,11 @@ def shim_view(snapshot: Snapshot, blocks: Resolver) -> ShimView | None:
     or left no record."""
     if snapshot.space.word_size != 8 or not shim_loaded(snapshot):
         return None
+    from memlens.heap.idrecords import find_stack_table
     from memlens.heap.report import profile_from_snapshot
+    from memlens.heap.tablefile import with_table_files
 
+    snapshot = with_table_files(snapshot)  # a core of `memlens run` lacks the table
     profile = profile_from_snapshot(snapshot)
     rec = profile.blocks
     if not len(rec) or not len(blocks):
@@ -99,8 +103,9 @@ def shim_view(snapshot: Snapshot, blocks: Resolver) -> ShimView | None:
     stack = np.full(n, -1, np.int64)
     stacked = (rec.flags[hit] & np.uint64(FLAG_STACK)) != 0
     stack[at[stacked]] = rec.stack_id[hit][stacked]
-    return ShimView(out_offset, size, recorded, internal, stack, profile,
-                    int((~hit).sum()))  # fmt: skip
+    found = find_stack_table(snapshot.space, snapshot.pid)
+    return ShimView(out_offset, size, recorded, internal, stack, profile, int((~hit).sum()),
+                    None if found is None else (found.start, found.end))  # fmt: skip
 
 
 def stack_frames_of(view: ShimView, ids: list[int]) -> dict[int, tuple[Frame, ...]]:
