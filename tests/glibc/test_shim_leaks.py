@@ -114,8 +114,8 @@ def _allow_cores() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
 
 
-def test_memlens_run_live_snapshot_and_kernel_core(shimleaks: tuple[Path, str],
-                                                   tmp_path: Path) -> None:  # fmt: skip
+def test_memlens_run_live_snapshot_and_kernel_core(shimleaks: tuple[Path, str], tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     """Under ``memlens run`` the stack table is a shared file mapping: a live read and a
     memlens snapshot see it; a kernel core leaves it out, and the file in --out (the
     core's NT_FILE names it) gives the stacks back."""
@@ -147,3 +147,7 @@ def test_memlens_run_live_snapshot_and_kernel_core(shimleaks: tuple[Path, str],
                        if r.path and r.path.endswith(".mlstats"))  # fmt: skip
     kernel = _report(str(cores[0]))
     assert by_function(kernel) == expected and kernel.summary == memcheck.summary(valgrind)
+    # memlens heap reads the table the same way
+    capsys.readouterr()
+    assert main(["heap", str(cores[0]), "--function", "leak_middle"]) == 0
+    assert "leak_middle+" in capsys.readouterr().out

@@ -28,6 +28,7 @@ from memlens.heap.records import (
     scannable,
 )
 from memlens.heap.symbolize import modules_of, symbolize_returns
+from memlens.heap.tablefile import with_table_files
 from memlens.sources.live.coredump import present_runs
 from memlens.symbols.frame import AddressSymbolizer, Frame
 from memlens.symbols.modmap import build_module_map
@@ -83,7 +84,12 @@ def present_ranges(snap: Snapshot) -> list[tuple[int, int, int]] | None:
 
 
 def profile_from_snapshot(snap: Snapshot, reason: str | None = None) -> HeapProfile:
-    """Scan ``snap`` for records (only present pages of a live process) and its modules."""
+    """Scan ``snap`` for records (only present pages of a live process) and its modules.
+
+    A core of a ``memlens run`` program lacks the shim's stack table (a shared file
+    mapping): it is read from its file when that is still there (heap/tablefile.py).
+    """
+    snap = with_table_files(snap)
     blocks, warnings = scan_space(snap.space, present_ranges(snap), snap.pid)
     loaded = build_module_map(snap)
     arch = snap.arch
