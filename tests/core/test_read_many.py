@@ -97,3 +97,27 @@ def test_values_across_buffers_and_columns_space() -> None:
     with pytest.raises(AddressError) as err:
         cols.read_many([0x1000, 0x3004], 4)
     assert (err.value.address, err.value.reason) == (0x3004, "not saved")
+
+
+def test_a_piece_near_the_top_keeps_the_others_on_the_gather(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The vsyscall page (0xffffffffff600000, in gcore cores) has a delta beyond int64;
+    it alone goes through read(), every other piece still through the gather."""
+    data = bytes(range(256)) * 32
+    low, top = 0x10000, 0xFFFFFFFFFF600000
+    space = AddressSpace([], [Segment(low, low + 4096, BufferBacking(data), 0),
+                              Segment(top, top + 4096, BufferBacking(data), 4096)])  # fmt: skip
+    calls: list[int] = []
+    read = AddressSpace.read
+
+    def counted(self: AddressSpace, address: int, size: int, pad: bool = False) -> bytes:
+        calls.append(address)
+        return read(self, address, size, pad=pad)
+
+    monkeypatch.setattr(AddressSpace, "read", counted)
+    addrs = [low, low + 100, low + 4088, top + 8]
+    got = space.read_many(addrs, 8)
+    assert [bytes(r) for r in got] == [data[0:8], data[100:108], data[4088:4096],
+                                       data[4104:4112]]  # fmt: skip
+    assert calls == [top + 8]

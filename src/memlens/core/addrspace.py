@@ -384,13 +384,15 @@ class AddressSpace:
                     seen[id(buf)] = len(buffers)
                     buffers.append(buf)
                 ids.append(seen[id(buf)])
+            # A delta beyond int64 (a piece near the top, e.g. the vsyscall page at
+            # 0xffffffffff600000) takes that piece off the gather, not every piece.
             deltas = self._seg_deltas[1:]
-            small = all(-(1 << 63) <= d < 1 << 63 for d in deltas)
+            small = [-(1 << 63) <= d < 1 << 63 for d in deltas]
             self._np_tables = (
                 np.array(starts, dtype=np.uint64),
                 np.array([min(e, top + 1) - 1 for e in ends], dtype=np.uint64),
-                np.array(deltas if small else [0] * len(deltas), dtype=np.int64),
-                np.array(ids if small else [-1] * len(ids), dtype=np.int64),
+                np.array([d if k else 0 for d, k in zip(deltas, small, strict=True)], np.int64),
+                np.array([i if k else -1 for i, k in zip(ids, small, strict=True)], np.int64),
                 buffers,
             )
         return self._np_tables
