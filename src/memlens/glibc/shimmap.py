@@ -22,7 +22,7 @@ counts), and its stack is the record's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -103,6 +103,8 @@ def shim_view(snapshot: Snapshot, blocks: Resolver) -> ShimView | None:
     stack = np.full(n, -1, np.int64)
     stacked = (rec.flags[hit] & np.uint64(FLAG_STACK)) != 0
     stack[at[stacked]] = rec.stack_id[hit][stacked]
+    # keep the stacks, the modules and the Python frames, not the per-record columns
+    profile = replace(profile, blocks=rec.take(np.zeros(len(rec), bool)))
     found = find_stack_table(snapshot.space, snapshot.pid)
     return ShimView(out_offset, size, recorded, internal, stack, profile, int((~hit).sum()),
                     None if found is None else (found.start, found.end))  # fmt: skip
