@@ -99,13 +99,17 @@ def test_gcore_of_a_sleeping_script_gives_the_same_python_frames(
     check_sites(from_core, script)
     check_sites(live, script)
 
+    # The script's own sites: all made before it said "ready".  The stdin read
+    # after it allocates its buffer at some moment between the live scan and
+    # gcore (a race seen under load), so sites at that line are left out.
+    reading = script.read_text().splitlines().index("sys.stdin.read()") + 1
+
     def sites(r: HeapReport) -> list[tuple[object, ...]]:
-        # The script's own sites: all made before it said "ready" (reading stdin
-        # afterwards may still allocate while the live scan runs).
         return [
             (g.bytes, tuple((f.function, f.file, f.line) for f in g.frames))
             for g in r.groups
             if any(f.file == str(script) for f in g.frames)
+            and not any(f.file == str(script) and f.line == reading for f in g.frames)
         ]
 
     assert len(sites(live)) >= 5
