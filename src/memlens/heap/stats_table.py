@@ -26,7 +26,7 @@ from __future__ import annotations
 import mmap
 import os
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -284,8 +284,12 @@ def _stacks(entries: U64, frames: int) -> list[tuple[int, ...]]:
     nframes = (entries[:, 1] & np.uint64(0xFFFFFFFF)).astype(np.int64)
     state = entries[:, 1] >> np.uint64(32)
     nframes = np.where(state == 1, np.minimum(nframes, frames), 0)
-    words = entries[:, 12 : 12 + frames]
-    return [tuple(int(a) for a in words[i, : nframes[i]]) for i in range(len(entries))]
+    return frame_tuples(entries[:, 12 : 12 + frames], nframes)
+
+
+def frame_tuples(frames: U64, nframes: npt.NDArray[np.integer[Any]]) -> list[tuple[int, ...]]:
+    """Each row of ``frames`` (zero padded) cut to its count: one stack a row."""
+    return [tuple(int(a) for a in frames[i, : int(nframes[i])]) for i in range(len(frames))]
 
 
 def is_stats_file(path: str) -> bool:
