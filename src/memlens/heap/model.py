@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.core.module import Module
-from memlens.symbols.modmap import LoadedModule
+from memlens.symbols.modmap import ModuleFile
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -161,4 +161,4 @@ class HeapProfile:
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     #: the module map built while scanning (open files resolved); not saved in .mlheap
-    loaded: list[LoadedModule] | None = field(default=None, repr=False, compare=False)
+    loaded: list[ModuleFile] | None = field(default=None, repr=False, compare=False)

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from memlens.core.module import Module
 from memlens.errors import FormatError
 
 MAGIC = 0x3153544154534C4D  # b"MLSTATS1"
@@ -89,13 +90,6 @@ class Totals:
     def peak_after(self) -> float:
         """Seconds from the start of the program to its heap peak."""
         return max(self.peak_ns - self.start_ns, 0) / 1e9 if self.peak_ns else 0.0
-
-
-class NotedModule(NamedTuple):
-    path: str
-    bias: int
-    lo: int
-    hi: int
 
 
 class QuickCounts(NamedTuple):
@@ -237,7 +231,7 @@ class StatsTable:
         frees = int(w[OVERFLOW_OFFSET // 8 + 1]) + int(slots[1::SLOT_WORDS].sum())
         return QuickCounts(int(w[80 // 8]), int(w[128 // 8]), allocs, frees)
 
-    def modules(self) -> list[NotedModule]:
+    def modules(self) -> list[Module]:
         """The objects the shim noted as they were loaded (at start-up, after each dlopen)."""
         off = header_field(self._map, "modules_off")
         count = min(header_field(self._map, "module_count"), header_field(self._map, "module_cap"))
@@ -247,7 +241,7 @@ class StatsTable:
             bias, lo, hi = (int.from_bytes(raw[k : k + 8], "little") for k in (0, 8, 16))
             path = raw[24:].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             if path and hi > lo:
-                out.append(NotedModule(path, bias, lo, hi))
+                out.append(Module(path, lo, hi, load_bias=bias))
         return out
 
     def live_by_stack(self) -> U64:

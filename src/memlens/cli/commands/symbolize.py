@@ -94,7 +94,8 @@ def outside_warning(symbolizer: Symbolizer, batch: FrameBatch) -> str | None:
     if not missing:
         return None
     mods = [m for m in symbolizer.modules if m.file] or symbolizer.modules
-    ranges = ", ".join(f"{m.name} {m.base:#x}-{m.end:#x}" for m in mods[:8])
+    ranges = ", ".join(f"{m.module.name} {m.module.base:#x}-{m.module.end:#x}"
+                       for m in mods[:8])  # fmt: skip
     more = f" and {len(mods) - 8} more" if len(mods) > 8 else ""
     return (f"{missing} address{'es' if missing > 1 else ''} outside every module; "
             f"modules: {ranges or 'none'}{more}")

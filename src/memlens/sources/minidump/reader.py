@@ -191,7 +191,8 @@ def _modules(dump: MinidumpFile, sysinfo: SystemInfo | None = None) -> list[Modu
             end = TOP
         build_id = m.codeview.build_id if m.codeview is not None else None
         out.append(Module(m.name, m.base, end, build_id, m.debug_identifier,
-                          code_id=_code_id(m, platform)))  # fmt: skip
+                          code_id=_code_id(m, platform), debug_file=m.debug_file,
+                          version=m.version or None))  # fmt: skip
     return out
 
 
