@@ -26,9 +26,9 @@ from memlens.symbols.chain import Symbolizer
 from memlens.symbols.elffile import ElfFile
 from memlens.symbols.modmap import ModuleFile, build_module_map
 from memlens.unwind.arch import unwind_arch
-from memlens.unwind.frames import StackFrame, ThreadStack, Trust
 from memlens.unwind.modules import UnwindModules
-from memlens.unwind.walk import Walker
+from memlens.unwind.stackframe import StackFrame, ThreadStack, Trust
+from memlens.unwind.walker import Walker
 
 #: largest image read from memory into a file (the vdso is 1-3 pages)
 MAX_IMAGE = 1 << 20

@@ -26,8 +26,8 @@ from memlens.unwind import x86win
 from memlens.unwind.arch import UnwindArch
 from memlens.unwind.dwarf_cfi import CfiError, Row, Rule
 from memlens.unwind.expr import ExprError, dwarf_expr, postfix
-from memlens.unwind.frames import StackFrame, Trust
 from memlens.unwind.modules import UnwindModules
+from memlens.unwind.stackframe import StackFrame, Trust
 
 MAX_FRAMES = 1024
 #: words scanned for a return address (Breakpad: 40; four times that from the context)
