@@ -28,10 +28,10 @@ import numpy.typing as npt
 
 from memlens.core.module import Module
 from memlens.symbols import aranges, dwarf
-from memlens.symbols.batch import Bools, FrameBatch, Located, as_addresses
 from memlens.symbols.debugfile import debug_dirs as all_debug_dirs
 from memlens.symbols.elffile import ElfFile
 from memlens.symbols.frame import AddressSymbolizer, Frame
+from memlens.symbols.framebatch import Bools, FrameBatch, Located, as_addresses
 from memlens.symbols.modmap import ModuleFile, build_module_map
 from memlens.symbols.modsyms import ModuleSymbols
 from memlens.symbols.naming import shown

@@ -29,8 +29,8 @@ import numpy.typing as npt
 
 from memlens.core.module import Module
 from memlens.errors import UsageError
-from memlens.symbols.batch import Callers, Located
 from memlens.symbols.dwarf import LineFrame
+from memlens.symbols.framebatch import Callers, Located
 from memlens.symbols.modsyms import ModuleSymbols
 from memlens.symbols.naming import shown
 from memlens.symbols.table import SymbolTable

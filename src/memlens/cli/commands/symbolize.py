@@ -12,9 +12,9 @@ from memlens.cli.target import add_target_arguments, open_from_args, parse_addre
 from memlens.errors import UsageError
 from memlens.render import jsonout
 from memlens.render.symbolize_out import batch_json, batch_text
-from memlens.symbols.batch import FrameBatch
 from memlens.symbols.chain import SOURCES, Symbolizer, symbolizer_for, symbolizer_for_file
 from memlens.symbols.elffile import ET_CORE, is_elf
+from memlens.symbols.framebatch import FrameBatch
 from memlens.symbols.ldmap import load_map
 from memlens.symbols.nmtext import load_nm
 from memlens.symbols.table import SymbolTable
