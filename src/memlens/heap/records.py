@@ -40,6 +40,7 @@ from memlens.core.addrspace import AddressSpace
 from memlens.core.region import Region
 from memlens.errors import AddressError, MemlensError
 from memlens.heap.idrecords import (
+    FLAG_BITS,  # a compact record's flags too are bits 0-3 of its magic word
     ID_MAGIC,
     MASK64,
     StackLookup,
@@ -61,7 +62,6 @@ MAX_RECORD = (FIXED_WORDS + MAX_FRAMES) * 8
 
 COMPACT_MAGIC = 0x3263504145484C40  # "MLHEAPc2" with bits 0-3 clear (they hold the flags)
 COMPACT_WORDS = 2
-FLAG_BITS = 0xF  # the flags a compact record can carry: bits 0-3 of its magic word
 
 FLAG_STACK = 1
 FLAG_SAMPLED = 2

@@ -33,10 +33,6 @@ def build_id_in_memory(snap: Snapshot, base: int) -> bytes | None:
 
 def auxv(snap: Snapshot) -> dict[int, int]:
     """The target's auxiliary vector (key -> value), or {} when the snapshot has none."""
-    return _auxv(snap)
-
-
-def _auxv(snap: Snapshot) -> dict[int, int]:
     raw: Any = snap.extra.get("auxv")
     if raw is None and snap.format == "live" and snap.pid:
         try:
@@ -60,7 +56,7 @@ def _auxv(snap: Snapshot) -> dict[int, int]:
 def walk(snap: Snapshot) -> Iterator[tuple[str, int, int]]:
     """``(path, base, load bias)`` of each module the dynamic loader lists (paths only;
     a shared object's base is its bias, to be corrected by its file's headers)."""
-    aux = _auxv(snap)
+    aux = auxv(snap)
     try:
         exe = image.executable(snap.space, aux)
         if exe is not None and exe.path != "[exe]" and exe.load_bias is not None:
