@@ -23,7 +23,7 @@ from memlens.errors import UsageError
 from memlens.symbols.chain import ModuleSymbols
 from memlens.symbols.debugfile import debug_dirs
 from memlens.symbols.modmap import ModuleFile, build_module_map
-from memlens.symbols.table import BIND_GLOBAL, BIND_WEAK, KIND_FUNC, KIND_OBJECT, SymbolTable
+from memlens.symbols.symtable import BIND_GLOBAL, BIND_WEAK, KIND_FUNC, KIND_OBJECT, SymbolTable
 
 U64 = npt.NDArray[np.uint64]
 

@@ -17,8 +17,8 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.core.snapshot import Snapshot
+from memlens.glibc.chunktable import HeapWalk
 from memlens.glibc.reach import LEAK_NAMES, Leak, Reachability
-from memlens.glibc.table import HeapWalk
 
 U64 = npt.NDArray[np.uint64]
 PATTERN_WORDS = 2

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from memlens.core.snapshot import Snapshot
+from memlens.glibc.chunktable import HeapWalk
 from memlens.glibc.leakgroups import LeakGroup, group_leaks
 from memlens.glibc.reach import LEAK_NAMES, Leak, Reachability, reachability
-from memlens.glibc.table import HeapWalk
 from memlens.glibc.walk import walk_heap
 from memlens.glibc.wordsize import with_target_words
 

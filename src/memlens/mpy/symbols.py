@@ -20,7 +20,7 @@ from memlens.mpy.layout import AreaLayout, HeapArea
 from memlens.mpy.locate import Located, candidates, locate_structural
 from memlens.mpy.state_fields import StateFields, flatten
 from memlens.mpy.types import TypeInfo, TypeMap
-from memlens.symbols.table import SymbolTable
+from memlens.symbols.symtable import SymbolTable
 from memlens.unwind.leb128 import Leb128Error, read_leb128
 
 TYPE_PREFIX = "mp_type_"

@@ -43,7 +43,7 @@ from memlens.symbols.providers import (
     parse_chain,
     register_provider,
 )
-from memlens.symbols.table import SymbolTable
+from memlens.symbols.symtable import SymbolTable
 
 if TYPE_CHECKING:
     from memlens.core.snapshot import Snapshot

@@ -15,7 +15,7 @@ from memlens.symbols.elffile import ElfFile
 from memlens.symbols.elfsyms import load_elf_symbols
 from memlens.symbols.modmap import ModuleFile
 from memlens.symbols.outer import OuterNames
-from memlens.symbols.table import SymbolTable
+from memlens.symbols.symtable import SymbolTable
 
 if TYPE_CHECKING:
     from memlens.symbols.dwarflines import ElfLineTable

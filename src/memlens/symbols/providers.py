@@ -33,7 +33,7 @@ from memlens.symbols.dwarf import LineFrame
 from memlens.symbols.framebatch import Callers, Located
 from memlens.symbols.modsyms import ModuleSymbols
 from memlens.symbols.naming import shown
-from memlens.symbols.table import SymbolTable
+from memlens.symbols.symtable import SymbolTable
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]

@@ -17,7 +17,7 @@ from memlens.symbols.elffile import ET_CORE, is_elf
 from memlens.symbols.framebatch import FrameBatch
 from memlens.symbols.ldmap import load_map
 from memlens.symbols.nmtext import load_nm
-from memlens.symbols.table import SymbolTable
+from memlens.symbols.symtable import SymbolTable
 
 NAME = "symbolize"
 HELP = "turn addresses into function+offset, file:line and inline frames"
