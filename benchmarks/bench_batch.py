@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from memlens.batch.inputs import content_key  # noqa: E402
-from memlens.batch.runner import run_batch  # noqa: E402
+from memlens.batch.scheduler import run_batch  # noqa: E402
 from memlens.batch.tasks import analyse  # noqa: E402
 
 SOURCES = ["minidump2.dmp", "linux_raise_sigabrt.dmp", "linux_inline.dmp",

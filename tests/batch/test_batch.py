@@ -14,7 +14,7 @@ import pytest
 from distributed import Client, LocalCluster
 
 from memlens.batch.aggregate import fleet_report
-from memlens.batch.runner import run_batch
+from memlens.batch.scheduler import run_batch
 from memlens.batch.store import read_table
 from memlens.batch.tables import COLUMNS
 from memlens.cli.main import main

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from memlens.batch.aggregate import fleet_report
-from memlens.batch.runner import run_batch
+from memlens.batch.scheduler import run_batch
 from memlens.batch.store import read_table
 from memlens.glibc.leakreport import leak_report
 from memlens.targets import open_target

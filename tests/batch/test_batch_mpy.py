@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from memlens.batch.aggregate import fleet_report
-from memlens.batch.runner import run_batch
+from memlens.batch.scheduler import run_batch
 from memlens.batch.store import read_table
 from tests.conftest import need_tool
 from tests.mpy.unixport import running, unpack

@@ -10,8 +10,8 @@ from memlens.core.addrspace import AddressSpace, Segment
 from memlens.core.backing import BufferBacking
 from memlens.core.region import Perms, Region, RegionKind
 from memlens.errors import MemlensError
+from memlens.glibc.chunktable import State
 from memlens.glibc.leakreport import leak_report
-from memlens.glibc.table import State
 from memlens.glibc.walk import walk_heap
 from tests.glibc.synth import HEAP, build
 

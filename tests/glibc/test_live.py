@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from memlens.glibc.chunktable import State
 from memlens.glibc.leakreport import leak_report
-from memlens.glibc.table import State
 from memlens.targets import open_target
 from tests.glibc.programs import build, parse_figures, running
 

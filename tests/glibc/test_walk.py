@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from memlens.glibc.table import State
+from memlens.glibc.chunktable import State
 from memlens.glibc.walk import walk_heap
 from memlens.sources.live.coredump import snapshot_process
 from memlens.targets import open_target

@@ -84,13 +84,13 @@ def test_live_process_bias_matches_file_symbolization(build_dir: Path, spawn: li
     file_addrs = _addresses(exe, step=7)
     with open_target(proc.pid) as snap:
         sym = symbolizer_for(snap)
-        mod = next(m for m in sym.modules if m.path == str(exe))
+        mod = next(m.module for m in sym.modules if m.module.path == str(exe))
         assert mod.load_bias is not None and mod.load_bias % 4096 == 0 and mod.load_bias > 0
         live = sym.symbolize([a + mod.load_bias for a in file_addrs])
-        libc = next(m for m in sym.modules if "libc.so" in m.path)
+        libc = next(m for m in sym.modules if "libc.so" in m.module.path)
         printf_addr = symbols_of(libc.file or "").address_of("printf")
         assert printf_addr is not None
-        (pf,) = sym.symbolize([printf_addr + (libc.load_bias or 0) + 1])
+        (pf,) = sym.symbolize([printf_addr + (libc.module.load_bias or 0) + 1])
     files = symbolizer_for_file(str(exe)).symbolize(file_addrs)
     assert [_ours(f) for f in live] == [_ours(f) for f in files]
     assert all(f.module == str(exe) for f in live)

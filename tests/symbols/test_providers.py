@@ -11,7 +11,7 @@ from memlens.errors import UsageError
 from memlens.symbols import providers
 from memlens.symbols.chain import symbolizer_for_file
 from memlens.symbols.providers import Context, Hits, parse_chain, register_provider
-from memlens.symbols.table import SymbolTable
+from memlens.symbols.symtable import SymbolTable
 from tests.symbols.progs import build_generated, functions_of
 
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from memlens.errors import MemlensError
+from memlens.sources.minidump.constants import stream_name
 from memlens.sources.minidump.context import Context
 from memlens.sources.minidump.crashpad import CrashpadInfo
 from memlens.sources.minidump.dumpfile import MinidumpFile
-from memlens.sources.minidump.ids import stream_name
 from memlens.sources.minidump.linux import LinuxAuxv, LinuxDsoDebug, TextStream
 from memlens.sources.minidump.memory import Memory64List, MemoryList, memory_ranges
 from memlens.sources.minidump.streams import (

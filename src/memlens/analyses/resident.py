@@ -22,8 +22,8 @@ from memlens.core.snapshot import Snapshot
 from memlens.errors import UsageError
 from memlens.symbols.chain import ModuleSymbols
 from memlens.symbols.debugfile import debug_dirs
-from memlens.symbols.modmap import LoadedModule, build_module_map
-from memlens.symbols.table import BIND_GLOBAL, BIND_WEAK, KIND_FUNC, KIND_OBJECT, SymbolTable
+from memlens.symbols.modmap import ModuleFile, build_module_map
+from memlens.symbols.symtable import BIND_GLOBAL, BIND_WEAK, KIND_FUNC, KIND_OBJECT, SymbolTable
 
 U64 = npt.NDArray[np.uint64]
 
@@ -154,7 +154,7 @@ def library_residency(
     path: str,
     regions: list[Region],
     *,
-    module: LoadedModule | None = None,
+    module: ModuleFile | None = None,
     nm_table: SymbolTable | None = None,
     bias: int | None = None,
     sysroot: str | None = None,
@@ -162,7 +162,7 @@ def library_residency(
     """Residency of ``path`` and of each of its symbols (from ``nm_table`` or the ELF)."""
     layout = _layout(module.file) if module is not None and module.file else None
     if module is not None and bias is None:
-        bias = module.load_bias
+        bias = module.module.load_bias
     if layout is not None and bias is not None:
         # .bss past the file: the kernel maps it as anonymous memory after the last
         # file page; its symbols live there
@@ -301,7 +301,7 @@ def residency_for(
     groups = library_groups(snapshot, lib)
     if lib is not None and not groups:
         raise UsageError(f"--lib {lib}: no file mapped in {snapshot.source} has it in its path")
-    modules = {m.path: m for m in build_module_map(snapshot, sysroot=sysroot)}
+    modules = {m.module.path: m for m in build_module_map(snapshot, sysroot=sysroot)}
     return [
         library_residency(snapshot, path, regions, module=modules.get(path), nm_table=nm_table,
                           bias=bias, sysroot=sysroot)

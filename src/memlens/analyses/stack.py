@@ -18,16 +18,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from memlens.core.module import Module
 from memlens.core.snapshot import Snapshot, Thread
 from memlens.errors import MemlensError
 from memlens.symbols.breakpad_sym import InlineCall, SymbolStore
 from memlens.symbols.chain import Symbolizer
 from memlens.symbols.elffile import ElfFile
-from memlens.symbols.modmap import LoadedModule, build_module_map
+from memlens.symbols.modmap import ModuleFile, build_module_map
 from memlens.unwind.arch import unwind_arch
-from memlens.unwind.frames import StackFrame, ThreadStack, Trust
-from memlens.unwind.modules import UnwindModule, UnwindModules
-from memlens.unwind.walk import Walker
+from memlens.unwind.modules import UnwindModules
+from memlens.unwind.stackframe import StackFrame, ThreadStack, Trust
+from memlens.unwind.walker import Walker
 
 #: largest image read from memory into a file (the vdso is 1-3 pages)
 MAX_IMAGE = 1 << 20
@@ -39,8 +40,8 @@ class StackReport:
 
     snapshot: Snapshot
     threads: list[ThreadStack]
-    modules: list[UnwindModule]
-    main_module: UnwindModule | None
+    modules: list[Module]
+    main_module: Module | None
     system: SystemFacts
     warnings: list[str] = field(default_factory=list)
 
@@ -87,20 +88,7 @@ def _system(snap: Snapshot) -> SystemFacts:
                        e.get("cpu", cpu), detail, e.get("cpu_count"), uptime)  # fmt: skip
 
 
-def _minidump_names(snap: Snapshot) -> dict[int, tuple[str, str]]:
-    """base -> (debug file, version) from a minidump's module list (Breakpad store keys)."""
-    dump = getattr(snap, "dump", None)
-    if dump is None:
-        return {}
-    from memlens.sources.minidump.streams import ModuleList
-
-    stream = dump.try_stream(ModuleList)
-    if stream is None:
-        return {}
-    return {m.base: (m.debug_file, m.version) for m in stream.modules}
-
-
-def _with_exe(loaded: list[LoadedModule], exe: str | None) -> list[LoadedModule]:
+def _with_exe(loaded: list[ModuleFile], exe: str | None) -> list[ModuleFile]:
     """Point the module the executable ``exe`` is (same build id, else same name) at it."""
     if exe is None:
         return loaded
@@ -108,12 +96,12 @@ def _with_exe(loaded: list[LoadedModule], exe: str | None) -> list[LoadedModule]
         file_id, image_base = elf.build_id(), elf.image_base()
     out = []
     for m in loaded:
-        same = (m.build_id is not None and m.build_id == file_id) or (
-            m.build_id is None and os.path.basename(m.path) == os.path.basename(exe))
+        mod = m.module
+        same = (mod.build_id is not None and mod.build_id == file_id) or (
+            mod.build_id is None and os.path.basename(mod.path) == os.path.basename(exe))
         if same and m.file is None:
-            bias = m.load_bias if m.load_bias is not None else m.base - image_base
-            m = dataclasses.replace(m, file=exe, file_build_id=file_id, load_bias=bias,
-                                    problem=None)  # fmt: skip
+            bias = mod.load_bias if mod.load_bias is not None else mod.base - image_base
+            m = ModuleFile(dataclasses.replace(mod, load_bias=bias), exe, file_id)
         out.append(m)
     return out
 
@@ -131,27 +119,28 @@ def stack_report(snap: Snapshot, *, symbol_dirs: Sequence[str] = (), exe: str | 
         return _report(snap, symbol_dirs, exe, sysroot, debug_dirs, scan, threads, scratch)
 
 
-def _from_memory(snap: Snapshot, loaded: list[LoadedModule], scratch: str) -> list[LoadedModule]:
+def _from_memory(snap: Snapshot, loaded: list[ModuleFile], scratch: str) -> list[ModuleFile]:
     """Modules with no file here whose whole image the dump saved (the vdso: the kernel
     keeps it in full) are read from memory into ``scratch``, so their symbols and CFI
     are found as a file's."""
     out = []
     for m in loaded:
-        if m.file is None and 0 < m.end - m.base <= MAX_IMAGE:
+        mod = m.module
+        if m.file is None and 0 < mod.end - mod.base <= MAX_IMAGE:
             try:
-                image = snap.space.read(m.base, m.end - m.base)
+                image = snap.space.read(mod.base, mod.end - mod.base)
             except MemlensError:
                 image = b""
             if image[:4] == b"\x7fELF":
-                path = os.path.join(scratch, f"{m.base:x}-{os.path.basename(m.path) or 'image'}")
+                name = os.path.basename(mod.path) or "image"
+                path = os.path.join(scratch, f"{mod.base:x}-{name}")
                 with open(path, "wb") as f:
                     f.write(image)
                 try:
                     with ElfFile(path) as elf:
-                        bias = m.base - elf.image_base()
+                        bias = mod.base - elf.image_base()
                         file_id = elf.build_id()
-                    m = dataclasses.replace(m, file=path, file_build_id=file_id, load_bias=bias,
-                                            problem=None)  # fmt: skip
+                    m = ModuleFile(dataclasses.replace(mod, load_bias=bias), path, file_id)
                 except MemlensError:
                     pass
         out.append(m)
@@ -171,17 +160,8 @@ def _report(snap: Snapshot, symbol_dirs: Sequence[str], exe: str | None, sysroot
             scratch: str) -> StackReport:  # fmt: skip
     arch = unwind_arch(snap.arch.name) if snap.arch is not None else None
     loaded = _from_memory(snap, _with_exe(build_module_map(snap, sysroot=sysroot), exe), scratch)
-    names = _minidump_names(snap)
-    by_base = {m.base: m for m in snap.modules}
-    modules = []
-    for lm in loaded:
-        core_mod = by_base.get(lm.base)
-        debug_file, version = names.get(lm.base, (None, None))
-        modules.append(UnwindModule(lm.path, lm.base, lm.end, lm.load_bias, lm.file,
-                                    debug_file, core_mod.debug_id if core_mod else None,
-                                    version or None))  # fmt: skip
     store = SymbolStore(list(symbol_dirs)) if symbol_dirs else None
-    umods = UnwindModules(modules, store)
+    umods = UnwindModules(_with_dump_ids(snap, loaded), store)
     report = StackReport(snap, [], umods.modules, _main_module(snap, umods), _system(snap))
     if arch is None:
         report.warnings.append(f"no stack walker for {snap.arch.name if snap.arch else '?'}")
@@ -203,12 +183,25 @@ def _report(snap: Snapshot, symbol_dirs: Sequence[str], exe: str | None, sysroot
     return report
 
 
+def _with_dump_ids(snap: Snapshot, loaded: list[ModuleFile]) -> list[ModuleFile]:
+    """Each module with what the dump records of the module at its base (Breakpad's
+    symbol store keys: debug file and id; the version it prints)."""
+    by_base = {m.base: m for m in snap.modules}
+    out = []
+    for m in loaded:
+        dump = by_base.get(m.module.base)
+        ids = (dump.debug_id, dump.debug_file, dump.version) if dump else (None, None, None)
+        mod = dataclasses.replace(m.module, debug_id=ids[0], debug_file=ids[1], version=ids[2])
+        out.append(dataclasses.replace(m, module=mod))
+    return out
+
+
 def _ordered(threads: list[Thread]) -> list[Thread]:
     """The dump's order (Breakpad numbers threads by it)."""
     return list(threads)
 
 
-def _main_module(snap: Snapshot, modules: UnwindModules) -> UnwindModule | None:
+def _main_module(snap: Snapshot, modules: UnwindModules) -> Module | None:
     if snap.format == "minidump":
         return modules.modules[0] if modules.modules else None
     for m in modules.modules:
@@ -292,7 +285,7 @@ def _symbolize(frames: list[StackFrame], modules: UnwindModules,
 def _nearest_unsized(symbolizer: Symbolizer, address: int) -> tuple[str, int] | None:
     """The nearest symbol below ``address`` when it has no size (``_start`` and other
     assembly entry points), as gdb's and elfutils' minimal-symbol lookups name it."""
-    for k, m in enumerate(symbolizer.modules):
+    for k, m in enumerate(found.module for found in symbolizer.modules):
         if not m.base <= address < m.end or m.load_bias is None:
             continue
         table = symbolizer.module_symbols(k).symtab()

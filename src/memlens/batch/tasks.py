@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from memlens.core.module import Module
     from memlens.core.snapshot import Snapshot
     from memlens.symbols.frame import Frame
-    from memlens.unwind.frames import ThreadStack
+    from memlens.unwind.stackframe import ThreadStack
 
 #: the analyses ``memlens batch`` runs
 ANALYSES = ("info", "stack", "heap", "leaks", "mpy")

@@ -2,7 +2,7 @@
 
 No shim needed: the heap is walked in a live process (read-only), an ELF core
 or a memlens snapshot.  :func:`memlens.glibc.walk.walk_heap` returns a
-:class:`memlens.glibc.table.HeapWalk` whose ``chunks`` is a columnar table
-(see :mod:`memlens.glibc.table`); :mod:`memlens.glibc.reach` classifies the
+:class:`memlens.glibc.chunktable.HeapWalk` whose ``chunks`` is a columnar table
+(see :mod:`memlens.glibc.chunktable`); :mod:`memlens.glibc.reach` classifies the
 in-use chunks the way valgrind's memcheck classifies leaks.
 """

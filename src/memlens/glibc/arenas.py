@@ -101,9 +101,9 @@ def by_symbols(snapshot: Snapshot) -> tuple[Found | None, list[str]]:
     notes: list[str] = []
     sym = symbolizer_for(snapshot, chain=("symtab",))
     order = sorted(range(len(sym.modules)),
-                   key=lambda i: not sym.modules[i].name.startswith("libc"))  # fmt: skip
+                   key=lambda i: not sym.modules[i].module.name.startswith("libc"))  # fmt: skip
     for i in order:
-        module = sym.modules[i]
+        found, module = sym.modules[i], sym.modules[i].module
         if module.load_bias is None:
             continue
         ms = sym.module_symbols(i)
@@ -124,7 +124,7 @@ def by_symbols(snapshot: Snapshot) -> tuple[Found | None, list[str]]:
         mp = None
         if mp_sym is not None:
             mp = _read_mp(snapshot.space, mp_sym.address + module.load_bias, mp_sym.size)
-        where = ms.debug_file or module.file or module.path
+        where = ms.debug_file or found.file or module.path
         return Found(address, layout, f"symbols: main_arena in {where}", mp), notes
     return None, notes
 

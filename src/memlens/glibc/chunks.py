@@ -18,9 +18,9 @@ import numpy.typing as npt
 
 from memlens.core.addrspace import AddressSpace
 from memlens.errors import MemlensError
+from memlens.glibc.chunktable import Finding
 from memlens.glibc.layout import FLAG_BITS, IS_MMAPPED, PREV_INUSE, Layout
 from memlens.glibc.lockstep import positions_lockstep
-from memlens.glibc.table import Finding
 
 U64 = npt.NDArray[np.uint64]
 Bools = npt.NDArray[np.bool_]

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from memlens.core.snapshot import Snapshot
+from memlens.glibc.chunktable import HeapWalk
+from memlens.glibc.leakgroups import LeakGroup, group_leaks
 from memlens.glibc.reach import LEAK_NAMES, Leak, Reachability, reachability
 from memlens.glibc.resolve import Resolver
 from memlens.glibc.shimmap import ShimView, shim_view
-from memlens.glibc.signature import LeakGroup, group_leaks
-from memlens.glibc.table import HeapWalk
 from memlens.glibc.walk import walk_heap
 from memlens.glibc.wordsize import with_target_words
 

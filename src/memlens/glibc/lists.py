@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from memlens.core.addrspace import AddressSpace
+from memlens.glibc.chunktable import Finding
 from memlens.glibc.layout import NBINS, TCACHE_BINS, Layout
-from memlens.glibc.table import Finding
 
 
 @dataclass(slots=True)

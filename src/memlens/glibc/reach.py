@@ -30,10 +30,10 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.core.snapshot import Snapshot
+from memlens.glibc.chunktable import HeapWalk, State
 from memlens.glibc.present import present_pieces
 from memlens.glibc.resolve import Resolver
 from memlens.glibc.roots import find_roots, range_words
-from memlens.glibc.table import HeapWalk, State
 from memlens.glibc.wordsize import with_target_words
 
 U64 = npt.NDArray[np.uint64]

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from memlens.glibc.table import HeapWalk, State
+from memlens.glibc.chunktable import HeapWalk, State
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]

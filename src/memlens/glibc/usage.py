@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from memlens.glibc.table import HeapWalk, State
+from memlens.glibc.chunktable import HeapWalk, State
 
 PAGE = 4096
 FREE_LISTS = (State.TCACHE, State.FASTBIN, State.UNSORTED, State.SMALLBIN, State.LARGEBIN,

@@ -23,6 +23,7 @@ from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError
 from memlens.glibc.arenas import arena_ring, find_main_arena
 from memlens.glibc.chunks import Run, check_prev_size, in_use_bits, walk_run
+from memlens.glibc.chunktable import Arena, ChunkTable, Finding, HeapWalk, State
 from memlens.glibc.layout import TCACHE_BINS, Layout
 from memlens.glibc.lists import (
     Listed,
@@ -32,7 +33,6 @@ from memlens.glibc.lists import (
     follow_tcache,
 )
 from memlens.glibc.mmapped import find_mmapped
-from memlens.glibc.table import Arena, ChunkTable, Finding, HeapWalk, State
 from memlens.glibc.tcache import looks_like_tcache
 from memlens.glibc.wordsize import with_target_words
 

@@ -36,7 +36,7 @@ ID_MAGIC = 0x3373504145484C40
 SIZE_BITS = 40
 FLAG_BITS = 0xF
 ID_FLAGS = 1 | 2  # stack, sampled mode
-_M64 = (1 << 64) - 1
+MASK64 = (1 << 64) - 1
 _UPPER = 1 if sys.byteorder == "little" else 0  # the upper uint32 of a native uint64
 _HEAD_BYTES = 320
 MAX_STACKS = 1 << 24
@@ -121,8 +121,8 @@ def short_candidates(
     if hi <= j0:
         return np.zeros(0, dtype=np.int64)
     words = np.ascontiguousarray(words)  # for the uint32 view (scan_space's words already are)
-    first = (min(magics) + base + 8 * (j0 + 1)) & _M64
-    last = (max(magics) + base + 8 * hi + FLAG_BITS) & _M64  # user of word hi - 1
+    first = (min(magics) + base + 8 * (j0 + 1)) & MASK64
+    last = (max(magics) + base + 8 * hi + FLAG_BITS) & MASK64  # user of word hi - 1
     upper = words.view(np.uint32)[_UPPER::2]
     top_lo = np.uint32(first >> 32)
     span = np.uint32(((last >> 32) - (first >> 32)) & 0xFFFFFFFF)
@@ -154,7 +154,7 @@ def scan_id_records(
     magic = words[cand]
     user = np.uint64(base) + (cand.astype(np.uint64) + np.uint64(1)) * np.uint64(8)
     flags = magic & np.uint64(FLAG_BITS)
-    ok = ((magic - user) & np.uint64(~FLAG_BITS & _M64)) == np.uint64(ID_MAGIC)
+    ok = ((magic - user) & np.uint64(~FLAG_BITS & MASK64)) == np.uint64(ID_MAGIC)
     ok &= (flags & np.uint64(1)) != 0  # a format-3 record always has a stack
     ok &= (flags & np.uint64(~ID_FLAGS & FLAG_BITS)) == 0
     sizeword = words[cand - 1]
@@ -181,7 +181,7 @@ def scan_id_records(
         out["nframes"] = np.where(known, stacks.nframes[idx], np.uint64(0))
         out["frames"] = np.where(known[:, None], stacks.frames[idx], np.uint64(0))
     else:
-        out["ref"] = np.where(known, ref, np.uint64(_M64))  # unknown: the empty stack
+        out["ref"] = np.where(known, ref, np.uint64(MASK64))  # unknown: the empty stack
     return out
 
 

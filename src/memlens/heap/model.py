@@ -10,7 +10,8 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.core.module import Module
-from memlens.symbols.modmap import LoadedModule
+from memlens.heap.stats_table import frame_tuples
+from memlens.symbols.modmap import ModuleFile
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -131,7 +132,7 @@ def intern_stacks(frames: U64, nframes: U64) -> tuple[I64, list[tuple[int, ...]]
     _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
     same = np.all(frames == frames[first[inverse]], axis=1) & (nframes == nframes[first[inverse]])
-    stacks = [tuple(int(a) for a in frames[i, : int(nframes[i])]) for i in first]
+    stacks = frame_tuples(frames[first], nframes[first])
     ids = inverse.astype(np.int64)
     if not bool(same.all()):
         table = {s: k for k, s in enumerate(stacks)}
@@ -161,4 +162,4 @@ class HeapProfile:
     warnings: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     #: the module map built while scanning (open files resolved); not saved in .mlheap
-    loaded: list[LoadedModule] | None = field(default=None, repr=False, compare=False)
+    loaded: list[ModuleFile] | None = field(default=None, repr=False, compare=False)

@@ -40,18 +40,20 @@ from memlens.core.addrspace import AddressSpace
 from memlens.core.region import Region
 from memlens.errors import AddressError, MemlensError
 from memlens.heap.idrecords import (
+    FLAG_BITS,  # a compact record's flags too are bits 0-3 of its magic word
     ID_MAGIC,
+    MASK64,
     StackLookup,
     find_stack_table,
     scan_id_records,
     short_candidates,
 )
 from memlens.heap.model import HeapBlocks
+from memlens.heap.stats_table import frame_tuples
 
 START_MAGIC = 0x3172504145484C4D  # "MLHEAPr1" as a little-endian word
 END_MAGIC = 0x3165504145484C4D  # "MLHEAPe1"
 VERSION = 2
-VERSIONS = (1, 2)  # version 2 keeps the stack id in the sequence word's top 24 bits
 SEQ_BITS = 40
 MAX_FRAMES = 64
 FIXED_WORDS = 7
@@ -60,7 +62,6 @@ MAX_RECORD = (FIXED_WORDS + MAX_FRAMES) * 8
 
 COMPACT_MAGIC = 0x3263504145484C40  # "MLHEAPc2" with bits 0-3 clear (they hold the flags)
 COMPACT_WORDS = 2
-FLAG_BITS = 0xF  # the flags a compact record can carry: bits 0-3 of its magic word
 
 FLAG_STACK = 1
 FLAG_SAMPLED = 2
@@ -68,7 +69,6 @@ FLAG_INTERNAL = 4
 COMPACT_FLAGS = FLAG_SAMPLED | FLAG_INTERNAL  # known flags of a stackless block
 
 CHUNK = 64 << 20  # bytes scanned per numpy pass: bounds memory on huge regions
-_M64 = (1 << 64) - 1
 
 U64 = npt.NDArray[np.uint64]
 
@@ -145,7 +145,7 @@ def _scan_compact(
     magic = words[cand]
     user = np.uint64(base) + (cand.astype(np.uint64) + np.uint64(1)) * np.uint64(8)
     flags = magic & np.uint64(FLAG_BITS)
-    ok = ((magic - user) & np.uint64(~FLAG_BITS & _M64)) == np.uint64(COMPACT_MAGIC)
+    ok = ((magic - user) & np.uint64(~FLAG_BITS & MASK64)) == np.uint64(COMPACT_MAGIC)
     ok &= (flags & np.uint64(~COMPACT_FLAGS & FLAG_BITS)) == 0
     size = words[cand - 1]
     stop = base + n_words * 8 if region_end is None else region_end
@@ -262,8 +262,7 @@ def scan_space(
     parts, warnings = scan_parts(space, ranges, stacks=stacks, expand=False)
     table = None
     if stacks is not None:
-        table = [tuple(int(a) for a in stacks.frames[i, : int(stacks.nframes[i])])
-                 for i in range(len(stacks.nframes))]  # fmt: skip
+        table = frame_tuples(stacks.frames, stacks.nframes)
     return HeapBlocks.concat(parts, table), warnings
 
 

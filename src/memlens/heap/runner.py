@@ -46,7 +46,7 @@ from memlens.heap.timeline import Timeline, rss_of, take_sample
 from memlens.sources.live.coredump import snapshot_process
 from memlens.sources.live.process import open_process
 from memlens.sources.options import OpenOptions
-from memlens.symbols.modmap import LoadedModule, build_module_map
+from memlens.symbols.modmap import ModuleFile, build_module_map
 
 # Seconds between checks of a process's module list.  The shim notes every object
 # it sees loaded and the exit snapshot has the whole map: this only adds build ids
@@ -107,7 +107,7 @@ class Tracked:
     pid: int
     exec_index: int
     timeline: Timeline
-    modules: dict[tuple[str, int], LoadedModule] = field(default_factory=dict)
+    modules: dict[tuple[str, int], ModuleFile] = field(default_factory=dict)
     maps_text: bytes = b""
     maps_checked: float = 0.0
     done: bool = False
@@ -119,9 +119,9 @@ class Tracked:
     python_checked: float = 0.0
 
     @property
-    def loaded(self) -> list[LoadedModule]:
+    def loaded(self) -> list[ModuleFile]:
         """Every module seen mapped (one unloaded later with dlclose included), by address."""
-        return sorted(self.modules.values(), key=lambda m: m.base)
+        return sorted(self.modules.values(), key=lambda m: m.module.base)
 
 
 @dataclass(slots=True)
@@ -251,7 +251,7 @@ class _Watch:
         try:
             with open_process(tr.pid, OpenOptions()) as snap:
                 for m in build_module_map(snap):
-                    tr.modules.setdefault((m.path, m.base), m)
+                    tr.modules.setdefault((m.module.path, m.module.base), m)
         except MemlensError:
             return
 

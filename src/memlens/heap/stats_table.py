@@ -26,11 +26,12 @@ from __future__ import annotations
 import mmap
 import os
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
 
+from memlens.core.module import Module
 from memlens.errors import FormatError
 
 MAGIC = 0x3153544154534C4D  # b"MLSTATS1"
@@ -89,13 +90,6 @@ class Totals:
     def peak_after(self) -> float:
         """Seconds from the start of the program to its heap peak."""
         return max(self.peak_ns - self.start_ns, 0) / 1e9 if self.peak_ns else 0.0
-
-
-class NotedModule(NamedTuple):
-    path: str
-    bias: int
-    lo: int
-    hi: int
 
 
 class QuickCounts(NamedTuple):
@@ -237,7 +231,7 @@ class StatsTable:
         frees = int(w[OVERFLOW_OFFSET // 8 + 1]) + int(slots[1::SLOT_WORDS].sum())
         return QuickCounts(int(w[80 // 8]), int(w[128 // 8]), allocs, frees)
 
-    def modules(self) -> list[NotedModule]:
+    def modules(self) -> list[Module]:
         """The objects the shim noted as they were loaded (at start-up, after each dlopen)."""
         off = header_field(self._map, "modules_off")
         count = min(header_field(self._map, "module_count"), header_field(self._map, "module_cap"))
@@ -247,7 +241,7 @@ class StatsTable:
             bias, lo, hi = (int.from_bytes(raw[k : k + 8], "little") for k in (0, 8, 16))
             path = raw[24:].split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
             if path and hi > lo:
-                out.append(NotedModule(path, bias, lo, hi))
+                out.append(Module(path, lo, hi, load_bias=bias))
         return out
 
     def live_by_stack(self) -> U64:
@@ -284,8 +278,12 @@ def _stacks(entries: U64, frames: int) -> list[tuple[int, ...]]:
     nframes = (entries[:, 1] & np.uint64(0xFFFFFFFF)).astype(np.int64)
     state = entries[:, 1] >> np.uint64(32)
     nframes = np.where(state == 1, np.minimum(nframes, frames), 0)
-    words = entries[:, 12 : 12 + frames]
-    return [tuple(int(a) for a in words[i, : nframes[i]]) for i in range(len(entries))]
+    return frame_tuples(entries[:, 12 : 12 + frames], nframes)
+
+
+def frame_tuples(frames: U64, nframes: npt.NDArray[np.integer[Any]]) -> list[tuple[int, ...]]:
+    """Each row of ``frames`` (zero padded) cut to its count: one stack a row."""
+    return [tuple(int(a) for a in frames[i, : int(nframes[i])]) for i in range(len(frames))]
 
 
 def is_stats_file(path: str) -> bool:

@@ -18,15 +18,12 @@ from memlens.core.snapshot import Snapshot
 from memlens.heap.model import HeapProfile
 from memlens.symbols.chain import Symbolizer, symbolizer_for
 from memlens.symbols.frame import AddressSymbolizer, Frame
-from memlens.symbols.modmap import LoadedModule
+from memlens.symbols.modmap import ModuleFile
 
 
-def modules_of(loaded: Sequence[LoadedModule]) -> list[Module]:
-    """Loaded modules as plain values (path, range, load bias, build ID) to save with a profile."""
-    return [
-        Module(path=m.path, base=m.base, end=m.end, build_id=m.build_id, load_bias=m.load_bias)
-        for m in loaded
-    ]
+def modules_of(loaded: Sequence[ModuleFile]) -> list[Module]:
+    """The modules of a module map, without their local files, to save with a profile."""
+    return [m.module for m in loaded]
 
 
 def symbolizer_for_profile(

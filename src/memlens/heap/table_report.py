@@ -21,23 +21,23 @@ from memlens.heap.stats_table import StatsTable
 from memlens.heap.symbolize import modules_of, symbolize_returns
 from memlens.heap.timeline import Timeline
 from memlens.symbols.chain import Symbolizer
-from memlens.symbols.modmap import LoadedModule
+from memlens.symbols.modmap import ModuleFile
 
 
 def with_noted_modules(
-    table: StatsTable, known: Sequence[LoadedModule] = ()
-) -> list[LoadedModule]:
+    table: StatsTable, known: Sequence[ModuleFile] = ()
+) -> list[ModuleFile]:
     """``known`` modules (from /proc maps: exact, with build ids) completed by those the shim
     noted that none of them covers (a program gone before memlens looked, a library loaded
     and unloaded in between)."""
-    out = {(m.path, m.base): m for m in known}
+    out = {(m.module.path, m.module.base): m for m in known}
     for n in table.modules():
-        if any(m.base < n.hi and n.lo < m.end for m in known):
+        if any(m.module.base < n.end and n.base < m.module.end for m in known):
             continue
         file = n.path if os.path.isfile(n.path) else None
         problem = None if file else "not found on this machine"
-        out[(n.path, n.lo)] = LoadedModule(n.path, n.lo, n.hi, n.bias, None, file, None, problem)
-    return sorted(out.values(), key=lambda m: m.base)
+        out[(n.path, n.base)] = ModuleFile(n, file, None, problem)
+    return sorted(out.values(), key=lambda m: m.module.base)
 
 
 def report_from_table(
@@ -48,7 +48,7 @@ def report_from_table(
     status_text: str,
     runtime: float,
     timeline: Timeline | None = None,
-    known_modules: Sequence[LoadedModule] = (),
+    known_modules: Sequence[ModuleFile] = (),
     processes: int = 1,
     top: int | None = None,
     python: dict[tuple[int, int], PyFrame] | None = None,

@@ -20,7 +20,8 @@ from memlens.mpy.layout import AreaLayout, HeapArea
 from memlens.mpy.locate import Located, candidates, locate_structural
 from memlens.mpy.state_fields import StateFields, flatten
 from memlens.mpy.types import TypeInfo, TypeMap
-from memlens.symbols.table import SymbolTable
+from memlens.symbols.symtable import SymbolTable
+from memlens.unwind.leb128 import Leb128Error, read_leb128
 
 TYPE_PREFIX = "mp_type_"
 LETTER_BY_SYMBOL: dict[str, str] = {
@@ -107,13 +108,10 @@ def _member_offset(die: Any) -> int | None:
     # DW_OP_plus_uconst <n> (old DWARF): opcode 0x23 then ULEB128
     raw = list(attr.value)
     if raw and raw[0] == 0x23:
-        val, shift = 0, 0
-        for b in raw[1:]:
-            val |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                break
-        return val
+        try:
+            return read_leb128(raw, 1, len(raw), signed=False)[0]
+        except Leb128Error:
+            return None
     return None
 
 

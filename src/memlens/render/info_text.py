@@ -13,7 +13,7 @@ from memlens.analyses.summary import Summary, plain
 from memlens.core.snapshot import Snapshot
 from memlens.render.table import Column, Table, print_table
 from memlens.render.units import hex_address, human_size
-from memlens.unwind.frames import ThreadStack
+from memlens.unwind.stackframe import ThreadStack
 
 #: auxv keys shown by name in the text output
 _AUXV = {3: "AT_PHDR", 6: "AT_PAGESZ", 7: "AT_BASE", 9: "AT_ENTRY", 31: "AT_EXECFN",

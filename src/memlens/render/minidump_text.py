@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Any, TextIO
 
 from memlens.analyses.minidump_streams import Block, Line
-from memlens.sources.minidump.ids import ARCHES, PLATFORMS, stream_name
+from memlens.sources.minidump.constants import ARCHES, PLATFORMS, stream_name
 
 CHUNK = 1 << 20
 

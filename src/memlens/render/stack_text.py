@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from memlens.analyses.stack import StackReport
-from memlens.unwind.frames import StackFrame, ThreadStack
+from memlens.unwind.stackframe import StackFrame, ThreadStack
 
 #: register display order and the names Breakpad prints, per arch
 _SHOWN: dict[str, tuple[tuple[str, str], ...]] = {

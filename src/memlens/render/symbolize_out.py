@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from memlens.symbols.batch import Callers, FrameBatch, Level
 from memlens.symbols.frame import Frame
+from memlens.symbols.framebatch import Callers, FrameBatch, Level
 
 
 def _where(f: Frame) -> str:

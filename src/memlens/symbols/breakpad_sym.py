@@ -20,7 +20,7 @@ replaced by ``.sym`` for the file itself.
 
 :class:`BreakpadSymbols` answers the same questions as the other symbol
 sources: ``lookup(addresses) -> (positions, offsets)`` and ``names_at`` over
-module-relative addresses (the :class:`~memlens.symbols.table.SymbolTable`
+module-relative addresses (the :class:`~memlens.symbols.symtable.SymbolTable`
 shape), plus ``locate`` (function, file:line, inline chain) and the unwind
 records ``stack_win`` / ``stack_cfi`` for the stack walker.  To hook it into
 the symbolizer chain, a ``"breakpad"`` source would call

@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 import numpy.typing as npt
 
+from memlens.core.module import Module
 from memlens.symbols import aranges, dwarf
-from memlens.symbols.batch import Bools, FrameBatch, Located, as_addresses
 from memlens.symbols.debugfile import debug_dirs as all_debug_dirs
 from memlens.symbols.elffile import ElfFile
 from memlens.symbols.frame import AddressSymbolizer, Frame
-from memlens.symbols.modmap import LoadedModule, build_module_map
+from memlens.symbols.framebatch import Bools, FrameBatch, Located, as_addresses
+from memlens.symbols.modmap import ModuleFile, build_module_map
 from memlens.symbols.modsyms import ModuleSymbols
 from memlens.symbols.naming import shown
 from memlens.symbols.providers import (
@@ -42,13 +43,13 @@ from memlens.symbols.providers import (
     parse_chain,
     register_provider,
 )
-from memlens.symbols.table import SymbolTable
+from memlens.symbols.symtable import SymbolTable
 
 if TYPE_CHECKING:
     from memlens.core.snapshot import Snapshot
 
 __all__ = [
-    "DEFAULT_CHAIN", "SOURCES", "AddressSymbolizer", "Frame", "FrameBatch", "LoadedModule",
+    "DEFAULT_CHAIN", "SOURCES", "AddressSymbolizer", "Frame", "FrameBatch", "ModuleFile",
     "ModuleSymbols", "Symbolizer", "parse_chain", "register_provider",
     "symbolizer_for", "symbolizer_for_file",
 ]  # fmt: skip
@@ -75,7 +76,7 @@ class Symbolizer:
 
     def __init__(
         self,
-        modules: Sequence[LoadedModule],
+        modules: Sequence[ModuleFile],
         *,
         chain: Sequence[str] | None = None,
         debug_dirs: Sequence[str] = (),
@@ -83,20 +84,20 @@ class Symbolizer:
         tables: Mapping[str, SymbolTable] | None = None,
     ) -> None:
         self.chain = parse_chain(chain)
-        self.modules = sorted(modules, key=lambda m: m.base)
+        self.modules = sorted(modules, key=lambda m: m.module.base)
         dirs = all_debug_dirs(debug_dirs, sysroot)
         self._syms = [ModuleSymbols(m, dirs) for m in self.modules]
-        self._starts = np.array([m.base for m in self.modules], np.uint64)
-        self._ends = np.array([m.end for m in self.modules], np.uint64)
+        self._starts = np.array([m.module.base for m in self.modules], np.uint64)
+        self._ends = np.array([m.module.end for m in self.modules], np.uint64)
         self.tables = dict(tables or {})
         self._made: dict[int, list[SymbolProvider]] = {}
 
     @property
     def warnings(self) -> list[str]:
         """Problems found so far: modules without files, unreadable debug info."""
-        out = [f"{m.path}: {m.problem}" for m in self.modules if m.problem]
+        out = [f"{m.module.path}: {m.problem}" for m in self.modules if m.problem]
         for s in self._syms:
-            out += [f"{s.module.path}: {p}" for p in s.problems]
+            out += [f"{s.module_file.module.path}: {p}" for p in s.problems]
         return out
 
     def module_symbols(self, index: int) -> ModuleSymbols:
@@ -107,13 +108,13 @@ class Symbolizer:
         """The chain's providers for module ``k`` (-1: addresses in no module), made once."""
         got = self._made.get(k)
         if got is None:
-            module = self.modules[k] if k >= 0 else None
+            module = self.modules[k].module if k >= 0 else None
             ctx = Context(module, self._syms[k] if k >= 0 else None, self._user_table(module))
             made = (PROVIDERS[name](ctx) for name in self.chain)
             got = self._made[k] = [p for p in made if p is not None]
         return got
 
-    def _user_table(self, module: LoadedModule | None) -> SymbolTable | None:
+    def _user_table(self, module: Module | None) -> SymbolTable | None:
         if module is None:
             return self.tables.get("")
         return self.tables.get(module.path) or self.tables.get(module.name)
@@ -145,7 +146,8 @@ class Symbolizer:
                 k = int(mi[lo])
                 self._module_rows(k, uniq, lo, hi, names, offsets, has_offset, located, notes)
         return FrameBatch(arr, uniq, inverse.astype(np.int64).reshape(-1),
-                          paths=[m.path for m in self.modules], bases=self._starts, module=mi,
+                          paths=[m.module.path for m in self.modules], bases=self._starts,
+                          module=mi,
                           function=names, function_offset=offsets, has_offset=has_offset,
                           located=located, notes=notes)  # fmt: skip
 
@@ -154,7 +156,7 @@ class Symbolizer:
                      located: Located, notes: dict[int, str],
                      ) -> None:  # fmt: skip
         """Fill rows ``lo:hi`` of the columns (all addresses in module ``k``; -1: none)."""
-        module = self.modules[k] if k >= 0 else None
+        module = self.modules[k].module if k >= 0 else None
         bias = 0 if module is None else module.load_bias
         if bias is None:
             return
@@ -221,7 +223,7 @@ def symbolizer_for(
                       tables=tables)  # fmt: skip
 
 
-def module_for_file(path: str) -> LoadedModule:
+def module_for_file(path: str) -> ModuleFile:
     """The file as a module loaded at its own addresses (bias 0).
 
     Raises:
@@ -230,7 +232,8 @@ def module_for_file(path: str) -> LoadedModule:
     with ElfFile(path) as elf:
         base = elf.image_base()
         end = max((s.vaddr + s.memsz for s in elf.loads), default=base)
-        return LoadedModule(path, base, max(end, base + 1), 0, None, path, elf.build_id())
+        module = Module(path, base, max(end, base + 1), load_bias=0)
+        return ModuleFile(module, path, elf.build_id())
 
 
 def symbolizer_for_file(

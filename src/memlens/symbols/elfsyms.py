@@ -20,7 +20,7 @@ from memlens.symbols.elffile import (
     ElfFile,
     dtype,
 )
-from memlens.symbols.table import (
+from memlens.symbols.symtable import (
     BIND_GLOBAL,
     BIND_LOCAL,
     BIND_WEAK,

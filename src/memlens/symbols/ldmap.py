@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from memlens.errors import FormatError
 from memlens.symbols.nmtext import table_from_symbols
-from memlens.symbols.table import Symbol, SymbolTable
+from memlens.symbols.symtable import Symbol, SymbolTable
 
 _NUM = r"0x[0-9a-fA-F]+"
 #: input section with its numbers: " .text.foo  0xADDR  0xSIZE  file.o"

@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from memlens.core.module import Module
 from memlens.core.region import RegionKind
 from memlens.errors import MemlensError
 from memlens.symbols import linkmap
@@ -33,31 +34,21 @@ AT_SYSINFO_EHDR = 33  # auxv: the address of the vdso's ELF header
 
 
 @dataclass(frozen=True, slots=True)
-class LoadedModule:
-    """One file loaded in the target.
+class ModuleFile:
+    """One module of the target beside the local file its symbols are read from.
 
     Attributes:
-        path: the file as the target names it.
-        base, end: the address range its mappings cover.
-        load_bias: runtime address minus the file's ``p_vaddr`` (None: unknown).
-        build_id: the build id the target records (dump or memory), when any.
-        file: the local file symbols are read from (None: not found or rejected).
+        module: the module as the target records it (``build_id`` is the target's,
+            from the dump or its memory; ``load_bias`` runtime minus ``p_vaddr``).
+        file: the local file (None: not found or rejected).
         file_build_id: the build id of ``file``.
         problem: why ``file`` is None, or what is doubtful.
     """
 
-    path: str
-    base: int
-    end: int
-    load_bias: int | None = None
-    build_id: bytes | None = None
+    module: Module
     file: str | None = None
     file_build_id: bytes | None = None
     problem: str | None = None
-
-    @property
-    def name(self) -> str:
-        return os.path.basename(self.path)
 
 
 @dataclass(slots=True)
@@ -141,7 +132,7 @@ def _vdso_range(snapshot: Snapshot) -> tuple[int, int] | None:
     return (r.start, r.end) if r is not None and r.start == at and not r.path else None
 
 
-def _vdso(snapshot: Snapshot, sysroot: str | None) -> LoadedModule | None:
+def _vdso(snapshot: Snapshot, sysroot: str | None) -> ModuleFile | None:
     """The vdso as a module whose file is its own image, copied from the target."""
     where = _vdso_range(snapshot)
     if where is None:
@@ -149,13 +140,13 @@ def _vdso(snapshot: Snapshot, sysroot: str | None) -> LoadedModule | None:
     start, end = where
     local = _vdso_file(snapshot, start, end)
     if local is None:
-        return LoadedModule("[vdso]", start, end, problem="vdso image not in the snapshot")
+        return ModuleFile(Module("[vdso]", start, end), problem="vdso image not in the snapshot")
     c = _Candidate("[vdso]", start, end, (start, 0))
     module = _resolve(snapshot, c, sysroot, local)
     return module
 
 
-def build_module_map(snapshot: Snapshot, *, sysroot: str | None = None) -> list[LoadedModule]:
+def build_module_map(snapshot: Snapshot, *, sysroot: str | None = None) -> list[ModuleFile]:
     """The modules of ``snapshot``, sorted by base address (never raises for one bad file).
 
     The vdso, which has no file, is read from the target's own memory."""
@@ -184,25 +175,27 @@ def build_module_map(snapshot: Snapshot, *, sysroot: str | None = None) -> list[
     if vdso is not None:
         # a dump may list the vdso as a module by its soname (linux-vdso.so.1), with no
         # file to read: its symbols come from the image in memory, under that name
-        named = [m for m in out if m.base <= vdso.base < m.end]
+        at = vdso.module.base
+        named = [m for m in out if m.module.base <= at < m.module.end]
         if not named:
             out.append(vdso)
         elif named[0].file is None and vdso.file is not None:
-            out[out.index(named[0])] = replace(vdso, path=named[0].path)
-    return sorted(out, key=lambda m: (m.base, m.end))
+            renamed = replace(vdso.module, path=named[0].module.path)
+            out[out.index(named[0])] = replace(vdso, module=renamed)
+    return sorted(out, key=lambda m: (m.module.base, m.module.end))
 
 
 def _resolve(snapshot: Snapshot, c: _Candidate, sysroot: str | None,
-             local: str | None = None) -> LoadedModule:  # fmt: skip
+             local: str | None = None) -> ModuleFile:  # fmt: skip
     target_id = c.build_id or linkmap.build_id_in_memory(snapshot, c.base)
     local = local or _local_file(snapshot, c, sysroot)
     if local is None:
-        return LoadedModule(c.path, c.base, c.end, c.bias, target_id, None, None,
-                            "file not found" + (f" under {sysroot}" if sysroot else ""))
+        return ModuleFile(_module(c, c.base, c.end, c.bias, target_id), problem=(
+            "file not found" + (f" under {sysroot}" if sysroot else "")))
     if not is_elf(local)[0]:
         # a data file mapped into the target (locale archives, caches): a region with a
         # name, not a module with symbols -- nothing is missing, so no problem to report
-        return LoadedModule(c.path, c.base, c.end, c.bias, target_id, None, None)
+        return ModuleFile(_module(c, c.base, c.end, c.bias, target_id))
     try:
         with ElfFile(local) as elf:
             file_id = elf.build_id()
@@ -216,8 +209,8 @@ def _resolve(snapshot: Snapshot, c: _Candidate, sysroot: str | None,
             if end <= base and bias is not None and elf.loads:
                 end = bias + max(s.vaddr + s.memsz for s in elf.loads)
     except MemlensError as e:
-        return LoadedModule(c.path, c.base, c.end, c.bias, target_id, None, None, str(e))
-    module = LoadedModule(c.path, base, end, bias, target_id, local, file_id)
+        return ModuleFile(_module(c, c.base, c.end, c.bias, target_id), problem=str(e))
+    module = ModuleFile(_module(c, base, end, bias, target_id), local, file_id)
     if target_id and file_id and target_id != file_id:
         return replace(module, file=None, problem=(
             f"build id of {local} is {file_id.hex()}, the target's is {target_id.hex()}"))
@@ -231,3 +224,8 @@ def _resolve(snapshot: Snapshot, c: _Candidate, sysroot: str | None,
             return replace(module, file=None, problem=(
                 f"debug id of {local} is {mine}, the target's is {c.debug_id}"))
     return module
+
+
+def _module(c: _Candidate, base: int, end: int, bias: int | None,
+            build_id: bytes | None) -> Module:  # fmt: skip
+    return Module(c.path, base, end, build_id, c.debug_id, bias)

@@ -13,9 +13,9 @@ from memlens.symbols import aranges, dwarf
 from memlens.symbols.debugfile import find_debug_file
 from memlens.symbols.elffile import ElfFile
 from memlens.symbols.elfsyms import load_elf_symbols
-from memlens.symbols.modmap import LoadedModule
+from memlens.symbols.modmap import ModuleFile
 from memlens.symbols.outer import OuterNames
-from memlens.symbols.table import SymbolTable
+from memlens.symbols.symtable import SymbolTable
 
 if TYPE_CHECKING:
     from memlens.symbols.dwarflines import ElfLineTable
@@ -26,8 +26,8 @@ U64 = npt.NDArray[np.uint64]
 class ModuleSymbols:
     """The symbol sources of one module, loaded on first use."""
 
-    def __init__(self, module: LoadedModule, dirs: Sequence[str]) -> None:
-        self.module = module
+    def __init__(self, module_file: ModuleFile, dirs: Sequence[str]) -> None:
+        self.module_file = module_file
         self.dirs = dirs
         self.problems: list[str] = []
         self._loaded = False
@@ -45,7 +45,7 @@ class ModuleSymbols:
         if self._loaded:
             return
         self._loaded = True
-        path = self.module.file
+        path = self.module_file.file
         if path is None:
             return
         try:
@@ -57,7 +57,7 @@ class ModuleSymbols:
                 link = elf.debuglink()
                 if not self._has_debug_info or not full:
                     self.debug_file = find_debug_file(
-                        path, self.module.file_build_id, link[0] if link else None, self.dirs
+                        path, self.module_file.file_build_id, link[0] if link else None, self.dirs
                     )
             if self.debug_file and not full:
                 with ElfFile(self.debug_file) as dbg:
@@ -77,7 +77,7 @@ class ModuleSymbols:
         self._load()
         if not self._units_read:
             self._units_read = True
-            source = self.debug_file or (self.module.file if self._has_debug_info else None)
+            source = self.debug_file or (self.module_file.file if self._has_debug_info else None)
             if source is not None:
                 try:
                     self._units = aranges.unit_ranges(source)
@@ -97,17 +97,17 @@ class ModuleSymbols:
         if self._lines_tried:
             return self._lines
         self._lines_tried = True
-        source = self.debug_file or (self.module.file if self._has_debug_info else None)
+        source = self.debug_file or (self.module_file.file if self._has_debug_info else None)
         if source is None:
             return None
         try:
             if dwarf.available():
-                self._lines = dwarf.LineTable(source, self.module.file_build_id)
+                self._lines = dwarf.LineTable(source, self.module_file.file_build_id)
             else:
                 # the pyelftools fallback, imported only when symbolic is missing
                 from memlens.symbols.dwarflines import ElfLineTable
 
-                self._lines = ElfLineTable(source, self.image_base, self.module.file_build_id)
+                self._lines = ElfLineTable(source, self.image_base, self.module_file.file_build_id)
         except FormatError as e:
             self.problems.append(str(e))
         return self._lines

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from memlens.errors import FormatError
-from memlens.symbols.table import (
+from memlens.symbols.symtable import (
     BIND_GLOBAL,
     BIND_LOCAL,
     BIND_WEAK,

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from memlens.symbols.naming import public, shown, split_fragment, split_version, with_tags
-from memlens.symbols.table import SymbolTable
+from memlens.symbols.symtable import SymbolTable
 
 
 class OuterNames:

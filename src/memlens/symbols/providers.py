@@ -27,13 +27,13 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from memlens.core.module import Module
 from memlens.errors import UsageError
-from memlens.symbols.batch import Callers, Located
 from memlens.symbols.dwarf import LineFrame
-from memlens.symbols.modmap import LoadedModule
+from memlens.symbols.framebatch import Callers, Located
 from memlens.symbols.modsyms import ModuleSymbols
 from memlens.symbols.naming import shown
-from memlens.symbols.table import SymbolTable
+from memlens.symbols.symtable import SymbolTable
 
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
@@ -72,7 +72,7 @@ class SymbolProvider(Protocol):
 class Context:
     """What a factory may use: the module, its loaded sources, the user's table for it."""
 
-    module: LoadedModule | None
+    module: Module | None
     symbols: ModuleSymbols | None
     user_table: SymbolTable | None
 
@@ -100,7 +100,7 @@ class DwarfProvider:
     """Function, file:line and the inline chain from DWARF; the outermost function
     named with the symbol table's help (:mod:`memlens.symbols.outer`)."""
 
-    def __init__(self, module: LoadedModule | None, symbols: ModuleSymbols) -> None:
+    def __init__(self, module: Module | None, symbols: ModuleSymbols) -> None:
         self.module = module
         self.symbols = symbols
 

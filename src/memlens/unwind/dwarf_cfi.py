@@ -19,6 +19,7 @@ import struct
 from dataclasses import dataclass, field
 
 from memlens.errors import FormatError
+from memlens.unwind.leb128 import Leb128Error, read_leb128
 
 # DW_EH_PE_* pointer encodings: low nibble the format, high nibble how it is applied
 PE_OMIT = 0xFF
@@ -84,28 +85,17 @@ class _Reader:
         return int(self.data[self.pos - 1])
 
     def uleb(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.u8()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                return result
-            if shift > 70:
-                raise CfiError("LEB128 too long")
+        return self._leb128(False)
 
     def sleb(self) -> int:
-        result = shift = 0
-        while True:
-            b = self.u8()
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                if b & 0x40:
-                    result -= 1 << shift
-                return result
-            if shift > 70:
-                raise CfiError("LEB128 too long")
+        return self._leb128(True)
+
+    def _leb128(self, signed: bool) -> int:
+        try:
+            value, self.pos = read_leb128(self.data, self.pos, self.end, signed)
+        except Leb128Error as e:
+            raise CfiError(str(e)) from None
+        return value
 
     def cstring(self) -> bytes:
         end = bytes(self.data[self.pos : self.end]).find(b"\0")

@@ -18,6 +18,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Mapping
 
+from memlens.unwind.leb128 import Leb128Error, read_leb128
+
 MAX_STEPS = 10_000
 MAX_STACK = 1024
 
@@ -134,18 +136,11 @@ def dwarf_expr(code: bytes, registers: Callable[[int], int | None], read: ReadWo
 
     def leb(signed: bool) -> int:
         nonlocal pos
-        result = shift = 0
-        while True:
-            if pos >= n or shift > 70:
-                raise ExprError("LEB128 past the expression")
-            b = code[pos]
-            pos += 1
-            result |= (b & 0x7F) << shift
-            shift += 7
-            if not b & 0x80:
-                if signed and b & 0x40:
-                    result -= 1 << shift
-                return result
+        try:
+            value, pos = read_leb128(code, pos, n, signed)
+        except Leb128Error as e:
+            raise ExprError(f"{e} (the expression)") from None
+        return value
 
     def fixed(fmt: str) -> int:
         nonlocal pos

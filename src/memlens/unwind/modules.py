@@ -10,50 +10,35 @@ in ``problems``.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
 
+from memlens.core.module import Module
 from memlens.errors import MemlensError
 from memlens.symbols.breakpad_sym import BreakpadSymbols, SymbolStore
 from memlens.symbols.elffile import ElfFile
+from memlens.symbols.modmap import ModuleFile
 from memlens.unwind.dwarf_cfi import CfiTable
-
-
-@dataclass(frozen=True, slots=True)
-class UnwindModule:
-    """A module as the walker sees it (absolute addresses)."""
-
-    path: str
-    base: int
-    end: int
-    load_bias: int | None = None  # runtime minus link-time address of the local file
-    file: str | None = None  # the local ELF file, when found
-    debug_file: str | None = None  # the name a symbol store files it under
-    debug_id: str | None = None
-    version: str | None = None
-
-    @property
-    def name(self) -> str:
-        return self.path.replace("\\", "/").rsplit("/", 1)[-1]
 
 
 class UnwindModules:
     """The modules of one target, ordered by address, with their unwind data on demand."""
 
-    def __init__(self, modules: list[UnwindModule], store: SymbolStore | None) -> None:
-        self.modules = sorted(modules, key=lambda m: m.base)
+    def __init__(self, modules: list[ModuleFile], store: SymbolStore | None) -> None:
+        found = sorted(modules, key=lambda m: m.module.base)
+        self.modules = [m.module for m in found]
         self._starts = [m.base for m in self.modules]
+        self._files = {m.module.base: m.file for m in found}  # the local ELF file, if any
         self.store = store
         self._cfi: dict[int, list[CfiTable]] = {}
         self._sym: dict[int, BreakpadSymbols | None] = {}
         self.problems: list[str] = []
 
-    def at(self, address: int) -> UnwindModule | None:
+    def at(self, address: int) -> Module | None:
         i = bisect.bisect_right(self._starts, address) - 1
         if i >= 0 and address < self.modules[i].end:
             return self.modules[i]
         return None
 
-    def breakpad(self, module: UnwindModule) -> BreakpadSymbols | None:
+    def breakpad(self, module: Module) -> BreakpadSymbols | None:
         if self.store is None or not module.debug_id:
             return None
         if module.base not in self._sym:
@@ -61,15 +46,16 @@ class UnwindModules:
                                                      module.debug_id)  # fmt: skip
         return self._sym[module.base]
 
-    def cfi(self, module: UnwindModule) -> list[CfiTable]:
+    def cfi(self, module: Module) -> list[CfiTable]:
         """``.eh_frame`` and ``.debug_frame`` of the module's file (link-time addresses)."""
         found = self._cfi.get(module.base)
         if found is not None:
             return found
         tables: list[CfiTable] = []
-        if module.file is not None and module.load_bias is not None:
+        file = self._files.get(module.base)
+        if file is not None and module.load_bias is not None:
             try:
-                with ElfFile(module.file) as elf:
+                with ElfFile(file) as elf:
                     prefix = elf.order
                     for name, eh in ((".eh_frame", True), (".debug_frame", False)):
                         sec = elf.section(name)

@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING
 
 from memlens.symbols.breakpad_sym import StackWin
 from memlens.unwind.expr import ExprError, postfix
-from memlens.unwind.frames import StackFrame, Trust
+from memlens.unwind.stackframe import StackFrame, Trust
 
 if TYPE_CHECKING:
-    from memlens.unwind.walk import Walker
+    from memlens.unwind.walker import Walker
 
 _FPO_WITH_EBP = ("$eip .raSearchStart ^ = $esp .raSearchStart 4 + = "
                  "$ebp $esp .cbCalleeParams + .cbSavedRegs + 8 - ^ =")  # fmt: skip

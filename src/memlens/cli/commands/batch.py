@@ -68,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("batch needs -o OUT, the dataset folder")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1, not {args.workers}")
-    from memlens.batch.runner import run_batch
+    from memlens.batch.scheduler import run_batch
 
     result = run_batch(
         args.analysis, args.inputs, args.out, workers=args.workers, scheduler=args.scheduler,

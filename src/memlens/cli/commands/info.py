@@ -11,7 +11,7 @@ from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError
 from memlens.render import jsonout
 from memlens.render.info_text import print_text, to_json
-from memlens.unwind.frames import ThreadStack
+from memlens.unwind.stackframe import ThreadStack
 
 NAME = "info"
 HELP = "what a target is: format, arch, process, threads, crash, modules, region totals"

@@ -16,7 +16,7 @@ from memlens.render.table import Column, Table, print_table
 from memlens.render.units import hex_address, human_size
 from memlens.symbols.demangle import demangle
 from memlens.symbols.nmtext import load_nm
-from memlens.symbols.table import KIND_FUNC
+from memlens.symbols.symtable import KIND_FUNC
 
 NAME = "resident"
 HELP = "symbols of a library whose pages are resident (or not), with resident fractions"

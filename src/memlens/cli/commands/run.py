@@ -21,7 +21,7 @@ from memlens.heap.runner import RunOptions, RunResult, Tracked, run_under_shim
 from memlens.heap.table_report import report_from_table
 from memlens.render import runhtml, runjson, runtext
 from memlens.render.pprof import write_run as write_pprof
-from memlens.symbols.modmap import LoadedModule
+from memlens.symbols.modmap import ModuleFile
 
 NAME = "run"
 HELP = "run a command under the allocation shim; report peak, leaks, churn and memory over time"
@@ -138,14 +138,14 @@ def demo_command(out_dir: str) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def known_modules(result: RunResult, main: Tracked) -> list[LoadedModule]:
+def known_modules(result: RunResult, main: Tracked) -> list[ModuleFile]:
     """The modules memlens saw mapped in the main image, and those its snapshots saw."""
     seen = dict(main.modules)
     for snap in result.snapshots:
         if snap.pid == main.pid and snap.profile.loaded:
             for m in snap.profile.loaded:
-                seen.setdefault((m.path, m.base), m)
-    return sorted(seen.values(), key=lambda m: m.base)
+                seen.setdefault((m.module.path, m.module.base), m)
+    return sorted(seen.values(), key=lambda m: m.module.base)
 
 
 def build_run_report(

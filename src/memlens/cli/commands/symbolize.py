@@ -12,12 +12,12 @@ from memlens.cli.target import add_target_arguments, open_from_args, parse_addre
 from memlens.errors import UsageError
 from memlens.render import jsonout
 from memlens.render.symbolize_out import batch_json, batch_text
-from memlens.symbols.batch import FrameBatch
 from memlens.symbols.chain import SOURCES, Symbolizer, symbolizer_for, symbolizer_for_file
 from memlens.symbols.elffile import ET_CORE, is_elf
+from memlens.symbols.framebatch import FrameBatch
 from memlens.symbols.ldmap import load_map
 from memlens.symbols.nmtext import load_nm
-from memlens.symbols.table import SymbolTable
+from memlens.symbols.symtable import SymbolTable
 
 NAME = "symbolize"
 HELP = "turn addresses into function+offset, file:line and inline frames"
@@ -94,7 +94,8 @@ def outside_warning(symbolizer: Symbolizer, batch: FrameBatch) -> str | None:
     if not missing:
         return None
     mods = [m for m in symbolizer.modules if m.file] or symbolizer.modules
-    ranges = ", ".join(f"{m.name} {m.base:#x}-{m.end:#x}" for m in mods[:8])
+    ranges = ", ".join(f"{m.module.name} {m.module.base:#x}-{m.module.end:#x}"
+                       for m in mods[:8])  # fmt: skip
     more = f" and {len(mods) - 8} more" if len(mods) > 8 else ""
     return (f"{missing} address{'es' if missing > 1 else ''} outside every module; "
             f"modules: {ranges or 'none'}{more}")

@@ -31,6 +31,7 @@ MAX_PHNUM = 256
 MAX_DYN = 4096
 MAX_NOTE = 1 << 16
 MAX_LINKMAP = 1024
+MAX_MAPPINGS = 8  # mappings one shared object spans at most (text, data, relro...)
 PAGE = 0x1000
 
 #: per ELF class: Elf_Ehdr offsets of e_phoff (and its format) and e_phnum; Elf_Phdr
@@ -125,11 +126,23 @@ def image_at(space: AddressSpace, base: int) -> Image | None:
         phdrs = _phdrs(space, base + phoff, phnum, elfclass, prefix)
     except MemlensError:
         return None
-    first = next((p for p in phdrs if p.type == PT_LOAD), None)
-    if first is None:
+    bias = load_bias(phdrs, base)
+    if bias is None:
         return None
-    bias = base - (first.vaddr - first.offset)  # file offset 0 is at base
     return Image(prefix, 4 if elfclass == 1 else 8, tuple(phdrs), bias)
+
+
+def load_bias(phdrs: list[Phdr], header_at: int) -> int | None:
+    """Runtime minus link-time address of an image whose ELF header is at ``header_at``.
+
+    The header is file offset 0, mapped by the PT_LOAD whose offset lies in the first
+    page; that mapping starts at ``bias + vaddr - offset`` whatever the page size (a
+    PT_LOAD's vaddr and offset agree modulo its alignment).  None: no PT_LOAD maps it.
+    """
+    first = min((p for p in phdrs if p.type == PT_LOAD), key=lambda p: p.offset, default=None)
+    if first is None or first.offset >= PAGE:
+        return None
+    return header_at - (first.vaddr - first.offset)
 
 
 def _phdrs(space: AddressSpace, at: int, count: int, elfclass: int, prefix: str) -> list[Phdr]:
@@ -174,18 +187,49 @@ def from_headers(space: AddressSpace, starts: list[int]) -> list[Module]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class LinkMapEntry:
+    """One object on the dynamic loader's ``link_map`` list, as the loader records it."""
+
+    name: str
+    l_addr: int  # the load bias the loader applied
+    l_ld: int  # the runtime address of its PT_DYNAMIC
+
+
 def from_link_map(space: AddressSpace, auxv: dict[int, int]) -> list[Module]:
-    """The executable (``AT_PHDR``) and every object on the loader's ``link_map`` list."""
+    """The executable (``AT_PHDR``) and every object on the loader's ``link_map`` list
+    whose ELF header is in memory."""
     try:
-        return list(_walk(space, auxv))
+        exe = executable(space, auxv)
+        out = [] if exe is None else [exe]
+        for entry in link_map(space, auxv):
+            module = _linked(space, entry)
+            if module is not None:
+                out.append(module)
     except MemlensError:
         return []
+    return out
 
 
-def _walk(space: AddressSpace, auxv: dict[int, int]) -> Iterator[Module]:
+def executable(space: AddressSpace, auxv: dict[int, int]) -> Module | None:
+    """The main program, from its program headers at ``AT_PHDR`` (named by ``AT_EXECFN``,
+    else ``[exe]``); its bias from ``PT_PHDR``.
+
+    Raises:
+        MemlensError: its program headers are not readable.
+    """
+    exe = _exe_image(space, auxv)
+    extent = exe.extent() if exe is not None else None
+    if exe is None or extent is None:
+        return None
+    name = _cstring(space, auxv.get(AT_EXECFN)) or "[exe]"
+    return Module(name, extent[0], extent[1], build_id=exe.build_id(space), load_bias=exe.bias)
+
+
+def _exe_image(space: AddressSpace, auxv: dict[int, int]) -> Image | None:
     phdr_at, phnum = auxv.get(AT_PHDR), auxv.get(AT_PHNUM)
     if not phdr_at or not phnum:
-        return
+        return None
     elfclass = 2 if space.word_size == 8 else 1
     prefix = "<" if space.byteorder == "little" else ">"
     phdrs = _phdrs(space, phdr_at, min(phnum, MAX_PHNUM), elfclass, prefix)
@@ -196,13 +240,21 @@ def _walk(space: AddressSpace, auxv: dict[int, int]) -> Iterator[Module]:
     elif loads and loads[0].offset == 0:
         bias = 0  # no PT_PHDR: a non-PIE executable
     else:
+        return None
+    return Image(prefix, space.word_size, tuple(phdrs), bias)
+
+
+def link_map(space: AddressSpace, auxv: dict[int, int]) -> Iterator[LinkMapEntry]:
+    """The loader's list of shared objects: the executable's ``DT_DEBUG`` -> ``r_debug``
+    -> ``r_map`` -> ``l_next``..., bounded and loop-safe (the executable's own entry,
+    whose name is empty, left out).
+
+    Raises:
+        MemlensError: a read failed (what was yielded before stays valid).
+    """
+    exe = _exe_image(space, auxv)
+    if exe is None:
         return
-    exe = Image(prefix, space.word_size, tuple(phdrs), bias)
-    extent = exe.extent()
-    exe_path = _cstring(space, auxv.get(AT_EXECFN))
-    if extent is not None:
-        yield Module(exe_path or "[exe]", extent[0], extent[1], build_id=exe.build_id(space),
-                     load_bias=bias)  # fmt: skip
     r_debug = next((value for tag, value, _ in exe.dynamic(space) if tag == DT_DEBUG), 0)
     if not r_debug:
         return
@@ -214,20 +266,28 @@ def _walk(space: AddressSpace, auxv: dict[int, int]) -> Iterator[Module]:
         l_addr, l_name, l_ld, l_next = (space.pointer(entry + k * word) for k in range(4))
         name = _cstring(space, l_name)
         entry = l_next
-        if not name:
-            continue  # the executable itself (its l_name is empty)
-        module = _linked(space, name, l_addr, l_ld)
-        if module is not None:
-            yield module
+        if name:
+            yield LinkMapEntry(name, l_addr, l_ld)
 
 
-def _linked(space: AddressSpace, name: str, l_addr: int, l_ld: int) -> Module | None:
-    """The image of one link-map entry: its header at ``l_addr`` (a shared object's first
-    PT_LOAD is at vaddr 0) -- else the page-aligned start below its ``l_ld``."""
-    found = module_at(space, l_addr, name)
-    if found is not None:
+def _linked(space: AddressSpace, entry: LinkMapEntry) -> Module | None:
+    """The image of one link-map entry whose bias is the loader's ``l_addr``.
+
+    A shared object linked at vaddr 0 has its ELF header at ``l_addr``; one linked
+    higher (prelinked, ``-Ttext-segment``) at the start of one of the mappings below
+    its ``l_ld``, which the walk tries nearest first.
+    """
+    found = module_at(space, entry.l_addr, entry.name)
+    if found is not None and found.load_bias == entry.l_addr:
         return found
-    return module_at(space, l_ld & ~(PAGE - 1), name) if l_ld else None
+    regions = space.region_map
+    i = regions.index(entry.l_ld) if entry.l_ld else -1
+    for k in range(i, max(i - MAX_MAPPINGS, -1), -1):
+        start = regions.bounds(k)[0]
+        found = module_at(space, start, entry.name) if start != entry.l_addr else None
+        if found is not None and found.load_bias == entry.l_addr:
+            return found
+    return None
 
 
 def _cstring(space: AddressSpace, at: int | None) -> str | None:

@@ -15,24 +15,13 @@ from memlens.errors import ProcessGoneError, TargetError
 from memlens.sources.live.maps import is_private_anonymous, parse_maps
 from memlens.sources.live.memory import FilePlace, ProcessMemory
 from memlens.sources.live.pagemap import PagemapReader, process_alive
+from memlens.sources.live.procfs import read_proc_text
 from memlens.sources.options import OpenOptions
 
 if TYPE_CHECKING:
     from memlens.sources.live.freeze import Freezer
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
-
-
-def _read_text(pid: int, name: str) -> str:
-    try:
-        with open(f"/proc/{pid}/{name}", "rb") as f:
-            return f.read().decode("utf-8", "surrogateescape")
-    except FileNotFoundError:
-        raise ProcessGoneError(pid, "no such process") from None
-    except PermissionError:
-        raise TargetError(pid, f"no permission to read /proc/{pid}/{name}") from None
-    except ProcessLookupError:
-        raise ProcessGoneError(pid, "exited while being read") from None
 
 
 def _threads(pid: int) -> list[Thread]:
@@ -122,7 +111,7 @@ class LiveProcess(Snapshot):
 
     def _open(self, pid: int, options: OpenOptions) -> None:
         self._pagemap: PagemapReader | None = None
-        regions = parse_maps(_read_text(pid, "maps"), f"/proc/{pid}/maps")
+        regions = parse_maps(read_proc_text(pid, "maps"), f"/proc/{pid}/maps")
         if not regions and not process_alive(pid):
             raise ProcessGoneError(pid, "has exited (a zombie): no memory left to read")
         self.memory = ProcessMemory(pid, _private_anonymous(regions), _file_pages(pid, regions))
@@ -133,7 +122,7 @@ class LiveProcess(Snapshot):
             word_size=arch.word_size,
             byteorder="big" if arch.byteorder == "big" else "little",
         )
-        cmdline = _read_text(pid, "cmdline").rstrip("\0").replace("\0", " ")
+        cmdline = read_proc_text(pid, "cmdline").rstrip("\0").replace("\0", " ")
         super().__init__(
             format="live",
             source=str(pid),

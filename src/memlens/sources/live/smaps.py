@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from memlens.errors import ProcessGoneError, TargetError
+from memlens.sources.live.procfs import read_proc_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,25 +108,5 @@ def read_smaps(pid: int, name: str = "smaps") -> dict[int, Usage]:
         TargetError: no permission, or the file does not exist (kernels before 4.14 have no
             ``smaps_rollup``).
     """
-    try:
-        with open(f"/proc/{pid}/{name}", "rb") as f:
-            text = f.read().decode("utf-8", "surrogateescape")
-    except FileNotFoundError:
-        if not _exists(pid):
-            raise ProcessGoneError(pid, "no such process") from None
-        raise TargetError(pid, f"/proc/{pid}/{name} does not exist on this kernel") from None
-    except ProcessLookupError:
-        raise ProcessGoneError(pid, "exited while being read") from None
-    except PermissionError:
-        raise TargetError(pid, f"no permission to read /proc/{pid}/{name}") from None
-    except OSError as e:
-        raise TargetError(pid, f"/proc/{pid}/{name}: {e.strerror}") from None
-    return parse_smaps(text)
+    return parse_smaps(read_proc_text(pid, name))
 
-
-def _exists(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb"):
-            return True
-    except OSError:
-        return False

@@ -15,7 +15,11 @@ from typing import TYPE_CHECKING
 
 from memlens.core.ids import elf_debug_id, guid_debug_id, guid_text
 from memlens.sources.minidump import layouts as L
-from memlens.sources.minidump.ids import CV_SIGNATURE_ELF, CV_SIGNATURE_NB10, CV_SIGNATURE_RSDS
+from memlens.sources.minidump.constants import (
+    CV_SIGNATURE_ELF,
+    CV_SIGNATURE_NB10,
+    CV_SIGNATURE_RSDS,
+)
 from memlens.sources.minidump.structs import Record
 
 __all__ = ["CodeView", "elf_debug_id", "guid_debug_id", "guid_text", "parse_codeview"]

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from memlens.core.addrspace import AddressSpace, Segment
 from memlens.core.backing import BufferBacking
 from memlens.core.region import Region
-from memlens.sources.minidump import ids
+from memlens.sources.minidump import constants
 from memlens.sources.minidump.dumpfile import MinidumpFile
 from memlens.sources.minidump.linux import LinuxMaps
 from memlens.sources.minidump.memory import (
@@ -43,7 +43,7 @@ Array = npt.NDArray[np.uint64]
 
 #: protection & 0xFF -> whether the page is readable, writable or executable at all
 _ACCESSIBLE = np.zeros(256, dtype=np.bool_)
-for _code, _rwx in ids.PROTECTIONS.items():
+for _code, _rwx in constants.PROTECTIONS.items():
     _ACCESSIBLE[_code] = any(_rwx)
 
 
@@ -116,11 +116,11 @@ def _extents(dump: MinidumpFile) -> tuple[Array, Array] | None:
     t = infos.table
     start, size = t["base_address"].astype(U64), t["region_size"].astype(U64)
     state = t["state"]
-    keep = (state != ids.MEM_FREE) & (size > 0) & ((start == 0) | (size <= -start))
+    keep = (state != constants.MEM_FREE) & (size > 0) & ((start == 0) | (size <= -start))
     everything = bool(keep.all())
     if not _sorted_disjoint(*((start, size) if everything else (start[keep], size[keep]))):
         return None  # the general path resolves (and reports) overlapping regions
-    usable = keep & (state == ids.MEM_COMMIT) & _ACCESSIBLE[t["protection"] & 0xFF]
+    usable = keep & (state == constants.MEM_COMMIT) & _ACCESSIBLE[t["protection"] & 0xFF]
     if usable.all():
         return start, size
     return start[usable], size[usable]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from memlens.errors import FormatError, MemlensError, UsageError
 from memlens.sources.minidump import layouts as L
-from memlens.sources.minidump.ids import ARCHES, stream_name
+from memlens.sources.minidump.constants import ARCHES, stream_name
 from memlens.sources.minidump.structs import ByteOrder, Layout, Record
 
 if TYPE_CHECKING:

@@ -32,7 +32,7 @@ from memlens.core.module import Module
 from memlens.core.rangemap import Overlap, RangeMap
 from memlens.core.region import Perms, Region, RegionKind
 from memlens.core.snapshot import Arch, Snapshot, Thread
-from memlens.sources.minidump import ids
+from memlens.sources.minidump import constants
 from memlens.sources.minidump.columnar import fast_space
 from memlens.sources.minidump.crashpad import CrashpadInfo
 from memlens.sources.minidump.dumpfile import Limits, MinidumpFile
@@ -151,8 +151,8 @@ def _general_space(dump: MinidumpFile, backing: BufferBacking, modules: list[Mod
 
 
 def _arch(dump: MinidumpFile, sysinfo: SystemInfo | None, threads: list[Thread]) -> Arch:
-    if sysinfo is not None and sysinfo.arch_code in ids.ARCHES:
-        _, name, word = ids.ARCHES[sysinfo.arch_code]
+    if sysinfo is not None and sysinfo.arch_code in constants.ARCHES:
+        _, name, word = constants.ARCHES[sysinfo.arch_code]
         return Arch(name, word, dump.order)
     # No SystemInfo: the register names of the contexts tell the CPU.
     for thread in threads:
@@ -191,7 +191,8 @@ def _modules(dump: MinidumpFile, sysinfo: SystemInfo | None = None) -> list[Modu
             end = TOP
         build_id = m.codeview.build_id if m.codeview is not None else None
         out.append(Module(m.name, m.base, end, build_id, m.debug_identifier,
-                          code_id=_code_id(m, platform)))  # fmt: skip
+                          code_id=_code_id(m, platform), debug_file=m.debug_file,
+                          version=m.version or None))  # fmt: skip
     return out
 
 
@@ -229,8 +230,8 @@ def _crash(exc: ExceptionStream, sysinfo: SystemInfo | None) -> CrashInfo:
     if platform in MACH_PLATFORMS:
         reason = crash.mach_reason(exc.code, exc.flags, arm)
         return CrashInfo(exc.thread_id, code=exc.code, address=exc.address, description=reason,
-                         os=ids.PLATFORMS[platform], parameters=params)  # fmt: skip
-    posix = (platform in ids.POSIX_PLATFORMS if platform is not None
+                         os=constants.PLATFORMS[platform], parameters=params)  # fmt: skip
+    posix = (platform in constants.POSIX_PLATFORMS if platform is not None
              else exc.code < 0x100 or exc.code == crash.DUMP_REQUESTED)  # fmt: skip
     if posix:
         # Breakpad and Crashpad on Linux: exception_code = signal, exception_flags =
@@ -241,7 +242,7 @@ def _crash(exc: ExceptionStream, sysinfo: SystemInfo | None) -> CrashInfo:
         sent = signo is not None and si_code <= 0
         return CrashInfo(exc.thread_id, signal=signo, code=si_code, address=exc.address,
                          description=crash.breakpad_signal_reason(exc.code, si_code),
-                         os=ids.PLATFORMS.get(platform or 0x8201, "posix"), parameters=params,
+                         os=constants.PLATFORMS.get(platform or 0x8201, "posix"), parameters=params,
                          sender_pid=exc.address & 0xFFFFFFFF if sent else None,
                          sender_uid=exc.address >> 32 if sent else None)  # fmt: skip
     reason, data_address = crash.windows_reason(exc.code, params)
@@ -284,7 +285,7 @@ def _names_for(namer: RangeMap[Naming], starts: npt.NDArray[np.uint64],
 
 @functools.cache
 def _perms(protection: int) -> Perms:
-    r, w, x = ids.PROTECTIONS.get(protection & 0xFF, (False, False, False))
+    r, w, x = constants.PROTECTIONS.get(protection & 0xFF, (False, False, False))
     return Perms(r, w, x, False)
 
 
@@ -309,17 +310,17 @@ def _regions(dump: MinidumpFile, modules: list[Module], threads: list[Thread],
         t = infos.table
         start, size = t["base_address"], t["region_size"]
         # Not free, not empty, not wrapping: 2**64 - start (mod 2**64) bounds the size.
-        keep = (t["state"] != ids.MEM_FREE) & (size > 0) & ((start == 0) | (size <= -start))
+        keep = (t["state"] != constants.MEM_FREE) & (size > 0) & ((start == 0) | (size <= -start))
         rows = t[keep]
         names = _names_for(namer, rows["base_address"], rows["base_address"] + rows["region_size"])
         for (start_, size_, state, protection, type_), naming in zip(rows.tolist(), names,
                                                                      strict=True):  # fmt: skip
-            perms = _perms(protection) if state == ids.MEM_COMMIT else Perms(False)
+            perms = _perms(protection) if state == constants.MEM_COMMIT else Perms(False)
             if naming is not None:
                 name, kind, path = naming
             else:
                 name, path = "", None
-                kind = (RegionKind.FILE if type_ in (ids.MEM_IMAGE, ids.MEM_MAPPED)
+                kind = (RegionKind.FILE if type_ in (constants.MEM_IMAGE, constants.MEM_MAPPED)
                         else RegionKind.ANON)  # fmt: skip
             candidates.append(Region(start_, start_ + size_, perms, 0, name, kind, path))
     elif maps is not None:

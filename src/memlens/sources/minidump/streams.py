@@ -18,9 +18,9 @@ from memlens.core.ids import windows_code_id
 from memlens.errors import FormatError
 from memlens.sources.minidump import layouts as L
 from memlens.sources.minidump.codeview import CodeView, parse_codeview
+from memlens.sources.minidump.constants import ARCHES, PLATFORMS, VS_FFI_SIGNATURE
 from memlens.sources.minidump.context import Context, parse_context
 from memlens.sources.minidump.dumpfile import DirectoryEntry, MinidumpFile
-from memlens.sources.minidump.ids import ARCHES, PLATFORMS, VS_FFI_SIGNATURE
 from memlens.sources.minidump.structs import Layout, Record
 
 

@@ -1,4 +1,5 @@
-"""Numbers a minidump uses and their names: stream types, CPUs, platforms, exceptions."""
+"""Numbers a minidump uses and their names: stream types, CPUs, platforms, exceptions
+(Breakpad's `minidump_format.h` constants; the ids of modules are in core/ids.py)."""
 
 from __future__ import annotations
 

@@ -20,9 +20,9 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.core.snapshot import Snapshot
+from memlens.glibc.chunktable import HeapWalk
 from memlens.glibc.reach import LEAK_NAMES, Leak, Reachability
 from memlens.glibc.shimmap import ShimView, stack_frames_of
-from memlens.glibc.table import HeapWalk
 from memlens.symbols.frame import Frame
 
 U64 = npt.NDArray[np.uint64]
@@ -49,14 +49,12 @@ def _vtable_classes(snapshot: Snapshot, first: U64) -> dict[int, str]:
     from memlens.symbols.chain import symbolizer_for
 
     uniq = np.unique(first)
-    file_backed = sorted((r for r in snapshot.regions if r.path and not r.perms.write),
-                         key=lambda r: r.start)  # fmt: skip
-    if not file_backed:
+    regions = snapshot.space.region_map
+    if not len(regions):
         return {}
-    starts = np.array([r.start for r in file_backed], np.uint64)
-    ends = np.array([r.end for r in file_backed], np.uint64)
-    i = np.searchsorted(starts, uniq, side="right").astype(np.int64) - 1
-    inside = (i >= 0) & (uniq < ends[np.maximum(i, 0)])
+    file_backed = np.array([bool(r.path) and not r.perms.write for _, _, r in regions], bool)
+    i = regions.find_many(uniq)
+    inside = (i >= 0) & file_backed[np.maximum(i, 0)]
     cand = uniq[inside].tolist()
     if not cand:
         return {}
@@ -72,14 +70,12 @@ def _vtable_classes(snapshot: Snapshot, first: U64) -> dict[int, str]:
 def _word_kinds(snapshot: Snapshot, values: U64, heap: tuple[int, int], word: int) -> list[str]:
     """What each value looks like: 0, heap, int, text, module, stack, mapped, word."""
     out = np.full(len(values), "word", dtype=object)
-    regions = sorted(snapshot.regions, key=lambda r: r.start)
-    if regions:
-        starts = np.array([r.start for r in regions], np.uint64)
-        i = np.searchsorted(starts, values, side="right").astype(np.int64) - 1
-        ends = np.array([r.end for r in regions], np.uint64)
-        inside = (i >= 0) & (values < ends[np.maximum(i, 0)])
+    regions = snapshot.space.region_map
+    if len(regions):
+        i = regions.find_many(values)
+        inside = i >= 0
         label = np.array(["module" if r.path else "stack" if "stack" in r.name else "mapped"
-                          for r in regions], dtype=object)  # fmt: skip
+                          for _, _, r in regions], dtype=object)  # fmt: skip
         out[inside] = label[i[inside]]
     raw = values.astype(f"<u{word}").view(np.uint8).reshape(len(values), word)
     out[((raw >= 32) & (raw < 127)).all(axis=1)] = "text"

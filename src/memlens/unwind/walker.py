@@ -20,13 +20,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from memlens.core.addrspace import AddressSpace
+from memlens.core.module import Module
 from memlens.errors import MemlensError
 from memlens.unwind import x86win
 from memlens.unwind.arch import UnwindArch
 from memlens.unwind.dwarf_cfi import CfiError, Row, Rule
 from memlens.unwind.expr import ExprError, dwarf_expr, postfix
-from memlens.unwind.frames import StackFrame, Trust
-from memlens.unwind.modules import UnwindModule, UnwindModules
+from memlens.unwind.modules import UnwindModules
+from memlens.unwind.stackframe import StackFrame, Trust
 
 MAX_FRAMES = 1024
 #: words scanned for a return address (Breakpad: 40; four times that from the context)
@@ -131,7 +132,7 @@ class Walker:
 
     # -- Breakpad ------------------------------------------------------------------------
 
-    def _by_breakpad(self, frames: list[StackFrame], module: UnwindModule) -> StackFrame | None:
+    def _by_breakpad(self, frames: list[StackFrame], module: Module) -> StackFrame | None:
         syms = self.modules.breakpad(module)
         if syms is None:
             return None
@@ -167,7 +168,7 @@ class Walker:
 
     # -- DWARF CFI -----------------------------------------------------------------------
 
-    def _by_dwarf(self, last: StackFrame, module: UnwindModule) -> StackFrame | None:
+    def _by_dwarf(self, last: StackFrame, module: Module) -> StackFrame | None:
         if module.load_bias is None:
             return None
         for table in self.modules.cfi(module):
