@@ -37,7 +37,7 @@ setup(
             SHIM,
             sources=["src/memlens/shim/memlens_shim.c", "src/memlens/shim/pyframes.c"],
             depends=[f"src/memlens/shim/{h}.h"
-                     for h in ("stats_table", "unwind", "block_records", "pyframes")],
+                     for h in ("stats_table", "unwind", "block_records", "fast_path", "pyframes")],
             extra_compile_args=[
                 "-O2", "-g", "-std=gnu11", "-fvisibility=hidden", "-fno-omit-frame-pointer",
                 "-Wall", "-Wextra",

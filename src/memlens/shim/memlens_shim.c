@@ -414,21 +414,24 @@ static void request_snapshot(const char *reason) {
 EXPORT void memlens_snapshot(const char *reason) { request_snapshot(reason ? reason : "request"); }
 
 #include "block_records.h"
+#include "fast_path.h"
 
 /* Count a block in the table: blocks of the shim itself never; in sampled mode
- * only sampled blocks per stack (the others in the totals only); in exact
- * mode a block without a stack in entry 0. */
-static inline void account_alloc(void *user, size_t size, unsigned flags, uint64_t id) {
+ * only sampled blocks per stack (the others in the totals only; live bytes
+ * summed per thread); in exact mode a block without a stack in entry 0. */
+static INLINE void account_alloc(void *user, size_t size, unsigned flags, uint64_t id) {
     if (flags & ML_FLAG_INTERNAL) return;
-    count_alloc(user, size, id, (flags & ML_FLAG_STACK) || !(flags & ML_FLAG_SAMPLED));
+    int sampled = (flags & ML_FLAG_SAMPLED) != 0;
+    count_alloc(user, size, id, (flags & ML_FLAG_STACK) || !sampled, sampled);
 }
 
-static inline void account_free(void *user, size_t size, unsigned flags, uint64_t id) {
+static INLINE void account_free(void *user, size_t size, unsigned flags, uint64_t id) {
     if (flags & ML_FLAG_INTERNAL) return;
-    count_free(user, size, id, (flags & ML_FLAG_STACK) || !(flags & ML_FLAG_SAMPLED));
+    int sampled = (flags & ML_FLAG_SAMPLED) != 0;
+    count_free(user, size, id, (flags & ML_FLAG_STACK) || !sampled, sampled);
 }
 
-static inline void *alloc_compact(size_t size, int zero, unsigned flags) {
+static INLINE void *alloc_compact(size_t size, int zero, unsigned flags) {
     size_t total = size + ML_COMPACT_BYTES;
     if (total < size) {
         errno = ENOMEM;
@@ -541,13 +544,21 @@ static void ml_free(void *p) {
 }
 
 /* ---- the interposed API ---- */
-EXPORT HOOK void *malloc(size_t size) {
+/* The general path of malloc (out of line, so the fast path saves no registers). */
+static __attribute__((noinline)) void *malloc_general(size_t size) {
     int flags = compact_flags(size);
     if (flags >= 0) return alloc_compact(size, 0, (unsigned)flags);
     return ml_alloc(size, 0, 0);
 }
 
-EXPORT HOOK void free(void *p) { ml_free(p); }
+EXPORT HOOK void *malloc(size_t size) {
+    void *p = fast_alloc(size, 0);
+    return __builtin_expect(p != ML_GENERAL, 1) ? p : malloc_general(size);
+}
+
+EXPORT HOOK void free(void *p) {
+    if (__builtin_expect(!fast_free(p), 0)) ml_free(p);
+}
 
 EXPORT HOOK void *calloc(size_t nmemb, size_t size) {
     size_t total;
@@ -555,6 +566,8 @@ EXPORT HOOK void *calloc(size_t nmemb, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
+    void *p = fast_alloc(total, 1);
+    if (__builtin_expect(p != ML_GENERAL, 1)) return p;
     int flags = compact_flags(total);
     if (flags >= 0) return alloc_compact(total, 1, (unsigned)flags);
     return ml_alloc(total, 0, 1);
