@@ -25,7 +25,7 @@
  *   one; no descriptor kept (the table file is mapped and closed); the
  *   snapshot pipes (MEMLENS_FD="W,R,INODE_W,INODE_R", memlens run) are used
  *   only while both inodes still match; libunwind's pipe is created above the
- *   program's descriptors (fill_low_fds).
+ *   program's descriptors (pipe2, unwind.h).
  * - Snapshots: at exit, when memlens run bumps the table's request counter
  *   (noticed at the next allocation), on memlens_snapshot() and on a crash
  *   signal, the shim writes a request line to fd W and waits for one byte on
@@ -243,8 +243,6 @@ static void init_settings(void) {
     } else {
         /* libunwind's cached fast path is several times faster than the
          * libgcc unwinder; use it when installed. */
-        struct fd_fill fill;
-        fill_low_fds(&fill);
         void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
         if (lib) {
             g_unw_backtrace = (unw_backtrace_fn)dlsym(lib, "unw_backtrace");
@@ -257,7 +255,6 @@ static void init_settings(void) {
                 g_unw_backtrace(buf, 4); /* its first call creates what it keeps */
             }
         }
-        release_low_fds(&fill);
         g_unwinder = g_unw_backtrace ? UNW_LIBUNWIND : UNW_GCC;
     }
     if (g_unwinder == UNW_GCC) {
