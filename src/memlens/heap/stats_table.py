@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import struct
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -59,6 +60,7 @@ C_ALLOCS, C_FREES, C_BYTES, C_FREED, C_TEMPS, C_PEAK_BYTES, C_PEAK_BLOCKS, C_EPO
 SUFFIX = ".mlstats"
 
 U64 = npt.NDArray[np.uint64]
+_WORD, _TWO_WORDS = struct.Struct("<Q"), struct.Struct("<QQ")
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,11 +169,14 @@ class StatsTable:
         ):
             raise FormatError(path, 12, "stats table layout does not fit the file")
         self._words = np.frombuffer(m, dtype="<u8")
-        self._slots_start = header_field(m, "slots_off") // 8
+        slots_start = header_field(m, "slots_off") // 8
         self._slot_count = header_field(m, "slot_count")
+        # Each thread slot's calls and frees as strided views: a timeline tick sums them
+        slots = self._words[slots_start : slots_start + self._slot_count * SLOT_WORDS]
+        self._slot_allocs, self._slot_frees = slots[0::SLOT_WORDS], slots[1::SLOT_WORDS]
 
     def close(self) -> None:
-        self._words = np.zeros(0, dtype="<u8")
+        self._words = self._slot_allocs = self._slot_frees = np.zeros(0, dtype="<u8")
         self._map.close()
 
     def __enter__(self) -> StatsTable:
@@ -230,12 +235,13 @@ class StatsTable:
 
     def quick_counts(self) -> QuickCounts:
         """The few figures a timeline sample needs, read with as little work as possible."""
-        w = self._words
-        used = min(int(w[288 // 8]), self._slot_count)
-        slots = w[self._slots_start : self._slots_start + used * SLOT_WORDS]
-        allocs = int(w[OVERFLOW_OFFSET // 8]) + int(slots[0::SLOT_WORDS].sum())
-        frees = int(w[OVERFLOW_OFFSET // 8 + 1]) + int(slots[1::SLOT_WORDS].sum())
-        return QuickCounts(int(w[80 // 8]), int(w[128 // 8]), allocs, frees)
+        m = self._map
+        start, live = _WORD.unpack_from(m, 80)[0], _WORD.unpack_from(m, 128)[0]
+        over_allocs, over_frees = _TWO_WORDS.unpack_from(m, OVERFLOW_OFFSET)
+        used = min(_WORD.unpack_from(m, 288)[0], self._slot_count)
+        allocs = over_allocs + int(self._slot_allocs[:used].sum())
+        frees = over_frees + int(self._slot_frees[:used].sum())
+        return QuickCounts(start, live, allocs, frees)
 
     def modules(self) -> list[NotedModule]:
         """The objects the shim noted as they were loaded (at start-up, after each dlopen)."""
@@ -250,11 +256,17 @@ class StatsTable:
                 out.append(NotedModule(path, bias, lo, hi))
         return out
 
-    def live_by_stack(self) -> U64:
-        """Each stack's live bytes now (a cheap view for the timeline)."""
-        count = min(header_field(self._map, "count"), self.capacity)
-        c = self._entries(count)
-        return c[:, 2 + C_BYTES] - c[:, 2 + C_FREED]
+    def live_by_stack(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Each stack's live bytes and blocks now (signed: a figure read while the shim
+        changes it may be a moment off), cheaply for the timeline."""
+        c = self._entries(self.stack_count())
+        live = (c[:, 2 + C_BYTES] - c[:, 2 + C_FREED]).view(np.int64)
+        blocks = (c[:, 2 + C_ALLOCS] - c[:, 2 + C_FREES]).view(np.int64)
+        return live, blocks
+
+    def stack_count(self) -> int:
+        """How many stacks the table holds now (row 0, "no stack", included)."""
+        return min(int(_WORD.unpack_from(self._map, 256)[0]), self.capacity)
 
     def stacks(self, start: int = 0) -> list[tuple[int, ...]]:
         """The stacks of rows ``start`` and after (a stack still being written is empty)."""
