@@ -184,8 +184,14 @@ def bench_fixed(runs: int, work: Path) -> None:
               f"{1e3 * statistics.median(cpus[name]):11.2f}")  # fmt: skip
 
 
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def bench_timeline(runs: int, work: Path) -> None:
-    """The program's wall time under ``memlens run`` with the timeline at 10 ms vs (nearly) off.
+    """The program's wall time under ``memlens run`` with the timeline at 10 ms vs (nearly) off,
+    and the CPU memlens itself spent meanwhile (it competes with the program for the cores).
 
     In process (``run_under_shim``): the runtime is from the program's start to
     its exit, so memlens's own start-up and report are not in it.
@@ -197,12 +203,17 @@ def bench_timeline(runs: int, work: Path) -> None:
     intervals = {"10 ms": 0.01, "off (1000 s)": 1000.0}
     for mode, sample in (("exact", 0), ("sampled 512 KiB", 524288)):
         times: dict[str, list[float]] = {name: [] for name in intervals}
+        mine: dict[str, list[float]] = {name: [] for name in intervals}
+        prog: dict[str, list[float]] = {name: [] for name in intervals}
         samples = 0
         for i in range(runs):
             for name, interval in intervals.items():
                 out = work / f"timeline-{i}-{interval}"
                 opts = RunOptions(out_dir=str(out), interval=interval, sample=sample)
+                self0, child0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
                 result = run_under_shim([str(exe)], opts)
+                mine[name].append(_cpu(resource.RUSAGE_SELF) - self0)
+                prog[name].append(_cpu(resource.RUSAGE_CHILDREN) - child0)
                 if interval < 1 and result.main is not None:
                     samples = len(result.main.timeline.samples)
                 result.close()
@@ -213,9 +224,13 @@ def bench_timeline(runs: int, work: Path) -> None:
         print(f"\ntimeline cost, mallocbench under memlens run ({mode}, {runs} rounds; "
               f"{samples} samples in the last 10 ms run)")  # fmt: skip
         for name, ts in times.items():
-            print(f"  interval {name:13} min {min(ts):.3f} s  median {statistics.median(ts):.3f} s")
+            print(f"  interval {name:13} min {min(ts):.3f} s  median {statistics.median(ts):.3f} s"
+                  f"  program CPU {statistics.median(prog[name]):.3f} s"
+                  f"  memlens CPU {statistics.median(mine[name]):.3f} s")  # fmt: skip
+        extra = statistics.median(mine["10 ms"]) - statistics.median(mine["off (1000 s)"])
         print(f"  timeline at 10 ms: {100 * (on / off - 1):+.1f}% by median, "
-              f"{100 * (on_min / off_min - 1):+.1f}% by min")  # fmt: skip
+              f"{100 * (on_min / off_min - 1):+.1f}% by min; memlens's own CPU for it "
+              f"{1e3 * extra:+.1f} ms = {100 * extra / on:.1f}% of one core")  # fmt: skip
 
 
 def bench_core(work: Path, sample: str | None) -> None:
