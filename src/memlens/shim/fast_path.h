@@ -67,6 +67,6 @@ static INLINE int fast_free(void *p) {
     sl->c[T_TEMPS] += p == t_me.last_alloc;
     t_me.last_alloc = NULL;
     user[-1] = 0; /* a freed block is no longer a record */
-    real.free(user - 2);
+    real.free((unsigned char *)p - ML_COMPACT_BYTES);
     return 1;
 }

@@ -601,7 +601,7 @@ EXPORT HOOK void *realloc(void *p, size_t size) {
         }
         uint64_t *user = p, magic = user[-1];
         user[-1] = 0;
-        unsigned char *raw = real.realloc(user - 2, total);
+        unsigned char *raw = real.realloc((unsigned char *)user - ML_COMPACT_BYTES, total);
         if (!raw) {
             user[-1] = magic; /* the old block is still live */
             return NULL;
