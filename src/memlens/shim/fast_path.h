@@ -17,31 +17,21 @@ static INLINE struct ml_tslot *fast_slot(void) {
     return t_me.tab == g_tab ? sl : NULL;
 }
 
-/* An unsampled block of `size` (calloc'd when zero), or (void *)-1 when the
- * general path must take it.  The counts are added before the allocator's
- * call (nothing but the size has to live across it) and taken back if it
- * fails. */
-#define ML_GENERAL ((void *)-1)
-
-/* The allocator had no memory: take back what fast_alloc counted. */
-static COLD void *fast_alloc_failed(size_t size) {
-    struct ml_tslot *sl = t_me.slot;
-    t_until_sample += (int64_t)size;
-    t_me.live -= (int64_t)size;
-    sl->c[T_ALLOCS] -= 1;
-    sl->c[T_BYTES] -= size;
-    return NULL;
+/* Whether fast_alloc may take an allocation of `size`: sampled mode, not inside
+ * the shim, no sample due, no live-bytes flush due, this thread's slot known. */
+static INLINE int fast_alloc_ok(size_t size) {
+    if (__builtin_expect(!__atomic_load_n(&g_fast_sampled, __ATOMIC_ACQUIRE) || t_in_hook, 0)) return 0;
+    return t_me.until_sample > (int64_t)size && t_me.live + (int64_t)size <= ML_BATCH && fast_slot() &&
+           size <= (size_t)1 << 60;
 }
 
+/* An unsampled block of `size` (calloc'd when zero); fast_alloc_ok said yes.  The
+ * counts are added before the allocator's call (nothing but the size has to
+ * live across it) and taken back if it fails. */
 static INLINE void *fast_alloc(size_t size, int zero) {
-    if (__builtin_expect(__atomic_load_n(&g_state, __ATOMIC_ACQUIRE) != 2 || t_in_hook || !g_sample_period, 0))
-        return ML_GENERAL;
-    int64_t left = t_until_sample - (int64_t)size, live = t_me.live + (int64_t)size;
-    struct ml_tslot *sl = fast_slot();
-    if (__builtin_expect(left <= 0 || live > ML_BATCH || sl == NULL || size > (size_t)1 << 60, 0))
-        return ML_GENERAL;
-    t_until_sample = left;
-    t_me.live = live;
+    struct ml_tslot *sl = t_me.slot;
+    t_me.until_sample -= (int64_t)size;
+    t_me.live += (int64_t)size;
     sl->c[T_ALLOCS] += 1;
     sl->c[T_BYTES] += size;
     unsigned char *raw = zero ? real.calloc(1, size + ML_COMPACT_BYTES) : real.malloc(size + ML_COMPACT_BYTES);

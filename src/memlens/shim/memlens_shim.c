@@ -100,6 +100,7 @@ static int g_python;         /* CPython found: its frames go into the stacks (py
 static size_t g_header_stack; /* bytes reserved before user data for a full record */
 static size_t g_header_nostack = 64; /* format 1 without frames (over-aligned blocks) */
 static uint64_t g_sample_period; /* 0 = exact mode */
+static int g_fast_sampled;       /* sampled mode, the shim set up: fast_path.h may run */
 static volatile int g_state;     /* 0 not initialised, 1 initialising, 2 ready */
 static int g_notify_fd = -1, g_ack_fd = -1;
 static unsigned long g_ino_w, g_ino_r;
@@ -110,7 +111,6 @@ static TLS int t_in_hook;
 static TLS int t_initializing;
 static TLS uint32_t t_tid;
 static TLS uint64_t t_seq, t_seq_end;
-static TLS int64_t t_until_sample;
 static TLS uint64_t t_rng;
 
 /* ---- bootstrap arena: serves dlsym's own allocations before `real` is set ---- */
@@ -345,6 +345,7 @@ static void ml_init(void) {
     table_create((int)env_long("MEMLENS_FOLLOW_EXEC", 1, 0, 1));
     if (!g_tab && getenv("MEMLENS_STATS_DIR")) g_unwinder = UNW_NONE; /* not followed: no stacks */
     pthread_atfork(NULL, NULL, after_fork_child);
+    __atomic_store_n(&g_fast_sampled, g_sample_period != 0, __ATOMIC_RELEASE);
     t_in_hook = was;
 }
 
@@ -451,14 +452,14 @@ static inline unsigned take_stack(size_t size, uint64_t *frames, int *n, uint64_
     unsigned flags = 0;
     if (g_sample_period) {
         flags = ML_FLAG_SAMPLED;
-        t_until_sample -= (int64_t)size;
-        if (__builtin_expect(t_until_sample > 0, 1)) return flags;
-        if (t_until_sample == -(int64_t)size) {
+        t_me.until_sample -= (int64_t)size;
+        if (__builtin_expect(t_me.until_sample > 0, 1)) return flags;
+        if (t_me.until_sample == -(int64_t)size) {
             /* First allocation of this thread: draw the first gap instead. */
-            t_until_sample = sample_gap() - (int64_t)size;
-            if (t_until_sample > 0) return flags;
+            t_me.until_sample = sample_gap() - (int64_t)size;
+            if (t_me.until_sample > 0) return flags;
         }
-        t_until_sample = sample_gap();
+        t_me.until_sample = sample_gap();
     }
     if (g_unwinder == UNW_NONE) return flags;
     t_in_hook = 1;
@@ -510,9 +511,9 @@ static void *place(size_t size, size_t align, int zero, const uint64_t *frames, 
 static inline int compact_flags(size_t size) {
     if (__builtin_expect(__atomic_load_n(&g_state, __ATOMIC_ACQUIRE) != 2 || t_in_hook, 0)) return -1;
     if (g_sample_period) {
-        int64_t left = t_until_sample - (int64_t)size;
+        int64_t left = t_me.until_sample - (int64_t)size;
         if (__builtin_expect(left <= 0, 0)) return -1;
-        t_until_sample = left;
+        t_me.until_sample = left;
         return ML_FLAG_SAMPLED;
     }
     return g_unwinder == UNW_NONE ? 0 : -1;
@@ -549,8 +550,8 @@ static __attribute__((noinline)) void *malloc_general(size_t size) {
 }
 
 EXPORT HOOK void *malloc(size_t size) {
-    void *p = fast_alloc(size, 0);
-    return __builtin_expect(p != ML_GENERAL, 1) ? p : malloc_general(size);
+    if (__builtin_expect(fast_alloc_ok(size), 1)) return fast_alloc(size, 0);
+    return malloc_general(size);
 }
 
 EXPORT HOOK void free(void *p) {
@@ -563,8 +564,7 @@ EXPORT HOOK void *calloc(size_t nmemb, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
-    void *p = fast_alloc(total, 1);
-    if (__builtin_expect(p != ML_GENERAL, 1)) return p;
+    if (__builtin_expect(fast_alloc_ok(total), 1)) return fast_alloc(total, 1);
     int flags = compact_flags(total);
     if (flags >= 0) return alloc_compact(total, 1, (unsigned)flags);
     return ml_alloc(total, 0, 1);

@@ -212,6 +212,7 @@ struct ml_thread {
     struct ml_hdr *tab;    /* the table `slot` is in: a forked child's is a new one */
     void *last_alloc;      /* the last block it allocated: a free of it is a temporary */
     int64_t live;          /* sampled mode: live bytes not yet added to the header */
+    int64_t until_sample;  /* sampled mode: bytes to allocate before the next sample */
 };
 static TLS struct ml_thread t_me;
 
