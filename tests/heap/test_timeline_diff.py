@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from heap_helpers import build
 
+from memlens.heap.moments import diff_moments, parse_moment, sample_at
 from memlens.heap.stats_table import StatsTable, table_paths
+from memlens.heap.timeline import Sample, StackChanges, Timeline
 
 # Three steps 400 ms apart: 8 MiB in grow_a, then 2 x 4 MiB in grow_b, then the 8 MiB freed.
 # After each step the program notes its name, bytes and CLOCK_MONOTONIC time.
@@ -105,3 +108,32 @@ def test_a_moment_outside_the_run_is_one_clear_line(tmp_path: Path) -> None:
         assert len(done.stderr.splitlines()) == 1 and says in done.stderr, done.stderr
     done = memlens("heap", "diff", str(tmp_path / "steps.c"), "--to", "end")
     assert done.returncode != 0 and len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def _sample(t: float, live: int, rows: list[tuple[int, int, int]], read: bool = True) -> Sample:
+    a = np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+    return Sample(t, live, None, 0, 0, changed=StackChanges(a[:, 0], a[:, 1], a[:, 2]),
+                  stacks=read)  # fmt: skip
+
+
+def test_moments_rebuild_each_stack_and_skip_samples_that_did_not_read_stacks() -> None:
+    # Rows 1 and 2 are one stack (two threads); row 3 another.  Sample 2 read no stacks
+    # (a long run past the budget): a moment there stands for sample 1.
+    tl = Timeline(0.01, [
+        _sample(0.00, 100, [(1, 100, 1)]),
+        _sample(0.01, 400, [(2, 200, 2), (3, 100, 1)]),
+        _sample(0.02, 900, [], read=False),
+        _sample(0.03, 700, [(1, 0, 0), (3, 600, 3)]),
+    ])  # fmt: skip
+    live, blocks = tl.live_at(3)
+    assert live.tolist() == [0, 0, 200, 600] and blocks.tolist() == [0, 0, 2, 3]
+    assert sample_at(tl, parse_moment("25ms")) == 1
+    assert sample_at(tl, parse_moment("#2")) == 1
+    assert sample_at(tl, parse_moment("peak")) == 3  # sample 2 (900) read no stacks
+    d = diff_moments(tl, {1: 1, 2: 1, 3: 3}, 1, 3)
+    got = [(s.id, s.bytes_before, s.bytes_after, s.blocks_before, s.blocks_after)
+           for s in d.stacks]  # fmt: skip
+    assert got == [(3, 100, 600, 1, 3), (1, 300, 200, 3, 2)]
+    tl.fill_tops()
+    assert [s.top for s in tl.samples] == [((1, 100),), ((2, 200), (1, 100), (3, 100)),
+                                           ((2, 200), (1, 100), (3, 100)), ((3, 600), (2, 200))]

@@ -6,7 +6,9 @@ bytes and blocks of every stack are known at every sample.  A moment is
 named as a user of heaptrack or memray would: seconds from the program's
 start (``1.2s``, ``350ms``, ``2``), a sample number (``#12``), or ``start``,
 ``peak`` (the sample with the most live heap) and ``end``.  Seconds pick the
-last sample taken at or before that time: the heap as it stood then.
+last sample taken at or before that time (that read the stacks: past
+:data:`memlens.heap.timeline.STACK_BUDGET` not every sample does): the heap as it
+stood then.
 """
 
 from __future__ import annotations
@@ -52,7 +54,8 @@ def parse_moment(text: str) -> Moment:
 
 
 def sample_at(timeline: Timeline, moment: Moment) -> int:
-    """The index of the sample that stands for ``moment``.
+    """The index of the sample that stands for ``moment``: the one it names, or the
+    latest before it that read the stacks (the first and last samples always do).
 
     Raises:
         UsageError: the moment is outside the run (or the run has no samples).
@@ -62,20 +65,25 @@ def sample_at(timeline: Timeline, moment: Moment) -> int:
         raise UsageError("the run's timeline has no samples")
     last = len(samples) - 1
     if moment.kind == "start":
-        return 0
-    if moment.kind == "end":
-        return last
-    if moment.kind == "peak":
-        return int(np.argmax([s.live_bytes for s in samples]))
-    if moment.kind == "index":
+        at = 0
+    elif moment.kind == "end":
+        at = last
+    elif moment.kind == "peak":
+        read = [i for i, s in enumerate(samples) if s.stacks]
+        at = read[int(np.argmax([samples[i].live_bytes for i in read]))]
+    elif moment.kind == "index":
         if moment.value > last:
             raise UsageError(f"{moment.text}: the timeline has samples #0 to #{last}")
-        return int(moment.value)
-    end = samples[-1].t
-    if moment.value > end + timeline.interval:
-        raise UsageError(f"{moment.text}: the run's timeline ends at {end:.3f} s")
-    times = np.array([s.t for s in samples])
-    return max(int(np.searchsorted(times, moment.value, side="right")) - 1, 0)
+        at = int(moment.value)
+    else:
+        end = samples[-1].t
+        if moment.value > end + timeline.interval:
+            raise UsageError(f"{moment.text}: the run's timeline ends at {end:.3f} s")
+        times = np.array([s.t for s in samples])
+        at = max(int(np.searchsorted(times, moment.value, side="right")) - 1, 0)
+    while at > 0 and not samples[at].stacks:
+        at -= 1
+    return at
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,7 +80,7 @@ def load_run(path: str) -> RunTimeline:
         timeline = Timeline(float(tl["interval"]), [
             Sample(float(s["t"]), int(s["live_bytes"]), s.get("rss"), int(s["allocs"]),
                    int(s["frees"]), tuple((int(a), int(b)) for a, b in s.get("top") or ()),
-                   _changes(s["changed"]))
+                   _changes(s["changed"]), bool(s.get("stacks", True)))
             for s in samples
         ])  # fmt: skip
         aliases = {int(k): int(v) for k, v in (tl.get("stack_of_row") or {}).items()}

@@ -330,7 +330,7 @@ class _Watch:
         for tr in self.result.tracked:
             t = tr.table.totals()
             end = t.exit_ns or now_ns
-            tr.timeline.samples.append(tr.sampler.take(end, None))
+            tr.timeline.samples.append(tr.sampler.take(end, None, last=True))
             tr.timeline.fill_tops()
             tr.done = True
             tr.rss.close()

@@ -21,6 +21,10 @@ import numpy.typing as npt
 from memlens.heap.stats_table import StatsTable
 
 TOP_PER_SAMPLE = 8
+# Stack changes kept before the stacks are read at every other sample only (then every
+# 4th after twice as many, ...): a program with thousands of busy stacks keeps its
+# timeline (and report.json) to tens of MB however long it runs.
+STACK_BUDGET = 1_000_000
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 I64 = npt.NDArray[np.int64]
 
@@ -49,6 +53,8 @@ class Sample:
     frees: int
     top: tuple[tuple[int, int], ...] = ()  # (stack id, live bytes), largest first
     changed: StackChanges = NO_CHANGES
+    #: whether the stacks were read at this sample (past STACK_BUDGET only some are)
+    stacks: bool = True
 
 
 @dataclass(slots=True)
@@ -72,7 +78,8 @@ class Timeline:
         return live, blocks
 
     def fill_tops(self) -> None:
-        """Each sample's largest stacks, from the changes recorded at the ticks."""
+        """Each sample's largest stacks, from the changes recorded at the ticks (a sample
+        whose stacks were not read shows those of the latest one that were)."""
         live = np.zeros(0, dtype=np.int64)
         out = []
         for s in self.samples:
@@ -122,17 +129,25 @@ class RssReader:
 
 
 class Sampler:
-    """Takes the samples of one table: remembers the live figures of the last one, so
-    each sample keeps only the stacks that changed."""
+    """Takes the samples of one table: remembers the live figures of the stacks when they
+    were last read, so each sample keeps only the stacks that changed since."""
 
     def __init__(self, table: StatsTable) -> None:
         self.table = table
         self._bytes = np.zeros(0, dtype=np.int64)
         self._blocks = np.zeros(0, dtype=np.int64)
+        self._taken = 0
+        self._stride = 1  # read the stacks at every stride-th sample
+        self._kept = 0  # stack changes kept so far
 
-    def take(self, now_ns: int, rss: int | None) -> Sample:
-        """Read the table's counters and changed stacks at ``now_ns`` (CLOCK_MONOTONIC)."""
+    def take(self, now_ns: int, rss: int | None, last: bool = False) -> Sample:
+        """Read the table's counters at ``now_ns`` (CLOCK_MONOTONIC), and the stacks that
+        changed (at every sample until STACK_BUDGET changes are kept; always when ``last``)."""
         c = self.table.quick_counts()
+        t = max(now_ns - c.start_ns, 0) / 1e9
+        self._taken += 1
+        if not last and self._taken % self._stride:
+            return Sample(t, c.live_bytes, rss, c.allocs, c.frees, stacks=False)
         live, blocks = self.table.live_by_stack()
         prev_b, prev_n = self._bytes, self._blocks
         if len(prev_b) < len(live):  # stacks added since: they were at 0
@@ -147,9 +162,11 @@ class Sampler:
             ids = np.flatnonzero(diff)
             prev_b[ids], prev_n[ids] = live[ids], blocks[ids]
             changed = StackChanges(ids, prev_b[ids], prev_n[ids])
+            self._kept += len(ids)
+            if self._kept >= STACK_BUDGET * self._stride:
+                self._stride *= 2
         self._bytes, self._blocks = prev_b, prev_n
-        return Sample(max(now_ns - c.start_ns, 0) / 1e9, c.live_bytes, rss, c.allocs, c.frees,
-                      changed=changed)  # fmt: skip
+        return Sample(t, c.live_bytes, rss, c.allocs, c.frees, changed=changed)
 
 
 SPARK = "▁▂▃▄▅▆▇█"

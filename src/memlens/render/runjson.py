@@ -30,6 +30,7 @@ def sample_json(s: Sample) -> dict[str, Any]:
         "t": s.t, "live_bytes": s.live_bytes, "rss": s.rss, "allocs": s.allocs,
         "frees": s.frees, "top": [list(p) for p in s.top],
         "changed": np.stack([c.ids, c.live_bytes, c.live_blocks], axis=1).tolist(),
+        "stacks": s.stacks,
     }  # fmt: skip
 
 
