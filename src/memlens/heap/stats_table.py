@@ -169,14 +169,16 @@ class StatsTable:
         ):
             raise FormatError(path, 12, "stats table layout does not fit the file")
         self._words = np.frombuffer(m, dtype="<u8")
-        slots_start = header_field(m, "slots_off") // 8
+        self._slots_off = header_field(m, "slots_off")
         self._slot_count = header_field(m, "slot_count")
-        # Each thread slot's calls and frees as strided views: a timeline tick sums them
-        slots = self._words[slots_start : slots_start + self._slot_count * SLOT_WORDS]
-        self._slot_allocs, self._slot_frees = slots[0::SLOT_WORDS], slots[1::SLOT_WORDS]
+        # The thread slots as a memoryview of words: a timeline tick adds up the calls
+        # and frees of the used ones with no numpy call (each costs a tick ~10 us)
+        self._slot_words = memoryview(m)[self._slots_off : self._slots_off + 64 * self._slot_count]
+        self._slot_words = self._slot_words.cast("Q")
 
     def close(self) -> None:
-        self._words = self._slot_allocs = self._slot_frees = np.zeros(0, dtype="<u8")
+        self._words = np.zeros(0, dtype="<u8")
+        self._slot_words.release()
         self._map.close()
 
     def __enter__(self) -> StatsTable:
@@ -239,8 +241,9 @@ class StatsTable:
         start, live = _WORD.unpack_from(m, 80)[0], _WORD.unpack_from(m, 128)[0]
         over_allocs, over_frees = _TWO_WORDS.unpack_from(m, OVERFLOW_OFFSET)
         used = min(_WORD.unpack_from(m, 288)[0], self._slot_count)
-        allocs = over_allocs + int(self._slot_allocs[:used].sum())
-        frees = over_frees + int(self._slot_frees[:used].sum())
+        words = self._slot_words
+        allocs = over_allocs + sum(words[0 : used * SLOT_WORDS : SLOT_WORDS])
+        frees = over_frees + sum(words[1 : used * SLOT_WORDS : SLOT_WORDS])
         return QuickCounts(start, live, allocs, frees)
 
     def modules(self) -> list[NotedModule]:
