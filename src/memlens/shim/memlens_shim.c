@@ -13,6 +13,9 @@
  * releasing the block.
  *
  * Design notes:
+ * - Sampled mode's unsampled blocks (nearly all of them) take fast_path.h:
+ *   inline in malloc/calloc/free, no saved registers, every rare case left to
+ *   the general path below.
  * - No lock on the fast path: a per-thread recursion guard (initial-exec TLS,
  *   so touching it never allocates) stops unwinders that call malloc from
  *   recursing; a global recursive mutex deadlocked in calloc inside
