@@ -26,6 +26,20 @@ class BuildShim(build_ext):
             return os.path.join(*fullname.split(".")) + ".so"
         return str(super().get_ext_filename(fullname))
 
+    def build_extension(self, ext: Extension) -> None:
+        if ext.name != SHIM:
+            super().build_extension(ext)
+            return
+        # The interpreter's own link flags may carry an rpath to its library directory
+        # (pyenv builds): in the shim it made every preloaded program search there for
+        # libm, libgcc_s and libunwind first (a dozen failed opens at each start).
+        linker = self.compiler.linker_so
+        self.compiler.linker_so = [a for a in linker if not a.startswith("-Wl,-rpath")]
+        try:
+            super().build_extension(ext)
+        finally:
+            self.compiler.linker_so = linker
+
     def get_export_symbols(self, ext: Extension) -> list[str]:
         # Not a Python module: there is no PyInit_ symbol to export.
         return [] if ext.name == SHIM else list(super().get_export_symbols(ext))
@@ -37,7 +51,7 @@ setup(
             SHIM,
             sources=["src/memlens/shim/memlens_shim.c", "src/memlens/shim/pyframes.c"],
             depends=[f"src/memlens/shim/{h}.h"
-                     for h in ("stats_table", "unwind", "block_records", "pyframes")],
+                     for h in ("stats_table", "unwind", "block_records", "fast_path", "pyframes")],
             extra_compile_args=[
                 "-O2", "-g", "-std=gnu11", "-fvisibility=hidden", "-fno-omit-frame-pointer",
                 "-Wall", "-Wextra",

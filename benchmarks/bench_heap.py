@@ -2,14 +2,16 @@
 
 1. ``mallocbench`` (2 threads x 1M alloc/free, call depth 10, 1024 live):
    plain, heaptrack, memlens exact (each unwinder) and sampled (512 KiB).
-   Goals: exact <= 0.5x heaptrack's wall time, sampled <= 1.3x plain.
+   Goals (issue 11): exact <= 0.4x heaptrack's wall time, sampled <= 1.2x plain.
+   Then the shim's fixed start-up + exit cost alone (``mallocbench 2 1``) and
+   the timeline's cost under ``memlens run`` (10 ms vs off; goal <= 2%).
 2. ``memlens heap CORE`` on a gdb core of ~1 GiB holding 1M live blocks
    (scan + group + symbolize + text report).  Goal: <= 3 s.  Twice: exact
    mode (1M full records) and sampled 512 KiB (nearly all compact records),
    with the record scan alone timed in-process (goal >= 1 GiB/s).
 
 Usage: .venv/bin/python benchmarks/bench_heap.py [--runs N] [--skip-core] [--skip-malloc]
-       [--attribution]
+       [--skip-fixed] [--skip-timeline] [--attribution]
 """
 
 from __future__ import annotations
@@ -154,8 +156,42 @@ def bench_malloc(runs: int, work: Path, attribution: bool) -> None:
         print(f"{name:31} {c:7.3f} {c / cpu_plain:8.2f} {vs_ht}")
 
 
+def bench_fixed(runs: int, work: Path) -> None:
+    """The shim's fixed start-up and exit cost: ``mallocbench 2 1`` (one allocation per
+    thread), plain and under the shim, interleaved; median wall and CPU of each."""
+    exe = work / "mallocbench"
+    if not exe.exists():
+        subprocess.run(["gcc", "-O2", "-g", "-pthread", "-o", str(exe),
+                        str(HERE / "mallocbench.c")], check=True)  # fmt: skip
+    shim = shim_path()
+    configs: list[tuple[str, dict[str, str] | None]] = [
+        ("plain", None),
+        ("memlens sampled 512 KiB", dict(os.environ, LD_PRELOAD=shim, MEMLENS_SAMPLE="524288")),
+        ("memlens exact", dict(os.environ, LD_PRELOAD=shim)),
+    ]
+    rounds = runs * 10
+    walls: dict[str, list[float]] = {name: [] for name, _ in configs}
+    cpus: dict[str, list[float]] = {name: [] for name, _ in configs}
+    for _ in range(rounds):
+        for name, e in configs:
+            wall, cpu = timed_cpu([str(exe), "2", "1"], e)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    print(f"\nfixed cost: mallocbench 2 1 (one allocation per thread), {rounds} interleaved rounds")
+    print(f"{'run':31} {'wall med ms':>12} {'CPU med ms':>11}")
+    for name, _ in configs:
+        print(f"{name:31} {1e3 * statistics.median(walls[name]):12.2f} "
+              f"{1e3 * statistics.median(cpus[name]):11.2f}")  # fmt: skip
+
+
+def _cpu(who: int) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def bench_timeline(runs: int, work: Path) -> None:
-    """The program's wall time under ``memlens run`` with the timeline at 10 ms vs (nearly) off.
+    """The program's wall time under ``memlens run`` with the timeline at 10 ms vs (nearly) off,
+    and the CPU memlens itself spent meanwhile (it competes with the program for the cores).
 
     In process (``run_under_shim``): the runtime is from the program's start to
     its exit, so memlens's own start-up and report are not in it.
@@ -167,12 +203,17 @@ def bench_timeline(runs: int, work: Path) -> None:
     intervals = {"10 ms": 0.01, "off (1000 s)": 1000.0}
     for mode, sample in (("exact", 0), ("sampled 512 KiB", 524288)):
         times: dict[str, list[float]] = {name: [] for name in intervals}
+        mine: dict[str, list[float]] = {name: [] for name in intervals}
+        prog: dict[str, list[float]] = {name: [] for name in intervals}
         samples = 0
         for i in range(runs):
             for name, interval in intervals.items():
                 out = work / f"timeline-{i}-{interval}"
                 opts = RunOptions(out_dir=str(out), interval=interval, sample=sample)
+                self0, child0 = _cpu(resource.RUSAGE_SELF), _cpu(resource.RUSAGE_CHILDREN)
                 result = run_under_shim([str(exe)], opts)
+                mine[name].append(_cpu(resource.RUSAGE_SELF) - self0)
+                prog[name].append(_cpu(resource.RUSAGE_CHILDREN) - child0)
                 if interval < 1 and result.main is not None:
                     samples = len(result.main.timeline.samples)
                 result.close()
@@ -183,9 +224,13 @@ def bench_timeline(runs: int, work: Path) -> None:
         print(f"\ntimeline cost, mallocbench under memlens run ({mode}, {runs} rounds; "
               f"{samples} samples in the last 10 ms run)")  # fmt: skip
         for name, ts in times.items():
-            print(f"  interval {name:13} min {min(ts):.3f} s  median {statistics.median(ts):.3f} s")
+            print(f"  interval {name:13} min {min(ts):.3f} s  median {statistics.median(ts):.3f} s"
+                  f"  program CPU {statistics.median(prog[name]):.3f} s"
+                  f"  memlens CPU {statistics.median(mine[name]):.3f} s")  # fmt: skip
+        extra = statistics.median(mine["10 ms"]) - statistics.median(mine["off (1000 s)"])
         print(f"  timeline at 10 ms: {100 * (on / off - 1):+.1f}% by median, "
-              f"{100 * (on_min / off_min - 1):+.1f}% by min")  # fmt: skip
+              f"{100 * (on_min / off_min - 1):+.1f}% by min; memlens's own CPU for it "
+              f"{1e3 * extra:+.1f} ms = {100 * extra / on:.1f}% of one core")  # fmt: skip
 
 
 def bench_core(work: Path, sample: str | None) -> None:
@@ -241,6 +286,7 @@ def main() -> None:
     ap.add_argument("--skip-core", action="store_true")
     ap.add_argument("--skip-malloc", action="store_true")
     ap.add_argument("--skip-timeline", action="store_true")
+    ap.add_argument("--skip-fixed", action="store_true")
     ap.add_argument("--attribution", action="store_true",
                     help="also: pass-through LD_PRELOAD; 64-byte compact record")  # fmt: skip
     args = ap.parse_args()
@@ -250,6 +296,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="memlens-bench-") as tmp:
         if not args.skip_malloc:
             bench_malloc(args.runs, Path(tmp), args.attribution)
+        if not args.skip_fixed:
+            bench_fixed(args.runs, Path(tmp))
         if not args.skip_timeline:
             bench_timeline(args.runs, Path(tmp))
         if not args.skip_core:

@@ -35,12 +35,16 @@ def shim(src: Path, out: Path, *defines: str) -> str:
 
 
 def sources_at(ref: str, into: Path) -> Path:
-    """The shim's source files at git revision ``ref``, written into ``into``."""
+    """The shim's ``.c`` and ``.h`` files at git revision ``ref``, written into ``into``."""
     into.mkdir()
-    for name in SHIM_FILES:
-        shown = subprocess.run(["git", "-C", str(HERE), "show", f"{ref}:src/memlens/shim/{name}"],
-                               capture_output=True)  # fmt: skip
-        if shown.returncode == 0:
+    git = ["git", "-C", str(HERE)]
+    tree = f"{ref}:src/memlens/shim"
+    listed = subprocess.run([*git, "ls-tree", "--full-tree", "--name-only", tree],
+                            capture_output=True, text=True)  # fmt: skip
+    for name in listed.stdout.split():
+        if name.endswith((".c", ".h")):
+            shown = subprocess.run([*git, "show", f"{ref}:src/memlens/shim/{name}"],
+                                   capture_output=True, check=True)  # fmt: skip
             (into / name).write_bytes(shown.stdout)
     if not (into / SHIM_FILES[0]).exists():
         raise SystemExit(f"no src/memlens/shim/{SHIM_FILES[0]} at {ref}")

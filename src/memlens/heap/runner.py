@@ -42,17 +42,19 @@ from memlens.heap.model import HeapProfile
 from memlens.heap.pyframes import CodeReader, PyFrame, has_python, split_stack
 from memlens.heap.report import profile_from_snapshot
 from memlens.heap.stats_table import StatsTable, table_paths
-from memlens.heap.timeline import Timeline, rss_of, take_sample
+from memlens.heap.timeline import RssReader, Sampler, Timeline
 from memlens.sources.live.coredump import snapshot_process
 from memlens.sources.live.process import open_process
 from memlens.sources.options import OpenOptions
 from memlens.symbols.modmap import ModuleFile, build_module_map
 
-# Seconds between checks of a process's module list.  The shim notes every object
-# it sees loaded and the exit snapshot has the whole map: this only adds build ids
-# for a long-running program killed later, so it runs rarely (building a module
-# map costs the program a core's worth of time on a small machine).
-MAPS_EVERY = 1.0
+# Seconds before the first check of a process's module list; each later check waits
+# twice as long as the one before.  The shim notes every object it sees loaded and
+# the exit snapshot has the whole map: this only adds build ids for a long-running
+# program killed later, so it runs rarely (building a module map takes some 80 ms
+# of a core, taken from the program on a small machine: checks at 5, 15, 35 s ...
+# cost it under 2% at any time).
+MAPS_FIRST = 5.0
 #: seconds between namings of the Python frames of new stacks (while the code objects live)
 PYTHON_NAMES_EVERY = 0.02
 DISCOVER_EVERY = 0.05  # seconds between looks for new tables (exec'd or forked images)
@@ -107,9 +109,12 @@ class Tracked:
     pid: int
     exec_index: int
     timeline: Timeline
+    sampler: Sampler
+    rss: RssReader
     modules: dict[tuple[str, int], ModuleFile] = field(default_factory=dict)
     maps_text: bytes = b""
     maps_checked: float = 0.0
+    maps_wait: float = MAPS_FIRST  # seconds from maps_checked to the next check
     done: bool = False
     requested_at: tuple[int, int] = (-1, -1)  # (calls, frees) at the last snapshot request
     #: Python frames of the table's stacks, named from the process while it ran (a code
@@ -160,6 +165,7 @@ class RunResult:
 
     def close(self) -> None:
         for t in self.tracked:
+            t.rss.close()
             t.table.close()
 
 
@@ -229,15 +235,17 @@ class _Watch:
             for older in self.result.tracked:
                 if older.pid == t.pid:
                     older.done = True  # the pid exec'd a new image
-            tracked = Tracked(path, table, t.pid, t.exec_index, Timeline(self.opts.interval))
+            tracked = Tracked(path, table, t.pid, t.exec_index, Timeline(self.opts.interval),
+                              Sampler(table), RssReader(t.pid))  # fmt: skip
             tracked.maps_checked = now
             self.result.tracked.append(tracked)
 
     def check_modules(self, tr: Tracked, force: bool = False) -> None:
         now = time.monotonic()
-        if tr.done or (not force and now - tr.maps_checked < MAPS_EVERY):
+        if tr.done or (not force and now - tr.maps_checked < tr.maps_wait):
             return
         tr.maps_checked = now
+        tr.maps_wait *= 2
         try:
             with open(f"/proc/{tr.pid}/maps", "rb") as f:
                 text = f.read()
@@ -261,12 +269,11 @@ class _Watch:
         for tr in self.result.tracked:
             if tr.done:
                 continue
-            rss = rss_of(tr.pid)
-            sample = take_sample(tr.table, now_ns, rss)
-            alive = rss is not None and not tr.table.exited()
-            tr.timeline.samples.append(sample)
-            if not alive:
+            rss = tr.rss.read()
+            tr.timeline.samples.append(tr.sampler.take(now_ns, rss))
+            if rss is None or tr.table.exited():
                 tr.done = True
+                tr.rss.close()
                 continue
             self.check_modules(tr)
             self.name_python_frames(tr)
@@ -279,6 +286,8 @@ class _Watch:
         if now - tr.python_checked < PYTHON_NAMES_EVERY:
             return
         tr.python_checked = now
+        if tr.table.stack_count() <= tr.python_named:
+            return  # no new stack
         stacks = tr.table.stacks(tr.python_named)  # only the stacks new since the last look
         if not stacks:
             return
@@ -321,8 +330,10 @@ class _Watch:
         for tr in self.result.tracked:
             t = tr.table.totals()
             end = t.exit_ns or now_ns
-            tr.timeline.samples.append(take_sample(tr.table, end, None))
+            tr.timeline.samples.append(tr.sampler.take(end, None, last=True))
+            tr.timeline.fill_tops()
             tr.done = True
+            tr.rss.close()
 
 
 def run_under_shim(

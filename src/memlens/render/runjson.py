@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any, TextIO
 
+import numpy as np
+
 from memlens.heap.run_report import SECTIONS, RunReport, StackStats
+from memlens.heap.timeline import Sample
 from memlens.render import jsonout
 from memlens.render.frames import frame_json
 
@@ -18,6 +20,18 @@ def stack_json(s: StackStats) -> dict[str, Any]:
     out.update({c: s.value(c) for c in COUNTS})
     out["frames"] = [frame_json(f) for f in s.frames]
     return out
+
+
+def sample_json(s: Sample) -> dict[str, Any]:
+    """One moment; ``changed``: [row, live bytes, live blocks] of each table row whose
+    figures changed since the sample before (so any moment's figures can be rebuilt)."""
+    c = s.changed
+    return {
+        "t": s.t, "live_bytes": s.live_bytes, "rss": s.rss, "allocs": s.allocs,
+        "frees": s.frees, "top": [list(p) for p in s.top],
+        "changed": np.stack([c.ids, c.live_bytes, c.live_blocks], axis=1).tolist(),
+        "stacks": s.stacks,
+    }  # fmt: skip
 
 
 def payload(r: RunReport, top: int | None) -> dict[str, Any]:
@@ -51,11 +65,9 @@ def payload(r: RunReport, top: int | None) -> dict[str, Any]:
     if r.timeline is not None:
         body["timeline"] = {
             "interval": r.timeline.interval,
-            "samples": [
-                {k: v for k, v in asdict(s).items() if k != "top"}
-                | {"top": [list(p) for p in s.top]}
-                for s in r.timeline.samples
-            ],
+            "samples": [sample_json(s) for s in r.timeline.samples],
+            # table rows are per (stack, thread): the stack id each row is summed into
+            "stack_of_row": {str(row): sid for row, sid in sorted(r.aliases.items())},
         }
     return body
 

@@ -13,6 +13,9 @@
  * releasing the block.
  *
  * Design notes:
+ * - Sampled mode's unsampled blocks (nearly all of them) take fast_path.h:
+ *   inline in malloc/calloc/free, no saved registers, every rare case left to
+ *   the general path below.
  * - No lock on the fast path: a per-thread recursion guard (initial-exec TLS,
  *   so touching it never allocates) stops unwinders that call malloc from
  *   recursing; a global recursive mutex deadlocked in calloc inside
@@ -25,7 +28,7 @@
  *   one; no descriptor kept (the table file is mapped and closed); the
  *   snapshot pipes (MEMLENS_FD="W,R,INODE_W,INODE_R", memlens run) are used
  *   only while both inodes still match; libunwind's pipe is created above the
- *   program's descriptors (fill_low_fds).
+ *   program's descriptors (pipe2, unwind.h).
  * - Snapshots: at exit, when memlens run bumps the table's request counter
  *   (noticed at the next allocation), on memlens_snapshot() and on a crash
  *   signal, the shim writes a request line to fd W and waits for one byte on
@@ -100,6 +103,7 @@ static int g_python;         /* CPython found: its frames go into the stacks (py
 static size_t g_header_stack; /* bytes reserved before user data for a full record */
 static size_t g_header_nostack = 64; /* format 1 without frames (over-aligned blocks) */
 static uint64_t g_sample_period; /* 0 = exact mode */
+static int g_fast_sampled;       /* sampled mode, the shim set up: fast_path.h may run */
 static volatile int g_state;     /* 0 not initialised, 1 initialising, 2 ready */
 static int g_notify_fd = -1, g_ack_fd = -1;
 static unsigned long g_ino_w, g_ino_r;
@@ -110,7 +114,6 @@ static TLS int t_in_hook;
 static TLS int t_initializing;
 static TLS uint32_t t_tid;
 static TLS uint64_t t_seq, t_seq_end;
-static TLS int64_t t_until_sample;
 static TLS uint64_t t_rng;
 
 /* ---- bootstrap arena: serves dlsym's own allocations before `real` is set ---- */
@@ -243,8 +246,6 @@ static void init_settings(void) {
     } else {
         /* libunwind's cached fast path is several times faster than the
          * libgcc unwinder; use it when installed. */
-        struct fd_fill fill;
-        fill_low_fds(&fill);
         void *lib = dlopen("libunwind.so.8", RTLD_NOW | RTLD_LOCAL);
         if (lib) {
             g_unw_backtrace = (unw_backtrace_fn)dlsym(lib, "unw_backtrace");
@@ -257,7 +258,6 @@ static void init_settings(void) {
                 g_unw_backtrace(buf, 4); /* its first call creates what it keeps */
             }
         }
-        release_low_fds(&fill);
         g_unwinder = g_unw_backtrace ? UNW_LIBUNWIND : UNW_GCC;
     }
     if (g_unwinder == UNW_GCC) {
@@ -348,6 +348,7 @@ static void ml_init(void) {
     table_create((int)env_long("MEMLENS_FOLLOW_EXEC", 1, 0, 1));
     if (!g_tab && getenv("MEMLENS_STATS_DIR")) g_unwinder = UNW_NONE; /* not followed: no stacks */
     pthread_atfork(NULL, NULL, after_fork_child);
+    __atomic_store_n(&g_fast_sampled, g_sample_period != 0, __ATOMIC_RELEASE);
     t_in_hook = was;
 }
 
@@ -414,21 +415,24 @@ static void request_snapshot(const char *reason) {
 EXPORT void memlens_snapshot(const char *reason) { request_snapshot(reason ? reason : "request"); }
 
 #include "block_records.h"
+#include "fast_path.h"
 
 /* Count a block in the table: blocks of the shim itself never; in sampled mode
- * only sampled blocks per stack (the others in the totals only); in exact
- * mode a block without a stack in entry 0. */
-static inline void account_alloc(void *user, size_t size, unsigned flags, uint64_t id) {
+ * only sampled blocks per stack (the others in the totals only; live bytes
+ * summed per thread); in exact mode a block without a stack in entry 0. */
+static INLINE void account_alloc(void *user, size_t size, unsigned flags, uint64_t id) {
     if (flags & ML_FLAG_INTERNAL) return;
-    count_alloc(user, size, id, (flags & ML_FLAG_STACK) || !(flags & ML_FLAG_SAMPLED));
+    int sampled = (flags & ML_FLAG_SAMPLED) != 0;
+    count_alloc(user, size, id, (flags & ML_FLAG_STACK) || !sampled, sampled);
 }
 
-static inline void account_free(void *user, size_t size, unsigned flags, uint64_t id) {
+static INLINE void account_free(void *user, size_t size, unsigned flags, uint64_t id) {
     if (flags & ML_FLAG_INTERNAL) return;
-    count_free(user, size, id, (flags & ML_FLAG_STACK) || !(flags & ML_FLAG_SAMPLED));
+    int sampled = (flags & ML_FLAG_SAMPLED) != 0;
+    count_free(user, size, id, (flags & ML_FLAG_STACK) || !sampled, sampled);
 }
 
-static inline void *alloc_compact(size_t size, int zero, unsigned flags) {
+static INLINE void *alloc_compact(size_t size, int zero, unsigned flags) {
     size_t total = size + ML_COMPACT_BYTES;
     if (total < size) {
         errno = ENOMEM;
@@ -451,14 +455,14 @@ static inline unsigned take_stack(size_t size, uint64_t *frames, int *n, uint64_
     unsigned flags = 0;
     if (g_sample_period) {
         flags = ML_FLAG_SAMPLED;
-        t_until_sample -= (int64_t)size;
-        if (__builtin_expect(t_until_sample > 0, 1)) return flags;
-        if (t_until_sample == -(int64_t)size) {
+        t_me.until_sample -= (int64_t)size;
+        if (__builtin_expect(t_me.until_sample > 0, 1)) return flags;
+        if (t_me.until_sample == -(int64_t)size) {
             /* First allocation of this thread: draw the first gap instead. */
-            t_until_sample = sample_gap() - (int64_t)size;
-            if (t_until_sample > 0) return flags;
+            t_me.until_sample = sample_gap() - (int64_t)size;
+            if (t_me.until_sample > 0) return flags;
         }
-        t_until_sample = sample_gap();
+        t_me.until_sample = sample_gap();
     }
     if (g_unwinder == UNW_NONE) return flags;
     t_in_hook = 1;
@@ -510,9 +514,9 @@ static void *place(size_t size, size_t align, int zero, const uint64_t *frames, 
 static inline int compact_flags(size_t size) {
     if (__builtin_expect(__atomic_load_n(&g_state, __ATOMIC_ACQUIRE) != 2 || t_in_hook, 0)) return -1;
     if (g_sample_period) {
-        int64_t left = t_until_sample - (int64_t)size;
+        int64_t left = t_me.until_sample - (int64_t)size;
         if (__builtin_expect(left <= 0, 0)) return -1;
-        t_until_sample = left;
+        t_me.until_sample = left;
         return ML_FLAG_SAMPLED;
     }
     return g_unwinder == UNW_NONE ? 0 : -1;
@@ -541,13 +545,21 @@ static void ml_free(void *p) {
 }
 
 /* ---- the interposed API ---- */
-EXPORT HOOK void *malloc(size_t size) {
+/* The general path of malloc (out of line, so the fast path saves no registers). */
+static __attribute__((noinline)) void *malloc_general(size_t size) {
     int flags = compact_flags(size);
     if (flags >= 0) return alloc_compact(size, 0, (unsigned)flags);
     return ml_alloc(size, 0, 0);
 }
 
-EXPORT HOOK void free(void *p) { ml_free(p); }
+EXPORT HOOK void *malloc(size_t size) {
+    if (__builtin_expect(fast_alloc_ok(size), 1)) return fast_alloc(size, 0);
+    return malloc_general(size);
+}
+
+EXPORT HOOK void free(void *p) {
+    if (__builtin_expect(!fast_free(p), 0)) ml_free(p);
+}
 
 EXPORT HOOK void *calloc(size_t nmemb, size_t size) {
     size_t total;
@@ -555,6 +567,7 @@ EXPORT HOOK void *calloc(size_t nmemb, size_t size) {
         errno = ENOMEM;
         return NULL;
     }
+    if (__builtin_expect(fast_alloc_ok(total), 1)) return fast_alloc(total, 1);
     int flags = compact_flags(total);
     if (flags >= 0) return alloc_compact(total, 1, (unsigned)flags);
     return ml_alloc(total, 0, 1);
@@ -591,7 +604,7 @@ EXPORT HOOK void *realloc(void *p, size_t size) {
         }
         uint64_t *user = p, magic = user[-1];
         user[-1] = 0;
-        unsigned char *raw = real.realloc(user - 2, total);
+        unsigned char *raw = real.realloc((unsigned char *)user - ML_COMPACT_BYTES, total);
         if (!raw) {
             user[-1] = magic; /* the old block is still live */
             return NULL;

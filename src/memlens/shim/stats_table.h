@@ -95,7 +95,6 @@ _Static_assert(sizeof(struct ml_tslot) == 64, "slot layout");
 
 static struct ml_hdr *g_tab;
 static size_t g_tab_bytes;
-static int g_tab_batched; /* sampled mode: live bytes summed per thread, flushed in steps */
 
 static inline uint64_t now_ns(clockid_t clk) {
     struct timespec ts;
@@ -203,23 +202,36 @@ static uint64_t stack_id(const uint64_t *f, int n, uint64_t tid) {
 #define ADD(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 #define SUB(p, v) __atomic_fetch_sub((p), (v), __ATOMIC_RELAXED)
 
-static TLS struct ml_tslot *t_slot;
-static TLS struct ml_hdr *t_slot_tab;
+#define INLINE inline __attribute__((always_inline))
+#define COLD __attribute__((noinline, cold))
 
-/* This thread's slot in table h (NULL past 1024 threads: then the header's
- * counts, atomically). */
-static inline struct ml_tslot *my_slot(struct ml_hdr *h) {
-    if (__builtin_expect(t_slot_tab != h, 0)) {
-        t_slot_tab = h;
-        uint64_t i = ADD(&h->threads, 1);
-        t_slot = i < h->slot_count ? (struct ml_tslot *)((char *)h + h->slots_off) + i : NULL;
-    }
-    return t_slot;
+/* What the fast path needs of this thread, in one TLS block (one address for
+ * all of it; every allocation and free reads it). */
+struct ml_thread {
+    struct ml_tslot *slot; /* its counts in `tab` (NULL past the 1024th thread) */
+    struct ml_hdr *tab;    /* the table `slot` is in: a forked child's is a new one */
+    /* The last block it allocated (a free of it is a temporary), complemented so
+     * it is no pointer: a leak check by reachability (memlens leaks) must not
+     * find the program's last block reachable from the shim's TLS. */
+    uintptr_t last_alloc;
+    int64_t live;          /* sampled mode: live bytes not yet added to the header */
+    int64_t until_sample;  /* sampled mode: bytes to allocate before the next sample */
+};
+static INLINE uintptr_t hidden(void *user) { return ~(uintptr_t)user; }
+static TLS struct ml_thread t_me;
+
+/* This thread's first count in table h: claim a slot (NULL past 1024 threads:
+ * then the header's counts, atomically). */
+static COLD struct ml_tslot *slot_claim(struct ml_hdr *h) {
+    uint64_t i = ADD(&h->threads, 1);
+    t_me.tab = h;
+    t_me.slot = i < h->slot_count ? (struct ml_tslot *)((char *)h + h->slots_off) + i : NULL;
+    return t_me.slot;
 }
 
-/* Add to this thread's counts: its own slot takes plain stores (one writer). */
-static inline void tcount2(struct ml_hdr *h, int a, uint64_t va, int b, uint64_t vb) {
-    struct ml_tslot *sl = my_slot(h);
+/* Add to this thread's counts: its own slot takes plain stores (one writer);
+ * without one (sl NULL), the header's, atomically. */
+static INLINE void tcount2(struct ml_hdr *h, struct ml_tslot *sl, int a, uint64_t va, int b, uint64_t vb) {
     if (__builtin_expect(sl != NULL, 1)) {
         sl->c[a] += va;
         sl->c[b] += vb;
@@ -259,20 +271,14 @@ static inline void live_grow(struct ml_hdr *h, uint64_t bytes) {
 /* Sampled mode: live bytes are summed per thread and flushed in steps of
  * ML_BATCH (the peak is then exact to threads x ML_BATCH). */
 #define ML_BATCH (256 * 1024)
-static TLS int64_t t_b_live;
 
-static void batch_flush(void) {
+static COLD void batch_flush(void) {
     struct ml_hdr *h = g_tab;
-    if (h && t_b_live > 0) live_grow(h, (uint64_t)t_b_live);
-    if (h && t_b_live < 0) SUB(&h->live_bytes, (uint64_t)-t_b_live);
-    t_b_live = 0;
+    int64_t live = t_me.live;
+    if (h && live > 0) live_grow(h, (uint64_t)live);
+    if (h && live < 0) SUB(&h->live_bytes, (uint64_t)-live);
+    t_me.live = 0;
 }
-
-/* The last block this thread allocated: a free of it is a temporary allocation.
- * Kept complemented, so it is no pointer: a leak check by reachability (memlens
- * leaks) must not find the program's last block reachable from the shim's TLS. */
-static TLS uintptr_t t_last_alloc;
-static inline uintptr_t hidden(void *user) { return ~(uintptr_t)user; }
 
 /* Sampled mode: a sampled block of `size` stands for 1/P blocks, P = 1 -
  * exp(-size/period) (tcmalloc's estimator); its stack's counters add the
@@ -284,48 +290,88 @@ static inline void estimate(uint64_t size, uint64_t *blocks, uint64_t *bytes) {
     *bytes = (uint64_t)(w * (double)size + 0.5);
 }
 
-static inline void count_alloc(void *user, uint64_t size, uint64_t id, int with_stack) {
-    struct ml_hdr *h = g_tab;
-    t_last_alloc = hidden(user);
-    if (!h) return;
-    tcount2(h, T_ALLOCS, 1, T_BYTES, size);
-    if (with_stack) {
-        struct ml_stack *s = stack_at(h, id);
-        uint64_t n = 1, bytes = size;
-        if (g_sample_period) estimate(size, &n, &bytes);
-        stack_settle(h, s);
-        ADD(&s->c[C_ALLOCS], n);
-        ADD(&s->c[C_BYTES], bytes);
-    }
-    if (g_tab_batched) {
-        t_b_live += (int64_t)size;
-        if (t_b_live > ML_BATCH) batch_flush();
+/* A block's stack counters (out of line: in sampled mode few blocks have one). */
+static __attribute__((noinline)) void stack_alloc(struct ml_hdr *h, uint64_t id, uint64_t size) {
+    struct ml_stack *s = stack_at(h, id);
+    uint64_t n = 1, bytes = size;
+    if (g_sample_period) estimate(size, &n, &bytes);
+    stack_settle(h, s);
+    ADD(&s->c[C_ALLOCS], n);
+    ADD(&s->c[C_BYTES], bytes);
+}
+
+static __attribute__((noinline)) void stack_free(struct ml_hdr *h, uint64_t id, uint64_t size, int temp) {
+    struct ml_stack *s = stack_at(h, id);
+    uint64_t n = 1, bytes = size;
+    if (g_sample_period) estimate(size, &n, &bytes);
+    stack_settle(h, s);
+    ADD(&s->c[C_FREES], n);
+    ADD(&s->c[C_FREED], bytes);
+    if (temp) ADD(&s->c[C_TEMPS], n);
+}
+
+/* Count an allocation in table h, sl this thread's slot there (or NULL).
+ * batched: sampled mode (live bytes summed per thread). */
+static INLINE void count_alloc_in(struct ml_hdr *h, struct ml_tslot *sl, uint64_t size, uint64_t id,
+                                  int with_stack, int batched) {
+    tcount2(h, sl, T_ALLOCS, 1, T_BYTES, size);
+    if (with_stack) stack_alloc(h, id, size);
+    if (batched) {
+        t_me.live += (int64_t)size;
+        if (__builtin_expect(t_me.live > ML_BATCH, 0)) batch_flush();
     } else {
         live_grow(h, size);
     }
 }
 
-static inline void count_free(void *user, uint64_t size, uint64_t id, int with_stack) {
-    struct ml_hdr *h = g_tab;
-    int temp = hidden(user) == t_last_alloc;
-    t_last_alloc = 0;
-    if (!h) return;
-    tcount2(h, T_FREES, 1, T_TEMPS, (uint64_t)temp);
-    if (with_stack) {
-        struct ml_stack *s = stack_at(h, id);
-        uint64_t n = 1, bytes = size;
-        if (g_sample_period) estimate(size, &n, &bytes);
-        stack_settle(h, s);
-        ADD(&s->c[C_FREES], n);
-        ADD(&s->c[C_FREED], bytes);
-        if (temp) ADD(&s->c[C_TEMPS], n);
-    }
-    if (g_tab_batched) {
-        t_b_live -= (int64_t)size;
-        if (t_b_live < -ML_BATCH) batch_flush();
+static INLINE void count_free_in(struct ml_hdr *h, struct ml_tslot *sl, uint64_t size, uint64_t id,
+                                 int with_stack, int batched, int temp) {
+    tcount2(h, sl, T_FREES, 1, T_TEMPS, (uint64_t)temp);
+    if (with_stack) stack_free(h, id, size, temp);
+    if (batched) {
+        t_me.live -= (int64_t)size;
+        if (__builtin_expect(t_me.live < -ML_BATCH, 0)) batch_flush();
     } else {
         SUB(&h->live_bytes, size);
     }
+}
+
+/* The rare cases out of line: no table (an image memlens run does not follow),
+ * a thread's first count in this table, a thread without a slot. */
+static COLD void count_alloc_slow(struct ml_hdr *h, uint64_t size, uint64_t id, int with_stack, int batched) {
+    if (!h) return;
+    struct ml_tslot *sl = t_me.tab == h ? t_me.slot : slot_claim(h);
+    count_alloc_in(h, sl, size, id, with_stack, batched);
+}
+
+static COLD void count_free_slow(struct ml_hdr *h, uint64_t size, uint64_t id, int with_stack, int batched,
+                                 int temp) {
+    if (!h) return;
+    struct ml_tslot *sl = t_me.tab == h ? t_me.slot : slot_claim(h);
+    count_free_in(h, sl, size, id, with_stack, batched, temp);
+}
+
+/* Inlined into malloc and free: for a block without a stack entry (sampled
+ * mode's unsampled blocks) this is the whole cost of counting. */
+static INLINE void count_alloc(void *user, uint64_t size, uint64_t id, int with_stack, int batched) {
+    struct ml_hdr *h = g_tab;
+    struct ml_tslot *sl = t_me.slot;
+    t_me.last_alloc = hidden(user);
+    if (__builtin_expect(t_me.tab != h || sl == NULL, 0))
+        count_alloc_slow(h, size, id, with_stack, batched);
+    else
+        count_alloc_in(h, sl, size, id, with_stack, batched);
+}
+
+static INLINE void count_free(void *user, uint64_t size, uint64_t id, int with_stack, int batched) {
+    struct ml_hdr *h = g_tab;
+    struct ml_tslot *sl = t_me.slot;
+    int temp = hidden(user) == t_me.last_alloc;
+    t_me.last_alloc = 0;
+    if (__builtin_expect(t_me.tab != h || sl == NULL, 0))
+        count_free_slow(h, size, id, with_stack, batched, temp);
+    else
+        count_free_in(h, sl, size, id, with_stack, batched, temp);
 }
 
 /* ---- loaded objects ---- */
@@ -434,7 +480,6 @@ static void table_create(int allow_exec_images) {
     table_init(h, capacity, slots, (uint32_t)g_frames);
     h->exec_index = (uint64_t)index;
     g_tab_bytes = bytes;
-    g_tab_batched = g_sample_period != 0;
     g_tab = h;
     note_modules();
 }
@@ -444,8 +489,9 @@ static void table_create(int allow_exec_images) {
 static void table_after_fork(int follow) {
     struct ml_hdr *old = g_tab;
     g_tab = NULL;
-    t_b_live = 0;
-    t_slot_tab = NULL;
+    t_me.live = 0;
+    t_me.tab = NULL;
+    t_me.slot = NULL; /* the slot was in the parent's table: no fast path until a claim */
     if (!old) return;
     struct ml_hdr *h = NULL;
     const char *dir = getenv("MEMLENS_STATS_DIR");

@@ -102,35 +102,36 @@ static int collect(uint64_t *frames) {
 /* libunwind keeps a pipe (its memory validation) at the lowest free
  * descriptors, and when a write to it fails it closes those numbers and makes
  * a new pipe: a daemon that closed fds 3+ and opened its log at 3 lost the log.
- * So while libunwind starts, every free descriptor below FD_FLOOR is taken,
- * and its pipe lands above the program's range. */
-#define FD_FLOOR_MAX 1024
-struct fd_fill {
-    int n;
-    int fds[FD_FLOOR_MAX];
-};
-
-static void fill_low_fds(struct fd_fill *f) {
-    f->n = 0;
+ * So a pipe made while the shim runs (t_in_hook: the unwinder's, never the
+ * program's) is moved above the program's range at once -- two fcntl and two
+ * close, where holding every free descriptor below the floor while libunwind
+ * started cost some 2000 system calls at every start. */
+static int high_fd_floor(void) {
     struct rlimit rl;
-    long floor = FD_FLOOR_MAX;
+    int floor = 1024;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < floor + 64)
-        floor = (long)rl.rlim_cur - 64;
-    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (null < 0) return;
-    f->fds[f->n++] = null;
-    while (f->n < FD_FLOOR_MAX) {
-        int fd = fcntl(null, F_DUPFD_CLOEXEC, 0);
-        if (fd < 0) break;
-        if (fd >= floor) {
-            close(fd);
-            break;
-        }
-        f->fds[f->n++] = fd;
+        floor = (int)rl.rlim_cur - 64;
+    return floor > 3 ? floor : 3;
+}
+
+typedef int (*pipe2_fn)(int *, int);
+static pipe2_fn g_real_pipe2;
+
+EXPORT int pipe2(int fds[2], int flags) {
+    if (!g_real_pipe2) g_real_pipe2 = (pipe2_fn)dlsym(RTLD_NEXT, "pipe2");
+    if (!g_real_pipe2) {
+        errno = ENOSYS;
+        return -1;
     }
+    int r = g_real_pipe2(fds, flags);
+    if (r != 0 || !t_in_hook) return r;
+    int floor = high_fd_floor(), cmd = (flags & O_CLOEXEC) ? F_DUPFD_CLOEXEC : F_DUPFD;
+    for (int i = 0; i < 2; ++i) {
+        int high = fds[i] < floor ? fcntl(fds[i], cmd, floor) : -1;
+        if (high >= 0) {
+            close(fds[i]);
+            fds[i] = high;
+        }
+    }
+    return 0;
 }
-
-static void release_low_fds(struct fd_fill *f) {
-    while (f->n > 0) close(f->fds[--f->n]);
-}
-

@@ -15,12 +15,14 @@ from memlens.heap import profile_file
 from memlens.heap.diff import HeapDiff, diff_reports
 from memlens.heap.load import load_profile
 from memlens.heap.model import HeapProfile
+from memlens.heap.moments import MOMENT_HELP, diff_moments, parse_moment, sample_at
 from memlens.heap.report import Filters, HeapReport, build_report, symbolize_with
+from memlens.heap.run_file import load_run
 from memlens.heap.run_report import RunReport
 from memlens.heap.stats_table import StatsTable, is_stats_file
 from memlens.heap.symbolize import symbolizer_for_profile
 from memlens.heap.table_report import report_from_table
-from memlens.render import flamehtml, heapjson, pprof, runjson, runtext, speedscope
+from memlens.render import flamehtml, heapjson, momentdiff, pprof, runjson, runtext, speedscope
 from memlens.render.heaptext import folded_lines as _folded
 from memlens.render.heaptext import frame_line, write_flat, write_tree
 
@@ -37,11 +39,12 @@ instead: peak, leaks, calls, temporary allocations (text or json).
   memlens heap 1234
   memlens heap core.1234 --as html -o heap.html
   memlens heap diff before.mlheap after.mlheap
+  memlens heap diff memlens-run-X --from 1.2s --to peak   (two moments of a run)
   memlens heap memlens-run-X/4242-0.mlstats --top 5
 """
 EXAMPLES = (
     "memlens heap 1234 --top 20",
-    "memlens heap memlens-run/001-exit.mlheap --as pprof -o heap.pb.gz",
+    "memlens heap diff memlens-run --from 1.2s --to 3.4s",
 )
 
 FORMATS = ("text", "tree", "folded", "pprof", "speedscope", "json", "html")
@@ -52,8 +55,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
     parser.add_argument(
         "more", nargs="*", metavar="B",
-        help="with TARGET 'diff': the two snapshots A B to compare",
+        help="with TARGET 'diff': the two snapshots A B to compare, or one 'memlens run' "
+        "output directory (or its report.json) and --from/--to",
     )  # fmt: skip
+    moments = parser.add_argument_group("heap diff OUT: two moments of a run's timeline")
+    moments.add_argument("--from", dest="moment_from", metavar="MOMENT", default=None,
+                         help=f"the earlier moment: {MOMENT_HELP} (default start)")  # fmt: skip
+    moments.add_argument("--to", dest="moment_to", metavar="MOMENT", default=None,
+                         help="the later moment (default end)")  # fmt: skip
     out = parser.add_argument_group("output")
     out.add_argument("--as", dest="output_format", choices=FORMATS, default="text",
                      help="report format (default text)")  # fmt: skip
@@ -127,7 +136,11 @@ def _write_folded(report: HeapReport, out: TextIO) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.target == "diff":
+        if len(args.more) == 1 or args.moment_from or args.moment_to:
+            return run_moment_diff(args)
         return run_diff(args)
+    if args.moment_from or args.moment_to:
+        raise UsageError("--from/--to go with 'memlens heap diff OUT'")
     if args.more:
         raise UsageError(f"unexpected arguments: {' '.join(args.more)}")
     if is_stats_file(args.target):
@@ -185,6 +198,25 @@ def run_diff(args: argparse.Namespace) -> int:
     ra, rb = report_for(a, args), report_for(b, args)
     d = diff_reports(ra, rb)
     write_diff(d, sys.stdout, top)
+    return ExitCode.OK
+
+
+def run_moment_diff(args: argparse.Namespace) -> int:
+    """``memlens heap diff OUT --from A --to B``: the stacks that grew between two moments."""
+    if len(args.more) != 1:
+        raise UsageError("usage: memlens heap diff OUT --from MOMENT --to MOMENT")
+    if args.output_format not in ("text", "json"):
+        raise UsageError("a diff of two moments reports as --as text or json")
+    a, b = parse_moment(args.moment_from or "start"), parse_moment(args.moment_to or "end")
+    run = load_run(args.more[0])
+    d = diff_moments(run.timeline, run.aliases, sample_at(run.timeline, a),
+                     sample_at(run.timeline, b))  # fmt: skip
+    write = momentdiff.write_json if args.output_format == "json" else momentdiff.write_text
+    if args.output:
+        with output_text(args.output) as f:
+            write(run, d, f, args.top)
+    else:
+        write(run, d, sys.stdout, args.top)
     return ExitCode.OK
 
 
