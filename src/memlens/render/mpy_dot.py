@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import numpy.typing as npt
@@ -87,6 +88,20 @@ def render(source: str, fmt: str) -> bytes:
     """
     hint = "install Graphviz (Debian: apt-get install graphviz)"
     return pipe_through("dot", [f"-T{fmt}"], source.encode(), hint)
+
+
+_dot_threads: ThreadPoolExecutor | None = None
+
+
+def render_soon(source: str, fmt: str) -> Future[bytes]:
+    """:func:`render` started now in a thread: dot's layout takes a second or more
+    on a big graph, and the caller makes its text and page on the other CPU
+    meanwhile.  ``result()`` returns the output or raises what :func:`render` raises.
+    """
+    global _dot_threads
+    if _dot_threads is None:
+        _dot_threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dot")
+    return _dot_threads.submit(render, source, fmt)
 
 
 def heap_dot(
