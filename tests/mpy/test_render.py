@@ -4,6 +4,7 @@ the HTML page checked in headless Chromium (its script drew every allocation).""
 from __future__ import annotations
 
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -140,3 +141,30 @@ def test_graph_offsets_label_the_tail_of_their_own_edge(heap: Capture, tmp_path:
         assert set(over) <= {tail, head}, (title[id(g)], text.text, over)
         got.add((tail, head, text.text))
     assert got == want
+
+
+def test_pruned_graph_says_what_each_node_holds_that_is_not_drawn(
+    heap: Capture, tmp_path: Path
+) -> None:
+    """With ``--graph-nodes 40`` of ~650 allocations, a drawn allocation that points at
+    allocations left out says how many and their bytes, as counted from the JSON's
+    edges and object sizes; the others say nothing of the kind."""
+    dot = tmp_path / "g.dot"
+    out = _memlens("mpy", str(heap.dump), "--base", "0", "--word-size", "4", "--graph", str(dot),
+                   "--graph-nodes", "40")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    text = dot.read_text()
+    labels = dict(re.findall(r'^  n([0-9a-f]+) \[label="((?:[^"\\]|\\.)*)"', text, re.M))
+    kept = {int(a, 16) for a in labels}
+    assert len(kept) == 40
+    doc = _json(heap)
+    size = {o["address"]: o["size"] for o in doc["objects"]}
+    left_out: dict[int, set[int]] = {}
+    for a, b, _ in doc["graph"]["edges"]:
+        if a in kept and b not in kept:
+            left_out.setdefault(a, set()).add(b)
+    assert left_out  # 40 of ~650: something is left out
+    for a in kept:
+        said = re.findall(r"\\n\+(\d+) not drawn \((\d+) B\)", labels[f"{a:x}"])
+        held = left_out.get(a, set())
+        assert said == ([(str(len(held)), str(sum(size[b] for b in held)))] if held else [])

@@ -107,21 +107,51 @@ def render_soon(source: str, fmt: str) -> Future[bytes]:
 def heap_dot(
     heap: MpyHeap, objs: Sequence[HeapObject], graph: OwnershipGraph, keep: npt.NDArray[np.bool_]
 ) -> str:
-    """The ownership graph of the kept allocations, roots named by symbols when known."""
+    """The ownership graph of the kept allocations, roots named by symbols when known;
+    a kept allocation that points at some left out says how many and of what."""
     addr = heap.heads.address.tolist()
+    left_out = not_drawn(heap, objs, graph, keep)
     nodes = []
-    for i, o in enumerate(objs):
-        if keep[i]:
-            label = f"{addr[i]:#x}\n{o.type} {o.size}B" + (f"\n{o.content[:24]}" if o.content
-                                                            else "")  # fmt: skip
-            nodes.append((addr[i], label, o.letter, bool(graph.reachable[i])))
+    for i in np.flatnonzero(keep).tolist():
+        o = objs[i]
+        label = f"{addr[i]:#x}\n{o.type} {o.size}B" + (f"\n{o.content[:24]}" if o.content
+                                                        else "")  # fmt: skip
+        if i in left_out:
+            label += "\n" + left_out[i]
+        nodes.append((addr[i], label, o.letter, bool(graph.reachable[i])))
     ws = heap.word_size
-    triples = zip(graph.src.tolist(), graph.dst.tolist(), graph.src_word.tolist(), strict=True)
-    edges = sorted({(addr[s], addr[d], f"+{w * ws:#x}")
-                    for s, d, w in triples if keep[s] and keep[d]})  # fmt: skip
+    both = keep[graph.src] & keep[graph.dst]
+    triples = zip(graph.src[both].tolist(), graph.dst[both].tolist(),
+                  graph.src_word[both].tolist(), strict=True)  # fmt: skip
+    edges = sorted({(addr[s], addr[d], f"+{w * ws:#x}") for s, d, w in triples})
     where = graph.root_address.tolist()
     names = heap.place_names(where)
     targets = graph.root_target.tolist()
     roots = sorted({(f"root {n or hex(r)}", addr[t])
                     for r, n, t in zip(where, names, targets, strict=True) if keep[t]})  # fmt: skip
     return dot_source(nodes, edges, roots)
+
+
+def not_drawn(
+    heap: MpyHeap, objs: Sequence[HeapObject], graph: OwnershipGraph, keep: npt.NDArray[np.bool_]
+) -> dict[int, str]:
+    """For each kept allocation that points at allocations left out of the picture:
+    a line saying how many, of which types (the two commonest), how many bytes."""
+    out = keep[graph.src] & ~keep[graph.dst]
+    if not out.any():
+        return {}
+    pairs = np.unique(np.stack([graph.src[out], graph.dst[out]], axis=1), axis=0)
+    holder, held = pairs[:, 0], pairs[:, 1]
+    sizes = heap.heads.blocks * heap.block_size
+    holders, first, counts = np.unique(holder, return_index=True, return_counts=True)
+    held_bytes = np.add.reduceat(sizes[held], first)
+    by_type: dict[int, dict[str, int]] = {}
+    for h, j in zip(holder.tolist(), held.tolist(), strict=True):
+        tally = by_type.setdefault(h, {})
+        tally[objs[j].type] = tally.get(objs[j].type, 0) + 1
+    lines = {}
+    for h, n, size in zip(holders.tolist(), counts.tolist(), held_bytes.tolist(), strict=True):
+        kinds = sorted(by_type[h].items(), key=lambda kv: (-kv[1], kv[0]))
+        named = ", ".join(f"{k} x{c}" for k, c in kinds[:2]) + (", ..." if len(kinds) > 2 else "")
+        lines[h] = f"+{n} not drawn ({size} B): {named}"
+    return lines

@@ -66,7 +66,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--html", metavar="FILE", help="one page with the layout and the graph")
     g.add_argument(
         "--graph-nodes", type=int, default=GRAPH_NODES, metavar="N",
-        help=f"at most N allocations in the graph, those the roots reach first ({GRAPH_NODES})",
+        help="at most N allocations in the graph: those the roots reach first, a few items "
+             f"of each container before more; the rest counted on the nodes ({GRAPH_NODES})",
     )  # fmt: skip
     g.add_argument("--json", action="store_true", help="all numbers and objects as JSON")
 
@@ -206,7 +207,8 @@ def _start_graph(args: argparse.Namespace, r: HeapReport) -> _Graph | None:
     keep = r.select(args.graph_nodes)
     if int(keep.sum()) < len(keep):
         _note(f"warning: graph limited to {int(keep.sum())} of {len(keep)} allocations, those "
-              "the roots reach first (--graph-nodes)")  # fmt: skip
+              "the roots reach first; a node says what it holds beyond them "
+              "(--graph-nodes)")  # fmt: skip
     source = mpy_dot.heap_dot(r.heap, r.objects, r.graph, keep)
     formats = {"svg"} if args.html else set()
     if args.graph and not args.graph.endswith((".dot", ".gv")):
