@@ -137,14 +137,16 @@ def _reach(
 FANOUT = 8  # neighbours of each allocation taken in the first breadth-first pass
 
 
-def select_nodes(graph: OwnershipGraph, n: int, limit: int) -> npt.NDArray[np.bool_]:
+def select_nodes(
+    graph: OwnershipGraph, n: int, limit: int, fanout: int = FANOUT
+) -> npt.NDArray[np.bool_]:
     """At most ``limit`` of ``n`` allocations for a picture, connected ones first.
 
     Breadth first from the roots (what a root holds, then what that holds), then
     from the other allocations that have edges (garbage with structure), then
     the isolated ones: a pruned graph keeps its edges instead of being the
     largest blocks with nothing between them.  Each of the three goes in passes:
-    the first takes at most :data:`FANOUT` neighbours of each allocation, each
+    the first takes at most ``fanout`` neighbours of each allocation, each
     next pass four times as many, so a list of 6000 objects shows a few of them
     and what they hold, and the rest of the budget goes to the other structures
     rather than to 1500 siblings.  Edges are taken both ways (out-edges first),
@@ -164,7 +166,7 @@ def select_nodes(graph: OwnershipGraph, n: int, limit: int) -> npt.NDArray[np.bo
     phases = (np.unique(graph.root_target), np.flatnonzero(degree > 0), np.arange(n))
     left = limit
     for starts in phases:
-        cap = FANOUT
+        cap = fanout
         while left > 0:
             left = _breadth_first(starts.tolist(), neighbours, offsets.tolist(), cap, keep, left)
             if cap >= widest:
