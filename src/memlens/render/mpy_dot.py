@@ -148,8 +148,8 @@ def not_drawn(
     out = keep[graph.src] & ~keep[graph.dst]
     if not out.any():
         return {}
-    pairs = np.unique(np.stack([graph.src[out], graph.dst[out]], axis=1), axis=0)
-    holder, held = pairs[:, 0], pairs[:, 1]
+    n = len(objs)  # one int64 key per (holder, held) pair: unique in 1-D is fast
+    holder, held = np.divmod(np.unique(graph.src[out] * n + graph.dst[out]), n)
     sizes = heap.heads.blocks * heap.block_size
     holders, first, counts = np.unique(holder, return_index=True, return_counts=True)
     held_bytes = np.add.reduceat(sizes[held], first)
@@ -158,8 +158,9 @@ def not_drawn(
         tally = by_type.setdefault(h, {})
         tally[objs[j].type] = tally.get(objs[j].type, 0) + 1
     lines = {}
-    for h, n, size in zip(holders.tolist(), counts.tolist(), held_bytes.tolist(), strict=True):
+    for h, count, size in zip(holders.tolist(), counts.tolist(), held_bytes.tolist(),
+                              strict=True):  # fmt: skip
         kinds = sorted(by_type[h].items(), key=lambda kv: (-kv[1], kv[0]))
         named = ", ".join(f"{k} x{c}" for k, c in kinds[:2]) + (", ..." if len(kinds) > 2 else "")
-        lines[h] = f"+{n} not drawn ({size} B): {named}"
+        lines[h] = f"+{count} not drawn ({size} B): {named}"
     return lines
