@@ -4,6 +4,7 @@ the HTML page checked in headless Chromium (its script drew every allocation).""
 from __future__ import annotations
 
 import json
+import re
 import struct
 import subprocess
 import sys
@@ -97,3 +98,73 @@ def test_html_page_in_chromium(heap: Capture, tmp_path: Path) -> None:
     assert f'data-ready="{n_objects}"' in dom.stdout
     assert "\"'name-7'\"" in page.read_text()  # a string's text, shown on hover
     assert "GC: total:" in dom.stdout
+
+
+def _box(g: ET.Element) -> tuple[float, float, float, float] | None:
+    """A drawn node's box, from its polygon (roots are plain text: None)."""
+    poly = g.find(f".//{SVG}polygon")
+    if poly is None:
+        return None
+    pts = [tuple(float(v) for v in p.split(",")) for p in (poly.get("points") or "").split()]
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    return min(xs), min(ys), max(xs), max(ys)
+
+
+def test_graph_offsets_label_the_tail_of_their_own_edge(heap: Capture, tmp_path: Path) -> None:
+    """Each edge is labelled with the offset of the word holding the pointer (the
+    JSON's edges), drawn beside the edge's tail and over no node but
+    the edge's own (label boxes from the monospace advance of 0.6 em)."""
+    need_tool("dot")
+    svg = tmp_path / "graph.svg"
+    out = _memlens("mpy", str(heap.dump), "--base", "0", "--word-size", "4", "--graph", str(svg))
+    assert out.returncode == 0, out.stderr
+    doc = _json(heap)
+    want = {(f"n{a:x}", f"n{b:x}", f"+{w * 4:#x}") for a, b, w in doc["graph"]["edges"]}
+    groups = list(ET.parse(svg).getroot().iter(f"{SVG}g"))
+    title = {id(g): g.findtext(f"{SVG}title") or "" for g in groups}
+    boxes = {title[id(g)]: _box(g) for g in groups if g.get("class") == "node"}
+    got = set()
+    for g in groups:
+        if g.get("class") != "edge" or not title[id(g)].startswith("n"):
+            continue
+        tail, head = title[id(g)].split("->")
+        d = (g.find(f"{SVG}path").get("d") or "").lstrip("M")  # type: ignore[union-attr]
+        tail_at = [float(v) for v in d.replace("C", " ").split()[0].split(",")]
+        (text,) = g.iter(f"{SVG}text")
+        x, y, size = (float(text.get(k) or "nan") for k in ("x", "y", "font-size"))
+        # beside the tail: dot puts it 1.5 x 10 pt from there (plus half a text line)
+        assert ((x - tail_at[0]) ** 2 + (y - tail_at[1]) ** 2) ** 0.5 < 20, text.text
+        half = len(text.text or "") * size * 0.3
+        label = (x - half, y - size * 0.76, x + half, y + size * 0.24)
+        over = [name for name, b in boxes.items() if b and b[0] < label[2] and b[2] > label[0]
+                and b[1] < label[3] and b[3] > label[1]]  # fmt: skip
+        assert set(over) <= {tail, head}, (title[id(g)], text.text, over)
+        got.add((tail, head, text.text))
+    assert got == want
+
+
+def test_pruned_graph_says_what_each_node_holds_that_is_not_drawn(
+    heap: Capture, tmp_path: Path
+) -> None:
+    """With ``--graph-nodes 40`` of ~650 allocations, a drawn allocation that points at
+    allocations left out says how many and their bytes, as counted from the JSON's
+    edges and object sizes; the others say nothing of the kind."""
+    dot = tmp_path / "g.dot"
+    out = _memlens("mpy", str(heap.dump), "--base", "0", "--word-size", "4", "--graph", str(dot),
+                   "--graph-nodes", "40")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    text = dot.read_text()
+    labels = dict(re.findall(r'^  n([0-9a-f]+) \[label="((?:[^"\\]|\\.)*)"', text, re.M))
+    kept = {int(a, 16) for a in labels}
+    assert len(kept) == 40
+    doc = _json(heap)
+    size = {o["address"]: o["size"] for o in doc["objects"]}
+    left_out: dict[int, set[int]] = {}
+    for a, b, _ in doc["graph"]["edges"]:
+        if a in kept and b not in kept:
+            left_out.setdefault(a, set()).add(b)
+    assert left_out  # 40 of ~650: something is left out
+    for a in kept:
+        said = re.findall(r"\\n\+(\d+) not drawn \((\d+) B\)", labels[f"{a:x}"])
+        held = left_out.get(a, set())
+        assert said == ([(str(len(held)), str(sum(size[b] for b in held)))] if held else [])

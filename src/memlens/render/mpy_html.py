@@ -5,6 +5,7 @@ page from packed arrays, the ownership SVG, and a details panel filled on hover
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from dataclasses import asdict
 from html import escape
 
@@ -93,11 +94,16 @@ def _b64(values: npt.NDArray[np.int64]) -> str:
 
 
 def heap_page(
-    heap: MpyHeap, objs: list[HeapObject], frag: Fragmentation, source: str, graph_svg: str
+    heap: MpyHeap,
+    objs: list[HeapObject],
+    frag: Fragmentation,
+    source: str,
+    graph_svg: str | Callable[[], str],
 ) -> str:
     """The page for one analysed heap: numbers, a canvas layout drawn by the page
     itself from packed arrays (a few bytes per allocation, so an 8 MiB heap stays a
-    small page), and the ownership graph."""
+    small page), and the ownership graph -- asked for last when given as a callable,
+    so dot can lay it out while the rest is made."""
     summary = info_lines(heap.info) + (
         f"largest free run {frag.largest_free_bytes} B of {frag.free_bytes} B free, "
         f"{frag.free_runs} free runs\n")  # fmt: skip
@@ -125,7 +131,11 @@ def heap_page(
     canvases = "".join(f"<p>area {k}: pool {a.pool_start:#x}, {a.n_blocks} blocks</p>"
                        f'<canvas id="area{k}"></canvas>'
                        for k, a in enumerate(heap.areas))  # fmt: skip
-    graph = graph_svg[graph_svg.index("<svg") :] if "<svg" in graph_svg else graph_svg
+    scripts = (f'<script type="application/json" id="heap">{_script_json(packed)}</script>'
+               f'<script type="application/json" id="data">{_script_json(data)}</script>'
+               f"<script>{_CANVAS_SCRIPT}</script>")  # fmt: skip
+    svg = graph_svg if isinstance(graph_svg, str) else graph_svg()
+    graph = svg[svg.index("<svg") :] if "<svg" in svg else svg
     title = f"memlens mpy: {source}"
     return (
         '<!DOCTYPE html>\n<html><head><meta charset="utf-8">'
@@ -135,8 +145,5 @@ def heap_page(
         "font-family:monospace;min-height:1.2em}canvas{image-rendering:pixelated}</style>"
         f"</head><body><h1>{escape(title)}</h1><pre>{escape(summary)}</pre>"
         '<div id="details">hover a block for details</div>'
-        f"<h2>Layout</h2>{canvases}<h2>Ownership</h2>{graph}"
-        f'<script type="application/json" id="heap">{_script_json(packed)}</script>'
-        f'<script type="application/json" id="data">{_script_json(data)}</script>'
-        f"<script>{_CANVAS_SCRIPT}</script></body></html>\n"
+        f"<h2>Layout</h2>{canvases}<h2>Ownership</h2>{graph}{scripts}</body></html>\n"
     )
