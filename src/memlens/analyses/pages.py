@@ -8,7 +8,7 @@ without ``--summary`` does not build its classes at start-up.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from memlens.core.pages import PageTable
 from memlens.core.region import Region
@@ -43,7 +43,7 @@ def page_at(snap: Snapshot, address: int) -> RegionPages:
     if region is None:
         raise AddressError(address, "not in any mapped region")
     start = address - address % snap.page_size
-    page = replace(region, start=start, end=min(start + snap.page_size, region.end))
+    page = region.replace(start=start, end=min(start + snap.page_size, region.end))
     table = snap.page_table(page) if snap.has_residency else None
     return RegionPages(region, table)
 
