@@ -1,4 +1,4 @@
-"""Which process a command line names, and what machine its program is for.
+"""Which process a command line names, whether it runs, and what machine its program is for.
 
 Kept apart from :mod:`memlens.sources.live.process` (the full reader, with the
 snapshot model behind it) so that ``memlens maps PID`` can ask both without
@@ -40,3 +40,19 @@ def machine_of(pid: int) -> tuple[str, int, str]:
         e_machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
         return _COMPAT.get((machine, e_machine), f"{machine}-32"), 4, order
     return machine, word, order
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` still runs: a zombie has no memory left to read.
+
+    (pagemap of a process whose mm is gone reads as end-of-file, exactly like
+    a range above the task size, so the two are told apart here.)
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return False
+    # the state follows the last ')' (the command name may contain ')')
+    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
+    return state not in (b"Z", b"X", b"x", b"")

@@ -1,8 +1,9 @@
-"""``memlens maps PID`` reads /proc/PID/smaps alone and loads only what it needs.
+"""``memlens maps PID`` and ``memlens procs`` load only what they need.
 
-Its budget is 1.5x ``pmap -X`` (benchmarks/bench_live.py), of which the
-interpreter and argparse take most: the verb must not load dataclasses (with
-inspect), typing, numpy, Rich or orjson.  The regions it lists come from the
+Their budgets are 1.5x ``pmap -X`` and 0.5x smem (benchmarks/bench_live.py), of
+which the interpreter, argparse and the kernel's smaps walks take most: the
+verbs must not load dataclasses (with inspect), typing, numpy, Rich or orjson.
+``maps PID`` reads /proc/PID/smaps alone: the regions it lists come from the
 maps lines heading smaps's blocks; the test compares them with /proc/PID/maps
 read here.
 """
@@ -83,3 +84,17 @@ def test_maps_of_a_pid_loads_no_heavy_module(sleeper: int, tmp_path: Path,
         got_text = [(int(w[0], 16), int(w[1], 16), w[3], int(w[4], 16)) for w in
                     (ln.split() for ln in lines)]  # fmt: skip
         assert got_text == [row[:4] for row in expected]
+
+
+@pytest.mark.parametrize("json_out", [False, True], ids=["text", "json"])
+def test_procs_loads_no_heavy_module(sleeper: int, tmp_path: Path, json_out: bool) -> None:
+    out = str(tmp_path / "out")
+    code, heavy = run_child(out, ["procs", str(sleeper)] + (["--json"] if json_out else []))
+    assert (code, heavy) == (0, [])
+    with open(out) as f:
+        text = f.read()
+    if json_out:
+        (row,) = json.loads(text)["processes"]
+        assert (row["pid"], row["command"]) == (sleeper, "sleep 600")
+    else:
+        assert text.splitlines()[1].split()[0] == str(sleeper)
