@@ -90,15 +90,7 @@ def process_table(pids: list[int] | None = None) -> ProcTable:
     out = ProcTable()
     users: dict[int, str] = {}
     for pid in pids:
-        try:
-            uid = os.stat(f"/proc/{pid}").st_uid
-        except (FileNotFoundError, ProcessLookupError):
-            out.exited += 1
-            continue
-        except OSError as e:
-            out.rows.append(ProcRow(pid, "?", "?", None, "", f"/proc/{pid}: {e.strerror}"))
-            continue
-        # memory first: a kernel thread (no mm) is only counted, its name never read
+        # memory first: a kernel thread (no mm) is only counted, its owner and name unread
         found = _usage(pid)
         if found is None:
             out.exited += 1
@@ -106,6 +98,14 @@ def process_table(pids: list[int] | None = None) -> ProcTable:
         usage, source, reason = found
         if usage is not None and not usage.fields:
             out.kernel_threads += 1  # no mm (a kernel thread, a zombie): nothing to count
+            continue
+        try:
+            uid = os.stat(f"/proc/{pid}").st_uid
+        except (FileNotFoundError, ProcessLookupError):
+            out.exited += 1
+            continue
+        except OSError as e:
+            out.rows.append(ProcRow(pid, "?", "?", None, "", f"/proc/{pid}: {e.strerror}"))
             continue
         try:
             command = _command(pid)
