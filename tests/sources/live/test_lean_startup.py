@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,16 +30,6 @@ sys.stdout.flush()
 heavy = {"dataclasses", "typing", "inspect", "numpy", "rich", "orjson"}
 print(repr((code, sorted({m.split(".")[0] for m in sys.modules} & heavy))), file=sys.stderr)
 """
-
-
-@pytest.fixture
-def sleeper() -> Iterator[int]:
-    proc = subprocess.Popen(["sleep", "600"])
-    try:
-        yield proc.pid
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 def run_child(out: str, argv: list[str]) -> tuple[int, list[str]]:
@@ -63,15 +52,15 @@ def kernel_maps(pid: int) -> list[tuple[int, int, str, int, str]]:
 
 
 @pytest.mark.parametrize("json_out", [False, True], ids=["text", "json"])
-def test_maps_of_a_pid_loads_no_heavy_module(sleeper: int, tmp_path: Path,
+def test_maps_of_a_pid_loads_no_heavy_module(sleeper: subprocess.Popen[bytes], tmp_path: Path,
                                              json_out: bool) -> None:  # fmt: skip
-    out = str(tmp_path) + "/out"
-    argv = ["maps", str(sleeper)] + (["--json"] if json_out else [])
+    out = str(tmp_path / "out")
+    argv = ["maps", str(sleeper.pid)] + (["--json"] if json_out else [])
     code, heavy = run_child(out, argv)
     assert (code, heavy) == (0, [])
     with open(out) as f:
         text = f.read()
-    expected = kernel_maps(sleeper)
+    expected = kernel_maps(sleeper.pid)
     if json_out:
         doc = json.loads(text)
         got = [(r["start"], r["end"], r["perms"], r["offset"], r["name"]) for r in doc["regions"]]
@@ -87,14 +76,15 @@ def test_maps_of_a_pid_loads_no_heavy_module(sleeper: int, tmp_path: Path,
 
 
 @pytest.mark.parametrize("json_out", [False, True], ids=["text", "json"])
-def test_procs_loads_no_heavy_module(sleeper: int, tmp_path: Path, json_out: bool) -> None:
+def test_procs_loads_no_heavy_module(sleeper: subprocess.Popen[bytes], tmp_path: Path,
+                                     json_out: bool) -> None:  # fmt: skip
     out = str(tmp_path / "out")
-    code, heavy = run_child(out, ["procs", str(sleeper)] + (["--json"] if json_out else []))
+    code, heavy = run_child(out, ["procs", str(sleeper.pid)] + (["--json"] if json_out else []))
     assert (code, heavy) == (0, [])
     with open(out) as f:
         text = f.read()
     if json_out:
         (row,) = json.loads(text)["processes"]
-        assert (row["pid"], row["command"]) == (sleeper, "sleep 600")
+        assert (row["pid"], row["command"]) == (sleeper.pid, "sleep 600")
     else:
-        assert text.splitlines()[1].split()[0] == str(sleeper)
+        assert text.splitlines()[1].split()[0] == str(sleeper.pid)
