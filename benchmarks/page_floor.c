@@ -121,7 +121,8 @@ int main(int argc, char **argv) {
         }
         fwrite(out, 1, used, stdout);
     }
-    fprintf(stderr, "%zu present pages, %zu unique PFNs, %zu mappings, %zu kpage preads\n",
+    if (getenv("PAGE_FLOOR_VERBOSE"))
+        fprintf(stderr, "%zu present pages, %zu unique PFNs, %zu mappings, %zu kpage preads\n",
             present, unique, nmaps, reads);
     return 0;
 }

@@ -88,3 +88,22 @@ def test_procs_loads_no_heavy_module(sleeper: subprocess.Popen[bytes], tmp_path:
         assert (row["pid"], row["command"]) == (sleeper.pid, "sleep 600")
     else:
         assert text.splitlines()[1].split()[0] == str(sleeper.pid)
+
+
+@pytest.mark.parametrize("options", [["--summary"], []], ids=["summary", "lines"])
+def test_pages_of_a_pid_loads_no_heavy_module(sleeper: subprocess.Popen[bytes], tmp_path: Path,
+                                              options: list[str]) -> None:  # fmt: skip
+    """``pages PID`` reads maps and page tables without opening a snapshot (its budget:
+    page-types's time for --summary); the regions it lists are /proc/PID/maps's."""
+    out = str(tmp_path / "out")
+    code, heavy = run_child(out, ["pages", str(sleeper.pid), *options])
+    assert (code, heavy) == (0, [])
+    with open(out) as f:
+        text = f.read()
+    if options:
+        assert text.splitlines()[0].split()[:2] == ["kind", "state"]
+    else:
+        heads = [ln.split()[0].split("-") for ln in text.splitlines()
+                 if len(ln) > 33 and ln[16] == "-"]  # fmt: skip
+        assert [(int(a, 16), int(b, 16)) for a, b in heads] == [
+            row[:2] for row in kernel_maps(sleeper.pid)]

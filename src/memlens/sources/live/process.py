@@ -15,6 +15,7 @@ from memlens.errors import ProcessGoneError, TargetError
 from memlens.sources.live.maps import is_private_anonymous, parse_maps
 from memlens.sources.live.memory import FilePlace, ProcessMemory
 from memlens.sources.live.pagemap import PagemapReader, process_alive
+from memlens.sources.live.pagetables import page_tables
 from memlens.sources.live.pid import machine_of
 from memlens.sources.options import OpenOptions
 
@@ -146,15 +147,7 @@ class LiveProcess(Snapshot):
     def iter_page_tables(
         self, regions: list[Region], *, counts: bool = True, kpage: bool = True
     ) -> Iterator[tuple[Region, PageTable | None]]:
-        reader = self.pagemap()
-        tables = [reader.table(r, with_kpage=False) for r in regions]
-        if kpage:
-            reader.add_kpage(tables, counts=counts)
-        else:
-            for t in tables:
-                t.unavailable.setdefault("flags", "not read")
-                t.unavailable.setdefault("count", "not read")
-        yield from zip(regions, tables, strict=True)
+        yield from page_tables(self.pagemap(), regions, counts=counts, kpage=kpage)
 
     def close(self) -> None:
         """Release the /proc files; resume the process when --freeze stopped it."""
