@@ -104,12 +104,12 @@ def main() -> int:
     print("| command | CPU | peer CPU | ratio |")
     print("|---|---|---|---|")
     for ours, _, peer, peer_cmd in pairs:
-        a = statistics.median(cpu[ours])
+        mine = statistics.median(cpu[ours])
         if peer_cmd is None:
-            print(f"| `{ours}` | {a:.3f} | | |")
+            print(f"| `{ours}` | {mine:.3f} | | |")
             continue
-        b = statistics.median(cpu[peer])
-        print(f"| `{ours}` | {a:.3f} | {b:.3f} | {a / b:.2f}x |")
+        theirs = statistics.median(cpu[peer])
+        print(f"| `{ours}` | {mine:.3f} | {theirs:.3f} | {mine / theirs:.2f}x |")
     return 0
 
 
