@@ -63,7 +63,7 @@ STARTUP = """
 import re
 from memlens.cli.main import build_parser
 build_parser("pages").parse_args(["pages", "1"])
-import memlens.render.pagelines, memlens.sources.live.process
+import memlens.render.pagelines, memlens.sources.live.pagetables
 """
 
 #: the command line run by ``python -c`` (for --before: the same start for both trees)
@@ -76,18 +76,19 @@ entry()
 
 #: open + scan + summarize, and open + scan + per-page text to /dev/null, timed
 #: after the imports: the work of the two commands without interpreter start-up
+#: (a PID is read as the verb reads it: LivePageTables, no snapshot)
 IN_PROCESS = """
 import os, sys, time
-import memlens
 from memlens.analyses.pages import scan
 from memlens.analyses.pagesummary import summarize
 from memlens.render.pagelines import write_regions
+from memlens.sources.live.pagetables import LivePageTables
 t0 = time.perf_counter()
-with memlens.open(int(sys.argv[1])) as snap:
+with LivePageTables(int(sys.argv[1])) as snap:
     summary = summarize(scan(snap, snap.regions, counts=False), snap.page_size)
 t1 = time.perf_counter()
-with memlens.open(int(sys.argv[1])) as snap, open(os.devnull, "wb") as null:
-    write_regions(null, scan(snap, snap.regions), snap.space.word_size)
+with LivePageTables(int(sys.argv[1])) as snap, open(os.devnull, "wb") as null:
+    write_regions(null, scan(snap, snap.regions), snap.word_size)
 t2 = time.perf_counter()
 print(f"{t1 - t0:.6f} {t2 - t1:.6f}")
 """
