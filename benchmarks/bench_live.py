@@ -32,13 +32,15 @@ ROOT = HERE.parent
 MEMLENS = str(ROOT / ".venv" / "bin" / "memlens")
 
 
-def timed(cmd: list[str]) -> tuple[float, int]:
-    """(wall seconds, peak RSS in KiB) of one run, output to /dev/null."""
+def timed(cmd: list[str]) -> tuple[float, int, float]:
+    """(wall seconds, peak RSS in KiB, user+system CPU seconds) of one run, output to
+    /dev/null.  CPU time says more than wall time on a loaded machine, where a command
+    also waits for a CPU."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _, _, usage = os.wait4(proc.pid, 0)
     proc.returncode = 0
-    return time.perf_counter() - t0, usage.ru_maxrss
+    return time.perf_counter() - t0, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def main() -> int:
@@ -66,14 +68,16 @@ def main() -> int:
                 ("memlens snapshot PID", [MEMLENS, "snapshot", pid, "-o", core], "", None),
             ]  # fmt: skip
             times: dict[str, list[float]] = {}
+            cpu: dict[str, list[float]] = {}
             peak: dict[str, int] = {}
             for _ in range(args.runs):
                 for ours, cmd, peer, peer_cmd in pairs:
                     for name, c in ((ours, cmd), (peer, peer_cmd)):
                         if c is None:
                             continue
-                        wall, rss = timed(c)
+                        wall, rss, used = timed(c)
                         times.setdefault(name, []).append(wall)
+                        cpu.setdefault(name, []).append(used)
                         peak[name] = max(peak.get(name, 0), rss)
         finally:
             hold.kill()
@@ -96,6 +100,16 @@ def main() -> int:
         else:
             row += " | | | |"
         print(row)
+    print("\nCPU time (user + system), median s:\n")
+    print("| command | CPU | peer CPU | ratio |")
+    print("|---|---|---|---|")
+    for ours, _, peer, peer_cmd in pairs:
+        mine = statistics.median(cpu[ours])
+        if peer_cmd is None:
+            print(f"| `{ours}` | {mine:.3f} | | |")
+            continue
+        theirs = statistics.median(cpu[peer])
+        print(f"| `{ours}` | {mine:.3f} | {theirs:.3f} | {mine / theirs:.2f}x |")
     return 0
 
 

@@ -24,6 +24,14 @@ Needs root (kpage* files), gcc, and go for the ptexplore model: every ratio is
 against the model measured beside memlens in the same run, never a constant.
 
     sudo .venv/bin/python benchmarks/bench_pages.py [--mib 512] [--runs 7] [--before DIR]
+        [--page-types PATH]
+
+3. The floor of the per-page output, stage by stage (``page_floor.c``): pagemap
+   alone, + kpageflags, + kpagecount (each over sorted, de-duplicated PFN runs),
+   + the lines.  The Go model's time over a stage's is the most any reader of
+   those files could beat the model by on this kernel.
+4. With ``--page-types PATH`` (``benchmarks/build_page_types.sh`` builds it), the
+   kernel's ``page-types -p PID`` beside ``memlens pages PID --summary``.
 
 ``--before DIR`` also runs the same two commands from another checkout's
 ``src`` (e.g. ``git archive main src | tar -x -C DIR``), interleaved with the
@@ -55,7 +63,7 @@ STARTUP = """
 import re
 from memlens.cli.main import build_parser
 build_parser("pages").parse_args(["pages", "1"])
-import memlens.render.pagelines, memlens.sources.live.process
+import memlens.render.pagelines, memlens.sources.live.pagetables
 """
 
 #: the command line run by ``python -c`` (for --before: the same start for both trees)
@@ -68,26 +76,31 @@ entry()
 
 #: open + scan + summarize, and open + scan + per-page text to /dev/null, timed
 #: after the imports: the work of the two commands without interpreter start-up
+#: (a PID is read as the verb reads it: LivePageTables, no snapshot)
 IN_PROCESS = """
 import os, sys, time
-import memlens
 from memlens.analyses.pages import scan
 from memlens.analyses.pagesummary import summarize
 from memlens.render.pagelines import write_regions
+from memlens.sources.live.pagetables import LivePageTables
 t0 = time.perf_counter()
-with memlens.open(int(sys.argv[1])) as snap:
+with LivePageTables(int(sys.argv[1])) as snap:
     summary = summarize(scan(snap, snap.regions, counts=False), snap.page_size)
 t1 = time.perf_counter()
-with memlens.open(int(sys.argv[1])) as snap, open(os.devnull, "wb") as null:
-    write_regions(null, scan(snap, snap.regions), snap.space.word_size)
+with LivePageTables(int(sys.argv[1])) as snap, open(os.devnull, "wb") as null:
+    write_regions(null, scan(snap, snap.regions), snap.word_size)
 t2 = time.perf_counter()
 print(f"{t1 - t0:.6f} {t2 - t1:.6f}")
 """
 
 
+#: page_floor.c's stages: what each reads (see its header)
+FLOOR_STAGES = ("pagemap", "flags", "counts", "lines")
+
+
 def build(tmp: Path) -> dict[str, list[str]]:
     progs: dict[str, list[str]] = {}
-    for name in ("pread_per_page", "bulk_floor", "hold"):
+    for name in ("pread_per_page", "bulk_floor", "hold", "page_floor"):
         out = tmp / name
         subprocess.run(["gcc", "-O2", "-o", str(out), str(HERE / f"{name}.c")], check=True)
         progs[name] = [str(out)]
@@ -118,6 +131,8 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--before", type=Path, metavar="DIR",
                     help="also run the commands from DIR/src (another checkout), side by side")
+    ap.add_argument("--page-types", metavar="PATH",
+                    help="the kernel's page-types binary, run beside pages --summary")
     args = ap.parse_args()
     if os.geteuid() != 0:
         print("needs root: /proc/kpageflags and PFNs", file=sys.stderr)
@@ -145,6 +160,10 @@ def main() -> int:
                 "C raw floor (bulk reads only)": [*progs["bulk_floor"], pid],
             }
             cases["Go ptexplore model"] = [*progs["ptmodel"], pid]
+            for stage in FLOOR_STAGES:
+                cases[f"floor: {stage}"] = [*progs["page_floor"], pid, stage]
+            if args.page_types:
+                cases["page-types -p PID"] = [args.page_types, "-p", pid]
             envs: dict[str, dict[str, str]] = {}
             if args.before is not None:
                 for label, src in trees.items():
@@ -206,6 +225,14 @@ def main() -> int:
     print(f"--summary: {summ / floor:.2f}x the raw floor as a command; "
           f"in-process {statistics.median(inproc) / floor:.2f}x; by minima "
           f"{low['memlens pages PID --summary'] / low['C raw floor (bulk reads only)']:.2f}x")
+    for stage in FLOOR_STAGES:
+        stage_s = med[f"floor: {stage}"]
+        print(f"floor '{stage}': {stage_s:.3f} s; the Go model / it = {go / stage_s:.1f}x "
+              f"(the most any reader of these files beats the model by)")
+    if args.page_types:
+        pt = med["page-types -p PID"]
+        print(f"--summary: {summ / pt:.2f}x page-types -p PID ({pt:.3f} s median); by minima "
+              f"{low['memlens pages PID --summary'] / low['page-types -p PID']:.2f}x")
     start = med["memlens pages start-up, no work"]
     print(f"start-up of memlens pages (imports, parser): {start:.3f} s median, of which "
           f"{med['python -c pass']:.3f} s is the interpreter's own")

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from memlens.errors import FormatError, TargetError, UsageError
 from memlens.sources import readers
+from memlens.sources.live.pid import parse_pid
 from memlens.sources.options import OpenOptions
 
 if TYPE_CHECKING:
@@ -87,16 +88,6 @@ def reader_named(name: str) -> Reader:
         if reader.name == name:
             return reader
     raise UsageError(f"unknown format {name!r}; known: {', '.join(format_names())}")
-
-
-def parse_pid(target: str | int) -> int | None:
-    """The PID when ``target`` names a process (``1234`` or ``pid:1234``), else ``None``."""
-    if isinstance(target, int):
-        return target
-    text = target[4:] if target.startswith("pid:") else target
-    if text.isdigit() and not os.path.exists(target):
-        return int(text)
-    return None
 
 
 def probe_file(path: str) -> Reader | None:

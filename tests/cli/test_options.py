@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ from memlens.cli.verbs import VERBS
 from memlens.heap.records import FLAG_INTERNAL
 from memlens.heap.runner import RunOptions, run_under_shim
 from memlens.targets import format_names
+from tests.sources.live.pagetarget import start_sleeper
 
 CORE64 = "elfcore/core_linux64.elf"
 Capture = pytest.CaptureFixture[str]
@@ -49,11 +49,13 @@ def test_heap_report_format_is_as_and_reader_is_format(tmp_path: Path) -> None:
 
 @pytest.fixture
 def sleeper() -> Iterator[int]:
-    with subprocess.Popen(["sleep", "60"]) as proc:
-        try:
-            yield proc.pid
-        finally:
-            proc.kill()
+    # started and waited for until it sleeps: Popen returns while exec still maps libc
+    proc = start_sleeper()
+    try:
+        yield proc.pid
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _libc_path(pid: int) -> str:

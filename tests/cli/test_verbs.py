@@ -136,5 +136,8 @@ def test_orjson_and_rich_load_only_where_they_pay(fixtures_dir: Path) -> None:
     core = str(fixtures_dir / "elfcore" / "core_linux64.elf")
     code, verbs, heavy = loaded_by("maps", core)  # text into a pipe: no JSON, no Rich
     assert (code, verbs) == (0, ["maps"]) and "orjson" not in heavy and "rich" not in heavy
+    # maps's document is plain (ints, strings): the standard library's json writes it
     code, verbs, heavy = loaded_by("maps", core, "--json")
-    assert (code, verbs) == (0, ["maps"]) and "orjson" in heavy and "rich" not in heavy
+    assert (code, verbs) == (0, ["maps"]) and "orjson" not in heavy and "rich" not in heavy
+    code, verbs, heavy = loaded_by("info", core, "--json")
+    assert (code, verbs) == (0, ["info"]) and "orjson" in heavy and "rich" not in heavy

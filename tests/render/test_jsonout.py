@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from memlens.render import jsonout
 
@@ -131,3 +133,43 @@ def test_only_jsonout_encodes_json_output() -> None:
     encoders = sorted(str(p.relative_to(src)) for p in src.rglob("*.py")
                       if "json.dump" in p.read_text())  # fmt: skip
     assert encoders == sorted({"render/jsonout.py", *below_render})
+
+
+# plain JSON values: what encode_plain is for (dicts with string keys, lists, str, int,
+# bool, None), including names with bytes that were not UTF-8
+_plain_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**70), 2**70)
+    | st.text() | st.binary(max_size=8).map(lambda b: b.decode("utf-8", "surrogateescape")),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner,
+                                                                max_size=4),
+    max_leaves=20,
+)  # fmt: skip
+
+
+@given(_plain_values, st.booleans())
+def test_encode_plain_writes_the_bytes_encode_writes(value: Any, indent: bool) -> None:
+    assert jsonout.encode_plain(value, indent=indent) == jsonout.encode(value, indent=indent)
+
+
+@given(_plain_values.filter(lambda v: _orjson_takes(v)), st.booleans())
+def test_encode_plain_writes_the_bytes_orjson_writes(value: Any, indent: bool) -> None:
+    import orjson
+
+    options = orjson.OPT_SORT_KEYS | (orjson.OPT_INDENT_2 if indent else 0)
+    assert jsonout.encode_plain(value, indent=indent) == orjson.dumps(value, option=options)
+
+
+def _orjson_takes(value: Any) -> bool:
+    """Whether orjson encodes ``value`` as it is (no lone surrogate, no integer past 64 bits)."""
+    import orjson
+
+    try:
+        orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        return False
+    return True
+
+
+def test_encode_plain_leaves_floats_and_tuples_to_orjson() -> None:
+    # the standard library spells 1e-7 "1e-07"; orjson, the one encoder, "1e-7"
+    assert jsonout.encode_plain({"a": 1e-7, "b": (1, 2)}) == b'{"a":1e-7,"b":[1,2]}'

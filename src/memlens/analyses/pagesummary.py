@@ -13,11 +13,10 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from memlens import _pagewalk
 from memlens.analyses.pages import RegionPages
+from memlens.core.frozen import Frozen
 from memlens.core.pages import (
     BIT_EXCLUSIVE,
     BIT_FILE,
@@ -33,6 +32,9 @@ from memlens.core.pages import (
 from memlens.core.region import Region, RegionKind
 from memlens.errors import MemlensError
 
+# not typing.TYPE_CHECKING, no dataclasses: `pages PID --summary` should take no
+# longer than page-types (see memlens/core/frozen.py)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from memlens.analyses.pagebits import BitFilter
     from memlens.core.pages import U64Data
@@ -48,8 +50,7 @@ _KIND_MASK = 0x3F << _KIND_SHIFT
 _KINDS: tuple[RegionKind, ...] = tuple(RegionKind)
 
 
-@dataclass(frozen=True, slots=True)
-class FlagGroup:
+class FlagGroup(Frozen):
     """Pages of one kind sharing one flag set.
 
     Attributes:
@@ -61,6 +62,7 @@ class FlagGroup:
         size: bytes.
     """
 
+    __slots__ = ("kind", "state", "flags", "bits", "pages", "size")  # noqa: RUF023 (order)
     kind: str
     state: str
     flags: int | None
@@ -68,17 +70,26 @@ class FlagGroup:
     pages: int
     size: int
 
+    def __init__(self, kind: str, state: str, flags: int | None, bits: tuple[str, ...],
+                 pages: int, size: int) -> None:  # fmt: skip
+        values = (kind, state, flags, bits, pages, size)
+        for name, value in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, name, value)
 
-@dataclass(slots=True)
+
 class PageSummary:
     """Every flag group per region kind, then the totals over all kinds."""
 
-    groups: list[FlagGroup] = field(default_factory=list)
-    totals: list[FlagGroup] = field(default_factory=list)
-    unavailable: dict[str, str] = field(default_factory=dict)
-    regions_without_table: list[tuple[Region, str]] = field(default_factory=list)
-    partial: str | None = None
-    page_size: int = 4096
+    __slots__ = ("groups", "page_size", "partial", "regions_without_table", "totals",
+                 "unavailable")  # fmt: skip
+
+    def __init__(self, page_size: int = 4096) -> None:
+        self.groups: list[FlagGroup] = []
+        self.totals: list[FlagGroup] = []
+        self.unavailable: dict[str, str] = {}
+        self.regions_without_table: list[tuple[Region, str]] = []
+        self.partial: str | None = None
+        self.page_size = page_size
 
 
 def _state(key: int) -> str:

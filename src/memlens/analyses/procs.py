@@ -12,28 +12,41 @@ from __future__ import annotations
 
 import os
 import pwd
-from dataclasses import dataclass, field
 
+from memlens.core.frozen import Frozen
 from memlens.errors import MemlensError, ProcessGoneError
-from memlens.sources.live.pagemap import process_alive
+from memlens.sources.live.pid import process_alive
 from memlens.sources.live.smaps import Usage, read_smaps
 
+# plain classes, no dataclasses: `memlens procs` should take at most half of smem's
+# time, and most of it is the kernel's smaps_rollup walks (see memlens/core/frozen.py)
 
-@dataclass(frozen=True, slots=True)
-class ProcRow:
+
+class ProcRow(Frozen):
+    __slots__ = ("pid", "user", "command", "usage", "source", "reason")  # noqa: RUF023 (order)
     pid: int
     user: str
     command: str
     usage: Usage | None  # None: not readable (see ``reason``)
     source: str  # "smaps_rollup", "pagemap" or "" when unreadable
-    reason: str | None = None
+    reason: str | None
+
+    def __init__(self, pid: int, user: str, command: str, usage: Usage | None, source: str,
+                 reason: str | None = None) -> None:  # fmt: skip
+        values = (pid, user, command, usage, source, reason)
+        for name, value in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, name, value)
 
 
-@dataclass(slots=True)
 class ProcTable:
-    rows: list[ProcRow] = field(default_factory=list)
-    kernel_threads: int = 0
-    exited: int = 0
+    """Every process read (``rows``), and how many were kernel threads or exited meanwhile."""
+
+    __slots__ = ("exited", "kernel_threads", "rows")
+
+    def __init__(self) -> None:
+        self.rows: list[ProcRow] = []
+        self.kernel_threads = 0
+        self.exited = 0
 
     @property
     def unreadable(self) -> list[ProcRow]:
@@ -77,49 +90,64 @@ def process_table(pids: list[int] | None = None) -> ProcTable:
     out = ProcTable()
     users: dict[int, str] = {}
     for pid in pids:
+        # memory first: a kernel thread (no mm) is only counted, its owner and name unread
+        found = _usage(pid)
+        if found is None:
+            out.exited += 1
+            continue
+        usage, source, reason = found
+        if usage is not None and not usage.fields:
+            out.kernel_threads += 1  # no mm (a kernel thread, a zombie): nothing to count
+            continue
         try:
             uid = os.stat(f"/proc/{pid}").st_uid
-            cmdline = _text(pid, "cmdline").rstrip("\0").replace("\0", " ")
-            if not cmdline:  # kernel threads and zombies: their name, in brackets
-                stat = _text(pid, "stat")
-                cmdline = "[" + stat[stat.find("(") + 1 : stat.rfind(")")] + "]"
         except (FileNotFoundError, ProcessLookupError):
             out.exited += 1
             continue
         except OSError as e:
             out.rows.append(ProcRow(pid, "?", "?", None, "", f"/proc/{pid}: {e.strerror}"))
             continue
-        row = _row(pid, _user(uid, users), cmdline)
-        if row is None:
+        try:
+            command = _command(pid)
+        except (FileNotFoundError, ProcessLookupError):
             out.exited += 1
-        elif row.usage is not None and not row.usage.fields:
-            out.kernel_threads += 1  # no mm (a kernel thread, a zombie): nothing to count
-        else:
-            out.rows.append(row)
+            continue
+        except OSError as e:
+            command, reason = "?", reason or f"/proc/{pid}: {e.strerror}"
+            usage, source = None, ""
+        out.rows.append(ProcRow(pid, _user(uid, users), command, usage, source, reason))
     return out
 
 
-def _row(pid: int, user: str, command: str) -> ProcRow | None:
-    """One process's row; None when it exited meanwhile."""
+def _command(pid: int) -> str:
+    """The command line, or for a task without one the name in ``stat``, in brackets."""
+    cmdline = _text(pid, "cmdline").rstrip("\0").replace("\0", " ")
+    if cmdline:
+        return cmdline
+    stat = _text(pid, "stat")
+    return "[" + stat[stat.find("(") + 1 : stat.rfind(")")] + "]"
+
+
+def _usage(pid: int) -> tuple[Usage | None, str, str | None] | None:
+    """(usage, its source, why it is unknown) of one process; None when it exited
+    meanwhile.  A task without memory (kernel thread) gets an empty usage."""
     try:
         rollup = read_smaps(pid, "smaps_rollup")
     except ProcessGoneError:
         # a kernel thread (no memory) reads as "no such process" too; a zombie has exited
-        if process_alive(pid):
-            return ProcRow(pid, user, command, Usage(), "smaps_rollup")
-        return None
+        return (Usage(), "smaps_rollup", None) if process_alive(pid) else None
     except MemlensError as e:
         if "does not exist" not in str(e):
-            return ProcRow(pid, user, command, None, "", _reason(e))
+            return None, "", _reason(e)
         try:
-            return ProcRow(pid, user, command, _from_page_tables(pid), "pagemap")
+            return _from_page_tables(pid), "pagemap", None
         except ProcessGoneError:
             return None
         except MemlensError as e2:
-            return ProcRow(pid, user, command, None, "", _reason(e2))
+            return None, "", _reason(e2)
     if not rollup:  # no mm: a kernel thread, or a process that has exited
-        return ProcRow(pid, user, command, Usage(), "smaps_rollup") if process_alive(pid) else None
-    return ProcRow(pid, user, command, next(iter(rollup.values())), "smaps_rollup")
+        return (Usage(), "smaps_rollup", None) if process_alive(pid) else None
+    return next(iter(rollup.values())), "smaps_rollup", None
 
 
 def _reason(e: MemlensError) -> str:

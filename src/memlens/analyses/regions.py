@@ -12,29 +12,73 @@ each page's size over its map count, Uss as the pages mapped once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-from memlens.core.pages import PageTable
+from memlens.core.frozen import Frozen
 from memlens.core.region import Region, RegionKind
-from memlens.core.snapshot import Snapshot
-from memlens.sources.live.process import LiveProcess
-from memlens.sources.live.smaps import Usage, read_smaps
+from memlens.sources.live.procfs import read_proc_bytes
+from memlens.sources.live.smaps import Usage, parse_smaps_regions
+
+# not typing.TYPE_CHECKING: `memlens maps PID` imports this module, and typing is
+# ~3 ms of a start-up that has ~15 ms to spare (see memlens/core/frozen.py)
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from memlens.core.pages import PageTable
+    from memlens.core.snapshot import Snapshot
 
 
-@dataclass(frozen=True, slots=True)
-class RegionRow:
+class RegionRow(Frozen):
+    """One region's line of ``memlens maps``."""
+
+
+    __slots__ = ("region", "saved", "resident", "swapped", "soft_dirty", "partial",  # noqa: RUF023
+                 "note", "soft_dirty_reason", "usage")  # fmt: skip
     region: Region
-    saved: int | None  # bytes with data in the snapshot (None for live targets)
-    resident: int | None  # pages; None when the source has no residency
+    #: bytes with data in the snapshot (None for live targets)
+    saved: int | None
+    #: pages; None when the source has no residency
+    resident: int | None
     swapped: int | None
     soft_dirty: int | None
-    partial: str | None = None
+    partial: str | None
     #: why the page counts are unknown (e.g. [vsyscall] lies above the task size)
-    note: str | None = None
+    note: str | None
     #: why ``soft_dirty`` is None although the page table was read
-    soft_dirty_reason: str | None = None
+    soft_dirty_reason: str | None
     #: memory use in bytes (smaps fields), None when unknown
-    usage: Usage | None = None
+    usage: Usage | None
+
+    def __init__(self, region: Region, saved: int | None, resident: int | None,
+                 swapped: int | None, soft_dirty: int | None, partial: str | None = None,
+                 note: str | None = None, soft_dirty_reason: str | None = None,
+                 usage: Usage | None = None) -> None:  # fmt: skip
+        values = (region, saved, resident, swapped, soft_dirty, partial, note,
+                  soft_dirty_reason, usage)  # fmt: skip
+        for name, value in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, name, value)
+
+
+def smaps_rows(pid: int, *, page_counts: bool = False) -> list[RegionRow]:
+    """Every mapping of a live process with its smaps fields, from one read of
+    ``/proc/PID/smaps`` (each block starts with the mapping's maps line); with
+    ``page_counts``, also its present / swapped / soft-dirty pages from pagemap.
+    What ``memlens maps PID`` shows, without opening the process as a snapshot.
+
+    Raises:
+        ProcessGoneError, TargetError: as :func:`memlens.sources.live.smaps.read_smaps`.
+    """
+    mapped = parse_smaps_regions(read_proc_bytes(pid, "smaps"), f"/proc/{pid}/smaps")
+    if not page_counts:
+        return [RegionRow(r, None, None, None, None, usage=u) for r, u in mapped]
+    import os
+
+    from memlens.sources.live.pagemap import PagemapReader
+
+    # no kpage* files: page counts need pagemap alone (and so no CAP_SYS_ADMIN check)
+    reader = PagemapReader(pid, os.sysconf("SC_PAGE_SIZE"), privileged=False)
+    try:
+        return [_counted(r, None, reader.table(r, with_kpage=False), u) for r, u in mapped]
+    finally:
+        reader.close()
 
 
 def select_regions(regions: Sequence[Region], areas: Sequence[str] | None) -> list[Region]:
@@ -64,30 +108,52 @@ def region_rows(snap: Snapshot, regions: Sequence[Region], *,
         if t is None or (not page_tables and usage is not None):
             rows.append(RegionRow(r, saved, None, None, None, usage=used))
             continue
-        if "pagemap" in t.unavailable:
-            rows.append(RegionRow(r, saved, None, None, None, note=t.unavailable["pagemap"],
-                                  usage=used))  # fmt: skip
-            continue
-        rows.append(
-            RegionRow(
-                r,
-                saved,
-                int(t.present.sum()),
-                # guard-region markers read as swap entries: not swapped memory
-                None if "swap" in t.unavailable else int((t.swapped & ~t.guard).sum()),
-                None
-                if "soft_dirty" in t.unavailable
-                else int((t.soft_dirty & (t.present | t.swapped)).sum()),
-                t.partial,
-                soft_dirty_reason=t.unavailable.get("soft_dirty"),
-                usage=used,
-            )
-        )
+        rows.append(_counted(r, saved, t, used))
     return rows
+
+
+def _counted(region: Region, saved: int | None, table: PageTable,
+             usage: Usage | None) -> RegionRow:  # fmt: skip
+    """A row with the page counts of ``table``."""
+    if "pagemap" in table.unavailable:
+        return RegionRow(region, saved, None, None, None, note=table.unavailable["pagemap"],
+                         usage=usage)  # fmt: skip
+    resident, swapped, soft_dirty = page_counts(table)
+    return RegionRow(
+        region,
+        saved,
+        resident,
+        None if "swap" in table.unavailable else swapped,
+        None if "soft_dirty" in table.unavailable else soft_dirty,
+        table.partial,
+        soft_dirty_reason=table.unavailable.get("soft_dirty"),
+        usage=usage,
+    )
+
+
+#: the pagemap bits :func:`page_counts` tells apart
+_PRESENT, _SWAPPED, _GUARD, _SOFT_DIRTY = 1 << 63, 1 << 62, 1 << 58, 1 << 55
+
+
+def page_counts(table: PageTable) -> tuple[int, int, int]:
+    """Present pages, swapped pages (guard-region markers read as swap entries: not
+    counted) and soft-dirty pages among those two, counted in C without numpy."""
+    from memlens import _pagewalk
+
+    keys: dict[int, int] = {}
+    _pagewalk.count_keys(table.entries_raw, None, _PRESENT | _SWAPPED | _GUARD | _SOFT_DIRTY,
+                         0, 0, keys)  # fmt: skip
+    present = sum(n for k, n in keys.items() if k & _PRESENT)
+    swapped = sum(n for k, n in keys.items() if k & _SWAPPED and not k & _GUARD)
+    soft_dirty = sum(n for k, n in keys.items() if k & _SOFT_DIRTY)
+    return present, swapped, soft_dirty
 
 
 def _live_usage(snap: Snapshot) -> dict[int, Usage] | None:
     """smaps of a live process by mapping start; None for other sources."""
+    from memlens.sources.live.process import LiveProcess
+    from memlens.sources.live.smaps import read_smaps
+
     if not isinstance(snap, LiveProcess) or snap.pid is None:
         return None
     return read_smaps(snap.pid)
@@ -137,15 +203,21 @@ def usage_of_table(table: PageTable, region: Region) -> Usage | None:
 KIND_GROUPS = ("heap", "anon", "stack", "file", "other")
 
 
-@dataclass(frozen=True, slots=True)
-class KindTotals:
+class KindTotals(Frozen):
     """Regions of one group (heap, anon, stack, file, other): count and bytes."""
 
+    __slots__ = ("kind", "regions", "mapped", "resident", "swapped")  # noqa: RUF023 (Frozen: order)
     kind: str
     regions: int
     mapped: int
     resident: int  # bytes
     swapped: int  # bytes
+
+    def __init__(self, kind: str, regions: int, mapped: int, resident: int,
+                 swapped: int) -> None:  # fmt: skip
+        values = (kind, regions, mapped, resident, swapped)
+        for name, value in zip(self.__slots__, values, strict=True):
+            object.__setattr__(self, name, value)
 
 
 def _group(row: RegionRow) -> str:

@@ -7,10 +7,17 @@ from collections.abc import Sequence
 
 from memlens.analyses.regions import select_regions
 from memlens.core.region import Region
-from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError, UsageError
-from memlens.sources.options import OpenOptions
-from memlens.targets import format_names, open_target
+
+# The reader registry, the snapshot model and typing are imported when a target is
+# opened, not with this module: `memlens maps PID` reads smaps alone and has a few
+# ms of start-up to spare (see memlens/core/frozen.py).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from memlens.core.snapshot import Snapshot
+    from memlens.sources.options import OpenOptions
 
 
 def parse_int(text: str) -> int:
@@ -52,6 +59,21 @@ def _snapshot(text: str) -> int | str:
         raise argparse.ArgumentTypeError("expected an index, 'last' or 'all'") from None
 
 
+class _FormatNames:
+    """``--format``'s choices, the registry's names, looked up only when argparse asks."""
+
+    def _names(self) -> list[str]:
+        from memlens.targets import format_names
+
+        return format_names()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+
 def add_target_arguments(parser: argparse.ArgumentParser, *, nargs: str | None = None) -> None:
     """Add TARGET and the options that say how to open it.
 
@@ -64,7 +86,7 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, nargs: str | None =
     )
     group = parser.add_argument_group("how to open TARGET")
     group.add_argument(
-        "--format", choices=format_names(),
+        "--format", choices=_FormatNames(),
         help="skip content probing and use this reader",
     )  # fmt: skip
     group.add_argument("--base", type=parse_address, help="load address of a raw dump (hex)")
@@ -116,6 +138,8 @@ def add_areas_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> OpenOptions:
+    from memlens.sources.options import OpenOptions
+
     snapshot = args.snapshot
     if snapshot == "all":
         raise UsageError("--snapshot all is accepted only by verbs that compare snapshots")
@@ -134,4 +158,6 @@ def options_from(args: argparse.Namespace) -> OpenOptions:
 
 def open_from_args(args: argparse.Namespace, target: str | None = None) -> Snapshot:
     """Open ``target`` (default ``args.target``) with the options on the command line."""
+    from memlens.targets import open_target
+
     return open_target(target if target is not None else args.target, options_from(args))

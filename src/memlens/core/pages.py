@@ -15,8 +15,8 @@ import numpy, whose import alone costs more than such a command's budget.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+# not typing.TYPE_CHECKING: typing is ~3 ms of `maps PID --json` (memlens/core/frozen.py)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt

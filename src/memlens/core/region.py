@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+
+from memlens.core.frozen import Frozen
 
 
 class RegionKind(enum.Enum):
@@ -20,14 +21,22 @@ class RegionKind(enum.Enum):
     UNKNOWN = "unknown"
 
 
-@dataclass(frozen=True, slots=True)
-class Perms:
+class Perms(Frozen):
     """Access permissions; ``shared`` is the ``s``/``p`` column of maps."""
 
-    read: bool = True
-    write: bool = False
-    execute: bool = False
-    shared: bool = False
+    __slots__ = ("read", "write", "execute", "shared")  # noqa: RUF023 (Frozen: the fields' order)
+    read: bool
+    write: bool
+    execute: bool
+    shared: bool
+
+    def __init__(self, read: bool = True, write: bool = False, execute: bool = False,
+                 shared: bool = False) -> None:  # fmt: skip
+        setattr_ = object.__setattr__
+        setattr_(self, "read", read)
+        setattr_(self, "write", write)
+        setattr_(self, "execute", execute)
+        setattr_(self, "shared", shared)
 
     @classmethod
     def parse(cls, text: str) -> Perms:
@@ -49,8 +58,11 @@ class Perms:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Region:
+#: the permissions of a region whose source says nothing of them
+_READ_ONLY = Perms()
+
+
+class Region(Frozen):
     """A mapped range ``[start, end)`` with its permissions and origin.
 
     ``name`` is what the source calls the region (a path, ``[heap]``,
@@ -58,20 +70,36 @@ class Region:
     kernel's `` (deleted)`` suffix removed (``deleted`` records it).
     """
 
+
+    __slots__ = ("start", "end", "perms", "offset", "name", "kind", "path", "deleted",  # noqa: RUF023
+                 "inode", "device")  # fmt: skip
     start: int
     end: int
-    perms: Perms = Perms()
-    offset: int = 0
-    name: str = ""
-    kind: RegionKind = RegionKind.UNKNOWN
-    path: str | None = None
-    deleted: bool = False
-    inode: int = 0
-    device: str = ""
+    perms: Perms
+    offset: int
+    name: str
+    kind: RegionKind
+    path: str | None
+    deleted: bool
+    inode: int
+    device: str
 
-    def __post_init__(self) -> None:
-        if self.end < self.start:
-            raise ValueError(f"region end {self.end:#x} is below start {self.start:#x}")
+    def __init__(self, start: int, end: int, perms: Perms = _READ_ONLY, offset: int = 0,
+                 name: str = "", kind: RegionKind = RegionKind.UNKNOWN, path: str | None = None,
+                 deleted: bool = False, inode: int = 0, device: str = "") -> None:  # fmt: skip
+        if end < start:
+            raise ValueError(f"region end {end:#x} is below start {start:#x}")
+        setattr_ = object.__setattr__
+        setattr_(self, "start", start)
+        setattr_(self, "end", end)
+        setattr_(self, "perms", perms)
+        setattr_(self, "offset", offset)
+        setattr_(self, "name", name)
+        setattr_(self, "kind", kind)
+        setattr_(self, "path", path)
+        setattr_(self, "deleted", deleted)
+        setattr_(self, "inode", inode)
+        setattr_(self, "device", device)
 
     @property
     def size(self) -> int:
@@ -80,9 +108,16 @@ class Region:
     def contains(self, address: int) -> bool:
         return self.start <= address < self.end
 
+    def replace(self, *, start: int | None = None, end: int | None = None) -> Region:
+        """The same region over another range (a page of it, a piece of it)."""
+        return Region(self.start if start is None else start, self.end if end is None else end,
+                      self.perms, self.offset, self.name, self.kind, self.path, self.deleted,
+                      self.inode, self.device)  # fmt: skip
+
     def with_name(self, name: str, path: str | None = None) -> Region:
         kind = RegionKind.FILE if path else self.kind
-        return replace(self, name=name, path=path, kind=kind)
+        return Region(self.start, self.end, self.perms, self.offset, name, kind, path,
+                      self.deleted, self.inode, self.device)  # fmt: skip
 
     def label(self) -> str:
         """Name for display: the name, or ``anonymous`` when there is none."""

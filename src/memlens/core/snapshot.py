@@ -122,6 +122,11 @@ class Snapshot:
         return self.space.regions
 
     @property
+    def word_size(self) -> int:
+        """Bytes of a pointer in the target (the address space's)."""
+        return self.space.word_size
+
+    @property
     def has_residency(self) -> bool:
         """Whether :meth:`page_table` can answer for this target."""
         return False

@@ -22,12 +22,15 @@ import math
 import re
 import sys
 from collections.abc import Iterable
-from typing import IO, TYPE_CHECKING, Any
 
 from memlens.render.textout import escape_char
 
+# not typing.TYPE_CHECKING: typing is ~3 ms of `memlens maps PID --json`, whose
+# budget beside the text output is ~12 ms (see memlens/core/frozen.py)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from types import ModuleType
+    from typing import IO, Any
 
 SCHEMA_VERSION = 1
 
@@ -73,10 +76,47 @@ def dumps(obj: Any, *, indent: bool = False) -> str:
     return encode(obj, indent=indent).decode("utf-8")
 
 
-def dump(kind: str, payload: dict[str, Any], stream: IO[str] | None = None) -> None:
-    """Write ``payload`` as one JSON document tagged with its kind and schema version."""
+def encode_plain(obj: Any, *, indent: bool = False) -> bytes:
+    """:func:`encode` for a value made of dicts with string keys, lists, strings, integers,
+    booleans and None only -- the same bytes, written by the standard library's json.
+
+    For small documents of commands whose start-up is most of their time (``maps``,
+    ``procs``): importing json costs ~1 ms, orjson ~8 ms (it loads dataclasses, uuid
+    and inspect).  Anything else (a float, a tuple, a numpy value, a string with a lone
+    surrogate) goes to :func:`encode`.
+    """
+    if _plain(obj):
+        import json
+
+        text = json.dumps(obj, sort_keys=True, ensure_ascii=False,
+                          indent=2 if indent else None,
+                          separators=None if indent else (",", ":"))  # fmt: skip
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # a lone surrogate: encode() writes it as text shows it
+    return encode(obj, indent=indent)
+
+
+def _plain(obj: Any) -> bool:
+    """Whether ``obj`` holds only what json and orjson write alike (no float: their
+    spellings differ, e.g. ``1e-07`` and ``1e-7``)."""
+    if obj is None or isinstance(obj, (str, int)):  # bool is an int
+        return True
+    if type(obj) is dict:
+        return all(type(k) is str and _plain(v) for k, v in obj.items())
+    if type(obj) is list:
+        return all(_plain(v) for v in obj)
+    return False
+
+
+def dump(kind: str, payload: dict[str, Any], stream: IO[str] | None = None, *,
+         plain: bool = False) -> None:  # fmt: skip
+    """Write ``payload`` as one JSON document tagged with its kind and schema version
+    (``plain``: a payload :func:`encode_plain` can write)."""
     doc = {"schema_version": SCHEMA_VERSION, "kind": kind, **payload}
-    _write(encode(doc, indent=True) + b"\n", stream)
+    data = encode_plain(doc, indent=True) if plain else encode(doc, indent=True)
+    _write(data + b"\n", stream)
 
 
 def write_lines(rows: Iterable[Any], stream: IO[str] | None = None, *, batch: int = 4096) -> None:
@@ -140,7 +180,8 @@ def _encode_slow(obj: Any, indent: bool) -> bytes:
         import json
 
         text = json.dumps(_str_keys(obj), sort_keys=True, ensure_ascii=False, allow_nan=False,
-                          indent=2 if indent else None, default=_default)  # fmt: skip
+                          indent=2 if indent else None, default=_default,
+                          separators=None if indent else (",", ":"))  # fmt: skip
         return text.encode("utf-8")
     return data
 

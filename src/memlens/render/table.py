@@ -4,27 +4,41 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TextIO
 
+from memlens.core.frozen import Frozen
 from memlens.render.textout import escape_text
 
+# not typing.TYPE_CHECKING, and no dataclasses: `memlens maps` and `procs` print
+# through here and have a few ms of start-up to spare (see memlens/core/frozen.py)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import TextIO
+
     from rich.console import RenderableType
 
 
-@dataclass(frozen=True, slots=True)
-class Column:
+class Column(Frozen):
+    __slots__ = ("header", "align")  # noqa: RUF023 (Frozen: the fields' order)
     header: str
-    align: str = "left"  # "left" or "right"
+    align: str  # "left" or "right"
+
+    def __init__(self, header: str, align: str = "left") -> None:
+        object.__setattr__(self, "header", header)
+        object.__setattr__(self, "align", align)
 
 
-@dataclass(slots=True)
 class Table:
-    columns: Sequence[Column]
-    rows: list[Sequence[str]] = field(default_factory=list)
-    title: str | None = None
-    footer: Sequence[str] | None = None
+    """Columns, rows of cells, and an optional title and footer row."""
+
+    __slots__ = ("columns", "footer", "rows", "title")
+
+    def __init__(self, columns: Sequence[Column], rows: list[Sequence[str]] | None = None,
+                 title: str | None = None,
+                 footer: Sequence[str] | None = None) -> None:  # fmt: skip
+        self.columns = columns
+        self.rows: list[Sequence[str]] = [] if rows is None else rows
+        self.title = title
+        self.footer = footer
 
     def add(self, *cells: str) -> None:
         self.rows.append(cells)

@@ -9,7 +9,6 @@ import shutil
 import struct
 import subprocess
 import sys
-from dataclasses import replace
 
 import pytest
 from tests.conftest import ROOT, need_root
@@ -75,7 +74,7 @@ def test_runs_of_missing_pages_fold(target: Target) -> None:
     with memlens.open(target.pid) as snap:
         region = snap.space.region_at(base)
         assert region is not None
-        t = snap.page_table(replace(region, start=base, end=base + 16 * PAGE))
+        t = snap.page_table(region.replace(start=base, end=base + 16 * PAGE))
         assert t is not None
         lines = render_table(t).decode().splitlines()
     assert [ln.split()[0] for ln in lines] == [

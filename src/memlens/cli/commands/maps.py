@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from memlens.analyses.regions import RegionRow, region_rows
+from memlens.analyses.regions import RegionRow, region_rows, smaps_rows
 from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import (
     add_areas_argument,
@@ -16,6 +16,7 @@ from memlens.cli.target import (
 from memlens.render.maptable import render_maps
 from memlens.render.table import is_terminal
 from memlens.render.units import human_size
+from memlens.sources.live.pid import machine_of, parse_pid
 
 NAME = "maps"
 HELP = "list regions with size, permissions, Rss/Pss/Uss/shared/swap (smaps) and saved bytes"
@@ -46,26 +47,51 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    pid = _plain_pid(args)
+    if pid is not None:
+        rows = smaps_rows(pid, page_counts=args.json)
+        if rows:  # else a zombie or a kernel thread: the snapshot path says which
+            chosen = set(selected_regions([r.region for r in rows], args.areas))
+            rows = [r for r in rows if r.region in chosen]
+            return _show(args, rows, str(pid), "live", machine_of(pid)[1])
     with open_from_args(args) as snap:
         for warning in snap.warnings:
             print(f"memlens: warning: {warning}", file=sys.stderr)
         tables = args.json or args.soft_dirty or snap.format != "live"
         rows = region_rows(snap, selected_regions(snap.regions, args.areas), page_tables=tables)
-        word = snap.space.word_size
-        if args.json:
-            from memlens.render import jsonout  # json: only for --json
+        return _show(args, rows, snap.source, snap.format, snap.space.word_size, snap.page_size)
 
-            jsonout.dump("maps", {"target": snap.source, "format": snap.format,
-                                  "page_size": snap.page_size,
-                                  "regions": [_json_row(r) for r in rows]})  # fmt: skip
-        else:
-            size = (str if args.bytes or not is_terminal(sys.stdout) else human_size)
-            render_maps(rows, word, size, saved=snap.format != "live",
-                        extended=args.extended, soft_dirty=args.soft_dirty)  # fmt: skip
-        partial = [r for r in rows if r.partial]
-        if partial:
-            print(f"memlens: partial result: {partial[0].partial}", file=sys.stderr)
-            return ExitCode.PARTIAL
+
+def _plain_pid(args: argparse.Namespace) -> int | None:
+    """The PID when the target is a process and no option needs it opened as a snapshot:
+    then smaps (and for --json pagemap) is all ``maps`` reads."""
+    if args.freeze or args.soft_dirty or args.base is not None or args.piece:
+        return None
+    if args.format not in (None, "live"):
+        return None
+    return parse_pid(args.target)
+
+
+def _show(args: argparse.Namespace, rows: list[RegionRow], source: str, fmt: str, word: int,
+          page_size: int | None = None) -> int:  # fmt: skip
+    if args.json:
+        from memlens.render import jsonout  # json: only for --json
+
+        if page_size is None:
+            import os
+
+            page_size = os.sysconf("SC_PAGE_SIZE")
+        # plain: ints, strings, booleans and None only (the standard library's json writes it)
+        jsonout.dump("maps", {"target": source, "format": fmt, "page_size": page_size,
+                              "regions": [_json_row(r) for r in rows]}, plain=True)  # fmt: skip
+    else:
+        size = (str if args.bytes or not is_terminal(sys.stdout) else human_size)
+        render_maps(rows, word, size, saved=fmt != "live",
+                    extended=args.extended, soft_dirty=args.soft_dirty)  # fmt: skip
+    partial = [r for r in rows if r.partial]
+    if partial:
+        print(f"memlens: partial result: {partial[0].partial}", file=sys.stderr)
+        return ExitCode.PARTIAL
     return ExitCode.OK
 
 

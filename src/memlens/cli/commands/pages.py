@@ -16,8 +16,12 @@ from memlens.cli.target import (
     parse_address,
     selected_regions,
 )
-from memlens.core.snapshot import Snapshot
 from memlens.errors import UsageError
+from memlens.sources.live.pid import parse_pid
+
+TYPE_CHECKING = False  # typing is start-up `pages PID` need not pay (memlens/core/frozen.py)
+if TYPE_CHECKING:
+    from memlens.analyses.pages import PageSource
 
 NAME = "pages"
 HELP = "per-page state: physical address, map count, kpageflags; or --summary by flag set"
@@ -87,26 +91,48 @@ def run(args: argparse.Namespace) -> int:
         return _system(args)
     if args.target is None:
         raise UsageError("pages needs a TARGET (a PID or a snapshot file), or --system")
+    pid = _plain_pid(args)
+    if pid is not None:
+        # a process's maps and page tables are all this needs: no snapshot opened
+        from memlens.sources.live.pagetables import LivePageTables
+
+        with LivePageTables(pid) as tables:
+            return _show(tables, args)
     with open_from_args(args) as snap:
         for warning in snap.warnings:
             print(f"memlens: warning: {warning}", file=sys.stderr)
         if not snap.has_residency:
             raise UsageError(f"{args.target}: this {snap.format} snapshot has no page tables "
                              "(pages needs a live PID or a snapshot that saved them)")  # fmt: skip
-        if args.address is not None:
-            scanned = [page_at(snap, args.address)]
-        else:
-            regions = snap.regions
-            if args.areas:
-                regions = selected_regions(regions, args.areas)
-            with _progress(f"reading page tables of {len(regions)} regions"):
-                scanned = scan(snap, regions, counts=not (args.summary or args.list))
-        emit: Callable[[Snapshot, list[RegionPages], argparse.Namespace], None]
-        emit = _summary if args.summary else _pages
-        if args.bits or args.list:
-            scanned, emit = _filtered(scanned, args)
-        emit(snap, scanned, args)
-        partial = partial_reason(scanned)
+        at = [page_at(snap, args.address)] if args.address is not None else None
+        return _show(snap, args, at)
+
+
+def _plain_pid(args: argparse.Namespace) -> int | None:
+    """The PID when the target is a process and nothing asks for it opened as a snapshot
+    (--freeze, a reader, --address: that looks the address up in its address space)."""
+    if args.freeze or args.address is not None or args.base is not None or args.piece:
+        return None
+    if args.format not in (None, "live"):
+        return None
+    return parse_pid(args.target)
+
+
+def _show(snap: PageSource, args: argparse.Namespace,
+          scanned: list[RegionPages] | None = None) -> int:  # fmt: skip
+    """Scan (unless ``scanned`` holds the page of --address) and print."""
+    if scanned is None:
+        regions = snap.regions
+        if args.areas:
+            regions = selected_regions(regions, args.areas)
+        with _progress(f"reading page tables of {len(regions)} regions"):
+            scanned = scan(snap, regions, counts=not (args.summary or args.list))
+    emit: Callable[[PageSource, list[RegionPages], argparse.Namespace], None]
+    emit = _summary if args.summary else _pages
+    if args.bits or args.list:
+        scanned, emit = _filtered(scanned, args)
+    emit(snap, scanned, args)
+    partial = partial_reason(scanned)
     if partial:
         print(f"memlens: partial result: {partial}", file=sys.stderr)
         return ExitCode.PARTIAL
@@ -138,7 +164,7 @@ def _system(args: argparse.Namespace) -> int:
 
 
 def _filtered(scanned: list[RegionPages], args: argparse.Namespace
-              ) -> tuple[list[RegionPages], Callable[[Snapshot, list[RegionPages],
+              ) -> tuple[list[RegionPages], Callable[[PageSource, list[RegionPages],
                                                      argparse.Namespace], None]]:  # fmt: skip
     """Apply --bits: the summary counts only matching pages; anything else lists ranges."""
     from memlens.analyses.pagebits import keep_only, matching, parse_bits
@@ -152,7 +178,7 @@ def _filtered(scanned: list[RegionPages], args: argparse.Namespace
     return scanned, _ranges
 
 
-def _ranges(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
+def _ranges(snap: PageSource, scanned: list[RegionPages], args: argparse.Namespace) -> None:
     from memlens.analyses.pagebits import page_ranges
     from memlens.render.pageranges import range_json, write_ranges
 
@@ -173,10 +199,10 @@ def _ranges(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace
                          "ranges": [range_json(r) for r in ranges]} for rp, ranges in listed],
         })  # fmt: skip
         return
-    write_ranges(sys.stdout, listed, snap.space.word_size)
+    write_ranges(sys.stdout, listed, snap.word_size)
 
 
-def _summary(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
+def _summary(snap: PageSource, scanned: list[RegionPages], args: argparse.Namespace) -> None:
     from memlens.analyses.pagesummary import summarize
     from memlens.render.pagesummary import print_summary, summary_json
 
@@ -191,7 +217,7 @@ def _summary(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespac
         print_summary(summary, args.raw)
 
 
-def _pages(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace) -> None:
+def _pages(snap: PageSource, scanned: list[RegionPages], args: argparse.Namespace) -> None:
     if args.json or args.ndjson:
         from memlens.render.pagejson import write_pages_json, write_pages_ndjson
 
@@ -208,7 +234,7 @@ def _pages(snap: Snapshot, scanned: list[RegionPages], args: argparse.Namespace)
 
     sys.stdout.flush()
     out = sys.stdout.buffer
-    word = snap.space.word_size
+    word = snap.word_size
     if args.address is not None:
         write_single(out, scanned[0], word, args.raw)
     else:

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
                            "smaps_rollup": dict(r.usage.fields) if r.usage else None}
                           for r in rows],
             "kernel_threads": table.kernel_threads, "exited_during_scan": table.exited,
-        })  # fmt: skip
+        }, plain=True)  # fmt: skip  (ints, strings and None: the standard library's json)
     else:
         size: Callable[[int], str] = (str if args.bytes or not is_terminal(sys.stdout)
                                       else human_size)  # fmt: skip

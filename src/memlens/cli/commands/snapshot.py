@@ -8,7 +8,7 @@ from memlens.cli.exitcodes import ExitCode
 from memlens.errors import UsageError
 from memlens.render.units import human_size
 from memlens.sources.live.coredump import snapshot_process
-from memlens.targets import parse_pid
+from memlens.sources.live.pid import parse_pid
 
 NAME = "snapshot"
 HELP = "write a live process to an ELF core (gdb opens it; memlens keeps its residency)"

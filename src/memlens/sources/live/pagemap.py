@@ -12,13 +12,15 @@ from __future__ import annotations
 import errno
 import functools
 import os
-from typing import TYPE_CHECKING
 
 from memlens import _pagewalk
 from memlens.core.pages import PageTable
 from memlens.core.region import Region
 from memlens.errors import ProcessGoneError, TargetError
+from memlens.sources.live.pid import process_alive
 
+# not typing.TYPE_CHECKING: typing is ~3 ms of `maps PID --json` (memlens/core/frozen.py)
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from memlens.core.pages import U64Data
 
@@ -75,22 +77,6 @@ def has_cap_sys_admin() -> bool:
 EXITED = "the process exited during the scan"
 #: ``PageTable.unavailable["pagemap"]`` for regions pagemap has no entries for
 ABOVE_TASK_SIZE = "above the task size: the kernel keeps no page table entries here"
-
-
-def process_alive(pid: int) -> bool:
-    """Whether ``pid`` still runs: a zombie has no memory left to read.
-
-    (pagemap of a process whose mm is gone reads as end-of-file, exactly like
-    a range above the task size, so the two are told apart here.)
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
-    except OSError:
-        return False
-    # the state follows the last ')' (the command name may contain ')')
-    state = stat[stat.rfind(b")") + 2 : stat.rfind(b")") + 3]
-    return state not in (b"Z", b"X", b"x", b"")
 
 
 def read_entries(fd: int, pid: int, region: Region, page_size: int) -> tuple[bytearray, str | None]:

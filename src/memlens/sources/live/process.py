@@ -15,6 +15,8 @@ from memlens.errors import ProcessGoneError, TargetError
 from memlens.sources.live.maps import is_private_anonymous, parse_maps
 from memlens.sources.live.memory import FilePlace, ProcessMemory
 from memlens.sources.live.pagemap import PagemapReader, process_alive
+from memlens.sources.live.pagetables import page_tables
+from memlens.sources.live.pid import machine_of
 from memlens.sources.live.procfs import read_proc_text
 from memlens.sources.options import OpenOptions
 
@@ -40,26 +42,8 @@ def _threads(pid: int) -> list[Thread]:
     return threads
 
 
-#: 32-bit programs a 64-bit kernel runs: (machine, ELF class 1 e_machine) -> arch name
-_COMPAT = {("x86_64", 3): "i386", ("aarch64", 40): "arm", ("s390x", 22): "s390",
-           ("ppc64le", 20): "ppc"}  # fmt: skip
-
-
 def _arch(pid: int) -> Arch:
-    """The process's machine: the kernel's, unless its program is a 32-bit ELF (an
-    i386 program on x86_64), told by the ELF header of ``/proc/PID/exe``."""
-    machine = os.uname().machine
-    word = 8 if machine in ("x86_64", "aarch64", "ppc64le", "s390x", "riscv64") else 4
-    order = "big" if machine == "s390x" else "little"
-    try:
-        with open(f"/proc/{pid}/exe", "rb") as f:
-            head = f.read(20)
-    except OSError:
-        head = b""
-    if word == 8 and head[:4] == b"\x7fELF" and head[4] == 1:
-        e_machine = int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
-        return Arch(_COMPAT.get((machine, e_machine), f"{machine}-32"), 4, order)
-    return Arch(machine, word, order)
+    return Arch(*machine_of(pid))
 
 
 def _private_anonymous(regions: list[Region]) -> Callable[[int], bool]:
@@ -152,15 +136,7 @@ class LiveProcess(Snapshot):
     def iter_page_tables(
         self, regions: list[Region], *, counts: bool = True, kpage: bool = True
     ) -> Iterator[tuple[Region, PageTable | None]]:
-        reader = self.pagemap()
-        tables = [reader.table(r, with_kpage=False) for r in regions]
-        if kpage:
-            reader.add_kpage(tables, counts=counts)
-        else:
-            for t in tables:
-                t.unavailable.setdefault("flags", "not read")
-                t.unavailable.setdefault("count", "not read")
-        yield from zip(regions, tables, strict=True)
+        yield from page_tables(self.pagemap(), regions, counts=counts, kpage=kpage)
 
     def close(self) -> None:
         """Release the /proc files; resume the process when --freeze stopped it."""

@@ -1,4 +1,4 @@
-"""Reading one text file of ``/proc/PID``, with each failure as a memlens error."""
+"""Reading one file of ``/proc/PID``, with each failure as a memlens error."""
 
 from __future__ import annotations
 
@@ -8,14 +8,22 @@ from memlens.errors import ProcessGoneError, TargetError
 def read_proc_text(pid: int, name: str) -> str:
     """The text of ``/proc/PID/NAME`` (bytes that are not UTF-8 kept as surrogates).
 
+    Raises as :func:`read_proc_bytes`.
+    """
+    return read_proc_bytes(pid, name).decode("utf-8", "surrogateescape")
+
+
+def read_proc_bytes(pid: int, name: str) -> bytes:
+    """``/proc/PID/NAME`` in one read.
+
     Raises:
         ProcessGoneError: the process exited (before or while being read).
         TargetError: no permission, or the file does not exist on this kernel
             (before 4.14 there is no ``smaps_rollup``).
     """
     try:
-        with open(f"/proc/{pid}/{name}", "rb") as f:
-            return f.read().decode("utf-8", "surrogateescape")
+        with open(f"/proc/{pid}/{name}", "rb", buffering=0) as f:
+            return f.readall()
     except FileNotFoundError:
         if not _exists(pid):
             raise ProcessGoneError(pid, "no such process") from None

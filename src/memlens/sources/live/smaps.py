@@ -14,13 +14,13 @@ Pss divides each page by its map count.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from memlens.core.frozen import Frozen
+from memlens.core.region import Region
+from memlens.sources.live.maps import parse_maps_line
+from memlens.sources.live.procfs import read_proc_bytes
 
-from memlens.sources.live.procfs import read_proc_text
 
-
-@dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(Frozen):
     """One mapping's (or a whole process's) smaps fields, in bytes under the kernel's names.
 
     ``counts`` holds the unitless fields (``THPeligible``, ``ProtectionKey``).  A usage
@@ -28,9 +28,16 @@ class Usage:
     totals instead of the clean/dirty split, which pagemap cannot tell.
     """
 
-    fields: dict[str, int] = field(default_factory=dict)
-    counts: dict[str, int] = field(default_factory=dict)
-    vmflags: tuple[str, ...] = ()
+    __slots__ = ("fields", "counts", "vmflags")  # noqa: RUF023 (Frozen: the fields' order)
+    fields: dict[str, int]
+    counts: dict[str, int]
+    vmflags: tuple[str, ...]
+
+    def __init__(self, fields: dict[str, int] | None = None, counts: dict[str, int] | None = None,
+                 vmflags: tuple[str, ...] = ()) -> None:  # fmt: skip
+        object.__setattr__(self, "fields", {} if fields is None else fields)
+        object.__setattr__(self, "counts", {} if counts is None else counts)
+        object.__setattr__(self, "vmflags", vmflags)
 
     def get(self, name: str) -> int:
         """A field in bytes, 0 when this kernel does not print it."""
@@ -68,36 +75,69 @@ class Usage:
         return self.fields.get(kind)
 
 
-def _is_header(line: str) -> bool:
+_HEX = frozenset(b"0123456789abcdef")
+
+
+def _is_header(line: bytes) -> bool:
     """A maps line (``start-end perms ...``) rather than a ``Name: value`` line."""
-    dash = line.find("-")
-    return 0 < dash < line.find(" ") and line[0] in "0123456789abcdef"
+    dash = line.find(b"-")
+    return 0 < dash < line.find(b" ") and line[0] in _HEX
 
 
-def parse_smaps(text: str) -> dict[int, Usage]:
-    """Usage per mapping start address (``smaps``), or one entry for ``smaps_rollup``."""
-    blocks: list[tuple[int, dict[str, int], dict[str, int], list[str]]] = []
-    for line in text.splitlines():
+def _blocks(data: bytes) -> list[tuple[bytes, Usage]]:
+    """Each mapping's maps line (``b""`` for smaps_rollup's first) and its fields."""
+    blocks: list[tuple[bytes, Usage]] = []
+    names: dict[bytes, str] = {}  # field names decoded once
+    fields: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    vmflags: list[str] = []
+    header = b""
+    for line in data.split(b"\n"):
         if not line:
             continue
         if _is_header(line):
-            blocks.append((int(line[: line.index("-")], 16), {}, {}, []))
+            if blocks or fields or counts or header:
+                blocks.append((header, Usage(fields, counts, tuple(vmflags))))
+            header, fields, counts, vmflags = line, {}, {}, []
             continue
-        if not blocks:
-            continue
-        _, fields, counts, vmflags = blocks[-1]
-        name, _, rest = line.partition(":")
+        raw, _, rest = line.partition(b":")
+        name = names.get(raw)
+        if name is None:
+            name = names[raw] = raw.decode("ascii", "replace")
         if name == "VmFlags":
-            vmflags += rest.split()
+            vmflags += rest.decode("ascii", "replace").split()
             continue
         parts = rest.split()
         if not parts or not parts[0].isdigit():
             continue
-        if len(parts) == 2 and parts[1] == "kB":
+        if len(parts) == 2 and parts[1] == b"kB":
             fields[name] = int(parts[0]) * 1024
         elif len(parts) == 1:
             counts[name] = int(parts[0])
-    return {start: Usage(f, c, tuple(v)) for start, f, c, v in blocks}
+    if header or fields or counts:
+        blocks.append((header, Usage(fields, counts, tuple(vmflags))))
+    return blocks
+
+
+def parse_smaps(text: str | bytes) -> dict[int, Usage]:
+    """Usage per mapping start address (``smaps``), or one entry for ``smaps_rollup``."""
+    data = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    return {int(h[: h.index(b"-")], 16): u for h, u in _blocks(data) if h}
+
+
+def parse_smaps_regions(data: bytes, source: str = "smaps") -> list[tuple[Region, Usage]]:
+    """Every mapping of an ``smaps`` file: its region (from the maps line that heads its
+    block, as ``/proc/PID/maps`` gives it) and its fields.
+
+    Raises:
+        FormatError: a maps line does not have the kernel's shape.
+    """
+    out = []
+    for n, (header, usage) in enumerate(_blocks(data), 1):
+        if header:
+            line = header.decode("utf-8", "surrogateescape")
+            out.append((parse_maps_line(line, source, n), usage))
+    return out
 
 
 def read_smaps(pid: int, name: str = "smaps") -> dict[int, Usage]:
@@ -108,5 +148,5 @@ def read_smaps(pid: int, name: str = "smaps") -> dict[int, Usage]:
         TargetError: no permission, or the file does not exist (kernels before 4.14 have no
             ``smaps_rollup``).
     """
-    return parse_smaps(read_proc_text(pid, name))
+    return parse_smaps(read_proc_bytes(pid, name))
 
