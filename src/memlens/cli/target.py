@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from memlens.analyses.regions import select_regions
-from memlens.core.region import Region
-from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError, UsageError
-from memlens.sources.options import OpenOptions
-from memlens.targets import format_names, open_target
+from memlens.targets import format_names
+
+# not typing.TYPE_CHECKING (importing typing costs start-up); mypy treats it as true.
+# The model and the readers are imported when a target is opened: ``symbolize`` of an
+# ELF file never opens one, and they were a fifth of its start-up.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from memlens.core.region import Region
+    from memlens.core.snapshot import Snapshot
+    from memlens.sources.options import OpenOptions
 
 
 def parse_int(text: str) -> int:
@@ -101,6 +106,8 @@ def selected_regions(regions: Sequence[Region], areas: Sequence[str] | None) -> 
     Raises:
         NothingMatched: ``--areas`` was given and no region's name contains any of its words.
     """
+    from memlens.analyses.regions import select_regions
+
     chosen = select_regions(regions, areas)
     if areas and not chosen:
         raise NothingMatched(f"--areas {','.join(areas)}", "no region's name contains any of these")
@@ -116,6 +123,8 @@ def add_areas_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def options_from(args: argparse.Namespace) -> OpenOptions:
+    from memlens.sources.options import OpenOptions
+
     snapshot = args.snapshot
     if snapshot == "all":
         raise UsageError("--snapshot all is accepted only by verbs that compare snapshots")
@@ -134,4 +143,6 @@ def options_from(args: argparse.Namespace) -> OpenOptions:
 
 def open_from_args(args: argparse.Namespace, target: str | None = None) -> Snapshot:
     """Open ``target`` (default ``args.target``) with the options on the command line."""
+    from memlens.targets import open_target
+
     return open_target(target if target is not None else args.target, options_from(args))

@@ -176,7 +176,7 @@ class LineTable:
         row, level = np.nonzero(matrix >= 0)
         files = index.file[matrix[row, level]]
         known = np.array(list(self._paths), np.uint32)
-        new = ~np.isin(files, known)
+        new = ~np.isin(files, known, kind="table") if len(known) else np.ones(len(files), bool)
         files, at = np.unique(files[new], return_index=True)
         where = np.flatnonzero(new)[at]
         for f, r, k in zip(files.tolist(), row[where].tolist(), level[where].tolist(),
@@ -204,7 +204,7 @@ class LineTable:
                                    index.line[valid].tolist(), strict=True)
         ]  # fmt: skip
         out: list[list[LineFrame]] = [[] for _ in range(len(matrix))]
-        for d in np.unique(depth).tolist():
+        for d in np.flatnonzero(np.bincount(depth)).tolist():
             if d:
                 rows = np.flatnonzero(depth == d)
                 for r, levels in zip(rows.tolist(), frames[pos[rows, :d]].tolist(), strict=True):

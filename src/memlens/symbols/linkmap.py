@@ -16,10 +16,15 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
-from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError
 from memlens.sources.elfcore.notes import gnu_build_id, parse_auxv
 from memlens.symbols.elffile import ELF_MAGIC, PT_DYNAMIC, PT_LOAD, PT_NOTE
+
+# not typing.TYPE_CHECKING: mypy treats any name TYPE_CHECKING as true, and the
+# model's import is start-up a symbolizer of plain ELF files does not need
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from memlens.core.snapshot import Snapshot
 
 AT_PHDR, AT_PHNUM, AT_EXECFN = 3, 5, 31
 PT_PHDR = 6

@@ -15,8 +15,6 @@ from memlens.render.symbolize_out import batch_json, batch_text
 from memlens.symbols.batch import FrameBatch
 from memlens.symbols.chain import SOURCES, Symbolizer, symbolizer_for, symbolizer_for_file
 from memlens.symbols.elffile import ET_CORE, is_elf
-from memlens.symbols.ldmap import load_map
-from memlens.symbols.nmtext import load_nm
 from memlens.symbols.table import SymbolTable
 
 NAME = "symbolize"
@@ -67,6 +65,11 @@ def _parse(text: str) -> int:
 
 
 def user_tables(nm: list[str], maps: list[str]) -> dict[str, SymbolTable]:
+    if not nm and not maps:
+        return {}
+    from memlens.symbols.ldmap import load_map
+    from memlens.symbols.nmtext import load_nm
+
     tables: dict[str, SymbolTable] = {}
     for spec, loader in [(s, "nm") for s in nm] + [(s, "map") for s in maps]:
         module, sep, path = spec.partition("=")
