@@ -11,7 +11,7 @@ from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, open_from_args, parse_address
 from memlens.errors import UsageError
 from memlens.render import jsonout
-from memlens.render.symbolize_out import batch_json, batch_text
+from memlens.render.symbolize_out import batch_json_encoded, batch_text
 from memlens.symbols.batch import FrameBatch
 from memlens.symbols.chain import SOURCES, Symbolizer, symbolizer_for, symbolizer_for_file
 from memlens.symbols.elffile import ET_CORE, is_elf
@@ -127,18 +127,13 @@ def _run(args: argparse.Namespace) -> int:
     if outside:
         warnings.append(outside)
     if args.json:
-        jsonout.dump("symbolize", {"target": args.target, "frames": batch_json(batch),
-                                   "warnings": warnings})  # fmt: skip
+        jsonout.dump("symbolize", {"target": args.target, "warnings": warnings},
+                     rows=("frames", batch_json_encoded(batch)))
         return ExitCode.OK
     write = sys.stdout.write
-    chunk: list[str] = []
-    for block in batch_text(batch):
-        chunk.append(block)
-        if len(chunk) >= 4096:
-            write("\n".join(chunk) + "\n")
-            chunk.clear()
-    if chunk:
-        write("\n".join(chunk) + "\n")
+    blocks = batch_text(batch)
+    for at in range(0, len(blocks), 4096):  # a reader that stops early stops the writing
+        write("\n".join(blocks[at : at + 4096]) + "\n")
     sys.stdout.flush()
     if warnings:
         # once, after the output, with a count: never interleaved with the frames
