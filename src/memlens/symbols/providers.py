@@ -28,8 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from memlens.errors import UsageError
-from memlens.symbols.batch import Callers, Located
-from memlens.symbols.dwarf import LineFrame
+from memlens.symbols.batch import Callers, Level, Located
 from memlens.symbols.modmap import LoadedModule
 from memlens.symbols.modsyms import ModuleSymbols
 from memlens.symbols.naming import shown
@@ -117,23 +116,30 @@ class DwarfProvider:
         base = module.base if module else 0
         rel = (addresses - np.uint64(ms.image_base)).astype(np.uint64).tolist()
         results = lt.lookup(rel)
-        # rows DWARF names: the outermost level has a function
-        idx = [i for i, locs in enumerate(results) if locs and locs[-1].function is not None]
+        located = hits.located
+        # rows DWARF names: the outermost level has a function; the others (a bare line
+        # table) get file:line here and their name from the symbol table
+        idx: list[int] = []
+        for i, locs in enumerate(results):
+            if locs:
+                if locs[-1].function is not None:
+                    idx.append(i)
+                else:
+                    located[i] = (locs[0].file, locs[0].line, ())
         outs = [results[i][-1] for i in idx]
-        named = ms.outer().names(
+        onames, ooffs = ms.outer().names(
             [o.function or "" for o in outs],
             [rel[i] if o.function_start is None else o.function_start
              for i, o in zip(idx, outs, strict=True)],
             [rel[i] for i in idx],
         )  # fmt: skip
-        located = hits.located
         names: list[str | None] = [None] * n
         offsets = [0] * n
         has_off = [False] * n
-        for i, locs in enumerate(results):
-            if locs and locs[-1].function is None:  # a bare line table: symtab names it
-                located[i] = (locs[0].file, locs[0].line, ())
-        for i, (oname, ooff) in zip(idx, named, strict=True):
+        mids: dict[int, tuple[Level, ...]] = {}  # inline levels of each distinct chain
+        shift = ms.image_base + bias
+        make = tuple.__new__  # Callers(...) through its Python-level __new__ costs 3x
+        for i, oname, ooff in zip(idx, onames, ooffs, strict=True):
             locs = results[i]
             top = locs[0]
             if len(locs) == 1:
@@ -141,9 +147,15 @@ class DwarfProvider:
                 located[i] = (top.file, top.line, ())
                 continue
             names[i] = shown(top.function or "")
-            addr = (rel[i] + ms.image_base + bias) & 0xFFFFFFFFFFFFFFFF
-            located[i] = (top.file, top.line, _callers(locs, addr, modname, addr - base
-                                                       if module else None, oname, ooff))
+            mid = mids.get(id(locs))  # results holds every chain: ids stay unique here
+            if mid is None:
+                mid = mids[id(locs)] = tuple((shown(loc.function or ""), None, loc.file,
+                                              loc.line) for loc in locs[1:-1])  # fmt: skip
+            last = locs[-1]
+            addr = (rel[i] + shift) & 0xFFFFFFFFFFFFFFFF
+            located[i] = (top.file, top.line, make(Callers, (
+                addr, modname, addr - base if module else None,
+                (*mid, (oname, ooff, last.file, last.line)))))  # fmt: skip
         found = np.zeros(n, bool)
         found[idx] = True
         hits.found = found
@@ -151,15 +163,6 @@ class DwarfProvider:
         hits.offset = np.array(offsets, np.int64)
         hits.has_offset = np.array(has_off, bool)
         return hits
-
-
-def _callers(locs: list[LineFrame], addr: int, module: str | None, module_offset: int | None,
-             outer_name: str, outer_offset: int) -> Callers:  # fmt: skip
-    """The inline callers of ``locs[0]``: ``locs[1:]``, the last one the named function."""
-    mid = tuple((shown(loc.function or ""), None, loc.file, loc.line) for loc in locs[1:-1])
-    last = locs[-1]
-    return Callers(addr, module, module_offset,
-                   (*mid, (outer_name, outer_offset, last.file, last.line)))  # fmt: skip
 
 
 def _dwarf(ctx: Context) -> SymbolProvider | None:
