@@ -136,7 +136,8 @@ class DwarfProvider:
         names: list[str | None] = [None] * n
         offsets = [0] * n
         has_off = [False] * n
-        mids: dict[int, tuple[Level, ...]] = {}  # inline levels of each distinct chain
+        # the innermost name and the inline levels of each distinct chain
+        mids: dict[int, tuple[str, tuple[Level, ...]]] = {}
         shift = ms.image_base + bias
         make = tuple.__new__  # Callers(...) through its Python-level __new__ costs 3x
         for i, oname, ooff in zip(idx, onames, ooffs, strict=True):
@@ -146,11 +147,12 @@ class DwarfProvider:
                 names[i], offsets[i], has_off[i] = oname, ooff, True
                 located[i] = (top.file, top.line, ())
                 continue
-            names[i] = shown(top.function or "")
-            mid = mids.get(id(locs))  # results holds every chain: ids stay unique here
-            if mid is None:
-                mid = mids[id(locs)] = tuple((shown(loc.function or ""), None, loc.file,
-                                              loc.line) for loc in locs[1:-1])  # fmt: skip
+            got = mids.get(id(locs))  # results holds every chain: ids stay unique here
+            if got is None:
+                got = mids[id(locs)] = (shown(top.function or ""), tuple(
+                    (shown(loc.function or ""), None, loc.file, loc.line)
+                    for loc in locs[1:-1]))  # fmt: skip
+            names[i], mid = got
             last = locs[-1]
             addr = (rel[i] + shift) & 0xFFFFFFFFFFFFFFFF
             located[i] = (top.file, top.line, make(Callers, (

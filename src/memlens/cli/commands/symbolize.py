@@ -48,11 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _addresses(items: list[str]) -> Iterator[int]:
     for item in items:
         if item == "-":
-            for word in sys.stdin.read().split():
-                try:
-                    yield int(word, 16)  # the common case, ten times cheaper than _parse
-                except ValueError:
-                    yield _parse(word)
+            words = sys.stdin.read().split()
+            try:
+                yield from [int(word, 16) for word in words]  # the common case, in one go
+            except ValueError:
+                yield from map(_parse, words)  # 0x prefixes, #decimal: one at a time
         else:
             yield _parse(item)
 
