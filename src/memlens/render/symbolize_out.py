@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from memlens.render.jsonout import encode_row
+from memlens.render.jsonout import row_encoder
 from memlens.symbols.batch import Callers, FrameBatch, Level
 from memlens.symbols.frame import Frame
 
@@ -140,9 +140,9 @@ def batch_json(batch: FrameBatch) -> list[dict[str, Any]]:
 
 
 def batch_json_encoded(batch: FrameBatch) -> list[bytes]:
-    """:func:`batch_json`'s rows, each encoded by :func:`jsonout.encode_row` as it is
+    """:func:`batch_json`'s rows, each encoded (:func:`jsonout.row_encoder`) as it is
     made, for ``jsonout.dump(..., rows=("frames", ...))``."""
-    return _in_order(batch, [encode_row(row) for row in _distinct_rows(batch)])
+    return _in_order(batch, list(map(row_encoder(), _distinct_rows(batch))))
 
 
 def _distinct_rows(batch: FrameBatch) -> Iterator[dict[str, Any]]:
