@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 
 SCHEMA_VERSION = 1
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE: re.Pattern[str] | None = None  # compiled on first use: rare, and start-up counts
 _orjson: ModuleType | None = None
 
 
@@ -154,6 +154,9 @@ def _write(data: bytes, stream: IO[str] | None) -> None:
 
 def clean_text(text: str) -> str:
     """``text`` with each lone surrogate as an escape: ``\\udcff`` (a byte) as ``\\xff``."""
+    global _SURROGATE
+    if _SURROGATE is None:
+        _SURROGATE = re.compile("[\ud800-\udfff]")
     return _SURROGATE.sub(_escape_surrogate, text)
 
 
