@@ -136,8 +136,9 @@ class DwarfProvider:
         names: list[str | None] = [None] * n
         offsets = [0] * n
         has_off = [False] * n
-        # the innermost name and the inline levels of each distinct chain
-        mids: dict[int, tuple[str, tuple[Level, ...]]] = {}
+        # the innermost name and the inline levels of each distinct chain; shown names
+        shown_of: dict[str | None, str] = {}
+        mids: dict[int, tuple[str | None, tuple[Level, ...]]] = {}
         shift = ms.image_base + bias
         make = tuple.__new__  # Callers(...) through its Python-level __new__ costs 3x
         for i, oname, ooff in zip(idx, onames, ooffs, strict=True):
@@ -149,9 +150,13 @@ class DwarfProvider:
                 continue
             got = mids.get(id(locs))  # results holds every chain: ids stay unique here
             if got is None:
-                got = mids[id(locs)] = (shown(top.function or ""), tuple(
-                    (shown(loc.function or ""), None, loc.file, loc.line)
-                    for loc in locs[1:-1]))  # fmt: skip
+                levels: list[Level] = []
+                for loc in locs[:-1]:
+                    name = shown_of.get(loc.function)
+                    if name is None:
+                        name = shown_of[loc.function] = shown(loc.function or "")
+                    levels.append((name, None, loc.file, loc.line))
+                got = mids[id(locs)] = (levels[0][0], tuple(levels[1:]))
             names[i], mid = got
             last = locs[-1]
             addr = (rel[i] + shift) & 0xFFFFFFFFFFFFFFFF
