@@ -97,16 +97,25 @@ def dump(kind: str, payload: dict[str, Any], stream: IO[str] | None = None, *,
     at = text.index(empty) + len(empty) - 1
     if encoded:
         # three writes, not one: joining them would copy tens of megabytes twice more
-        _write(text[:at] + b"\n    ", stream)
-        _write(b",\n    ".join(encoded), stream)
+        _write(text[:at] + b"\n", stream)
+        _write(b",\n".join(encoded), stream)
         _write(b"\n  " + text[at:] + b"\n", stream)
     else:
         _write(text + b"\n", stream)
 
 
+#: what a row sits between in ``{"k": [row]}`` encoded with indent: rows are encoded
+#: inside that wrapper, so the encoder indents them as a document's rows (no re-indenting)
+_ROW_PROBE = b'{\n  "k": [\n    0\n  ]\n}'
+_ROW_HEAD = _ROW_PROBE.index(b"[\n") + 2
+_ROW_TAIL = len(_ROW_PROBE) - _ROW_PROBE.rindex(b"\n  ]")
+
+
 def encode_row(obj: Any) -> bytes:
-    """``obj`` encoded as a row of a top-level list of a :func:`dump` document (``rows=``)."""
-    return encode(obj, indent=True).replace(b"\n", b"\n    ")
+    """``obj`` encoded as a row of a top-level list of a :func:`dump` document (``rows=``),
+    indented as it stands there."""
+    data = encode({"k": [obj]}, indent=True)
+    return data[_ROW_HEAD : len(data) - _ROW_TAIL]
 
 
 def row_encoder() -> Callable[[Any], bytes]:
@@ -117,10 +126,10 @@ def row_encoder() -> Callable[[Any], bytes]:
 
     def encode_one(obj: Any) -> bytes:
         try:
-            data: bytes = dumps(obj, option=options)
+            data: bytes = dumps({"k": [obj]}, option=options)
         except failed:
             return encode_row(obj)  # the cleaning path
-        return data.replace(b"\n", b"\n    ")
+        return data[_ROW_HEAD : len(data) - _ROW_TAIL]
 
     return encode_one
 
