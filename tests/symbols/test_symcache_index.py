@@ -13,8 +13,6 @@ from memlens.symbols.symcache_index import SymCacheIndex, dense_unique
 from tests.symbols.cxx_progs import build_cxx
 from tests.symbols.progs import build_generated
 
-pytestmark = pytest.mark.skipif(not dwarf.available(), reason="symbolic not installed")
-
 
 def _addresses(index: SymCacheIndex) -> list[int]:
     """Every range start and the byte before it, random addresses, and ones no range has."""
