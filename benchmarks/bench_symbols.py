@@ -1,6 +1,6 @@
 """Symbolization and residency speed, memlens vs the reference tools, side by side in one run.
 
-    .venv/bin/python benchmarks/bench_symbols.py [LIBRARY] [RUNS] [--cli-only]
+    .venv/bin/python benchmarks/bench_symbols.py [LIBRARY] [RUNS] [--cli-only] [--before DIR]
 
 1. load LIBRARY's symbol table (``Symbolizer`` ready to answer), cold process cache;
 2. 100k random ``.text`` addresses -> symbol+offset through the public calls:
@@ -13,10 +13,18 @@
    ``--json``) vs ``llvm-symbolizer --obj=LIB --inlining`` on 100k random ``.text``
    addresses from stdin, and on one address (warm: SymCache on disk, files in the
    page cache); median and min-max wall time of N runs (``--cli-only``: only this).
+   ``--before DIR`` also runs both memlens commands from another checkout's ``src``
+   (``git archive main src | tar -x -C DIR``, plus the built ``src/memlens/*.so``
+   copied beside it) in the same rounds, both trees then
+   through ``python -c`` so they start alike.
+
+memlens's bytecode is compiled first, as an installed package's is (this sandbox
+sets PYTHONDONTWRITEBYTECODE, which would otherwise recompile it on every run).
 """
 
 from __future__ import annotations
 
+import compileall
 import os
 import resource
 import statistics
@@ -32,11 +40,22 @@ import numpy as np
 from memlens.symbols.chain import symbolizer_for_file
 from memlens.symbols.elffile import ElfFile
 
-_ARGS = [a for a in sys.argv[1:] if not a.startswith("--") and not a.isdigit()]
+_BEFORE = (Path(sys.argv[sys.argv.index("--before") + 1]) if "--before" in sys.argv[:-1]
+           else None)  # fmt: skip
+_ARGS = [a for a in sys.argv[1:] if not a.startswith("--") and not a.isdigit()
+         and (_BEFORE is None or a != str(_BEFORE))]  # fmt: skip
 LIB = _ARGS[0] if _ARGS else os.path.join(sysconfig.get_config_var("LIBDIR") or "",
                                           sysconfig.get_config_var("INSTSONAME") or "")
 ROOT = Path(__file__).resolve().parent.parent
 MEMLENS = str(ROOT / ".venv" / "bin" / "memlens")
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+#: the command line run by ``python -c`` (for --before: the same start for both trees)
+ENTRY = """
+import re, sys
+from memlens.cli.main import entry
+sys.argv = ["memlens", *sys.argv[1:]]
+entry()
+"""
 
 
 def best(f: object, runs: int = 5) -> float:
@@ -165,11 +184,12 @@ def resident(tmp: Path) -> None:
         proc.wait()
 
 
-def wall(cmd: list[str], stdin: bytes) -> tuple[float, float]:
+def wall(cmd: list[str], stdin: bytes, env: dict[str, str] | None = None,
+         ) -> tuple[float, float]:  # fmt: skip
     """Wall time and CPU time (user + system) of one run of ``cmd``."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, input=stdin, stdout=subprocess.DEVNULL, check=True)
+    subprocess.run(cmd, input=stdin, stdout=subprocess.DEVNULL, check=True, env=env)
     elapsed = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return elapsed, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
@@ -188,13 +208,20 @@ def cli(runs: int) -> None:
         "memlens --json": [MEMLENS, "symbolize", "--json", LIB, "-"],
         "llvm-symbolizer": ["llvm-symbolizer", f"--obj={LIB}", "--inlining"],
     }
+    envs: dict[str, dict[str, str]] = {}
+    if _BEFORE is not None:
+        for label, src in (("before", _BEFORE / "src"), ("this tree", ROOT / "src")):
+            for mode, extra in (("text", []), ("--json", ["--json"])):
+                key = f"{label}: {mode}"
+                tools[key] = [PYTHON, "-c", ENTRY, "symbolize", *extra, LIB, "-"]
+                envs[key] = {**os.environ, "PYTHONPATH": str(src)}
     for label, stdin in (("100k addresses", many), ("1 address (warm)", one)):
-        for cmd in tools.values():
-            wall(cmd, stdin)  # warm: SymCache written, files in the page cache
+        for k, cmd in tools.items():
+            wall(cmd, stdin, envs.get(k))  # warm: SymCache written, files in the page cache
         times: dict[str, list[tuple[float, float]]] = {k: [] for k in tools}
         for _ in range(runs):
             for k, cmd in tools.items():  # alternating, so load changes hit all alike
-                times[k].append(wall(cmd, stdin))
+                times[k].append(wall(cmd, stdin, envs.get(k)))
         ref = [statistics.median(x[i] for x in times["llvm-symbolizer"]) for i in (0, 1)]
         print(f"{label}, {LIB}, {runs} runs, load average {os.getloadavg()[0]:.1f} "
               "(wall / CPU of the process, median (min-max)):")
@@ -204,13 +231,16 @@ def cli(runs: int) -> None:
                 v = [x[i] for x in ts]
                 med = statistics.median(v)
                 cols.append(f"{med:.3f} ({min(v):.3f}-{max(v):.3f}) s = {med / ref[i]:.2f}x")
-            print(f"  {k:16s} wall {cols[0]}, CPU {cols[1]}", flush=True)
+            print(f"  {k:20s} wall {cols[0]}, CPU {cols[1]}", flush=True)
 
 
 def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, "
           f"load average {os.getloadavg()[0]:.1f}")
     runs = next((int(a) for a in sys.argv[1:] if a.isdigit()), 5)
+    compileall.compile_dir(str(ROOT / "src" / "memlens"), quiet=1)
+    if _BEFORE is not None:
+        compileall.compile_dir(str(_BEFORE / "src" / "memlens"), quiet=1)
     cli(runs)
     if "--cli-only" in sys.argv:
         return

@@ -110,6 +110,28 @@ def test_dump_after_text_on_the_same_stream_keeps_the_order() -> None:
     assert raw.getvalue().decode().splitlines()[0] == "before"
 
 
+@pytest.mark.parametrize("count", [0, 1, 3])
+def test_dump_with_encoded_rows_writes_the_same_bytes(count: int) -> None:
+    rows = [{"b": i, "a": {"nested": [i, None, "\udcff"], "frames": []}, "f": 0.5}
+            for i in range(count)]  # fmt: skip
+    if count > 1:
+        rows[1]["b"] = 1 << 70  # the standard library's encoder writes this row
+    payload = {"target": "x", "warnings": ["w"], "zz": {"frames": []}}
+    whole, spliced = io.BytesIO(), io.BytesIO()
+    out_whole, out_spliced = io.TextIOWrapper(whole), io.TextIOWrapper(spliced)
+    jsonout.dump("symbolize", {**payload, "frames": rows}, out_whole)
+    jsonout.dump("symbolize", payload, out_spliced,
+                 rows=("frames", [jsonout.encode_row(r) for r in rows]))  # fmt: skip
+    assert spliced.getvalue() == whole.getvalue()
+    encode = jsonout.row_encoder()  # the fast form, the surrogate row through its fallback
+    assert [encode(r) for r in rows] == [jsonout.encode_row(r) for r in rows]
+    doc = strict_loads(spliced.getvalue())
+    assert doc["frames"] == [{"b": 1 << 70 if i == 1 else i,
+                              "a": {"nested": [i, None, "\\xff"], "frames": []},
+                              "f": 0.5} for i in range(count)]  # fmt: skip
+    assert doc["zz"] == {"frames": []}
+
+
 def test_write_lines_is_ndjson_in_batches() -> None:
     out = io.StringIO()
     rows = ({"i": i, "name": "\udcff" if i == 2 else "ok"} for i in range(10))

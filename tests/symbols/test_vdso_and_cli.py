@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import subprocess
 import sys
 import time
@@ -97,7 +98,13 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
 
 def test_column_text_equals_frame_text(build_dir: Path) -> None:
     """symbolize prints from the batch's columns; the same text as from its frames."""
-    from memlens.render.symbolize_out import batch_json, batch_text, json_rows, text_lines
+    from memlens.render.symbolize_out import (
+        batch_json,
+        batch_json_encoded,
+        batch_text,
+        json_rows,
+        text_lines,
+    )
     from memlens.symbols.chain import symbolizer_for_file
 
     exe = build_generated(build_dir / "cols", "-fPIE", "-pie")
@@ -107,4 +114,5 @@ def test_column_text_equals_frame_text(build_dir: Path) -> None:
     batch = symbolizer_for_file(str(exe)).resolve(addrs)
     assert batch_text(batch) == list(text_lines(batch.frames()))
     assert batch_json(batch) == json_rows(batch.frames())
+    assert [json.loads(row) for row in batch_json_encoded(batch)] == batch_json(batch)
     assert any("inlined into" in t for t in batch_text(batch))

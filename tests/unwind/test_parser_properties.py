@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -80,6 +81,33 @@ def test_sym_mutations(fixtures_dir: Path, lines: list[int], junk: list[str],
         syms.locate(a)
         syms.stack_win(a)
         syms.stack_cfi(a)
+
+
+@SETTINGS
+@given(lines=st.lists(st.integers(0, 10_000), max_size=40),
+       addrs=st.lists(st.integers(0, 1 << 20), max_size=40))
+def test_sym_batch_lookup_is_locate(fixtures_dir: Path, lines: list[int],
+                                    addrs: list[int]) -> None:  # fmt: skip
+    """The numpy batch lookup names each address as the one-address ``locate`` does."""
+    path = next((fixtures_dir / "minidump" / "symbols" / "kernel32.pdb").rglob("*.sym"))
+    source = path.read_text().splitlines()
+    # a PUBLIC at a FUNC's start, one inside it, a size-0 FUNC, a PUBLIC alone
+    made = ["FUNC 7f000 20 0 f", "PUBLIC 7f000 0 f_public", "PUBLIC 7f010 0 inside",
+            "FUNC 7f100 0 0 empty", "PUBLIC 7f200 0 lone"]  # fmt: skip
+    syms = BreakpadSymbols("pick.sym", "\n".join([source[0]] + made +
+                                                 [source[i % len(source)] for i in lines]))
+    near = [f.address + d for f in syms.functions for d in (-1, 0, max(f.size, 1))]
+    near += [p[0] + d for p in syms.publics for d in (-1, 0, 1)]
+    every = [a for a in addrs + near if a >= 0]
+    pos, off = syms.lookup(np.array(every, np.uint64))
+    names = syms.names_at(pos[pos >= 0])
+    got = iter(names)
+    for a, p, o in zip(every, pos.tolist(), off.tolist(), strict=True):
+        where = syms.locate(a)
+        if where.function is None:
+            assert p == -1, hex(a)
+        else:
+            assert (next(got), o) == (where.function, a - where.function_base), hex(a)
 
 
 TOKENS = ["$eip", "$esp", "$ebp", ".cfa", "$T0", ".raSearchStart", "+", "-", "*", "/", "%",

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from memlens.analyses.regions import select_regions
-from memlens.core.region import Region
 from memlens.errors import MemlensError, UsageError
 
 # The reader registry, the snapshot model and typing are imported when a target is
@@ -16,6 +14,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from memlens.core.region import Region
     from memlens.core.snapshot import Snapshot
     from memlens.sources.options import OpenOptions
 
@@ -123,6 +122,8 @@ def selected_regions(regions: Sequence[Region], areas: Sequence[str] | None) -> 
     Raises:
         NothingMatched: ``--areas`` was given and no region's name contains any of its words.
     """
+    from memlens.analyses.regions import select_regions
+
     chosen = select_regions(regions, areas)
     if areas and not chosen:
         raise NothingMatched(f"--areas {','.join(areas)}", "no region's name contains any of these")

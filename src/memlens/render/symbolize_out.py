@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from memlens.render.jsonout import row_encoder
 from memlens.symbols.frame import Frame
 from memlens.symbols.framebatch import Callers, FrameBatch, Level
 
@@ -135,26 +136,35 @@ def json_rows(frames: Sequence[Frame]) -> list[dict[str, Any]]:
 def batch_json(batch: FrameBatch) -> list[dict[str, Any]]:
     """:func:`json_rows` of the batch's frames, built from its columns (each distinct
     address once; repeated addresses share one object)."""
-    n = len(batch.unique)
+    return _in_order(batch, list(_distinct_rows(batch)))
+
+
+def batch_json_encoded(batch: FrameBatch) -> list[bytes]:
+    """:func:`batch_json`'s rows, each encoded (:func:`jsonout.row_encoder`) as it is
+    made, for ``jsonout.dump(..., rows=("frames", ...))``."""
+    return _in_order(batch, list(map(row_encoder(), _distinct_rows(batch))))
+
+
+def _distinct_rows(batch: FrameBatch) -> Iterator[dict[str, Any]]:
+    """The JSON object of each distinct address, in address order."""
     paths = batch.paths
     module, addresses, bases, names, offsets = _columns(batch)
     located, notes = batch.located, batch.notes
-    out: list[dict[str, Any]] = []
-    for r in range(n):
+    nowhere: tuple[None, None, tuple[()]] = (None, None, ())
+    for r in range(len(batch.unique)):
         a, k = addresses[r], module[r]
         path, moff = (paths[k], a - bases[k]) if k >= 0 else (None, None)
-        file, line, callers = located.get(r, (None, None, ()))
-        levels = _levels(callers)
+        file, line, callers = located.get(r, nowhere)
         row: dict[str, Any] = {
             "address": a, "module": path, "module_offset": moff, "function": names[r],
             "function_offset": offsets[r] if offsets[r] >= 0 else None,
             "file": file, "line": line,
             "inlined_by": [{"address": a, "module": path, "module_offset": moff,
                             "function": cf, "function_offset": co, "file": cfile,
-                            "line": cl, "inlined_by": []} for cf, co, cfile, cl in levels],
+                            "line": cl, "inlined_by": []} for cf, co, cfile, cl in _levels(callers)]
+            if callers else [],
         }  # fmt: skip
         note = notes.get(r)
         if note is not None:
             row["note"] = note
-        out.append(row)
-    return _in_order(batch, out)
+        yield row

@@ -44,6 +44,7 @@ import numpy.typing as npt
 from memlens.errors import FormatError
 
 I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
 #: a nested STACK WIN / INLINE search looks this many records back at most
 _NEST_LIMIT = 64
 
@@ -139,6 +140,7 @@ class BreakpadSymbols:
         self._cfi_init.sort(key=lambda c: c[0])
         self._func_starts = [f.address for f in self.functions]
         self._public_starts = [p[0] for p in self.publics]
+        self._arrays: tuple[U64, U64, U64] | None = None
         self._win_starts = {t: [r.rva for r in rs] for t, rs in self.stack_wins.items()}
         self._cfi_starts = [c[0] for c in self._cfi_init]
 
@@ -297,17 +299,31 @@ class BreakpadSymbols:
     def lookup(self, addresses: npt.NDArray[np.uint64]) -> tuple[I64, I64]:
         """SymbolTable shape: per address the index of its function (-1: none) and the
         offset into it.  Indexes below ``len(functions)`` are FUNCs, the rest PUBLICs."""
-        pos = np.full(len(addresses), -1, np.int64)
-        off = np.zeros(len(addresses), np.int64)
-        for k, a in enumerate(addresses.tolist()):
-            fi, pi = self._function_index(a), self._public_index(a)
-            func_at = self.functions[fi].address if fi >= 0 else -1
-            if fi >= 0 and (pi < 0 or self.publics[pi][0] <= func_at):
-                pos[k], off[k] = fi, a - func_at
-            elif pi >= 0:
-                pos[k] = len(self.functions) + pi
-                off[k] = a - self.publics[pi][0]
-        return pos, off
+        a = np.asarray(addresses, np.uint64)
+        starts, ends, pub = self._lookup_arrays()
+        fi = np.searchsorted(starts, a, side="right") - 1
+        fc = np.maximum(fi, 0)
+        in_func = (fi >= 0) & (a < ends[fc]) if len(starts) else np.zeros(len(a), bool)
+        pi = np.searchsorted(pub, a, side="right") - 1
+        pc = np.maximum(pi, 0)
+        func_at = starts[fc] if len(starts) else np.zeros(len(a), np.uint64)
+        pub_at = pub[pc] if len(pub) else np.zeros(len(a), np.uint64)
+        # a FUNC wins unless a PUBLIC closer below the address starts after it
+        use_func = in_func & ((pi < 0) | (pub_at <= func_at))
+        use_pub = ~use_func & (pi >= 0)
+        pos = np.where(use_func, fi, np.where(use_pub, len(self.functions) + pi, -1))
+        zero = np.uint64(0)
+        off = np.where(use_func, a - np.minimum(func_at, a),
+                       np.where(use_pub, a - np.minimum(pub_at, a), zero))  # fmt: skip
+        return pos.astype(np.int64), off.astype(np.int64)
+
+    def _lookup_arrays(self) -> tuple[U64, U64, U64]:
+        """FUNC starts and ends (a size of 0 counts as 1) and PUBLIC starts, as arrays."""
+        if self._arrays is None:
+            starts = np.array(self._func_starts, np.uint64)
+            sizes = np.array([max(f.size, 1) for f in self.functions], np.uint64)
+            self._arrays = (starts, starts + sizes, np.array(self._public_starts, np.uint64))
+        return self._arrays
 
     def names_at(self, positions: npt.NDArray[np.int64],
                  demangle: Callable[[str], str] | None = None) -> list[str]:  # fmt: skip

@@ -167,8 +167,9 @@ class Symbolizer:
             if not len(todo):
                 break
             hits = provider.lookup(vaddr[todo])
-            for i, loc in hits.located.items():
-                located[lo + int(todo[i])] = loc
+            if hits.located:
+                row = (todo + lo).tolist()  # not todo[i] per hit: a numpy scalar each
+                located.update({row[i]: loc for i, loc in hits.located.items()})
             rows = todo[hits.found] + lo
             names[rows] = hits.function[hits.found]
             offsets[rows] = hits.offset[hits.found]

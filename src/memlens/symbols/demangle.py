@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from types import ModuleType
+from typing import Any
 
 _RUST_LEGACY = re.compile(r"_ZN.*17h[0-9a-f]{16}E(\.llvm\.\d+)?$")
 
@@ -22,10 +24,9 @@ _RUST_LEGACY = re.compile(r"_ZN.*17h[0-9a-f]{16}E(\.llvm\.\d+)?$")
 def _gnu() -> Callable[[str], str | None] | None:
     """``__cxa_demangle`` of the system libstdc++ as a function (None: not loadable)."""
     import ctypes
-    import ctypes.util
 
     try:
-        cxx = ctypes.CDLL(ctypes.util.find_library("stdc++") or "libstdc++.so.6")
+        cxx = _stdcxx(ctypes)
         libc = ctypes.CDLL(None)
         fn = cxx.__cxa_demangle
     except (OSError, AttributeError):
@@ -50,7 +51,15 @@ def _gnu() -> Callable[[str], str | None] | None:
     return demangle
 
 
-_GNU = _gnu()
+def _stdcxx(ctypes: ModuleType) -> Any:
+    """The system libstdc++ by its soname; by ``find_library`` (which runs ``ldconfig
+    -p``, a process of its own) only where that soname is not there."""
+    try:
+        return ctypes.CDLL("libstdc++.so.6")
+    except OSError:
+        import ctypes.util
+
+        return ctypes.CDLL(ctypes.util.find_library("stdc++") or "libstdc++.so.6")
 
 
 def _load() -> tuple[Callable[[str], str] | None, Callable[[str], str] | None]:
@@ -71,12 +80,27 @@ def _load() -> tuple[Callable[[str], str] | None, Callable[[str], str] | None]:
     return cxx, rust
 
 
-_CXX, _RUST = _load()
+_GNU: Callable[[str], str | None] | None = None
+_CXX: Callable[[str], str] | None = None
+_RUST: Callable[[str], str] | None = None
+_loaded = False
+
+
+def _demanglers() -> None:
+    """Load the demanglers, on the first mangled name (a C program's symbols need none)."""
+    global _GNU, _CXX, _RUST, _loaded
+    if not _loaded:
+        _loaded = True
+        _GNU = _gnu()
+        _CXX, _RUST = _load()
 
 
 @lru_cache(maxsize=1 << 16)
 def demangle(name: str) -> str:
     """The human-readable form of ``name`` (unchanged when it is not mangled)."""
+    if not name.startswith(("?", "_Z", "_R", "__Z", "__R")):
+        return name
+    _demanglers()
     if name.startswith("?"):  # MSVC (names from PDBs and minidumps): LLVM's demangler
         if _CXX is not None:
             out = _CXX(name)

@@ -21,7 +21,10 @@ import os
 from collections.abc import Sequence
 from typing import NamedTuple
 
+import numpy as np
+
 from memlens.errors import FormatError
+from memlens.symbols.symcache_index import I64, U64, SymCacheIndex, dense_unique
 
 
 class LineFrame(NamedTuple):
@@ -39,6 +42,8 @@ class LineFrame(NamedTuple):
 
 
 _NO_ADDR = (0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF)
+#: batches smaller than this go through symbolic's C lookup (no tables to map)
+_BATCH = 16
 
 
 def _without_symbols(path: str) -> bytes:
@@ -90,6 +95,9 @@ class LineTable:
         from symbolic.symcache import SYMCACHE_LATEST_VERSION, SymCache
 
         self.path = path
+        self._table: SymCacheIndex | None = None
+        self._table_tried = False  # tried and failed: symbolic's own lookup only
+        self._paths: dict[int, str | None] = {}  # file index -> path, as symbolic gives it
         version = int(SYMCACHE_LATEST_VERSION)
         cached = None
         if build_id and use_cache:
@@ -124,9 +132,92 @@ class LineTable:
     def lookup(self, relative: Sequence[int]) -> list[list[LineFrame]]:
         """Per address (relative to the image base): innermost frame first; [] if unknown.
 
-        Calls symbolic's C entry point directly (its ``SymCache.lookup`` wrapper
-        builds and decodes every string anew: three quarters of the time): each
-        distinct function name and path is decoded once per call.
+        The whole batch is looked up in the SymCache's own tables with numpy
+        (:mod:`memlens.symbols.symcache_index`), each source location's frame built
+        once; a SymCache of another format version goes through symbolic's C lookup.
+        """
+        index = self._index()
+        if index is None or len(relative) < _BATCH:
+            return self.lookup_each(relative)
+        try:
+            arr = np.asarray(relative, np.uint64)
+        except (OverflowError, TypeError, ValueError):  # negative or >= 2**64: unknown
+            ok = [0 <= a < 1 << 64 for a in relative]
+            arr = np.array([a if good else 1 << 63 for a, good in zip(relative, ok,
+                                                                       strict=True)], np.uint64)
+        loc = index.innermost(arr)
+        uniq, inverse = dense_unique(loc, len(index.file))
+        matrix, depth = index.chains(uniq)
+        first = np.zeros(len(uniq), np.int64)  # one address of each distinct location
+        first[inverse[::-1]] = np.arange(len(arr) - 1, -1, -1)
+        self._learn_paths(index, matrix, arr[first])
+        frames = self._frames(index, matrix, depth)
+        column = np.empty(len(frames), object)
+        column[:] = frames
+        return column[inverse].tolist()  # type: ignore[no-any-return]
+
+    def _index(self) -> SymCacheIndex | None:
+        if not self._table_tried:
+            self._table_tried = True
+            try:
+                from symbolic._lowlevel import ffi, lib
+
+                ptr = self._cache._objptr
+                size = lib.symbolic_symcache_get_size(ptr)
+                data = ffi.buffer(lib.symbolic_symcache_get_bytes(ptr), size)
+                self._table = SymCacheIndex(memoryview(data))
+            except (ImportError, AttributeError, ValueError):
+                pass  # another format or API: symbolic's own lookup answers
+        return self._table
+
+    def _learn_paths(self, index: SymCacheIndex, matrix: I64, addresses: U64) -> None:
+        """The path of each file the chains use, from one symbolic lookup of an address
+        that uses it (symbolic joins a file's directory parts its own way)."""
+        row, level = np.nonzero(matrix >= 0)
+        files = index.file[matrix[row, level]]
+        known = np.array(list(self._paths), np.uint32)
+        new = ~np.isin(files, known, kind="table") if len(known) else np.ones(len(files), bool)
+        files, at = np.unique(files[new], return_index=True)
+        where = np.flatnonzero(new)[at]
+        for f, r, k in zip(files.tolist(), row[where].tolist(), level[where].tolist(),
+                           strict=True):  # fmt: skip
+            levels = self.lookup_each([int(addresses[r])])[0]
+            self._paths[f] = levels[k].file if k < len(levels) else None
+
+    def _frames(self, index: SymCacheIndex, matrix: I64, depth: I64) -> list[list[LineFrame]]:
+        """The LineFrames of each chain (each source location's frame built once)."""
+        locs, pos = dense_unique(matrix.reshape(-1), len(index.file))  # -1 (padding) first
+        pos = pos.reshape(matrix.shape)
+        valid = locs[locs >= 0]
+        fn = index.function[valid].astype(np.int64)
+        ok = fn < len(index.entry_pc)
+        start = np.where(ok, index.entry_pc[np.where(ok, fn, 0)], _NO_ADDR[0]).tolist()
+        funcs, which = dense_unique(np.where(ok, fn, -1), len(index.entry_pc))
+        names = np.array([index.function_name_of(f) for f in funcs.tolist()], object)
+        named = names[which].tolist()
+        paths = self._paths
+        make = tuple.__new__  # LineFrame(...) through its Python-level __new__ costs 3x
+        frames = np.empty(len(locs), object)
+        frames[len(locs) - len(valid):] = [
+            make(LineFrame, (f, None if a == _NO_ADDR[0] else a, paths.get(p), ln or None))
+            for f, a, p, ln in zip(named, start, index.file[valid].tolist(),
+                                   index.line[valid].tolist(), strict=True)
+        ]  # fmt: skip
+        out: list[list[LineFrame]] = [[] for _ in range(len(matrix))]
+        for d in np.flatnonzero(np.bincount(depth)).tolist():
+            if d:
+                rows = np.flatnonzero(depth == d)
+                for r, levels in zip(rows.tolist(), frames[pos[rows, :d]].tolist(), strict=True):
+                    if levels[0].file is not None:
+                        out[r] = levels
+        return out
+
+    def lookup_each(self, relative: Sequence[int]) -> list[list[LineFrame]]:
+        """:meth:`lookup` through symbolic's C entry point, one call per address.
+
+        Calls it directly (its ``SymCache.lookup`` wrapper builds and decodes every
+        string anew: three quarters of the time): each distinct function name and
+        path is decoded once per call.
         """
         try:
             from symbolic._lowlevel import ffi, lib

@@ -126,14 +126,16 @@ def _alias_penalty(chars: npt.NDArray[np.uint8], start: npt.NDArray[np.int64],
     internal = (at(0) == ord("_")) & (at(1) == ord("_")) & (at(3) == ord("I")) & (
         at(4) == ord("_")) & ((at(2) == ord("G")) | (at(2) == ord("E")))  # fmt: skip
     nul = np.flatnonzero(chars == 0)
-    # the name containing byte p starts after the last NUL before p
+    # the name containing byte p starts after the last NUL before p (repeats are fine;
+    # np.unique without return_inverse imports numpy.ma, a tenth of a command's start)
     owner_start = {
-        c: np.unique(np.concatenate(([0], nul + 1))[np.searchsorted(nul, pos)])
+        c: np.concatenate(([0], nul + 1))[np.searchsorted(nul, pos)]
         for c, pos in ((b"@", np.flatnonzero(chars == ord("@"))),
                        (b".", np.flatnonzero(chars == ord("."))))
     }  # fmt: skip
-    versioned = np.isin(start, owner_start[b"@"]) & (at(0) != ord("@"))
-    dotted = np.isin(start, owner_start[b"."]) & (at(0) != ord("."))
+    # kind="table": offsets are small integers, and the sorting kind calls np.unique
+    versioned = np.isin(start, owner_start[b"@"], kind="table") & (at(0) != ord("@"))
+    dotted = np.isin(start, owner_start[b"."], kind="table") & (at(0) != ord("."))
     penalty: npt.NDArray[np.int64] = under + 8 * internal + 4 * versioned + 4 * dotted
     return penalty
 

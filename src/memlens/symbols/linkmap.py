@@ -19,10 +19,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError
 from memlens.sources.elfcore import image
 from memlens.sources.elfcore.notes import parse_auxv
+
+# not typing.TYPE_CHECKING: mypy treats any name TYPE_CHECKING as true, and the
+# model's import is start-up a symbolizer of plain ELF files does not need
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from memlens.core.snapshot import Snapshot
 
 
 def build_id_in_memory(snap: Snapshot, base: int) -> bytes | None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from memlens.core.module import Module
-from memlens.core.region import RegionKind
 from memlens.errors import MemlensError
 from memlens.symbols import linkmap
 from memlens.symbols.dwarf import cache_dir
@@ -124,6 +123,8 @@ def _vdso_file(snapshot: Snapshot, start: int, end: int) -> str | None:
 def _vdso_range(snapshot: Snapshot) -> tuple[int, int] | None:
     """Where the vdso is: the region named ``[vdso]`` (live maps), else the region at the
     auxv's ``AT_SYSINFO_EHDR`` (cores do not name their segments)."""
+    from memlens.core.region import RegionKind  # snapshots only: not a plain file's start-up
+
     vdso = [r for r in snapshot.regions if r.kind == RegionKind.VDSO]
     if vdso:
         return min(r.start for r in vdso), max(r.end for r in vdso)

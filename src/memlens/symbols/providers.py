@@ -29,8 +29,7 @@ import numpy.typing as npt
 
 from memlens.core.module import Module
 from memlens.errors import UsageError
-from memlens.symbols.dwarf import LineFrame
-from memlens.symbols.framebatch import Callers, Located
+from memlens.symbols.framebatch import Callers, Level, Located
 from memlens.symbols.modsyms import ModuleSymbols
 from memlens.symbols.naming import shown
 from memlens.symbols.symtable import SymbolTable
@@ -117,33 +116,53 @@ class DwarfProvider:
         base = module.base if module else 0
         rel = (addresses - np.uint64(ms.image_base)).astype(np.uint64).tolist()
         results = lt.lookup(rel)
-        # rows DWARF names: the outermost level has a function
-        idx = [i for i, locs in enumerate(results) if locs and locs[-1].function is not None]
+        located = hits.located
+        # rows DWARF names: the outermost level has a function; the others (a bare line
+        # table) get file:line here and their name from the symbol table
+        idx: list[int] = []
+        for i, locs in enumerate(results):
+            if locs:
+                if locs[-1].function is not None:
+                    idx.append(i)
+                else:
+                    located[i] = (locs[0].file, locs[0].line, ())
         outs = [results[i][-1] for i in idx]
-        named = ms.outer().names(
+        onames, ooffs = ms.outer().names(
             [o.function or "" for o in outs],
             [rel[i] if o.function_start is None else o.function_start
              for i, o in zip(idx, outs, strict=True)],
             [rel[i] for i in idx],
         )  # fmt: skip
-        located = hits.located
         names: list[str | None] = [None] * n
         offsets = [0] * n
         has_off = [False] * n
-        for i, locs in enumerate(results):
-            if locs and locs[-1].function is None:  # a bare line table: symtab names it
-                located[i] = (locs[0].file, locs[0].line, ())
-        for i, (oname, ooff) in zip(idx, named, strict=True):
+        # the innermost name and the inline levels of each distinct chain; shown names
+        shown_of: dict[str | None, str] = {}
+        mids: dict[int, tuple[str | None, tuple[Level, ...]]] = {}
+        shift = ms.image_base + bias
+        make = tuple.__new__  # Callers(...) through its Python-level __new__ costs 3x
+        for i, oname, ooff in zip(idx, onames, ooffs, strict=True):
             locs = results[i]
             top = locs[0]
             if len(locs) == 1:
                 names[i], offsets[i], has_off[i] = oname, ooff, True
                 located[i] = (top.file, top.line, ())
                 continue
-            names[i] = shown(top.function or "")
-            addr = (rel[i] + ms.image_base + bias) & 0xFFFFFFFFFFFFFFFF
-            located[i] = (top.file, top.line, _callers(locs, addr, modname, addr - base
-                                                       if module else None, oname, ooff))
+            got = mids.get(id(locs))  # results holds every chain: ids stay unique here
+            if got is None:
+                levels: list[Level] = []
+                for loc in locs[:-1]:
+                    name = shown_of.get(loc.function)
+                    if name is None:
+                        name = shown_of[loc.function] = shown(loc.function or "")
+                    levels.append((name, None, loc.file, loc.line))
+                got = mids[id(locs)] = (levels[0][0], tuple(levels[1:]))
+            names[i], mid = got
+            last = locs[-1]
+            addr = (rel[i] + shift) & 0xFFFFFFFFFFFFFFFF
+            located[i] = (top.file, top.line, make(Callers, (
+                addr, modname, addr - base if module else None,
+                (*mid, (oname, ooff, last.file, last.line)))))  # fmt: skip
         found = np.zeros(n, bool)
         found[idx] = True
         hits.found = found
@@ -151,15 +170,6 @@ class DwarfProvider:
         hits.offset = np.array(offsets, np.int64)
         hits.has_offset = np.array(has_off, bool)
         return hits
-
-
-def _callers(locs: list[LineFrame], addr: int, module: str | None, module_offset: int | None,
-             outer_name: str, outer_offset: int) -> Callers:  # fmt: skip
-    """The inline callers of ``locs[0]``: ``locs[1:]``, the last one the named function."""
-    mid = tuple((shown(loc.function or ""), None, loc.file, loc.line) for loc in locs[1:-1])
-    last = locs[-1]
-    return Callers(addr, module, module_offset,
-                   (*mid, (outer_name, outer_offset, last.file, last.line)))  # fmt: skip
 
 
 def _dwarf(ctx: Context) -> SymbolProvider | None:

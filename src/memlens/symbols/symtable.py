@@ -142,7 +142,8 @@ class SymbolTable:
         cache, done = got
         need = positions[~done[positions]]
         if len(need):
-            want = np.unique(need)
+            need = np.sort(need)  # distinct, without np.unique (it imports numpy.ma)
+            want = need[np.concatenate(([True], need[1:] != need[:-1]))]
             names = [self.name(i) for i in want.tolist()]
             column = np.empty(len(want), object)
             column[:] = [show(x) for x in names] if show is not None else names

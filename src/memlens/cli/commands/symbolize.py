@@ -11,12 +11,10 @@ from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, open_from_args, parse_address
 from memlens.errors import UsageError
 from memlens.render import jsonout
-from memlens.render.symbolize_out import batch_json, batch_text
+from memlens.render.symbolize_out import batch_json_encoded, batch_text
 from memlens.symbols.chain import SOURCES, Symbolizer, symbolizer_for, symbolizer_for_file
 from memlens.symbols.elffile import ET_CORE, is_elf
 from memlens.symbols.framebatch import FrameBatch
-from memlens.symbols.ldmap import load_map
-from memlens.symbols.nmtext import load_nm
 from memlens.symbols.symtable import SymbolTable
 
 NAME = "symbolize"
@@ -50,11 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _addresses(items: list[str]) -> Iterator[int]:
     for item in items:
         if item == "-":
-            for word in sys.stdin.read().split():
-                try:
-                    yield int(word, 16)  # the common case, ten times cheaper than _parse
-                except ValueError:
-                    yield _parse(word)
+            words = sys.stdin.read().split()
+            try:
+                yield from [int(word, 16) for word in words]  # the common case, in one go
+            except ValueError:
+                yield from map(_parse, words)  # 0x prefixes, #decimal: one at a time
         else:
             yield _parse(item)
 
@@ -67,6 +65,11 @@ def _parse(text: str) -> int:
 
 
 def user_tables(nm: list[str], maps: list[str]) -> dict[str, SymbolTable]:
+    if not nm and not maps:
+        return {}
+    from memlens.symbols.ldmap import load_map
+    from memlens.symbols.nmtext import load_nm
+
     tables: dict[str, SymbolTable] = {}
     for spec, loader in [(s, "nm") for s in nm] + [(s, "map") for s in maps]:
         module, sep, path = spec.partition("=")
@@ -125,18 +128,13 @@ def _run(args: argparse.Namespace) -> int:
     if outside:
         warnings.append(outside)
     if args.json:
-        jsonout.dump("symbolize", {"target": args.target, "frames": batch_json(batch),
-                                   "warnings": warnings})  # fmt: skip
+        jsonout.dump("symbolize", {"target": args.target, "warnings": warnings},
+                     rows=("frames", batch_json_encoded(batch)))
         return ExitCode.OK
     write = sys.stdout.write
-    chunk: list[str] = []
-    for block in batch_text(batch):
-        chunk.append(block)
-        if len(chunk) >= 4096:
-            write("\n".join(chunk) + "\n")
-            chunk.clear()
-    if chunk:
-        write("\n".join(chunk) + "\n")
+    blocks = batch_text(batch)
+    for at in range(0, len(blocks), 4096):  # a reader that stops early stops the writing
+        write("\n".join(blocks[at : at + 4096]) + "\n")
     sys.stdout.flush()
     if warnings:
         # once, after the output, with a count: never interleaved with the frames

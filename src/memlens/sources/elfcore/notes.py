@@ -13,9 +13,6 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from memlens.core.crash import is_fault
-from memlens.sources.elfcore.registers import decode_registers, prstatus_offsets, regset
-
 NT_PRSTATUS = 1
 NT_FPREGSET = 2
 NT_PRPSINFO = 3
@@ -114,6 +111,9 @@ class PrStatus:
 
 def parse_prstatus(desc: bytes | memoryview, word: int, prefix: str, arch: str) -> PrStatus | None:
     """NT_PRSTATUS: ``pr_cursig`` (a short at 12), ``pr_pid``/``pr_ppid`` and ``pr_reg``."""
+    # imported here: the symbolizer reads build ids with this module, never registers
+    from memlens.sources.elfcore.registers import decode_registers, prstatus_offsets, regset
+
     pid_at, reg_at = prstatus_offsets(arch, word)
     if len(desc) < reg_at:
         return None
@@ -188,6 +188,8 @@ class SigInfo:
 
 def parse_siginfo(desc: bytes | memoryview, word: int, prefix: str) -> SigInfo | None:
     """NT_SIGINFO: ``siginfo_t`` as the kernel copied it (the union starts at 12 or 16)."""
+    from memlens.core.crash import is_fault  # see parse_prstatus
+
     union_at = 16 if word == 8 else 12
     if len(desc) < union_at + word:
         return None
