@@ -78,3 +78,49 @@ def test_parse_churn_is_counted_at_its_line_when_every_object_is_a_block(
     # allocation before it is freed.)
     assert calls >= 200_000 and frees == calls
     assert _python_frames(_top(report, "peak"), script)[1] == ("build_table", _line("TABLE"))
+
+
+IMPORTS = """\
+import json, email.parser, decimal, argparse, logging.handlers
+import time
+time.sleep(0.3)
+"""
+
+
+def _code_lines(path: str) -> dict[str, set[int]]:
+    """Every code object's qualified name in the file at ``path`` -> the lines it covers."""
+    out: dict[str, set[int]] = {}
+    todo = [compile(Path(path).read_text(), path, "exec")]
+    while todo:
+        code = todo.pop()
+        out.setdefault(code.co_qualname, set()).update(
+            line for _, _, line in code.co_lines() if line is not None)  # fmt: skip
+        todo.extend(c for c in code.co_consts if isinstance(c, type(code)))
+    return out
+
+
+def test_python_frames_of_imports_are_named_right_or_not_at_all(tmp_path: Path) -> None:
+    """A module's body is freed as soon as its import ends: a frame of it is named only
+    from the live code object, never from the freed one's stale fields (the name and line
+    of every named frame are a code object's of that file, compiled here)."""
+    script = tmp_path / "imports.py"
+    script.write_text(IMPORTS)
+    out = tmp_path / "out"
+    done = subprocess.run([sys.executable, "-m", "memlens", "run", "-q", "--out", str(out),
+                           "--", sys.executable, str(script)], capture_output=True,
+                          text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads((out / "report.json").read_text())
+    files: dict[str, dict[str, set[int]]] = {}
+    checked = 0
+    for stack in report["stacks"]:
+        for f in stack["frames"]:
+            if f["module"] is not None or not f["function"] or not str(f["file"]).endswith(".py"):
+                continue  # native, unnamed, or frozen
+            if f["file"] not in files:
+                files[f["file"]] = _code_lines(f["file"])
+            code = files[f["file"]]
+            assert f["function"] in code, (f["function"], f["file"])
+            assert f["line"] is None or f["line"] in code[f["function"]], f
+            checked += 1
+    assert checked > 1000

@@ -11,7 +11,9 @@ Nothing else is recorded: the function's qualified name, its file and the line
 are read here from the code object in the process's memory, a live process or a
 core alike (``docs/python.md``).  A code object that is gone (freed before the
 snapshot, or not saved in a core) gives a frame with no name, never a guess: the
-object's type must be named ``code``.
+object's type must be named ``code`` and its reference count be that of a live
+object (a module's body is freed as soon as its import ends, and the ``str``
+objects it named may already hold another text).
 """
 
 from __future__ import annotations
@@ -56,7 +58,12 @@ CODE_LAYOUTS = {
                    ascii_data=40, compact_data=56),
 }  # fmt: skip
 
+OB_REFCNT = 0  # PyObject.ob_refcnt
 OB_TYPE = 8  # PyObject.ob_type
+#: A live object's count is at least 1 and far below this; a freed one's is 0 (set by its
+#: last Py_DECREF) or an allocator's free-list pointer (a PIE's heap and mmap addresses on
+#: 64-bit Linux are above 2**44).
+MAX_REFCNT = 1 << 40
 TP_NAME = 24  # PyTypeObject.tp_name
 TP_BASICSIZE = 32  # PyTypeObject.tp_basicsize
 TP_ITEMSIZE = 40  # PyTypeObject.tp_itemsize
@@ -184,7 +191,9 @@ class CodeReader:
 
     def _read_code(self, code: int, L: CodeLayout) -> CodeInfo | None:
         s = self.space
-        typ = s.word(code + OB_TYPE)
+        refcnt, typ = s.word(code + OB_REFCNT), s.word(code + OB_TYPE)
+        if refcnt is None or not 0 < refcnt < MAX_REFCNT:
+            return None  # freed: its fields may point at objects now reused
         if typ is None or not self._is_code_type(typ, L):
             return None
         try:
