@@ -124,3 +124,24 @@ def test_python_frames_of_imports_are_named_right_or_not_at_all(tmp_path: Path) 
             assert f["line"] is None or f["line"] in code[f["function"]], f
             checked += 1
     assert checked > 1000
+
+
+def test_python_entries_of_the_table_are_its_stacks_split(tmp_path: Path) -> None:
+    """The table's vectorized search for Python frames finds exactly the (tag, offset)
+    pairs that splitting each stack word by word finds."""
+    from memlens.heap.pyframes import split_stack
+    from memlens.heap.stats_table import StatsTable, table_paths
+
+    _run(tmp_path)
+    (path,) = table_paths(str(tmp_path / "out0"))
+    table = StatsTable(path)
+    try:
+        stacks = table.stacks()
+        split = {e for s in stacks for e in split_stack(s) if isinstance(e, tuple)}
+        assert len(split) > 100
+        assert table.python_entries(0) == (split, len(stacks))
+        assert table.python_entries(len(stacks) // 2)[0] == {
+            e for s in stacks[len(stacks) // 2 :] for e in split_stack(s) if isinstance(e, tuple)
+        }
+    finally:
+        table.close()

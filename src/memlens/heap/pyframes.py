@@ -18,6 +18,7 @@ objects it named may already hold another text).
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -124,23 +125,40 @@ def _svarint(table: bytes, i: int) -> tuple[int, int]:
     return (-(v >> 1) if v & 1 else v >> 1), i
 
 
-def line_of(linetable: bytes, firstlineno: int, offset: int) -> int | None:
-    """The source line of the instruction at byte ``offset``, per the location table of 3.11-3.13.
+@dataclass(frozen=True, slots=True)
+class LineTable:
+    """A code object's location table, decoded: entry k covers code units
+    ``[starts[k], starts[k + 1])`` (the last ends at ``end``) and has line ``lines[k]``."""
+
+    starts: list[int]
+    lines: list[int | None]
+    end: int
+
+    def line(self, offset: int) -> int | None:
+        """The line of the instruction at byte ``offset``; None: no location, or not covered."""
+        unit = offset // 2
+        if not 0 <= unit < self.end:
+            return None
+        return self.lines[bisect_right(self.starts, unit) - 1]
+
+
+def decode_lines(linetable: bytes, firstlineno: int) -> LineTable:
+    """The location table of 3.11-3.13, decoded up to its end or its first malformed entry.
 
     Each entry: a byte ``1 code:4 length-1:3`` covering ``length`` code units,
     then by code: 0-9 one column byte (same line), 10-12 two bytes (line +
     code-10), 13 a signed varint line delta, 14 a signed varint line delta and
     three varints (end line, columns), 15 no location.  CPython's
-    Objects/locations.md describes it.  ``None``: no location, or a table that
-    does not cover the offset.
+    Objects/locations.md describes it.
     """
-    target = offset // 2
+    starts: list[int] = []
+    lines: list[int | None] = []
     line, unit, i = firstlineno, 0, 0
     try:
         while i < len(linetable):
             head = linetable[i]
             if not head & 0x80:
-                return None
+                break
             code, length = (head >> 3) & 15, (head & 7) + 1
             i += 1
             delta = 0
@@ -155,16 +173,22 @@ def line_of(linetable: bytes, firstlineno: int, offset: int) -> int | None:
             elif code < 10:
                 i += 1
             line += delta
-            if unit <= target < unit + length:
-                return None if code == 15 else line
+            starts.append(unit)
+            lines.append(None if code == 15 else line)
             unit += length
     except IndexError:
-        return None
-    return None
+        pass
+    return LineTable(starts, lines, unit)
 
 
-#: qualified name, file name, first line and location table of one code object
-CodeInfo = tuple[str | None, str | None, int, bytes]
+def line_of(linetable: bytes, firstlineno: int, offset: int) -> int | None:
+    """The source line of the instruction at byte ``offset`` (see :func:`decode_lines`).
+    ``None``: no location, or a table that does not cover the offset."""
+    return decode_lines(linetable, firstlineno).line(offset)
+
+
+#: qualified name, file name and decoded location table of one code object
+CodeInfo = tuple[str | None, str | None, LineTable]
 
 
 class CodeReader:
@@ -180,8 +204,8 @@ class CodeReader:
         info = self._code_info(code, minor)
         if info is None:
             return PyFrame(code, offset, minor)
-        name, file, first, table = info
-        return PyFrame(code, offset, minor, name, file, line_of(table, first, offset))
+        name, file, lines = info
+        return PyFrame(code, offset, minor, name, file, lines.line(offset))
 
     def _code_info(self, code: int, minor: int) -> CodeInfo | None:
         if code not in self._code:
@@ -204,7 +228,7 @@ class CodeReader:
         table = self._bytes(table_obj) if table_obj else None
         name = self._str(s.word(code + L.qualname), L)
         file = self._str(s.word(code + L.filename), L)
-        return name, file, first, table or b""
+        return name, file, decode_lines(table or b"", first)
 
     def _is_code_type(self, typ: int, L: CodeLayout) -> bool:
         """The type is named ``code``; where its name is not saved (a gdb core

@@ -234,16 +234,23 @@ def stack_frames(
     py_table: dict[tuple[int, int], pyframes.PyFrame],
     *,
     native: bool,
+    made: dict[tuple[int, int], Frame] | None = None,
 ) -> tuple[Frame, ...]:
     """The frames of one stack, innermost first.  Unless ``native``, a stack with
     Python frames keeps only the native frames below its innermost Python frame
-    (the C code the Python line called) and then the Python frames (memray's view)."""
+    (the C code the Python line called) and then the Python frames (memray's view).
+    ``made`` keeps each Python frame's :class:`Frame` for the next stacks (one object
+    per frame, not per stack: the renderers memoize by object)."""
     out: list[Frame] = []
     seen_python = False
+    made = {} if made is None else made
     for entry in pyframes.split_stack(stack):
         if isinstance(entry, tuple):
             seen_python = True
-            out.append(python_frame(entry, py_table))
+            frame = made.get(entry)
+            if frame is None:
+                frame = made[entry] = python_frame(entry, py_table)
+            out.append(frame)
         elif native or not seen_python:
             out.append(table[entry])
     return tuple(out)

@@ -155,9 +155,10 @@ def symbolize_stacks(
     for a in natives:
         table.setdefault(a, Frame(address=a))
     out = []
+    made: dict[tuple[int, int], Frame] = {}
     for s in stacks:
         if s.id in shown:
-            frames = stack_frames(s.stack, table, python or {}, native=native)
+            frames = stack_frames(s.stack, table, python or {}, native=native, made=made)
         else:
             frames = tuple(Frame(address=a) for a in s.stack)
         out.append(_with_frames(s, frames))

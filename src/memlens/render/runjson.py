@@ -13,15 +13,26 @@ COUNTS = ("allocs", "frees", "bytes", "live_bytes", "live_blocks", "temps", "pea
           "peak_blocks")  # fmt: skip
 
 
-def stack_json(s: StackStats) -> dict[str, Any]:
+def stack_json(s: StackStats, made: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One stack's counters and frames; ``made`` keeps each frame object's JSON for the
+    next stacks (stacks share their frame objects: a run's thousands of stacks have a
+    few hundred distinct frames)."""
+    made = {} if made is None else made
     out: dict[str, Any] = {"id": s.id}
     out.update({c: s.value(c) for c in COUNTS})
-    out["frames"] = [frame_json(f) for f in s.frames]
+    frames = []
+    for f in s.frames:
+        j = made.get(id(f))
+        if j is None:
+            j = made[id(f)] = frame_json(f)
+        frames.append(j)
+    out["frames"] = frames
     return out
 
 
 def payload(r: RunReport, top: int | None) -> dict[str, Any]:
     t = r.totals
+    made: dict[int, dict[str, Any]] = {}  # by id(): the frames live as long as ``r``
     body: dict[str, Any] = {
         "command": r.command,
         "pid": r.pid,
@@ -46,7 +57,7 @@ def payload(r: RunReport, top: int | None) -> dict[str, Any]:
             "stacks_dropped": t.dropped,
         },
         "sections": {name: [s.id for s in r.section(name, top)] for name in SECTIONS},
-        "stacks": [stack_json(s) for s in r.stacks],
+        "stacks": [stack_json(s, made) for s in r.stacks],
     }
     if r.timeline is not None:
         body["timeline"] = {
