@@ -241,10 +241,22 @@ def stack_frames(
     (the C code the Python line called) and then the Python frames (memray's view).
     ``made`` keeps each Python frame's :class:`Frame` for the next stacks (one object
     per frame, not per stack: the renderers memoize by object)."""
+    return frames_of(pyframes.split_stack(stack), table, py_table, native=native, made=made)
+
+
+def frames_of(
+    entries: Sequence[int | tuple[int, int]],
+    table: dict[int, Frame],
+    py_table: dict[tuple[int, int], pyframes.PyFrame],
+    *,
+    native: bool,
+    made: dict[tuple[int, int], Frame] | None = None,
+) -> tuple[Frame, ...]:
+    """:func:`stack_frames` of a stack already split (:func:`pyframes.split_stack`)."""
     out: list[Frame] = []
     seen_python = False
     made = {} if made is None else made
-    for entry in pyframes.split_stack(stack):
+    for entry in entries:
         if isinstance(entry, tuple):
             seen_python = True
             frame = made.get(entry)

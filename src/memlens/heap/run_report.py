@@ -143,14 +143,14 @@ def symbolize_stacks(
     names a snapshot read from the process while it ran); unless ``native``, a stack
     with Python frames shows them and the native frames below the innermost one.
     """
-    from memlens.heap.report import stack_frames  # the heap report's view of a stack
+    from memlens.heap.report import frames_of  # the heap report's view of a stack
 
     shown: set[int] = set()
     for column, _title in SECTIONS.values():
         ranked = sorted(stacks, key=lambda s: (-s.value(column), s.id))
         shown.update(s.id for s in (ranked if top is None else ranked[:top]))
-    natives = {e for s in stacks if s.id in shown for e in split_stack(s.stack)
-               if isinstance(e, int)}  # fmt: skip
+    splits = {s.id: split_stack(s.stack) for s in stacks if s.id in shown}
+    natives = {e for entries in splits.values() for e in entries if isinstance(e, int)}
     table = symbolize(sorted(natives))
     for a in natives:
         table.setdefault(a, Frame(address=a))
@@ -158,7 +158,7 @@ def symbolize_stacks(
     made: dict[tuple[int, int], Frame] = {}
     for s in stacks:
         if s.id in shown:
-            frames = stack_frames(s.stack, table, python or {}, native=native, made=made)
+            frames = frames_of(splits[s.id], table, python or {}, native=native, made=made)
         else:
             frames = tuple(Frame(address=a) for a in s.stack)
         out.append(_with_frames(s, frames))

@@ -9,17 +9,17 @@ from memlens.heap.run_report import SECTIONS, RunReport, StackStats
 from memlens.render import jsonout
 from memlens.render.frames import frame_json
 
-COUNTS = ("allocs", "frees", "bytes", "live_bytes", "live_blocks", "temps", "peak_bytes",
-          "peak_blocks")  # fmt: skip
-
 
 def stack_json(s: StackStats, made: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
     """One stack's counters and frames; ``made`` keeps each frame object's JSON for the
     next stacks (stacks share their frame objects: a run's thousands of stacks have a
     few hundred distinct frames)."""
     made = {} if made is None else made
-    out: dict[str, Any] = {"id": s.id}
-    out.update({c: s.value(c) for c in COUNTS})
+    out: dict[str, Any] = {
+        "id": s.id, "allocs": s.allocs, "frees": s.frees, "bytes": s.bytes,
+        "live_bytes": s.live_bytes, "live_blocks": s.live_blocks, "temps": s.temps,
+        "peak_bytes": s.peak_bytes, "peak_blocks": s.peak_blocks,
+    }  # fmt: skip
     frames = []
     for f in s.frames:
         j = made.get(id(f))
