@@ -73,10 +73,13 @@ def dumps(obj: Any, *, indent: bool = False) -> str:
     return encode(obj, indent=indent).decode("utf-8")
 
 
-def dump(kind: str, payload: dict[str, Any], stream: IO[str] | None = None) -> None:
-    """Write ``payload`` as one JSON document tagged with its kind and schema version."""
+def dump(
+    kind: str, payload: dict[str, Any], stream: IO[str] | None = None, *, indent: bool = True
+) -> None:
+    """Write ``payload`` as one JSON document tagged with its kind and schema version
+    (indented, unless ``indent`` is False: a file of many MB for programs to read)."""
     doc = {"schema_version": SCHEMA_VERSION, "kind": kind, **payload}
-    _write(encode(doc, indent=True) + b"\n", stream)
+    _write(encode(doc, indent=indent) + b"\n", stream)
 
 
 def write_lines(rows: Iterable[Any], stream: IO[str] | None = None, *, batch: int = 4096) -> None:

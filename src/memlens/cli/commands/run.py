@@ -221,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
             return status
         runhtml.write(report, html_file, top)
         with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as f:
-            runjson.write(report, f, None)
+            runjson.write(report, f, None, indent=False)
         write_pprof(report, os.path.join(out_dir, "heap.pb.gz"))
         if not args.quiet:
             runtext.write(report, report_file, top)
