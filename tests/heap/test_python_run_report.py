@@ -80,6 +80,32 @@ def test_parse_churn_is_counted_at_its_line_when_every_object_is_a_block(
     assert _python_frames(_top(report, "peak"), script)[1] == ("build_table", _line("TABLE"))
 
 
+def _cached(value: int) -> bool:
+    """Whether CPython hands out one shared object for this int (its small-int cache)."""
+    return int(str(value)) is value
+
+
+def test_parse_lists_are_temporary_only_when_no_item_is_freed_first(tmp_path: Path) -> None:
+    """Why parse() does not lead the temporaries (freed before the thread's next
+    allocation, heaptrack's definition): CPython frees a list's items before its item
+    array, so the array is the thread's last allocation at its free only when no item
+    was freed first -- when all three items are cached small ints.  With pymalloc the
+    lists make no allocation call at all (pymalloc serves them from its arenas)."""
+    script, report = _run(tmp_path, "--no-pymalloc")
+    temps = sum(
+        s["temps"] for s in report["stacks"]  # type: ignore[attr-defined]
+        if _python_frames(s, script)[:1] == [("parse", _line("TEMP"))]
+    )  # fmt: skip
+    arrays_alone = sum(all(_cached(v) for v in (i, i + 1, i + 2)) for i in range(100_000))
+    assert 0 < arrays_alone < 1000
+    assert temps == arrays_alone
+
+    script, report = _run(tmp_path)
+    in_parse = [s for s in report["stacks"]  # type: ignore[attr-defined]
+                if ("parse", _line("TEMP")) in _python_frames(s, script)]  # fmt: skip
+    assert sum(s["temps"] for s in in_parse) == 0
+
+
 IMPORTS = """\
 import json, email.parser, decimal, argparse, logging.handlers
 import time
