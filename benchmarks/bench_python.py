@@ -12,12 +12,17 @@ object as a block: the shim with ``PYTHONMALLOC=malloc`` (``memlens run
 wall <= memray's and <= 0.7x memray --native's; peak RSS <= memray's.
 Figures in BENCHMARKS.md.
 
+memlens's modules are byte-compiled first, as ``pip install`` does: an editable
+install under ``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile them at every
+start (0.2 s here), while memray's installed package has its ``.pyc`` files.
+
 Usage: .venv/bin/python benchmarks/bench_python.py [--runs N] [--only NAME]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import shutil
 import statistics
@@ -27,6 +32,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import memlens
 from memlens.heap.runner import shim_path
 
 WORKLOADS = {
@@ -84,7 +90,8 @@ def main() -> None:
     if not os.path.exists(memray):
         raise SystemExit("memray is not installed (pip install memray)")
     py = sys.executable
-    memlens = [py, "-m", "memlens"]
+    compileall.compile_dir(os.path.dirname(memlens.__file__), quiet=1)  # as pip install does
+    memlens_cmd = [py, "-m", "memlens"]
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load average at start: "
           + " ".join(f"{x:.2f}" for x in os.getloadavg()))  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="memlens-py-") as tmp:
@@ -100,7 +107,7 @@ def main() -> None:
             configs = {
                 "plain": ([py, *target], base),
                 "memlens shim": ([py, *target], dict(base, LD_PRELOAD=shim_path())),
-                "memlens run": ([*memlens, "run", "--out", str(work / "ml"), "--", py, *target],
+                "memlens run": ([*memlens_cmd, "run", "--out", str(work / "ml"), "--", py, *target],
                                 base),
                 "memray run": ([memray, "run", "-f", "-q", "-o", str(work / "m.bin"), *target],
                                base),
