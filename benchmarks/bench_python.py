@@ -16,7 +16,11 @@ memlens's modules are byte-compiled first, as ``pip install`` does: an editable
 install under ``PYTHONDONTWRITEBYTECODE=1`` would otherwise compile them at every
 start (0.2 s here), while memray's installed package has its ``.pyc`` files.
 
-Usage: .venv/bin/python benchmarks/bench_python.py [--runs N] [--only NAME]
+``--ref REV`` adds ``memlens run`` of git revision REV's Python code (``git
+archive``; its shim is this tree's, so the row measures the Python side), in the
+same rounds.
+
+Usage: .venv/bin/python benchmarks/bench_python.py [--runs N] [--only NAME] [--ref REV]
 """
 
 from __future__ import annotations
@@ -65,6 +69,20 @@ def make_json(path: Path) -> None:
         f.write('{"id": -1}]')
 
 
+def reference_tree(rev: str, into: Path) -> dict[str, str]:
+    """An environment running memlens's Python code of git revision ``rev`` (byte-compiled,
+    with this tree's built shim and extensions)."""
+    here = Path(memlens.__file__).resolve().parent
+    into.mkdir()
+    archive = subprocess.run(["git", "-C", str(here), "archive", rev, "src"], check=True,
+                             capture_output=True).stdout  # fmt: skip
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    for built in here.rglob("*.so"):
+        shutil.copy(built, into / "src" / "memlens" / built.relative_to(here))
+    compileall.compile_dir(str(into / "src" / "memlens"), quiet=1)
+    return dict(os.environ, PYTHONPATH=str(into / "src"))
+
+
 def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
     """Wall seconds and peak RSS in KiB of one run."""
     t0 = time.perf_counter()
@@ -85,6 +103,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--only", choices=sorted(WORKLOADS))
+    ap.add_argument("--ref", help="also run memlens run from this git revision's Python code")
     args = ap.parse_args()
     memray = shutil.which("memray") or str(Path(sys.executable).with_name("memray"))
     if not os.path.exists(memray):
@@ -97,6 +116,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="memlens-py-") as tmp:
         work = Path(tmp)
         make_json(work / "data.json")
+        ref_env = reference_tree(args.ref, work / "ref") if args.ref else None
         for name, code in WORKLOADS.items():
             if args.only and name != args.only:
                 continue
@@ -113,6 +133,8 @@ def main() -> None:
                                base),
                 "memray run --native": ([memray, "run", "--native", "-f", "-q", "-o",
                                          str(work / "mn.bin"), *target], base),
+                **({"memlens run (ref)": ([*memlens_cmd, "run", "--out", str(work / "mlr"), "--",
+                                          py, *target], ref_env)} if ref_env else {}),
                 # every object a block / a record: memlens --no-pymalloc against memray's
                 # own per-object mode
                 "memlens shim, no pymalloc": ([py, *target],
@@ -136,7 +158,9 @@ def main() -> None:
             ref_native = statistics.median(walls["memray run --native"])
             for cname in configs:
                 m = statistics.median(walls[cname])
-                peak = "" if cname == "memlens run" else f"  peak RSS {fmt(rss[cname], 'MiB')}"
+                # memlens run's maxrss is memlens's own process tree: left out
+                peak = "" if cname.startswith("memlens run") else (
+                    f"  peak RSS {fmt(rss[cname], 'MiB')}")
                 print(f"  {cname:33s} {fmt(walls[cname])}  {m / plain:.2f}x plain  "
                       f"{m / ref:.2f}x memray  {m / ref_native:.2f}x memray --native{peak}")
 
