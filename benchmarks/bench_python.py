@@ -74,7 +74,9 @@ def reference_tree(rev: str, into: Path) -> dict[str, str]:
     with this tree's built shim and extensions)."""
     here = Path(memlens.__file__).resolve().parent
     into.mkdir()
-    archive = subprocess.run(["git", "-C", str(here), "archive", rev, "src"], check=True,
+    top = subprocess.run(["git", "-C", str(here), "rev-parse", "--show-toplevel"], check=True,
+                         capture_output=True, text=True).stdout.strip()  # fmt: skip
+    archive = subprocess.run(["git", "-C", top, "archive", rev, "src"], check=True,
                              capture_output=True).stdout  # fmt: skip
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     for built in here.rglob("*.so"):
