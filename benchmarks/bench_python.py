@@ -85,8 +85,9 @@ def reference_tree(rev: str, into: Path) -> dict[str, str]:
     return dict(os.environ, PYTHONPATH=str(into / "src"))
 
 
-def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
-    """Wall seconds and peak RSS in KiB of one run."""
+def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int, float]:
+    """Wall seconds, peak RSS in KiB and CPU seconds (user + system, the whole process
+    tree: less disturbed than wall time on a loaded machine) of one run."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
@@ -94,7 +95,7 @@ def run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
     wall = time.perf_counter() - t0
     if status:
         raise SystemExit(f"{' '.join(argv)} failed: status {status}")
-    return wall, usage.ru_maxrss
+    return wall, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
 
 
 def fmt(xs: list[float], unit: str = "s") -> str:
@@ -149,11 +150,13 @@ def main() -> None:
             }  # fmt: skip
             walls: dict[str, list[float]] = {k: [] for k in configs}
             rss: dict[str, list[float]] = {k: [] for k in configs}
+            cpus: dict[str, list[float]] = {k: [] for k in configs}
             for _ in range(args.runs):
                 for cname, (argv, env) in configs.items():
-                    w, r = run(argv, env, work)
+                    w, r, c = run(argv, env, work)
                     walls[cname].append(w)
                     rss[cname].append(r / 1024)
+                    cpus[cname].append(c)
             print(f"\n{name} ({args.runs} rounds, interleaved)")
             plain = statistics.median(walls["plain"])
             ref = statistics.median(walls["memray run"])
@@ -163,8 +166,10 @@ def main() -> None:
                 # memlens run's maxrss is memlens's own process tree: left out
                 peak = "" if cname.startswith("memlens run") else (
                     f"  peak RSS {fmt(rss[cname], 'MiB')}")
+                cpu = statistics.median(cpus[cname]) / statistics.median(cpus["memray run"])
                 print(f"  {cname:33s} {fmt(walls[cname])}  {m / plain:.2f}x plain  "
-                      f"{m / ref:.2f}x memray  {m / ref_native:.2f}x memray --native{peak}")
+                      f"{m / ref:.2f}x memray  {m / ref_native:.2f}x memray --native  "
+                      f"CPU {fmt(cpus[cname])} = {cpu:.2f}x memray's{peak}")
 
 
 if __name__ == "__main__":
