@@ -145,8 +145,9 @@ class LineTable:
         return self.lines[bisect_right(self.starts, unit) - 1]
 
 
-def decode_lines(linetable: bytes, firstlineno: int) -> LineTable:
-    """The location table of 3.11-3.13, decoded up to its end or its first malformed entry.
+def decode_lines(linetable: bytes, firstlineno: int, until: int | None = None) -> LineTable:
+    """The location table of 3.11-3.13, decoded up to its end or its first malformed entry
+    (or, given ``until``, the entry covering that code unit: a single lookup stops there).
 
     Each entry: a byte ``1 code:4 length-1:3`` covering ``length`` code units,
     then by code: 0-9 one column byte (same line), 10-12 two bytes (line +
@@ -179,6 +180,8 @@ def decode_lines(linetable: bytes, firstlineno: int) -> LineTable:
             starts.append(unit)
             lines.append(None if code == 15 else line)
             unit += length
+            if until is not None and unit > until:
+                break
     except IndexError:
         pass
     return LineTable(starts, lines, unit)
@@ -187,11 +190,11 @@ def decode_lines(linetable: bytes, firstlineno: int) -> LineTable:
 def line_of(linetable: bytes, firstlineno: int, offset: int) -> int | None:
     """The source line of the instruction at byte ``offset`` (see :func:`decode_lines`).
     ``None``: no location, or a table that does not cover the offset."""
-    return decode_lines(linetable, firstlineno).line(offset)
+    return decode_lines(linetable, firstlineno, offset // 2).line(offset)
 
 
-#: qualified name, file name and decoded location table of one code object
-CodeInfo = tuple[str | None, str | None, LineTable]
+#: qualified name, file name, first line and location table of one code object
+CodeInfo = tuple[str | None, str | None, int, bytes]
 
 
 class CodeReader:
@@ -201,14 +204,28 @@ class CodeReader:
         self.space = space
         self._types: dict[int, bool] = {}
         self._code: dict[int, CodeInfo | None] = {}
+        self._asked: set[int] = set()  # code objects asked for one line so far
+        self._lines: dict[int, LineTable] = {}  # ... and those asked for more, decoded
 
     def frame(self, word: int, offset: int) -> PyFrame:
         code, minor = word & ADDRESS_MASK, (word >> 48) & 0xFF
         info = self._code_info(code, minor)
         if info is None:
             return PyFrame(code, offset, minor)
-        name, file, lines = info
-        return PyFrame(code, offset, minor, name, file, lines.line(offset))
+        name, file, first, table = info
+        return PyFrame(code, offset, minor, name, file, self._line(code, table, first, offset))
+
+    def _line(self, code: int, table: bytes, first: int, offset: int) -> int | None:
+        """The first lookup in a code object decodes its table up to the offset; a second
+        one decodes it whole, once (a module's table is long; most code objects are
+        asked for one or two offsets)."""
+        decoded = self._lines.get(code)
+        if decoded is None:
+            if code not in self._asked:
+                self._asked.add(code)
+                return line_of(table, first, offset)
+            decoded = self._lines[code] = decode_lines(table, first)
+        return decoded.line(offset)
 
     def _code_info(self, code: int, minor: int) -> CodeInfo | None:
         if code not in self._code:
@@ -231,7 +248,7 @@ class CodeReader:
         table = self._bytes(table_obj) if table_obj else None
         name = self._str(s.word(code + L.qualname), L)
         file = self._str(s.word(code + L.filename), L)
-        return name, file, decode_lines(table or b"", first)
+        return name, file, first, table or b""
 
     def _is_code_type(self, typ: int, L: CodeLayout) -> bool:
         """The type is named ``code``; where its name is not saved (a gdb core
