@@ -262,8 +262,9 @@ def scan_space(
     parts, warnings = scan_parts(space, ranges, stacks=stacks, expand=False)
     table = None
     if stacks is not None:
-        table = [tuple(int(a) for a in stacks.frames[i, : int(stacks.nframes[i])])
-                 for i in range(len(stacks.nframes))]  # fmt: skip
+        # one conversion to Python ints for the whole table, then slices of it
+        rows, counts = stacks.frames.tolist(), stacks.nframes.tolist()
+        table = [tuple(row[: int(n)]) for row, n in zip(rows, counts, strict=True)]
     return HeapBlocks.concat(parts, table), warnings
 
 

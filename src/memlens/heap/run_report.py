@@ -113,11 +113,13 @@ def stack_stats(rows: StackRows) -> list[StackStats]:
     used = np.flatnonzero(rows.allocs > 0)
     columns = (rows.allocs, rows.frees, rows.bytes, rows.live_bytes, rows.live_blocks, rows.temps,
                rows.peak_bytes, rows.peak_blocks)  # fmt: skip
+    # the used rows of each column as Python ints, one conversion per column
+    per_row = list(zip(*(np.asarray(c)[used].tolist() for c in columns), strict=True))
     merged: dict[tuple[int, ...], list[int]] = {}
-    for i in used:
+    for i, values_of_row in zip(used.tolist(), per_row, strict=True):
         stack = rows.stacks[i]
         acc = merged.get(stack)
-        values = [int(c[i]) for c in columns]
+        values = list(values_of_row)
         if acc is None:
             merged[stack] = [int(i), *values]
         else:
