@@ -19,6 +19,16 @@ def test_line_of_any_table_is_an_int_or_none(table: bytes, first: int, offset: i
     assert line is None or isinstance(line, int)
 
 
+@given(st.binary(max_size=200), st.integers(-(2**31), 2**31 - 1), st.integers(0, 4000))
+def test_a_table_decoded_whole_answers_as_one_decoded_up_to_the_offset(
+    table: bytes, first: int, offset: int
+) -> None:
+    """The reader decodes a code object's table up to the first offset asked, and whole
+    at the second: both answer the same for every offset."""
+    assert pyframes.decode_lines(table, first).line(offset) == pyframes.line_of(
+        table, first, offset)  # fmt: skip
+
+
 SIZE = 1024
 TYPE_AT, NAME_AT = 0x40, 0x10  # a type named "code", so the reader goes on to the fields
 

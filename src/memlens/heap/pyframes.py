@@ -11,12 +11,15 @@ Nothing else is recorded: the function's qualified name, its file and the line
 are read here from the code object in the process's memory, a live process or a
 core alike (``docs/python.md``).  A code object that is gone (freed before the
 snapshot, or not saved in a core) gives a frame with no name, never a guess: the
-object's type must be named ``code``.
+object's type must be named ``code`` and its reference count be that of a live
+object (a module's body is freed as soon as its import ends, and the ``str``
+objects it named may already hold another text).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from memlens.core.addrspace import AddressSpace
@@ -56,7 +59,12 @@ CODE_LAYOUTS = {
                    ascii_data=40, compact_data=56),
 }  # fmt: skip
 
+OB_REFCNT = 0  # PyObject.ob_refcnt
 OB_TYPE = 8  # PyObject.ob_type
+#: A live object's count is at least 1 and far below this; a freed one's is 0 (set by its
+#: last Py_DECREF) or an allocator's free-list pointer (a PIE's heap and mmap addresses on
+#: 64-bit Linux are above 2**44).
+MAX_REFCNT = 1 << 40
 TP_NAME = 24  # PyTypeObject.tp_name
 TP_BASICSIZE = 32  # PyTypeObject.tp_basicsize
 TP_ITEMSIZE = 40  # PyTypeObject.tp_itemsize
@@ -82,19 +90,22 @@ def is_python_word(word: int) -> bool:
     return (word & TAG_MASK) == PY_TAG
 
 
-def split_stack(stack: Sequence[int]) -> Iterator[int | tuple[int, int]]:
+def split_stack(stack: Sequence[int]) -> list[int | tuple[int, int]]:
     """The stack's entries in order: native return addresses, and ``(tag word, offset)``
-    pairs for Python frames.  A tag word with no offset after it (a cut record) is dropped."""
+    pairs for Python frames.  A tag word with no offset after it (a cut record) is dropped.
+    (A list built in one loop: a run's report splits every one of its thousands of stacks.)"""
+    out: list[int | tuple[int, int]] = []
     i, n = 0, len(stack)
     while i < n:
         w = stack[i]
-        if is_python_word(w):
+        if w >> 56 == 0x50:  # is_python_word(w), inline: PY_TAG >> 56
             if i + 1 < n:
-                yield (w, stack[i + 1])
+                out.append((w, stack[i + 1]))
             i += 2
         else:
-            yield w
+            out.append(w)
             i += 1
+    return out
 
 
 def has_python(stacks: Iterable[Sequence[int]]) -> bool:
@@ -117,23 +128,41 @@ def _svarint(table: bytes, i: int) -> tuple[int, int]:
     return (-(v >> 1) if v & 1 else v >> 1), i
 
 
-def line_of(linetable: bytes, firstlineno: int, offset: int) -> int | None:
-    """The source line of the instruction at byte ``offset``, per the location table of 3.11-3.13.
+@dataclass(frozen=True, slots=True)
+class LineTable:
+    """A code object's location table, decoded: entry k covers code units
+    ``[starts[k], starts[k + 1])`` (the last ends at ``end``) and has line ``lines[k]``."""
+
+    starts: list[int]
+    lines: list[int | None]
+    end: int
+
+    def line(self, offset: int) -> int | None:
+        """The line of the instruction at byte ``offset``; None: no location, or not covered."""
+        unit = offset // 2
+        if not 0 <= unit < self.end:
+            return None
+        return self.lines[bisect_right(self.starts, unit) - 1]
+
+
+def decode_lines(linetable: bytes, firstlineno: int, until: int | None = None) -> LineTable:
+    """The location table of 3.11-3.13, decoded up to its end or its first malformed entry
+    (or, given ``until``, the entry covering that code unit: a single lookup stops there).
 
     Each entry: a byte ``1 code:4 length-1:3`` covering ``length`` code units,
     then by code: 0-9 one column byte (same line), 10-12 two bytes (line +
     code-10), 13 a signed varint line delta, 14 a signed varint line delta and
     three varints (end line, columns), 15 no location.  CPython's
-    Objects/locations.md describes it.  ``None``: no location, or a table that
-    does not cover the offset.
+    Objects/locations.md describes it.
     """
-    target = offset // 2
+    starts: list[int] = []
+    lines: list[int | None] = []
     line, unit, i = firstlineno, 0, 0
     try:
         while i < len(linetable):
             head = linetable[i]
             if not head & 0x80:
-                return None
+                break
             code, length = (head >> 3) & 15, (head & 7) + 1
             i += 1
             delta = 0
@@ -148,12 +177,20 @@ def line_of(linetable: bytes, firstlineno: int, offset: int) -> int | None:
             elif code < 10:
                 i += 1
             line += delta
-            if unit <= target < unit + length:
-                return None if code == 15 else line
+            starts.append(unit)
+            lines.append(None if code == 15 else line)
             unit += length
+            if until is not None and unit > until:
+                break
     except IndexError:
-        return None
-    return None
+        pass
+    return LineTable(starts, lines, unit)
+
+
+def line_of(linetable: bytes, firstlineno: int, offset: int) -> int | None:
+    """The source line of the instruction at byte ``offset`` (see :func:`decode_lines`).
+    ``None``: no location, or a table that does not cover the offset."""
+    return decode_lines(linetable, firstlineno, offset // 2).line(offset)
 
 
 #: qualified name, file name, first line and location table of one code object
@@ -167,6 +204,8 @@ class CodeReader:
         self.space = space
         self._types: dict[int, bool] = {}
         self._code: dict[int, CodeInfo | None] = {}
+        self._asked: set[int] = set()  # code objects asked for one line so far
+        self._lines: dict[int, LineTable] = {}  # ... and those asked for more, decoded
 
     def frame(self, word: int, offset: int) -> PyFrame:
         code, minor = word & ADDRESS_MASK, (word >> 48) & 0xFF
@@ -174,7 +213,19 @@ class CodeReader:
         if info is None:
             return PyFrame(code, offset, minor)
         name, file, first, table = info
-        return PyFrame(code, offset, minor, name, file, line_of(table, first, offset))
+        return PyFrame(code, offset, minor, name, file, self._line(code, table, first, offset))
+
+    def _line(self, code: int, table: bytes, first: int, offset: int) -> int | None:
+        """The first lookup in a code object decodes its table up to the offset; a second
+        one decodes it whole, once (a module's table is long; most code objects are
+        asked for one or two offsets)."""
+        decoded = self._lines.get(code)
+        if decoded is None:
+            if code not in self._asked:
+                self._asked.add(code)
+                return line_of(table, first, offset)
+            decoded = self._lines[code] = decode_lines(table, first)
+        return decoded.line(offset)
 
     def _code_info(self, code: int, minor: int) -> CodeInfo | None:
         if code not in self._code:
@@ -184,7 +235,9 @@ class CodeReader:
 
     def _read_code(self, code: int, L: CodeLayout) -> CodeInfo | None:
         s = self.space
-        typ = s.word(code + OB_TYPE)
+        refcnt, typ = s.word(code + OB_REFCNT), s.word(code + OB_TYPE)
+        if refcnt is None or not 0 < refcnt < MAX_REFCNT:
+            return None  # freed: its fields may point at objects now reused
         if typ is None or not self._is_code_type(typ, L):
             return None
         try:

@@ -240,16 +240,35 @@ def stack_frames(
     py_table: dict[tuple[int, int], pyframes.PyFrame],
     *,
     native: bool,
+    made: dict[tuple[int, int], Frame] | None = None,
 ) -> tuple[Frame, ...]:
     """The frames of one stack, innermost first.  Unless ``native``, a stack with
     Python frames keeps only the native frames below its innermost Python frame
-    (the C code the Python line called) and then the Python frames (memray's view)."""
+    (the C code the Python line called) and then the Python frames (memray's view).
+    ``made`` keeps each Python frame's :class:`Frame` for the next stacks (one object
+    per frame, not per stack: the renderers memoize by object)."""
+    return frames_of(pyframes.split_stack(stack), table, py_table, native=native, made=made)
+
+
+def frames_of(
+    entries: Sequence[int | tuple[int, int]],
+    table: dict[int, Frame],
+    py_table: dict[tuple[int, int], pyframes.PyFrame],
+    *,
+    native: bool,
+    made: dict[tuple[int, int], Frame] | None = None,
+) -> tuple[Frame, ...]:
+    """:func:`stack_frames` of a stack already split (:func:`pyframes.split_stack`)."""
     out: list[Frame] = []
     seen_python = False
-    for entry in pyframes.split_stack(stack):
+    made = {} if made is None else made
+    for entry in entries:
         if isinstance(entry, tuple):
             seen_python = True
-            out.append(python_frame(entry, py_table))
+            frame = made.get(entry)
+            if frame is None:
+                frame = made[entry] = python_frame(entry, py_table)
+            out.append(frame)
         elif native or not seen_python:
             out.append(table[entry])
     return tuple(out)

@@ -113,11 +113,13 @@ def stack_stats(rows: StackRows) -> list[StackStats]:
     used = np.flatnonzero(rows.allocs > 0)
     columns = (rows.allocs, rows.frees, rows.bytes, rows.live_bytes, rows.live_blocks, rows.temps,
                rows.peak_bytes, rows.peak_blocks)  # fmt: skip
+    # the used rows of each column as Python ints, one conversion per column
+    per_row = list(zip(*(np.asarray(c)[used].tolist() for c in columns), strict=True))
     merged: dict[tuple[int, ...], list[int]] = {}
-    for i in used:
+    for i, values_of_row in zip(used.tolist(), per_row, strict=True):
         stack = rows.stacks[i]
         acc = merged.get(stack)
-        values = [int(c[i]) for c in columns]
+        values = list(values_of_row)
         if acc is None:
             merged[stack] = [int(i), *values]
         else:
@@ -143,21 +145,22 @@ def symbolize_stacks(
     names a snapshot read from the process while it ran); unless ``native``, a stack
     with Python frames shows them and the native frames below the innermost one.
     """
-    from memlens.heap.report import stack_frames  # the heap report's view of a stack
+    from memlens.heap.report import frames_of  # the heap report's view of a stack
 
     shown: set[int] = set()
     for column, _title in SECTIONS.values():
         ranked = sorted(stacks, key=lambda s: (-s.value(column), s.id))
         shown.update(s.id for s in (ranked if top is None else ranked[:top]))
-    natives = {e for s in stacks if s.id in shown for e in split_stack(s.stack)
-               if isinstance(e, int)}  # fmt: skip
+    splits = {s.id: split_stack(s.stack) for s in stacks if s.id in shown}
+    natives = {e for entries in splits.values() for e in entries if isinstance(e, int)}
     table = symbolize(sorted(natives))
     for a in natives:
         table.setdefault(a, Frame(address=a))
     out = []
+    made: dict[tuple[int, int], Frame] = {}
     for s in stacks:
         if s.id in shown:
-            frames = stack_frames(s.stack, table, python or {}, native=native)
+            frames = frames_of(splits[s.id], table, python or {}, native=native, made=made)
         else:
             frames = tuple(Frame(address=a) for a in s.stack)
         out.append(_with_frames(s, frames))

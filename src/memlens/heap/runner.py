@@ -22,6 +22,7 @@ Two channels, neither visible to the program:
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import resource
@@ -33,20 +34,25 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
+from importlib import import_module, resources
+from typing import TYPE_CHECKING
 
-from memlens.core.snapshot import Snapshot
 from memlens.errors import MemlensError, ToolMissingError
-from memlens.heap import profile_file
-from memlens.heap.model import HeapProfile
-from memlens.heap.pyframes import CodeReader, PyFrame, has_python, split_stack
-from memlens.heap.report import profile_from_snapshot
+from memlens.heap.pyframes import CodeReader, PyFrame
 from memlens.heap.stats_table import StatsTable, table_paths
 from memlens.heap.timeline import RssReader, Sampler, Timeline
-from memlens.sources.live.coredump import snapshot_process
-from memlens.sources.live.process import open_process
-from memlens.sources.options import OpenOptions
-from memlens.symbols.modmap import ModuleFile, build_module_map
+
+if TYPE_CHECKING:
+    from memlens.core.snapshot import Snapshot
+    from memlens.heap.model import HeapProfile
+    from memlens.symbols.modmap import ModuleFile
+
+#: What the watch and the exit snapshot need beyond the table reader: imported in a
+#: thread while the program runs (on a second CPU), not before it starts.
+WHILE_RUNNING = (
+    "memlens.sources.live.process", "memlens.symbols.modmap", "memlens.heap.report",
+    "memlens.heap.profile_file",
+)  # fmt: skip
 
 # Seconds before the first check of a process's module list; each later check waits
 # twice as long as the one before.  The shim notes every object it sees loaded and
@@ -256,6 +262,10 @@ class _Watch:
         if files == tr.maps_text:
             return
         tr.maps_text = files
+        from memlens.sources.live.process import open_process
+        from memlens.sources.options import OpenOptions
+        from memlens.symbols.modmap import build_module_map
+
         try:
             with open_process(tr.pid, OpenOptions()) as snap:
                 for m in build_module_map(snap):
@@ -288,22 +298,21 @@ class _Watch:
         tr.python_checked = now
         if tr.table.stack_count() <= tr.python_named:
             return  # no new stack
-        stacks = tr.table.stacks(tr.python_named)  # only the stacks new since the last look
-        if not stacks:
+        entries, rows = tr.table.python_entries(tr.python_named)  # rows new since the last look
+        tr.python_named += rows
+        todo = [e for e in entries if e not in tr.python]
+        if not todo:
             return
-        tr.python_named += len(stacks)
-        fresh = [s for s in stacks if has_python([s])]
-        if not fresh:
-            return
+        from memlens.sources.live.process import open_process
+        from memlens.sources.options import OpenOptions
+
         try:
             with open_process(tr.pid, OpenOptions()) as snap:
                 reader = CodeReader(snap.space)
-                for stack in fresh:
-                    for entry in split_stack(stack):
-                        if isinstance(entry, tuple) and entry not in tr.python:
-                            frame = reader.frame(*entry)
-                            if frame.function is not None:
-                                tr.python[entry] = frame
+                for entry in todo:
+                    frame = reader.frame(*entry)
+                    if frame.function is not None:
+                        tr.python[entry] = frame
         except MemlensError:
             return
 
@@ -340,11 +349,14 @@ def run_under_shim(
     argv: Sequence[str],
     opts: RunOptions,
     on_snapshot: Callable[[SnapshotTaken, Snapshot], None] | None = None,
+    preload: Sequence[str] = (),
 ) -> RunResult:
     """Run ``argv`` to completion: follow its tables, snapshot its heap on every request.
 
     Ctrl-C (SIGINT to this process) is forwarded to the program, which is
-    then waited for; the result is complete either way.
+    then waited for; the result is complete either way.  The modules named in
+    ``preload`` (what the caller needs once the program ended) are imported while
+    it runs.
     """
     os.makedirs(opts.out_dir, exist_ok=True)
     notify_r, notify_w = os.pipe()
@@ -363,6 +375,8 @@ def run_under_shim(
         raise MemlensError(f"cannot run {argv[0]}: {e.strerror}") from None
     os.close(notify_w)
     os.close(ack_r)
+    threading.Thread(target=_import_all, args=((*WHILE_RUNNING, *preload),), daemon=True,
+                     name="memlens-preload").start()  # fmt: skip
     interrupted: list[float] = []
     restore = _on_sigint(lambda: interrupted.append(time.monotonic()))
     buf = b""
@@ -403,6 +417,13 @@ def run_under_shim(
     return result
 
 
+def _import_all(names: Sequence[str]) -> None:
+    """Import ``names`` (a failure shows again, with its context, where the module is used)."""
+    for name in names:
+        with contextlib.suppress(Exception):
+            import_module(name)
+
+
 def _wait(proc: subprocess.Popen[bytes]) -> int:
     while True:
         try:
@@ -429,6 +450,11 @@ def _serve(
     result: RunResult,
     on_snapshot: Callable[[SnapshotTaken, Snapshot], None] | None,
 ) -> None:
+    from memlens.heap import profile_file
+    from memlens.heap.report import profile_from_snapshot
+    from memlens.sources.live.process import open_process
+    from memlens.sources.options import OpenOptions
+
     parts = line.split(" ", 3)
     if len(parts) != 4 or parts[0] != "snapshot" or not parts[1].isdigit():
         result.errors.append(f"unexpected message from the shim: {line!r}")
@@ -442,6 +468,8 @@ def _serve(
             profile_file.write(profile, path)
             if opts.core:
                 # The whole process, for gdb or 'memlens heap CORE' later.
+                from memlens.sources.live.coredump import snapshot_process
+
                 snapshot_process(pid, path[: -len(".mlheap")] + ".core")
             taken = SnapshotTaken(path, reason, pid, profile)
             result.snapshots.append(taken)

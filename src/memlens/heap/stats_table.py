@@ -34,6 +34,7 @@ import numpy.typing as npt
 
 from memlens.core.module import Module
 from memlens.errors import FormatError
+from memlens.heap.pyframes import PY_TAG, TAG_MASK
 
 MAGIC = 0x3153544154534C4D  # b"MLSTATS1"
 VERSION = 2
@@ -270,6 +271,25 @@ class StatsTable:
         count = min(header_field(self._map, "count"), self.capacity)
         return _stacks(self._entries(count)[start:].copy(), self.frames)
 
+    def python_entries(self, start: int) -> tuple[set[tuple[int, int]], int]:
+        """The Python frames, as ``(tag word, offset)`` (see :mod:`memlens.heap.pyframes`),
+        of the rows from ``start`` up to one still being written; and how many rows
+        that was.  Found with numpy over the whole block, not stack by stack."""
+        count = min(header_field(self._map, "count"), self.capacity)
+        e = self._entries(count)[start:].copy()
+        unwritten = np.flatnonzero((e[:, 1] >> np.uint64(32)) != 1)
+        if len(unwritten):
+            e = e[: unwritten[0]]
+        nframes = np.minimum((e[:, 1] & np.uint64(0xFFFFFFFF)).astype(np.int64), self.frames)
+        words = e[:, 12 : 12 + self.frames]
+        # a tag word with its offset word after it, both within the stack
+        tagged = (words & np.uint64(TAG_MASK)) == np.uint64(PY_TAG)
+        tagged[:, :-1] &= np.arange(1, self.frames)[None, :] < nframes[:, None]
+        tagged[:, -1] = False
+        rows, cols = np.nonzero(tagged)
+        pairs = zip(words[rows, cols].tolist(), words[rows, cols + 1].tolist(), strict=True)
+        return set(pairs), len(e)
+
     def rows(self) -> StackRows:
         """Every stack with its counters (a consistent copy only once the process ended)."""
         t = self.totals()
@@ -298,7 +318,8 @@ def _stacks(entries: U64, frames: int) -> list[tuple[int, ...]]:
 
 def frame_tuples(frames: U64, nframes: npt.NDArray[np.integer[Any]]) -> list[tuple[int, ...]]:
     """Each row of ``frames`` (zero padded) cut to its count: one stack a row."""
-    return [tuple(int(a) for a in frames[i, : int(nframes[i])]) for i in range(len(frames))]
+    # one conversion to Python ints for the whole block, then slices of it
+    return [tuple(w[:n]) for w, n in zip(frames.tolist(), nframes.tolist(), strict=True)]
 
 
 def is_stats_file(path: str) -> bool:

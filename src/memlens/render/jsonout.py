@@ -115,17 +115,18 @@ def _plain(obj: Any) -> bool:
     return False
 
 
-def dump(kind: str, payload: dict[str, Any], stream: IO[str] | None = None, *,
+def dump(kind: str, payload: dict[str, Any], stream: IO[str] | None = None, *, indent: bool = True,
          plain: bool = False, rows: tuple[str, Sequence[bytes]] | None = None) -> None:  # fmt: skip
     """Write ``payload`` as one JSON document tagged with its kind and schema version.
 
+    Indented, unless ``indent`` is False (a file of many MB for programs to read).
     ``plain``: a payload :func:`encode_plain` can write.  ``rows=(key, encoded)``: the
     document's top-level list ``key`` holds these rows, each already encoded by
     :func:`encode_row` (``payload`` must not have ``key``).
     """
     doc = {"schema_version": SCHEMA_VERSION, "kind": kind, **payload}
     if rows is None:
-        data = encode_plain(doc, indent=True) if plain else encode(doc, indent=True)
+        data = encode_plain(doc, indent=indent) if plain else encode(doc, indent=indent)
         _write(data + b"\n", stream)
         return
     key, encoded = rows

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Sequence
+from functools import lru_cache
 
 from memlens.core.module import Module
 from memlens.heap.report import HeapReport
@@ -26,7 +27,10 @@ from memlens.heap.run_report import RunReport
 from memlens.render.textout import ESCAPE
 from memlens.symbols.frame import Frame
 
+_NO_FRAME = Frame(address=0)  # a stack with no frame: one location at address 0
 
+
+@lru_cache(maxsize=1 << 16)  # location ids and small counts repeat in every sample
 def _varint(v: int) -> bytes:
     if v < 0:
         v += 1 << 64  # int64 two's complement, as protobuf does
@@ -94,6 +98,8 @@ class _Builder:
         # A Python frame's address is its code object's: one per function, so the
         # line is part of a location's key.
         self.locations: dict[tuple[int, str | None, int | None], int] = {}
+        #: id(frame) -> location id: stacks share frame objects (kept alive by the report)
+        self.by_object: dict[int, int] = {}
         self.loc_msgs = bytearray()
         self.fn_msgs = bytearray()
 
@@ -107,6 +113,12 @@ class _Builder:
         return fid
 
     def location(self, f: Frame) -> int:
+        lid = self.by_object.get(id(f))
+        if lid is None:
+            lid = self.by_object[id(f)] = self._location(f)
+        return lid
+
+    def _location(self, f: Frame) -> int:
         key = (f.address, f.file, f.line)
         lid = self.locations.get(key)
         if lid is not None:
@@ -125,7 +137,7 @@ class _Builder:
         return lid
 
     def sample(self, frames: Sequence[Frame], values: list[int]) -> None:
-        ids = [self.location(f) for f in (frames or (Frame(address=0),))]
+        ids = [self.location(f) for f in (frames or (_NO_FRAME,))]
         self.msg += _bytes(2, _packed(1, ids) + _packed(2, values))
 
     def finish(self, default_type: str, time_ns: int | None) -> bytes:

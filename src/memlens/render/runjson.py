@@ -11,14 +11,24 @@ from memlens.heap.timeline import Sample
 from memlens.render import jsonout
 from memlens.render.frames import frame_json
 
-COUNTS = ("allocs", "frees", "bytes", "live_bytes", "live_blocks", "temps", "peak_bytes",
-          "peak_blocks")  # fmt: skip
 
-
-def stack_json(s: StackStats) -> dict[str, Any]:
-    out: dict[str, Any] = {"id": s.id}
-    out.update({c: s.value(c) for c in COUNTS})
-    out["frames"] = [frame_json(f) for f in s.frames]
+def stack_json(s: StackStats, made: dict[int, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """One stack's counters and frames; ``made`` keeps each frame object's JSON for the
+    next stacks (stacks share their frame objects: a run's thousands of stacks have a
+    few hundred distinct frames)."""
+    made = {} if made is None else made
+    out: dict[str, Any] = {
+        "id": s.id, "allocs": s.allocs, "frees": s.frees, "bytes": s.bytes,
+        "live_bytes": s.live_bytes, "live_blocks": s.live_blocks, "temps": s.temps,
+        "peak_bytes": s.peak_bytes, "peak_blocks": s.peak_blocks,
+    }  # fmt: skip
+    frames = []
+    for f in s.frames:
+        j = made.get(id(f))
+        if j is None:
+            j = made[id(f)] = frame_json(f)
+        frames.append(j)
+    out["frames"] = frames
     return out
 
 
@@ -36,6 +46,7 @@ def sample_json(s: Sample) -> dict[str, Any]:
 
 def payload(r: RunReport, top: int | None) -> dict[str, Any]:
     t = r.totals
+    made: dict[int, dict[str, Any]] = {}  # by id(): the frames live as long as ``r``
     body: dict[str, Any] = {
         "command": r.command,
         "pid": r.pid,
@@ -60,7 +71,7 @@ def payload(r: RunReport, top: int | None) -> dict[str, Any]:
             "stacks_dropped": t.dropped,
         },
         "sections": {name: [s.id for s in r.section(name, top)] for name in SECTIONS},
-        "stacks": [stack_json(s) for s in r.stacks],
+        "stacks": [stack_json(s, made) for s in r.stacks],
     }
     if r.timeline is not None:
         body["timeline"] = {
@@ -72,5 +83,8 @@ def payload(r: RunReport, top: int | None) -> dict[str, Any]:
     return body
 
 
-def write(r: RunReport, out: TextIO, top: int | None = None) -> None:
-    jsonout.dump("run", payload(r, top), out)
+def write(r: RunReport, out: TextIO, top: int | None = None, *, indent: bool = True) -> None:
+    """The report as one document; ``memlens run`` writes ``report.json`` compact (every
+    stack with its frames: tens of MB for a Python program, a third less without
+    indentation, and written in half the time)."""
+    jsonout.dump("run", payload(r, top), out, indent=indent)

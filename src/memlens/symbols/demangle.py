@@ -21,8 +21,10 @@ from typing import Any
 _RUST_LEGACY = re.compile(r"_ZN.*17h[0-9a-f]{16}E(\.llvm\.\d+)?$")
 
 
+@lru_cache(maxsize=1)
 def _gnu() -> Callable[[str], str | None] | None:
-    """``__cxa_demangle`` of the system libstdc++ as a function (None: not loadable)."""
+    """``__cxa_demangle`` of the system libstdc++ as a function (None: not loadable).
+    Loaded at the first C++ name: finding the library runs ``ldconfig -p``."""
     import ctypes
 
     try:
@@ -115,8 +117,9 @@ def demangle(name: str) -> str:
             return _RUST(bare)
         except Exception:
             pass
-    if _GNU is not None and bare.startswith("_Z"):
-        gnu = _GNU(bare)
+    gnu_demangle = _gnu() if bare.startswith("_Z") else None
+    if gnu_demangle is not None:
+        gnu = gnu_demangle(bare)
         if gnu:
             return gnu
     if _CXX is not None and bare.startswith("_Z"):

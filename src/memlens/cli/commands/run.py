@@ -10,18 +10,22 @@ import sys
 import time
 from contextlib import ExitStack
 from importlib import resources
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from memlens.cli.output import make_output_dir, output_text
-from memlens.cli.target import parse_int
 from memlens.errors import UsageError
-from memlens.heap.pyframes import PyFrame, table_from_rows
-from memlens.heap.run_report import RunReport, exit_status
 from memlens.heap.runner import RunOptions, RunResult, Tracked, run_under_shim
-from memlens.heap.table_report import report_from_table
-from memlens.render import runhtml, runjson, runtext
-from memlens.render.pprof import write_run as write_pprof
-from memlens.symbols.modmap import ModuleFile
+
+if TYPE_CHECKING:
+    from memlens.heap.run_report import RunReport
+    from memlens.symbols.modmap import ModuleFile
+
+#: What the report needs once the program ended: imported while it runs
+#: (run_under_shim's preload), not before it starts.
+REPORT_MODULES = (
+    "memlens.heap.table_report", "memlens.render.runhtml", "memlens.render.runjson",
+    "memlens.render.runtext", "memlens.render.pprof", "memlens.symbols.chain",
+)  # fmt: skip
 
 NAME = "run"
 HELP = "run a command under the allocation shim; report peak, leaks, churn and memory over time"
@@ -73,6 +77,8 @@ def at_least_one(flag: str, text: str | None) -> int | None:
     """
     if text is None:
         return None
+    from memlens.cli.target import parse_int
+
     try:
         value = parse_int(text)
     except (ValueError, argparse.ArgumentTypeError):
@@ -154,6 +160,10 @@ def build_run_report(
     """The report of the image that did the work, every stack symbolized (JSON and pprof carry
     them all; one batch costs what the top few do), or None when nothing was tracked.
     Python frames are named as the run read them from the live process."""
+    from memlens.heap.pyframes import PyFrame, table_from_rows
+    from memlens.heap.run_report import exit_status
+    from memlens.heap.table_report import report_from_table
+
     main = result.main
     if main is None:
         return None
@@ -197,8 +207,12 @@ def run(args: argparse.Namespace) -> int:
                           interval=interval, follow_exec=args.follow_exec,
                           follow_fork=args.follow_fork, native=args.native,
                           pymalloc=not args.no_pymalloc)  # fmt: skip
-        result = run_under_shim(cmd, opts)
+        result = run_under_shim(cmd, opts, preload=REPORT_MODULES)
         files.callback(result.close)
+        from memlens.heap.run_report import exit_status
+        from memlens.render import runhtml, runjson, runtext
+        from memlens.render.pprof import write_run as write_pprof
+
         report = build_run_report(cmd, result, native=args.native)
         status, text = exit_status(result.returncode)
         if report is None:
@@ -207,7 +221,7 @@ def run(args: argparse.Namespace) -> int:
             return status
         runhtml.write(report, html_file, top)
         with open(os.path.join(out_dir, "report.json"), "w", encoding="utf-8") as f:
-            runjson.write(report, f, None)
+            runjson.write(report, f, None, indent=False)
         write_pprof(report, os.path.join(out_dir, "heap.pb.gz"))
         if not args.quiet:
             runtext.write(report, report_file, top)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 from types import TracebackType
+from typing import Any
 
 PTRACE_DETACH = 17
 PTRACE_GETREGSET = 0x4204
@@ -30,14 +32,18 @@ class _IoVec(ctypes.Structure):
     _fields_ = [("iov_base", ctypes.c_void_p), ("iov_len", ctypes.c_size_t)]
 
 
-_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-_ptrace = _libc.ptrace
-_ptrace.restype = ctypes.c_long
-_ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+@functools.cache
+def _ptrace() -> Any:
+    """libc's ``ptrace``, loaded at the first use (finding libc runs ``ldconfig -p``)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    fn = libc.ptrace
+    fn.restype = ctypes.c_long
+    fn.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+    return fn
 
 
 def _call(request: int, tid: int, addr: int | None = None, data: object = None) -> None:
-    if _ptrace(request, tid, addr, data) == -1:
+    if _ptrace()(request, tid, addr, data) == -1:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
 
