@@ -21,7 +21,7 @@ from memlens.batch import store
 from memlens.batch.inputs import content_key, expand
 from memlens.batch.store import DoneInput, InputStamp
 from memlens.batch.tables import empty_rows
-from memlens.batch.tasks import ANALYSES, TaskOptions, analyse, error_reason
+from memlens.batch.tasks import ANALYSES, MODULES, TaskOptions, analyse, error_reason
 from memlens.errors import FormatError, UsageError
 
 if TYPE_CHECKING:
@@ -161,11 +161,11 @@ def _locally(
     import dask
     from dask.callbacks import Callback
 
+    from memlens.batch.pool import worker_pool
+
     tasks = [dask.delayed(run_chunk, pure=False)(c, p, analysis, out, known, options)
              for c, p in planned]  # fmt: skip
     n = workers or os.cpu_count() or 1
-    # one worker: run in this process, with no process to start
-    scheduler = "synchronous" if n == 1 else "processes"
     finished = [0]
 
     def _tick(key: object, result: object, dsk: object, state: object, worker_id: object) -> None:
@@ -174,9 +174,16 @@ def _locally(
             if progress is not None:
                 progress(finished[0], len(tasks))
 
+    outcomes: tuple[ChunkOutcome, ...]
     with Callback(posttask=_tick):
-        outcomes: tuple[ChunkOutcome, ...] = dask.compute(*tasks, scheduler=scheduler,
-                                                          num_workers=n)  # fmt: skip
+        if n == 1:  # in this process, with no process to start
+            outcomes = dask.compute(*tasks, scheduler="synchronous")
+        else:
+            # chunksize 1: a free worker takes one task at a time (Dask's default hands
+            # out six, leaving one worker alone with the last ones)
+            with worker_pool(n, MODULES[analysis]) as pool:
+                outcomes = dask.compute(*tasks, scheduler="processes", pool=pool,
+                                        num_workers=n, chunksize=1)  # fmt: skip
     return list(outcomes)
 
 
