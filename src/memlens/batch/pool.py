@@ -26,5 +26,6 @@ def worker_pool(workers: int, modules: Sequence[str]) -> ProcessPoolExecutor:
     its workers as they need them).
     """
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(modules))
+    # dask.multiprocessing: what a worker unpickles to run a task of the local scheduler
+    context.set_forkserver_preload(["dask.multiprocessing", *modules])
     return ProcessPoolExecutor(workers, mp_context=context)
