@@ -16,16 +16,25 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import forkserver
+
+#: what a worker unpickles to run a task of Dask's local scheduler
+_DASK = "dask.multiprocessing"
+
+
+def start_server(modules: Sequence[str]) -> None:
+    """Start the fork server importing ``modules``, without waiting for it, so that
+    its imports overlap this process's own work until the first worker is asked for.
+
+    The server is one per process and serves every later pool; its imports are
+    fixed when it starts (a later pool's other modules are imported by its
+    workers as they need them).
+    """
+    multiprocessing.get_context("forkserver").set_forkserver_preload([_DASK, *modules])
+    forkserver.ensure_running()
 
 
 def worker_pool(workers: int, modules: Sequence[str]) -> ProcessPoolExecutor:
-    """``workers`` processes forked from a server that has imported ``modules``.
-
-    The server is started by the first pool of this process and serves every later
-    one; its imports are fixed then (a later pool's ``modules`` are imported by
-    its workers as they need them).
-    """
-    context = multiprocessing.get_context("forkserver")
-    # dask.multiprocessing: what a worker unpickles to run a task of the local scheduler
-    context.set_forkserver_preload(["dask.multiprocessing", *modules])
-    return ProcessPoolExecutor(workers, mp_context=context)
+    """``workers`` processes forked from the server importing ``modules``."""
+    start_server(modules)
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))

@@ -146,7 +146,13 @@ def run_batch(
         outcomes = _on_cluster(planned, analysis, out, known, options, client, scheduler,
                                retries, progress)  # fmt: skip
     else:
-        outcomes = _locally(planned, analysis, out, known, options, workers, progress)
+        # no more worker processes than tasks
+        n = min(workers or os.cpu_count() or 1, len(planned))
+        if n > 1:
+            from memlens.batch.pool import start_server
+
+            start_server(MODULES[analysis])  # its imports overlap this process's import of Dask
+        outcomes = _locally(planned, analysis, out, known, options, n, progress)
     for o in outcomes:
         result.analysed += o.analysed
         result.errors += o.errors
@@ -156,7 +162,7 @@ def run_batch(
 
 def _locally(
     planned: list[tuple[str, list[str]]], analysis: str, out: str, known: frozenset[str],
-    options: TaskOptions, workers: int | None, progress: Callable[[int, int], None] | None,
+    options: TaskOptions, workers: int, progress: Callable[[int, int], None] | None,
 ) -> list[ChunkOutcome]:  # fmt: skip
     import dask
     from dask.callbacks import Callback
@@ -165,7 +171,6 @@ def _locally(
 
     tasks = [dask.delayed(run_chunk, pure=False)(c, p, analysis, out, known, options)
              for c, p in planned]  # fmt: skip
-    n = workers or os.cpu_count() or 1
     finished = [0]
 
     def _tick(key: object, result: object, dsk: object, state: object, worker_id: object) -> None:
@@ -176,14 +181,14 @@ def _locally(
 
     outcomes: tuple[ChunkOutcome, ...]
     with Callback(posttask=_tick):
-        if n == 1:  # in this process, with no process to start
+        if workers == 1:  # in this process, with no process to start
             outcomes = dask.compute(*tasks, scheduler="synchronous")
         else:
             # chunksize 1: a free worker takes one task at a time (Dask's default hands
             # out six, leaving one worker alone with the last ones)
-            with worker_pool(n, MODULES[analysis]) as pool:
+            with worker_pool(workers, MODULES[analysis]) as pool:
                 outcomes = dask.compute(*tasks, scheduler="processes", pool=pool,
-                                        num_workers=n, chunksize=1)  # fmt: skip
+                                        num_workers=workers, chunksize=1)  # fmt: skip
     return list(outcomes)
 
 
