@@ -96,17 +96,20 @@ def fork_server_cpu() -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_now() -> float:
+def cpu_now() -> tuple[float, float]:
+    """CPU seconds so far of this process, and of its children and the fork server's."""
     t = os.times()
-    return t.user + t.system + t.children_user + t.children_system + fork_server_cpu()
+    return t.user + t.system, t.children_user + t.children_system + fork_server_cpu()
 
 
-def timed(run: Callable[[], object]) -> tuple[float, float]:
-    c0, t0 = cpu_now(), time.perf_counter()
+def timed(run: Callable[[], object]) -> tuple[float, float, float]:
+    """Wall seconds of ``run``, CPU seconds of this process and of the others in it."""
+    (own0, others0), t0 = cpu_now(), time.perf_counter()
     run()
     wall = time.perf_counter() - t0
     time.sleep(0.2)  # the fork server reaps its workers on SIGCHLD
-    return wall, cpu_now() - c0
+    own, others = cpu_now()
+    return wall, own - own0, others - others0
 
 
 def cli(folder: str, out: str, workers: int) -> None:
@@ -149,19 +152,23 @@ def main() -> None:
             "CLI, 1 worker": lambda: cli(str(folder), out("cli1"), 1),
             "CLI, 2 workers": lambda: cli(str(folder), out("cli2"), 2),
         }
-        run_batch("info", paths[:4], out("warm"), workers=2)  # starts the fork server
+        run_batch("info", paths[:4], out("warm"), workers=2, chunk_size=2)  # the fork server
+        time.sleep(0.2)  # which reaps these workers before the first measurement
         walls: dict[str, list[float]] = {name: [] for name in configs}
-        cpus: dict[str, list[float]] = {name: [] for name in configs}
+        owns: dict[str, list[float]] = {name: [] for name in configs}
+        others: dict[str, list[float]] = {name: [] for name in configs}
         for _ in range(args.runs):
             for name, run in configs.items():
-                wall, cpu = timed(run)
+                wall, own, other = timed(run)
                 walls[name].append(wall)
-                cpus[name].append(cpu)
+                owns[name].append(own)
+                others[name].append(other)
         print(f"load at end {os.getloadavg()[0]:.2f}")
     med = {name: statistics.median(xs) for name, xs in walls.items()}
+    print("(cpu: per file, of this process + of the worker or forked processes)")
     for name in configs:
-        cpu = "" if name.startswith("CLI") else \
-            f"  cpu {statistics.median(cpus[name]) / n * 1e3:.2f} ms/file"
+        own, other = (statistics.median(xs[name]) / n * 1e3 for xs in (owns, others))
+        cpu = "" if name.startswith("CLI") else f"  cpu {own:.2f} + {other:.2f} ms/file"
         print(f"{name:27}: {fmt(walls[name])} = {med[name] / n * 1e3:.2f} ms/file{cpu}")
     base = med["in-process"]
     print(f"per-file cost, 1 worker vs in-process: {med['run_batch, 1 worker'] / base:.2f}x")
