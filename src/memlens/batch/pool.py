@@ -8,7 +8,8 @@ from a second worker.  Here the workers come from a fork server that has
 imported those modules once: each worker is a fork of it, ready for its first
 input.  A fork server rather than forks of this process, because this process
 may run threads (a ``distributed`` client, pyarrow's pools) whose locks a child
-would inherit locked.
+would inherit locked; the server runs no Python thread and no task (numpy's
+OpenBLAS threads there are idle; OpenBLAS shuts them down around a fork).
 """
 
 from __future__ import annotations
