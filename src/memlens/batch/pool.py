@@ -9,7 +9,7 @@ imported those modules once: each worker is a fork of it, ready for its first
 input.  A fork server rather than forks of this process, because this process
 may run threads (a ``distributed`` client, pyarrow's pools) whose locks a child
 would inherit locked; the server runs no Python thread and no task (numpy's
-OpenBLAS threads there are idle; OpenBLAS shuts them down around a fork).
+OpenBLAS threads there are idle, and OpenBLAS installs a fork handler for them).
 """
 
 from __future__ import annotations
