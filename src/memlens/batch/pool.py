@@ -2,14 +2,14 @@
 
 Dask's own process pool starts each worker as a new interpreter (``spawn``) that
 imports Dask, then memlens's readers, the analysis, numpy and pyarrow on its
-first input: about half a second of CPU per worker before any work, which on a
-two-CPU machine costs a batch of a thousand small dumps a third of its speed-up
-from a second worker.  Here the workers come from a fork server that has
-imported those modules once: each worker is a fork of it, ready for its first
-input.  A fork server rather than forks of this process, because this process
-may run threads (a ``distributed`` client, pyarrow's pools) whose locks a child
-would inherit locked; the server runs no Python thread and no task (numpy's
-OpenBLAS threads there are idle, and OpenBLAS installs a fork handler for them).
+first input: about half a second of CPU per worker before any work, a third on
+top of each of two workers' share of a thousand small dumps (1.75 s).  Here
+the workers come from a fork server that has imported those modules once: each
+worker is a fork of it, ready for its first input.  A fork server rather than
+forks of this process, because this process may run threads (a
+``distributed`` client, pyarrow's pools) whose locks a child would inherit
+locked; the server runs no Python thread and no task (numpy's OpenBLAS threads
+there are idle, and OpenBLAS installs a fork handler for them).
 """
 
 from __future__ import annotations
