@@ -65,7 +65,8 @@ def analyse_all(paths: list[str]) -> None:
 
 def forked_halves(paths: list[str]) -> None:
     pids = []
-    for half in (paths[0::2], paths[1::2]):
+    middle = len(paths) // 2
+    for half in (paths[:middle], paths[middle:]):  # the same mix of the sources in each
         pid = os.fork()
         if pid == 0:  # the child: its half, then out without Python's exit handlers
             analyse_all(half)
