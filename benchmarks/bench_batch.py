@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from memlens.batch.inputs import content_key  # noqa: E402
-from memlens.batch.scheduler import plan, run_batch, run_chunk  # noqa: E402
+from memlens.batch.scheduler import DEFAULT_CHUNK, plan, run_batch, run_chunk  # noqa: E402
 from memlens.batch.tasks import TaskOptions, analyse  # noqa: E402
 
 SOURCES = ["minidump2.dmp", "linux_raise_sigabrt.dmp", "linux_inline.dmp",
@@ -76,10 +76,10 @@ def forked_halves(paths: list[str]) -> None:
         os.waitpid(pid, 0)
 
 
-def dask_own_pool(folder: str, out: str) -> None:
+def dask_own_pool(folder: str, out: str, chunk: int) -> None:
     import dask
 
-    planned, known, _, _ = plan("info", [folder], out)
+    planned, known, _, _ = plan("info", [folder], out, chunk)
     os.makedirs(out, exist_ok=True)
     tasks = [dask.delayed(run_chunk, pure=False)(c, p, "info", out, known, TaskOptions())
              for c, p in planned]  # fmt: skip
@@ -113,10 +113,11 @@ def timed(run: Callable[[], object]) -> tuple[float, float, float]:
     return wall, own - own0, others - others0
 
 
-def cli(folder: str, out: str, workers: int) -> None:
+def cli(folder: str, out: str, workers: int, chunk: int) -> None:
     memlens = str(Path(sys.executable).parent / "memlens")
-    subprocess.run([memlens, "batch", "info", folder, "-o", out, "--workers", str(workers),
-                    "--top", "1"], check=True, capture_output=True)  # fmt: skip
+    command = [memlens, "batch", "info", folder, "-o", out, "--workers", str(workers),
+               "--chunk", str(chunk), "--top", "1"]  # fmt: skip
+    subprocess.run(command, check=True, capture_output=True)
 
 
 def fmt(xs: list[float]) -> str:
@@ -127,9 +128,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--files", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="inputs per task")
     args = ap.parse_args()
     n = args.files
-    print(f"{n} minidumps, {os.cpu_count()} CPUs, load at start {os.getloadavg()[0]:.2f}")
+    load = os.getloadavg()[0]
+    print(f"{n} minidumps, {args.chunk} a task, {os.cpu_count()} CPUs, load at start {load:.2f}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "in"
         folder.mkdir()
@@ -141,7 +144,8 @@ def main() -> None:
             return str(path)
 
         def batch(workers: int) -> None:
-            result = run_batch("info", [str(folder)], out(f"w{workers}"), workers=workers)
+            result = run_batch("info", [str(folder)], out(f"w{workers}"), workers=workers,
+                               chunk_size=args.chunk)  # fmt: skip
             assert result.analysed == n and result.errors == 0
 
         configs: dict[str, Callable[[], object]] = {
@@ -149,9 +153,10 @@ def main() -> None:
             "ideal, 2 processes": lambda: forked_halves(paths),
             "run_batch, 1 worker": lambda: batch(1),
             "run_batch, 2 workers": lambda: batch(2),
-            "Dask's own pool, 2 workers": lambda: dask_own_pool(str(folder), out("dask")),
-            "CLI, 1 worker": lambda: cli(str(folder), out("cli1"), 1),
-            "CLI, 2 workers": lambda: cli(str(folder), out("cli2"), 2),
+            "Dask's own pool, 2 workers": lambda: dask_own_pool(str(folder), out("dask"),
+                                                                args.chunk),
+            "CLI, 1 worker": lambda: cli(str(folder), out("cli1"), 1, args.chunk),
+            "CLI, 2 workers": lambda: cli(str(folder), out("cli2"), 2, args.chunk),
         }
         run_batch("info", paths[:4], out("warm"), workers=2, chunk_size=2)  # the fork server
         time.sleep(0.2)  # which reaps these workers before the first measurement
