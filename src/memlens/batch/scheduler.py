@@ -21,7 +21,7 @@ from memlens.batch import store
 from memlens.batch.inputs import content_key, expand
 from memlens.batch.store import DoneInput, InputStamp
 from memlens.batch.tables import empty_rows
-from memlens.batch.tasks import ANALYSES, TaskOptions, analyse, error_reason
+from memlens.batch.tasks import ANALYSES, MODULES, TaskOptions, analyse, error_reason
 from memlens.errors import FormatError, UsageError
 
 if TYPE_CHECKING:
@@ -146,7 +146,13 @@ def run_batch(
         outcomes = _on_cluster(planned, analysis, out, known, options, client, scheduler,
                                retries, progress)  # fmt: skip
     else:
-        outcomes = _locally(planned, analysis, out, known, options, workers, progress)
+        # no more worker processes than tasks
+        n = min(workers or os.cpu_count() or 1, len(planned))
+        if n > 1:
+            from memlens.batch.pool import start_server
+
+            start_server(MODULES[analysis])  # its imports overlap this process's import of Dask
+        outcomes = _locally(planned, analysis, out, known, options, n, progress)
     for o in outcomes:
         result.analysed += o.analysed
         result.errors += o.errors
@@ -156,16 +162,15 @@ def run_batch(
 
 def _locally(
     planned: list[tuple[str, list[str]]], analysis: str, out: str, known: frozenset[str],
-    options: TaskOptions, workers: int | None, progress: Callable[[int, int], None] | None,
+    options: TaskOptions, workers: int, progress: Callable[[int, int], None] | None,
 ) -> list[ChunkOutcome]:  # fmt: skip
     import dask
     from dask.callbacks import Callback
 
+    from memlens.batch.pool import worker_pool
+
     tasks = [dask.delayed(run_chunk, pure=False)(c, p, analysis, out, known, options)
              for c, p in planned]  # fmt: skip
-    n = workers or os.cpu_count() or 1
-    # one worker: run in this process, with no process to start
-    scheduler = "synchronous" if n == 1 else "processes"
     finished = [0]
 
     def _tick(key: object, result: object, dsk: object, state: object, worker_id: object) -> None:
@@ -174,9 +179,16 @@ def _locally(
             if progress is not None:
                 progress(finished[0], len(tasks))
 
+    outcomes: tuple[ChunkOutcome, ...]
     with Callback(posttask=_tick):
-        outcomes: tuple[ChunkOutcome, ...] = dask.compute(*tasks, scheduler=scheduler,
-                                                          num_workers=n)  # fmt: skip
+        if workers == 1:  # in this process, with no process to start
+            outcomes = dask.compute(*tasks, scheduler="synchronous")
+        else:
+            # chunksize 1: a free worker takes one task at a time (Dask's default hands
+            # out six, leaving one worker alone with the last ones)
+            with worker_pool(workers, MODULES[analysis]) as pool:
+                outcomes = dask.compute(*tasks, scheduler="processes", pool=pool,
+                                        num_workers=workers, chunksize=1)  # fmt: skip
     return list(outcomes)
 
 

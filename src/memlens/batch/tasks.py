@@ -225,6 +225,20 @@ def _mpy(readable: str, path: str, key: str, rows: Rows, options: TaskOptions) -
         rows["dumps"].append(dump)
 
 
+#: the modules each analysis imports as it runs (lazily, so that ``memlens`` starts
+#: fast); local worker processes import them before their first input (scheduler.py)
+_COMMON = ("memlens.batch.scheduler", "memlens.targets", "memlens.analyses.summary",
+           "memlens.sources.minidump.reader", "memlens.sources.elfcore.reader",
+           "pyarrow.parquet", "_strptime")  # fmt: skip
+MODULES: dict[str, tuple[str, ...]] = {
+    "info": (*_COMMON, "memlens.analyses.stack"),
+    "stack": (*_COMMON, "memlens.analyses.stack"),
+    "heap": (*_COMMON, "memlens.heap.profile_file", "memlens.heap.report",
+             "memlens.heap.symbolize"),
+    "leaks": (*_COMMON, "memlens.glibc.leakreport"),
+    "mpy": (*_COMMON, "memlens.mpy.objects", "memlens.mpy.session"),
+}  # fmt: skip
+
 _RUNNERS: dict[str, Callable[[str, str, str, Rows, TaskOptions], None]] = {
     "info": lambda r, p, k, rows, o: _walk(r, p, k, rows, o, "info"),
     "stack": lambda r, p, k, rows, o: _walk(r, p, k, rows, o, "stack"),
