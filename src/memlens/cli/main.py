@@ -12,53 +12,29 @@ the pipe (``| head``) ends the command quietly; Ctrl-C exits 130.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import sys
-from collections.abc import Sequence
-from types import ModuleType
 
 from memlens import __version__
 from memlens.cli.exitcodes import ExitCode
-from memlens.cli.verbs import BY_NAME, VERBS, Verb
+from memlens.cli.verbs import VERBS, Verb, find_verb
+from memlens.cli.verbs import load as load  # memlens.cli.main.load, as before
 from memlens.errors import MemlensError
+
+# argparse (with gettext, locale and a dozen translated strings per option) is
+# imported only for a command line that needs a parser: see memlens/cli/parser.py
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Callable, Sequence
+    from types import ModuleType
 
 # memlens does no linear algebra, but numpy's OpenBLAS starts a thread per core
 # when numpy is imported: ~60 ms of CPU of every command here (numpy import
 # 168 -> 102 ms).  Set before any verb imports numpy (nothing above does; see
 # memlens/__init__.py); a user's own setting wins.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-_COMMANDS = "memlens.cli.commands"
-
-
-def load(verb: Verb) -> ModuleType:
-    """The module of ``verb`` (imported now, with whatever it imports)."""
-    import importlib
-
-    return importlib.import_module(verb.module)
-
-
-def find_verb(name: str | None) -> Verb | None:
-    """The row of ``name``; a command module not (yet) in the table is found by its file name."""
-    if name is None:
-        return None
-    if name in BY_NAME:
-        return BY_NAME[name]
-    if not name.isidentifier() or name.startswith("_"):
-        return None
-    import importlib
-
-    try:
-        module = importlib.import_module(f"{_COMMANDS}.{name}")
-    except ModuleNotFoundError as e:
-        if e.name != f"{_COMMANDS}.{name}":
-            raise  # the verb's module exists but one of its imports does not
-        return None
-    if getattr(module, "NAME", None) != name:
-        return None
-    return Verb(name, module.__name__, str(getattr(module, "HELP", "")))
 
 
 def discover() -> list[ModuleType]:
@@ -77,92 +53,6 @@ def _named_verb(argv: Sequence[str] | None) -> str | None:
     return None
 
 
-class _HelpFormatter(argparse.HelpFormatter):
-    """argparse's formatter, sized without importing :mod:`shutil`.
-
-    argparse builds a formatter for every ``add_argument`` and its default
-    width comes from ``shutil.get_terminal_size``; importing shutil (and the
-    bz2/lzma/zlib it pulls in) was a measurable part of every command's start.
-    """
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:  # fmt: skip
-        if width is None:
-            width = _terminal_columns() - 2
-        super().__init__(prog, indent_increment, max_help_position, width)
-
-
-class _RawHelpFormatter(argparse.RawDescriptionHelpFormatter, _HelpFormatter):
-    """Verbs' descriptions are laid out by hand."""
-
-
-class _TopHelpFormatter(_HelpFormatter):
-    """The verb list: every name (``completion``, ``symbolize``) on its help's line."""
-
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:  # fmt: skip
-        super().__init__(prog, indent_increment, max_help_position, width)
-        # argparse measures the verbs at the section's indent (2) but prints them at 4
-        self._action_max_length = 14
-
-
-def _terminal_columns() -> int:
-    """What ``shutil.get_terminal_size().columns`` gives: $COLUMNS, the terminal, or 80."""
-    try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns <= 0:
-        try:
-            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns  # type: ignore[union-attr]
-        except (AttributeError, ValueError, OSError):
-            columns = 0
-    return columns if columns > 0 else 80
-
-
-def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The command line's parser; only verb ``only`` gets its options (and its imports)."""
-    parser = argparse.ArgumentParser(
-        prog="memlens",
-        formatter_class=_TopHelpFormatter,
-        description="What is in a process's memory, whether it is resident, and who put it there.",
-        epilog="TARGET is a PID or a snapshot file. 'memlens VERB --help' shows a verb's options.",
-    )
-    parser.add_argument("--version", action="version", version=f"memlens {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
-    sub = parser.add_subparsers(dest="verb", metavar="VERB")
-    chosen = find_verb(only)
-    if chosen is not None:
-        # the command line names this verb: the other verbs' parsers would never be
-        # used, and each costs argparse a dozen gettext look-ups (~0.3 ms a verb)
-        add_verb_parser(sub, chosen, load(chosen))
-        return parser
-    for verb in VERBS:
-        # listed in --help, not loaded; no -h of its own (no formatter built: no shutil)
-        sub.add_parser(verb.name, help=verb.help, add_help=False)
-    return parser
-
-
-def add_verb_parser(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], verb: Verb, module: ModuleType
-) -> argparse.ArgumentParser:
-    """The full parser of one verb: its options, ``--debug``, and its examples as the epilog."""
-    examples = getattr(module, "EXAMPLES", ())
-    epilog = "examples:\n" + "".join(f"  {e}\n" for e in examples) if examples else None
-    p = sub.add_parser(
-        verb.name,
-        help=verb.help,
-        description=getattr(module, "DESCRIPTION", verb.help),
-        epilog=epilog,
-        formatter_class=_RawHelpFormatter,
-    )
-    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                   help="show tracebacks of errors")  # fmt: skip
-    module.add_arguments(p)
-    p.set_defaults(run=module.run)
-    return p
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command line; returns its exit code (see :class:`ExitCode`)."""
     from memlens.render.textout import setup_streams
@@ -172,11 +62,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if words[:1] == ["--version"]:  # argparse would format it with textwrap: ~10% of the start
         print(f"memlens {__version__}")
         return ExitCode.OK
-    parser = build_parser(_named_verb(words))
-    args = parser.parse_args(words)
-    if not getattr(args, "run", None):
-        parser.print_help()
-        return ExitCode.USAGE
+    args: argparse.Namespace | PlainArgs | None = _plain_args(words)
+    if args is None:
+        parser = build_parser(_named_verb(words))
+        args = parser.parse_args(words)
+        if not getattr(args, "run", None):
+            parser.print_help()
+            return ExitCode.USAGE
     gc.enable()  # paused by entry() for the start-up (a no-op otherwise)
     try:
         return int(args.run(args))
@@ -193,6 +85,72 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ExitCode.INTERRUPTED
 
 
+class PlainArgs:
+    """What ``parse_args`` returns, for a command line parsed without argparse.
+
+    The same attributes as the :class:`argparse.Namespace` the parser would
+    give (``tests/cli/test_plain_args.py`` compares them), the same equality.
+    """
+
+    run: Callable[..., int]
+
+    def __init__(self, **values: object) -> None:
+        self.__dict__.update(values)
+
+    def __eq__(self, other: object) -> bool:
+        return vars(self) == vars(other) if hasattr(other, "__dict__") else NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as argparse's Namespace
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.__dict__
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{k}={v!r}" for k, v in self.__dict__.items())
+        return f"{type(self).__name__}({inner})"
+
+
+def _plain_args(words: Sequence[str]) -> PlainArgs | None:
+    """The parsed command line of ``memlens VERB ...`` when the verb can read it alone.
+
+    A verb's module may define ``plain_args(words)``: the values argparse would
+    give for the words after the verb, or None for anything it does not handle
+    (an option, ``--help``, a mistake), which then goes through argparse.  This
+    spares ``memlens maps PID`` and ``memlens procs`` importing argparse, gettext
+    and locale and building a parser: ~4 ms of a ~30 ms command.
+    """
+    if not words or words[0] not in _PLAIN_VERBS:
+        return None
+    verb = find_verb(words[0])
+    if verb is None:
+        return None
+    module = load(verb)
+    values = module.plain_args(words[1:])
+    if values is None:
+        return None
+    return PlainArgs(debug=False, verb=verb.name, **values, run=module.run)
+
+
+#: the verbs whose module has ``plain_args``
+_PLAIN_VERBS = frozenset(("maps", "procs"))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser; only verb ``only`` gets its options (and its imports)."""
+    from memlens.cli import parser
+
+    return parser.build_parser(only)
+
+
+def add_verb_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], verb: Verb, module: ModuleType
+) -> argparse.ArgumentParser:
+    """The full parser of one verb: its options, ``--debug``, and its examples as the epilog."""
+    from memlens.cli import parser
+
+    return parser.add_verb_parser(sub, verb, module)
+
+
 def run_verb(argv: Sequence[str]) -> int:
     """Run a verb's command line inside another verb: errors go to the outer :func:`main`."""
     args = build_parser(_named_verb(argv)).parse_args(argv)
@@ -206,7 +164,7 @@ def _os_message(e: OSError) -> str:
     return f"{e.filename}: {reason}"
 
 
-def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+def _fail(args: argparse.Namespace | PlainArgs, message: str, code: int) -> int:
     if getattr(args, "debug", False):
         import traceback
 

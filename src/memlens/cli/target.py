@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 
 from memlens.errors import MemlensError, UsageError
@@ -10,8 +9,11 @@ from memlens.errors import MemlensError, UsageError
 # The reader registry, the snapshot model and typing are imported when a target is
 # opened, not with this module: `memlens maps PID` reads smaps alone and has a few
 # ms of start-up to spare (see memlens/core/frozen.py).
+# argparse too: `memlens maps PID` parses its words without it (plain_target_args);
+# the type functions below run only inside argparse's parsing.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Iterator
 
     from memlens.core.region import Region
@@ -28,6 +30,8 @@ def parse_int(text: str) -> int:
         try:
             return int(t, 16)
         except ValueError:
+            import argparse
+
             raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
@@ -39,12 +43,16 @@ def parse_address(text: str) -> int:
             return int(t[1:], 10)
         return int(t, 16) if not t.lower().startswith("0x") else int(t, 0)
     except ValueError:
+        import argparse
+
         raise argparse.ArgumentTypeError(f"not an address: {text!r}") from None
 
 
 def _piece(text: str) -> tuple[int, str]:
     addr, sep, path = text.partition(":")
     if not sep or not path:
+        import argparse
+
         raise argparse.ArgumentTypeError(f"expected ADDR:FILE, not {text!r}")
     return parse_address(addr), path
 
@@ -55,6 +63,8 @@ def _snapshot(text: str) -> int | str:
     try:
         return int(text)
     except ValueError:
+        import argparse
+
         raise argparse.ArgumentTypeError("expected an index, 'last' or 'all'") from None
 
 
@@ -106,6 +116,21 @@ def add_target_arguments(parser: argparse.ArgumentParser, *, nargs: str | None =
         "--freeze", action="store_true",
         help="SIGSTOP a live target while reading it for a consistent view (always resumed)",
     )  # fmt: skip
+
+
+def plain_target_args(words: Sequence[str]) -> dict[str, object] | None:
+    """What add_target_arguments's options give when ``words`` is TARGET alone; else None.
+
+    For a verb's ``plain_args`` (see memlens/cli/main.py): a command line without
+    argparse.  tests/cli/test_plain_args.py compares it with the parser's.
+    """
+    if len(words) != 1 or not words[0] or words[0].startswith("-"):
+        return None  # an option, or a word argparse might take for one
+    return {
+        "target": words[0], "format": None, "base": None, "word_size": None, "endian": None,
+        "snapshot_size": None, "snapshot": None, "piece": [], "select_pid": None,
+        "freeze": False,
+    }  # fmt: skip
 
 
 class NothingMatched(MemlensError):

@@ -30,6 +30,10 @@ as one line.
 
 from __future__ import annotations
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from types import ModuleType
+
 
 class Verb:
     """One row: ``memlens NAME`` runs ``MODULE.run``; ``HELP`` is its line in ``--help``."""
@@ -85,3 +89,33 @@ VERBS: tuple[Verb, ...] = (
 )  # fmt: skip
 
 BY_NAME: dict[str, Verb] = {v.name: v for v in VERBS}
+
+_COMMANDS = "memlens.cli.commands"
+
+
+def load(verb: Verb) -> ModuleType:
+    """The module of ``verb`` (imported now, with whatever it imports)."""
+    import importlib
+
+    return importlib.import_module(verb.module)
+
+
+def find_verb(name: str | None) -> Verb | None:
+    """The row of ``name``; a command module not (yet) in the table is found by its file name."""
+    if name is None:
+        return None
+    if name in BY_NAME:
+        return BY_NAME[name]
+    if not name.isidentifier() or name.startswith("_"):
+        return None
+    import importlib
+
+    try:
+        module = importlib.import_module(f"{_COMMANDS}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{_COMMANDS}.{name}":
+            raise  # the verb's module exists but one of its imports does not
+        return None
+    if getattr(module, "NAME", None) != name:
+        return None
+    return Verb(name, module.__name__, str(getattr(module, "HELP", "")))

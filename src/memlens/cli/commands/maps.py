@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from memlens.analyses.regions import RegionRow, region_rows, smaps_rows
@@ -11,12 +10,17 @@ from memlens.cli.target import (
     add_areas_argument,
     add_target_arguments,
     open_from_args,
+    plain_target_args,
     selected_regions,
 )
 from memlens.render.maptable import render_maps
 from memlens.render.table import is_terminal
 from memlens.render.units import human_size
 from memlens.sources.live.pid import machine_of, parse_pid
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 NAME = "maps"
 HELP = "list regions with size, permissions, Rss/Pss/Uss/shared/swap (smaps) and saved bytes"
@@ -44,6 +48,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bytes", action="store_true", help="sizes in bytes, also on a terminal")
     parser.add_argument("--soft-dirty", action="store_true",
                         help="also count soft-dirty pages (reads pagemap)")  # fmt: skip
+
+
+def plain_args(words: list[str]) -> dict[str, object] | None:
+    """The parser's values for ``maps TARGET`` with no option (None for anything else):
+    memlens/cli/main.py runs that command line without argparse."""
+    values = plain_target_args(words)
+    if values is None:
+        return None
+    return {**values, "areas": None, "json": False, "extended": False, "bytes": False,
+            "soft_dirty": False}  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Callable
 
@@ -10,6 +9,10 @@ from memlens.analyses.procs import ProcRow, process_table
 from memlens.cli.exitcodes import ExitCode
 from memlens.render.table import Column, Table, is_terminal, print_table
 from memlens.render.units import human_size
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
 
 NAME = "procs"
 HELP = "every process with RSS, PSS, USS, shared and swap (like smem, from smaps_rollup)"
@@ -41,6 +44,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-n", "--limit", type=int, metavar="N", help="only the first N rows")
     parser.add_argument("--bytes", action="store_true", help="sizes in bytes, also on a terminal")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def plain_args(words: list[str]) -> dict[str, object] | None:
+    """The parser's values for ``procs [PID...]`` with no option, PIDs in ASCII digits
+    (None for anything else): memlens/cli/main.py runs that command line without argparse."""
+    if not all(w.isascii() and w.isdigit() for w in words):
+        return None
+    return {"pids": [int(w) for w in words], "sort": "pss", "reverse": False, "limit": None,
+            "bytes": False, "json": False}  # fmt: skip
 
 
 def _values(row: ProcRow) -> dict[str, int | None]:
