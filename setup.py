@@ -67,4 +67,7 @@ setup(
         ),
     ],
     cmdclass={"build_ext": BuildShim},
+    # the `memlens` command: a plain script, not a console_scripts entry point, whose
+    # wrapper would import re on every start (see bin/memlens)
+    scripts=["bin/memlens"],
 )
