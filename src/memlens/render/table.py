@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
 
 from memlens.core.frozen import Frozen
 from memlens.render.textout import escape_text
@@ -12,6 +11,7 @@ from memlens.render.textout import escape_text
 # through here and have a few ms of start-up to spare (see memlens/core/frozen.py)
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import TextIO
 
     from rich.console import RenderableType

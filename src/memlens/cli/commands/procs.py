@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 
 from memlens.analyses.procs import ProcRow, process_table
 from memlens.cli.exitcodes import ExitCode
@@ -11,8 +10,9 @@ from memlens.render.table import Column, Table, is_terminal, print_table
 from memlens.render.units import human_size
 
 TYPE_CHECKING = False
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # not at run time: collections.abc imports collections (~1 ms)
     import argparse
+    from collections.abc import Callable
 
 NAME = "procs"
 HELP = "every process with RSS, PSS, USS, shared and swap (like smem, from smaps_rollup)"

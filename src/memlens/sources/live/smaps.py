@@ -15,9 +15,13 @@ Pss divides each page by its map count.
 from __future__ import annotations
 
 from memlens.core.frozen import Frozen
-from memlens.core.region import Region
-from memlens.sources.live.maps import parse_maps_line
 from memlens.sources.live.procfs import read_proc_bytes
+
+# the region model (and the enum module under it) only for parse_smaps_regions:
+# `memlens procs` reads smaps_rollup, which has no maps lines
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from memlens.core.region import Region
 
 
 class Usage(Frozen):
@@ -132,6 +136,8 @@ def parse_smaps_regions(data: bytes, source: str = "smaps") -> list[tuple[Region
     Raises:
         FormatError: a maps line does not have the kernel's shape.
     """
+    from memlens.sources.live.maps import parse_maps_line
+
     out = []
     for n, (header, usage) in enumerate(_blocks(data), 1):
         if header:
