@@ -54,8 +54,8 @@ class ProcTable:
 
 
 def _text(pid: int, name: str) -> str:
-    with open(f"/proc/{pid}/{name}", "rb") as f:
-        return f.read().decode("utf-8", "replace")
+    with open(f"/proc/{pid}/{name}", "rb", buffering=0) as f:  # one read, no buffer
+        return f.readall().decode("utf-8", "replace")
 
 
 def _user(uid: int, cache: dict[int, str]) -> str:

@@ -49,8 +49,10 @@ def process_alive(pid: int) -> bool:
     a range above the task size, so the two are told apart here.)
     """
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            stat = f.read()
+        # unbuffered: one read, no buffer object nor isatty/lseek calls (`procs` asks
+        # this of every kernel thread)
+        with open(f"/proc/{pid}/stat", "rb", buffering=0) as f:
+            stat = f.readall()
     except OSError:
         return False
     # the state follows the last ')' (the command name may contain ')')
