@@ -39,6 +39,8 @@ def timed(cmd: list[str]) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--before", required=True, help="the other install's memlens command")
+    ap.add_argument("--label", default="before", help="what to call the other install")
+    ap.add_argument("--startup", action="store_true", help="also --version and --help of both")
     ap.add_argument("--mib", type=int, default=512)
     ap.add_argument("--runs", type=int, default=15)
     args = ap.parse_args()
@@ -53,9 +55,12 @@ def main() -> None:
             cmds: dict[str, list[str]] = {"pmap -X PID": ["pmap", "-X", pid]}
             if shutil.which("smem"):
                 cmds["smem"] = ["smem"]
-            for label, exe in (("before", args.before), ("after", MEMLENS)):
+            for label, exe in ((args.label, args.before), ("this tree", MEMLENS)):
                 cmds[f"memlens maps PID ({label})"] = [exe, "maps", pid]
                 cmds[f"memlens procs ({label})"] = [exe, "procs"]
+                if args.startup:
+                    cmds[f"memlens --version ({label})"] = [exe, "--version"]
+                    cmds[f"memlens --help ({label})"] = [exe, "--help"]
             for cmd in cmds.values():  # warm the page cache
                 timed(cmd)
             load = os.getloadavg()
@@ -69,13 +74,14 @@ def main() -> None:
             hold.wait()
     print(f"{os.cpu_count()} CPUs, {args.mib} MiB held, {args.runs} runs interleaved, "
           f"load average {load[0]:.2f} before, {after[0]:.2f} after")  # fmt: skip
-    print(f"before: {args.before}\nafter:  {MEMLENS}\n")
+    print(f"{args.label}: {args.before}\nthis tree: {MEMLENS}\n")
     med = {name: statistics.median(ts) for name, ts in times.items()}
+    width = max(map(len, times)) + 2
     for name, ts in times.items():
         ms = sorted(t * 1000 for t in ts)
         peer = "pmap -X PID" if "maps" in name else "smem" if "procs" in name else None
         ratio = f"   {med[name] / med[peer]:.2f}x {peer}" if peer in med else ""
-        print(f"{name:<28} {statistics.median(ms):6.1f} ms  {ms[0]:5.1f}-{ms[-1]:.1f}{ratio}")
+        print(f"{name:<{width}} {statistics.median(ms):6.1f} ms  {ms[0]:5.1f}-{ms[-1]:.1f}{ratio}")
 
 
 if __name__ == "__main__":

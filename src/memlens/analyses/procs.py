@@ -16,7 +16,8 @@ import pwd
 from memlens.core.frozen import Frozen
 from memlens.errors import MemlensError, ProcessGoneError
 from memlens.sources.live.pid import process_alive
-from memlens.sources.live.smaps import Usage, read_smaps
+from memlens.sources.live.procfs import read_proc_bytes_unless_gone
+from memlens.sources.live.smaps import Usage, parse_smaps
 
 # plain classes, no dataclasses: `memlens procs` should take at most half of smem's
 # time, and most of it is the kernel's smaps_rollup walks (see memlens/core/frozen.py)
@@ -132,7 +133,7 @@ def _usage(pid: int) -> tuple[Usage | None, str, str | None] | None:
     """(usage, its source, why it is unknown) of one process; None when it exited
     meanwhile.  A task without memory (kernel thread) gets an empty usage."""
     try:
-        rollup = read_smaps(pid, "smaps_rollup")
+        data = read_proc_bytes_unless_gone(pid, "smaps_rollup")
     except ProcessGoneError:
         # a kernel thread (no memory) reads as "no such process" too; a zombie has exited
         return (Usage(), "smaps_rollup", None) if process_alive(pid) else None
@@ -145,6 +146,9 @@ def _usage(pid: int) -> tuple[Usage | None, str, str | None] | None:
             return None
         except MemlensError as e2:
             return None, "", _reason(e2)
+    if data is None:  # ESRCH, read_smaps's ProcessGoneError without the exception
+        return (Usage(), "smaps_rollup", None) if process_alive(pid) else None
+    rollup = parse_smaps(data)
     if not rollup:  # no mm: a kernel thread, or a process that has exited
         return (Usage(), "smaps_rollup", None) if process_alive(pid) else None
     return next(iter(rollup.values())), "smaps_rollup", None

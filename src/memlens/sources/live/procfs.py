@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from memlens.errors import ProcessGoneError, TargetError
+from memlens.errors import MemlensError, ProcessGoneError, TargetError
 
 
 def read_proc_text(pid: int, name: str) -> str:
@@ -24,16 +24,38 @@ def read_proc_bytes(pid: int, name: str) -> bytes:
     try:
         with open(f"/proc/{pid}/{name}", "rb", buffering=0) as f:
             return f.readall()
-    except FileNotFoundError:
-        if not _exists(pid):
-            raise ProcessGoneError(pid, "no such process") from None
-        raise TargetError(pid, f"/proc/{pid}/{name} does not exist on this kernel") from None
-    except ProcessLookupError:
-        raise ProcessGoneError(pid, "exited while being read") from None
-    except PermissionError:
-        raise TargetError(pid, f"no permission to read /proc/{pid}/{name}") from None
     except OSError as e:
-        raise TargetError(pid, f"/proc/{pid}/{name}: {e.strerror}") from None
+        raise _failure(pid, name, e) from None
+
+
+def read_proc_bytes_unless_gone(pid: int, name: str) -> bytes | None:
+    """``/proc/PID/NAME`` in one read, or None where :func:`read_proc_bytes` would raise
+    ProcessGoneError for "no such process" (ESRCH: a task without memory -- a kernel
+    thread, a zombie -- or one that exited while being read).
+
+    ``memlens procs`` asks this of every kernel thread: no exception of memlens's own
+    per task.  Other failures raise as :func:`read_proc_bytes`.
+    """
+    try:
+        with open(f"/proc/{pid}/{name}", "rb", buffering=0) as f:
+            return f.readall()
+    except ProcessLookupError:
+        return None
+    except OSError as e:
+        raise _failure(pid, name, e) from None
+
+
+def _failure(pid: int, name: str, e: OSError) -> MemlensError:
+    """The memlens error for ``e``, raised reading ``/proc/PID/NAME``."""
+    if isinstance(e, FileNotFoundError):
+        if not _exists(pid):
+            return ProcessGoneError(pid, "no such process")
+        return TargetError(pid, f"/proc/{pid}/{name} does not exist on this kernel")
+    if isinstance(e, ProcessLookupError):
+        return ProcessGoneError(pid, "exited while being read")
+    if isinstance(e, PermissionError):
+        return TargetError(pid, f"no permission to read /proc/{pid}/{name}")
+    return TargetError(pid, f"/proc/{pid}/{name}: {e.strerror}")
 
 
 def _exists(pid: int) -> bool:
