@@ -16,7 +16,11 @@ which defines:
     two real command lines, printed at the end of ``memlens NAME --help``
     (a test parses each of them);
 ``add_arguments(parser)`` and ``run(args) -> int``
-    the options, and the work; ``run`` returns an :class:`~memlens.cli.exitcodes.ExitCode`.
+    the options, and the work; ``run`` returns an :class:`~memlens.cli.exitcodes.ExitCode`;
+``plain_args(words)`` (optional, with the verb's name in ``main._PLAIN_VERBS``)
+    the values the parser would give for the words after the verb when they need no
+    parser (``maps PID``, ``procs``), else None: that command line then runs without
+    importing argparse (tests/cli/test_plain_args.py compares the two).
 
 Shared pieces a verb uses rather than re-doing: :mod:`memlens.cli.target`
 (TARGET and ``--format`` to force a reader, ``--areas``, :class:`NothingMatched`
