@@ -13,11 +13,12 @@ frames at a time: module names are shortened once, not per frame.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
-from memlens.render.jsonout import row_encoder
+from memlens.render.jsonout import row_template, slot, value_text
 from memlens.symbols.frame import Frame
 from memlens.symbols.framebatch import Callers, FrameBatch, Level
 
@@ -139,10 +140,117 @@ def batch_json(batch: FrameBatch) -> list[dict[str, Any]]:
     return _in_order(batch, list(_distinct_rows(batch)))
 
 
-def batch_json_encoded(batch: FrameBatch) -> list[bytes]:
-    """:func:`batch_json`'s rows, each encoded (:func:`jsonout.row_encoder`) as it is
-    made, for ``jsonout.dump(..., rows=("frames", ...))``."""
-    return _in_order(batch, list(map(row_encoder(), _distinct_rows(batch))))
+#: the keys of a frame's JSON object, in the order orjson writes them (sorted)
+_KEYS = ("address", "file", "function", "function_offset", "inlined_by", "line", "module",
+         "module_offset")  # fmt: skip
+
+
+class _Pieces(NamedTuple):
+    """The text around the values of a frame row (see :func:`jsonout.row_template`)."""
+
+    head: list[str]  # before address, file, function, function_offset (4 pieces)
+    bare: str  # after function_offset of a frame without inline callers, up to line
+    open: str  # after function_offset, up to the first caller's address
+    caller: list[str]  # after a caller's address, file, function, offset, line, module
+    between: str  # after a caller's module_offset, up to the next one's address
+    close: str  # after the last caller's module_offset, up to line
+    tail: list[str]  # after line, module
+    note: str  # after module_offset, up to note
+    end: str  # the end of the row
+
+
+def _pieces() -> _Pieces:
+    """The pieces, from two rows encoded by :mod:`jsonout` with slots for their values:
+    one without inline callers or note, one with both (two callers)."""
+    bare = {k: [] if k == "inlined_by" else slot(k) for k in _KEYS}
+    pieces, names = row_template(bare)
+    caller = {k: [] if k == "inlined_by" else slot(f"c.{k}") for k in _KEYS}
+    full = {**bare, "inlined_by": [caller, caller], "note": slot("note")}
+    fpieces, fnames = row_template(full)
+    outer = [k for k in _KEYS if k != "inlined_by"]
+    inner = [f"c.{k}" for k in outer]
+    if (names != outer or fnames != [*outer[:4], *inner, *inner, *outer[4:], "note"]
+            or fpieces[:4] != pieces[:4] or fpieces[12:18] != fpieces[5:11]
+            or fpieces[19:21] != pieces[5:7] or fpieces[22] != pieces[7]):  # fmt: skip
+        raise AssertionError(f"frame rows are not laid out as expected: {fpieces}")
+    return _Pieces(pieces[:4], pieces[4], fpieces[4], fpieces[5:11], fpieces[11],
+                   fpieces[18], fpieces[19:21], fpieces[21], pieces[7])  # fmt: skip
+
+
+def batch_json_chunks(batch: FrameBatch, size: int = 2048) -> Iterator[bytes]:
+    """:func:`batch_json`'s rows, encoded as :func:`jsonout.encode_row` writes them,
+    ``size`` rows to a chunk (joined by ``b",\\n"``), for
+    ``jsonout.dump(..., rows=("frames", ...))``.
+
+    Written straight into the frame layout's text (:func:`_pieces`) in the order the
+    addresses were asked, a chunk at a time: each distinct string encoded once, no
+    object per row or caller, nothing kept but the chunk being written.
+    """
+    p = _pieces()
+    h0, h1, h2, h3 = p.head
+    c1, c2, c3, c4, c5, c6 = p.caller
+    t5, t6 = p.tail
+    bare, opening, between, closing, end = p.bare, p.open, p.between, p.close, p.end
+    note_at = p.note
+    null = value_text(None)
+    text: dict[Any, str] = {None: null}
+
+    def encoded(value: Any) -> str:
+        out = text[value] = value_text(value)
+        return out
+
+    get = text.get
+    order = batch.inverse
+    n, k = len(batch.unique), batch.module[order]
+    paths = np.array([*map(value_text, batch.paths), null], object)  # index -1: none
+    bases = np.concatenate((batch.bases, np.zeros(1, np.uint64)))
+    addr = batch.unique[order]
+    moff = (addr - bases[k]).astype(object)
+    moff[k < 0] = null
+    off = batch.function_offset.astype(object)
+    off[~(batch.has_offset & (batch.function_offset >= 0))] = null
+    columns = zip(addr.tolist(), paths[k].tolist(), moff.tolist(), off[order].tolist(),
+                  batch.function[order].tolist(), _by_row(n, batch.located)[order].tolist(),
+                  _by_row(n, batch.notes)[order].tolist(), strict=True)  # fmt: skip
+    chunk: list[str] = []
+    add = chunk.append
+    for a, m, mo, fo, name, loc, note in columns:
+        fn = get(name) or encoded(name)
+        last = end if note is None else f"{note_at}{get(note) or encoded(note)}{end}"
+        if loc is None:
+            add(f"{h0}{a}{h1}{null}{h2}{fn}{h3}{fo}{bare}{null}{t5}{m}{t6}{mo}{last}")
+        else:
+            file, line, callers = loc
+            file = get(file) or encoded(file)
+            if line is None:
+                line = null
+            if callers:
+                inl = between.join([
+                    f"{a}{c1}{get(cf) or encoded(cf)}{c2}{get(cn) or encoded(cn)}{c3}"
+                    f"{null if co is None else co}{c4}{null if cl is None else cl}{c5}"
+                    f"{m}{c6}{mo}"
+                    for cn, co, cf, cl in _levels(callers)
+                ])  # fmt: skip
+                add(f"{h0}{a}{h1}{file}{h2}{fn}{h3}{fo}{opening}{inl}{closing}{line}{t5}{m}"
+                    f"{t6}{mo}{last}")  # fmt: skip
+            else:
+                add(f"{h0}{a}{h1}{file}{h2}{fn}{h3}{fo}{bare}{line}{t5}{m}{t6}{mo}{last}")
+        if len(chunk) >= size:
+            yield ",\n".join(chunk).encode("utf-8")
+            chunk.clear()
+    if chunk:
+        yield ",\n".join(chunk).encode("utf-8")
+
+
+def _by_row(n: int, values: dict[int, Any]) -> npt.NDArray[np.object_]:
+    """``values`` (row -> value) as a column of ``n`` rows, None where there is none."""
+    column = np.full(n, None, object)
+    if values:
+        rows = np.fromiter(values.keys(), np.int64, len(values))
+        items = np.empty(len(values), object)
+        items[:] = list(values.values())
+        column[rows] = items
+    return column
 
 
 def _distinct_rows(batch: FrameBatch) -> Iterator[dict[str, Any]]:
