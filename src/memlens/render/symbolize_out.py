@@ -182,9 +182,11 @@ def batch_json_chunks(batch: FrameBatch, size: int = 2048) -> Iterator[bytes]:
     ``size`` rows to a chunk (joined by ``b",\\n"``), for
     ``jsonout.dump(..., rows=("frames", ...))``.
 
-    Written straight into the frame layout's text (:func:`_pieces`) in the order the
-    addresses were asked, a chunk at a time: each distinct string encoded once, no
-    object per row or caller, nothing kept but the chunk being written.
+    Each distinct address's row is written straight into the frame layout's text
+    (:func:`_pieces`), in address order -- the order its objects were made in, which
+    a walk over 100k of them must follow to stay in the cache -- each distinct string
+    encoded once, no object built per row or caller; the texts are then put in the
+    order asked and joined a chunk at a time.
     """
     p = _pieces()
     h0, h1, h2, h3 = p.head
@@ -200,46 +202,52 @@ def batch_json_chunks(batch: FrameBatch, size: int = 2048) -> Iterator[bytes]:
         return out
 
     get = text.get
-    order = batch.inverse
-    n, k = len(batch.unique), batch.module[order]
-    paths = np.array([*map(value_text, batch.paths), null], object)  # index -1: none
+    n, k = len(batch.unique), batch.module
+    paths = [*map(value_text, batch.paths), null]  # index -1: none
+    # the text from line to module_offset, and from a caller's line to its
+    # module_offset, per module
+    tails = np.array([f"{t5}{m}{t6}" for m in paths], object)[k].tolist()
+    inner = np.array([f"{c5}{m}{c6}" for m in paths], object)[k].tolist()
     bases = np.concatenate((batch.bases, np.zeros(1, np.uint64)))
-    addr = batch.unique[order]
-    moff = (addr - bases[k]).astype(object)
+    moff = (batch.unique - bases[k]).astype(object)
     moff[k < 0] = null
     off = batch.function_offset.astype(object)
     off[~(batch.has_offset & (batch.function_offset >= 0))] = null
-    columns = zip(addr.tolist(), paths[k].tolist(), moff.tolist(), off[order].tolist(),
-                  batch.function[order].tolist(), _by_row(n, batch.located)[order].tolist(),
-                  _by_row(n, batch.notes)[order].tolist(), strict=True)  # fmt: skip
-    chunk: list[str] = []
-    add = chunk.append
-    for a, m, mo, fo, name, loc, note in columns:
+    located, notes = _by_row(n, batch.located).tolist(), _by_row(n, batch.notes).tolist()
+    rows: list[str] = []
+    add = rows.append
+    for a, tail, cm, mo, fo, name, loc, note in zip(
+        batch.unique.tolist(), tails, inner, moff.tolist(), off.tolist(),
+        batch.function.tolist(), located, notes, strict=True,
+    ):  # fmt: skip
+        # h0, the text before the address, goes in the text between rows
         fn = get(name) or encoded(name)
         last = end if note is None else f"{note_at}{get(note) or encoded(note)}{end}"
         if loc is None:
-            add(f"{h0}{a}{h1}{null}{h2}{fn}{h3}{fo}{bare}{null}{t5}{m}{t6}{mo}{last}")
-        else:
-            file, line, callers = loc
-            file = get(file) or encoded(file)
-            if line is None:
-                line = null
-            if callers:
-                inl = between.join([
-                    f"{a}{c1}{get(cf) or encoded(cf)}{c2}{get(cn) or encoded(cn)}{c3}"
-                    f"{null if co is None else co}{c4}{null if cl is None else cl}{c5}"
-                    f"{m}{c6}{mo}"
-                    for cn, co, cf, cl in _levels(callers)
-                ])  # fmt: skip
-                add(f"{h0}{a}{h1}{file}{h2}{fn}{h3}{fo}{opening}{inl}{closing}{line}{t5}{m}"
-                    f"{t6}{mo}{last}")  # fmt: skip
-            else:
-                add(f"{h0}{a}{h1}{file}{h2}{fn}{h3}{fo}{bare}{line}{t5}{m}{t6}{mo}{last}")
-        if len(chunk) >= size:
-            yield ",\n".join(chunk).encode("utf-8")
-            chunk.clear()
-    if chunk:
-        yield ",\n".join(chunk).encode("utf-8")
+            add(f"{a}{h1}{null}{h2}{fn}{h3}{fo}{bare}{null}{tail}{mo}{last}")
+            continue
+        file, line, callers = loc
+        file = get(file) or encoded(file)
+        if line is None:
+            line = null
+        if not callers:
+            add(f"{a}{h1}{file}{h2}{fn}{h3}{fo}{bare}{line}{tail}{mo}{last}")
+            continue
+        # each caller's text but its address and module_offset, which are the row's:
+        # they go in the text between callers
+        inl = f"{cm}{mo}{between}{a}{c1}".join([
+            f"{get(cf) or encoded(cf)}{c2}{get(cn) or encoded(cn)}{c3}"
+            f"{null if co is None else co}{c4}{null if cl is None else cl}"
+            for cn, co, cf, cl in (callers.levels if type(callers) is Callers
+                                   else _levels(callers))
+        ])  # fmt: skip
+        add(f"{a}{h1}{file}{h2}{fn}{h3}{fo}{opening}{a}{c1}{inl}{cm}{mo}{closing}{line}"
+            f"{tail}{mo}{last}")  # fmt: skip
+    ordered = _in_order(batch, rows)
+    del rows
+    joint = f",\n{h0}"
+    for at in range(0, len(ordered), size):
+        yield f"{h0}{joint.join(ordered[at : at + size])}".encode()
 
 
 def _by_row(n: int, values: dict[int, Any]) -> npt.NDArray[np.object_]:
