@@ -145,14 +145,15 @@ def dump(kind: str, payload: dict[str, Any], stream: IO[str] | None = None, *, i
     _write(text[:at] + b"\n", stream)
     # a megabyte at a time: joining tens of megabytes whole would copy them twice more
     # into memory the process has to fault in
-    pending, size, sep = [first], len(first), b""
+    pending, size = [first], len(first)
     for item in items:
         if size >= _WRITE_SIZE:
-            _write(sep + b",\n".join(pending), stream)
-            pending, size, sep = [], 0, b",\n"
+            _write(b",\n".join(pending), stream)
+            pending, size = [b""], 0  # the next row's ",\n" first
         pending.append(item)
         size += len(item)
-    _write(sep + b",\n".join(pending) + b"\n  " + text[at:] + b"\n", stream)
+    _write(b",\n".join(pending), stream)
+    _write(b"\n  " + text[at:] + b"\n", stream)
 
 
 _WRITE_SIZE = 1 << 20

@@ -195,13 +195,7 @@ def batch_json_chunks(batch: FrameBatch, size: int = 2048) -> Iterator[bytes]:
     bare, opening, between, closing, end = p.bare, p.open, p.between, p.close, p.end
     note_at = p.note
     null = value_text(None)
-    text: dict[Any, str] = {None: null}
-
-    def encoded(value: Any) -> str:
-        out = text[value] = value_text(value)
-        return out
-
-    get = text.get
+    text = _Texts({None: null})
     n, k = len(batch.unique), batch.module
     paths = [*map(value_text, batch.paths), null]  # index -1: none
     # the text from line to module_offset, and from a caller's line to its
@@ -221,13 +215,13 @@ def batch_json_chunks(batch: FrameBatch, size: int = 2048) -> Iterator[bytes]:
         batch.function.tolist(), located, notes, strict=True,
     ):  # fmt: skip
         # h0, the text before the address, goes in the text between rows
-        fn = get(name) or encoded(name)
-        last = end if note is None else f"{note_at}{get(note) or encoded(note)}{end}"
+        fn = text[name]
+        last = end if note is None else f"{note_at}{text[note]}{end}"
         if loc is None:
             add(f"{a}{h1}{null}{h2}{fn}{h3}{fo}{bare}{null}{tail}{mo}{last}")
             continue
         file, line, callers = loc
-        file = get(file) or encoded(file)
+        file = text[file]
         if line is None:
             line = null
         if not callers:
@@ -236,7 +230,7 @@ def batch_json_chunks(batch: FrameBatch, size: int = 2048) -> Iterator[bytes]:
         # each caller's text but its address and module_offset, which are the row's:
         # they go in the text between callers
         inl = f"{cm}{mo}{between}{a}{c1}".join([
-            f"{get(cf) or encoded(cf)}{c2}{get(cn) or encoded(cn)}{c3}"
+            f"{text[cf]}{c2}{text[cn]}{c3}"
             f"{null if co is None else co}{c4}{null if cl is None else cl}"
             for cn, co, cf, cl in (callers.levels if type(callers) is Callers
                                    else _levels(callers))
@@ -247,7 +241,17 @@ def batch_json_chunks(batch: FrameBatch, size: int = 2048) -> Iterator[bytes]:
     del rows
     joint = f",\n{h0}"
     for at in range(0, len(ordered), size):
-        yield f"{h0}{joint.join(ordered[at : at + size])}".encode()
+        chunk = ordered[at : at + size]
+        chunk[0] = f"{h0}{chunk[0]}"
+        yield joint.join(chunk).encode()
+
+
+class _Texts(dict[Any, str]):
+    """Values -> their JSON text, each encoded on first use."""
+
+    def __missing__(self, value: Any) -> str:
+        text = self[value] = value_text(value)
+        return text
 
 
 def _by_row(n: int, values: dict[int, Any]) -> npt.NDArray[np.object_]:
