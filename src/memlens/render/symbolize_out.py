@@ -229,12 +229,17 @@ def batch_json_chunks(batch: FrameBatch, size: int = 2048) -> Iterator[bytes]:
             continue
         # each caller's text but its address and module_offset, which are the row's:
         # they go in the text between callers
-        inl = f"{cm}{mo}{between}{a}{c1}".join([
-            f"{text[cf]}{c2}{text[cn]}{c3}"
-            f"{null if co is None else co}{c4}{null if cl is None else cl}"
-            for cn, co, cf, cl in (callers.levels if type(callers) is Callers
-                                   else _levels(callers))
-        ])  # fmt: skip
+        levels = callers.levels if type(callers) is Callers else _levels(callers)
+        if len(levels) == 1:  # half the rows with callers: no list to join
+            cn, co, cf, cl = levels[0]
+            inl = (f"{text[cf]}{c2}{text[cn]}{c3}{null if co is None else co}{c4}"
+                   f"{null if cl is None else cl}")  # fmt: skip
+        else:
+            inl = f"{cm}{mo}{between}{a}{c1}".join([
+                f"{text[cf]}{c2}{text[cn]}{c3}"
+                f"{null if co is None else co}{c4}{null if cl is None else cl}"
+                for cn, co, cf, cl in levels
+            ])  # fmt: skip
         add(f"{a}{h1}{file}{h2}{fn}{h3}{fo}{opening}{a}{c1}{inl}{cm}{mo}{closing}{line}"
             f"{tail}{mo}{last}")  # fmt: skip
     ordered = _in_order(batch, rows)
