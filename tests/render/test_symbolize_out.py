@@ -28,7 +28,7 @@ def _batch() -> FrameBatch:
     frame_callers = (Frame(0x1040, LIB, 0x40, "outer", 7, "/src/o.c", 9),
                      Frame(0x1040, LIB, 0x40, "top\udcff", None, None, None))  # fmt: skip
     located = {
-        0: ("/src/a.c", 12, ()),
+        0: ("/src/a.c", 12, Callers(0x1000, LIB, 0, (("solo", 4, "/src/s.c", 8),))),
         1: ("/src/a.c", None, ()),  # a file without a line
         2: (ODD, 3, Callers(0x1020, LIB, 0x20, (("mid", None, "/src/m.c", 4),
                                                  ("caller", 0x11, "/src/c.c", None)))),
@@ -76,6 +76,10 @@ def test_rows_hold_what_the_frames_say() -> None:
     assert rows[5]["module_offset"] == 0 and rows[5]["file"] is None
     assert [c["function"] for c in rows[6]["inlined_by"]] == ["outer", "top\\xff"]
     assert [c["line"] for c in rows[7]["inlined_by"]] == [4, None]
+    assert rows[1]["inlined_by"] == [{"address": 0x1000, "module": LIB, "module_offset": 0,
+                                      "function": "solo", "function_offset": 4,
+                                      "file": "/src/s.c", "line": 8, "inlined_by": []}]
+    assert rows[8] == rows[1] and rows[4]["inlined_by"] == []  # fmt: skip
 
 
 def test_an_empty_batch_is_an_empty_list() -> None:
