@@ -15,10 +15,14 @@ in HTML -- is encoded by :func:`encode`:
 Documents carry ``schema_version`` and ``kind`` (:func:`dump`); big, row-shaped
 outputs can be streamed one object per line (:func:`write_lines`, NDJSON), or
 encoded a row at a time as they are made (:func:`encode_row`) and spliced into
-the document (``dump(..., rows=...)``): the same bytes as encoding the document
-whole, but each row is encoded while it is still in the cache -- an encoder
-walking 100k objects in an order other than the one they were made in (rows
-reordered to the order asked) was four times slower.
+the document (``dump(..., rows=...)``, written a megabyte at a time): the same
+bytes as encoding the document whole, but each row is encoded while it is still
+in the cache -- an encoder walking 100k objects in an order other than the one
+they were made in (rows reordered to the order asked) was four times slower.
+Rows of one fixed shape need no object at all: :func:`row_template` cuts a row
+encoded with :func:`slot` placeholders into the text around its values, and the
+rows are written by filling in each value's :func:`value_text` (``symbolize
+--json``: 100k frames).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from memlens.render.textout import escape_char
 
@@ -208,22 +212,6 @@ def value_text(value: Any) -> str:
     """``value`` as the text :func:`encode` writes for it, to fill a :func:`row_template`
     slot (a value without line breaks in its JSON: a string, a number, null)."""
     return encode(value).decode("utf-8")
-
-
-def row_encoder() -> Callable[[Any], bytes]:
-    """:func:`encode_row` as a function to call 100k times (orjson and its options
-    looked up once)."""
-    orjson, options = _encoder(True)
-    dumps, failed = orjson.dumps, orjson.JSONEncodeError
-
-    def encode_one(obj: Any) -> bytes:
-        try:
-            data: bytes = dumps({"k": [obj]}, option=options)
-        except failed:
-            return encode_row(obj)  # the cleaning path
-        return data[_ROW_HEAD : len(data) - _ROW_TAIL]
-
-    return encode_one
 
 
 def write_lines(rows: Iterable[Any], stream: IO[str] | None = None, *, batch: int = 4096) -> None:
