@@ -123,13 +123,38 @@ def test_dump_with_encoded_rows_writes_the_same_bytes(count: int) -> None:
     jsonout.dump("symbolize", payload, out_spliced,
                  rows=("frames", [jsonout.encode_row(r) for r in rows]))  # fmt: skip
     assert spliced.getvalue() == whole.getvalue()
-    encode = jsonout.row_encoder()  # the fast form, the surrogate row through its fallback
-    assert [encode(r) for r in rows] == [jsonout.encode_row(r) for r in rows]
     doc = strict_loads(spliced.getvalue())
     assert doc["frames"] == [{"b": 1 << 70 if i == 1 else i,
                               "a": {"nested": [i, None, "\\xff"], "frames": []},
                               "f": 0.5} for i in range(count)]  # fmt: skip
     assert doc["zz"] == {"frames": []}
+
+
+@pytest.mark.parametrize("write_size", [1, 100, 1 << 20])
+def test_dump_writes_chunks_of_rows_as_they_come(
+    write_size: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(jsonout, "_WRITE_SIZE", write_size)
+    rows = [{"i": i, "name": "\udcff" if i == 3 else f"r{i}"} for i in range(7)]
+    encoded = [jsonout.encode_row(r) for r in rows]
+    chunks = iter([b",\n".join(encoded[:3]), encoded[3], b",\n".join(encoded[4:])])
+    whole, spliced = io.BytesIO(), io.BytesIO()
+    out_whole, out_spliced = io.TextIOWrapper(whole), io.TextIOWrapper(spliced)
+    jsonout.dump("x", {"frames": rows}, out_whole)
+    jsonout.dump("x", {}, out_spliced, rows=("frames", chunks))
+    assert spliced.getvalue() == whole.getvalue()
+
+
+def test_a_row_template_filled_is_the_encoded_row() -> None:
+    row = {"b": jsonout.slot("b"), "a": [{"y": jsonout.slot("y"), "x": []}], "c": 1,
+           "d": jsonout.slot("d")}  # fmt: skip
+    pieces, names = jsonout.row_template(row)
+    assert names == ["y", "b", "d"]  # in the order written (keys sorted)
+    values = {"y": "caf\u00e9 \"\udcfe\"", "b": None, "d": 1 << 63}
+    filled = pieces[0] + "".join(jsonout.value_text(values[n]) + p
+                                 for n, p in zip(names, pieces[1:], strict=True))  # fmt: skip
+    assert filled.encode() == jsonout.encode_row(
+        {"b": None, "a": [{"y": values["y"], "x": []}], "c": 1, "d": 1 << 63})
 
 
 def test_write_lines_is_ndjson_in_batches() -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 import subprocess
 import sys
 import time
@@ -98,9 +97,10 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
 
 def test_column_text_equals_frame_text(build_dir: Path) -> None:
     """symbolize prints from the batch's columns; the same text as from its frames."""
+    from memlens.render import jsonout
     from memlens.render.symbolize_out import (
         batch_json,
-        batch_json_encoded,
+        batch_json_chunks,
         batch_text,
         json_rows,
         text_lines,
@@ -114,5 +114,6 @@ def test_column_text_equals_frame_text(build_dir: Path) -> None:
     batch = symbolizer_for_file(str(exe)).resolve(addrs)
     assert batch_text(batch) == list(text_lines(batch.frames()))
     assert batch_json(batch) == json_rows(batch.frames())
-    assert [json.loads(row) for row in batch_json_encoded(batch)] == batch_json(batch)
+    encoded = b",\n".join(batch_json_chunks(batch, 64))
+    assert encoded == b",\n".join(jsonout.encode_row(r) for r in batch_json(batch))
     assert any("inlined into" in t for t in batch_text(batch))

@@ -15,10 +15,14 @@ in HTML -- is encoded by :func:`encode`:
 Documents carry ``schema_version`` and ``kind`` (:func:`dump`); big, row-shaped
 outputs can be streamed one object per line (:func:`write_lines`, NDJSON), or
 encoded a row at a time as they are made (:func:`encode_row`) and spliced into
-the document (``dump(..., rows=...)``): the same bytes as encoding the document
-whole, but each row is encoded while it is still in the cache -- an encoder
-walking 100k objects in an order other than the one they were made in (rows
-reordered to the order asked) was four times slower.
+the document (``dump(..., rows=...)``, written a megabyte at a time): the same
+bytes as encoding the document whole, but each row is encoded while it is still
+in the cache -- an encoder walking 100k objects in an order other than the one
+they were made in (rows reordered to the order asked) was four times slower.
+Rows of one fixed shape need no object at all: :func:`row_template` cuts a row
+encoded with :func:`slot` placeholders into the text around its values, and the
+rows are written by filling in each value's :func:`value_text` (``symbolize
+--json``: 100k frames).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 
 from memlens.render.textout import escape_char
 
@@ -116,13 +120,15 @@ def _plain(obj: Any) -> bool:
 
 
 def dump(kind: str, payload: dict[str, Any], stream: IO[str] | None = None, *, indent: bool = True,
-         plain: bool = False, rows: tuple[str, Sequence[bytes]] | None = None) -> None:  # fmt: skip
+         plain: bool = False, rows: tuple[str, Iterable[bytes]] | None = None) -> None:  # fmt: skip
     """Write ``payload`` as one JSON document tagged with its kind and schema version.
 
     Indented, unless ``indent`` is False (a file of many MB for programs to read).
     ``plain``: a payload :func:`encode_plain` can write.  ``rows=(key, encoded)``: the
-    document's top-level list ``key`` holds these rows, each already encoded by
-    :func:`encode_row` (``payload`` must not have ``key``).
+    document's top-level list ``key`` holds these rows, already encoded as
+    :func:`encode_row` writes them -- each item one row, or several joined by
+    ``b",\n"`` (``payload`` must not have ``key``).  They are written about a
+    megabyte at a time as the iterable gives them, never joined whole.
     """
     doc = {"schema_version": SCHEMA_VERSION, "kind": kind, **payload}
     if rows is None:
@@ -135,13 +141,26 @@ def dump(kind: str, payload: dict[str, Any], stream: IO[str] | None = None, *, i
     # a top-level key is the only one indented by exactly two spaces
     empty = b'\n  "' + encode(key)[1:-1] + b'": []'
     at = text.index(empty) + len(empty) - 1
-    if encoded:
-        # three writes, not one: joining them would copy tens of megabytes twice more
-        _write(text[:at] + b"\n", stream)
-        _write(b",\n".join(encoded), stream)
-        _write(b"\n  " + text[at:] + b"\n", stream)
-    else:
+    items = iter(encoded)
+    first = next(items, None)
+    if first is None:
         _write(text + b"\n", stream)
+        return
+    _write(text[:at] + b"\n", stream)
+    # a megabyte at a time: joining tens of megabytes whole would copy them twice more
+    # into memory the process has to fault in
+    pending, size = [first], len(first)
+    for item in items:
+        if size >= _WRITE_SIZE:
+            _write(b",\n".join(pending), stream)
+            pending, size = [b""], 0  # the next row's ",\n" first
+        pending.append(item)
+        size += len(item)
+    _write(b",\n".join(pending), stream)
+    _write(b"\n  " + text[at:] + b"\n", stream)
+
+
+_WRITE_SIZE = 1 << 20
 
 
 #: what a row sits between in ``{"k": [row]}`` encoded with indent: rows are encoded
@@ -158,20 +177,41 @@ def encode_row(obj: Any) -> bytes:
     return data[_ROW_HEAD : len(data) - _ROW_TAIL]
 
 
-def row_encoder() -> Callable[[Any], bytes]:
-    """:func:`encode_row` as a function to call 100k times (orjson and its options
-    looked up once)."""
-    orjson, options = _encoder(True)
-    dumps, failed = orjson.dumps, orjson.JSONEncodeError
+#: a slot's marker, ``"\ue000NAME\ue001"``: private-use characters, which orjson writes as
+#: they are, around the slot's name
+_SLOT_OPEN, _SLOT_CLOSE = "\ue000", "\ue001"
 
-    def encode_one(obj: Any) -> bytes:
-        try:
-            data: bytes = dumps({"k": [obj]}, option=options)
-        except failed:
-            return encode_row(obj)  # the cleaning path
-        return data[_ROW_HEAD : len(data) - _ROW_TAIL]
 
-    return encode_one
+def slot(name: str) -> str:
+    """A placeholder for the value called ``name`` in a row given to :func:`row_template`."""
+    return f"{_SLOT_OPEN}{name}{_SLOT_CLOSE}"
+
+
+def row_template(row: Any) -> tuple[list[str], list[str]]:
+    """``row``, holding :func:`slot` placeholders, as :func:`encode_row` writes it, cut at
+    the placeholders: the text around them (one piece more than there are slots) and
+    the slots' names in the order they stand.
+
+    Rows of one fixed shape (100k ``symbolize`` frames) are then written by joining the
+    pieces with each value's :func:`value_text` -- the bytes :func:`encode_row` gives,
+    without building and encoding an object per row.
+    """
+    text = encode_row(row).decode("utf-8")
+    head, *parts = text.split(f'"{_SLOT_OPEN}')
+    pieces, names = [head], []
+    for part in parts:
+        name, sep, rest = part.partition(f'{_SLOT_CLOSE}"')
+        if not sep:
+            raise ValueError(f"a slot name is written escaped: {name!r}")
+        names.append(name)
+        pieces.append(rest)
+    return pieces, names
+
+
+def value_text(value: Any) -> str:
+    """``value`` as the text :func:`encode` writes for it, to fill a :func:`row_template`
+    slot (a value without line breaks in its JSON: a string, a number, null)."""
+    return encode(value).decode("utf-8")
 
 
 def write_lines(rows: Iterable[Any], stream: IO[str] | None = None, *, batch: int = 4096) -> None:

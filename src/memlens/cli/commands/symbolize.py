@@ -11,7 +11,7 @@ from memlens.cli.exitcodes import ExitCode
 from memlens.cli.target import add_target_arguments, open_from_args, parse_address
 from memlens.errors import UsageError
 from memlens.render import jsonout
-from memlens.render.symbolize_out import batch_json_encoded, batch_text
+from memlens.render.symbolize_out import batch_json_chunks, batch_text
 from memlens.symbols.chain import SOURCES, Symbolizer, symbolizer_for, symbolizer_for_file
 from memlens.symbols.elffile import ET_CORE, is_elf
 from memlens.symbols.framebatch import FrameBatch
@@ -129,7 +129,7 @@ def _run(args: argparse.Namespace) -> int:
         warnings.append(outside)
     if args.json:
         jsonout.dump("symbolize", {"target": args.target, "warnings": warnings},
-                     rows=("frames", batch_json_encoded(batch)))
+                     rows=("frames", batch_json_chunks(batch)))
         return ExitCode.OK
     write = sys.stdout.write
     blocks = batch_text(batch)
