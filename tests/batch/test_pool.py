@@ -39,3 +39,21 @@ def test_workers_are_other_processes_with_the_analysis_imported_before_any_task(
     assert parent[1] == "False"  # the parent did not pay for the analysis's imports
     assert 1 <= len(workers) <= 2
     assert all(pid != parent[0] and loaded == "True" for pid, loaded in workers), lines
+
+
+def test_the_installed_command_runs_local_workers(fleet_inputs: Path, tmp_path: Path) -> None:
+    """The ``memlens`` script, not ``main()`` in pytest: the fork server runs the main
+    module again to prepare its workers, so the script must not start a second batch
+    then (it did once: every ``batch --workers 2`` from a shell died)."""
+    from .test_batch import _tables as tables
+
+    from memlens.batch.scheduler import run_batch
+
+    command = Path(sys.executable).with_name("memlens")
+    done = subprocess.run([str(command), "batch", "info", str(fleet_inputs), "-o",
+                           str(tmp_path / "cli"), "--workers", "2", "--chunk", "2"],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    run_batch("info", [str(fleet_inputs)], str(tmp_path / "inproc"), workers=1)
+    assert tables(tmp_path / "cli") == tables(tmp_path / "inproc")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,7 +23,7 @@ from memlens.batch.inputs import content_key, expand
 from memlens.batch.store import DoneInput, InputStamp
 from memlens.batch.tables import empty_rows
 from memlens.batch.tasks import ANALYSES, MODULES, TaskOptions, analyse, error_reason
-from memlens.errors import FormatError, UsageError
+from memlens.errors import FormatError, MemlensError, UsageError
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -187,8 +188,15 @@ def _locally(
             # chunksize 1: a free worker takes one task at a time (Dask's default hands
             # out six, leaving one worker alone with the last ones)
             with worker_pool(workers, MODULES[analysis]) as pool:
-                outcomes = dask.compute(*tasks, scheduler="processes", pool=pool,
-                                        num_workers=workers, chunksize=1)  # fmt: skip
+                try:
+                    outcomes = dask.compute(*tasks, scheduler="processes", pool=pool,
+                                            num_workers=workers, chunksize=1)  # fmt: skip
+                except BrokenProcessPool:
+                    # what finished is stored (each task writes its own tables)
+                    raise MemlensError(
+                        f"a local worker process died (killed, or out of memory) after "
+                        f"{finished[0]} of {len(tasks)} tasks; the same command resumes"
+                    ) from None
     return list(outcomes)
 
 
