@@ -45,9 +45,9 @@ def test_the_installed_command_runs_local_workers(fleet_inputs: Path, tmp_path: 
     """The ``memlens`` script, not ``main()`` in pytest: the fork server runs the main
     module again to prepare its workers, so the script must not start a second batch
     then (it did once: every ``batch --workers 2`` from a shell died)."""
-    from .test_batch import _tables as tables
-
     from memlens.batch.scheduler import run_batch
+
+    from .test_batch import _tables as tables
 
     command = Path(sys.executable).with_name("memlens")
     done = subprocess.run([str(command), "batch", "info", str(fleet_inputs), "-o",
