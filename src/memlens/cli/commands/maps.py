@@ -50,14 +50,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also count soft-dirty pages (reads pagemap)")  # fmt: skip
 
 
+#: the flags ``plain_args`` takes (spelled out: argparse also takes prefixes such as
+#: ``--js``, which go to the parser)
+_PLAIN_FLAGS = {"--json": "json", "-x": "extended", "--extended": "extended", "--bytes": "bytes"}
+
+
 def plain_args(words: list[str]) -> dict[str, object] | None:
-    """The parser's values for ``maps TARGET`` with no option (None for anything else):
-    memlens/cli/main.py runs that command line without argparse."""
-    values = plain_target_args(words)
+    """The parser's values for ``maps TARGET`` with none but the flags above (None for
+    anything else): memlens/cli/main.py runs that command line without argparse."""
+    flags = [w for w in words if w in _PLAIN_FLAGS]
+    values = plain_target_args([w for w in words if w not in _PLAIN_FLAGS])
     if values is None:
         return None
-    return {**values, "areas": None, "json": False, "extended": False, "bytes": False,
-            "soft_dirty": False}  # fmt: skip
+    chosen = {"json": False, "extended": False, "bytes": False}
+    for flag in flags:
+        chosen[_PLAIN_FLAGS[flag]] = True
+    return {**values, "areas": None, **chosen, "soft_dirty": False}
 
 
 def run(args: argparse.Namespace) -> int:
