@@ -22,6 +22,7 @@ import subprocess
 import pytest
 from tests.conftest import OPTIONAL_PEER, need_root
 from tests.sources.live.pagetarget import Target
+from tests.sources.live.test_page_bits import _expand as expand
 
 from memlens.cli.main import main
 
@@ -32,12 +33,6 @@ PM_SOFT_DIRTY, PM_MMAP_EXCLUSIVE, PM_FILE, PM_SWAP = 55, 56, 61, 62
 #: the pagemap_bits names of memlens's JSON, as pagemap bits
 PAGEMAP_WORDS = {"file-page": PM_FILE, "exclusive": PM_MMAP_EXCLUSIVE,
                  "soft-dirty": PM_SOFT_DIRTY}  # fmt: skip
-# tools/mm/page-types.c's own slots for the flags it expands
-X_ANON_EXCLUSIVE, X_READAHEAD, X_SOFTDIRTY = 47, 48, 40
-X_SLUB_FROZEN, X_SLUB_DEBUG = 50, 51
-X_FILE, X_SWAP, X_MMAP_EXCLUSIVE = 61, 62, 63
-KPF_ERROR, KPF_ACTIVE, KPF_SLAB, KPF_WRITEBACK, KPF_RECLAIM, KPF_ANON, KPF_OWNER_2 = (
-    1, 6, 7, 8, 9, 12, 34)  # fmt: skip
 STABLE = ~(1 << KPF_IDLE | 1 << KPF_REFERENCED) & ((1 << 64) - 1)
 
 
@@ -60,24 +55,6 @@ def theirs(binary: str, pid: int) -> dict[int, int]:
             key = int(words[0], 16) & STABLE
             counts[key] = counts.get(key, 0) + int(words[1])
     return counts
-
-
-def expand(flags: int, entry: int) -> int:
-    """page-types -r's word for a page: its expand_overloaded_flags(), as the source reads."""
-    if flags >> KPF_ANON & 1 and flags >> KPF_OWNER_2 & 1:
-        flags ^= 1 << KPF_OWNER_2 | 1 << X_ANON_EXCLUSIVE
-    if flags >> KPF_SLAB & 1:
-        if flags >> KPF_ACTIVE & 1:
-            flags ^= 1 << KPF_ACTIVE | 1 << X_SLUB_FROZEN
-        if flags >> KPF_ERROR & 1:
-            flags ^= 1 << KPF_ERROR | 1 << X_SLUB_DEBUG
-    if flags & (1 << KPF_RECLAIM | 1 << KPF_WRITEBACK) == 1 << KPF_RECLAIM:
-        flags ^= 1 << KPF_RECLAIM | 1 << X_READAHEAD
-    for src, dst in ((PM_SOFT_DIRTY, X_SOFTDIRTY), (PM_FILE, X_FILE), (PM_SWAP, X_SWAP),
-                     (PM_MMAP_EXCLUSIVE, X_MMAP_EXCLUSIVE)):  # fmt: skip
-        if entry >> src & 1:
-            flags |= 1 << dst
-    return flags
 
 
 def ours(doc: dict[str, list[dict[str, object]]]) -> dict[int, int]:
