@@ -114,8 +114,12 @@ def walk_run(space: AddressSpace, layout: Layout, start: int, end: int,
     bad |= (raw & np.uint64(IS_MMAPPED)) != 0
     if read_end != end and len(pos) and int(offset[-1]) == read_end - start - 2 * w:
         bad[-1] = int(offset[-1] + size[-1]) != end - start  # top ends the run exactly
-    # the fenceposts that end a heap: a 2-word chunk, then a size-0 header at the end
-    if len(pos) >= 1 and int(size[-1]) == 0 and int(offset[-1]) == end - start - 2 * w:
+    # the fenceposts that end a heap: a 2-word chunk, then a size-0 header.  glibc puts
+    # them at the old top's size less MINSIZE, aligned down: on x86_64 the header ends
+    # the heap exactly; on i386 (8-byte headers, 16-byte alignment) a word or two of
+    # slack can follow it
+    slack = end - start - 2 * w - int(offset[-1]) if len(pos) else -1
+    if len(pos) >= 1 and int(size[-1]) == 0 and 0 <= slack < layout.align:
         bad[-1] = False
         if len(pos) >= 2 and int(size[-2]) == 2 * w:
             bad[-2] = False
