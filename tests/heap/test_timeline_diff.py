@@ -73,12 +73,13 @@ def test_diff_between_two_moments_is_the_growth_the_program_made(tmp_path: Path)
 
     # Between a moment after grow_a and one after grow_b: grow_b's two blocks, nothing else.
     frm, to = steps["grow_a"][1] + HALF_GAP, steps["grow_b"][1] + HALF_GAP
-    done = memlens("heap", "diff", str(out), "--from", f"{frm:.3f}s", "--to",
-                   f"{to * 1000:.0f}ms", "--as", "json")  # fmt: skip
+    frm_text, to_ms = f"{frm:.3f}", round(to * 1000)  # the moments as given, rounded
+    done = memlens("heap", "diff", str(out), "--from", f"{frm_text}s", "--to",
+                   f"{to_ms}ms", "--as", "json")  # fmt: skip
     assert done.returncode == 0, done.stderr
     d = json.loads(done.stdout)
     assert d["kind"] == "heap_moment_diff"
-    assert d["from"]["seconds"] <= frm and d["to"]["seconds"] <= to
+    assert d["from"]["seconds"] <= float(frm_text) and d["to"]["seconds"] <= to_ms / 1000
     assert d["to"]["live_bytes"] - d["from"]["live_bytes"] == steps["grow_b"][0]
     assert [(s["bytes_delta"], s["blocks_delta"]) for s in d["stacks"]] == [(4 << 20, 1)] * 2
     for s in d["stacks"]:
