@@ -21,11 +21,10 @@ def read_proc_bytes(pid: int, name: str) -> bytes:
         TargetError: no permission, or the file does not exist on this kernel
             (before 4.14 there is no ``smaps_rollup``).
     """
-    try:
-        with open(f"/proc/{pid}/{name}", "rb", buffering=0) as f:
-            return f.readall()
-    except OSError as e:
-        raise _failure(pid, name, e) from None
+    data = read_proc_bytes_unless_gone(pid, name)
+    if data is None:
+        raise ProcessGoneError(pid, "exited while being read")
+    return data
 
 
 def read_proc_bytes_unless_gone(pid: int, name: str) -> bytes | None:
@@ -51,8 +50,6 @@ def _failure(pid: int, name: str, e: OSError) -> MemlensError:
         if not _exists(pid):
             return ProcessGoneError(pid, "no such process")
         return TargetError(pid, f"/proc/{pid}/{name} does not exist on this kernel")
-    if isinstance(e, ProcessLookupError):
-        return ProcessGoneError(pid, "exited while being read")
     if isinstance(e, PermissionError):
         return TargetError(pid, f"no permission to read /proc/{pid}/{name}")
     return TargetError(pid, f"/proc/{pid}/{name}: {e.strerror}")
